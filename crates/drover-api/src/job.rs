@@ -1,0 +1,232 @@
+//! batch/v1 `Job`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::meta::{LabelSelector, ObjectMeta, Time};
+use crate::pod::PodTemplateSpec;
+
+/// The apiVersion of a Job.
+pub const API_VERSION: &str = "batch/v1";
+/// The kind of a Job.
+pub const KIND: &str = "Job";
+
+/// Kubernetes' batch/v1 `Job`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Job {
+    /// Always `batch/v1` once stored.
+    #[serde(default)]
+    pub api_version: String,
+    /// Always `Job` once stored.
+    #[serde(default)]
+    pub kind: String,
+    /// Name, uid, labels and the rest.
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    /// What the user asked for.
+    #[serde(default)]
+    pub spec: JobSpec,
+    /// What the controller observed.
+    #[serde(default)]
+    pub status: JobStatus,
+}
+
+/// Kubernetes' `JobSpec`, the fields Drover implements plus those it accepts and validates.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobSpec {
+    /// Upper bound on concurrently active pods. Defaults to 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallelism: Option<i32>,
+    /// Successful pods needed. Unset with `parallelism` set selects the work-queue mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completions: Option<i32>,
+    /// Failures tolerated before the Job fails. Defaults to 6.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff_limit: Option<i32>,
+    /// Seconds the Job may be continuously active.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_deadline_seconds: Option<i64>,
+    /// Seconds after finishing before the Job is deleted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds_after_finished: Option<i32>,
+    /// True stops the Job's pods and creates none until it is false again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suspend: Option<bool>,
+    /// `NonIndexed` (the default) or `Indexed`. Indexed mode is not implemented yet and is
+    /// rejected on create.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_mode: Option<String>,
+    /// `TerminatingOrFailed` (the default) or `Failed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_replacement_policy: Option<String>,
+    /// The selector over the Job's pods; generated unless `manual_selector` is true.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<LabelSelector>,
+    /// True turns off selector generation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manual_selector: Option<bool>,
+    /// The pod template.
+    #[serde(default)]
+    pub template: PodTemplateSpec,
+}
+
+/// Kubernetes' `JobStatus`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobStatus {
+    /// Conditions in the order they were added.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<JobCondition>,
+    /// When the Job was first (or last resumed and) started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<Time>,
+    /// When the Job got `Complete=True`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_time: Option<Time>,
+    /// Pods that are neither terminal nor terminating.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub active: i32,
+    /// Active pods that report ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready: Option<i32>,
+    /// Counted successful pods. Never decreases.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub succeeded: i32,
+    /// Counted failed pods. Never decreases.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub failed: i32,
+    /// Pods whose termination was requested and which have not finished yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terminating: Option<i32>,
+}
+
+fn is_zero(n: &i32) -> bool {
+    *n == 0
+}
+
+/// One entry of `status.conditions`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobCondition {
+    /// `Complete`, `Failed`, `FailureTarget`, `SuccessCriteriaMet` or `Suspended`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// `True`, `False` or `Unknown`.
+    pub status: String,
+    /// A CamelCase reason.
+    #[serde(default)]
+    pub reason: String,
+    /// A human-readable sentence.
+    #[serde(default)]
+    pub message: String,
+    /// When the condition last changed status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_transition_time: Option<Time>,
+    /// When the condition was last checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_probe_time: Option<Time>,
+}
+
+/// Condition types.
+pub mod condition {
+    /// The Job has finished successfully.
+    pub const COMPLETE: &str = "Complete";
+    /// The Job has finished with a failure.
+    pub const FAILED: &str = "Failed";
+    /// The Job will fail once its pods have terminated.
+    pub const FAILURE_TARGET: &str = "FailureTarget";
+    /// The Job will complete once its pods have terminated.
+    pub const SUCCESS_CRITERIA_MET: &str = "SuccessCriteriaMet";
+    /// The Job is suspended.
+    pub const SUSPENDED: &str = "Suspended";
+}
+
+/// Condition and event reasons.
+pub mod reason {
+    /// More failures than `backoffLimit`.
+    pub const BACKOFF_LIMIT_EXCEEDED: &str = "BackoffLimitExceeded";
+    /// Active longer than `activeDeadlineSeconds`.
+    pub const DEADLINE_EXCEEDED: &str = "DeadlineExceeded";
+    /// Enough pods succeeded.
+    pub const COMPLETIONS_REACHED: &str = "CompletionsReached";
+    /// The Job was suspended.
+    pub const JOB_SUSPENDED: &str = "JobSuspended";
+    /// The Job was resumed.
+    pub const JOB_RESUMED: &str = "JobResumed";
+}
+
+impl Job {
+    /// `spec.parallelism` with its default.
+    pub fn parallelism(&self) -> i32 {
+        self.spec.parallelism.unwrap_or(1)
+    }
+
+    /// `spec.backoffLimit` with its default.
+    pub fn backoff_limit(&self) -> i32 {
+        self.spec.backoff_limit.unwrap_or(6)
+    }
+
+    /// True when `spec.suspend` is set.
+    pub fn suspended(&self) -> bool {
+        self.spec.suspend.unwrap_or(false)
+    }
+
+    /// The condition of `type_` with status `True`, if present.
+    pub fn condition_true(&self, type_: &str) -> Option<&JobCondition> {
+        self.status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == type_ && c.status == "True")
+    }
+
+    /// True once the Job has `Complete=True` or `Failed=True` (JOB-T6).
+    pub fn is_finished(&self) -> bool {
+        self.condition_true(condition::COMPLETE).is_some()
+            || self.condition_true(condition::FAILED).is_some()
+    }
+
+    /// `Complete`, `Failed`, `Suspended`, `Running` or `Pending`: the STATUS column of `get jobs`,
+    /// as kubectl 1.30+ prints it (with `FailureTarget`/`SuccessCriteriaMet` shown as
+    /// `Failing`/`SuccessCriteriaMet`).
+    pub fn display_status(&self) -> &'static str {
+        if self.condition_true(condition::COMPLETE).is_some() {
+            "Complete"
+        } else if self.condition_true(condition::FAILED).is_some() {
+            "Failed"
+        } else if self.condition_true(condition::FAILURE_TARGET).is_some() {
+            "FailureTarget"
+        } else if self.condition_true(condition::SUCCESS_CRITERIA_MET).is_some() {
+            "SuccessCriteriaMet"
+        } else if self.condition_true(condition::SUSPENDED).is_some() {
+            "Suspended"
+        } else {
+            "Running"
+        }
+    }
+
+    /// Applies the batch/v1 defaults (semantics.md §1.1) in place.
+    pub fn apply_defaults(&mut self) {
+        if self.api_version.is_empty() {
+            self.api_version = API_VERSION.to_string();
+        }
+        if self.kind.is_empty() {
+            self.kind = KIND.to_string();
+        }
+        let spec = &mut self.spec;
+        if spec.completions.is_none() && spec.parallelism.is_none() {
+            spec.completions = Some(1);
+            spec.parallelism = Some(1);
+        }
+        spec.parallelism.get_or_insert(1);
+        spec.backoff_limit.get_or_insert(6);
+        spec.suspend.get_or_insert(false);
+        spec.completion_mode.get_or_insert_with(|| "NonIndexed".to_string());
+        spec.pod_replacement_policy
+            .get_or_insert_with(|| "TerminatingOrFailed".to_string());
+        spec.manual_selector.get_or_insert(false);
+        if self.metadata.labels.is_empty() {
+            self.metadata.labels = spec.template.metadata.labels.clone();
+        }
+    }
+}

@@ -1,0 +1,36 @@
+//! Drover's resource model, in the Kubernetes shapes.
+//!
+//! This crate owns the types that cross every boundary: batch/v1 `Job`, the subset of core/v1
+//! `Pod` that a process runtime needs, Drover's own `Worker`, and core/v1 `Event`. It also owns
+//! validation on create (`validation`) and manifest parsing (`manifest`).
+//!
+//! It must not do IO, read the clock or depend on anything async: every function here is a pure
+//! function of its arguments, so the coordinator, the worker, the CLI and the tests all agree on
+//! what an object means.
+#![deny(missing_docs)]
+
+pub mod job;
+pub mod manifest;
+pub mod meta;
+pub mod pod;
+pub mod validation;
+pub mod worker;
+
+pub use job::{Job, JobCondition, JobSpec, JobStatus};
+pub use meta::{Event, LabelSelector, ObjectMeta, OwnerReference, Time};
+pub use pod::{Container, ContainerStatus, EnvVar, Pod, PodSpec, PodStatus, PodTemplateSpec};
+pub use worker::{Worker, WorkerSpec, WorkerStatus};
+
+/// Label and annotation keys Drover and Kubernetes agree on.
+pub mod labels {
+    /// The legacy unprefixed controller uid label.
+    pub const CONTROLLER_UID_LEGACY: &str = "controller-uid";
+    /// The legacy unprefixed Job name label.
+    pub const JOB_NAME_LEGACY: &str = "job-name";
+    /// The controller uid label that a generated selector matches.
+    pub const CONTROLLER_UID: &str = "batch.kubernetes.io/controller-uid";
+    /// The Job name label.
+    pub const JOB_NAME: &str = "batch.kubernetes.io/job-name";
+    /// The finalizer that marks a pod whose outcome is not yet counted in its Job's status.
+    pub const JOB_TRACKING_FINALIZER: &str = "batch.kubernetes.io/job-tracking";
+}

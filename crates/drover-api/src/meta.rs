@@ -1,0 +1,209 @@
+//! Object metadata, label selectors, owner references and events: the parts every kind shares.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A point in time, serialized as RFC 3339 in UTC (Kubernetes' `metav1.Time`, with sub-second
+/// precision kept so that back-off arithmetic is exact).
+pub type Time = DateTime<Utc>;
+
+/// Kubernetes' `metav1.ObjectMeta`, the fields Drover uses.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectMeta {
+    /// The object's name, unique per kind.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    /// A prefix from which the server generates a unique name when `name` is empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generate_name: Option<String>,
+    /// Drover has a single namespace, `default`; any other value is rejected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Set by the server on create; never reused.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub uid: String,
+    /// The store revision of the last write to this object, as a decimal string.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub resource_version: String,
+    /// Incremented by the server on every change of the spec.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<i64>,
+    /// Set by the server on create.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub creation_timestamp: Option<Time>,
+    /// Set when termination of the object was requested.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_timestamp: Option<Time>,
+    /// Seconds allowed for graceful termination once `deletion_timestamp` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_grace_period_seconds: Option<i64>,
+    /// Identifying labels.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Non-identifying annotations.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
+    /// The objects this one belongs to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub owner_references: Vec<OwnerReference>,
+    /// Names of pending finalizers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub finalizers: Vec<String>,
+}
+
+impl ObjectMeta {
+    /// True when `key` is among the finalizers.
+    pub fn has_finalizer(&self, key: &str) -> bool {
+        self.finalizers.iter().any(|f| f == key)
+    }
+
+    /// The owner reference flagged as the controller, if any.
+    pub fn controller_ref(&self) -> Option<&OwnerReference> {
+        self.owner_references.iter().find(|r| r.controller == Some(true))
+    }
+}
+
+/// Kubernetes' `metav1.OwnerReference`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OwnerReference {
+    /// The owner's apiVersion.
+    pub api_version: String,
+    /// The owner's kind.
+    pub kind: String,
+    /// The owner's name.
+    pub name: String,
+    /// The owner's uid.
+    pub uid: String,
+    /// True when the owner is the managing controller.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controller: Option<bool>,
+    /// True when the owner cannot be deleted before this object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_owner_deletion: Option<bool>,
+}
+
+/// Kubernetes' `metav1.LabelSelector`, the `matchLabels` form and `matchExpressions`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LabelSelector {
+    /// Every pair must be present.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub match_labels: BTreeMap<String, String>,
+    /// Every expression must hold.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub match_expressions: Vec<LabelSelectorRequirement>,
+}
+
+/// One `matchExpressions` entry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LabelSelectorRequirement {
+    /// The label key.
+    pub key: String,
+    /// `In`, `NotIn`, `Exists` or `DoesNotExist`.
+    pub operator: String,
+    /// The values for `In` and `NotIn`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
+}
+
+impl LabelSelector {
+    /// True when `labels` satisfy the selector. An empty selector matches everything.
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        let labels_ok = self.match_labels.iter().all(|(k, v)| labels.get(k) == Some(v));
+        labels_ok
+            && self.match_expressions.iter().all(|e| {
+                let value = labels.get(&e.key);
+                match e.operator.as_str() {
+                    "In" => value.is_some_and(|v| e.values.contains(v)),
+                    "NotIn" => value.is_none_or(|v| !e.values.contains(v)),
+                    "Exists" => value.is_some(),
+                    "DoesNotExist" => value.is_none(),
+                    _ => false,
+                }
+            })
+    }
+}
+
+/// Parses a kubectl-style selector `k=v,k2=v2` (also `k==v` and `k!=v`) into a matcher.
+///
+/// Returns the selector, or a message naming the bad term.
+pub fn parse_label_selector(text: &str) -> Result<LabelSelector, String> {
+    let mut sel = LabelSelector::default();
+    for term in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        if let Some((k, v)) = term.split_once("!=") {
+            sel.match_expressions.push(LabelSelectorRequirement {
+                key: k.trim().to_string(),
+                operator: "NotIn".into(),
+                values: vec![v.trim().to_string()],
+            });
+        } else if let Some((k, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
+            sel.match_labels.insert(k.trim().to_string(), v.trim().to_string());
+        } else if let Some(k) = term.strip_prefix('!') {
+            sel.match_expressions.push(LabelSelectorRequirement {
+                key: k.trim().to_string(),
+                operator: "DoesNotExist".into(),
+                values: vec![],
+            });
+        } else if term.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c)) {
+            sel.match_expressions.push(LabelSelectorRequirement {
+                key: term.to_string(),
+                operator: "Exists".into(),
+                values: vec![],
+            });
+        } else {
+            return Err(format!("unable to parse requirement: {term:?}"));
+        }
+    }
+    Ok(sel)
+}
+
+/// Kubernetes' core/v1 `Event`, flattened to what `describe` shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Event {
+    /// `Normal` or `Warning`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// A CamelCase reason such as `SuccessfulCreate`.
+    pub reason: String,
+    /// A human-readable sentence.
+    pub message: String,
+    /// The kind of the object the event is about.
+    pub involved_kind: String,
+    /// The name of the object the event is about.
+    pub involved_name: String,
+    /// The uid of the object the event is about.
+    #[serde(default)]
+    pub involved_uid: String,
+    /// When the event happened.
+    pub timestamp: Time,
+}
+
+impl Event {
+    /// A `Normal` event.
+    pub fn normal(kind: &str, name: &str, uid: &str, reason: &str, message: String, now: Time) -> Event {
+        Event::new("Normal", kind, name, uid, reason, message, now)
+    }
+
+    /// A `Warning` event.
+    pub fn warning(kind: &str, name: &str, uid: &str, reason: &str, message: String, now: Time) -> Event {
+        Event::new("Warning", kind, name, uid, reason, message, now)
+    }
+
+    fn new(type_: &str, kind: &str, name: &str, uid: &str, reason: &str, message: String, now: Time) -> Event {
+        Event {
+            type_: type_.to_string(),
+            reason: reason.to_string(),
+            message,
+            involved_kind: kind.to_string(),
+            involved_name: name.to_string(),
+            involved_uid: uid.to_string(),
+            timestamp: now,
+        }
+    }
+}

@@ -1,0 +1,313 @@
+//! The subset of core/v1 `Pod` that a process runtime needs.
+//!
+//! A pod is one execution of a Job's template on a worker. Drover's process runtime keeps
+//! `image` and shows it, but does not run it: the command runs directly on the worker's host.
+
+use serde::{Deserialize, Serialize};
+
+use crate::meta::{ObjectMeta, Time};
+
+/// The apiVersion of a Pod.
+pub const API_VERSION: &str = "v1";
+/// The kind of a Pod.
+pub const KIND: &str = "Pod";
+
+/// Kubernetes' core/v1 `Pod`, the fields Drover uses.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Pod {
+    /// Always `v1` once stored.
+    #[serde(default)]
+    pub api_version: String,
+    /// Always `Pod` once stored.
+    #[serde(default)]
+    pub kind: String,
+    /// Name, uid, labels, owner and the rest.
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    /// What to run.
+    #[serde(default)]
+    pub spec: PodSpec,
+    /// What happened.
+    #[serde(default)]
+    pub status: PodStatus,
+}
+
+/// Kubernetes' `PodTemplateSpec`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodTemplateSpec {
+    /// Labels and annotations given to each pod.
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    /// The pod spec.
+    #[serde(default)]
+    pub spec: PodSpec,
+}
+
+/// Kubernetes' `PodSpec`, the fields Drover uses.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodSpec {
+    /// The processes to run. Drover runs the first container's command; more than one container
+    /// is rejected on create.
+    #[serde(default)]
+    pub containers: Vec<Container>,
+    /// `Never` or `OnFailure` for a Job's pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_policy: Option<String>,
+    /// Seconds between SIGTERM and SIGKILL. Defaults to 30.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub termination_grace_period_seconds: Option<i64>,
+    /// Seconds the pod may run before the worker kills it (a per-pod timer, ADS-6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_deadline_seconds: Option<i64>,
+    /// The worker the pod is bound to. Empty while unscheduled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_name: Option<String>,
+    /// The hostname the pod would have. Accepted for compatibility; not applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+}
+
+/// Kubernetes' `Container`, the fields Drover uses.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Container {
+    /// The container's name.
+    #[serde(default)]
+    pub name: String,
+    /// Kept and shown, never pulled or run: Drover runs `command` on the worker's host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    /// Accepted for compatibility with container manifests; ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_pull_policy: Option<String>,
+    /// The executable and its first arguments.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+    /// Arguments appended to `command`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    /// Environment variables.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<EnvVar>,
+    /// The working directory of the process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub working_dir: Option<String>,
+    /// Accepted for compatibility with container manifests; not enforced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<serde_json::Value>,
+}
+
+/// One environment variable.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvVar {
+    /// The variable's name.
+    pub name: String,
+    /// The variable's value.
+    #[serde(default)]
+    pub value: String,
+}
+
+/// Kubernetes' `PodStatus`, the fields Drover uses.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodStatus {
+    /// `Pending`, `Running`, `Succeeded`, `Failed` or `Unknown`.
+    #[serde(default)]
+    pub phase: String,
+    /// Conditions such as `Ready` and `DisruptionTarget`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<PodCondition>,
+    /// A CamelCase reason for the phase, such as `DeadlineExceeded` or `WorkerLost`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// A human-readable sentence about the phase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// When the worker accepted the pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<Time>,
+    /// The process's status.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub container_statuses: Vec<ContainerStatus>,
+}
+
+/// Pod phases.
+pub mod phase {
+    /// Accepted, not started yet.
+    pub const PENDING: &str = "Pending";
+    /// The process is running.
+    pub const RUNNING: &str = "Running";
+    /// The process exited 0.
+    pub const SUCCEEDED: &str = "Succeeded";
+    /// Terminal failure.
+    pub const FAILED: &str = "Failed";
+}
+
+/// One entry of `status.conditions` on a pod.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodCondition {
+    /// `Ready`, `DisruptionTarget`, …
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// `True` or `False`.
+    pub status: String,
+    /// A CamelCase reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// A sentence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// When the condition last changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_transition_time: Option<Time>,
+}
+
+/// Kubernetes' `ContainerStatus`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerStatus {
+    /// The container's name.
+    pub name: String,
+    /// The container's current state.
+    #[serde(default)]
+    pub state: ContainerState,
+    /// The state of the previous run, after an in-place restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_state: Option<ContainerState>,
+    /// True while the process runs.
+    #[serde(default)]
+    pub ready: bool,
+    /// In-place restarts under `restartPolicy: OnFailure`.
+    #[serde(default)]
+    pub restart_count: i32,
+    /// The image named in the template (kept, not run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+}
+
+/// Kubernetes' `ContainerState`: exactly one member is set.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerState {
+    /// Not started, or waiting to restart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<StateWaiting>,
+    /// Running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running: Option<StateRunning>,
+    /// Exited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terminated: Option<StateTerminated>,
+}
+
+/// `ContainerStateWaiting`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StateWaiting {
+    /// For example `CrashLoopBackOff`.
+    #[serde(default)]
+    pub reason: String,
+    /// A sentence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// `ContainerStateRunning`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StateRunning {
+    /// When the process started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Time>,
+}
+
+/// `ContainerStateTerminated`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StateTerminated {
+    /// The exit code; 128+N when killed by signal N.
+    pub exit_code: i32,
+    /// The signal that killed the process, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
+    /// `Completed`, `Error`, `OOMKilled`, `DeadlineExceeded`, …
+    #[serde(default)]
+    pub reason: String,
+    /// A sentence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// When the process started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Time>,
+    /// When the process exited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Time>,
+}
+
+impl Pod {
+    /// True when the phase is Succeeded or Failed.
+    pub fn is_terminal(&self) -> bool {
+        self.status.phase == phase::SUCCEEDED || self.status.phase == phase::FAILED
+    }
+
+    /// Active per JOB-C1: not terminal and no deletion requested.
+    pub fn is_active(&self) -> bool {
+        !self.is_terminal() && self.metadata.deletion_timestamp.is_none()
+    }
+
+    /// Terminating per JOB-C2: deletion requested and not terminal yet.
+    pub fn is_terminating(&self) -> bool {
+        !self.is_terminal() && self.metadata.deletion_timestamp.is_some()
+    }
+
+    /// True when the pod has a condition `type_` with status `True`.
+    pub fn condition_true(&self, type_: &str) -> bool {
+        self.status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == type_ && c.status == "True")
+    }
+
+    /// Sum of restart counts over the containers.
+    pub fn restart_count(&self) -> i32 {
+        self.status.container_statuses.iter().map(|c| c.restart_count).sum()
+    }
+
+    /// The worker this pod is bound to, if any.
+    pub fn node_name(&self) -> Option<&str> {
+        self.spec.node_name.as_deref().filter(|n| !n.is_empty())
+    }
+
+    /// The finish time per FAIL-12: the latest container `finishedAt`, then the
+    /// `Ready=False` transition, then `deletionTimestamp − grace`, then the creation time.
+    pub fn finish_time(&self) -> Option<Time> {
+        let finished: Vec<Time> = self
+            .status
+            .container_statuses
+            .iter()
+            .filter_map(|c| c.state.terminated.as_ref().and_then(|t| t.finished_at))
+            .collect();
+        if !finished.is_empty() && finished.len() == self.status.container_statuses.len() {
+            return finished.into_iter().max();
+        }
+        if let Some(t) = self
+            .status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Ready" && c.status == "False")
+            .and_then(|c| c.last_transition_time)
+        {
+            return Some(t);
+        }
+        if let Some(d) = self.metadata.deletion_timestamp {
+            let grace = self.metadata.deletion_grace_period_seconds.unwrap_or(0);
+            return Some(d - chrono::Duration::seconds(grace));
+        }
+        self.metadata.creation_timestamp
+    }
+}

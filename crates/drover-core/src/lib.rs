@@ -1,0 +1,14 @@
+//! Drover's pure controller logic.
+//!
+//! Everything here is a function of its arguments: objects in, a plan out. Nothing reads the
+//! clock (`now` is passed in), touches the store, spawns a task or awaits. The coordinator's
+//! runtime executes the plans. This is what lets the Kubernetes rules be checked by tables of
+//! named cases (semantics.md §7) rather than by timing tests.
+#![deny(missing_docs)]
+
+pub mod backoff;
+pub mod job;
+pub mod schedule;
+
+pub use backoff::BackoffRecord;
+pub use job::{decide, CountedPod, JobConfig, JobPlan, Outcome, PodDeletion};

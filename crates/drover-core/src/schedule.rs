@@ -1,0 +1,1 @@
+//! Pod placement on workers.
