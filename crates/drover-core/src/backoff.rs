@@ -1,9 +1,5 @@
 //! The pod re-creation back-off record and delay (semantics.md FAIL-10, FAIL-11).
 
-use serde_free::*;
-
-mod serde_free {}
-
 use drover_api::Time;
 
 /// The persisted back-off record of one Job.
