@@ -1,1 +1,562 @@
-//! drover-store
+//! Drover's embedded store: SQLite through rusqlite (bundled), in WAL mode.
+//!
+//! Owns persistence of every object (Jobs, Pods, Workers), events, pod logs and the Jobs'
+//! back-off records. Every write goes through [`Store::write`], which runs a closure inside one
+//! SQLite transaction: either every change in it lands or none does. Each changed object gets a
+//! new `resourceVersion` from one store-wide revision counter (as etcd does), and updates check
+//! the caller's `resourceVersion` (optimistic concurrency).
+//!
+//! The store knows nothing of HTTP, async or the controllers. It returns the list of changes a
+//! transaction made so the coordinator can publish them to watchers after the commit.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use drover_api::{Event, Job, ObjectMeta, Pod, Time, Worker};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// A kind of object the store keeps.
+pub trait Object: Serialize + DeserializeOwned + Clone {
+    /// The Kubernetes kind, used as the table key.
+    const KIND: &'static str;
+    /// The object's metadata.
+    fn meta(&self) -> &ObjectMeta;
+    /// The object's metadata, mutable.
+    fn meta_mut(&mut self) -> &mut ObjectMeta;
+    /// An indexed phase (pods), for [`Txn::list_where`].
+    fn index_phase(&self) -> Option<&str> {
+        None
+    }
+    /// An indexed node name (pods), for [`Txn::list_where`].
+    fn index_node(&self) -> Option<&str> {
+        None
+    }
+}
+
+macro_rules! impl_object {
+    ($t:ty, $kind:expr) => {
+        impl Object for $t {
+            const KIND: &'static str = $kind;
+            fn meta(&self) -> &ObjectMeta {
+                &self.metadata
+            }
+            fn meta_mut(&mut self) -> &mut ObjectMeta {
+                &mut self.metadata
+            }
+        }
+    };
+}
+impl_object!(Job, "Job");
+impl_object!(Worker, "Worker");
+
+impl Object for Pod {
+    const KIND: &'static str = "Pod";
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+    fn index_phase(&self) -> Option<&str> {
+        Some(self.status.phase.as_str())
+    }
+    fn index_node(&self) -> Option<&str> {
+        self.node_name()
+    }
+}
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// No object of that kind and name.
+    #[error("{kind} {name:?} not found")]
+    NotFound {
+        /// The kind.
+        kind: &'static str,
+        /// The name.
+        name: String,
+    },
+    /// An object of that kind and name exists already.
+    #[error("{kind} {name:?} already exists")]
+    AlreadyExists {
+        /// The kind.
+        kind: &'static str,
+        /// The name.
+        name: String,
+    },
+    /// The caller's resourceVersion is not the stored one.
+    #[error(
+        "operation cannot be fulfilled on {kind} {name:?}: the object has been modified; please apply your changes to the latest version and try again"
+    )]
+    Conflict {
+        /// The kind.
+        kind: &'static str,
+        /// The name.
+        name: String,
+    },
+    /// SQLite failed.
+    #[error("store: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// A stored body could not be (de)serialized.
+    #[error("store: bad object body: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// What happened to an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeType {
+    /// Created.
+    Added,
+    /// Updated.
+    Modified,
+    /// Deleted.
+    Deleted,
+}
+
+/// One object change made by a committed transaction.
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// The object's kind.
+    pub kind: &'static str,
+    /// Added, Modified or Deleted.
+    pub change: ChangeType,
+    /// The object's name.
+    pub name: String,
+    /// The object as written (for Deleted, as it was last).
+    pub object: serde_json::Value,
+    /// The revision of this change.
+    pub revision: i64,
+}
+
+/// The embedded store. Cheap to share behind an `Arc`; calls are short and synchronous.
+pub struct Store {
+    conn: Mutex<Connection>,
+}
+
+/// The log bytes kept per pod; older bytes are dropped.
+pub const LOG_LIMIT_BYTES: i64 = 1 << 20;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO meta (key, value) VALUES ('revision', 0);
+CREATE TABLE IF NOT EXISTS objects (
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    uid TEXT NOT NULL,
+    owner_uid TEXT,
+    phase TEXT,
+    node TEXT,
+    revision INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (kind, name)
+);
+CREATE INDEX IF NOT EXISTS objects_owner ON objects (kind, owner_uid);
+CREATE INDEX IF NOT EXISTS objects_phase ON objects (kind, phase, node);
+CREATE INDEX IF NOT EXISTS objects_node ON objects (kind, node);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    involved_kind TEXT NOT NULL,
+    involved_name TEXT NOT NULL,
+    involved_uid TEXT NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_involved ON events (involved_kind, involved_name);
+CREATE TABLE IF NOT EXISTS backoff (
+    job_uid TEXT PRIMARY KEY,
+    failures INTEGER NOT NULL,
+    last_failure TEXT
+);
+CREATE TABLE IF NOT EXISTS logs (
+    pod_uid TEXT NOT NULL,
+    offset INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (pod_uid, offset)
+);
+";
+
+impl Store {
+    /// Opens (or creates) the store in `dir`, as `dir/drover.db`.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+                Some(format!("cannot create data directory {}: {e}", dir.display())),
+            ))
+        })?;
+        let conn = Connection::open(dir.join("drover.db"))?;
+        Store::init(conn)
+    }
+
+    /// Opens a store that lives only in memory (tests).
+    pub fn open_in_memory() -> Result<Store, StoreError> {
+        Store::init(Connection::open_in_memory()?)
+    }
+
+    fn init(conn: Connection) -> Result<Store, StoreError> {
+        // WAL with synchronous=NORMAL: a commit survives a process crash (kill -9); only an OS
+        // crash may lose the last transactions. busy_timeout covers a second process (the CLI
+        // never opens the store; this is for safety).
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Store { conn: Mutex::new(conn) })
+    }
+
+    /// Runs `f` inside one transaction. Commits when `f` returns `Ok`, rolls back otherwise.
+    /// Returns `f`'s value and the changes the transaction made, in order.
+    pub fn write<R>(&self, f: impl FnOnce(&mut Txn<'_>) -> Result<R, StoreError>) -> Result<(R, Vec<Change>), StoreError> {
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut txn = Txn { tx, changes: Vec::new() };
+        let res = f(&mut txn)?;
+        let Txn { tx, changes } = txn;
+        tx.commit()?;
+        Ok((res, changes))
+    }
+
+    /// Runs `f` with read access. Reads see only committed data.
+    pub fn read<R>(&self, f: impl FnOnce(&Txn<'_>) -> Result<R, StoreError>) -> Result<R, StoreError> {
+        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+        let txn = Txn { tx, changes: Vec::new() };
+        f(&txn)
+    }
+
+    /// Shorthand: one object by name.
+    pub fn get<T: Object>(&self, name: &str) -> Result<Option<T>, StoreError> {
+        self.read(|t| t.get::<T>(name))
+    }
+
+    /// Shorthand: every object of a kind, by name.
+    pub fn list<T: Object>(&self) -> Result<Vec<T>, StoreError> {
+        self.read(|t| t.list::<T>())
+    }
+
+    /// The current store revision.
+    pub fn revision(&self) -> Result<i64, StoreError> {
+        self.read(|t| t.revision())
+    }
+}
+
+/// A transaction. Reads see the transaction's own writes.
+pub struct Txn<'c> {
+    tx: rusqlite::Transaction<'c>,
+    changes: Vec<Change>,
+}
+
+impl Txn<'_> {
+    /// The current store revision.
+    pub fn revision(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .tx
+            .query_row("SELECT value FROM meta WHERE key = 'revision'", [], |r| r.get(0))?)
+    }
+
+    fn next_revision(&mut self) -> Result<i64, StoreError> {
+        Ok(self.tx.query_row(
+            "UPDATE meta SET value = value + 1 WHERE key = 'revision' RETURNING value",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// One object by name.
+    pub fn get<T: Object>(&self, name: &str) -> Result<Option<T>, StoreError> {
+        let body: Option<String> = self
+            .tx
+            .query_row(
+                "SELECT body FROM objects WHERE kind = ?1 AND name = ?2",
+                params![T::KIND, name],
+                |r| r.get(0),
+            )
+            .optional()?;
+        body.map(|b| serde_json::from_str(&b).map_err(StoreError::from)).transpose()
+    }
+
+    /// Every object of a kind, ordered by name.
+    pub fn list<T: Object>(&self) -> Result<Vec<T>, StoreError> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT body FROM objects WHERE kind = ?1 ORDER BY name")?;
+        let rows = stmt.query_map(params![T::KIND], |r| r.get::<_, String>(0))?;
+        rows.map(|b| Ok(serde_json::from_str(&b?)?)).collect()
+    }
+
+    /// Every object of a kind whose controller owner has `owner_uid`, ordered by name.
+    pub fn list_owned<T: Object>(&self, owner_uid: &str) -> Result<Vec<T>, StoreError> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT body FROM objects WHERE kind = ?1 AND owner_uid = ?2 ORDER BY name",
+        )?;
+        let rows = stmt.query_map(params![T::KIND, owner_uid], |r| r.get::<_, String>(0))?;
+        rows.map(|b| Ok(serde_json::from_str(&b?)?)).collect()
+    }
+
+    /// Objects of a kind filtered by the indexed phase and node, ordered by revision (oldest
+    /// write first). `node: Some(None)` selects objects with no node; `None` does not filter.
+    pub fn list_where<T: Object>(&self, phase: Option<&str>, node: Option<Option<&str>>) -> Result<Vec<T>, StoreError> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT body FROM objects WHERE kind = ?1
+               AND (?2 IS NULL OR phase = ?2)
+               AND (?3 = 0 OR (?4 IS NULL AND node IS NULL) OR node = ?4)
+             ORDER BY revision",
+        )?;
+        let (filter_node, node) = match node {
+            None => (0, None),
+            Some(n) => (1, n),
+        };
+        let rows = stmt.query_map(params![T::KIND, phase, filter_node, node], |r| r.get::<_, String>(0))?;
+        rows.map(|b| Ok(serde_json::from_str(&b?)?)).collect()
+    }
+
+    /// Creates `obj`. Sets uid, resourceVersion, creationTimestamp and generation; a name is
+    /// generated from `generateName` when `name` is empty (`<prefix><5 random chars>`).
+    pub fn create<T: Object>(&mut self, mut obj: T, now: Time) -> Result<T, StoreError> {
+        if obj.meta().name.is_empty() {
+            let prefix = obj.meta().generate_name.clone().unwrap_or_default();
+            loop {
+                let candidate = format!("{prefix}{}", random_suffix());
+                if self.get::<T>(&candidate)?.is_none() {
+                    obj.meta_mut().name = candidate;
+                    break;
+                }
+            }
+        } else if self.exists(T::KIND, &obj.meta().name)? {
+            return Err(StoreError::AlreadyExists { kind: T::KIND, name: obj.meta().name.clone() });
+        }
+        let rev = self.next_revision()?;
+        let meta = obj.meta_mut();
+        meta.uid = uuid::Uuid::new_v4().to_string();
+        meta.resource_version = rev.to_string();
+        meta.creation_timestamp = Some(now);
+        meta.generation = Some(1);
+        let value = serde_json::to_value(&obj)?;
+        self.tx.execute(
+            "INSERT INTO objects (kind, name, uid, owner_uid, phase, node, revision, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                T::KIND,
+                obj.meta().name,
+                obj.meta().uid,
+                obj.meta().controller_ref().map(|r| r.uid.clone()),
+                obj.index_phase(),
+                obj.index_node(),
+                rev,
+                value.to_string()
+            ],
+        )?;
+        self.changes.push(Change {
+            kind: T::KIND,
+            change: ChangeType::Added,
+            name: obj.meta().name.clone(),
+            object: value,
+            revision: rev,
+        });
+        Ok(obj)
+    }
+
+    fn exists(&self, kind: &str, name: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .tx
+            .query_row(
+                "SELECT 1 FROM objects WHERE kind = ?1 AND name = ?2",
+                params![kind, name],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    /// Replaces `obj`. Its `resourceVersion` must be the stored one, else `Conflict`.
+    /// Returns the object with its new `resourceVersion`.
+    pub fn update<T: Object>(&mut self, mut obj: T) -> Result<T, StoreError> {
+        let name = obj.meta().name.clone();
+        let stored: Option<(i64, String)> = self
+            .tx
+            .query_row(
+                "SELECT revision, uid FROM objects WHERE kind = ?1 AND name = ?2",
+                params![T::KIND, name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let Some((stored_rev, stored_uid)) = stored else {
+            return Err(StoreError::NotFound { kind: T::KIND, name });
+        };
+        if obj.meta().resource_version != stored_rev.to_string()
+            || (!obj.meta().uid.is_empty() && obj.meta().uid != stored_uid)
+        {
+            return Err(StoreError::Conflict { kind: T::KIND, name });
+        }
+        let rev = self.next_revision()?;
+        obj.meta_mut().resource_version = rev.to_string();
+        obj.meta_mut().uid = stored_uid;
+        let value = serde_json::to_value(&obj)?;
+        self.tx.execute(
+            "UPDATE objects SET revision = ?3, body = ?4, owner_uid = ?5, phase = ?6, node = ?7 WHERE kind = ?1 AND name = ?2",
+            params![
+                T::KIND,
+                name,
+                rev,
+                value.to_string(),
+                obj.meta().controller_ref().map(|r| r.uid.clone()),
+                obj.index_phase(),
+                obj.index_node()
+            ],
+        )?;
+        self.changes.push(Change {
+            kind: T::KIND,
+            change: ChangeType::Modified,
+            name,
+            object: value,
+            revision: rev,
+        });
+        Ok(obj)
+    }
+
+    /// Deletes the object named `name`; returns it as it was, or `None` when absent.
+    pub fn delete<T: Object>(&mut self, name: &str) -> Result<Option<T>, StoreError> {
+        let Some(obj) = self.get::<T>(name)? else { return Ok(None) };
+        let rev = self.next_revision()?;
+        self.tx
+            .execute("DELETE FROM objects WHERE kind = ?1 AND name = ?2", params![T::KIND, name])?;
+        if T::KIND == "Pod" {
+            self.tx
+                .execute("DELETE FROM logs WHERE pod_uid = ?1", params![obj.meta().uid])?;
+        }
+        if T::KIND == "Job" {
+            self.tx
+                .execute("DELETE FROM backoff WHERE job_uid = ?1", params![obj.meta().uid])?;
+        }
+        self.changes.push(Change {
+            kind: T::KIND,
+            change: ChangeType::Deleted,
+            name: name.to_string(),
+            object: serde_json::to_value(&obj)?,
+            revision: rev,
+        });
+        Ok(Some(obj))
+    }
+
+    /// Records an event.
+    pub fn record_event(&mut self, event: &Event) -> Result<(), StoreError> {
+        self.tx.execute(
+            "INSERT INTO events (involved_kind, involved_name, involved_uid, body) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                event.involved_kind,
+                event.involved_name,
+                event.involved_uid,
+                serde_json::to_string(event)?
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Events about the object `kind`/`name`, oldest first. When `uid` is given, only the events
+    /// of that incarnation of the name.
+    pub fn events_for(&self, kind: &str, name: &str, uid: Option<&str>) -> Result<Vec<Event>, StoreError> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT body FROM events WHERE involved_kind = ?1 AND involved_name = ?2 AND (?3 IS NULL OR involved_uid = ?3) ORDER BY id",
+        )?;
+        let rows = stmt.query_map(params![kind, name, uid], |r| r.get::<_, String>(0))?;
+        rows.map(|b| Ok(serde_json::from_str(&b?)?)).collect()
+    }
+
+    /// The persisted back-off record of a Job: (failures after last success, last failure time).
+    pub fn backoff(&self, job_uid: &str) -> Result<(u32, Option<Time>), StoreError> {
+        let row: Option<(u32, Option<String>)> = self
+            .tx
+            .query_row(
+                "SELECT failures, last_failure FROM backoff WHERE job_uid = ?1",
+                params![job_uid],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        Ok(match row {
+            None => (0, None),
+            Some((n, t)) => (
+                n,
+                t.and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+                    .map(|t| t.with_timezone(&chrono::Utc)),
+            ),
+        })
+    }
+
+    /// Persists the back-off record of a Job; a zero record deletes it.
+    pub fn set_backoff(&mut self, job_uid: &str, failures: u32, last_failure: Option<Time>) -> Result<(), StoreError> {
+        if failures == 0 && last_failure.is_none() {
+            self.tx
+                .execute("DELETE FROM backoff WHERE job_uid = ?1", params![job_uid])?;
+        } else {
+            self.tx.execute(
+                "INSERT INTO backoff (job_uid, failures, last_failure) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (job_uid) DO UPDATE SET failures = ?2, last_failure = ?3",
+                params![job_uid, failures, last_failure.map(|t| t.to_rfc3339())],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Appends bytes to a pod's log, then drops the oldest chunks beyond [`LOG_LIMIT_BYTES`].
+    /// `offset` is the byte offset of `data` in the pod's whole output; writing the same offset
+    /// again is ignored (bytes before the stored end are skipped), so a worker may resend a chunk
+    /// after a lost reply.
+    pub fn append_log(&mut self, pod_uid: &str, offset: i64, data: &[u8]) -> Result<(), StoreError> {
+        let current_end: i64 = self.tx.query_row(
+            "SELECT COALESCE(MAX(offset + length(data)), 0) FROM logs WHERE pod_uid = ?1",
+            params![pod_uid],
+            |r| r.get(0),
+        )?;
+        let end = offset + data.len() as i64;
+        if end <= current_end {
+            return Ok(());
+        }
+        let skip = (current_end - offset).max(0);
+        self.tx.execute(
+            "INSERT INTO logs (pod_uid, offset, data) VALUES (?1, ?2, ?3)",
+            params![pod_uid, offset + skip, &data[skip as usize..]],
+        )?;
+        self.tx.execute(
+            "DELETE FROM logs WHERE pod_uid = ?1 AND offset + length(data) <= ?2",
+            params![pod_uid, end - LOG_LIMIT_BYTES],
+        )?;
+        Ok(())
+    }
+
+    /// A pod's log from byte `from` on: the bytes and the offset after them. Bytes dropped by the
+    /// limit are skipped.
+    pub fn read_log(&self, pod_uid: &str, from: i64) -> Result<(Vec<u8>, i64), StoreError> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT offset, data FROM logs WHERE pod_uid = ?1 AND offset + length(data) > ?2 ORDER BY offset",
+        )?;
+        let rows = stmt.query_map(params![pod_uid, from], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })?;
+        let mut out = Vec::new();
+        let mut next = from;
+        for row in rows {
+            let (offset, data) = row?;
+            let skip = (next - offset).max(0) as usize;
+            if skip < data.len() {
+                out.extend_from_slice(&data[skip..]);
+            }
+            next = next.max(offset + data.len() as i64);
+        }
+        Ok((out, next))
+    }
+}
+
+fn random_suffix() -> String {
+    // Kubernetes' generateName alphabet: consonants and digits without look-alikes.
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    bytes[..5]
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,165 @@
+use chrono::Utc;
+use drover_api::{Event, Job, ObjectMeta, OwnerReference, Pod};
+
+use super::*;
+
+fn job(name: &str) -> Job {
+    Job { metadata: ObjectMeta { name: name.into(), ..Default::default() }, ..Default::default() }
+}
+
+#[test]
+fn create_sets_identity_and_rejects_duplicates() {
+    let store = Store::open_in_memory().unwrap();
+    let now = Utc::now();
+    let (created, changes) = store.write(|t| t.create(job("pi"), now)).unwrap();
+    assert!(!created.metadata.uid.is_empty());
+    assert_eq!(created.metadata.resource_version, "1");
+    assert_eq!(created.metadata.creation_timestamp, Some(now));
+    assert_eq!(changes.len(), 1);
+    assert_eq!(changes[0].change, ChangeType::Added);
+    let err = store.write(|t| t.create(job("pi"), now)).unwrap_err();
+    assert!(matches!(err, StoreError::AlreadyExists { kind: "Job", .. }), "{err}");
+}
+
+#[test]
+fn update_is_optimistic_on_resource_version() {
+    let store = Store::open_in_memory().unwrap();
+    let (created, _) = store.write(|t| t.create(job("pi"), Utc::now())).unwrap();
+    let mut a = created.clone();
+    a.spec.parallelism = Some(3);
+    let (a2, _) = store.write(|t| t.update(a)).unwrap();
+    assert_eq!(a2.metadata.resource_version, "2");
+    let mut stale = created;
+    stale.spec.parallelism = Some(5);
+    let err = store.write(|t| t.update(stale)).unwrap_err();
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
+    assert_eq!(store.get::<Job>("pi").unwrap().unwrap().spec.parallelism, Some(3));
+}
+
+#[test]
+fn failed_transaction_writes_nothing() {
+    let store = Store::open_in_memory().unwrap();
+    let res: Result<((), _), _> = store.write(|t| {
+        t.create(job("a"), Utc::now())?;
+        t.create(job("a"), Utc::now())?;
+        Ok(())
+    });
+    assert!(res.is_err());
+    assert!(store.get::<Job>("a").unwrap().is_none());
+    assert_eq!(store.revision().unwrap(), 0);
+}
+
+#[test]
+fn generate_name_and_owner_index() {
+    let store = Store::open_in_memory().unwrap();
+    let owner = OwnerReference {
+        api_version: "batch/v1".into(),
+        kind: "Job".into(),
+        name: "pi".into(),
+        uid: "u1".into(),
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    };
+    let pod = Pod {
+        metadata: ObjectMeta {
+            generate_name: Some("pi-".into()),
+            owner_references: vec![owner],
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let (p, _) = store.write(|t| t.create(pod.clone(), Utc::now())).unwrap();
+    assert!(p.metadata.name.starts_with("pi-") && p.metadata.name.len() == 8, "{}", p.metadata.name);
+    store.write(|t| t.create(pod.clone(), Utc::now())).unwrap();
+    let owned = store.read(|t| t.list_owned::<Pod>("u1")).unwrap();
+    assert_eq!(owned.len(), 2);
+    assert!(store.read(|t| t.list_owned::<Pod>("other")).unwrap().is_empty());
+}
+
+#[test]
+fn survives_reopen_with_everything() {
+    let dir = std::env::temp_dir().join(format!("drover-store-test-{}", uuid::Uuid::new_v4()));
+    let now = Utc::now();
+    {
+        let store = Store::open(&dir).unwrap();
+        store
+            .write(|t| {
+                let j = t.create(job("pi"), now)?;
+                t.record_event(&Event::normal("Job", "pi", &j.metadata.uid, "SuccessfulCreate", "Created pod: pi-abcde".into(), now))?;
+                t.set_backoff(&j.metadata.uid, 2, Some(now))?;
+                t.append_log("pod-uid", 0, b"hello ")?;
+                t.append_log("pod-uid", 6, b"world\n")?;
+                Ok(())
+            })
+            .unwrap();
+    }
+    let store = Store::open(&dir).unwrap();
+    let j: Job = store.get("pi").unwrap().unwrap();
+    let (events, backoff, log) = store
+        .read(|t| Ok((t.events_for("Job", "pi", None)?, t.backoff(&j.metadata.uid)?, t.read_log("pod-uid", 0)?)))
+        .unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].reason, "SuccessfulCreate");
+    assert_eq!(backoff.0, 2);
+    assert_eq!(backoff.1.map(|t| t.timestamp_micros()), Some(now.timestamp_micros()));
+    assert_eq!(log, (b"hello world\n".to_vec(), 12));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn log_is_bounded_and_resend_is_idempotent() {
+    let store = Store::open_in_memory().unwrap();
+    let chunk = vec![b'x'; 256 * 1024];
+    store
+        .write(|t| {
+            for i in 0..8 {
+                t.append_log("p", i * chunk.len() as i64, &chunk)?;
+            }
+            t.append_log("p", 0, b"ignored")?;
+            Ok(())
+        })
+        .unwrap();
+    let (bytes, next) = store.read(|t| t.read_log("p", 0)).unwrap();
+    assert_eq!(next, 8 * 256 * 1024);
+    assert_eq!(bytes.len() as i64, LOG_LIMIT_BYTES);
+    let (tail, _) = store.read(|t| t.read_log("p", next - 10)).unwrap();
+    assert_eq!(tail.len(), 10);
+}
+
+#[test]
+fn delete_reports_the_last_state() {
+    let store = Store::open_in_memory().unwrap();
+    store.write(|t| t.create(job("pi"), Utc::now())).unwrap();
+    let (gone, changes) = store.write(|t| t.delete::<Job>("pi")).unwrap();
+    assert_eq!(gone.unwrap().metadata.name, "pi");
+    assert_eq!(changes[0].change, ChangeType::Deleted);
+    assert!(store.get::<Job>("pi").unwrap().is_none());
+    let (none, _) = store.write(|t| t.delete::<Job>("pi")).unwrap();
+    assert!(none.is_none());
+}
+
+#[test]
+fn list_where_filters_on_phase_and_node() {
+    let store = Store::open_in_memory().unwrap();
+    let mk = |name: &str, phase: &str, node: Option<&str>| {
+        let mut p = Pod { metadata: ObjectMeta { name: name.into(), ..Default::default() }, ..Default::default() };
+        p.status.phase = phase.into();
+        p.spec.node_name = node.map(String::from);
+        p
+    };
+    store
+        .write(|t| {
+            t.create(mk("a", "Pending", None), Utc::now())?;
+            t.create(mk("b", "Pending", Some("w1")), Utc::now())?;
+            t.create(mk("c", "Running", Some("w1")), Utc::now())?;
+            Ok(())
+        })
+        .unwrap();
+    let names = |v: Vec<Pod>| v.into_iter().map(|p| p.metadata.name).collect::<Vec<_>>();
+    let unbound = store.read(|t| t.list_where::<Pod>(Some("Pending"), Some(None))).unwrap();
+    assert_eq!(names(unbound), ["a"]);
+    let on_w1 = store.read(|t| t.list_where::<Pod>(None, Some(Some("w1")))).unwrap();
+    assert_eq!(names(on_w1), ["b", "c"]);
+    let pending = store.read(|t| t.list_where::<Pod>(Some("Pending"), None)).unwrap();
+    assert_eq!(names(pending), ["a", "b"]);
+}
