@@ -13,6 +13,7 @@ pub mod job;
 pub mod manifest;
 pub mod meta;
 pub mod pod;
+pub mod protocol;
 pub mod validation;
 pub mod worker;
 

@@ -57,6 +57,9 @@ pub struct WorkerStatus {
     /// The worker's Drover version.
     #[serde(default)]
     pub version: String,
+    /// The id of the worker agent process currently registered under this name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incarnation: Option<String>,
     /// The worker's host name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,

@@ -1,1 +1,303 @@
-//! drover-client
+//! A typed HTTP client for the coordinator's API, shared by the CLI, the worker agent and the
+//! tests. Only this crate (and the coordinator's `api` module) knows the paths.
+
+use std::time::Duration;
+
+use drover_api::protocol::{Assignment, Registration, StatusReport};
+use drover_api::{Event, Job, Pod, Worker};
+use futures::{Stream, StreamExt, TryStreamExt};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::Value;
+
+/// The server used when neither `--server` nor `DROVER_SERVER` is given.
+pub const DEFAULT_SERVER: &str = "http://127.0.0.1:7070";
+
+/// Errors of the client.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The coordinator could not be reached.
+    #[error("cannot reach the coordinator at {server}: {source}")]
+    Connect {
+        /// The server URL.
+        server: String,
+        /// The transport error.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// The coordinator answered with an error `Status`.
+    #[error("{message}")]
+    Api {
+        /// The HTTP status code.
+        code: u16,
+        /// `NotFound`, `Invalid`, `Conflict`, …
+        reason: String,
+        /// The server's message.
+        message: String,
+        /// Every cause, for validation errors.
+        causes: Vec<String>,
+    },
+    /// The reply could not be decoded.
+    #[error("bad reply from the coordinator: {0}")]
+    Decode(String),
+}
+
+impl ClientError {
+    /// True for a `NotFound` answer.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, ClientError::Api { code: 404, .. })
+    }
+
+    /// The HTTP status code of an API error.
+    pub fn code(&self) -> Option<u16> {
+        match self {
+            ClientError::Api { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+}
+
+/// One event of a watch.
+#[derive(Debug, Clone, Deserialize)]
+pub struct WatchEvent<T> {
+    /// `ADDED`, `MODIFIED` or `DELETED`.
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// The object.
+    pub object: T,
+}
+
+#[derive(Deserialize)]
+struct List<T> {
+    items: Vec<T>,
+}
+
+/// The client. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    server: String,
+}
+
+impl Client {
+    /// A client for the coordinator at `server` (`http://host:port`).
+    pub fn new(server: &str) -> Client {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build()
+            .unwrap_or_default();
+        Client { http, server: server.trim_end_matches('/').to_string() }
+    }
+
+    /// The server URL.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.server, path)
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, ClientError> {
+        let resp = req
+            .send()
+            .await
+            .map_err(|source| ClientError::Connect { server: self.server.clone(), source })?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let code = resp.status().as_u16();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        Err(ClientError::Api {
+            code,
+            reason: body["reason"].as_str().unwrap_or("Unknown").to_string(),
+            message: body["message"].as_str().unwrap_or("the server returned an error").to_string(),
+            causes: body["details"]["causes"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|c| c["message"].as_str().map(String::from)).collect())
+                .unwrap_or_default(),
+        })
+    }
+
+    async fn json<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T, ClientError> {
+        self.send(req).await?.json().await.map_err(|e| ClientError::Decode(e.to_string()))
+    }
+
+    /// `GET /healthz`.
+    pub async fn healthz(&self) -> Result<(), ClientError> {
+        self.send(self.http.get(self.url("/healthz"))).await.map(|_| ())
+    }
+
+    // === jobs ===
+
+    /// Creates a Job from its JSON form.
+    pub async fn create_job(&self, job: &Value) -> Result<Job, ClientError> {
+        self.json(self.http.post(self.url("/apis/batch/v1/jobs")).json(job)).await
+    }
+
+    /// Replaces the mutable fields of a Job (`apply`).
+    pub async fn replace_job(&self, name: &str, job: &Value) -> Result<Job, ClientError> {
+        self.json(self.http.put(self.url(&format!("/apis/batch/v1/jobs/{name}"))).json(job)).await
+    }
+
+    /// One Job.
+    pub async fn get_job(&self, name: &str) -> Result<Job, ClientError> {
+        self.json(self.http.get(self.url(&format!("/apis/batch/v1/jobs/{name}")))).await
+    }
+
+    /// Jobs matching a label selector (`""` for all).
+    pub async fn list_jobs(&self, selector: &str) -> Result<Vec<Job>, ClientError> {
+        self.list("/apis/batch/v1/jobs", selector).await
+    }
+
+    /// Deletes a Job; `cascade: false` orphans its pods.
+    pub async fn delete_job(&self, name: &str, cascade: bool) -> Result<Job, ClientError> {
+        let policy = if cascade { "Background" } else { "Orphan" };
+        self.json(
+            self.http
+                .delete(self.url(&format!("/apis/batch/v1/jobs/{name}")))
+                .query(&[("propagationPolicy", policy)]),
+        )
+        .await
+    }
+
+    // === pods ===
+
+    /// One pod.
+    pub async fn get_pod(&self, name: &str) -> Result<Pod, ClientError> {
+        self.json(self.http.get(self.url(&format!("/api/v1/pods/{name}")))).await
+    }
+
+    /// Pods matching a label selector.
+    pub async fn list_pods(&self, selector: &str) -> Result<Vec<Pod>, ClientError> {
+        self.list("/api/v1/pods", selector).await
+    }
+
+    /// A pod's log so far.
+    pub async fn pod_log(&self, name: &str) -> Result<Vec<u8>, ClientError> {
+        let resp = self.send(self.http.get(self.url(&format!("/api/v1/pods/{name}/log")))).await?;
+        Ok(resp.bytes().await.map_err(|e| ClientError::Decode(e.to_string()))?.to_vec())
+    }
+
+    /// A pod's log, followed until the pod ends.
+    pub async fn follow_pod_log(&self, name: &str) -> Result<impl Stream<Item = Result<Vec<u8>, ClientError>> + use<>, ClientError> {
+        let resp = self
+            .send(self.http.get(self.url(&format!("/api/v1/pods/{name}/log"))).query(&[("follow", "true")]))
+            .await?;
+        Ok(resp.bytes_stream().map(|r| r.map(|b| b.to_vec()).map_err(|e| ClientError::Decode(e.to_string()))))
+    }
+
+    /// Events about an object, oldest first.
+    pub async fn events(&self, kind: &str, name: &str, uid: Option<&str>) -> Result<Vec<Event>, ClientError> {
+        let mut q = vec![("kind", kind), ("name", name)];
+        if let Some(uid) = uid {
+            q.push(("uid", uid));
+        }
+        let list: List<Event> = self.json(self.http.get(self.url("/api/v1/events")).query(&q)).await?;
+        Ok(list.items)
+    }
+
+    // === workers ===
+
+    /// Every worker.
+    pub async fn list_workers(&self, selector: &str) -> Result<Vec<Worker>, ClientError> {
+        self.list("/apis/drover.dev/v1/workers", selector).await
+    }
+
+    /// Registers a worker.
+    pub async fn register_worker(&self, reg: &Registration) -> Result<Worker, ClientError> {
+        self.json(self.http.post(self.url("/apis/drover.dev/v1/workers")).json(reg)).await
+    }
+
+    /// Heartbeats. `Ok(false)` means the worker must register again.
+    pub async fn heartbeat(&self, name: &str) -> Result<bool, ClientError> {
+        match self
+            .send(self.http.post(self.url(&format!("/apis/drover.dev/v1/workers/{name}/heartbeat"))))
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(ClientError::Api { code: 410 | 404, .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The worker's assignment stream.
+    pub async fn assignments(&self, name: &str) -> Result<impl Stream<Item = Result<Assignment, ClientError>> + use<>, ClientError> {
+        let resp = self
+            .send(self.http.get(self.url(&format!("/apis/drover.dev/v1/workers/{name}/assignments"))))
+            .await?;
+        Ok(ndjson::<Assignment>(resp))
+    }
+
+    /// Reports a pod's status.
+    pub async fn report_status(&self, pod: &str, report: &StatusReport) -> Result<Pod, ClientError> {
+        self.json(self.http.put(self.url(&format!("/api/v1/pods/{pod}/status"))).json(report)).await
+    }
+
+    /// Appends a chunk to a pod's log at `offset`.
+    pub async fn append_log(&self, pod: &str, uid: &str, offset: u64, data: Vec<u8>) -> Result<(), ClientError> {
+        self.send(
+            self.http
+                .post(self.url(&format!("/api/v1/pods/{pod}/log")))
+                .query(&[("offset", offset.to_string()), ("uid", uid.to_string())])
+                .body(data),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    // === generic ===
+
+    async fn list<T: DeserializeOwned>(&self, path: &str, selector: &str) -> Result<Vec<T>, ClientError> {
+        let list: List<T> = self
+            .json(self.http.get(self.url(path)).query(&[("labelSelector", selector)]))
+            .await?;
+        Ok(list.items)
+    }
+
+    /// Watches a kind (`jobs`, `pods`, `workers`): the current objects as `ADDED`, then every
+    /// change, until the server closes the stream.
+    pub async fn watch<T: DeserializeOwned + 'static>(
+        &self,
+        resource: &str,
+        selector: &str,
+        name: Option<&str>,
+    ) -> Result<impl Stream<Item = Result<WatchEvent<T>, ClientError>> + use<T>, ClientError> {
+        let path = match resource {
+            "jobs" => "/apis/batch/v1/jobs",
+            "pods" => "/api/v1/pods",
+            _ => "/apis/drover.dev/v1/workers",
+        };
+        let mut q = vec![("watch", "true".to_string()), ("labelSelector", selector.to_string())];
+        if let Some(name) = name {
+            q.push(("fieldSelector", format!("metadata.name={name}")));
+        }
+        let resp = self.send(self.http.get(self.url(path)).query(&q)).await?;
+        Ok(ndjson::<WatchEvent<T>>(resp))
+    }
+}
+
+/// Splits a response body into lines and decodes each as JSON.
+fn ndjson<T: DeserializeOwned + 'static>(resp: reqwest::Response) -> impl Stream<Item = Result<T, ClientError>> {
+    let bytes = resp.bytes_stream().map_err(|e| ClientError::Decode(e.to_string()));
+    futures::stream::unfold((bytes.boxed(), Vec::<u8>::new()), |(mut bytes, mut buf)| async move {
+        loop {
+            if let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = buf.drain(..=pos).collect();
+                if line.len() <= 1 {
+                    continue;
+                }
+                let item = serde_json::from_slice::<T>(&line).map_err(|e| ClientError::Decode(e.to_string()));
+                return Some((item, (bytes, buf)));
+            }
+            match bytes.next().await {
+                Some(Ok(chunk)) => buf.extend_from_slice(&chunk),
+                Some(Err(e)) => return Some((Err(e), (bytes, buf))),
+                None => return None,
+            }
+        }
+    })
+}

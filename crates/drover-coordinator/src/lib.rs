@@ -1,1 +1,90 @@
-//! drover-coordinator
+//! The Drover coordinator: the HTTP API, the Job controller runtime, the scheduler and the worker
+//! leases, around one embedded store.
+//!
+//! # Layout
+//! - [`state`]: the shared [`state::Coordinator`]: the store plus the fan-out of every committed
+//!   change to watchers, the controller queue, the scheduler and worker sessions.
+//! - [`controller`]: the Job controller runtime. It reads a Job and its pods from the store, asks
+//!   `drover_core::decide` for a plan and executes it. One task runs every reconcile, so two
+//!   reconciles of one Job never overlap.
+//! - [`scheduler`]: binds pending pods to workers with free slots.
+//! - [`workers`]: registration, heartbeats, assignment streams and the lease checker.
+//! - [`api`]: the axum router. Only this module knows HTTP paths and status codes.
+//!
+//! [`run`] takes an already-bound listener and a shutdown future, so tests run on port 0.
+
+pub mod api;
+pub mod controller;
+pub mod scheduler;
+pub mod state;
+pub mod workers;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use drover_core::JobConfig;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use state::Coordinator;
+
+/// The coordinator's resolved configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the store lives. `None` keeps everything in memory (tests).
+    pub data_dir: Option<PathBuf>,
+    /// A worker that has not heartbeated for this long is declared lost.
+    pub worker_lease: Duration,
+    /// Job controller tunables (back-off base and cap).
+    pub job: JobConfig,
+}
+
+/// Errors that stop the coordinator from starting or serving.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The store could not be opened.
+    #[error("cannot open the store")]
+    Store(#[from] drover_store::StoreError),
+    /// The HTTP server failed.
+    #[error("http server failed")]
+    Serve(#[source] std::io::Error),
+}
+
+/// Runs the coordinator on `listener` until `shutdown` resolves, then stops every task and
+/// returns once they have finished.
+pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), Error> {
+    let store = match &config.data_dir {
+        Some(dir) => drover_store::Store::open(dir)?,
+        None => drover_store::Store::open_in_memory()?,
+    };
+    let token = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let coordinator = Coordinator::new(Arc::new(store), config, token.clone());
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, data = ?coordinator.config.data_dir, "Coordinator listening");
+    }
+    tracing::info!("Pods run as processes on the workers; container images are kept and shown but never pulled or run");
+
+    tracker.spawn(controller::run(coordinator.clone(), token.clone()));
+    tracker.spawn(scheduler::run(coordinator.clone(), token.clone()));
+    tracker.spawn(workers::run_lease_checker(coordinator.clone(), token.clone()));
+
+    let router = api::router(coordinator.clone());
+    let serve_token = token.clone();
+    let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
+        tokio::select! {
+            _ = shutdown => {}
+            _ = serve_token.cancelled() => {}
+        }
+    });
+    let res = serve.await.map_err(Error::Serve);
+    token.cancel();
+    tracker.close();
+    tracker.wait().await;
+    tracing::info!("Coordinator stopped");
+    res
+}

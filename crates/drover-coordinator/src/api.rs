@@ -1,0 +1,477 @@
+//! The coordinator's HTTP API, in Kubernetes' shapes. Only this module knows paths and status
+//! codes.
+//!
+//! | path | verbs |
+//! |---|---|
+//! | `/healthz` | GET |
+//! | `/apis/batch/v1/jobs` | GET (`labelSelector`, `watch`), POST |
+//! | `/apis/batch/v1/jobs/{name}` | GET, PUT, DELETE (`propagationPolicy`) |
+//! | `/api/v1/pods` | GET (`labelSelector`, `watch`) |
+//! | `/api/v1/pods/{name}` | GET |
+//! | `/api/v1/pods/{name}/log` | GET (`follow`); POST (worker: `offset`) |
+//! | `/api/v1/pods/{name}/status` | PUT (worker) |
+//! | `/api/v1/events` | GET (`kind`, `name`) |
+//! | `/apis/drover.dev/v1/workers` | GET; POST (register) |
+//! | `/apis/drover.dev/v1/workers/{name}` | GET |
+//! | `/apis/drover.dev/v1/workers/{name}/heartbeat` | POST |
+//! | `/apis/drover.dev/v1/workers/{name}/assignments` | GET (stream) |
+//!
+//! Errors are Kubernetes `Status` objects. Watches and the assignment stream are
+//! newline-delimited JSON; a watch event is `{"type":"ADDED|MODIFIED|DELETED","object":{…}}`.
+
+use std::convert::Infallible;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use drover_api::meta::parse_label_selector;
+use drover_api::protocol::{Assignment, Registration, StatusReport};
+use drover_api::{Job, LabelSelector, Pod, Worker};
+use drover_store::{Object, StoreError};
+use futures::stream::{self, Stream, StreamExt};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tokio_stream::wrappers::{BroadcastStream, UnboundedReceiverStream};
+
+use crate::controller::delete_job;
+use crate::state::{now, Coordinator};
+use crate::workers::ReportError;
+
+/// Builds the router. Tests drive it with `tower::ServiceExt::oneshot` or serve it on port 0.
+pub fn router(coordinator: Coordinator) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/apis/batch/v1/jobs", get(list_jobs).post(create_job))
+        .route("/apis/batch/v1/jobs/{name}", get(get_job).put(replace_job).delete(remove_job))
+        .route("/api/v1/pods", get(list_pods))
+        .route("/api/v1/pods/{name}", get(get_pod))
+        .route("/api/v1/pods/{name}/log", get(read_log).post(append_log))
+        .route("/api/v1/pods/{name}/status", put(report_status))
+        .route("/api/v1/events", get(list_events))
+        .route("/apis/drover.dev/v1/workers", get(list_workers).post(register_worker))
+        .route("/apis/drover.dev/v1/workers/{name}", get(get_worker))
+        .route("/apis/drover.dev/v1/workers/{name}/heartbeat", post(heartbeat))
+        .route("/apis/drover.dev/v1/workers/{name}/assignments", get(assignments))
+        .with_state(coordinator)
+}
+
+// === errors ===
+
+/// An API error, rendered as a Kubernetes `Status`.
+#[derive(Debug)]
+pub struct ApiError {
+    code: StatusCode,
+    reason: &'static str,
+    message: String,
+    causes: Vec<String>,
+}
+
+impl ApiError {
+    fn new(code: StatusCode, reason: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError { code, reason, message: message.into(), causes: Vec::new() }
+    }
+
+    fn not_found(kind: &str, name: &str) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, "NotFound", format!("{kind} {name:?} not found"))
+    }
+
+    fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "BadRequest", message)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> ApiError {
+        match err {
+            StoreError::NotFound { .. } => ApiError::new(StatusCode::NOT_FOUND, "NotFound", err.to_string()),
+            StoreError::AlreadyExists { .. } => ApiError::new(StatusCode::CONFLICT, "AlreadyExists", err.to_string()),
+            StoreError::Conflict { .. } => ApiError::new(StatusCode::CONFLICT, "Conflict", err.to_string()),
+            other => {
+                tracing::error!(error = %other, "Store error");
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", other.to_string())
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "details": { "causes": self.causes.iter().map(|c| json!({"message": c})).collect::<Vec<_>>() },
+            "code": self.code.as_u16(),
+        });
+        (self.code, Json(body)).into_response()
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+// === lists and watches ===
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ListQuery {
+    label_selector: Option<String>,
+    field_selector: Option<String>,
+    watch: Option<bool>,
+}
+
+impl ListQuery {
+    fn selector(&self) -> ApiResult<LabelSelector> {
+        parse_label_selector(self.label_selector.as_deref().unwrap_or(""))
+            .map_err(|e| ApiError::bad_request(format!("invalid labelSelector: {e}")))
+    }
+
+    /// `metadata.name=X` is the one field selector supported (kubectl uses it for `get -w NAME`).
+    fn name(&self) -> Option<String> {
+        self.field_selector
+            .as_deref()
+            .and_then(|f| f.strip_prefix("metadata.name="))
+            .map(String::from)
+    }
+}
+
+fn matches<T: Object>(obj: &T, selector: &LabelSelector, name: &Option<String>) -> bool {
+    selector.matches(&obj.meta().labels) && name.as_ref().is_none_or(|n| &obj.meta().name == n)
+}
+
+async fn list_or_watch<T: Object + Send + 'static>(c: Coordinator, q: ListQuery) -> ApiResult<Response> {
+    let selector = q.selector()?;
+    let name = q.name();
+    // Subscribe before listing so no change between the two is missed.
+    let rx = c.watch();
+    let items: Vec<T> = c.store().list::<T>()?.into_iter().filter(|o| matches(o, &selector, &name)).collect();
+    if !q.watch.unwrap_or(false) {
+        return Ok(Json(json!({"kind": "List", "apiVersion": "v1", "items": items})).into_response());
+    }
+    let initial = stream::iter(
+        items
+            .into_iter()
+            .map(|o| json!({"type": "ADDED", "object": o}))
+            .collect::<Vec<_>>(),
+    );
+    let updates = BroadcastStream::new(rx)
+        .take_while(|r| std::future::ready(r.is_ok()))
+        .filter_map(move |r| {
+            let out = r.ok().and_then(|ev| {
+                if ev.kind != T::KIND {
+                    return None;
+                }
+                let obj: T = serde_json::from_value((*ev.object).clone()).ok()?;
+                matches(&obj, &selector, &name).then(|| json!({"type": ev.type_, "object": &*ev.object}))
+            });
+            std::future::ready(out)
+        });
+    Ok(ndjson(&c, initial.chain(updates)))
+}
+
+/// Streams values as newline-delimited JSON until the stream ends or the coordinator stops.
+fn ndjson<S>(c: &Coordinator, s: S) -> Response
+where
+    S: Stream<Item = Value> + Send + 'static,
+{
+    let token = c.shutdown.clone();
+    let lines = s
+        .map(|v| {
+            let mut line = serde_json::to_vec(&v).unwrap_or_default();
+            line.push(b'\n');
+            Ok::<_, Infallible>(Bytes::from(line))
+        })
+        .take_until(async move { token.cancelled().await });
+    Response::builder()
+        .header(header::CONTENT_TYPE, "application/x-ndjson")
+        .body(Body::from_stream(lines))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+// === jobs ===
+
+async fn list_jobs(State(c): State<Coordinator>, Query(q): Query<ListQuery>) -> ApiResult<Response> {
+    list_or_watch::<Job>(c, q).await
+}
+
+async fn get_job(State(c): State<Coordinator>, Path(name): Path<String>) -> ApiResult<Json<Job>> {
+    c.store().get::<Job>(&name)?.map(Json).ok_or_else(|| ApiError::not_found("jobs.batch", &name))
+}
+
+/// Checks a submitted Job: unknown fields, types and validation, every error at once.
+fn admit_job(body: Value) -> ApiResult<Job> {
+    let invalid = |kind: &str, name: &str, messages: Vec<String>| {
+        let mut err = ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid",
+            drover_api::validation::invalid_message(kind, name, &messages),
+        );
+        err.causes = messages;
+        err
+    };
+    match drover_api::manifest::decode_object(body, "request body") {
+        Ok(drover_api::manifest::Object::Job(job)) => Ok(job),
+        #[allow(unreachable_patterns)]
+        Ok(other) => Err(ApiError::bad_request(format!("expected a Job, got a {}", other.kind()))),
+        Err(err) => match err.reason {
+            drover_api::manifest::ManifestErrorKind::Invalid => Err(invalid(
+                err.kind.as_deref().unwrap_or("Job"),
+                err.name.as_deref().unwrap_or(""),
+                err.messages,
+            )),
+            _ => Err(ApiError::bad_request(err.to_string())),
+        },
+    }
+}
+
+async fn create_job(State(c): State<Coordinator>, Json(body): Json<Value>) -> ApiResult<(StatusCode, Json<Job>)> {
+    let mut job = admit_job(body)?;
+    job.apply_defaults();
+    job.status = Default::default();
+    let now = now();
+    let created = c.commit(|t| {
+        let created = t.create(job, now)?;
+        // JOB-SEL-1: the generated selector and template labels need the uid.
+        let mut job = created;
+        if !job.spec.manual_selector.unwrap_or(false) {
+            let uid = job.metadata.uid.clone();
+            let name = job.metadata.name.clone();
+            let labels = &mut job.spec.template.metadata.labels;
+            labels.entry(drover_api::labels::CONTROLLER_UID.into()).or_insert_with(|| uid.clone());
+            labels.entry(drover_api::labels::CONTROLLER_UID_LEGACY.into()).or_insert_with(|| uid.clone());
+            labels.entry(drover_api::labels::JOB_NAME.into()).or_insert_with(|| name.clone());
+            labels.entry(drover_api::labels::JOB_NAME_LEGACY.into()).or_insert(name);
+            let mut selector = LabelSelector::default();
+            selector.match_labels.insert(drover_api::labels::CONTROLLER_UID.into(), uid);
+            job.spec.selector = Some(selector);
+        }
+        t.update(job)
+    })?;
+    tracing::info!(job = %created.metadata.name, "Job created");
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// `apply`: the mutable fields of the spec (VAL-22) take the submitted values; a change to an
+/// immutable field is refused.
+async fn replace_job(State(c): State<Coordinator>, Path(name): Path<String>, Json(body): Json<Value>) -> ApiResult<Json<Job>> {
+    let mut submitted = admit_job(body)?;
+    submitted.apply_defaults();
+    if submitted.metadata.name != name {
+        return Err(ApiError::bad_request(format!("the name in the body {:?} is not {name:?}", submitted.metadata.name)));
+    }
+    let updated = c.commit(|t| {
+        let Some(mut job) = t.get::<Job>(&name)? else {
+            return Ok(Err(ApiError::not_found("jobs.batch", &name)));
+        };
+        let mut errors = Vec::new();
+        let (old, new) = (&job.spec, &submitted.spec);
+        if old.completions != new.completions {
+            errors.push("spec.completions: Invalid value: field is immutable".to_string());
+        }
+        let mut old_template = old.template.clone();
+        let mut new_template = new.template.clone();
+        old_template.metadata.labels.clear();
+        new_template.metadata.labels.clear();
+        if old_template != new_template {
+            errors.push("spec.template: Invalid value: field is immutable".to_string());
+        }
+        if old.completion_mode != new.completion_mode {
+            errors.push("spec.completionMode: Invalid value: field is immutable".to_string());
+        }
+        if !errors.is_empty() {
+            let mut err = ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Invalid",
+                format!("Job.batch {name:?} is invalid: {}", errors.join(", ")),
+            );
+            err.causes = errors;
+            return Ok(Err(err));
+        }
+        let spec_changed = job.spec.parallelism != new.parallelism
+            || job.spec.suspend != new.suspend
+            || job.spec.active_deadline_seconds != new.active_deadline_seconds
+            || job.spec.backoff_limit != new.backoff_limit
+            || job.spec.ttl_seconds_after_finished != new.ttl_seconds_after_finished
+            || job.spec.pod_replacement_policy != new.pod_replacement_policy;
+        job.spec.parallelism = new.parallelism;
+        job.spec.suspend = new.suspend;
+        job.spec.active_deadline_seconds = new.active_deadline_seconds;
+        job.spec.backoff_limit = new.backoff_limit;
+        job.spec.ttl_seconds_after_finished = new.ttl_seconds_after_finished;
+        job.spec.pod_replacement_policy = new.pod_replacement_policy.clone();
+        job.metadata.labels = submitted.metadata.labels.clone();
+        job.metadata.annotations = submitted.metadata.annotations.clone();
+        if spec_changed {
+            job.metadata.generation = Some(job.metadata.generation.unwrap_or(1) + 1);
+        }
+        Ok(Ok(t.update(job)?))
+    })??;
+    Ok(Json(updated))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DeleteQuery {
+    propagation_policy: Option<String>,
+}
+
+async fn remove_job(State(c): State<Coordinator>, Path(name): Path<String>, Query(q): Query<DeleteQuery>) -> ApiResult<Json<Job>> {
+    let cascade = match q.propagation_policy.as_deref() {
+        None | Some("Background") | Some("Foreground") => true,
+        Some("Orphan") => false,
+        Some(other) => return Err(ApiError::bad_request(format!("propagationPolicy: Unsupported value: {other:?}"))),
+    };
+    delete_job(&c, &name, cascade)?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("jobs.batch", &name))
+}
+
+// === pods ===
+
+async fn list_pods(State(c): State<Coordinator>, Query(q): Query<ListQuery>) -> ApiResult<Response> {
+    list_or_watch::<Pod>(c, q).await
+}
+
+async fn get_pod(State(c): State<Coordinator>, Path(name): Path<String>) -> ApiResult<Json<Pod>> {
+    c.store().get::<Pod>(&name)?.map(Json).ok_or_else(|| ApiError::not_found("pods", &name))
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct LogQuery {
+    follow: Option<bool>,
+    offset: Option<i64>,
+    uid: Option<String>,
+}
+
+async fn read_log(State(c): State<Coordinator>, Path(name): Path<String>, Query(q): Query<LogQuery>) -> ApiResult<Response> {
+    let pod = c.store().get::<Pod>(&name)?.ok_or_else(|| ApiError::not_found("pods", &name))?;
+    let uid = pod.metadata.uid.clone();
+    if !q.follow.unwrap_or(false) {
+        let (bytes, _) = c.store().read(|t| t.read_log(&uid, 0))?;
+        return Ok(bytes.into_response());
+    }
+    let logs = c.log_notifications();
+    let token = c.shutdown.clone();
+    let body = stream::unfold((c, 0i64, false), move |(c, offset, done)| {
+        let uid = uid.clone();
+        let name = name.clone();
+        let mut logs = logs.clone();
+        let token = token.clone();
+        async move {
+            if done {
+                return None;
+            }
+            loop {
+                logs.borrow_and_update();
+                let (bytes, next) = c.store().read(|t| t.read_log(&uid, offset)).ok()?;
+                if !bytes.is_empty() {
+                    return Some((Ok::<_, Infallible>(Bytes::from(bytes)), (c, next, false)));
+                }
+                let finished = c.store().get::<Pod>(&name).ok().flatten().is_none_or(|p| p.metadata.uid != uid || p.is_terminal());
+                if finished {
+                    return None;
+                }
+                tokio::select! {
+                    _ = token.cancelled() => return None,
+                    r = logs.changed() => if r.is_err() { return None },
+                }
+            }
+        }
+    });
+    Ok(Response::builder()
+        .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .body(Body::from_stream(body))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()))
+}
+
+async fn append_log(State(c): State<Coordinator>, Path(name): Path<String>, Query(q): Query<LogQuery>, body: Bytes) -> ApiResult<StatusCode> {
+    let uid = match q.uid {
+        Some(uid) => uid,
+        None => c.store().get::<Pod>(&name)?.ok_or_else(|| ApiError::not_found("pods", &name))?.metadata.uid,
+    };
+    let offset = q.offset.unwrap_or(0);
+    c.store().write(|t| t.append_log(&uid, offset, &body))?;
+    c.notify_logs();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn report_status(State(c): State<Coordinator>, Path(name): Path<String>, Json(report): Json<StatusReport>) -> ApiResult<Json<Pod>> {
+    match c.report_status(&name, report) {
+        Ok(pod) => Ok(Json(pod)),
+        Err(ReportError::Store(e)) => Err(e.into()),
+        Err(ReportError::Stale(msg)) => Err(ApiError::new(StatusCode::CONFLICT, "Conflict", msg)),
+    }
+}
+
+// === events ===
+
+#[derive(Debug, Default, Deserialize)]
+struct EventQuery {
+    kind: String,
+    name: String,
+    uid: Option<String>,
+}
+
+async fn list_events(State(c): State<Coordinator>, Query(q): Query<EventQuery>) -> ApiResult<Response> {
+    let events = c.store().read(|t| t.events_for(&q.kind, &q.name, q.uid.as_deref()))?;
+    Ok(Json(json!({"kind": "List", "apiVersion": "v1", "items": events})).into_response())
+}
+
+// === workers ===
+
+async fn list_workers(State(c): State<Coordinator>, Query(q): Query<ListQuery>) -> ApiResult<Response> {
+    list_or_watch::<Worker>(c, q).await
+}
+
+async fn get_worker(State(c): State<Coordinator>, Path(name): Path<String>) -> ApiResult<Json<Worker>> {
+    c.store().get::<Worker>(&name)?.map(Json).ok_or_else(|| ApiError::not_found("workers", &name))
+}
+
+async fn register_worker(State(c): State<Coordinator>, Json(reg): Json<Registration>) -> ApiResult<Json<Worker>> {
+    let errors = drover_api::validation::validate_name("name", &reg.name, 253);
+    if !errors.is_empty() || reg.slots < 1 {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid",
+            format!("invalid worker registration: name {:?}, slots {}", reg.name, reg.slots),
+        ));
+    }
+    Ok(Json(c.register_worker(&reg)?))
+}
+
+#[derive(Serialize)]
+struct HeartbeatReply {
+    registered: bool,
+}
+
+async fn heartbeat(State(c): State<Coordinator>, Path(name): Path<String>) -> ApiResult<Response> {
+    if c.heartbeat(&name)? {
+        Ok(Json(HeartbeatReply { registered: true }).into_response())
+    } else {
+        Err(ApiError::new(StatusCode::GONE, "Gone", format!("worker {name:?} must register again")))
+    }
+}
+
+async fn assignments(State(c): State<Coordinator>, Path(name): Path<String>) -> ApiResult<Response> {
+    if c.store().get::<Worker>(&name)?.is_none() {
+        return Err(ApiError::not_found("workers", &name));
+    }
+    // Open the session before reading the bound pods so nothing bound in between is missed;
+    // a pod may then arrive twice, which the worker tolerates.
+    let rx = c.open_session(&name);
+    let pods = c.bound_pods(&name)?;
+    let first = stream::once(async move { serde_json::to_value(Assignment::Sync { pods }).unwrap_or(Value::Null) });
+    let c2 = c.clone();
+    let rest = UnboundedReceiverStream::new(rx)
+        .map(|pod| serde_json::to_value(Assignment::Pod { pod: Box::new(pod) }).unwrap_or(Value::Null));
+    let name2 = name.clone();
+    let s = first.chain(rest).chain(stream::once(async move {
+        c2.close_session(&name2);
+        Value::Null
+    }).filter(|_| std::future::ready(false)));
+    Ok(ndjson(&c, s))
+}

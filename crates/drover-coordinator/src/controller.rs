@@ -1,0 +1,331 @@
+//! The Job controller runtime: executes `drover_core::decide`'s plans against the store.
+//!
+//! # Expected flow
+//! 1. A change to a Job, or to a pod it owns, puts the Job's name on the queue; so does a due
+//!    requeue timer. Names already queued are not queued twice.
+//! 2. One task takes names off the queue and syncs them one at a time, so two syncs of the same
+//!    Job never overlap (kube-runtime's runner gives the same guarantee per key).
+//! 3. A sync reads the Job, its pods and its back-off record from the store, calls `decide`, and
+//!    writes the new status, the counted pods (tracking finalizer removed) and the back-off
+//!    record in **one** transaction, guarded by the Job's resourceVersion.
+//! 4. It then requests terminations, or creates pods in slow-start batches (1, 2, 4, …), each
+//!    batch its own transaction, and records events.
+//!
+//! # Guarantees
+//! - A pod outcome is counted exactly once: counting and finalizer removal commit together.
+//! - Reads come from the store, never from a cache, so Kubernetes' "expectations" are not
+//!   needed: a sync always sees every pod the previous sync created.
+//! - A crash at any point leaves a state from which the next sync continues: nothing is
+//!   remembered only in memory except the requeue timers, and every Job is synced at start.
+
+use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::time::Duration;
+
+use drover_api::pod::phase;
+use drover_api::{labels, Event, Job, ObjectMeta, OwnerReference, Pod, Time};
+use drover_core::{decide, BackoffRecord, JobPlan};
+use drover_store::StoreError;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::state::{now, Coordinator};
+
+/// Runs the controller until `token` is cancelled.
+pub async fn run(coordinator: Coordinator, token: CancellationToken) {
+    let Some(mut rx) = coordinator.take_controller_queue() else {
+        tracing::error!("Job controller started twice");
+        return;
+    };
+    let mut queue: VecDeque<String> = VecDeque::new();
+    let mut queued: HashSet<String> = HashSet::new();
+    let mut timers: BTreeMap<(Instant, u64), String> = BTreeMap::new();
+    let mut timer_seq = 0u64;
+
+    // Every Job is synced at start: a restarted coordinator continues where it stopped.
+    match coordinator.store().list::<Job>() {
+        Ok(jobs) => {
+            for job in jobs {
+                if queued.insert(job.metadata.name.clone()) {
+                    queue.push_back(job.metadata.name);
+                }
+            }
+        }
+        Err(err) => tracing::error!(error = %err, "Cannot list Jobs at start"),
+    }
+
+    loop {
+        // Drain everything already waiting, so a burst of changes makes one sync per Job.
+        while let Ok(name) = rx.try_recv() {
+            if queued.insert(name.clone()) {
+                queue.push_back(name);
+            }
+        }
+        if let Some(name) = queue.pop_front() {
+            queued.remove(&name);
+            match sync_job(&coordinator, &name) {
+                Ok(Some(after)) => {
+                    timer_seq += 1;
+                    timers.insert((Instant::now() + after, timer_seq), name);
+                }
+                Ok(None) => {}
+                Err(err) => {
+                    tracing::warn!(job = %name, error = %err, "Job sync failed; retrying");
+                    timer_seq += 1;
+                    timers.insert((Instant::now() + Duration::from_millis(200), timer_seq), name);
+                }
+            }
+            tokio::task::yield_now().await;
+            continue;
+        }
+        let next_timer = timers.keys().next().map(|(at, _)| *at);
+        tokio::select! {
+            _ = token.cancelled() => return,
+            msg = rx.recv() => match msg {
+                Some(name) => {
+                    if queued.insert(name.clone()) {
+                        queue.push_back(name);
+                    }
+                }
+                None => return,
+            },
+            _ = sleep_until_opt(next_timer) => {
+                let now = Instant::now();
+                while let Some(entry) = timers.first_entry() {
+                    if entry.key().0 > now {
+                        break;
+                    }
+                    let name = entry.remove();
+                    if queued.insert(name.clone()) {
+                        queue.push_back(name);
+                    }
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Syncs one Job. Returns when to sync it again regardless of changes.
+pub fn sync_job(coordinator: &Coordinator, name: &str) -> Result<Option<Duration>, StoreError> {
+    let now = now();
+    let Some((job, pods, backoff)) = coordinator.store().read(|t| {
+        let Some(job) = t.get::<Job>(name)? else { return Ok(None) };
+        let pods = t.list_owned::<Pod>(&job.metadata.uid)?;
+        let (failures, last) = t.backoff(&job.metadata.uid)?;
+        Ok(Some((job, pods, BackoffRecord { failures_after_last_success: failures, last_failure_time: last })))
+    })?
+    else {
+        return Ok(None);
+    };
+    let plan = decide(&job, &pods, &backoff, &coordinator.config.job, now);
+    let backoff_changed = plan.backoff != backoff;
+    execute(coordinator, job, &pods, plan, backoff_changed, now)
+}
+
+fn execute(
+    coordinator: &Coordinator,
+    job: Job,
+    pods: &[Pod],
+    plan: JobPlan,
+    backoff_changed: bool,
+    now: Time,
+) -> Result<Option<Duration>, StoreError> {
+    let job_name = job.metadata.name.clone();
+    let job_uid = job.metadata.uid.clone();
+
+    if plan.delete_job {
+        delete_job(coordinator, &job_name, true)?;
+        return Ok(None);
+    }
+
+    // Step 3: status, counted pods and back-off, atomically.
+    let status_changed = plan.status != job.status;
+    if status_changed || !plan.count.is_empty() || backoff_changed || !plan.events.is_empty() {
+        coordinator.commit(|t| {
+            for counted in &plan.count {
+                if let Some(mut pod) = t.get::<Pod>(&counted.name)? {
+                    pod.metadata.finalizers.retain(|f| f != labels::JOB_TRACKING_FINALIZER);
+                    if pod.metadata.deletion_timestamp.is_some() && pod.is_terminal() {
+                        t.delete::<Pod>(&counted.name)?;
+                    } else {
+                        t.update(pod)?;
+                    }
+                }
+            }
+            if status_changed {
+                let mut updated = job.clone();
+                updated.status = plan.status.clone();
+                t.update(updated)?;
+            }
+            t.set_backoff(&job_uid, plan.backoff.failures_after_last_success, plan.backoff.last_failure_time)?;
+            for (type_, reason, message) in &plan.events {
+                let event = if type_ == "Warning" {
+                    Event::warning("Job", &job_name, &job_uid, reason, message.clone(), now)
+                } else {
+                    Event::normal("Job", &job_name, &job_uid, reason, message.clone(), now)
+                };
+                t.record_event(&event)?;
+            }
+            Ok(())
+        })?;
+    }
+
+    // Garbage: pods whose termination was requested, that are terminal and already counted (or
+    // never to be counted) leave the store, as Kubernetes deletes them.
+    let garbage: Vec<&Pod> = pods
+        .iter()
+        .filter(|p| {
+            p.metadata.deletion_timestamp.is_some()
+                && p.is_terminal()
+                && !p.metadata.has_finalizer(labels::JOB_TRACKING_FINALIZER)
+        })
+        .collect();
+    if !garbage.is_empty() {
+        coordinator.commit(|t| {
+            for pod in &garbage {
+                t.delete::<Pod>(&pod.metadata.name)?;
+            }
+            Ok(())
+        })?;
+    }
+
+    // Step 4a: terminations.
+    if !plan.delete.is_empty() {
+        coordinator.commit(|t| {
+            for deletion in &plan.delete {
+                let Some(mut pod) = t.get::<Pod>(&deletion.name)? else { continue };
+                if deletion.uncount {
+                    pod.metadata.finalizers.retain(|f| f != labels::JOB_TRACKING_FINALIZER);
+                }
+                request_termination(&mut pod, &deletion.reason, now);
+                let pod_name = pod.metadata.name.clone();
+                if pod.is_terminal() && deletion.uncount {
+                    t.delete::<Pod>(&pod_name)?;
+                } else {
+                    t.update(pod)?;
+                }
+                t.record_event(&Event::normal(
+                    "Job",
+                    &job_name,
+                    &job_uid,
+                    "SuccessfulDelete",
+                    format!("Deleted pod: {pod_name}"),
+                    now,
+                ))?;
+            }
+            Ok(())
+        })?;
+    }
+
+    // Step 4b: creations, in slow-start batches (JOB-M6).
+    let mut remaining = plan.create;
+    let mut batch = 1usize;
+    while remaining > 0 {
+        let n = batch.min(remaining);
+        coordinator.commit(|t| {
+            for _ in 0..n {
+                let pod = t.create(new_pod(&job), now)?;
+                t.record_event(&Event::normal(
+                    "Job",
+                    &job_name,
+                    &job_uid,
+                    "SuccessfulCreate",
+                    format!("Created pod: {}", pod.metadata.name),
+                    now,
+                ))?;
+            }
+            Ok(())
+        })?;
+        remaining -= n;
+        batch *= 2;
+    }
+    Ok(plan.requeue_after)
+}
+
+/// Marks `pod` as terminating. A pod that no worker has taken yet has no process to stop, so it
+/// becomes Failed at once.
+pub(crate) fn request_termination(pod: &mut Pod, reason: &str, now: Time) {
+    if pod.metadata.deletion_timestamp.is_none() {
+        pod.metadata.deletion_timestamp = Some(now);
+        pod.metadata.deletion_grace_period_seconds =
+            Some(pod.spec.termination_grace_period_seconds.unwrap_or(30));
+    }
+    if pod.node_name().is_none() && !pod.is_terminal() {
+        pod.status.phase = phase::FAILED.to_string();
+        pod.status.reason = Some(reason.to_string());
+        pod.status.message = Some("Pod was terminated before it was scheduled".to_string());
+    } else if pod.status.reason.is_none() {
+        pod.status.reason = Some(reason.to_string());
+    }
+}
+
+/// The pod for one execution of `job`'s template (JOB-M7): template plus labels, owner
+/// reference and the tracking finalizer, named `<job>-<5 random chars>` by the store.
+pub fn new_pod(job: &Job) -> Pod {
+    let template = &job.spec.template;
+    let mut metadata = ObjectMeta {
+        generate_name: Some(format!("{}-", job.metadata.name)),
+        labels: template.metadata.labels.clone(),
+        annotations: template.metadata.annotations.clone(),
+        owner_references: vec![OwnerReference {
+            api_version: drover_api::job::API_VERSION.to_string(),
+            kind: drover_api::job::KIND.to_string(),
+            name: job.metadata.name.clone(),
+            uid: job.metadata.uid.clone(),
+            controller: Some(true),
+            block_owner_deletion: Some(true),
+        }],
+        finalizers: vec![labels::JOB_TRACKING_FINALIZER.to_string()],
+        ..ObjectMeta::default()
+    };
+    for (k, v) in [
+        (labels::CONTROLLER_UID, &job.metadata.uid),
+        (labels::CONTROLLER_UID_LEGACY, &job.metadata.uid),
+        (labels::JOB_NAME, &job.metadata.name),
+        (labels::JOB_NAME_LEGACY, &job.metadata.name),
+    ] {
+        metadata.labels.entry(k.to_string()).or_insert_with(|| v.clone());
+    }
+    let mut spec = template.spec.clone();
+    spec.node_name = None;
+    Pod {
+        api_version: drover_api::pod::API_VERSION.to_string(),
+        kind: drover_api::pod::KIND.to_string(),
+        metadata,
+        spec,
+        status: drover_api::PodStatus { phase: phase::PENDING.to_string(), ..Default::default() },
+    }
+}
+
+/// Deletes a Job. With `cascade`, its pods are terminated and removed (`Background`
+/// propagation); otherwise they are orphaned: their owner reference and tracking finalizer are
+/// removed and they keep running.
+pub fn delete_job(coordinator: &Coordinator, name: &str, cascade: bool) -> Result<Option<Job>, StoreError> {
+    let now = now();
+    coordinator.commit(|t| {
+        let Some(job) = t.get::<Job>(name)? else { return Ok(None) };
+        for mut pod in t.list_owned::<Pod>(&job.metadata.uid)? {
+            pod.metadata.finalizers.retain(|f| f != labels::JOB_TRACKING_FINALIZER);
+            if cascade {
+                if pod.is_terminal() || pod.node_name().is_none() {
+                    t.delete::<Pod>(&pod.metadata.name)?;
+                } else {
+                    // The worker stops the process; the pod is removed once it reports.
+                    request_termination(&mut pod, "JobDeleted", now);
+                    pod.metadata.owner_references.clear();
+                    t.update(pod)?;
+                }
+            } else {
+                pod.metadata.owner_references.clear();
+                t.update(pod)?;
+            }
+        }
+        t.delete::<Job>(name)
+    })
+}

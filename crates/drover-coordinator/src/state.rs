@@ -1,0 +1,212 @@
+//! The coordinator's shared state and the fan-out of committed changes.
+//!
+//! Every write goes through [`Coordinator::commit`]. After the store commits, each change is
+//! published, in commit order, to:
+//! - API watchers (`get -w`), through a broadcast channel;
+//! - the Job controller, which re-syncs the Job itself or the Job that owns a changed pod;
+//! - the scheduler, when a pod is waiting for a worker or a slot was freed;
+//! - the session of the worker a pod is bound to, so the worker learns of new pods and
+//!   termination requests as pushed events.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use drover_api::{Pod, Time};
+use drover_store::{Change, ChangeType, Store, StoreError, Txn};
+use tokio::sync::{broadcast, mpsc, Notify};
+use tokio_util::sync::CancellationToken;
+
+use crate::Config;
+
+/// One change as watchers see it: Kubernetes' watch event shape.
+#[derive(Debug, Clone)]
+pub struct WatchEvent {
+    /// `Job`, `Pod` or `Worker`.
+    pub kind: &'static str,
+    /// `ADDED`, `MODIFIED` or `DELETED`.
+    pub type_: &'static str,
+    /// The object.
+    pub object: Arc<serde_json::Value>,
+}
+
+/// The shared coordinator. Cheap to clone.
+#[derive(Clone)]
+pub struct Coordinator {
+    inner: Arc<Inner>,
+    /// The resolved configuration.
+    pub config: Arc<Config>,
+    /// Cancelled when the coordinator shuts down.
+    pub shutdown: CancellationToken,
+}
+
+struct Inner {
+    store: Arc<Store>,
+    watch: broadcast::Sender<WatchEvent>,
+    controller: mpsc::UnboundedSender<String>,
+    controller_rx: Mutex<Option<mpsc::UnboundedReceiver<String>>>,
+    scheduler: Notify,
+    sessions: Mutex<HashMap<String, mpsc::UnboundedSender<Pod>>>,
+    started: Time,
+    leases: crate::workers::Leases,
+    logs: tokio::sync::watch::Sender<u64>,
+}
+
+impl Coordinator {
+    /// Builds the shared state around an opened store.
+    pub fn new(store: Arc<Store>, config: Config, shutdown: CancellationToken) -> Coordinator {
+        let (watch, _) = broadcast::channel(16 * 1024);
+        let (controller, controller_rx) = mpsc::unbounded_channel();
+        Coordinator {
+            inner: Arc::new(Inner {
+                store,
+                watch,
+                controller,
+                controller_rx: Mutex::new(Some(controller_rx)),
+                scheduler: Notify::new(),
+                sessions: Mutex::new(HashMap::new()),
+                started: now(),
+                leases: crate::workers::Leases::default(),
+                logs: tokio::sync::watch::channel(0).0,
+            }),
+            config: Arc::new(config),
+            shutdown,
+        }
+    }
+
+    /// The store, for reads.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// When this coordinator process started.
+    pub fn started(&self) -> Time {
+        self.inner.started
+    }
+
+    /// Runs `f` in one store transaction and publishes its changes after the commit.
+    pub fn commit<R>(&self, f: impl FnOnce(&mut Txn<'_>) -> Result<R, StoreError>) -> Result<R, StoreError> {
+        let (res, changes) = self.inner.store.write(f)?;
+        self.publish(changes);
+        Ok(res)
+    }
+
+    fn publish(&self, changes: Vec<Change>) {
+        for change in changes {
+            let type_ = match change.change {
+                ChangeType::Added => "ADDED",
+                ChangeType::Modified => "MODIFIED",
+                ChangeType::Deleted => "DELETED",
+            };
+            match change.kind {
+                "Job" => {
+                    if change.change != ChangeType::Deleted {
+                        self.enqueue_job(&change.name);
+                    }
+                }
+                "Pod" => self.route_pod_change(&change),
+                _ => {}
+            }
+            let _ = self.inner.watch.send(WatchEvent {
+                kind: change.kind,
+                type_,
+                object: Arc::new(change.object),
+            });
+        }
+    }
+
+    fn route_pod_change(&self, change: &Change) {
+        let Ok(pod) = serde_json::from_value::<Pod>(change.object.clone()) else {
+            return;
+        };
+        if let Some(owner) = pod.metadata.controller_ref() {
+            self.enqueue_job(&owner.name);
+        }
+        match pod.node_name() {
+            None if change.change != ChangeType::Deleted => self.kick_scheduler(),
+            Some(node) => {
+                if pod.is_terminal() || change.change == ChangeType::Deleted {
+                    // A slot may have been freed.
+                    self.kick_scheduler();
+                }
+                // The worker needs a newly bound pod and a termination request; its own
+                // Running reports need not echo back.
+                let news = pod.status.phase == drover_api::pod::phase::PENDING
+                    || pod.metadata.deletion_timestamp.is_some();
+                if change.change != ChangeType::Deleted && !pod.is_terminal() && news {
+                    self.push_to_worker(node, pod.clone());
+                }
+            }
+            None => {}
+        }
+    }
+
+    /// Asks the Job controller to sync `job`.
+    pub fn enqueue_job(&self, job: &str) {
+        let _ = self.inner.controller.send(job.to_string());
+    }
+
+    /// Takes the controller's queue receiver; the controller calls this once.
+    pub(crate) fn take_controller_queue(&self) -> Option<mpsc::UnboundedReceiver<String>> {
+        self.inner.controller_rx.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    /// Wakes the scheduler.
+    pub fn kick_scheduler(&self) {
+        self.inner.scheduler.notify_one();
+    }
+
+    /// Resolves when the scheduler has been woken.
+    pub(crate) async fn scheduler_kicked(&self) {
+        self.inner.scheduler.notified().await;
+    }
+
+    pub(crate) fn leases(&self) -> &crate::workers::Leases {
+        &self.inner.leases
+    }
+
+    /// Resolves-on-change handle for pod log appends (`logs -f`).
+    pub(crate) fn log_notifications(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.logs.subscribe()
+    }
+
+    /// Tells log followers that some pod's log grew.
+    pub(crate) fn notify_logs(&self) {
+        self.inner.logs.send_modify(|n| *n += 1);
+    }
+
+    /// Subscribes to every committed change.
+    pub fn watch(&self) -> broadcast::Receiver<WatchEvent> {
+        self.inner.watch.subscribe()
+    }
+
+    /// Opens the assignment session of `worker`, replacing any previous one.
+    pub(crate) fn open_session(&self, worker: &str) -> mpsc::UnboundedReceiver<Pod> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.inner
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(worker.to_string(), tx);
+        rx
+    }
+
+    /// Closes the session of `worker` if `rx` is still the current one.
+    pub(crate) fn close_session(&self, worker: &str) {
+        let mut sessions = self.inner.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        if sessions.get(worker).is_some_and(|tx| tx.is_closed()) {
+            sessions.remove(worker);
+        }
+    }
+
+    fn push_to_worker(&self, worker: &str, pod: Pod) {
+        let sessions = self.inner.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(tx) = sessions.get(worker) {
+            let _ = tx.send(pod);
+        }
+    }
+}
+
+/// The wall clock, read only at the edge (the controllers take `now` as an argument).
+pub fn now() -> Time {
+    chrono::Utc::now()
+}

@@ -1,0 +1,247 @@
+//! Worker registration, heartbeats, assignment streams, pod status reports and the lease
+//! checker.
+//!
+//! # Protocol
+//! 1. A worker registers (`register`) with its name, slots, version and a fresh `incarnation`
+//!    id. A new incarnation means the agent restarted, and its old processes died with it
+//!    (PR_SET_PDEATHSIG): pods still bound to the old incarnation are failed (`WorkerRestarted`)
+//!    if they had started, or returned to the scheduler if they had not.
+//! 2. It opens its assignment stream: first a `SYNC` message listing every non-terminal pod
+//!    bound to it (so it can stop processes the coordinator no longer wants), then one `POD`
+//!    message per newly bound pod or termination request, as they are committed.
+//! 3. It heartbeats. A worker whose last heartbeat is older than the lease is declared `Lost`
+//!    and its pods become Failed with reason `WorkerLost` and condition `DisruptionTarget`; the
+//!    Job rules replace them. A lost worker's heartbeat is refused, so it re-registers.
+//! 4. It reports each pod's status (`report_status`) and log chunks.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use drover_api::pod::{phase, PodCondition};
+use drover_api::worker::phase as wphase;
+use drover_api::protocol::{Registration, StatusReport};
+use drover_api::{ObjectMeta, Pod, Time, Worker, WorkerSpec, WorkerStatus};
+use drover_store::StoreError;
+use tokio_util::sync::CancellationToken;
+
+use crate::state::{now, Coordinator};
+
+/// Why a status report was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The pod is gone, is another pod, is bound elsewhere or is already terminal.
+    #[error("{0}")]
+    Stale(String),
+}
+
+/// In-memory last-heartbeat times. A restarted coordinator starts every worker's clock at its
+/// own start, so its downtime never counts against a worker's lease.
+#[derive(Default)]
+pub(crate) struct Leases {
+    pub(crate) last_seen: Mutex<HashMap<String, Time>>,
+}
+
+impl Coordinator {
+    /// Registers (or re-registers) a worker.
+    pub fn register_worker(&self, reg: &Registration) -> Result<Worker, StoreError> {
+        let now = now();
+        let worker = self.commit(|t| {
+            let existing = t.get::<Worker>(&reg.name)?;
+            let restarted = existing
+                .as_ref()
+                .is_some_and(|w| w.status.incarnation.as_deref() != Some(reg.incarnation.as_str()));
+            if restarted {
+                for mut pod in t.list_where::<Pod>(None, Some(Some(&reg.name)))? {
+                    if pod.is_terminal() {
+                        continue;
+                    }
+                    if pod.status.phase == phase::PENDING && pod.status.start_time.is_none() {
+                        pod.spec.node_name = None;
+                    } else {
+                        fail_pod(&mut pod, "WorkerRestarted", "The worker agent restarted while the pod ran", now);
+                    }
+                    t.update(pod)?;
+                }
+            }
+            let mut worker = existing.unwrap_or_else(|| Worker {
+                api_version: drover_api::worker::API_VERSION.into(),
+                kind: drover_api::worker::KIND.into(),
+                metadata: ObjectMeta { name: reg.name.clone(), ..Default::default() },
+                spec: WorkerSpec::default(),
+                status: WorkerStatus::default(),
+            });
+            worker.spec.slots = reg.slots;
+            worker.status.phase = if worker.spec.unschedulable { wphase::CORDONED } else { wphase::READY }.into();
+            worker.status.last_heartbeat_time = Some(now);
+            worker.status.version = reg.version.clone();
+            worker.status.hostname = reg.hostname.clone();
+            worker.status.incarnation = Some(reg.incarnation.clone());
+            if worker.metadata.uid.is_empty() {
+                t.create(worker, now)
+            } else {
+                t.update(worker)
+            }
+        })?;
+        self.leases().last_seen.lock().unwrap_or_else(|p| p.into_inner()).insert(reg.name.clone(), now);
+        self.kick_scheduler();
+        tracing::info!(worker = %reg.name, slots = reg.slots, "Worker registered");
+        Ok(worker)
+    }
+
+    /// Records a heartbeat. Returns `false` when the worker is unknown or was declared lost:
+    /// it must register again.
+    pub fn heartbeat(&self, name: &str) -> Result<bool, StoreError> {
+        let Some(worker) = self.store().get::<Worker>(name)? else { return Ok(false) };
+        if worker.status.phase == wphase::LOST {
+            return Ok(false);
+        }
+        let now = now();
+        let previous = self.leases().last_seen.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), now);
+        // Persist the heartbeat at most once a second per worker.
+        let stale = worker.status.last_heartbeat_time.is_none_or(|t| now - t > chrono::Duration::seconds(1));
+        if stale || previous.is_none() {
+            let _ = self.commit(|t| {
+                let Some(mut w) = t.get::<Worker>(name)? else { return Ok(()) };
+                w.status.last_heartbeat_time = Some(now);
+                t.update(w)?;
+                Ok(())
+            });
+        }
+        Ok(true)
+    }
+
+    /// The pods a worker's stream starts with.
+    pub fn bound_pods(&self, worker: &str) -> Result<Vec<Pod>, StoreError> {
+        Ok(self
+            .store()
+            .read(|t| t.list_where::<Pod>(None, Some(Some(worker))))?
+            .into_iter()
+            .filter(|p| !p.is_terminal())
+            .collect())
+    }
+
+    /// Applies a worker's status report to a pod.
+    pub fn report_status(&self, name: &str, report: StatusReport) -> Result<Pod, ReportError> {
+        let res = self.commit(|t| {
+            let Some(mut pod) = t.get::<Pod>(name)? else {
+                return Ok(Err(format!("pod {name:?} not found")));
+            };
+            if pod.metadata.uid != report.uid {
+                return Ok(Err(format!("pod {name:?} has another uid")));
+            }
+            if pod.node_name() != Some(report.worker.as_str()) {
+                return Ok(Err(format!("pod {name:?} is not bound to worker {:?}", report.worker)));
+            }
+            if pod.is_terminal() {
+                return Ok(Err(format!("pod {name:?} is already {}", pod.status.phase)));
+            }
+            let mut status = report.status;
+            // The coordinator's reason for a termination it requested wins over the worker's
+            // generic one.
+            if status.phase == phase::FAILED && pod.metadata.deletion_timestamp.is_some() {
+                if let Some(reason) = pod.status.reason.clone() {
+                    status.reason = Some(reason);
+                }
+            }
+            status.conditions = merge_conditions(&pod.status.conditions, status.conditions);
+            pod.status = status;
+            let orphan_done = pod.is_terminal()
+                && pod.metadata.deletion_timestamp.is_some()
+                && pod.metadata.finalizers.is_empty()
+                && pod.metadata.controller_ref().is_none();
+            if orphan_done {
+                t.delete::<Pod>(name)?;
+                Ok(Ok(pod))
+            } else {
+                Ok(Ok(t.update(pod)?))
+            }
+        })?;
+        res.map_err(ReportError::Stale)
+    }
+}
+
+fn merge_conditions(old: &[PodCondition], new: Vec<PodCondition>) -> Vec<PodCondition> {
+    let mut out: Vec<PodCondition> = old.iter().filter(|c| !new.iter().any(|n| n.type_ == c.type_)).cloned().collect();
+    out.extend(new);
+    out
+}
+
+/// Marks a pod Failed by the coordinator (no process report), with a disruption condition.
+pub(crate) fn fail_pod(pod: &mut Pod, reason: &str, message: &str, now: Time) {
+    pod.status.phase = phase::FAILED.into();
+    pod.status.reason = Some(reason.into());
+    pod.status.message = Some(message.into());
+    pod.status.conditions.retain(|c| c.type_ != "DisruptionTarget" && c.type_ != "Ready");
+    pod.status.conditions.push(PodCondition {
+        type_: "DisruptionTarget".into(),
+        status: "True".into(),
+        reason: Some(reason.into()),
+        message: Some(message.into()),
+        last_transition_time: Some(now),
+    });
+    pod.status.conditions.push(PodCondition {
+        type_: "Ready".into(),
+        status: "False".into(),
+        reason: Some(reason.into()),
+        message: None,
+        last_transition_time: Some(now),
+    });
+}
+
+/// Declares workers lost when their lease expires, until `token` is cancelled.
+pub async fn run_lease_checker(coordinator: Coordinator, token: CancellationToken) {
+    let lease = coordinator.config.worker_lease;
+    let period = (lease / 10).clamp(Duration::from_millis(50), Duration::from_secs(1));
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = token.cancelled() => return,
+            _ = tick.tick() => {
+                if let Err(err) = check_leases(&coordinator) {
+                    tracing::warn!(error = %err, "Lease check failed");
+                }
+            }
+        }
+    }
+}
+
+fn check_leases(coordinator: &Coordinator) -> Result<(), StoreError> {
+    let now = now();
+    let lease = chrono::Duration::from_std(coordinator.config.worker_lease).unwrap_or(chrono::Duration::seconds(10));
+    let workers = coordinator.store().list::<Worker>()?;
+    for w in workers {
+        if w.status.phase == wphase::LOST {
+            continue;
+        }
+        let last = {
+            let mut seen = coordinator.leases().last_seen.lock().unwrap_or_else(|p| p.into_inner());
+            *seen.entry(w.metadata.name.clone()).or_insert_with(|| {
+                w.status.last_heartbeat_time.unwrap_or(coordinator.started()).max(coordinator.started())
+            })
+        };
+        if now - last <= lease {
+            continue;
+        }
+        tracing::warn!(worker = %w.metadata.name, last_heartbeat = %last, "Worker lost: lease expired");
+        let name = w.metadata.name.clone();
+        coordinator.commit(|t| {
+            let Some(mut w) = t.get::<Worker>(&name)? else { return Ok(()) };
+            w.status.phase = wphase::LOST.into();
+            t.update(w)?;
+            for mut pod in t.list_where::<Pod>(None, Some(Some(&name)))? {
+                if pod.is_terminal() {
+                    continue;
+                }
+                fail_pod(&mut pod, "WorkerLost", &format!("Worker {name} stopped heartbeating"), now);
+                t.update(pod)?;
+            }
+            Ok(())
+        })?;
+    }
+    Ok(())
+}

@@ -1,0 +1,465 @@
+//! The worker agent: registers with the coordinator, takes pods from its assignment stream, runs
+//! them as process groups and reports their status and logs.
+//!
+//! # Expected flow
+//! 1. Register (retrying with back-off while the coordinator is unreachable).
+//! 2. Heartbeat in the background; a `Gone` answer (the worker was declared lost) makes the
+//!    agent register again.
+//! 3. Read the assignment stream. `SYNC` lists the pods the coordinator believes this worker
+//!    runs: any local process not listed is stopped. `POD` starts a newly bound pod, or stops
+//!    one whose termination was requested.
+//! 4. Each pod runs in its own task: report Running, ship logs, wait for the exit (restarting
+//!    in place under `restartPolicy: OnFailure`, with back-off), flush logs, report the final
+//!    status until the coordinator acknowledges it.
+//! 5. When the stream ends (coordinator restart), go back to 1. Running pods keep running and
+//!    their reports are retried, so a coordinator restart loses no outcome.
+//!
+//! # Guarantees
+//! - A pod's final status is reported at least once, and stays in the heartbeat's care until
+//!   acknowledged.
+//! - On shutdown every pod process group is stopped (SIGTERM, then SIGKILL after the grace).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use drover_api::pod::{phase, ContainerState, ContainerStatus, PodCondition, StateRunning, StateTerminated, StateWaiting};
+use drover_api::protocol::{Assignment, Registration, StatusReport};
+use drover_api::{Pod, PodStatus, Time};
+use drover_client::{Client, ClientError};
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::process::{self, Exit, ExitReason, LogBuffer, ProcessSpec};
+
+/// The agent's resolved configuration.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    /// The coordinator's URL.
+    pub coordinator: String,
+    /// The worker's name, unique in the fleet.
+    pub name: String,
+    /// How many pods run at once.
+    pub slots: i32,
+    /// How often to heartbeat. Keep it well under the coordinator's `--worker-lease`.
+    pub heartbeat_interval: Duration,
+    /// The first in-place restart delay under `restartPolicy: OnFailure` (kubelet: 10 s),
+    /// doubled per restart up to `restart_backoff_max`.
+    pub restart_backoff_base: Duration,
+    /// The cap of the in-place restart delay (kubelet: 5 min).
+    pub restart_backoff_max: Duration,
+}
+
+/// One pod this agent runs.
+struct LocalPod {
+    name: String,
+    /// Cancelled to request termination; the runner stops the process with the grace period.
+    stop: CancellationToken,
+    /// Why termination was requested (shown when the coordinator did not say).
+    grace: Arc<Mutex<Duration>>,
+}
+
+type Pods = Arc<Mutex<HashMap<String, LocalPod>>>;
+
+/// Runs the agent until `shutdown` is cancelled, then stops every pod.
+pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let client = Client::new(&config.coordinator);
+    let incarnation = uuid_like();
+    let pods: Pods = Arc::new(Mutex::new(HashMap::new()));
+    let tracker = TaskTracker::new();
+    let config = Arc::new(config);
+
+    let mut delay = Duration::from_millis(100);
+    while !shutdown.is_cancelled() {
+        let reg = Registration {
+            name: config.name.clone(),
+            slots: config.slots,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            incarnation: incarnation.clone(),
+            hostname: hostname(),
+        };
+        match client.register_worker(&reg).await {
+            Ok(_) => {
+                tracing::info!(worker = %config.name, slots = config.slots, coordinator = %config.coordinator, "Worker registered");
+                delay = Duration::from_millis(100);
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "Cannot register; retrying");
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        }
+        let session = shutdown.child_token();
+        let hb = tokio::spawn(heartbeat_loop(client.clone(), config.clone(), session.clone()));
+        let res = serve_assignments(&client, &config, &pods, &tracker, &session).await;
+        session.cancel();
+        let _ = hb.await;
+        if let Err(err) = res {
+            tracing::warn!(error = %err, "Assignment stream ended; reconnecting");
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(delay) => {}
+            }
+            delay = (delay * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    // Shutdown: stop every pod, let the runners report, wait for them.
+    for pod in pods.lock().unwrap_or_else(|p| p.into_inner()).values() {
+        pod.stop.cancel();
+    }
+    tracker.close();
+    if tokio::time::timeout(Duration::from_secs(35), tracker.wait()).await.is_err() {
+        tracing::warn!("Pods did not stop in time; killing their process groups");
+    }
+    process::kill_all_groups();
+    tracing::info!(worker = %config.name, "Worker stopped");
+    Ok(())
+}
+
+async fn heartbeat_loop(client: Client, config: Arc<AgentConfig>, session: CancellationToken) {
+    let mut tick = tokio::time::interval(config.heartbeat_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = session.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        match client.heartbeat(&config.name).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!("The coordinator no longer knows this worker; registering again");
+                session.cancel();
+                return;
+            }
+            Err(err) => tracing::debug!(error = %err, "Heartbeat failed"),
+        }
+    }
+}
+
+/// Reads the assignment stream until it ends or the session is cancelled.
+async fn serve_assignments(
+    client: &Client,
+    config: &Arc<AgentConfig>,
+    pods: &Pods,
+    tracker: &TaskTracker,
+    session: &CancellationToken,
+) -> Result<(), ClientError> {
+    let mut stream = Box::pin(client.assignments(&config.name).await?);
+    loop {
+        let msg = tokio::select! {
+            _ = session.cancelled() => return Ok(()),
+            msg = stream.next() => msg,
+        };
+        match msg {
+            None => return Err(ClientError::Decode("the coordinator closed the stream".into())),
+            Some(Err(e)) => return Err(e),
+            Some(Ok(Assignment::Sync { pods: wanted })) => {
+                let keep: std::collections::HashSet<&str> = wanted.iter().map(|p| p.metadata.uid.as_str()).collect();
+                for (uid, local) in pods.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+                    if !keep.contains(uid.as_str()) {
+                        tracing::warn!(pod = %local.name, "Pod no longer assigned here; stopping it");
+                        local.stop.cancel();
+                    }
+                }
+                for pod in wanted {
+                    accept(client, config, pods, tracker, pod);
+                }
+            }
+            Some(Ok(Assignment::Pod { pod })) => accept(client, config, pods, tracker, *pod),
+        }
+    }
+}
+
+/// Starts a pod, or stops it when its termination was requested.
+fn accept(client: &Client, config: &Arc<AgentConfig>, pods: &Pods, tracker: &TaskTracker, pod: Pod) {
+    let uid = pod.metadata.uid.clone();
+    let grace = Duration::from_secs(
+        pod.metadata
+            .deletion_grace_period_seconds
+            .or(pod.spec.termination_grace_period_seconds)
+            .unwrap_or(30)
+            .max(0) as u64,
+    );
+    let mut map = pods.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(local) = map.get(&uid) {
+        if pod.metadata.deletion_timestamp.is_some() {
+            *local.grace.lock().unwrap_or_else(|p| p.into_inner()) = grace;
+            local.stop.cancel();
+        }
+        return;
+    }
+    if pod.is_terminal() {
+        return;
+    }
+    let stop = CancellationToken::new();
+    let grace = Arc::new(Mutex::new(grace));
+    if pod.metadata.deletion_timestamp.is_some() {
+        stop.cancel();
+    }
+    map.insert(uid.clone(), LocalPod { name: pod.metadata.name.clone(), stop: stop.clone(), grace: grace.clone() });
+    drop(map);
+    let client = client.clone();
+    let config = config.clone();
+    let pods = pods.clone();
+    tracker.spawn(async move {
+        run_pod(&client, &config, &pod, stop, grace).await;
+        pods.lock().unwrap_or_else(|p| p.into_inner()).remove(&uid);
+    });
+}
+
+/// Runs one pod to its end and reports it.
+async fn run_pod(client: &Client, config: &AgentConfig, pod: &Pod, stop: CancellationToken, grace: Arc<Mutex<Duration>>) {
+    let name = &pod.metadata.name;
+    let uid = &pod.metadata.uid;
+    let container = pod.spec.containers.first().cloned().unwrap_or_default();
+    let on_failure = pod.spec.restart_policy.as_deref() == Some("OnFailure");
+    let start_time = Utc::now();
+    let log = Arc::new(LogBuffer::new(process::DEFAULT_LOG_CAPACITY));
+    let shipper = tokio::spawn(ship_logs(client.clone(), name.clone(), uid.clone(), log.clone()));
+    let pod_deadline = pod
+        .spec
+        .active_deadline_seconds
+        .map(|s| tokio::time::Instant::now() + Duration::from_secs(s.max(0) as u64));
+
+    let mut restarts = 0i32;
+    let mut last_state: Option<ContainerState> = None;
+    let final_exit: Exit;
+    loop {
+        if stop.is_cancelled() {
+            let now = Utc::now();
+            final_exit = Exit { code: 137, signal: None, started_at: now, finished_at: now, reason: ExitReason::Killed };
+            break;
+        }
+        let spec = process_spec(pod, &container);
+        let running = match process::spawn(&spec, log.clone()) {
+            Ok(p) => p,
+            Err(err) => {
+                log.append(format!("drover: {err}\n").as_bytes());
+                final_exit = Exit::start_error(&err);
+                break;
+            }
+        };
+        let running_status = status(
+            phase::RUNNING,
+            start_time,
+            &container,
+            ContainerState { running: Some(StateRunning { started_at: Some(running.started_at()) }), ..Default::default() },
+            last_state.clone(),
+            restarts,
+            true,
+        );
+        report_until_acked(client, config, name, uid, running_status, &stop).await;
+        let exit = tokio::select! {
+            exit = running.wait() => exit,
+            _ = stop.cancelled() => {
+                let g = *grace.lock().unwrap_or_else(|p| p.into_inner());
+                running.terminate_with_grace(g).await
+            }
+            _ = sleep_until_opt(pod_deadline) => {
+                let g = *grace.lock().unwrap_or_else(|p| p.into_inner());
+                let mut exit = running.terminate_with_grace(g).await;
+                exit.reason = ExitReason::DeadlineExceeded;
+                exit
+            }
+        };
+        if exit.success() || !on_failure || matches!(exit.reason, ExitReason::Killed | ExitReason::DeadlineExceeded) {
+            final_exit = exit;
+            break;
+        }
+        // OnFailure: restart in place with kubelet-style back-off.
+        restarts += 1;
+        last_state = Some(ContainerState { terminated: Some(terminated(&exit)), ..Default::default() });
+        let delay = restart_delay(config, restarts);
+        let waiting = status(
+            phase::RUNNING,
+            start_time,
+            &container,
+            ContainerState {
+                waiting: Some(StateWaiting {
+                    reason: "CrashLoopBackOff".into(),
+                    message: Some(format!("back-off {}s restarting failed container", delay.as_secs_f64())),
+                }),
+                ..Default::default()
+            },
+            last_state.clone(),
+            restarts,
+            false,
+        );
+        report_until_acked(client, config, name, uid, waiting, &stop).await;
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = stop.cancelled() => {}
+        }
+    }
+
+    log.close();
+    let _ = shipper.await;
+    let phase = if final_exit.success() { phase::SUCCEEDED } else { phase::FAILED };
+    let mut final_status = status(
+        phase,
+        start_time,
+        &container,
+        ContainerState { terminated: Some(terminated(&final_exit)), ..Default::default() },
+        last_state,
+        restarts,
+        false,
+    );
+    if phase == phase::FAILED {
+        final_status.reason = Some(match &final_exit.reason {
+            ExitReason::DeadlineExceeded => "DeadlineExceeded".into(),
+            ExitReason::StartError(_) => "StartError".into(),
+            ExitReason::Killed => "Terminated".into(),
+            _ => "Error".into(),
+        });
+        final_status.message = Some(format!("process exited with code {}", final_exit.code));
+    }
+    report_until_acked(client, config, name, uid, final_status, &CancellationToken::new()).await;
+}
+
+fn process_spec(pod: &Pod, container: &drover_api::Container) -> ProcessSpec {
+    let mut argv: Vec<String> = container.command.iter().chain(container.args.iter()).cloned().collect();
+    let program = if argv.is_empty() { "true".to_string() } else { argv.remove(0) };
+    let mut env: Vec<(String, String)> = container.env.iter().map(|e| (e.name.clone(), e.value.clone())).collect();
+    env.push(("POD_NAME".into(), pod.metadata.name.clone()));
+    if let Some(job) = pod.metadata.controller_ref() {
+        env.push(("JOB_NAME".into(), job.name.clone()));
+    }
+    ProcessSpec {
+        program,
+        args: argv,
+        env,
+        working_dir: container.working_dir.as_ref().map(Into::into),
+        stdin: None,
+    }
+}
+
+fn restart_delay(config: &AgentConfig, restarts: i32) -> Duration {
+    let factor = 2u32.saturating_pow((restarts - 1).clamp(0, 20) as u32);
+    config.restart_backoff_base.saturating_mul(factor).min(config.restart_backoff_max)
+}
+
+fn terminated(exit: &Exit) -> StateTerminated {
+    StateTerminated {
+        exit_code: exit.code,
+        signal: exit.signal,
+        reason: match exit.reason {
+            ExitReason::Completed => "Completed".into(),
+            ExitReason::DeadlineExceeded => "DeadlineExceeded".into(),
+            ExitReason::StartError(_) => "StartError".into(),
+            _ => "Error".into(),
+        },
+        message: match &exit.reason {
+            ExitReason::StartError(m) => Some(m.clone()),
+            _ => None,
+        },
+        started_at: Some(exit.started_at),
+        finished_at: Some(exit.finished_at),
+    }
+}
+
+fn status(
+    phase: &str,
+    start_time: Time,
+    container: &drover_api::Container,
+    state: ContainerState,
+    last_state: Option<ContainerState>,
+    restarts: i32,
+    ready: bool,
+) -> PodStatus {
+    let now = Utc::now();
+    PodStatus {
+        phase: phase.to_string(),
+        conditions: vec![PodCondition {
+            type_: "Ready".into(),
+            status: if ready { "True" } else { "False" }.into(),
+            reason: None,
+            message: None,
+            last_transition_time: Some(now),
+        }],
+        reason: None,
+        message: None,
+        start_time: Some(start_time),
+        container_statuses: vec![ContainerStatus {
+            name: container.name.clone(),
+            state,
+            last_state,
+            ready,
+            restart_count: restarts,
+            image: container.image.clone(),
+        }],
+    }
+}
+
+/// Sends a status report, retrying while the coordinator is unreachable. Gives up on a
+/// refusal (the pod is gone or terminal there) or when `give_up` is cancelled.
+async fn report_until_acked(client: &Client, config: &AgentConfig, name: &str, uid: &str, status: PodStatus, give_up: &CancellationToken) {
+    let report = StatusReport { uid: uid.to_string(), worker: config.name.clone(), status };
+    let mut delay = Duration::from_millis(50);
+    loop {
+        match client.report_status(name, &report).await {
+            Ok(_) => return,
+            Err(ClientError::Api { code, message, .. }) if code == 409 || code == 404 => {
+                tracing::debug!(pod = %name, %message, "Status report refused");
+                return;
+            }
+            Err(err) => {
+                tracing::debug!(pod = %name, error = %err, "Status report failed; retrying");
+            }
+        }
+        tokio::select! {
+            _ = give_up.cancelled() => return,
+            _ = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(Duration::from_secs(2));
+    }
+}
+
+/// Ships a pod's log to the coordinator as it grows, until the log is closed and flushed.
+async fn ship_logs(client: Client, name: String, uid: String, log: Arc<LogBuffer>) {
+    let mut offset = 0u64;
+    loop {
+        let (bytes, next) = log.read_from(offset);
+        if !bytes.is_empty() {
+            let start = next - bytes.len() as u64;
+            let mut delay = Duration::from_millis(50);
+            for _ in 0..20 {
+                match client.append_log(&name, &uid, start, bytes.clone()).await {
+                    Ok(()) => break,
+                    Err(ClientError::Api { .. }) => break,
+                    Err(_) => {
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(Duration::from_secs(2));
+                    }
+                }
+            }
+            offset = next;
+            continue;
+        }
+        if log.is_closed() && log.end_offset() <= offset {
+            return;
+        }
+        log.changed(offset).await;
+    }
+}
+
+async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn hostname() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|s| s.trim().to_string())
+}
+
+fn uuid_like() -> String {
+    format!("{:x}-{:x}", std::process::id(), Utc::now().timestamp_nanos_opt().unwrap_or_default())
+}
