@@ -1,1 +1,101 @@
-fn main() {}
+//! `drover`: the one binary. Server verbs (`coordinator`, `worker`, `up`) and kubectl-like
+//! client verbs (`create`, `apply`, `get`, `describe`, `logs`, `wait`, `delete`, `expand`).
+//!
+//! This crate is glue: argument parsing, output formatting and process setup. The logic lives
+//! in the library crates.
+
+mod client_cmds;
+mod duration;
+mod print;
+mod server_cmds;
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Kubernetes Jobs for a fleet of worker processes.
+#[derive(Debug, Parser)]
+#[command(name = "drover", version, about, long_about = None)]
+pub(crate) struct Cli {
+    /// The coordinator's URL.
+    #[arg(long, global = true, env = "DROVER_SERVER", default_value = drover_client::DEFAULT_SERVER)]
+    server: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the coordinator: API, store, Job controller, scheduler.
+    Coordinator(server_cmds::CoordinatorArgs),
+    /// Run a worker agent that runs pods as local processes.
+    Worker(server_cmds::WorkerArgs),
+    /// Run a coordinator and local workers in one process (Ctrl-C stops everything).
+    Up(server_cmds::UpArgs),
+    /// Create objects from files, a directory or stdin (`-f -`).
+    Create(client_cmds::CreateArgs),
+    /// Create objects, or update the mutable fields of existing ones.
+    Apply(client_cmds::ApplyArgs),
+    /// List objects: jobs, pods or workers.
+    Get(client_cmds::GetArgs),
+    /// Show an object in detail, with its events.
+    Describe(client_cmds::DescribeArgs),
+    /// Print a pod's logs (`POD` or `job/NAME`).
+    Logs(client_cmds::LogsArgs),
+    /// Wait until a Job has a condition.
+    Wait(client_cmds::WaitArgs),
+    /// Delete objects by name or from files.
+    Delete(client_cmds::DeleteArgs),
+    /// Expand a template (`$ITEM`) once per item and print the manifests.
+    Expand(client_cmds::ExpandArgs),
+}
+
+/// Flags every client verb shares.
+#[derive(Debug, Clone, Args)]
+struct FileArgs {
+    /// A file, a directory of .yaml/.yml/.json files, or `-` for stdin. May be repeated.
+    #[arg(short = 'f', long = "filename")]
+    filename: Vec<String>,
+    /// Expand `$ITEM` in the manifests once per value (the "expansions" pattern).
+    #[arg(long = "item")]
+    item: Vec<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: cannot start the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let res = runtime.block_on(async move {
+        let server = cli.server.clone();
+        match cli.command {
+            Command::Coordinator(args) => server_cmds::coordinator(args).await,
+            Command::Worker(args) => server_cmds::worker(args, &server).await,
+            Command::Up(args) => server_cmds::up(args).await,
+            Command::Create(args) => client_cmds::create(args, &server).await,
+            Command::Apply(args) => client_cmds::apply(args, &server).await,
+            Command::Get(args) => client_cmds::get(args, &server).await,
+            Command::Describe(args) => client_cmds::describe(args, &server).await,
+            Command::Logs(args) => client_cmds::logs(args, &server).await,
+            Command::Wait(args) => client_cmds::wait(args, &server).await,
+            Command::Delete(args) => client_cmds::delete(args, &server).await,
+            Command::Expand(args) => client_cmds::expand(args).await,
+        }
+    });
+    match res {
+        Ok(code) => code,
+        Err(err) => {
+            let text = format!("{err:#}");
+            if text.starts_with("error:") || text.starts_with("The ") {
+                eprintln!("{text}");
+            } else {
+                eprintln!("error: {text}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,402 @@
+//! kubectl-style output: tables, `-o json|yaml|name`, and `describe`.
+
+use chrono::Utc;
+use drover_api::{Event, Job, Pod, Worker};
+
+use crate::duration::human;
+
+/// A table printed like kubectl: upper-case headers, columns separated by three spaces.
+pub(crate) struct Table {
+    headers: Vec<&'static str>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub(crate) fn new(headers: Vec<&'static str>) -> Table {
+        Table { headers, rows: Vec::new() }
+    }
+
+    pub(crate) fn push(&mut self, row: Vec<String>) {
+        self.rows.push(row);
+    }
+
+    /// Renders the table; `with_headers: false` for rows streamed by `-w` after the first.
+    pub(crate) fn render(&self, with_headers: bool) -> String {
+        let mut widths: Vec<usize> = self.headers.iter().map(|h| h.len()).collect();
+        for row in &self.rows {
+            for (i, cell) in row.iter().enumerate() {
+                widths[i] = widths[i].max(cell.chars().count());
+            }
+        }
+        let mut out = String::new();
+        let mut line = |cells: Vec<&str>| {
+            let n = cells.len();
+            for (i, cell) in cells.into_iter().enumerate() {
+                out.push_str(cell);
+                if i + 1 < n {
+                    out.push_str(&" ".repeat(widths[i] - cell.chars().count() + 3));
+                }
+            }
+            out.push('\n');
+        };
+        if with_headers {
+            line(self.headers.clone());
+        }
+        for row in &self.rows {
+            line(row.iter().map(String::as_str).collect());
+        }
+        out
+    }
+}
+
+fn age(t: Option<drover_api::Time>) -> String {
+    t.map(|t| human(Utc::now() - t)).unwrap_or_else(|| "<unknown>".into())
+}
+
+pub(crate) fn job_headers(wide: bool) -> Vec<&'static str> {
+    let mut h = vec!["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"];
+    if wide {
+        h.extend(["CONTAINERS", "IMAGES", "SELECTOR"]);
+    }
+    h
+}
+
+/// COMPLETIONS as kubectl prints it: `2/4`, or `1/1 of 3` for a work queue.
+pub(crate) fn completions(job: &Job) -> String {
+    match job.spec.completions {
+        Some(c) => format!("{}/{}", job.status.succeeded, c),
+        None => {
+            let p = job.parallelism();
+            if p > 1 {
+                format!("{}/1 of {}", job.status.succeeded, p)
+            } else {
+                format!("{}/1", job.status.succeeded)
+            }
+        }
+    }
+}
+
+pub(crate) fn job_row(job: &Job, wide: bool) -> Vec<String> {
+    let duration = match (job.status.start_time, job.status.completion_time) {
+        (Some(s), Some(c)) => human(c - s),
+        (Some(s), None) => human(Utc::now() - s),
+        _ => String::new(),
+    };
+    let mut row = vec![
+        job.metadata.name.clone(),
+        job.display_status().to_string(),
+        completions(job),
+        duration,
+        age(job.metadata.creation_timestamp),
+    ];
+    if wide {
+        let containers = &job.spec.template.spec.containers;
+        row.push(containers.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(","));
+        row.push(
+            containers
+                .iter()
+                .map(|c| c.image.as_deref().unwrap_or("<none>"))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+        row.push(selector(job));
+    }
+    row
+}
+
+pub(crate) fn selector(job: &Job) -> String {
+    job.spec
+        .selector
+        .as_ref()
+        .map(|s| s.match_labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","))
+        .unwrap_or_default()
+}
+
+pub(crate) fn pod_headers(wide: bool) -> Vec<&'static str> {
+    let mut h = vec!["NAME", "READY", "STATUS", "RESTARTS", "AGE"];
+    if wide {
+        h.extend(["WORKER", "IMAGE"]);
+    }
+    h
+}
+
+/// The STATUS column of `get pods`, as kubectl derives it.
+pub(crate) fn pod_status(pod: &Pod) -> String {
+    if pod.metadata.deletion_timestamp.is_some() && !pod.is_terminal() {
+        return "Terminating".into();
+    }
+    if let Some(cs) = pod.status.container_statuses.first() {
+        if let Some(w) = &cs.state.waiting {
+            if !w.reason.is_empty() {
+                return w.reason.clone();
+            }
+        }
+        if let Some(t) = &cs.state.terminated {
+            if !t.reason.is_empty() {
+                return t.reason.clone();
+            }
+        }
+    }
+    if pod.is_terminal() {
+        if let Some(reason) = &pod.status.reason {
+            return reason.clone();
+        }
+    }
+    if pod.status.phase.is_empty() { "Unknown".into() } else { pod.status.phase.clone() }
+}
+
+pub(crate) fn pod_row(pod: &Pod, wide: bool) -> Vec<String> {
+    let total = pod.spec.containers.len().max(1);
+    let ready = pod.status.container_statuses.iter().filter(|c| c.ready).count();
+    let restarts = pod.restart_count();
+    let mut row = vec![
+        pod.metadata.name.clone(),
+        format!("{ready}/{total}"),
+        pod_status(pod),
+        restarts.to_string(),
+        age(pod.metadata.creation_timestamp),
+    ];
+    if wide {
+        row.push(pod.node_name().unwrap_or("<none>").to_string());
+        row.push(
+            pod.spec
+                .containers
+                .first()
+                .and_then(|c| c.image.clone())
+                .unwrap_or_else(|| "<none>".into()),
+        );
+    }
+    row
+}
+
+pub(crate) fn worker_headers(wide: bool) -> Vec<&'static str> {
+    let mut h = vec!["NAME", "STATUS", "SLOTS", "RUNNING", "LAST-HEARTBEAT", "AGE", "VERSION"];
+    if wide {
+        h.push("HOSTNAME");
+    }
+    h
+}
+
+pub(crate) fn worker_row(w: &Worker, running: usize, wide: bool) -> Vec<String> {
+    let mut status = w.status.phase.clone();
+    if w.spec.unschedulable && status == "Ready" {
+        status = "Ready,SchedulingDisabled".into();
+    }
+    let mut row = vec![
+        w.metadata.name.clone(),
+        status,
+        w.spec.slots.to_string(),
+        running.to_string(),
+        w.status.last_heartbeat_time.map(|t| human(Utc::now() - t)).unwrap_or_else(|| "<never>".into()),
+        age(w.metadata.creation_timestamp),
+        w.status.version.clone(),
+    ];
+    if wide {
+        row.push(w.status.hostname.clone().unwrap_or_default());
+    }
+    row
+}
+
+fn map_or_none(m: &std::collections::BTreeMap<String, String>, indent: usize) -> String {
+    if m.is_empty() {
+        return "<none>".into();
+    }
+    m.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(&format!("\n{}", " ".repeat(indent)))
+}
+
+fn events_section(events: &[Event]) -> String {
+    if events.is_empty() {
+        return "Events:           <none>\n".into();
+    }
+    let mut t = Table::new(vec!["Type", "Reason", "Age", "From", "Message"]);
+    for e in events {
+        let from = match e.involved_kind.as_str() {
+            "Job" => "job-controller",
+            "Pod" => "worker",
+            _ => "coordinator",
+        };
+        t.push(vec![e.type_.clone(), e.reason.clone(), age(Some(e.timestamp)), from.into(), e.message.clone()]);
+    }
+    let mut out = String::from("Events:\n");
+    let rendered = t.render(true);
+    let mut lines = rendered.lines();
+    if let Some(h) = lines.next() {
+        out.push_str(&format!("  {h}\n"));
+        let dashes: String = h
+            .split_inclusive(|c: char| c.is_whitespace())
+            .map(|w| {
+                let word = w.trim_end();
+                format!("{}{}", "-".repeat(word.len()), &w[word.len()..])
+            })
+            .collect();
+        out.push_str(&format!("  {}\n", dashes.trim_end()));
+    }
+    for l in lines {
+        out.push_str(&format!("  {l}\n"));
+    }
+    out
+}
+
+/// `describe job`.
+pub(crate) fn describe_job(job: &Job, pods: &[Pod], events: &[Event]) -> String {
+    let s = &job.spec;
+    let active = pods.iter().filter(|p| p.is_active()).count();
+    let ready = job.status.ready.unwrap_or(0);
+    let mut out = String::new();
+    let mut kv = |k: &str, v: String| out.push_str(&format!("{:<18}{}\n", format!("{k}:"), v));
+    kv("Name", job.metadata.name.clone());
+    kv("Namespace", "default".into());
+    kv("Selector", selector(job));
+    kv("Labels", map_or_none(&job.metadata.labels, 18));
+    kv("Annotations", map_or_none(&job.metadata.annotations, 18));
+    kv("Parallelism", job.parallelism().to_string());
+    kv("Completions", s.completions.map(|c| c.to_string()).unwrap_or_else(|| "<unset>".into()));
+    kv("Completion Mode", s.completion_mode.clone().unwrap_or_else(|| "NonIndexed".into()));
+    kv("Suspend", job.suspended().to_string());
+    kv("Backoff Limit", job.backoff_limit().to_string());
+    if let Some(ads) = s.active_deadline_seconds {
+        kv("Active Deadline Seconds", format!("{ads}s"));
+    }
+    if let Some(ttl) = s.ttl_seconds_after_finished {
+        kv("TTL Seconds After Finished", ttl.to_string());
+    }
+    if let Some(t) = job.status.start_time {
+        kv("Start Time", t.to_rfc2822());
+    }
+    if let Some(t) = job.status.completion_time {
+        kv("Completed At", t.to_rfc2822());
+        if let Some(st) = job.status.start_time {
+            kv("Duration", human(t - st));
+        }
+    }
+    kv(
+        "Pods Statuses",
+        format!(
+            "{active} Active ({ready} Ready) / {} Succeeded / {} Failed",
+            job.status.succeeded, job.status.failed
+        ),
+    );
+    out.push_str("Pod Template:\n");
+    out.push_str(&format!("  Labels:  {}\n", map_or_none(&s.template.metadata.labels, 11)));
+    out.push_str("  Containers:\n");
+    for c in &s.template.spec.containers {
+        out.push_str(&format!("   {}:\n", c.name));
+        out.push_str(&format!("    Image:      {} (kept, not run: the command runs on the worker)\n", c.image.as_deref().unwrap_or("<none>")));
+        if !c.command.is_empty() {
+            out.push_str("    Command:\n");
+            for a in &c.command {
+                out.push_str(&format!("      {a}\n"));
+            }
+        }
+        if !c.args.is_empty() {
+            out.push_str("    Args:\n");
+            for a in &c.args {
+                out.push_str(&format!("      {a}\n"));
+            }
+        }
+        if c.env.is_empty() {
+            out.push_str("    Environment:  <none>\n");
+        } else {
+            out.push_str("    Environment:\n");
+            for e in &c.env {
+                out.push_str(&format!("      {}:  {}\n", e.name, redact(&e.value)));
+            }
+        }
+    }
+    out.push_str(&format!(
+        "  Restart Policy:  {}\n",
+        s.template.spec.restart_policy.as_deref().unwrap_or("<unset>")
+    ));
+    if !job.status.conditions.is_empty() {
+        let mut t = Table::new(vec!["Type", "Status", "Reason", "Message"]);
+        for c in &job.status.conditions {
+            t.push(vec![c.type_.clone(), c.status.clone(), c.reason.clone(), c.message.clone()]);
+        }
+        out.push_str("Conditions:\n");
+        for l in t.render(true).lines() {
+            out.push_str(&format!("  {l}\n"));
+        }
+    }
+    out.push_str(&events_section(events));
+    out
+}
+
+/// `describe pod`.
+pub(crate) fn describe_pod(pod: &Pod, events: &[Event]) -> String {
+    let mut out = String::new();
+    let mut kv = |k: &str, v: String| out.push_str(&format!("{:<14}{}\n", format!("{k}:"), v));
+    kv("Name", pod.metadata.name.clone());
+    kv("Namespace", "default".into());
+    kv("Worker", pod.node_name().unwrap_or("<none>").into());
+    kv("Labels", map_or_none(&pod.metadata.labels, 14));
+    kv("Status", pod_status(pod));
+    if let Some(r) = &pod.status.reason {
+        kv("Reason", r.clone());
+    }
+    if let Some(m) = &pod.status.message {
+        kv("Message", m.clone());
+    }
+    if let Some(owner) = pod.metadata.controller_ref() {
+        kv("Controlled By", format!("{}/{}", owner.kind, owner.name));
+    }
+    for cs in &pod.status.container_statuses {
+        out.push_str(&format!("Container {}:\n", cs.name));
+        if let Some(t) = &cs.state.terminated {
+            out.push_str(&format!("  State:      Terminated\n    Reason:     {}\n    Exit Code:  {}\n", t.reason, t.exit_code));
+        } else if cs.state.running.is_some() {
+            out.push_str("  State:      Running\n");
+        } else if let Some(w) = &cs.state.waiting {
+            out.push_str(&format!("  State:      Waiting\n    Reason:     {}\n", w.reason));
+        }
+        out.push_str(&format!("  Restart Count:  {}\n", cs.restart_count));
+    }
+    out.push_str(&events_section(events));
+    out
+}
+
+/// Hides the password of a URL-looking value (`amqp://user:secret@host` → `amqp://user:***@host`).
+pub(crate) fn redact(value: &str) -> String {
+    if let Some(scheme_end) = value.find("://") {
+        let rest = &value[scheme_end + 3..];
+        if let Some(at) = rest.find('@') {
+            let creds = &rest[..at];
+            if let Some(colon) = creds.find(':') {
+                return format!("{}{}:***{}", &value[..scheme_end + 3], &creds[..colon], &rest[at..]);
+            }
+        }
+    }
+    value.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_pads_like_kubectl() {
+        let mut t = Table::new(vec!["NAME", "STATUS"]);
+        t.push(vec!["pi".into(), "Complete".into()]);
+        t.push(vec!["longer-name".into(), "Running".into()]);
+        assert_eq!(t.render(true), "NAME          STATUS\npi            Complete\nlonger-name   Running\n");
+    }
+
+    #[test]
+    fn redacts_url_passwords() {
+        assert_eq!(redact("amqp://guest:guest@rabbitmq:5672"), "amqp://guest:***@rabbitmq:5672");
+        assert_eq!(redact("redis://redis:6379"), "redis://redis:6379");
+        assert_eq!(redact("plain"), "plain");
+    }
+
+    #[test]
+    fn work_queue_completions() {
+        let mut job = Job::default();
+        job.spec.parallelism = Some(3);
+        job.status.succeeded = 1;
+        assert_eq!(completions(&job), "1/1 of 3");
+        job.spec.completions = Some(4);
+        assert_eq!(completions(&job), "1/4");
+    }
+}

@@ -1,0 +1,216 @@
+//! `drover coordinator`, `drover worker` and `drover up`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+use drover_core::JobConfig;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::duration;
+
+/// Flags of the coordinator, shared by `coordinator` and `up`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct CoordinatorFlags {
+    /// Where the store lives (created if missing).
+    #[arg(long, env = "DROVER_DATA", default_value = ".drover")]
+    data: PathBuf,
+    /// A worker that has not heartbeated for this long is declared lost and its pods fail.
+    #[arg(long, env = "DROVER_WORKER_LEASE", default_value = "10s", value_parser = duration::parse)]
+    worker_lease: Duration,
+    /// The first pod re-creation delay after a failure; doubled per failure.
+    #[arg(long, env = "DROVER_JOB_BACKOFF_BASE", default_value = "10s", value_parser = duration::parse)]
+    job_backoff_base: Duration,
+    /// The cap of the pod re-creation delay.
+    #[arg(long, env = "DROVER_JOB_BACKOFF_MAX", default_value = "6m", value_parser = duration::parse)]
+    job_backoff_max: Duration,
+}
+
+impl CoordinatorFlags {
+    fn config(&self) -> drover_coordinator::Config {
+        drover_coordinator::Config {
+            data_dir: Some(self.data.clone()),
+            worker_lease: self.worker_lease,
+            job: JobConfig {
+                backoff_base: self.job_backoff_base,
+                backoff_max: self.job_backoff_max,
+                ..JobConfig::default()
+            },
+        }
+    }
+}
+
+/// `drover coordinator`.
+#[derive(Debug, Args)]
+pub(crate) struct CoordinatorArgs {
+    /// The address to listen on.
+    #[arg(long, env = "DROVER_LISTEN", default_value = "127.0.0.1:7070")]
+    listen: String,
+    #[command(flatten)]
+    flags: CoordinatorFlags,
+}
+
+/// Flags of a worker, shared by `worker` and `up`.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct WorkerFlags {
+    /// How many pods run at once (default: the number of cores).
+    #[arg(long, env = "DROVER_SLOTS")]
+    slots: Option<i32>,
+    /// How often the worker heartbeats; keep it well under the coordinator's --worker-lease.
+    #[arg(long, env = "DROVER_HEARTBEAT_INTERVAL", default_value = "1s", value_parser = duration::parse)]
+    heartbeat_interval: Duration,
+    /// The first in-place restart delay under restartPolicy OnFailure (doubled per restart).
+    #[arg(long, env = "DROVER_RESTART_BACKOFF_BASE", default_value = "10s", value_parser = duration::parse)]
+    restart_backoff_base: Duration,
+    /// The cap of the in-place restart delay.
+    #[arg(long, env = "DROVER_RESTART_BACKOFF_MAX", default_value = "5m", value_parser = duration::parse)]
+    restart_backoff_max: Duration,
+}
+
+impl WorkerFlags {
+    fn config(&self, coordinator: &str, name: String) -> drover_worker::AgentConfig {
+        drover_worker::AgentConfig {
+            coordinator: coordinator.to_string(),
+            name,
+            slots: self.slots.unwrap_or_else(cores),
+            heartbeat_interval: self.heartbeat_interval,
+            restart_backoff_base: self.restart_backoff_base,
+            restart_backoff_max: self.restart_backoff_max,
+        }
+    }
+}
+
+/// `drover worker`.
+#[derive(Debug, Args)]
+pub(crate) struct WorkerArgs {
+    /// The coordinator's URL (default: --server).
+    #[arg(long, env = "DROVER_COORDINATOR")]
+    coordinator: Option<String>,
+    /// The worker's name (default: the host name).
+    #[arg(long, env = "DROVER_WORKER_NAME")]
+    name: Option<String>,
+    #[command(flatten)]
+    flags: WorkerFlags,
+}
+
+/// `drover up`.
+#[derive(Debug, Args)]
+pub(crate) struct UpArgs {
+    /// The port the coordinator listens on (127.0.0.1).
+    #[arg(long, env = "DROVER_PORT", default_value_t = 7070)]
+    port: u16,
+    /// How many local workers to start.
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    #[command(flatten)]
+    coordinator: CoordinatorFlags,
+    #[command(flatten)]
+    worker: WorkerFlags,
+}
+
+fn cores() -> i32 {
+    std::thread::available_parallelism().map(|n| n.get() as i32).unwrap_or(1)
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DROVER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal as _;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// A token cancelled on the first SIGINT or SIGTERM; a second signal exits at once.
+fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        wait_signal().await;
+        tracing::info!("Shutting down (send the signal again to exit at once)");
+        t.cancel();
+        wait_signal().await;
+        drover_worker::process::kill_all_groups();
+        std::process::exit(130);
+    });
+    token
+}
+
+async fn wait_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// `drover coordinator`.
+pub(crate) async fn coordinator(args: CoordinatorArgs) -> anyhow::Result<ExitCode> {
+    init_logging();
+    let listener = TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let token = shutdown_on_signal();
+    drover_coordinator::run(listener, args.flags.config(), async move { token.cancelled().await }).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `drover worker`.
+pub(crate) async fn worker(args: WorkerArgs, server: &str) -> anyhow::Result<ExitCode> {
+    init_logging();
+    let name = args
+        .name
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|s| s.trim().to_string()))
+        .unwrap_or_else(|| "worker".into());
+    let coordinator = args.coordinator.unwrap_or_else(|| server.to_string());
+    let token = shutdown_on_signal();
+    drover_worker::run(args.flags.config(&coordinator, name), token).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `drover up`.
+pub(crate) async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
+    init_logging();
+    let addr = format!("127.0.0.1:{}", args.port);
+    let listener = TcpListener::bind(&addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let token = shutdown_on_signal();
+    let coordinator_token = CancellationToken::new();
+    let ct = coordinator_token.clone();
+    let coordinator = tokio::spawn(drover_coordinator::run(listener, args.coordinator.config(), async move {
+        ct.cancelled().await
+    }));
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "local".into());
+    let mut workers = Vec::new();
+    for i in 1..=args.workers {
+        let config = args.worker.config(&url, format!("{host}-{i}"));
+        workers.push(tokio::spawn(drover_worker::run(config, token.clone())));
+    }
+    let slots = args.worker.slots.unwrap_or_else(cores);
+    eprintln!(
+        "Drover is up: coordinator at {url}, {} worker(s) with {slots} slot(s) each, data in {}.\nTry: drover create -f examples/pi-job.yaml && drover get jobs -w\nPress Ctrl-C to stop.",
+        args.workers,
+        args.coordinator.data.display()
+    );
+    token.cancelled().await;
+    // Workers first, so they stop their pods and report while the coordinator still listens.
+    for w in workers {
+        let _ = w.await;
+    }
+    coordinator_token.cancel();
+    coordinator.await.context("coordinator task")??;
+    Ok(ExitCode::SUCCESS)
+}
