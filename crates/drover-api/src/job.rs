@@ -174,16 +174,12 @@ impl Job {
 
     /// The condition of `type_` with status `True`, if present.
     pub fn condition_true(&self, type_: &str) -> Option<&JobCondition> {
-        self.status
-            .conditions
-            .iter()
-            .find(|c| c.type_ == type_ && c.status == "True")
+        self.status.conditions.iter().find(|c| c.type_ == type_ && c.status == "True")
     }
 
     /// True once the Job has `Complete=True` or `Failed=True` (JOB-T6).
     pub fn is_finished(&self) -> bool {
-        self.condition_true(condition::COMPLETE).is_some()
-            || self.condition_true(condition::FAILED).is_some()
+        self.condition_true(condition::COMPLETE).is_some() || self.condition_true(condition::FAILED).is_some()
     }
 
     /// `Complete`, `Failed`, `Suspended`, `Running` or `Pending`: the STATUS column of `get jobs`,
@@ -222,8 +218,7 @@ impl Job {
         spec.backoff_limit.get_or_insert(6);
         spec.suspend.get_or_insert(false);
         spec.completion_mode.get_or_insert_with(|| "NonIndexed".to_string());
-        spec.pod_replacement_policy
-            .get_or_insert_with(|| "TerminatingOrFailed".to_string());
+        spec.pod_replacement_policy.get_or_insert_with(|| "TerminatingOrFailed".to_string());
         spec.manual_selector.get_or_insert(false);
         if self.metadata.labels.is_empty() {
             self.metadata.labels = spec.template.metadata.labels.clone();

@@ -195,7 +195,15 @@ impl Event {
         Event::new("Warning", kind, name, uid, reason, message, now)
     }
 
-    fn new(type_: &str, kind: &str, name: &str, uid: &str, reason: &str, message: String, now: Time) -> Event {
+    fn new(
+        type_: &str,
+        kind: &str,
+        name: &str,
+        uid: &str,
+        reason: &str,
+        message: String,
+        now: Time,
+    ) -> Event {
         Event {
             type_: type_.to_string(),
             reason: reason.to_string(),

@@ -267,10 +267,7 @@ impl Pod {
 
     /// True when the pod has a condition `type_` with status `True`.
     pub fn condition_true(&self, type_: &str) -> bool {
-        self.status
-            .conditions
-            .iter()
-            .any(|c| c.type_ == type_ && c.status == "True")
+        self.status.conditions.iter().any(|c| c.type_ == type_ && c.status == "True")
     }
 
     /// Sum of restart counts over the containers.

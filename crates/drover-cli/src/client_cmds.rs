@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{bail, Context as _};
+use anyhow::{Context as _, bail};
 use clap::Args;
 use drover_api::manifest::{self, Object};
 use drover_api::{Job, Pod, Worker};
@@ -14,7 +14,7 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use crate::print::{self, Table};
-use crate::{duration, FileArgs};
+use crate::{FileArgs, duration};
 
 // === reading manifests ===
 
@@ -43,11 +43,13 @@ fn read_objects(files: &FileArgs) -> anyhow::Result<Vec<Object>> {
                 .collect();
             entries.sort();
             for p in entries {
-                let text = std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?;
+                let text =
+                    std::fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?;
                 sources.push((p.display().to_string(), text));
             }
         } else {
-            let text = std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("error: the path {f:?} cannot be read: {e}"))?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("error: the path {f:?} cannot be read: {e}"))?;
             sources.push((f.clone(), text));
         }
     }
@@ -86,7 +88,9 @@ fn read_objects(files: &FileArgs) -> anyhow::Result<Vec<Object>> {
 fn api_error(err: ClientError) -> anyhow::Error {
     match err {
         ClientError::Api { code: 422, message, .. } => anyhow::anyhow!("{message}"),
-        ClientError::Api { reason, message, .. } => anyhow::anyhow!("error from server ({reason}): {message}"),
+        ClientError::Api { reason, message, .. } => {
+            anyhow::anyhow!("error from server ({reason}): {message}")
+        }
         other => anyhow::anyhow!("{other}"),
     }
 }
@@ -292,7 +296,9 @@ fn output(o: &Option<String>) -> anyhow::Result<Output> {
         Some("json") => Output::Json,
         Some("yaml") => Output::Yaml,
         Some("name") => Output::Name,
-        Some(other) => bail!("unable to match a printer suitable for the output format {other:?}, allowed formats are: json,name,wide,yaml"),
+        Some(other) => bail!(
+            "unable to match a printer suitable for the output format {other:?}, allowed formats are: json,name,wide,yaml"
+        ),
     })
 }
 
@@ -362,19 +368,42 @@ impl Printable for Worker {
 
 async fn list<T: Printable>(client: &Client, resource: &str, selector: &str) -> Result<Vec<T>, ClientError> {
     let values: Vec<serde_json::Value> = match resource {
-        "jobs" => client.list_jobs(selector).await?.into_iter().map(|j| serde_json::to_value(j).unwrap_or_default()).collect(),
-        "pods" => client.list_pods(selector).await?.into_iter().map(|p| serde_json::to_value(p).unwrap_or_default()).collect(),
-        _ => client.list_workers(selector).await?.into_iter().map(|w| serde_json::to_value(w).unwrap_or_default()).collect(),
+        "jobs" => client
+            .list_jobs(selector)
+            .await?
+            .into_iter()
+            .map(|j| serde_json::to_value(j).unwrap_or_default())
+            .collect(),
+        "pods" => client
+            .list_pods(selector)
+            .await?
+            .into_iter()
+            .map(|p| serde_json::to_value(p).unwrap_or_default())
+            .collect(),
+        _ => client
+            .list_workers(selector)
+            .await?
+            .into_iter()
+            .map(|w| serde_json::to_value(w).unwrap_or_default())
+            .collect(),
     };
     Ok(values.into_iter().filter_map(|v| serde_json::from_value(v).ok()).collect())
 }
 
-async fn get_kind<T: Printable>(client: &Client, resource: &str, args: &GetArgs, names: &[String], out: &Output) -> anyhow::Result<ExitCode> {
+async fn get_kind<T: Printable>(
+    client: &Client,
+    resource: &str,
+    args: &GetArgs,
+    names: &[String],
+    out: &Output,
+) -> anyhow::Result<ExitCode> {
     let pods_for_workers = |pods: Vec<Pod>| if resource == "workers" { pods } else { Vec::new() };
-    let mut pods = if resource == "workers" { client.list_pods("").await.map_err(api_error)? } else { Vec::new() };
+    let mut pods =
+        if resource == "workers" { client.list_pods("").await.map_err(api_error)? } else { Vec::new() };
     if args.watch {
         let name = names.first().map(String::as_str);
-        let mut stream = Box::pin(client.watch::<T>(resource, &args.selector, name).await.map_err(api_error)?);
+        let mut stream =
+            Box::pin(client.watch::<T>(resource, &args.selector, name).await.map_err(api_error)?);
         let mut first = true;
         let mut stdout = std::io::stdout().lock();
         while let Some(ev) = stream.next().await {
@@ -411,7 +440,13 @@ async fn get_kind<T: Printable>(client: &Client, resource: &str, args: &GetArgs,
     Ok(if missing.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-fn render<T: Printable>(items: &[T], out: &Output, headers: bool, pods: &[Pod], single: bool) -> anyhow::Result<String> {
+fn render<T: Printable>(
+    items: &[T],
+    out: &Output,
+    headers: bool,
+    pods: &[Pod],
+    single: bool,
+) -> anyhow::Result<String> {
     Ok(match out {
         Output::Table { wide } => {
             let mut t = Table::new(T::headers(*wide));
@@ -451,12 +486,17 @@ pub(crate) struct DescribeArgs {
 
 pub(crate) async fn describe(args: DescribeArgs, server: &str) -> anyhow::Result<ExitCode> {
     let (kind, slash_name) = kind(&args.resource)?;
-    let Some(name) = args.name.or(slash_name) else { bail!("you must specify the name of the resource to describe") };
+    let Some(name) = args.name.or(slash_name) else {
+        bail!("you must specify the name of the resource to describe")
+    };
     let client = Client::new(server);
     match kind {
         Kind::Jobs => {
             let job = client.get_job(&name).await.map_err(api_error)?;
-            let pods = client.list_pods(&format!("batch.kubernetes.io/controller-uid={}", job.metadata.uid)).await.map_err(api_error)?;
+            let pods = client
+                .list_pods(&format!("batch.kubernetes.io/controller-uid={}", job.metadata.uid))
+                .await
+                .map_err(api_error)?;
             let events = client.events("Job", &name, Some(&job.metadata.uid)).await.map_err(api_error)?;
             print!("{}", print::describe_job(&job, &pods, &events));
         }
@@ -467,7 +507,9 @@ pub(crate) async fn describe(args: DescribeArgs, server: &str) -> anyhow::Result
         }
         Kind::Workers => {
             let workers = client.list_workers("").await.map_err(api_error)?;
-            let w = workers.into_iter().find(|w| w.metadata.name == name).ok_or_else(|| anyhow::anyhow!("Error from server (NotFound): workers \"{name}\" not found"))?;
+            let w = workers.into_iter().find(|w| w.metadata.name == name).ok_or_else(|| {
+                anyhow::anyhow!("Error from server (NotFound): workers \"{name}\" not found")
+            })?;
             print!("{}", to_yaml(&w)?);
         }
     }
@@ -494,7 +536,10 @@ pub(crate) async fn logs(args: LogsArgs, server: &str) -> anyhow::Result<ExitCod
                 .await
                 .map_err(api_error)?;
             pods.sort_by_key(|p| p.metadata.creation_timestamp);
-            pods.into_iter().next().map(|p| p.metadata.name).ok_or_else(|| anyhow::anyhow!("no pods found for job/{}", job.metadata.name))?
+            pods.into_iter()
+                .next()
+                .map(|p| p.metadata.name)
+                .ok_or_else(|| anyhow::anyhow!("no pods found for job/{}", job.metadata.name))?
         }
         None => args.pod.strip_prefix("pod/").unwrap_or(&args.pod).to_string(),
     };
@@ -535,7 +580,10 @@ pub(crate) async fn wait(args: WaitArgs, server: &str) -> anyhow::Result<ExitCod
     let condition = match args.for_.split_once('=') {
         Some(("condition", c)) => Some(c.to_string()),
         None if args.for_ == "delete" => None,
-        _ => bail!("unrecognized condition: {:?} (use condition=Complete, condition=Failed or delete)", args.for_),
+        _ => bail!(
+            "unrecognized condition: {:?} (use condition=Complete, condition=Failed or delete)",
+            args.for_
+        ),
     };
     let client = Client::new(server);
     let met = |job: &Job| match &condition {

@@ -30,7 +30,9 @@ pub(crate) fn parse(text: &str) -> Result<Duration, String> {
             "m" => 60.0,
             "h" => 3600.0,
             "d" => 86400.0,
-            unit => return Err(format!("invalid duration {text:?}: unknown unit {unit:?} (use ms, s, m or h)")),
+            unit => {
+                return Err(format!("invalid duration {text:?}: unknown unit {unit:?} (use ms, s, m or h)"));
+            }
         };
         total += value * factor;
         rest = &rest[unit_end..];

@@ -93,11 +93,7 @@ pub(crate) fn job_row(job: &Job, wide: bool) -> Vec<String> {
         let containers = &job.spec.template.spec.containers;
         row.push(containers.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(","));
         row.push(
-            containers
-                .iter()
-                .map(|c| c.image.as_deref().unwrap_or("<none>"))
-                .collect::<Vec<_>>()
-                .join(","),
+            containers.iter().map(|c| c.image.as_deref().unwrap_or("<none>")).collect::<Vec<_>>().join(","),
         );
         row.push(selector(job));
     }
@@ -126,21 +122,21 @@ pub(crate) fn pod_status(pod: &Pod) -> String {
         return "Terminating".into();
     }
     if let Some(cs) = pod.status.container_statuses.first() {
-        if let Some(w) = &cs.state.waiting {
-            if !w.reason.is_empty() {
-                return w.reason.clone();
-            }
+        if let Some(w) = &cs.state.waiting
+            && !w.reason.is_empty()
+        {
+            return w.reason.clone();
         }
-        if let Some(t) = &cs.state.terminated {
-            if !t.reason.is_empty() {
-                return t.reason.clone();
-            }
+        if let Some(t) = &cs.state.terminated
+            && !t.reason.is_empty()
+        {
+            return t.reason.clone();
         }
     }
-    if pod.is_terminal() {
-        if let Some(reason) = &pod.status.reason {
-            return reason.clone();
-        }
+    if pod.is_terminal()
+        && let Some(reason) = &pod.status.reason
+    {
+        return reason.clone();
     }
     if pod.status.phase.is_empty() { "Unknown".into() } else { pod.status.phase.clone() }
 }
@@ -159,11 +155,7 @@ pub(crate) fn pod_row(pod: &Pod, wide: bool) -> Vec<String> {
     if wide {
         row.push(pod.node_name().unwrap_or("<none>").to_string());
         row.push(
-            pod.spec
-                .containers
-                .first()
-                .and_then(|c| c.image.clone())
-                .unwrap_or_else(|| "<none>".into()),
+            pod.spec.containers.first().and_then(|c| c.image.clone()).unwrap_or_else(|| "<none>".into()),
         );
     }
     row
@@ -201,10 +193,7 @@ fn map_or_none(m: &std::collections::BTreeMap<String, String>, indent: usize) ->
     if m.is_empty() {
         return "<none>".into();
     }
-    m.iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(&format!("\n{}", " ".repeat(indent)))
+    m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(&format!("\n{}", " ".repeat(indent)))
 }
 
 fn events_section(events: &[Event]) -> String {
@@ -218,7 +207,13 @@ fn events_section(events: &[Event]) -> String {
             "Pod" => "worker",
             _ => "coordinator",
         };
-        t.push(vec![e.type_.clone(), e.reason.clone(), age(Some(e.timestamp)), from.into(), e.message.clone()]);
+        t.push(vec![
+            e.type_.clone(),
+            e.reason.clone(),
+            age(Some(e.timestamp)),
+            from.into(),
+            e.message.clone(),
+        ]);
     }
     let mut out = String::from("Events:\n");
     let rendered = t.render(true);
@@ -284,7 +279,10 @@ pub(crate) fn describe_job(job: &Job, pods: &[Pod], events: &[Event]) -> String 
     out.push_str("  Containers:\n");
     for c in &s.template.spec.containers {
         out.push_str(&format!("   {}:\n", c.name));
-        out.push_str(&format!("    Image:      {} (kept, not run: the command runs on the worker)\n", c.image.as_deref().unwrap_or("<none>")));
+        out.push_str(&format!(
+            "    Image:      {} (kept, not run: the command runs on the worker)\n",
+            c.image.as_deref().unwrap_or("<none>")
+        ));
         if !c.command.is_empty() {
             out.push_str("    Command:\n");
             for a in &c.command {
@@ -345,7 +343,10 @@ pub(crate) fn describe_pod(pod: &Pod, events: &[Event]) -> String {
     for cs in &pod.status.container_statuses {
         out.push_str(&format!("Container {}:\n", cs.name));
         if let Some(t) = &cs.state.terminated {
-            out.push_str(&format!("  State:      Terminated\n    Reason:     {}\n    Exit Code:  {}\n", t.reason, t.exit_code));
+            out.push_str(&format!(
+                "  State:      Terminated\n    Reason:     {}\n    Exit Code:  {}\n",
+                t.reason, t.exit_code
+            ));
         } else if cs.state.running.is_some() {
             out.push_str("  State:      Running\n");
         } else if let Some(w) = &cs.state.waiting {

@@ -158,9 +158,8 @@ async fn wait_signal() {
 /// `drover coordinator`.
 pub(crate) async fn coordinator(args: CoordinatorArgs) -> anyhow::Result<ExitCode> {
     init_logging();
-    let listener = TcpListener::bind(&args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let listener =
+        TcpListener::bind(&args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
     let token = shutdown_on_signal();
     drover_coordinator::run(listener, args.flags.config(), async move { token.cancelled().await }).await?;
     Ok(ExitCode::SUCCESS)
@@ -188,9 +187,10 @@ pub(crate) async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     let token = shutdown_on_signal();
     let coordinator_token = CancellationToken::new();
     let ct = coordinator_token.clone();
-    let coordinator = tokio::spawn(drover_coordinator::run(listener, args.coordinator.config(), async move {
-        ct.cancelled().await
-    }));
+    let coordinator =
+        tokio::spawn(drover_coordinator::run(listener, args.coordinator.config(), async move {
+            ct.cancelled().await
+        }));
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "local".into());

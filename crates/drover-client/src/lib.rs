@@ -6,8 +6,8 @@ use std::time::Duration;
 use drover_api::protocol::{Assignment, Registration, StatusReport};
 use drover_api::{Event, Job, Pod, Worker};
 use futures::{Stream, StreamExt, TryStreamExt};
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 /// The server used when neither `--server` nor `DROVER_SERVER` is given.
@@ -183,7 +183,10 @@ impl Client {
     }
 
     /// A pod's log, followed until the pod ends.
-    pub async fn follow_pod_log(&self, name: &str) -> Result<impl Stream<Item = Result<Vec<u8>, ClientError>> + use<>, ClientError> {
+    pub async fn follow_pod_log(
+        &self,
+        name: &str,
+    ) -> Result<impl Stream<Item = Result<Vec<u8>, ClientError>> + use<>, ClientError> {
         let resp = self
             .send(self.http.get(self.url(&format!("/api/v1/pods/{name}/log"))).query(&[("follow", "true")]))
             .await?;
@@ -225,7 +228,10 @@ impl Client {
     }
 
     /// The worker's assignment stream.
-    pub async fn assignments(&self, name: &str) -> Result<impl Stream<Item = Result<Assignment, ClientError>> + use<>, ClientError> {
+    pub async fn assignments(
+        &self,
+        name: &str,
+    ) -> Result<impl Stream<Item = Result<Assignment, ClientError>> + use<>, ClientError> {
         let resp = self
             .send(self.http.get(self.url(&format!("/apis/drover.dev/v1/workers/{name}/assignments"))))
             .await?;
@@ -238,7 +244,13 @@ impl Client {
     }
 
     /// Appends a chunk to a pod's log at `offset`.
-    pub async fn append_log(&self, pod: &str, uid: &str, offset: u64, data: Vec<u8>) -> Result<(), ClientError> {
+    pub async fn append_log(
+        &self,
+        pod: &str,
+        uid: &str,
+        offset: u64,
+        data: Vec<u8>,
+    ) -> Result<(), ClientError> {
         self.send(
             self.http
                 .post(self.url(&format!("/api/v1/pods/{pod}/log")))
@@ -252,9 +264,8 @@ impl Client {
     // === generic ===
 
     async fn list<T: DeserializeOwned>(&self, path: &str, selector: &str) -> Result<Vec<T>, ClientError> {
-        let list: List<T> = self
-            .json(self.http.get(self.url(path)).query(&[("labelSelector", selector)]))
-            .await?;
+        let list: List<T> =
+            self.json(self.http.get(self.url(path)).query(&[("labelSelector", selector)])).await?;
         Ok(list.items)
     }
 
@@ -281,7 +292,9 @@ impl Client {
 }
 
 /// Splits a response body into lines and decodes each as JSON.
-fn ndjson<T: DeserializeOwned + 'static>(resp: reqwest::Response) -> impl Stream<Item = Result<T, ClientError>> {
+fn ndjson<T: DeserializeOwned + 'static>(
+    resp: reqwest::Response,
+) -> impl Stream<Item = Result<T, ClientError>> {
     let bytes = resp.bytes_stream().map_err(|e| ClientError::Decode(e.to_string()));
     futures::stream::unfold((bytes.boxed(), Vec::<u8>::new()), |(mut bytes, mut buf)| async move {
         loop {

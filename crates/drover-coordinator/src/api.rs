@@ -23,7 +23,7 @@ use std::convert::Infallible;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
@@ -33,11 +33,11 @@ use drover_api::{Job, LabelSelector, Pod, Worker};
 use drover_store::{Object, StoreError};
 use futures::stream::{self, Stream, StreamExt};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::{Value, json};
 use tokio_stream::wrappers::{BroadcastStream, UnboundedReceiverStream};
 
 use crate::controller::delete_job;
-use crate::state::{now, Coordinator};
+use crate::state::{Coordinator, now};
 use crate::workers::ReportError;
 
 /// Builds the router. Tests drive it with `tower::ServiceExt::oneshot` or serve it on port 0.
@@ -87,7 +87,9 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> ApiError {
         match err {
             StoreError::NotFound { .. } => ApiError::new(StatusCode::NOT_FOUND, "NotFound", err.to_string()),
-            StoreError::AlreadyExists { .. } => ApiError::new(StatusCode::CONFLICT, "AlreadyExists", err.to_string()),
+            StoreError::AlreadyExists { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "AlreadyExists", err.to_string())
+            }
             StoreError::Conflict { .. } => ApiError::new(StatusCode::CONFLICT, "Conflict", err.to_string()),
             other => {
                 tracing::error!(error = %other, "Store error");
@@ -132,10 +134,7 @@ impl ListQuery {
 
     /// `metadata.name=X` is the one field selector supported (kubectl uses it for `get -w NAME`).
     fn name(&self) -> Option<String> {
-        self.field_selector
-            .as_deref()
-            .and_then(|f| f.strip_prefix("metadata.name="))
-            .map(String::from)
+        self.field_selector.as_deref().and_then(|f| f.strip_prefix("metadata.name=")).map(String::from)
     }
 }
 
@@ -152,15 +151,10 @@ async fn list_or_watch<T: Object + Send + 'static>(c: Coordinator, q: ListQuery)
     if !q.watch.unwrap_or(false) {
         return Ok(Json(json!({"kind": "List", "apiVersion": "v1", "items": items})).into_response());
     }
-    let initial = stream::iter(
-        items
-            .into_iter()
-            .map(|o| json!({"type": "ADDED", "object": o}))
-            .collect::<Vec<_>>(),
-    );
-    let updates = BroadcastStream::new(rx)
-        .take_while(|r| std::future::ready(r.is_ok()))
-        .filter_map(move |r| {
+    let initial =
+        stream::iter(items.into_iter().map(|o| json!({"type": "ADDED", "object": o})).collect::<Vec<_>>());
+    let updates =
+        BroadcastStream::new(rx).take_while(|r| std::future::ready(r.is_ok())).filter_map(move |r| {
             let out = r.ok().and_then(|ev| {
                 if ev.kind != T::KIND {
                     return None;
@@ -228,7 +222,10 @@ fn admit_job(body: Value) -> ApiResult<Job> {
     }
 }
 
-async fn create_job(State(c): State<Coordinator>, Json(body): Json<Value>) -> ApiResult<(StatusCode, Json<Job>)> {
+async fn create_job(
+    State(c): State<Coordinator>,
+    Json(body): Json<Value>,
+) -> ApiResult<(StatusCode, Json<Job>)> {
     let mut job = admit_job(body)?;
     job.apply_defaults();
     job.status = Default::default();
@@ -257,11 +254,18 @@ async fn create_job(State(c): State<Coordinator>, Json(body): Json<Value>) -> Ap
 
 /// `apply`: the mutable fields of the spec (VAL-22) take the submitted values; a change to an
 /// immutable field is refused.
-async fn replace_job(State(c): State<Coordinator>, Path(name): Path<String>, Json(body): Json<Value>) -> ApiResult<Json<Job>> {
+async fn replace_job(
+    State(c): State<Coordinator>,
+    Path(name): Path<String>,
+    Json(body): Json<Value>,
+) -> ApiResult<Json<Job>> {
     let mut submitted = admit_job(body)?;
     submitted.apply_defaults();
     if submitted.metadata.name != name {
-        return Err(ApiError::bad_request(format!("the name in the body {:?} is not {name:?}", submitted.metadata.name)));
+        return Err(ApiError::bad_request(format!(
+            "the name in the body {:?} is not {name:?}",
+            submitted.metadata.name
+        )));
     }
     let updated = c.commit(|t| {
         let Some(mut job) = t.get::<Job>(&name)? else {
@@ -319,15 +323,19 @@ struct DeleteQuery {
     propagation_policy: Option<String>,
 }
 
-async fn remove_job(State(c): State<Coordinator>, Path(name): Path<String>, Query(q): Query<DeleteQuery>) -> ApiResult<Json<Job>> {
+async fn remove_job(
+    State(c): State<Coordinator>,
+    Path(name): Path<String>,
+    Query(q): Query<DeleteQuery>,
+) -> ApiResult<Json<Job>> {
     let cascade = match q.propagation_policy.as_deref() {
         None | Some("Background") | Some("Foreground") => true,
         Some("Orphan") => false,
-        Some(other) => return Err(ApiError::bad_request(format!("propagationPolicy: Unsupported value: {other:?}"))),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!("propagationPolicy: Unsupported value: {other:?}")));
+        }
     };
-    delete_job(&c, &name, cascade)?
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found("jobs.batch", &name))
+    delete_job(&c, &name, cascade)?.map(Json).ok_or_else(|| ApiError::not_found("jobs.batch", &name))
 }
 
 // === pods ===
@@ -347,7 +355,11 @@ struct LogQuery {
     uid: Option<String>,
 }
 
-async fn read_log(State(c): State<Coordinator>, Path(name): Path<String>, Query(q): Query<LogQuery>) -> ApiResult<Response> {
+async fn read_log(
+    State(c): State<Coordinator>,
+    Path(name): Path<String>,
+    Query(q): Query<LogQuery>,
+) -> ApiResult<Response> {
     let pod = c.store().get::<Pod>(&name)?.ok_or_else(|| ApiError::not_found("pods", &name))?;
     let uid = pod.metadata.uid.clone();
     if !q.follow.unwrap_or(false) {
@@ -371,7 +383,12 @@ async fn read_log(State(c): State<Coordinator>, Path(name): Path<String>, Query(
                 if !bytes.is_empty() {
                     return Some((Ok::<_, Infallible>(Bytes::from(bytes)), (c, next, false)));
                 }
-                let finished = c.store().get::<Pod>(&name).ok().flatten().is_none_or(|p| p.metadata.uid != uid || p.is_terminal());
+                let finished = c
+                    .store()
+                    .get::<Pod>(&name)
+                    .ok()
+                    .flatten()
+                    .is_none_or(|p| p.metadata.uid != uid || p.is_terminal());
                 if finished {
                     return None;
                 }
@@ -388,7 +405,12 @@ async fn read_log(State(c): State<Coordinator>, Path(name): Path<String>, Query(
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()))
 }
 
-async fn append_log(State(c): State<Coordinator>, Path(name): Path<String>, Query(q): Query<LogQuery>, body: Bytes) -> ApiResult<StatusCode> {
+async fn append_log(
+    State(c): State<Coordinator>,
+    Path(name): Path<String>,
+    Query(q): Query<LogQuery>,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
     let uid = match q.uid {
         Some(uid) => uid,
         None => c.store().get::<Pod>(&name)?.ok_or_else(|| ApiError::not_found("pods", &name))?.metadata.uid,
@@ -399,7 +421,11 @@ async fn append_log(State(c): State<Coordinator>, Path(name): Path<String>, Quer
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn report_status(State(c): State<Coordinator>, Path(name): Path<String>, Json(report): Json<StatusReport>) -> ApiResult<Json<Pod>> {
+async fn report_status(
+    State(c): State<Coordinator>,
+    Path(name): Path<String>,
+    Json(report): Json<StatusReport>,
+) -> ApiResult<Json<Pod>> {
     match c.report_status(&name, report) {
         Ok(pod) => Ok(Json(pod)),
         Err(ReportError::Store(e)) => Err(e.into()),
@@ -431,7 +457,10 @@ async fn get_worker(State(c): State<Coordinator>, Path(name): Path<String>) -> A
     c.store().get::<Worker>(&name)?.map(Json).ok_or_else(|| ApiError::not_found("workers", &name))
 }
 
-async fn register_worker(State(c): State<Coordinator>, Json(reg): Json<Registration>) -> ApiResult<Json<Worker>> {
+async fn register_worker(
+    State(c): State<Coordinator>,
+    Json(reg): Json<Registration>,
+) -> ApiResult<Json<Worker>> {
     let errors = drover_api::validation::validate_name("name", &reg.name, 253);
     if !errors.is_empty() || reg.slots < 1 {
         return Err(ApiError::new(
@@ -464,14 +493,18 @@ async fn assignments(State(c): State<Coordinator>, Path(name): Path<String>) -> 
     // a pod may then arrive twice, which the worker tolerates.
     let rx = c.open_session(&name);
     let pods = c.bound_pods(&name)?;
-    let first = stream::once(async move { serde_json::to_value(Assignment::Sync { pods }).unwrap_or(Value::Null) });
+    let first =
+        stream::once(async move { serde_json::to_value(Assignment::Sync { pods }).unwrap_or(Value::Null) });
     let c2 = c.clone();
     let rest = UnboundedReceiverStream::new(rx)
         .map(|pod| serde_json::to_value(Assignment::Pod { pod: Box::new(pod) }).unwrap_or(Value::Null));
     let name2 = name.clone();
-    let s = first.chain(rest).chain(stream::once(async move {
-        c2.close_session(&name2);
-        Value::Null
-    }).filter(|_| std::future::ready(false)));
+    let s = first.chain(rest).chain(
+        stream::once(async move {
+            c2.close_session(&name2);
+            Value::Null
+        })
+        .filter(|_| std::future::ready(false)),
+    );
     Ok(ndjson(&c, s))
 }

@@ -22,13 +22,13 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use drover_api::pod::phase;
-use drover_api::{labels, Event, Job, ObjectMeta, OwnerReference, Pod, Time};
-use drover_core::{decide, BackoffRecord, JobPlan};
+use drover_api::{Event, Job, ObjectMeta, OwnerReference, Pod, Time, labels};
+use drover_core::{BackoffRecord, JobPlan, decide};
 use drover_store::StoreError;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::state::{now, Coordinator};
+use crate::state::{Coordinator, now};
 
 /// Runs the controller until `token` is cancelled.
 pub async fn run(coordinator: Coordinator, token: CancellationToken) {
@@ -118,7 +118,11 @@ pub fn sync_job(coordinator: &Coordinator, name: &str) -> Result<Option<Duration
         let Some(job) = t.get::<Job>(name)? else { return Ok(None) };
         let pods = t.list_owned::<Pod>(&job.metadata.uid)?;
         let (failures, last) = t.backoff(&job.metadata.uid)?;
-        Ok(Some((job, pods, BackoffRecord { failures_after_last_success: failures, last_failure_time: last })))
+        Ok(Some((
+            job,
+            pods,
+            BackoffRecord { failures_after_last_success: failures, last_failure_time: last },
+        )))
     })?
     else {
         return Ok(None);
@@ -163,7 +167,11 @@ fn execute(
                 updated.status = plan.status.clone();
                 t.update(updated)?;
             }
-            t.set_backoff(&job_uid, plan.backoff.failures_after_last_success, plan.backoff.last_failure_time)?;
+            t.set_backoff(
+                &job_uid,
+                plan.backoff.failures_after_last_success,
+                plan.backoff.last_failure_time,
+            )?;
             for (type_, reason, message) in &plan.events {
                 let event = if type_ == "Warning" {
                     Event::warning("Job", &job_name, &job_uid, reason, message.clone(), now)

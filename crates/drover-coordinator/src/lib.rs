@@ -56,7 +56,11 @@ pub enum Error {
 
 /// Runs the coordinator on `listener` until `shutdown` resolves, then stops every task and
 /// returns once they have finished.
-pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), Error> {
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
     let store = match &config.data_dir {
         Some(dir) => drover_store::Store::open(dir)?,
         None => drover_store::Store::open_in_memory()?,
@@ -67,7 +71,9 @@ pub async fn run(listener: TcpListener, config: Config, shutdown: impl Future<Ou
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, data = ?coordinator.config.data_dir, "Coordinator listening");
     }
-    tracing::info!("Pods run as processes on the workers; container images are kept and shown but never pulled or run");
+    tracing::info!(
+        "Pods run as processes on the workers; container images are kept and shown but never pulled or run"
+    );
 
     tracker.spawn(controller::run(coordinator.clone(), token.clone()));
     tracker.spawn(scheduler::run(coordinator.clone(), token.clone()));

@@ -6,7 +6,7 @@
 //! bound pods reach their workers through the assignment streams.
 
 use drover_api::{Pod, Worker};
-use drover_core::schedule::{place, WorkerSlots};
+use drover_core::schedule::{WorkerSlots, place};
 use drover_store::StoreError;
 use tokio_util::sync::CancellationToken;
 

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use drover_api::{Pod, Time};
 use drover_store::{Change, ChangeType, Store, StoreError, Txn};
-use tokio::sync::{broadcast, mpsc, Notify};
+use tokio::sync::{Notify, broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::Config;
@@ -98,11 +98,7 @@ impl Coordinator {
                 ChangeType::Deleted => "DELETED",
             };
             match change.kind {
-                "Job" => {
-                    if change.change != ChangeType::Deleted {
-                        self.enqueue_job(&change.name);
-                    }
-                }
+                "Job" if change.change != ChangeType::Deleted => self.enqueue_job(&change.name),
                 "Pod" => self.route_pod_change(&change),
                 _ => {}
             }
@@ -182,11 +178,7 @@ impl Coordinator {
     /// Opens the assignment session of `worker`, replacing any previous one.
     pub(crate) fn open_session(&self, worker: &str) -> mpsc::UnboundedReceiver<Pod> {
         let (tx, rx) = mpsc::unbounded_channel();
-        self.inner
-            .sessions
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(worker.to_string(), tx);
+        self.inner.sessions.lock().unwrap_or_else(|p| p.into_inner()).insert(worker.to_string(), tx);
         rx
     }
 

@@ -18,14 +18,14 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use drover_api::pod::{phase, PodCondition};
-use drover_api::worker::phase as wphase;
+use drover_api::pod::{PodCondition, phase};
 use drover_api::protocol::{Registration, StatusReport};
+use drover_api::worker::phase as wphase;
 use drover_api::{ObjectMeta, Pod, Time, Worker, WorkerSpec, WorkerStatus};
 use drover_store::StoreError;
 use tokio_util::sync::CancellationToken;
 
-use crate::state::{now, Coordinator};
+use crate::state::{Coordinator, now};
 
 /// Why a status report was refused.
 #[derive(Debug, thiserror::Error)]
@@ -62,7 +62,12 @@ impl Coordinator {
                     if pod.status.phase == phase::PENDING && pod.status.start_time.is_none() {
                         pod.spec.node_name = None;
                     } else {
-                        fail_pod(&mut pod, "WorkerRestarted", "The worker agent restarted while the pod ran", now);
+                        fail_pod(
+                            &mut pod,
+                            "WorkerRestarted",
+                            "The worker agent restarted while the pod ran",
+                            now,
+                        );
                     }
                     t.update(pod)?;
                 }
@@ -75,16 +80,13 @@ impl Coordinator {
                 status: WorkerStatus::default(),
             });
             worker.spec.slots = reg.slots;
-            worker.status.phase = if worker.spec.unschedulable { wphase::CORDONED } else { wphase::READY }.into();
+            worker.status.phase =
+                if worker.spec.unschedulable { wphase::CORDONED } else { wphase::READY }.into();
             worker.status.last_heartbeat_time = Some(now);
             worker.status.version = reg.version.clone();
             worker.status.hostname = reg.hostname.clone();
             worker.status.incarnation = Some(reg.incarnation.clone());
-            if worker.metadata.uid.is_empty() {
-                t.create(worker, now)
-            } else {
-                t.update(worker)
-            }
+            if worker.metadata.uid.is_empty() { t.create(worker, now) } else { t.update(worker) }
         })?;
         self.leases().last_seen.lock().unwrap_or_else(|p| p.into_inner()).insert(reg.name.clone(), now);
         self.kick_scheduler();
@@ -100,7 +102,8 @@ impl Coordinator {
             return Ok(false);
         }
         let now = now();
-        let previous = self.leases().last_seen.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), now);
+        let previous =
+            self.leases().last_seen.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), now);
         // Persist the heartbeat at most once a second per worker.
         let stale = worker.status.last_heartbeat_time.is_none_or(|t| now - t > chrono::Duration::seconds(1));
         if stale || previous.is_none() {
@@ -142,10 +145,11 @@ impl Coordinator {
             let mut status = report.status;
             // The coordinator's reason for a termination it requested wins over the worker's
             // generic one.
-            if status.phase == phase::FAILED && pod.metadata.deletion_timestamp.is_some() {
-                if let Some(reason) = pod.status.reason.clone() {
-                    status.reason = Some(reason);
-                }
+            if status.phase == phase::FAILED
+                && pod.metadata.deletion_timestamp.is_some()
+                && let Some(reason) = pod.status.reason.clone()
+            {
+                status.reason = Some(reason);
             }
             status.conditions = merge_conditions(&pod.status.conditions, status.conditions);
             pod.status = status;
@@ -165,7 +169,8 @@ impl Coordinator {
 }
 
 fn merge_conditions(old: &[PodCondition], new: Vec<PodCondition>) -> Vec<PodCondition> {
-    let mut out: Vec<PodCondition> = old.iter().filter(|c| !new.iter().any(|n| n.type_ == c.type_)).cloned().collect();
+    let mut out: Vec<PodCondition> =
+        old.iter().filter(|c| !new.iter().any(|n| n.type_ == c.type_)).cloned().collect();
     out.extend(new);
     out
 }
@@ -212,7 +217,8 @@ pub async fn run_lease_checker(coordinator: Coordinator, token: CancellationToke
 
 fn check_leases(coordinator: &Coordinator) -> Result<(), StoreError> {
     let now = now();
-    let lease = chrono::Duration::from_std(coordinator.config.worker_lease).unwrap_or(chrono::Duration::seconds(10));
+    let lease =
+        chrono::Duration::from_std(coordinator.config.worker_lease).unwrap_or(chrono::Duration::seconds(10));
     let workers = coordinator.store().list::<Worker>()?;
     for w in workers {
         if w.status.phase == wphase::LOST {

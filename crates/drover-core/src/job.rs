@@ -4,9 +4,13 @@
 //! returning a plan instead of calling the API. See semantics.md §2–§5 and §10 for the rules;
 //! rule ids (JOB-M3, FAIL-2, …) are cited where they are applied.
 
+use std::cmp::Ordering;
 use std::time::Duration;
 
-use drover_api::{Job, JobStatus, Pod, Time};
+use drover_api::job::{condition, reason};
+use drover_api::labels::JOB_TRACKING_FINALIZER;
+use drover_api::pod::phase;
+use drover_api::{Job, JobCondition, JobStatus, Pod, Time};
 
 use crate::backoff::BackoffRecord;
 
@@ -56,8 +60,9 @@ pub struct PodDeletion {
     /// The pod's name.
     pub name: String,
     /// True when the tracking finalizer is removed first, so the pod is never counted (scale
-    /// down JOB-M3, suspend JOB-M1). False when the pod will be counted as failed (the Job is
-    /// failing: FAIL-1, ADS-3).
+    /// down JOB-M3, suspend JOB-M1, lingering pods after SuccessCriteriaMet FAIL-31). False when
+    /// the Job is failing (FAIL-1, ADS-3): the pod is then counted as failed by this same plan
+    /// (it is in `count`, so the status transaction removes its finalizer), as upstream does.
     pub uncount: bool,
     /// Why, as a CamelCase reason recorded on the pod (`DeadlineExceeded`, `BackoffLimitExceeded`,
     /// `JobSuspended`, `ScaledDown`, …).
@@ -82,7 +87,8 @@ pub struct JobPlan {
     /// The back-off record to persist (FAIL-10, §10.3).
     pub backoff: BackoffRecord,
     /// When the Job must be synced again even if nothing changes (back-off expiry, deadline,
-    /// TTL). `None` means wait for a change.
+    /// TTL). `None` means wait for a change. `Some(Duration::ZERO)` means at once: the sync that
+    /// finishes a Job with `ttlSecondsAfterFinished: 0` asks for it, and the next sync deletes.
     pub requeue_after: Option<Duration>,
     /// True when `ttlSecondsAfterFinished` has expired: the runtime deletes the Job and its pods.
     pub delete_job: bool,
@@ -96,11 +102,559 @@ pub struct JobPlan {
 /// evaluate termination criteria (backoffLimit before deadline), then either terminate every
 /// active pod or run manageJob (§2.4) and evaluate completion (JOB-5).
 ///
+/// A finished Job (JOB-T6) only has lingering outcomes counted (RE-8), its back-off record dropped
+/// and its `ttlSecondsAfterFinished` evaluated (§5.3). A Job being deleted (DEL-2) only has its
+/// outcomes counted and its pod counts refreshed.
+///
 /// # Guarantees
 /// - Never both creates and deletes.
 /// - Never creates pods for a finished, suspended or failing Job.
 /// - Counters never decrease; a pod is counted only while it carries the tracking finalizer.
 pub fn decide(job: &Job, pods: &[Pod], backoff: &BackoffRecord, config: &JobConfig, now: Time) -> JobPlan {
-    let _ = (job, pods, backoff, config, now);
-    unimplemented!("decide is being written")
+    let mut plan = JobPlan {
+        status: job.status.clone(),
+        count: Vec::new(),
+        create: 0,
+        delete: Vec::new(),
+        events: Vec::new(),
+        backoff: backoff.clone(),
+        requeue_after: None,
+        delete_job: false,
+    };
+    let replace_only_failed = replace_only_failed(job);
+
+    // JOB-T6: a finished Job is never changed again, except for the ledger and TTL.
+    if job.is_finished() {
+        count_new_outcomes(pods, replace_only_failed, now, &mut plan);
+        plan.backoff = BackoffRecord::default();
+        if let Some(finished_at) = finished_at(&plan.status) {
+            apply_ttl(job, finished_at, now, &mut plan);
+        }
+        return plan;
+    }
+
+    // Step 2: classify (JOB-C1..C3) and count new outcomes (JOB-C4, JOB-C5).
+    let tally = Tally::of(pods);
+    let (new_successes, new_failures) = count_new_outcomes(pods, replace_only_failed, now, &mut plan);
+    plan.backoff = backoff.update(&new_successes, &new_failures); // FAIL-10
+
+    // DEL-2: a Job being deleted creates and deletes nothing; the cascade removes its pods.
+    if job.metadata.deletion_timestamp.is_some() {
+        tally.write_counts(&mut plan);
+        return plan;
+    }
+
+    // Step 3: startTime, and resume (SUS-3, ADS-4) before the deadline is evaluated.
+    start_or_resume(job, now, &mut plan);
+
+    // Steps 4 and 6: termination criteria, first match wins (JOB-ORD-1).
+    match termination_criterion(job, pods, &plan.status, now) {
+        Some(Criterion::Failure { reason, message }) => {
+            fail_job(job, pods, &tally, &reason, &message, now, &mut plan);
+        }
+        Some(Criterion::Success { reason, message }) => {
+            succeed_job(job, &tally, &reason, &message, now, &mut plan);
+        }
+        // Step 7: manageJob, then completion, then the Suspended condition.
+        None => run_job(job, &tally, replace_only_failed, config, now, &mut plan),
+    }
+    plan
+}
+
+const MSG_BACKOFF_LIMIT: &str = "Job has reached the specified backoff limit";
+const MSG_DEADLINE: &str = "Job was active longer than specified deadline";
+const MSG_COMPLETIONS_REACHED: &str = "Reached expected number of succeeded pods";
+/// The deletion reason of scale-down victims (JOB-M3).
+const REASON_SCALED_DOWN: &str = "ScaledDown";
+/// JOB-T5: the floor of a back-off requeue.
+const MIN_BACKOFF_REQUEUE: Duration = Duration::from_secs(1);
+
+/// The pods of one sync, classified per JOB-C1..C3, before this sync's changes.
+struct Tally<'a> {
+    /// JOB-C1: not terminal, no deletionTimestamp.
+    active: Vec<&'a Pod>,
+    /// JOB-C2: deletionTimestamp set, not terminal.
+    terminating: i32,
+}
+
+impl<'a> Tally<'a> {
+    fn of(pods: &'a [Pod]) -> Tally<'a> {
+        Tally {
+            active: pods.iter().filter(|p| p.is_active()).collect(),
+            terminating: count(pods.iter().filter(|p| p.is_terminating())),
+        }
+    }
+
+    /// Writes `active`, `ready` and `terminating` as they are after the plan (§3.8): deleted pods
+    /// move from active to terminating, created pods are active and not ready.
+    fn write_counts(&self, plan: &mut JobPlan) {
+        let deleted = |p: &&&Pod| plan.delete.iter().any(|d| d.name == p.metadata.name);
+        let deleted_count = count(self.active.iter().filter(deleted));
+        let ready_kept = count(self.active.iter().filter(|p| is_ready(p) && !deleted(p)));
+        plan.status.active = count(self.active.iter()) - deleted_count + to_i32(plan.create);
+        plan.status.ready = Some(ready_kept); // JOB-C3
+        plan.status.terminating = Some(self.terminating + deleted_count);
+    }
+}
+
+/// What step 4 decided.
+enum Criterion {
+    /// FailureTarget is (or becomes) True with this reason.
+    Failure { reason: String, message: String },
+    /// SuccessCriteriaMet is already True with this reason.
+    Success { reason: String, message: String },
+}
+
+/// "Replace only failed pods" mode (JOB-C4, REP-2). Drover has no podFailurePolicy, so only
+/// `podReplacementPolicy: Failed` turns it on.
+fn replace_only_failed(job: &Job) -> bool {
+    job.spec.pod_replacement_policy.as_deref() == Some("Failed")
+}
+
+/// JOB-C4: the pod is failed.
+fn is_failed(pod: &Pod, replace_only_failed: bool) -> bool {
+    if pod.status.phase == phase::FAILED {
+        return true;
+    }
+    !replace_only_failed && pod.metadata.deletion_timestamp.is_some() && pod.status.phase != phase::SUCCEEDED
+}
+
+fn is_ready(pod: &Pod) -> bool {
+    pod.condition_true("Ready")
+}
+
+fn has_finalizer(pod: &Pod) -> bool {
+    pod.metadata.has_finalizer(JOB_TRACKING_FINALIZER)
+}
+
+/// Step 2 (JOB-C5, STAT-1): counts every pod that carries the tracking finalizer and has an
+/// outcome, adds it to the counters and returns the finish times (FAIL-12) of the new successes
+/// and the new failures, for the back-off record. A pod with no time at all is taken to have
+/// finished `now`, which errs on the side of more back-off (RE-10).
+fn count_new_outcomes(
+    pods: &[Pod],
+    replace_only_failed: bool,
+    now: Time,
+    plan: &mut JobPlan,
+) -> (Vec<Time>, Vec<Time>) {
+    let mut successes = Vec::new();
+    let mut failures = Vec::new();
+    for pod in pods.iter().filter(|p| has_finalizer(p)) {
+        let outcome = if pod.status.phase == phase::SUCCEEDED {
+            Outcome::Succeeded
+        } else if is_failed(pod, replace_only_failed) {
+            Outcome::Failed
+        } else {
+            continue;
+        };
+        let finished = pod.finish_time().unwrap_or(now);
+        match outcome {
+            Outcome::Succeeded => successes.push(finished),
+            Outcome::Failed => failures.push(finished),
+        }
+        record_outcome(pod, outcome, plan);
+    }
+    (successes, failures)
+}
+
+fn record_outcome(pod: &Pod, outcome: Outcome, plan: &mut JobPlan) {
+    match outcome {
+        Outcome::Succeeded => plan.status.succeeded += 1,
+        Outcome::Failed => plan.status.failed += 1,
+    }
+    plan.count.push(CountedPod { name: pod.metadata.name.clone(), outcome });
+}
+
+/// Step 3: sets startTime on the first unsuspended sync; on resume (SUS-3) flips `Suspended` to
+/// False, records `Resumed` and resets startTime, so the deadline means "seconds continuously
+/// active" (ADS-4). Done before step 4, so a resumed Job never fails on its old startTime (S34).
+fn start_or_resume(job: &Job, now: Time, plan: &mut JobPlan) {
+    if job.suspended() {
+        return;
+    }
+    let resumed = condition_true(&plan.status, condition::SUSPENDED).is_some()
+        && ensure_condition(
+            &mut plan.status,
+            condition::SUSPENDED,
+            "False",
+            reason::JOB_RESUMED,
+            "Job resumed",
+            now,
+        );
+    if resumed {
+        event(plan, "Normal", "Resumed", "Job resumed");
+        plan.status.start_time = Some(now);
+    } else if plan.status.start_time.is_none() {
+        plan.status.start_time = Some(now);
+    }
+}
+
+/// Step 4: the termination criteria, first match wins (§2.3, JOB-ORD-1). COND-2: only conditions
+/// with status True are considered.
+fn termination_criterion(job: &Job, pods: &[Pod], status: &JobStatus, now: Time) -> Option<Criterion> {
+    if let Some(c) = condition_true(status, condition::SUCCESS_CRITERIA_MET) {
+        return Some(Criterion::Success { reason: c.reason.clone(), message: c.message.clone() });
+    }
+    if let Some(c) = condition_true(status, condition::FAILURE_TARGET) {
+        return Some(Criterion::Failure { reason: c.reason.clone(), message: c.message.clone() });
+    }
+    // FAIL-2 and FAIL-3.
+    if status.failed > job.backoff_limit() || past_backoff_limit_on_failure(job, pods) {
+        return Some(Criterion::Failure {
+            reason: reason::BACKOFF_LIMIT_EXCEEDED.to_string(),
+            message: MSG_BACKOFF_LIMIT.to_string(),
+        });
+    }
+    // ADS-1, ADS-4.
+    if deadline_remaining(job, status, now) == Some(Duration::ZERO) {
+        return Some(Criterion::Failure {
+            reason: reason::DEADLINE_EXCEEDED.to_string(),
+            message: MSG_DEADLINE.to_string(),
+        });
+    }
+    None
+}
+
+/// FAIL-3: under `restartPolicy: OnFailure`, in-place restarts of pods still Pending or Running
+/// count against `backoffLimit`.
+fn past_backoff_limit_on_failure(job: &Job, pods: &[Pod]) -> bool {
+    if job.spec.template.spec.restart_policy.as_deref() != Some("OnFailure") {
+        return false;
+    }
+    let restarts: i64 = pods
+        .iter()
+        .filter(|p| p.status.phase == phase::PENDING || p.status.phase == phase::RUNNING)
+        .map(|p| i64::from(p.restart_count()))
+        .sum();
+    let limit = i64::from(job.backoff_limit());
+    if limit == 0 { restarts > 0 } else { restarts >= limit }
+}
+
+/// ADS-1: the time left before `activeDeadlineSeconds` runs out, measured from startTime; zero
+/// once `now − startTime ≥ activeDeadlineSeconds` (inclusive). `None` without a deadline, without
+/// a startTime, or while suspended (ADS-4).
+fn deadline_remaining(job: &Job, status: &JobStatus, now: Time) -> Option<Duration> {
+    let ads = job.spec.active_deadline_seconds?;
+    let start = status.start_time?;
+    if job.suspended() {
+        return None;
+    }
+    let deadline = start + chrono::Duration::seconds(ads);
+    Some((deadline - now).to_std().unwrap_or(Duration::ZERO))
+}
+
+/// Step 6 for a failing Job (FAIL-1, ADS-3): FailureTarget first, every active pod deleted with
+/// its finalizer kept, every non-terminal pod still carrying the finalizer counted as failed now
+/// (as upstream does), and `Failed` once no pod is active or terminating (COND-1).
+fn fail_job(
+    job: &Job,
+    pods: &[Pod],
+    tally: &Tally<'_>,
+    reason: &str,
+    message: &str,
+    now: Time,
+    plan: &mut JobPlan,
+) {
+    ensure_condition(&mut plan.status, condition::FAILURE_TARGET, "True", reason, message, now);
+    for pod in &tally.active {
+        plan.delete.push(deletion(pod, false, reason));
+    }
+    // FAIL-1: pods still running when the Job fails are counted as failed. Pods counted by step 2
+    // are skipped, so nothing is counted twice.
+    for pod in pods.iter().filter(|p| has_finalizer(p) && !p.is_terminal()) {
+        if !plan.count.iter().any(|c| c.name == pod.metadata.name) {
+            record_outcome(pod, Outcome::Failed, plan);
+        }
+    }
+    tally.write_counts(plan);
+    if plan.status.active == 0 && terminating(plan) == 0 {
+        ensure_condition(&mut plan.status, condition::FAILED, "True", reason, message, now);
+        event(plan, "Warning", reason, message); // JOB-M8
+        finish(job, plan);
+    }
+}
+
+/// Step 6 for a Job that already has SuccessCriteriaMet (step 4.1, FAIL-31): any lingering active
+/// pod is deleted and not counted, and `Complete` follows once no pod is active or terminating.
+fn succeed_job(job: &Job, tally: &Tally<'_>, reason: &str, message: &str, now: Time, plan: &mut JobPlan) {
+    for pod in &tally.active {
+        plan.delete.push(deletion(pod, true, reason));
+    }
+    tally.write_counts(plan);
+    if plan.status.active == 0 && terminating(plan) == 0 {
+        complete_job(job, reason, message, now, plan);
+    }
+}
+
+/// Step 7: manageJob (§2.4), then completion (JOB-5), then the Suspended condition (SUS-1, SUS-2),
+/// then the deadline timer (JOB-T4).
+fn run_job(
+    job: &Job,
+    tally: &Tally<'_>,
+    replace_only_failed: bool,
+    config: &JobConfig,
+    now: Time,
+    plan: &mut JobPlan,
+) {
+    manage_job(job, tally, replace_only_failed, config, now, plan);
+    tally.write_counts(plan);
+
+    // JOB-5a, JOB-5b: `active` here is the count after this sync's deletions and creations.
+    let succeeded = plan.status.succeeded;
+    let complete = plan.status.active == 0
+        && match job.spec.completions {
+            None => succeeded > 0,
+            Some(c) => succeeded >= c,
+        };
+    if complete {
+        // JOB-5c: SuccessCriteriaMet, then Complete once nothing is terminating (COND-1).
+        let reason = reason::COMPLETIONS_REACHED;
+        ensure_condition(
+            &mut plan.status,
+            condition::SUCCESS_CRITERIA_MET,
+            "True",
+            reason,
+            MSG_COMPLETIONS_REACHED,
+            now,
+        );
+        if terminating(plan) == 0 {
+            complete_job(job, reason, MSG_COMPLETIONS_REACHED, now, plan);
+        }
+        return;
+    }
+    if job.suspended()
+        && ensure_condition(
+            &mut plan.status,
+            condition::SUSPENDED,
+            "True",
+            reason::JOB_SUSPENDED,
+            "Job suspended",
+            now,
+        )
+    {
+        event(plan, "Normal", "Suspended", "Job suspended");
+    }
+    // JOB-T4: wake up when the deadline runs out.
+    if let Some(left) = deadline_remaining(job, &plan.status, now) {
+        requeue(plan, left);
+    }
+}
+
+/// manageJob (§2.4): deletes (suspend JOB-M1, scale-down JOB-M3) or creates (JOB-M5), never both.
+fn manage_job(
+    job: &Job,
+    tally: &Tally<'_>,
+    replace_only_failed: bool,
+    config: &JobConfig,
+    now: Time,
+    plan: &mut JobPlan,
+) {
+    let active = count(tally.active.iter());
+
+    // JOB-M1: a suspended Job's active pods go, uncounted.
+    if job.suspended() {
+        for pod in removal_order(&tally.active) {
+            plan.delete.push(deletion(pod, true, reason::JOB_SUSPENDED));
+        }
+        return;
+    }
+
+    // JOB-M2, JOB-M3: delete down to wantActive, victims per JOB-M4, uncounted. Deletion wins.
+    let want = want_active(job, plan.status.succeeded, active);
+    let excess = usize::try_from(active - want).unwrap_or(0);
+    if excess > 0 {
+        for pod in removal_order(&tally.active).into_iter().take(excess.min(config.max_changes_per_sync)) {
+            plan.delete.push(deletion(pod, true, REASON_SCALED_DOWN));
+        }
+        return;
+    }
+
+    // JOB-M5: in "replace only failed pods" mode (REP-2) terminating pods still hold their slot.
+    let held = if replace_only_failed { tally.terminating } else { 0 };
+    let diff = usize::try_from(want - held - active).unwrap_or(0);
+    if diff == 0 {
+        return;
+    }
+    // FAIL-10, FAIL-11, JOB-T5: hold creations back while the back-off runs.
+    let left = plan.backoff.remaining(config.backoff_base, config.backoff_max, now);
+    if left > Duration::ZERO {
+        requeue(plan, left.max(MIN_BACKOFF_REQUEUE));
+        return;
+    }
+    plan.create = diff.min(config.max_changes_per_sync);
+}
+
+/// JOB-M2: the target number of active pods.
+fn want_active(job: &Job, succeeded: i32, active: i32) -> i32 {
+    let parallelism = job.parallelism().max(0);
+    match job.spec.completions {
+        // Work queue: once anything succeeded, let the running pods finish, start none (JOB-5a).
+        None if succeeded > 0 => active,
+        None => parallelism,
+        Some(c) => (c - succeeded).clamp(0, parallelism),
+    }
+}
+
+/// JOB-M4: active pods, first victims first.
+fn removal_order<'a>(active: &[&'a Pod]) -> Vec<&'a Pod> {
+    let mut pods = active.to_vec();
+    pods.sort_by(|a, b| victim_order(a, b));
+    pods
+}
+
+/// JOB-M4 (`controller.ActivePods`): unassigned before assigned; Pending before Unknown before
+/// Running; not-ready before ready; ready for a shorter time first; more restarts first; newer
+/// before older.
+fn victim_order(a: &Pod, b: &Pod) -> Ordering {
+    fn phase_rank(p: &Pod) -> u8 {
+        match p.status.phase.as_str() {
+            "Unknown" => 1,
+            phase::RUNNING => 2,
+            _ => 0,
+        }
+    }
+    fn ready_since(p: &Pod) -> Option<Time> {
+        p.status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Ready" && c.status == "True")
+            .and_then(|c| c.last_transition_time)
+    }
+    a.node_name()
+        .is_some()
+        .cmp(&b.node_name().is_some())
+        .then_with(|| phase_rank(a).cmp(&phase_rank(b)))
+        .then_with(|| is_ready(a).cmp(&is_ready(b)))
+        .then_with(|| {
+            if is_ready(a) && is_ready(b) {
+                newer_first(ready_since(a), ready_since(b))
+            } else {
+                Ordering::Equal
+            }
+        })
+        .then_with(|| b.restart_count().cmp(&a.restart_count()))
+        .then_with(|| newer_first(a.metadata.creation_timestamp, b.metadata.creation_timestamp))
+}
+
+/// Later times first; an unknown time sorts before any known one (upstream's `afterOrZero`).
+fn newer_first(a: Option<Time>, b: Option<Time>) -> Ordering {
+    match (a, b) {
+        (Some(a), Some(b)) => b.cmp(&a),
+        (None, Some(_)) => Ordering::Less,
+        (Some(_), None) => Ordering::Greater,
+        (None, None) => Ordering::Equal,
+    }
+}
+
+/// JOB-5c, INV-6: `Complete` with the reason and message of SuccessCriteriaMet, completionTime,
+/// and the events of JOB-M8.
+fn complete_job(job: &Job, reason: &str, message: &str, now: Time, plan: &mut JobPlan) {
+    ensure_condition(&mut plan.status, condition::COMPLETE, "True", reason, message, now);
+    plan.status.completion_time = Some(now);
+    if job.spec.completions.is_some_and(|c| plan.status.succeeded > c) {
+        event(
+            plan,
+            "Warning",
+            "TooManySucceededPods",
+            "Too many succeeded pods running after completion count reached",
+        );
+    }
+    event(plan, "Normal", "Completed", "Job completed");
+    finish(job, plan);
+}
+
+/// The Job has just finished: drop the back-off record (FAIL-10) and wake up when the TTL runs
+/// out (TTL-1). The finishing sync itself never deletes the Job, even with a TTL of 0: its status
+/// is written first, and the next sync (requeued at once) deletes it.
+fn finish(job: &Job, plan: &mut JobPlan) {
+    plan.backoff = BackoffRecord::default();
+    plan.requeue_after = None;
+    if let Some(ttl) = job.spec.ttl_seconds_after_finished {
+        requeue(plan, Duration::from_secs(u64::try_from(ttl).unwrap_or(0)));
+    }
+}
+
+/// TTL-1, TTL-2 for a finished Job: delete it once `finished_at + ttlSecondsAfterFinished` has
+/// been reached, otherwise wake up when it will be (a future finish time defers deletion).
+fn apply_ttl(job: &Job, finished_at: Time, now: Time, plan: &mut JobPlan) {
+    let Some(ttl) = job.spec.ttl_seconds_after_finished else {
+        return;
+    };
+    let expiry = finished_at + chrono::Duration::seconds(i64::from(ttl));
+    match (expiry - now).to_std() {
+        Ok(left) if left > Duration::ZERO => requeue(plan, left),
+        _ => plan.delete_job = true,
+    }
+}
+
+/// TTL-1: when the Job finished, from its `Complete` or `Failed` condition. Falls back to
+/// completionTime; `None` (never deleted by TTL) when neither is known.
+fn finished_at(status: &JobStatus) -> Option<Time> {
+    condition_true(status, condition::COMPLETE)
+        .or_else(|| condition_true(status, condition::FAILED))
+        .and_then(|c| c.last_transition_time)
+        .or(status.completion_time)
+}
+
+fn deletion(pod: &Pod, uncount: bool, reason: &str) -> PodDeletion {
+    PodDeletion { name: pod.metadata.name.clone(), uncount, reason: reason.to_string() }
+}
+
+fn terminating(plan: &JobPlan) -> i32 {
+    plan.status.terminating.unwrap_or(0)
+}
+
+fn event(plan: &mut JobPlan, type_: &str, reason: &str, message: &str) {
+    plan.events.push((type_.to_string(), reason.to_string(), message.to_string()));
+}
+
+/// Keeps the soonest of the wake-ups asked for.
+fn requeue(plan: &mut JobPlan, after: Duration) {
+    plan.requeue_after = Some(plan.requeue_after.map_or(after, |d| d.min(after)));
+}
+
+/// The condition of `type_` with status True (COND-2: False ones are ignored).
+fn condition_true<'a>(status: &'a JobStatus, type_: &str) -> Option<&'a JobCondition> {
+    status.conditions.iter().find(|c| c.type_ == type_ && c.status == "True")
+}
+
+/// Upstream's `ensureJobConditionStatus`: updates the condition of `type_` if its status, reason or
+/// message differ, or appends it (never as False). Both times are `now` on any change. Returns
+/// true when the list changed. Conditions are never removed (INV-3).
+fn ensure_condition(
+    status: &mut JobStatus,
+    type_: &str,
+    value: &str,
+    reason: &str,
+    message: &str,
+    now: Time,
+) -> bool {
+    let new = JobCondition {
+        type_: type_.to_string(),
+        status: value.to_string(),
+        reason: reason.to_string(),
+        message: message.to_string(),
+        last_transition_time: Some(now),
+        last_probe_time: Some(now),
+    };
+    if let Some(c) = status.conditions.iter_mut().find(|c| c.type_ == type_) {
+        if c.status == value && c.reason == reason && c.message == message {
+            return false;
+        }
+        *c = new;
+        return true;
+    }
+    if value == "False" {
+        return false;
+    }
+    status.conditions.push(new);
+    true
+}
+
+fn count<T>(items: impl Iterator<Item = T>) -> i32 {
+    to_i32(items.count())
+}
+
+fn to_i32(n: usize) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
 }

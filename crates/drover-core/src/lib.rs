@@ -11,4 +11,4 @@ pub mod job;
 pub mod schedule;
 
 pub use backoff::BackoffRecord;
-pub use job::{decide, CountedPod, JobConfig, JobPlan, Outcome, PodDeletion};
+pub use job::{CountedPod, JobConfig, JobPlan, Outcome, PodDeletion, decide};

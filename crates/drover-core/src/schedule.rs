@@ -19,10 +19,8 @@ pub fn place(pending: &[String], workers: &[WorkerSlots]) -> Vec<(String, String
     let mut free: Vec<(usize, &str)> = workers.iter().map(|w| (w.free, w.name.as_str())).collect();
     let mut bindings = Vec::new();
     for pod in pending {
-        let Some(best) = free
-            .iter_mut()
-            .filter(|(n, _)| *n > 0)
-            .reduce(|best, w| if w.0 > best.0 { w } else { best })
+        let Some(best) =
+            free.iter_mut().filter(|(n, _)| *n > 0).reduce(|best, w| if w.0 > best.0 { w } else { best })
         else {
             break;
         };

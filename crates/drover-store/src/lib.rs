@@ -13,9 +13,9 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use drover_api::{Event, Job, ObjectMeta, Pod, Time, Worker};
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
-use serde::de::DeserializeOwned;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 /// A kind of object the store keeps.
 pub trait Object: Serialize + DeserializeOwned + Clone {
@@ -209,7 +209,10 @@ impl Store {
 
     /// Runs `f` inside one transaction. Commits when `f` returns `Ok`, rolls back otherwise.
     /// Returns `f`'s value and the changes the transaction made, in order.
-    pub fn write<R>(&self, f: impl FnOnce(&mut Txn<'_>) -> Result<R, StoreError>) -> Result<(R, Vec<Change>), StoreError> {
+    pub fn write<R>(
+        &self,
+        f: impl FnOnce(&mut Txn<'_>) -> Result<R, StoreError>,
+    ) -> Result<(R, Vec<Change>), StoreError> {
         let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut txn = Txn { tx, changes: Vec::new() };
@@ -252,9 +255,7 @@ pub struct Txn<'c> {
 impl Txn<'_> {
     /// The current store revision.
     pub fn revision(&self) -> Result<i64, StoreError> {
-        Ok(self
-            .tx
-            .query_row("SELECT value FROM meta WHERE key = 'revision'", [], |r| r.get(0))?)
+        Ok(self.tx.query_row("SELECT value FROM meta WHERE key = 'revision'", [], |r| r.get(0))?)
     }
 
     fn next_revision(&mut self) -> Result<i64, StoreError> {
@@ -280,25 +281,27 @@ impl Txn<'_> {
 
     /// Every object of a kind, ordered by name.
     pub fn list<T: Object>(&self) -> Result<Vec<T>, StoreError> {
-        let mut stmt = self
-            .tx
-            .prepare_cached("SELECT body FROM objects WHERE kind = ?1 ORDER BY name")?;
+        let mut stmt = self.tx.prepare_cached("SELECT body FROM objects WHERE kind = ?1 ORDER BY name")?;
         let rows = stmt.query_map(params![T::KIND], |r| r.get::<_, String>(0))?;
         rows.map(|b| Ok(serde_json::from_str(&b?)?)).collect()
     }
 
     /// Every object of a kind whose controller owner has `owner_uid`, ordered by name.
     pub fn list_owned<T: Object>(&self, owner_uid: &str) -> Result<Vec<T>, StoreError> {
-        let mut stmt = self.tx.prepare_cached(
-            "SELECT body FROM objects WHERE kind = ?1 AND owner_uid = ?2 ORDER BY name",
-        )?;
+        let mut stmt = self
+            .tx
+            .prepare_cached("SELECT body FROM objects WHERE kind = ?1 AND owner_uid = ?2 ORDER BY name")?;
         let rows = stmt.query_map(params![T::KIND, owner_uid], |r| r.get::<_, String>(0))?;
         rows.map(|b| Ok(serde_json::from_str(&b?)?)).collect()
     }
 
     /// Objects of a kind filtered by the indexed phase and node, ordered by revision (oldest
     /// write first). `node: Some(None)` selects objects with no node; `None` does not filter.
-    pub fn list_where<T: Object>(&self, phase: Option<&str>, node: Option<Option<&str>>) -> Result<Vec<T>, StoreError> {
+    pub fn list_where<T: Object>(
+        &self,
+        phase: Option<&str>,
+        node: Option<Option<&str>>,
+    ) -> Result<Vec<T>, StoreError> {
         let mut stmt = self.tx.prepare_cached(
             "SELECT body FROM objects WHERE kind = ?1
                AND (?2 IS NULL OR phase = ?2)
@@ -361,11 +364,7 @@ impl Txn<'_> {
     fn exists(&self, kind: &str, name: &str) -> Result<bool, StoreError> {
         Ok(self
             .tx
-            .query_row(
-                "SELECT 1 FROM objects WHERE kind = ?1 AND name = ?2",
-                params![kind, name],
-                |_| Ok(()),
-            )
+            .query_row("SELECT 1 FROM objects WHERE kind = ?1 AND name = ?2", params![kind, name], |_| Ok(()))
             .optional()?
             .is_some())
     }
@@ -420,15 +419,12 @@ impl Txn<'_> {
     pub fn delete<T: Object>(&mut self, name: &str) -> Result<Option<T>, StoreError> {
         let Some(obj) = self.get::<T>(name)? else { return Ok(None) };
         let rev = self.next_revision()?;
-        self.tx
-            .execute("DELETE FROM objects WHERE kind = ?1 AND name = ?2", params![T::KIND, name])?;
+        self.tx.execute("DELETE FROM objects WHERE kind = ?1 AND name = ?2", params![T::KIND, name])?;
         if T::KIND == "Pod" {
-            self.tx
-                .execute("DELETE FROM logs WHERE pod_uid = ?1", params![obj.meta().uid])?;
+            self.tx.execute("DELETE FROM logs WHERE pod_uid = ?1", params![obj.meta().uid])?;
         }
         if T::KIND == "Job" {
-            self.tx
-                .execute("DELETE FROM backoff WHERE job_uid = ?1", params![obj.meta().uid])?;
+            self.tx.execute("DELETE FROM backoff WHERE job_uid = ?1", params![obj.meta().uid])?;
         }
         self.changes.push(Change {
             kind: T::KIND,
@@ -485,10 +481,14 @@ impl Txn<'_> {
     }
 
     /// Persists the back-off record of a Job; a zero record deletes it.
-    pub fn set_backoff(&mut self, job_uid: &str, failures: u32, last_failure: Option<Time>) -> Result<(), StoreError> {
+    pub fn set_backoff(
+        &mut self,
+        job_uid: &str,
+        failures: u32,
+        last_failure: Option<Time>,
+    ) -> Result<(), StoreError> {
         if failures == 0 && last_failure.is_none() {
-            self.tx
-                .execute("DELETE FROM backoff WHERE job_uid = ?1", params![job_uid])?;
+            self.tx.execute("DELETE FROM backoff WHERE job_uid = ?1", params![job_uid])?;
         } else {
             self.tx.execute(
                 "INSERT INTO backoff (job_uid, failures, last_failure) VALUES (?1, ?2, ?3)
@@ -531,9 +531,8 @@ impl Txn<'_> {
         let mut stmt = self.tx.prepare_cached(
             "SELECT offset, data FROM logs WHERE pod_uid = ?1 AND offset + length(data) > ?2 ORDER BY offset",
         )?;
-        let rows = stmt.query_map(params![pod_uid, from], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))
-        })?;
+        let rows =
+            stmt.query_map(params![pod_uid, from], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
         let mut out = Vec::new();
         let mut next = from;
         for row in rows {
@@ -552,10 +551,7 @@ fn random_suffix() -> String {
     // Kubernetes' generateName alphabet: consonants and digits without look-alikes.
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let bytes = uuid::Uuid::new_v4().into_bytes();
-    bytes[..5]
-        .iter()
-        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
-        .collect()
+    bytes[..5].iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect()
 }
 
 #[cfg(test)]

@@ -85,7 +85,14 @@ fn survives_reopen_with_everything() {
         store
             .write(|t| {
                 let j = t.create(job("pi"), now)?;
-                t.record_event(&Event::normal("Job", "pi", &j.metadata.uid, "SuccessfulCreate", "Created pod: pi-abcde".into(), now))?;
+                t.record_event(&Event::normal(
+                    "Job",
+                    "pi",
+                    &j.metadata.uid,
+                    "SuccessfulCreate",
+                    "Created pod: pi-abcde".into(),
+                    now,
+                ))?;
                 t.set_backoff(&j.metadata.uid, 2, Some(now))?;
                 t.append_log("pod-uid", 0, b"hello ")?;
                 t.append_log("pod-uid", 6, b"world\n")?;
@@ -96,7 +103,9 @@ fn survives_reopen_with_everything() {
     let store = Store::open(&dir).unwrap();
     let j: Job = store.get("pi").unwrap().unwrap();
     let (events, backoff, log) = store
-        .read(|t| Ok((t.events_for("Job", "pi", None)?, t.backoff(&j.metadata.uid)?, t.read_log("pod-uid", 0)?)))
+        .read(|t| {
+            Ok((t.events_for("Job", "pi", None)?, t.backoff(&j.metadata.uid)?, t.read_log("pod-uid", 0)?))
+        })
         .unwrap();
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].reason, "SuccessfulCreate");
@@ -142,7 +151,8 @@ fn delete_reports_the_last_state() {
 fn list_where_filters_on_phase_and_node() {
     let store = Store::open_in_memory().unwrap();
     let mk = |name: &str, phase: &str, node: Option<&str>| {
-        let mut p = Pod { metadata: ObjectMeta { name: name.into(), ..Default::default() }, ..Default::default() };
+        let mut p =
+            Pod { metadata: ObjectMeta { name: name.into(), ..Default::default() }, ..Default::default() };
         p.status.phase = phase.into();
         p.spec.node_name = node.map(String::from);
         p

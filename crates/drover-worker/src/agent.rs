@@ -24,7 +24,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
-use drover_api::pod::{phase, ContainerState, ContainerStatus, PodCondition, StateRunning, StateTerminated, StateWaiting};
+use drover_api::pod::{
+    ContainerState, ContainerStatus, PodCondition, StateRunning, StateTerminated, StateWaiting, phase,
+};
 use drover_api::protocol::{Assignment, Registration, StatusReport};
 use drover_api::{Pod, PodStatus, Time};
 use drover_client::{Client, ClientError};
@@ -161,7 +163,8 @@ async fn serve_assignments(
             None => return Err(ClientError::Decode("the coordinator closed the stream".into())),
             Some(Err(e)) => return Err(e),
             Some(Ok(Assignment::Sync { pods: wanted })) => {
-                let keep: std::collections::HashSet<&str> = wanted.iter().map(|p| p.metadata.uid.as_str()).collect();
+                let keep: std::collections::HashSet<&str> =
+                    wanted.iter().map(|p| p.metadata.uid.as_str()).collect();
                 for (uid, local) in pods.lock().unwrap_or_else(|p| p.into_inner()).iter() {
                     if !keep.contains(uid.as_str()) {
                         tracing::warn!(pod = %local.name, "Pod no longer assigned here; stopping it");
@@ -203,7 +206,10 @@ fn accept(client: &Client, config: &Arc<AgentConfig>, pods: &Pods, tracker: &Tas
     if pod.metadata.deletion_timestamp.is_some() {
         stop.cancel();
     }
-    map.insert(uid.clone(), LocalPod { name: pod.metadata.name.clone(), stop: stop.clone(), grace: grace.clone() });
+    map.insert(
+        uid.clone(),
+        LocalPod { name: pod.metadata.name.clone(), stop: stop.clone(), grace: grace.clone() },
+    );
     drop(map);
     let client = client.clone();
     let config = config.clone();
@@ -215,7 +221,13 @@ fn accept(client: &Client, config: &Arc<AgentConfig>, pods: &Pods, tracker: &Tas
 }
 
 /// Runs one pod to its end and reports it.
-async fn run_pod(client: &Client, config: &AgentConfig, pod: &Pod, stop: CancellationToken, grace: Arc<Mutex<Duration>>) {
+async fn run_pod(
+    client: &Client,
+    config: &AgentConfig,
+    pod: &Pod,
+    stop: CancellationToken,
+    grace: Arc<Mutex<Duration>>,
+) {
     let name = &pod.metadata.name;
     let uid = &pod.metadata.uid;
     let container = pod.spec.containers.first().cloned().unwrap_or_default();
@@ -234,7 +246,13 @@ async fn run_pod(client: &Client, config: &AgentConfig, pod: &Pod, stop: Cancell
     loop {
         if stop.is_cancelled() {
             let now = Utc::now();
-            final_exit = Exit { code: 137, signal: None, started_at: now, finished_at: now, reason: ExitReason::Killed };
+            final_exit = Exit {
+                code: 137,
+                signal: None,
+                started_at: now,
+                finished_at: now,
+                reason: ExitReason::Killed,
+            };
             break;
         }
         let spec = process_spec(pod, &container);
@@ -250,7 +268,10 @@ async fn run_pod(client: &Client, config: &AgentConfig, pod: &Pod, stop: Cancell
             phase::RUNNING,
             start_time,
             &container,
-            ContainerState { running: Some(StateRunning { started_at: Some(running.started_at()) }), ..Default::default() },
+            ContainerState {
+                running: Some(StateRunning { started_at: Some(running.started_at()) }),
+                ..Default::default()
+            },
             last_state.clone(),
             restarts,
             true,
@@ -269,7 +290,10 @@ async fn run_pod(client: &Client, config: &AgentConfig, pod: &Pod, stop: Cancell
                 exit
             }
         };
-        if exit.success() || !on_failure || matches!(exit.reason, ExitReason::Killed | ExitReason::DeadlineExceeded) {
+        if exit.success()
+            || !on_failure
+            || matches!(exit.reason, ExitReason::Killed | ExitReason::DeadlineExceeded)
+        {
             final_exit = exit;
             break;
         }
@@ -326,7 +350,8 @@ async fn run_pod(client: &Client, config: &AgentConfig, pod: &Pod, stop: Cancell
 fn process_spec(pod: &Pod, container: &drover_api::Container) -> ProcessSpec {
     let mut argv: Vec<String> = container.command.iter().chain(container.args.iter()).cloned().collect();
     let program = if argv.is_empty() { "true".to_string() } else { argv.remove(0) };
-    let mut env: Vec<(String, String)> = container.env.iter().map(|e| (e.name.clone(), e.value.clone())).collect();
+    let mut env: Vec<(String, String)> =
+        container.env.iter().map(|e| (e.name.clone(), e.value.clone())).collect();
     env.push(("POD_NAME".into(), pod.metadata.name.clone()));
     if let Some(job) = pod.metadata.controller_ref() {
         env.push(("JOB_NAME".into(), job.name.clone()));
@@ -399,7 +424,14 @@ fn status(
 
 /// Sends a status report, retrying while the coordinator is unreachable. Gives up on a
 /// refusal (the pod is gone or terminal there) or when `give_up` is cancelled.
-async fn report_until_acked(client: &Client, config: &AgentConfig, name: &str, uid: &str, status: PodStatus, give_up: &CancellationToken) {
+async fn report_until_acked(
+    client: &Client,
+    config: &AgentConfig,
+    name: &str,
+    uid: &str,
+    status: PodStatus,
+    give_up: &CancellationToken,
+) {
     let report = StatusReport { uid: uid.to_string(), worker: config.name.clone(), status };
     let mut delay = Duration::from_millis(50);
     loop {

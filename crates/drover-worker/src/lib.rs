@@ -6,4 +6,4 @@
 pub mod agent;
 pub mod process;
 
-pub use agent::{run, AgentConfig};
+pub use agent::{AgentConfig, run};

@@ -1,0 +1,422 @@
+//! `validate_job` and the shared name and label rules (semantics.md §1.3), checked on Job values
+//! built in Rust, with the exact Kubernetes-style messages.
+
+use std::collections::BTreeMap;
+
+use drover_api::meta::LabelSelectorRequirement;
+use drover_api::validation::{
+    FieldError, FieldErrorKind, ValidationErrors, validate_job, validate_label_selector, validate_labels,
+    validate_name,
+};
+use drover_api::{Container, EnvVar, Job, LabelSelector, labels};
+
+/// The docs' pi Job, built in Rust.
+fn pi() -> Job {
+    let mut job = Job { api_version: "batch/v1".into(), kind: "Job".into(), ..Job::default() };
+    job.metadata.name = "pi".into();
+    job.spec.backoff_limit = Some(4);
+    job.spec.template.spec.restart_policy = Some("Never".into());
+    job.spec.template.spec.containers = vec![Container {
+        name: "pi".into(),
+        image: Some("perl:5.34.0".into()),
+        command: ["perl", "-Mbignum=bpi", "-wle", "print bpi(2000)"].map(String::from).to_vec(),
+        ..Container::default()
+    }];
+    job
+}
+
+/// The messages of `validate_job`, empty when valid.
+fn messages(job: &Job) -> Vec<String> {
+    match validate_job(job) {
+        Ok(()) => Vec::new(),
+        Err(errors) => errors.iter().map(ToString::to_string).collect(),
+    }
+}
+
+fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+#[test]
+fn pi_is_valid_before_and_after_defaults() {
+    let mut job = pi();
+    assert_eq!(messages(&job), Vec::<String>::new());
+    job.apply_defaults();
+    assert_eq!(messages(&job), Vec::<String>::new());
+}
+
+#[test]
+fn zero_is_allowed_for_counts() {
+    let mut job = pi();
+    job.spec.parallelism = Some(0);
+    job.spec.completions = Some(0);
+    job.spec.backoff_limit = Some(0);
+    job.spec.active_deadline_seconds = Some(0);
+    job.spec.ttl_seconds_after_finished = Some(0);
+    assert!(validate_job(&job).is_ok());
+}
+
+#[test]
+fn display_of_the_error_list() {
+    let mut job = pi();
+    job.spec.parallelism = Some(-1);
+    job.spec.template.spec.restart_policy = None;
+    let errors: ValidationErrors = validate_job(&job).unwrap_err();
+    assert_eq!(errors.len(), 2);
+    assert_eq!(
+        errors.to_string(),
+        "spec.parallelism: Invalid value: -1: must be greater than or equal to 0; \
+         spec.template.spec.restartPolicy: Required value: valid values: \"OnFailure\", \"Never\""
+    );
+    assert_eq!(
+        errors.kubectl_message("Job", "pi"),
+        "The Job \"pi\" is invalid: \n\
+         * spec.parallelism: Invalid value: -1: must be greater than or equal to 0\n\
+         * spec.template.spec.restartPolicy: Required value: valid values: \"OnFailure\", \"Never\""
+    );
+    assert_eq!(
+        errors.0[0],
+        FieldError {
+            path: "spec.parallelism".into(),
+            kind: FieldErrorKind::Invalid,
+            value: Some("-1".into()),
+            detail: "must be greater than or equal to 0".into(),
+        }
+    );
+}
+
+#[test]
+fn empty_restart_policy_is_required() {
+    let mut job = pi();
+    job.spec.template.spec.restart_policy = Some(String::new());
+    assert_eq!(
+        messages(&job),
+        ["spec.template.spec.restartPolicy: Required value: valid values: \"OnFailure\", \"Never\""]
+    );
+}
+
+#[test]
+fn on_failure_is_allowed() {
+    let mut job = pi();
+    job.spec.template.spec.restart_policy = Some("OnFailure".into());
+    assert!(validate_job(&job).is_ok());
+}
+
+#[test]
+fn completion_mode() {
+    let mut job = pi();
+    job.spec.completion_mode = Some("NonIndexed".into());
+    assert!(validate_job(&job).is_ok());
+    job.spec.completion_mode = Some("Indexed".into());
+    let errors = validate_job(&job).unwrap_err();
+    assert_eq!(errors.0[0].kind, FieldErrorKind::Forbidden);
+    assert_eq!(
+        errors.to_string(),
+        "spec.completionMode: Forbidden: Indexed completion mode is not supported yet; use \
+         \"NonIndexed\""
+    );
+    job.spec.completion_mode = Some("Sparse".into());
+    assert_eq!(
+        messages(&job),
+        ["spec.completionMode: Unsupported value: \"Sparse\": supported values: \"NonIndexed\""]
+    );
+}
+
+#[test]
+fn pod_replacement_policy() {
+    let mut job = pi();
+    for ok in ["Failed", "TerminatingOrFailed"] {
+        job.spec.pod_replacement_policy = Some(ok.into());
+        assert!(validate_job(&job).is_ok(), "{ok}");
+    }
+    job.spec.pod_replacement_policy = Some("Terminating".into());
+    assert_eq!(
+        messages(&job),
+        ["spec.podReplacementPolicy: Unsupported value: \"Terminating\": supported values: \
+          \"TerminatingOrFailed\", \"Failed\""]
+    );
+}
+
+#[test]
+fn namespace_must_be_default() {
+    let mut job = pi();
+    job.metadata.namespace = Some("default".into());
+    assert!(validate_job(&job).is_ok());
+    job.metadata.namespace = Some("x".into());
+    assert_eq!(
+        messages(&job),
+        ["metadata.namespace: Invalid value: \"x\": Drover has a single namespace, \"default\""]
+    );
+}
+
+#[test]
+fn api_version_and_kind() {
+    let mut job = pi();
+    job.api_version = String::new();
+    job.kind = String::new();
+    assert!(validate_job(&job).is_ok(), "defaulting fills them in");
+    job.api_version = "batch/v1beta1".into();
+    job.kind = "CronJob".into();
+    assert_eq!(
+        messages(&job),
+        [
+            "apiVersion: Unsupported value: \"batch/v1beta1\": supported values: \"batch/v1\"",
+            "kind: Unsupported value: \"CronJob\": supported values: \"Job\"",
+        ]
+    );
+}
+
+#[test]
+fn name_or_generate_name() {
+    let mut job = pi();
+    job.metadata.name = String::new();
+    assert_eq!(messages(&job), ["metadata.name: Required value: name or generateName is required"]);
+    job.metadata.generate_name = Some("pi-".into());
+    assert!(validate_job(&job).is_ok());
+    job.metadata.generate_name = Some("Pi_".into());
+    assert_eq!(messages(&job).len(), 1);
+    assert!(
+        messages(&job)[0]
+            .starts_with("metadata.generateName: Invalid value: \"Pi_\": a lowercase RFC 1123 subdomain")
+    );
+}
+
+#[test]
+fn names() {
+    assert!(validate_name("metadata.name", "pi", 63).is_empty());
+    assert!(validate_name("metadata.name", "job.v2-a", 63).is_empty());
+    assert_eq!(validate_name("metadata.name", "", 63), [FieldError::required("metadata.name", "")]);
+    // Too long and malformed: both reported.
+    let long_bad = format!("{}_", "a".repeat(63));
+    let errs: Vec<String> =
+        validate_name("metadata.name", &long_bad, 63).iter().map(ToString::to_string).collect();
+    assert_eq!(errs.len(), 2);
+    assert_eq!(
+        errs[0],
+        format!("metadata.name: Invalid value: \"{long_bad}\": must be no more than 63 characters")
+    );
+    // Past 253 characters only the tighter limit is reported.
+    let huge = "a".repeat(300);
+    assert_eq!(validate_name("metadata.name", &huge, 63).len(), 1);
+    assert_eq!(validate_name("x", &"a".repeat(254), 300).len(), 1);
+}
+
+#[test]
+fn label_syntax() {
+    let good = map(&[("app", "pi"), ("example.com/tier", ""), ("a_b.c-d", "V1.2_x")]);
+    assert!(validate_labels("metadata.labels", &good).is_empty());
+    let bad = map(&[("-app", "ok"), ("a/b/c", "ok"), ("k", "bad value"), ("Ex.com/x", "ok")]);
+    let errs: Vec<String> =
+        validate_labels("metadata.labels", &bad).iter().map(ToString::to_string).collect();
+    assert_eq!(
+        errs,
+        [
+            "metadata.labels: Invalid value: \"-app\": name part must consist of alphanumeric \
+             characters, '-', '_' or '.', and must start and end with an alphanumeric character",
+            "metadata.labels: Invalid value: \"Ex.com/x\": prefix part a lowercase RFC 1123 \
+             subdomain must consist of lower case alphanumeric characters, '-' or '.', and must \
+             start and end with an alphanumeric character",
+            "metadata.labels: Invalid value: \"a/b/c\": a qualified name must consist of \
+             alphanumeric characters, '-', '_' or '.', and must start and end with an \
+             alphanumeric character, with an optional DNS subdomain prefix and '/' (e.g. \
+             'example.com/MyName')",
+            "metadata.labels: Invalid value: \"bad value\": a valid label must be an empty string \
+             or consist of alphanumeric characters, '-', '_' or '.', and must start and end with \
+             an alphanumeric character",
+        ]
+    );
+    let long_value = map(&[("k", &"v".repeat(64))]);
+    assert_eq!(
+        validate_labels("metadata.labels", &long_value)[0].detail,
+        "must be no more than 63 characters"
+    );
+}
+
+#[test]
+fn labels_are_checked_on_job_template_and_selector() {
+    let mut job = pi();
+    job.metadata.labels = map(&[("a b", "x")]);
+    job.spec.template.metadata.labels = map(&[("jobgroup", "x y")]);
+    job.spec.manual_selector = Some(true);
+    job.spec.selector =
+        Some(LabelSelector { match_labels: map(&[("jobgroup", "x y")]), ..LabelSelector::default() });
+    let paths: Vec<String> = validate_job(&job).unwrap_err().iter().map(|e| e.path.clone()).collect();
+    assert_eq!(paths, ["metadata.labels", "spec.selector.matchLabels", "spec.template.metadata.labels"]);
+}
+
+#[test]
+fn selector_must_be_generated_unless_manual() {
+    let mut job = pi();
+    job.spec.template.metadata.labels = map(&[("app", "pi")]);
+    job.spec.selector =
+        Some(LabelSelector { match_labels: map(&[("app", "pi")]), ..LabelSelector::default() });
+    assert_eq!(
+        messages(&job),
+        ["spec.selector: Invalid value: {\"matchLabels\":{\"app\":\"pi\"}}: `selector` not auto-generated"]
+    );
+    job.spec.manual_selector = Some(false);
+    assert_eq!(messages(&job).len(), 1);
+    job.spec.manual_selector = Some(true);
+    assert!(validate_job(&job).is_ok());
+}
+
+#[test]
+fn manual_selector_must_exist_and_match_the_template() {
+    let mut job = pi();
+    job.spec.manual_selector = Some(true);
+    assert_eq!(messages(&job), ["spec.selector: Required value"]);
+    job.spec.template.metadata.labels = map(&[("app", "pi")]);
+    job.spec.selector =
+        Some(LabelSelector { match_labels: map(&[("app", "other")]), ..LabelSelector::default() });
+    assert_eq!(
+        messages(&job),
+        ["spec.template.metadata.labels: Invalid value: {\"app\":\"pi\"}: `selector` does not \
+          match template `labels`"]
+    );
+}
+
+#[test]
+fn generated_labels_must_not_conflict() {
+    let mut job = pi();
+    job.spec.template.metadata.labels =
+        map(&[(labels::CONTROLLER_UID, "abc"), (labels::JOB_NAME, "other"), (labels::JOB_NAME_LEGACY, "pi")]);
+    assert_eq!(
+        messages(&job),
+        [
+            "spec.template.metadata.labels[batch.kubernetes.io/controller-uid]: Invalid value: \
+             \"abc\": must not be set unless `manualSelector` is true; it is generated from the \
+             Job's uid",
+            "spec.template.metadata.labels[batch.kubernetes.io/job-name]: Invalid value: \
+             \"other\": must be 'pi'",
+        ]
+    );
+}
+
+#[test]
+fn selector_expressions() {
+    let selector = LabelSelector {
+        match_labels: BTreeMap::new(),
+        match_expressions: vec![
+            LabelSelectorRequirement { key: "a".into(), operator: "In".into(), values: vec![] },
+            LabelSelectorRequirement { key: "b".into(), operator: "Exists".into(), values: vec!["x".into()] },
+            LabelSelectorRequirement { key: "c".into(), operator: "Near".into(), values: vec![] },
+            LabelSelectorRequirement {
+                key: "d".into(),
+                operator: "NotIn".into(),
+                values: vec!["ok".into(), "not ok".into()],
+            },
+        ],
+    };
+    let errs: Vec<String> =
+        validate_label_selector("spec.selector", &selector).iter().map(ToString::to_string).collect();
+    assert_eq!(errs.len(), 4);
+    assert_eq!(
+        errs[0],
+        "spec.selector.matchExpressions[0].values: Required value: must be specified when \
+         `operator` is 'In' or 'NotIn'"
+    );
+    assert_eq!(
+        errs[1],
+        "spec.selector.matchExpressions[1].values: Forbidden: may not be specified when \
+         `operator` is 'Exists' or 'DoesNotExist'"
+    );
+    assert_eq!(
+        errs[2],
+        "spec.selector.matchExpressions[2].operator: Unsupported value: \"Near\": supported \
+         values: \"In\", \"NotIn\", \"Exists\", \"DoesNotExist\""
+    );
+    assert!(errs[3].starts_with("spec.selector.matchExpressions[3].values[1]: Invalid value: \"not ok\""));
+}
+
+#[test]
+fn containers() {
+    let mut job = pi();
+    job.spec.template.spec.containers.clear();
+    assert_eq!(messages(&job), ["spec.template.spec.containers: Required value"]);
+
+    let mut job = pi();
+    let second = job.spec.template.spec.containers[0].clone();
+    job.spec.template.spec.containers.push(second);
+    let errors = validate_job(&job).unwrap_err();
+    assert_eq!(errors.0[0].kind, FieldErrorKind::TooMany);
+    assert_eq!(
+        errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        [
+            "spec.template.spec.containers: Too many: 2: must have at most 1 item: Drover runs \
+             one process per pod",
+            "spec.template.spec.containers[1].name: Duplicate value: \"pi\"",
+        ]
+    );
+}
+
+#[test]
+fn container_name_and_command() {
+    let mut job = pi();
+    let c = &mut job.spec.template.spec.containers[0];
+    c.name = String::new();
+    c.command.clear();
+    assert_eq!(
+        messages(&job),
+        [
+            "spec.template.spec.containers[0].name: Required value",
+            "spec.template.spec.containers[0].command: Required value: Drover runs the command on \
+             the worker's host and does not run the image's entrypoint",
+        ]
+    );
+    let c = &mut job.spec.template.spec.containers[0];
+    c.name = "Pi".into();
+    c.args = vec!["/bin/true".into()];
+    assert_eq!(
+        messages(&job),
+        ["spec.template.spec.containers[0].name: Invalid value: \"Pi\": a lowercase RFC 1123 \
+          label must consist of lower case alphanumeric characters or '-', and must start and end \
+          with an alphanumeric character"]
+    );
+    let c = &mut job.spec.template.spec.containers[0];
+    c.name = "pi".into();
+    c.command = vec![String::new()];
+    assert_eq!(
+        messages(&job),
+        ["spec.template.spec.containers[0].command[0]: Invalid value: \"\": the executable must \
+          not be empty"]
+    );
+}
+
+#[test]
+fn env_names() {
+    let mut job = pi();
+    job.spec.template.spec.containers[0].env = vec![
+        EnvVar { name: "OK_1".into(), value: "x".into() },
+        EnvVar { name: String::new(), value: "x".into() },
+        EnvVar { name: "A=B".into(), value: "x".into() },
+        EnvVar { name: "my.var-name".into(), value: "x".into() },
+    ];
+    assert_eq!(
+        messages(&job),
+        [
+            "spec.template.spec.containers[0].env[1].name: Required value",
+            "spec.template.spec.containers[0].env[2].name: Invalid value: \"A=B\": a valid \
+             environment variable name must consist only of printable ASCII characters other \
+             than '='",
+        ]
+    );
+}
+
+#[test]
+fn pod_deadlines_and_grace() {
+    let mut job = pi();
+    job.spec.template.spec.active_deadline_seconds = Some(0);
+    job.spec.template.spec.termination_grace_period_seconds = Some(-1);
+    assert_eq!(
+        messages(&job),
+        [
+            "spec.template.spec.activeDeadlineSeconds: Invalid value: 0: must be between 1 and \
+             2147483647, inclusive",
+            "spec.template.spec.terminationGracePeriodSeconds: Invalid value: -1: must be greater \
+             than or equal to 0",
+        ]
+    );
+    job.spec.template.spec.active_deadline_seconds = Some(1);
+    job.spec.template.spec.termination_grace_period_seconds = Some(0);
+    assert!(validate_job(&job).is_ok());
+}

@@ -1,0 +1,258 @@
+//! Fixture builders shared by the `decide` table tests and the multi-sync simulation.
+//!
+//! Times are relative to a fixed `now()`; nothing reads the clock.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use chrono::{TimeZone, Utc};
+use drover_api::job::condition;
+use drover_api::labels::JOB_TRACKING_FINALIZER;
+use drover_api::pod::{PodCondition, StateRunning, StateTerminated, phase};
+use drover_api::{ContainerStatus, Job, JobCondition, Pod, Time};
+
+/// The fixed "current time" of the table tests.
+pub(crate) fn now() -> Time {
+    Utc.with_ymd_and_hms(2025, 1, 1, 12, 0, 0).unwrap()
+}
+
+/// `n` seconds before `now()`.
+pub(crate) fn ago(n: i64) -> Time {
+    now() - chrono::Duration::seconds(n)
+}
+
+/// `n` seconds after `now()`.
+pub(crate) fn later(n: i64) -> Time {
+    now() + chrono::Duration::seconds(n)
+}
+
+/// A Job under construction. `job()` is P=1, C=1, backoffLimit=6, restartPolicy Never, started
+/// 60 s ago (the defaults of semantics.md §7).
+#[derive(Clone)]
+pub(crate) struct JobBuilder(Job);
+
+/// A running Job with the §7 defaults.
+pub(crate) fn job() -> JobBuilder {
+    let mut j = Job::default();
+    j.metadata.name = "job".into();
+    j.metadata.uid = "job-uid".into();
+    j.spec.parallelism = Some(1);
+    j.spec.completions = Some(1);
+    j.spec.template.spec.restart_policy = Some("Never".into());
+    j.apply_defaults();
+    j.status.start_time = Some(ago(60));
+    JobBuilder(j)
+}
+
+impl JobBuilder {
+    pub(crate) fn parallelism(mut self, p: i32) -> Self {
+        self.0.spec.parallelism = Some(p);
+        self
+    }
+    pub(crate) fn completions(mut self, c: i32) -> Self {
+        self.0.spec.completions = Some(c);
+        self
+    }
+    /// completions unset: the work-queue mode (JOB-5a).
+    pub(crate) fn work_queue(mut self) -> Self {
+        self.0.spec.completions = None;
+        self
+    }
+    pub(crate) fn backoff_limit(mut self, n: i32) -> Self {
+        self.0.spec.backoff_limit = Some(n);
+        self
+    }
+    pub(crate) fn deadline(mut self, secs: i64) -> Self {
+        self.0.spec.active_deadline_seconds = Some(secs);
+        self
+    }
+    pub(crate) fn ttl(mut self, secs: i32) -> Self {
+        self.0.spec.ttl_seconds_after_finished = Some(secs);
+        self
+    }
+    pub(crate) fn suspend(mut self, s: bool) -> Self {
+        self.0.spec.suspend = Some(s);
+        self
+    }
+    /// `podReplacementPolicy: Failed` (REP-2).
+    pub(crate) fn replace_failed_only(mut self) -> Self {
+        self.0.spec.pod_replacement_policy = Some("Failed".into());
+        self
+    }
+    pub(crate) fn on_failure(mut self) -> Self {
+        self.0.spec.template.spec.restart_policy = Some("OnFailure".into());
+        self
+    }
+    /// Never synced yet: no startTime.
+    pub(crate) fn fresh(mut self) -> Self {
+        self.0.status.start_time = None;
+        self
+    }
+    pub(crate) fn started(mut self, at: Time) -> Self {
+        self.0.status.start_time = Some(at);
+        self
+    }
+    /// Outcomes counted by earlier syncs.
+    pub(crate) fn counted(mut self, succeeded: i32, failed: i32) -> Self {
+        self.0.status.succeeded = succeeded;
+        self.0.status.failed = failed;
+        self
+    }
+    /// A condition from an earlier sync, changed at `at`.
+    pub(crate) fn condition(
+        mut self,
+        type_: &str,
+        status: &str,
+        reason: &str,
+        message: &str,
+        at: Time,
+    ) -> Self {
+        self.0.status.conditions.push(JobCondition {
+            type_: type_.into(),
+            status: status.into(),
+            reason: reason.into(),
+            message: message.into(),
+            last_transition_time: Some(at),
+            last_probe_time: Some(at),
+        });
+        self
+    }
+    /// Finished by an earlier sync at `at`: SuccessCriteriaMet, Complete, completionTime.
+    pub(crate) fn completed_at(self, at: Time) -> Self {
+        let msg = "Reached expected number of succeeded pods";
+        let mut b = self
+            .condition(condition::SUCCESS_CRITERIA_MET, "True", "CompletionsReached", msg, at)
+            .condition(condition::COMPLETE, "True", "CompletionsReached", msg, at);
+        b.0.status.completion_time = Some(at);
+        b.0.status.ready = Some(0);
+        b.0.status.terminating = Some(0);
+        b
+    }
+    /// Failed by an earlier sync at `at` with BackoffLimitExceeded.
+    pub(crate) fn failed_at(self, at: Time) -> Self {
+        let msg = "Job has reached the specified backoff limit";
+        self.condition(condition::FAILURE_TARGET, "True", "BackoffLimitExceeded", msg, at).condition(
+            condition::FAILED,
+            "True",
+            "BackoffLimitExceeded",
+            msg,
+            at,
+        )
+    }
+    /// Termination of the Job itself was requested (DEL-2).
+    pub(crate) fn deleting(mut self) -> Self {
+        self.0.metadata.deletion_timestamp = Some(ago(1));
+        self
+    }
+    pub(crate) fn build(self) -> Job {
+        self.0
+    }
+}
+
+/// A pod under construction. Unnamed pods are named `pod-<position>` by the table's `check`.
+#[derive(Clone)]
+pub(crate) struct PodBuilder(Pod);
+
+fn pod(phase_: &str) -> PodBuilder {
+    let mut p = Pod::default();
+    p.metadata.finalizers = vec![JOB_TRACKING_FINALIZER.to_string()];
+    p.metadata.creation_timestamp = Some(ago(30));
+    p.spec.node_name = Some("w1".into());
+    p.status.phase = phase_.into();
+    p.status.container_statuses = vec![ContainerStatus { name: "main".into(), ..Default::default() }];
+    PodBuilder(p)
+}
+
+/// Bound to a worker and running, not ready.
+pub(crate) fn pod_running() -> PodBuilder {
+    let mut b = pod(phase::RUNNING);
+    b.0.status.container_statuses[0].state.running = Some(StateRunning { started_at: Some(ago(29)) });
+    b
+}
+
+/// Not bound to a worker yet.
+pub(crate) fn pod_pending() -> PodBuilder {
+    let mut b = pod(phase::PENDING);
+    b.0.spec.node_name = None;
+    b
+}
+
+/// Exited 0 at `at`, outcome not counted yet.
+pub(crate) fn pod_succeeded_at(at: Time) -> PodBuilder {
+    pod(phase::SUCCEEDED).exited(0, at)
+}
+
+/// Exited 0 at `now()`.
+pub(crate) fn pod_succeeded() -> PodBuilder {
+    pod_succeeded_at(now())
+}
+
+/// Exited 1 at `at`, outcome not counted yet.
+pub(crate) fn pod_failed_at(at: Time) -> PodBuilder {
+    pod(phase::FAILED).exited(1, at)
+}
+
+/// Exited 1 at `now()`.
+pub(crate) fn pod_failed() -> PodBuilder {
+    pod_failed_at(now())
+}
+
+impl PodBuilder {
+    pub(crate) fn named(mut self, name: &str) -> Self {
+        self.0.metadata.name = name.into();
+        self
+    }
+    fn exited(mut self, code: i32, at: Time) -> Self {
+        self.0.status.container_statuses[0].state.running = None;
+        self.0.status.container_statuses[0].state.terminated = Some(StateTerminated {
+            exit_code: code,
+            reason: if code == 0 { "Completed".into() } else { "Error".into() },
+            finished_at: Some(at),
+            ..Default::default()
+        });
+        self
+    }
+    /// Ready=True since `ago(10)`.
+    pub(crate) fn ready(self) -> Self {
+        self.ready_since(ago(10))
+    }
+    pub(crate) fn ready_since(mut self, at: Time) -> Self {
+        self.0.status.conditions.push(PodCondition {
+            type_: "Ready".into(),
+            status: "True".into(),
+            reason: None,
+            message: None,
+            last_transition_time: Some(at),
+        });
+        self.0.status.container_statuses[0].ready = true;
+        self
+    }
+    /// Termination requested at `now()` with a 30 s grace period (finish time `ago(30)`, FAIL-12).
+    pub(crate) fn terminating(mut self) -> Self {
+        self.0.metadata.deletion_timestamp = Some(now());
+        self.0.metadata.deletion_grace_period_seconds = Some(30);
+        self
+    }
+    /// Outcome already counted: the tracking finalizer is gone (JOB-C5).
+    pub(crate) fn counted(mut self) -> Self {
+        self.0.metadata.finalizers.clear();
+        self
+    }
+    pub(crate) fn assigned(mut self) -> Self {
+        self.0.spec.node_name = Some("w1".into());
+        self
+    }
+    pub(crate) fn unassigned(mut self) -> Self {
+        self.0.spec.node_name = None;
+        self
+    }
+    pub(crate) fn restarts(mut self, n: i32) -> Self {
+        self.0.status.container_statuses[0].restart_count = n;
+        self
+    }
+    pub(crate) fn created(mut self, at: Time) -> Self {
+        self.0.metadata.creation_timestamp = Some(at);
+        self
+    }
+    pub(crate) fn build(self) -> Pod {
+        self.0
+    }
+}

@@ -1,0 +1,1025 @@
+//! Running one pod's process: spawning, log capture, exit status and
+//! process-group lifetime.
+//!
+//! # Process model
+//!
+//! A pod is one local child process started from a [`ProcessSpec`] by
+//! [`spawn`]. It runs as the leader of its **own process group**
+//! (`setpgid(0, 0)`, pgid == pid), so every signal this module sends goes to
+//! the whole group with `killpg`: children the pod forks (a shell's
+//! pipeline, `sleep 60 &`, ...) are signalled together with it.
+//!
+//! * **Environment**: the agent's environment is inherited (a process runtime
+//!   needs `PATH`, `HOME`, ...; unlike a container there is no image to
+//!   provide them), then the pod's `env` is applied on top (pod wins).
+//! * **stdin**: `None` is `/dev/null`; `Some(bytes)` is written from a separate
+//!   task and then closed. A child that never reads its stdin cannot block the
+//!   agent; `EPIPE` is ignored (the agent, like every Rust binary, runs with
+//!   `SIGPIPE` ignored).
+//! * **stdout/stderr** are piped and drained concurrently into a shared,
+//!   bounded [`LogBuffer`] (the oldest bytes are dropped, never the child
+//!   blocked). Each stream is appended line by line, so lines of stdout and
+//!   stderr interleave in arrival order without being torn. A partial line
+//!   (no trailing newline) is appended after [`PARTIAL_LINE_FLUSH`] of
+//!   silence, when it reaches 16 KiB, or at EOF; if the other stream then
+//!   writes before the line is finished, a `\n` is inserted so lines of the
+//!   two streams never glue together. Nothing is printed.
+//! * **Exit**: when the leader exits, the rest of its group is `SIGKILL`ed
+//!   (like a container whose init process exited), the log is drained (up to
+//!   [`LOG_DRAIN_TIMEOUT`], for descendants that left the group but kept the
+//!   pipes open) and closed, and the [`Exit`] is published. A death by signal
+//!   is reported as exit code `128 + signal` with [`Exit::signal`] set.
+//! * **Spawn failures** are returned as [`SpawnError`]; the caller reports the
+//!   pod as failed with [`SpawnError::exit_code`] (127 not found, 126 cannot
+//!   be started, like a shell) or simply [`Exit::start_error`].
+//!
+//! # No pod process outlives the agent
+//!
+//! Three layers, from the common case to the crash case:
+//!
+//! 1. **Every graceful path kills the group.** The leader's exit `SIGKILL`s
+//!    its group; [`RunningProcess::terminate`], [`RunningProcess::kill`] and
+//!    [`RunningProcess::terminate_with_grace`] signal the group; dropping a
+//!    [`RunningProcess`] (or the runtime shutting down under it) `SIGKILL`s
+//!    the group; and [`kill_all_groups`] `SIGKILL`s every live group of the
+//!    agent, for the agent's own shutdown path.
+//! 2. **`PR_SET_PDEATHSIG(SIGKILL)`** is set in the child between fork and
+//!    exec, followed by a `getppid()` check against the agent's pid captured
+//!    before the fork (if the agent already died, the child aborts instead of
+//!    exec'ing). The kernel ties the death signal to the *thread* that forked,
+//!    not the process, so forking from a `spawn_blocking` thread (which tokio
+//!    retires after 10 s idle) would kill pods at random. To make this
+//!    impossible to get wrong, [`spawn`] always forks from one dedicated,
+//!    never-exiting "pod spawner" thread, whatever thread calls it.
+//! 3. **One group watchdog per agent.** `PDEATHSIG` only reaches the direct
+//!    child; when the agent crashes (`kill -9`, OOM, abort), grandchildren in
+//!    the pod's group (`sh -c 'sleep 60 & ...'`) would survive. So the first
+//!    spawn also starts a single watchdog process: `/bin/sh` running a short
+//!    script made only of shell builtins, in its own process group, with
+//!    `HUP/INT/QUIT/TERM` ignored and its stdin a pipe from the agent. The
+//!    agent writes `+<pgid>` when a group starts and `-<pgid>` when it is gone.
+//!    When the agent process dies, for whatever reason, the kernel closes the
+//!    pipe's write end; the watchdog reads EOF, `SIGKILL`s every group still
+//!    registered, and exits. The pipe is close-on-exec, so pods never hold
+//!    it. If the watchdog itself dies, it is restarted (and the live groups
+//!    replayed to it) at the next registration. It costs one idle process per
+//!    agent and no fork per pod, so it does not slow down short pods.
+//!    [`set_group_watchdog_enabled`] turns it off for agents that run under a
+//!    cgroup-based supervisor.
+//!
+//! Alternatives rejected: a per-pod shim (`drover __pod-shim`) costs an extra
+//! exec per pod; re-exec'ing the agent binary as the watchdog works in
+//! production but not for library users and tests; `fork()` without exec in a
+//! multi-threaded tokio process is unsound; `PR_SET_CHILD_SUBREAPER` makes
+//! the agent adopt orphans but does nothing once the agent itself is dead.
+//!
+//! Limits: a descendant that leaves the group (`setsid`, `setpgid`, double-fork
+//! daemons) escapes all of this; only a cgroup can contain it. A group is
+//! registered with the watchdog right after the exec succeeded, so a
+//! grandchild forked in the microseconds before that, by a pod whose agent
+//! crashes in exactly that window, is not covered. After the
+//! leader is reaped its group id is no longer pinned by the leader; it stays
+//! reserved as long as any member lives, and a reuse of the number needs the
+//! pid space to wrap around in the microseconds between the reap and the
+//! group kill, which this module accepts.
+
+use std::collections::{BTreeSet, VecDeque};
+use std::io::{self, Write as _};
+use std::os::unix::process::{CommandExt as _, ExitStatusExt as _};
+use std::path::PathBuf;
+use std::process::{ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, mpsc};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use nix::errno::Errno;
+use nix::sys::prctl::set_pdeathsig;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::{Pid, getppid};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::process::{Child, Command};
+use tokio::runtime::Handle;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
+
+/// Default [`LogBuffer`] capacity: the last 1 MiB of output is kept.
+pub const DEFAULT_LOG_CAPACITY: usize = 1024 * 1024;
+
+/// A partial line (no trailing newline) is appended to the log after this
+/// much silence on its stream.
+pub const PARTIAL_LINE_FLUSH: Duration = Duration::from_millis(100);
+
+/// After the leader exits and its group is killed, how long [`RunningProcess::wait`]
+/// waits for stdout/stderr to reach EOF (they stay open only if a descendant
+/// escaped the group) before giving up on the rest of the output.
+pub const LOG_DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A partial line is appended to the log once it reaches this size.
+const MAX_PARTIAL_LINE: usize = 16 * 1024;
+const READ_CHUNK: usize = 16 * 1024;
+
+// ---------------------------------------------------------------------------
+// Spec, exit, errors
+// ---------------------------------------------------------------------------
+
+/// What to run for one pod.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProcessSpec {
+    /// Program name (looked up in `PATH`, the pod's `PATH` if it sets one) or path.
+    pub program: String,
+    pub args: Vec<String>,
+    /// Applied on top of the agent's inherited environment.
+    pub env: Vec<(String, String)>,
+    /// Working directory; `None` keeps the agent's.
+    pub working_dir: Option<PathBuf>,
+    /// Bytes written to stdin, which is then closed; `None` means `/dev/null`.
+    pub stdin: Option<Vec<u8>>,
+}
+
+impl ProcessSpec {
+    /// A spec running `program` with `args`, no extra env, inherited working
+    /// directory and no stdin.
+    pub fn new<I, S>(program: impl Into<String>, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self { program: program.into(), args: args.into_iter().map(Into::into).collect(), ..Self::default() }
+    }
+}
+
+/// Why a pod process ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExitReason {
+    /// Exited with code 0 on its own.
+    Completed,
+    /// Exited with a non-zero code or died of a signal nobody here sent.
+    Error,
+    /// Stopped by [`RunningProcess::terminate`], [`RunningProcess::kill`],
+    /// [`RunningProcess::terminate_with_grace`] or a drop of the handle
+    /// (whatever its exit status turned out to be).
+    Killed,
+    /// Stopped by [`RunningProcess::wait_with_deadline`] at its deadline.
+    DeadlineExceeded,
+    /// Never started; see [`SpawnError`].
+    StartError(String),
+}
+
+impl ExitReason {
+    /// Short CamelCase name, e.g. for a pod status `reason` field.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Completed => "Completed",
+            Self::Error => "Error",
+            Self::Killed => "Killed",
+            Self::DeadlineExceeded => "DeadlineExceeded",
+            Self::StartError(_) => "StartError",
+        }
+    }
+}
+
+/// How a pod process ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exit {
+    /// The exit code, or `128 + signal` if it died of a signal.
+    pub code: i32,
+    /// The signal that killed the process, if any.
+    pub signal: Option<i32>,
+    pub started_at: DateTime<Utc>,
+    /// When the leader process exited.
+    pub finished_at: DateTime<Utc>,
+    pub reason: ExitReason,
+}
+
+impl Exit {
+    /// The exit to report for a pod whose process could not be started.
+    pub fn start_error(err: &SpawnError) -> Self {
+        let now = Utc::now();
+        Self {
+            code: err.exit_code(),
+            signal: None,
+            started_at: now,
+            finished_at: now,
+            reason: ExitReason::StartError(err.to_string()),
+        }
+    }
+
+    /// `true` for [`ExitReason::Completed`].
+    pub fn success(&self) -> bool {
+        self.reason == ExitReason::Completed
+    }
+}
+
+/// Why [`spawn`] could not start the process.
+#[derive(Debug, thiserror::Error)]
+pub enum SpawnError {
+    #[error("{program}: command not found")]
+    NotFound { program: String },
+    #[error("{program}: permission denied")]
+    PermissionDenied { program: String },
+    #[error("working directory {}: {source}", path.display())]
+    WorkingDir { path: PathBuf, source: io::Error },
+    #[error("{program}: cannot start: {source}")]
+    Io { program: String, source: io::Error },
+    #[error("process::spawn must be called from within a tokio runtime")]
+    NoRuntime,
+}
+
+impl SpawnError {
+    /// The exit code a shell would report: 127 for a program that was not
+    /// found, 126 for anything that was found but could not be started.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Self::NotFound { .. } => 127,
+            _ => 126,
+        }
+    }
+
+    fn from_io(program: &str, err: io::Error) -> Self {
+        let program = program.to_owned();
+        match err.kind() {
+            io::ErrorKind::NotFound => Self::NotFound { program },
+            io::ErrorKind::PermissionDenied => Self::PermissionDenied { program },
+            _ => Self::Io { program, source: err },
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Log buffer
+// ---------------------------------------------------------------------------
+
+/// A bounded in-memory log shared between a process's output pumps and any
+/// number of readers/followers.
+///
+/// Offsets are positions in the whole output since the start (they keep
+/// growing when old bytes are dropped): the buffer holds bytes
+/// `start_offset()..end_offset()`, and `start_offset()` is also the number of
+/// bytes dropped so far.
+#[derive(Debug)]
+pub struct LogBuffer {
+    capacity: usize,
+    state: Mutex<LogState>,
+    notify: Notify,
+}
+
+#[derive(Debug, Default)]
+struct LogState {
+    buf: VecDeque<u8>,
+    /// Total bytes ever appended.
+    end: u64,
+    closed: bool,
+    /// Who wrote the last line, if it has no trailing newline yet.
+    open_line: Option<Source>,
+}
+
+/// Writer of a piece of the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    Stdout,
+    Stderr,
+    /// [`LogBuffer::append`] callers.
+    External,
+}
+
+impl LogState {
+    fn start(&self) -> u64 {
+        self.end - self.buf.len() as u64
+    }
+}
+
+impl Default for LogBuffer {
+    fn default() -> Self {
+        Self::new(DEFAULT_LOG_CAPACITY)
+    }
+}
+
+impl LogBuffer {
+    /// A buffer keeping the last `capacity` bytes.
+    pub fn new(capacity: usize) -> Self {
+        Self { capacity, state: Mutex::new(LogState::default()), notify: Notify::new() }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, LogState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Appends bytes (dropping the oldest beyond the capacity) and wakes
+    /// followers. Ignored once the buffer is closed.
+    ///
+    /// If the log ends in an unterminated line from another source (the
+    /// process's stdout or stderr), a `\n` is inserted first, so that lines
+    /// from different sources are never glued together; consecutive appends
+    /// from one source are kept byte for byte.
+    pub fn append(&self, data: &[u8]) {
+        self.append_from(Source::External, data);
+    }
+
+    fn append_from(&self, source: Source, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
+        {
+            let mut st = self.lock();
+            if st.closed {
+                return;
+            }
+            if st.open_line.is_some_and(|open| open != source) {
+                self.push(&mut st, b"\n");
+            }
+            self.push(&mut st, data);
+            st.open_line = (data.last() != Some(&b'\n')).then_some(source);
+        }
+        self.notify.notify_waiters();
+    }
+
+    fn push(&self, st: &mut LogState, data: &[u8]) {
+        st.end += data.len() as u64;
+        let keep = &data[data.len().saturating_sub(self.capacity)..];
+        let overflow = (st.buf.len() + keep.len()).saturating_sub(self.capacity);
+        st.buf.drain(..overflow);
+        st.buf.extend(keep);
+    }
+
+    /// Marks the log complete (the process exited and its output was
+    /// drained) and wakes followers.
+    pub fn close(&self) {
+        self.lock().closed = true;
+        self.notify.notify_waiters();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    /// The buffered bytes and the offset just past them (the total number of
+    /// bytes ever written).
+    pub fn snapshot(&self) -> (Vec<u8>, u64) {
+        self.read_from(0)
+    }
+
+    /// The buffered bytes from `offset` on, and the offset to read from next.
+    ///
+    /// If `offset` was already dropped, the data starts at
+    /// [`start_offset`](Self::start_offset) instead (so the bytes returned
+    /// start at `next - bytes.len()`); an offset past the end returns nothing
+    /// and the current end.
+    pub fn read_from(&self, offset: u64) -> (Vec<u8>, u64) {
+        let st = self.lock();
+        let from = offset.clamp(st.start(), st.end);
+        let skip = (from - st.start()) as usize;
+        let (a, b) = st.buf.as_slices();
+        let mut out = Vec::with_capacity(st.buf.len() - skip);
+        if skip < a.len() {
+            out.extend_from_slice(&a[skip..]);
+            out.extend_from_slice(b);
+        } else {
+            out.extend_from_slice(&b[skip - a.len()..]);
+        }
+        (out, st.end)
+    }
+
+    /// Offset of the oldest byte still buffered (= bytes dropped so far).
+    pub fn start_offset(&self) -> u64 {
+        self.lock().start()
+    }
+
+    /// Total bytes ever written.
+    pub fn end_offset(&self) -> u64 {
+        self.lock().end
+    }
+
+    /// Bytes dropped because of the capacity bound.
+    pub fn dropped_bytes(&self) -> u64 {
+        self.start_offset()
+    }
+
+    /// Bytes currently buffered.
+    pub fn len(&self) -> usize {
+        self.lock().buf.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Waits until data past `offset` exists or the log is closed, and returns
+    /// the current end offset. Returns at once if that is already the case.
+    ///
+    /// A follower (`logs -f`) loops: `read_from(off)`, emit, stop if
+    /// `is_closed()` and nothing was left, else `changed(next).await`.
+    pub async fn changed(&self, offset: u64) -> u64 {
+        loop {
+            let notified = self.notify.notified();
+            let mut notified = std::pin::pin!(notified);
+            // Register before checking, so an append in between is not missed.
+            notified.as_mut().enable();
+            {
+                let st = self.lock();
+                if st.end > offset || st.closed {
+                    return st.end;
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Waits until the log is closed.
+    pub async fn closed(&self) {
+        loop {
+            let notified = self.notify.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            if self.is_closed() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// Copies one output stream into the log, appending whole lines.
+async fn pump<R: AsyncRead + Unpin>(mut reader: R, source: Source, log: Arc<LogBuffer>) {
+    let mut buf = vec![0u8; READ_CHUNK];
+    let mut pending: Vec<u8> = Vec::new();
+    loop {
+        let read = if pending.is_empty() {
+            reader.read(&mut buf).await
+        } else {
+            // `read` is cancel safe: losing the race loses no data.
+            tokio::select! {
+                r = reader.read(&mut buf) => r,
+                () = tokio::time::sleep(PARTIAL_LINE_FLUSH) => {
+                    log.append_from(source, &pending);
+                    pending.clear();
+                    continue;
+                }
+            }
+        };
+        let n = match read {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        let chunk = &buf[..n];
+        match chunk.iter().rposition(|&b| b == b'\n') {
+            Some(last_nl) => {
+                if pending.is_empty() {
+                    log.append_from(source, &chunk[..=last_nl]);
+                } else {
+                    pending.extend_from_slice(&chunk[..=last_nl]);
+                    log.append_from(source, &pending);
+                    pending.clear();
+                }
+                pending.extend_from_slice(&chunk[last_nl + 1..]);
+            }
+            None => pending.extend_from_slice(chunk),
+        }
+        if pending.len() >= MAX_PARTIAL_LINE {
+            log.append_from(source, &pending);
+            pending.clear();
+        }
+    }
+    log.append_from(source, &pending);
+}
+
+// ---------------------------------------------------------------------------
+// Running process
+// ---------------------------------------------------------------------------
+
+const STOP_NONE: u8 = 0;
+const STOP_KILLED: u8 = 1;
+const STOP_DEADLINE: u8 = 2;
+
+/// State shared between a [`RunningProcess`] handle and its supervisor task.
+#[derive(Debug)]
+struct Shared {
+    pgid: Pid,
+    /// Set once the leader has been reaped; no more signals are sent then.
+    exited: AtomicBool,
+    /// Why we asked it to stop (first request wins).
+    stop: AtomicU8,
+}
+
+impl Shared {
+    fn request_stop(&self, why: u8) {
+        let _ = self.stop.compare_exchange(STOP_NONE, why, Ordering::AcqRel, Ordering::Acquire);
+    }
+
+    fn signal_group(&self, sig: Signal) {
+        if !self.exited.load(Ordering::Acquire) {
+            // ESRCH (group already gone) is fine.
+            let _ = killpg(self.pgid, sig);
+        }
+    }
+}
+
+/// A started pod process. Its exit is observed by a background task, so the
+/// log is drained and closed even if nobody calls [`wait`](Self::wait).
+///
+/// Dropping the handle before the process exited `SIGKILL`s its group.
+#[derive(Debug)]
+pub struct RunningProcess {
+    pid: u32,
+    started_at: DateTime<Utc>,
+    log: Arc<LogBuffer>,
+    shared: Arc<Shared>,
+    exit: watch::Receiver<Option<Exit>>,
+}
+
+impl RunningProcess {
+    /// Pid of the leader (the spawned program).
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Process group id (equal to [`pid`](Self::pid)).
+    pub fn pgid(&self) -> i32 {
+        self.shared.pgid.as_raw()
+    }
+
+    pub fn started_at(&self) -> DateTime<Utc> {
+        self.started_at
+    }
+
+    pub fn log(&self) -> &Arc<LogBuffer> {
+        &self.log
+    }
+
+    /// The exit, if the process has finished (see [`wait`](Self::wait)).
+    pub fn try_exit(&self) -> Option<Exit> {
+        self.exit.borrow().clone()
+    }
+
+    /// Waits until the leader exited, the rest of its group was killed and the
+    /// log is closed, and returns the exit. Cancel safe; may be called again
+    /// (and concurrently) and returns the same exit.
+    pub async fn wait(&self) -> Exit {
+        let mut rx = self.exit.clone();
+        if let Ok(exit) = rx.wait_for(Option::is_some).await
+            && let Some(exit) = exit.as_ref()
+        {
+            return exit.clone();
+        }
+        // The supervisor task was dropped (runtime shutdown): its guard has
+        // SIGKILLed the group.
+        let signal = Signal::SIGKILL as i32;
+        Exit {
+            code: 128 + signal,
+            signal: Some(signal),
+            started_at: self.started_at,
+            finished_at: Utc::now(),
+            reason: ExitReason::Killed,
+        }
+    }
+
+    /// Sends `SIGTERM` to the whole process group; the exit will report
+    /// [`ExitReason::Killed`]. No-op once the process has exited.
+    pub fn terminate(&self) {
+        self.shared.request_stop(STOP_KILLED);
+        self.shared.signal_group(Signal::SIGTERM);
+    }
+
+    /// Sends `SIGKILL` to the whole process group; the exit will report
+    /// [`ExitReason::Killed`]. No-op once the process has exited.
+    pub fn kill(&self) {
+        self.shared.request_stop(STOP_KILLED);
+        self.shared.signal_group(Signal::SIGKILL);
+    }
+
+    /// `SIGTERM`s the group, waits up to `grace`, then `SIGKILL`s the group,
+    /// and returns the exit (reason [`ExitReason::Killed`] unless the process
+    /// had already finished). Cancel safe in the sense that the process is
+    /// stopped either way; a cancelled call just does not escalate to SIGKILL.
+    pub async fn terminate_with_grace(&self, grace: Duration) -> Exit {
+        self.stop(STOP_KILLED, grace).await
+    }
+
+    /// Waits for the process like [`wait`](Self::wait), but once `deadline`
+    /// passes stops it like [`terminate_with_grace`](Self::terminate_with_grace)
+    /// with reason [`ExitReason::DeadlineExceeded`].
+    pub async fn wait_with_deadline(&self, deadline: tokio::time::Instant, grace: Duration) -> Exit {
+        tokio::select! {
+            biased;
+            exit = self.wait() => exit,
+            () = tokio::time::sleep_until(deadline) => self.stop(STOP_DEADLINE, grace).await,
+        }
+    }
+
+    async fn stop(&self, why: u8, grace: Duration) -> Exit {
+        if let Some(exit) = self.try_exit() {
+            return exit;
+        }
+        self.shared.request_stop(why);
+        self.shared.signal_group(Signal::SIGTERM);
+        match tokio::time::timeout(grace, self.wait()).await {
+            Ok(exit) => exit,
+            Err(_) => {
+                self.shared.signal_group(Signal::SIGKILL);
+                self.wait().await
+            }
+        }
+    }
+}
+
+impl Drop for RunningProcess {
+    fn drop(&mut self) {
+        if self.exit.borrow().is_none() {
+            self.kill();
+        }
+    }
+}
+
+/// Starts `spec` as a new process group, piping its output into `log`.
+///
+/// Must be called from within a tokio runtime (any thread of it); the fork
+/// itself always happens on the module's dedicated spawner thread (see the
+/// module docs about `PDEATHSIG`).
+pub fn spawn(spec: &ProcessSpec, log: Arc<LogBuffer>) -> Result<RunningProcess, SpawnError> {
+    let handle = Handle::try_current().map_err(|_| SpawnError::NoRuntime)?;
+
+    // Checked here so that a bad directory is not reported as "command not
+    // found" (chdir and exec both fail with ENOENT in the child).
+    if let Some(dir) = &spec.working_dir {
+        let err = match std::fs::metadata(dir) {
+            Ok(meta) if meta.is_dir() => None,
+            Ok(_) => Some(io::Error::from(io::ErrorKind::NotADirectory)),
+            Err(e) => Some(e),
+        };
+        if let Some(source) = err {
+            return Err(SpawnError::WorkingDir { path: dir.clone(), source });
+        }
+    }
+
+    let mut cmd = Command::new(&spec.program);
+    cmd.args(&spec.args)
+        .envs(spec.env.iter().map(|(k, v)| (k, v)))
+        .stdin(if spec.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(false);
+    if let Some(dir) = &spec.working_dir {
+        cmd.current_dir(dir);
+    }
+    install_child_setup(&mut cmd, Pid::this());
+
+    // Start the watchdog before the fork, so the new group can be registered
+    // with it as soon as `spawn` returns.
+    lock_registry().ensure_watchdog();
+
+    let started_at = Utc::now();
+    let mut child =
+        spawn_on_spawner_thread(cmd, handle.clone()).map_err(|e| SpawnError::from_io(&spec.program, e))?;
+    let Some(pid) = child.id() else {
+        // Only possible if the child was already reaped, which nothing did.
+        return Err(SpawnError::Io {
+            program: spec.program.clone(),
+            source: io::Error::other("spawned child has no pid"),
+        });
+    };
+    let pgid = Pid::from_raw(pid as i32);
+    let guard = GroupGuard::register(pgid);
+
+    let mut readers = Vec::with_capacity(2);
+    if let Some(out) = child.stdout.take() {
+        readers.push(handle.spawn(pump(out, Source::Stdout, log.clone())));
+    }
+    if let Some(err) = child.stderr.take() {
+        readers.push(handle.spawn(pump(err, Source::Stderr, log.clone())));
+    }
+    let stdin_task = match (child.stdin.take(), spec.stdin.clone()) {
+        (Some(mut stdin), Some(data)) => Some(handle.spawn(async move {
+            // EPIPE (the child exited or closed stdin) is expected; ignore.
+            let _ = stdin.write_all(&data).await;
+            let _ = stdin.shutdown().await;
+        })),
+        _ => None,
+    };
+
+    let shared = Arc::new(Shared { pgid, exited: AtomicBool::new(false), stop: AtomicU8::new(STOP_NONE) });
+    let (tx, rx) = watch::channel(None);
+    handle.spawn(supervise(Supervised {
+        child,
+        guard,
+        shared: shared.clone(),
+        log: log.clone(),
+        readers,
+        stdin_task,
+        started_at,
+        tx,
+    }));
+
+    Ok(RunningProcess { pid, started_at, log, shared, exit: rx })
+}
+
+struct Supervised {
+    child: Child,
+    guard: GroupGuard,
+    shared: Arc<Shared>,
+    log: Arc<LogBuffer>,
+    readers: Vec<JoinHandle<()>>,
+    stdin_task: Option<JoinHandle<()>>,
+    started_at: DateTime<Utc>,
+    tx: watch::Sender<Option<Exit>>,
+}
+
+async fn supervise(mut s: Supervised) {
+    let status = s.child.wait().await;
+    let finished_at = Utc::now();
+    s.shared.exited.store(true, Ordering::Release);
+    // Whatever is left of the group goes with its leader.
+    s.guard.finish();
+
+    let drain = async {
+        for reader in &mut s.readers {
+            let _ = reader.await;
+        }
+    };
+    if tokio::time::timeout(LOG_DRAIN_TIMEOUT, drain).await.is_err() {
+        // A descendant that escaped the group holds the pipes open.
+        for reader in &s.readers {
+            reader.abort();
+        }
+    }
+    if let Some(task) = &s.stdin_task {
+        task.abort();
+    }
+    s.log.close();
+
+    let (code, signal) = match status {
+        Ok(status) => code_and_signal(status),
+        Err(_) => (255, None),
+    };
+    let reason = match s.shared.stop.load(Ordering::Acquire) {
+        STOP_KILLED => ExitReason::Killed,
+        STOP_DEADLINE => ExitReason::DeadlineExceeded,
+        _ if code == 0 && signal.is_none() => ExitReason::Completed,
+        _ => ExitReason::Error,
+    };
+    s.tx.send_replace(Some(Exit { code, signal, started_at: s.started_at, finished_at, reason }));
+}
+
+fn code_and_signal(status: ExitStatus) -> (i32, Option<i32>) {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => (code, None),
+        (None, Some(sig)) => (128 + sig, Some(sig)),
+        (None, None) => (255, None),
+    }
+}
+
+/// Makes the child die with the agent: `PR_SET_PDEATHSIG(SIGKILL)`, then
+/// abort if the agent already died between fork and prctl.
+#[allow(unsafe_code)]
+fn install_child_setup(cmd: &mut Command, parent: Pid) {
+    // SAFETY: the closure runs in the forked child before exec, where only
+    // async-signal-safe operations are allowed. It performs two raw syscalls
+    // (prctl(PR_SET_PDEATHSIG) through `set_pdeathsig`, and getppid), compares
+    // two integers, and on error builds an `io::Error` from a raw errno, which
+    // does not allocate. It takes no locks, does not allocate, and only uses
+    // `parent`, a `Copy` integer captured by value before the fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            set_pdeathsig(Signal::SIGKILL)?;
+            if getppid() != parent {
+                // The agent died before the death signal was armed.
+                return Err(io::Error::from(Errno::ESRCH));
+            }
+            Ok(())
+        });
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Spawner thread
+// ---------------------------------------------------------------------------
+
+struct SpawnRequest {
+    cmd: Command,
+    handle: Handle,
+    reply: mpsc::SyncSender<io::Result<Child>>,
+}
+
+/// The long-lived thread all pods are forked from (PDEATHSIG is per thread).
+fn spawner() -> Option<&'static mpsc::Sender<SpawnRequest>> {
+    static SPAWNER: OnceLock<Option<mpsc::Sender<SpawnRequest>>> = OnceLock::new();
+    SPAWNER
+        .get_or_init(|| {
+            let (tx, rx) = mpsc::channel::<SpawnRequest>();
+            let started = std::thread::Builder::new()
+                .name("drover-pod-spawner".into())
+                .spawn(move || {
+                    // The sender lives in a static, so this never ends.
+                    while let Ok(req) = rx.recv() {
+                        let SpawnRequest {
+                            mut cmd,
+                            handle,
+                            reply,
+                        } = req;
+                        let result = {
+                            let _runtime = handle.enter();
+                            cmd.spawn()
+                        };
+                        let _ = reply.send(result);
+                    }
+                });
+            match started {
+                Ok(_) => Some(tx),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot start the pod spawner thread; forking from caller threads");
+                    None
+                }
+            }
+        })
+        .as_ref()
+}
+
+fn spawn_on_spawner_thread(mut cmd: Command, handle: Handle) -> io::Result<Child> {
+    let Some(spawner) = spawner() else {
+        return cmd.spawn();
+    };
+    let (reply, result) = mpsc::sync_channel(1);
+    spawner
+        .send(SpawnRequest { cmd, handle, reply })
+        .map_err(|_| io::Error::other("pod spawner thread is gone"))?;
+    result.recv().map_err(|_| io::Error::other("pod spawner thread is gone"))?
+}
+
+// ---------------------------------------------------------------------------
+// Group registry and watchdog
+// ---------------------------------------------------------------------------
+
+/// Registration of one live process group; `finish` (or drop) kills what is
+/// left of the group and unregisters it.
+struct GroupGuard {
+    pgid: Pid,
+    done: bool,
+}
+
+impl GroupGuard {
+    fn register(pgid: Pid) -> Self {
+        let mut reg = lock_registry();
+        reg.groups.insert(pgid.as_raw());
+        reg.send(&format!("+{}\n", pgid.as_raw()));
+        Self { pgid, done: false }
+    }
+
+    fn finish(&mut self) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        let _ = killpg(self.pgid, Signal::SIGKILL);
+        let mut reg = lock_registry();
+        reg.groups.remove(&self.pgid.as_raw());
+        if reg.watchdog.is_some() {
+            reg.send(&format!("-{}\n", self.pgid.as_raw()));
+        }
+    }
+}
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+/// `SIGKILL`s every live pod process group started by this agent. Call it on
+/// the agent's shutdown paths (after any graceful termination). Returns the
+/// number of groups signalled. Pods stopped this way report signal 9 with
+/// [`ExitReason::Error`], since no handle asked them to stop.
+pub fn kill_all_groups() -> usize {
+    let reg = lock_registry();
+    for &pgid in &reg.groups {
+        let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+    }
+    reg.groups.len()
+}
+
+/// Process group ids of the pods currently alive (registered and not yet
+/// finished), in ascending order.
+pub fn live_groups() -> Vec<i32> {
+    lock_registry().groups.iter().copied().collect()
+}
+
+/// Enables (the default) or disables the per-agent group watchdog (layer 3 in
+/// the module docs). Disabling stops a running watchdog without it killing
+/// anything; enabling starts it again at the next spawn. Disable it only when
+/// something else (e.g. a cgroup) contains the agent's descendants.
+pub fn set_group_watchdog_enabled(enabled: bool) {
+    WATCHDOG_ENABLED.store(enabled, Ordering::Release);
+    if !enabled && let Some(old) = lock_registry().watchdog.take() {
+        old.stop();
+    }
+}
+
+static WATCHDOG_ENABLED: AtomicBool = AtomicBool::new(true);
+
+static REGISTRY: Mutex<Registry> = Mutex::new(Registry { groups: BTreeSet::new(), watchdog: None });
+
+fn lock_registry() -> MutexGuard<'static, Registry> {
+    REGISTRY.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+struct Registry {
+    groups: BTreeSet<i32>,
+    watchdog: Option<Watchdog>,
+}
+
+impl Registry {
+    /// Makes sure a live watchdog knows about every registered group.
+    fn ensure_watchdog(&mut self) -> bool {
+        if !WATCHDOG_ENABLED.load(Ordering::Acquire) {
+            return false;
+        }
+        if let Some(w) = &mut self.watchdog {
+            if matches!(w.child.try_wait(), Ok(None)) {
+                return true;
+            }
+            if let Some(dead) = self.watchdog.take() {
+                dead.stop();
+            }
+        }
+        let mut w = match Watchdog::start() {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot start the pod group watchdog");
+                return false;
+            }
+        };
+        let replay: String = self.groups.iter().map(|g| format!("+{g}\n")).collect();
+        if let Err(e) = w.stdin.write_all(replay.as_bytes()) {
+            tracing::warn!(error = %e, "cannot talk to the pod group watchdog");
+            w.stop();
+            return false;
+        }
+        self.watchdog = Some(w);
+        true
+    }
+
+    /// Sends one update (the registry already reflects it) to the watchdog;
+    /// if that fails, restarts the watchdog, which replays the whole registry.
+    fn send(&mut self, line: &str) {
+        if !self.ensure_watchdog() {
+            return;
+        }
+        if let Some(w) = &mut self.watchdog
+            && w.stdin.write_all(line.as_bytes()).is_err()
+            && let Some(broken) = self.watchdog.take()
+        {
+            broken.stop();
+            self.ensure_watchdog();
+        }
+    }
+}
+
+/// The watchdog: reads `+pgid` / `-pgid` lines; at EOF (the agent is gone)
+/// SIGKILLs every group still registered. Builtins only: no fork per pod.
+const WATCHDOG_SCRIPT: &str = r#"trap '' HUP INT QUIT TERM PIPE USR1 USR2
+g=' '
+while IFS= read -r l; do
+  case $l in
+    +*) g="$g${l#+} " ;;
+    -*) p=" ${l#-} "
+        case $g in *"$p"*) g="${g%%"$p"*} ${g#*"$p"}" ;; esac ;;
+  esac
+done
+for p in $g; do kill -s KILL -- "-$p" 2>/dev/null; done
+"#;
+
+struct Watchdog {
+    child: std::process::Child,
+    stdin: std::process::ChildStdin,
+}
+
+impl Watchdog {
+    fn start() -> io::Result<Self> {
+        let mut child = std::process::Command::new("/bin/sh")
+            .args(["-c", WATCHDOG_SCRIPT, "drover-group-watchdog"])
+            .env_clear()
+            .current_dir("/")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            // Own group: a Ctrl-C or group kill aimed at the agent must not
+            // take the watchdog with it.
+            .process_group(0)
+            .spawn()?;
+        let stdin = child.stdin.take().ok_or_else(|| io::Error::other("watchdog has no stdin"))?;
+        Ok(Self { child, stdin })
+    }
+
+    /// Stops this watchdog *without* letting it kill the registered groups:
+    /// it is SIGKILLed before its stdin is closed.
+    fn stop(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        drop(self.stdin);
+    }
+}

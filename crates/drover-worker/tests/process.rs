@@ -1,0 +1,512 @@
+//! Tests for `drover_worker::process`: spawning pods as process groups, exit
+//! codes, log capture, termination, and cleanup when the agent dies.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use drover_worker::process::{self, Exit, ExitReason, LogBuffer, ProcessSpec, RunningProcess, SpawnError};
+use futures::FutureExt as _;
+use tokio::io::AsyncBufReadExt as _;
+
+/// Upper bound for anything that should happen "promptly".
+const BOUND: Duration = Duration::from_secs(10);
+
+fn sh(script: &str) -> ProcessSpec {
+    ProcessSpec::new("sh", ["-c", script])
+}
+
+fn start(spec: &ProcessSpec) -> RunningProcess {
+    process::spawn(spec, Arc::new(LogBuffer::default())).expect("spawn")
+}
+
+async fn bounded<F: Future>(what: &str, fut: F) -> F::Output {
+    tokio::time::timeout(BOUND, fut).await.unwrap_or_else(|_| panic!("timed out: {what}"))
+}
+
+async fn run(spec: &ProcessSpec) -> (Exit, String) {
+    let p = start(spec);
+    let exit = bounded("wait", p.wait()).await;
+    let (bytes, _) = p.log().snapshot();
+    (exit, String::from_utf8(bytes).expect("utf-8 output"))
+}
+
+/// Waits (event-driven, via `changed`) until the log contains `needle`.
+async fn wait_for_output(log: &LogBuffer, needle: &str) {
+    bounded(&format!("output {needle:?}"), async {
+        let mut seen = 0;
+        loop {
+            let (bytes, end) = log.snapshot();
+            if String::from_utf8_lossy(&bytes).contains(needle) {
+                return;
+            }
+            assert!(!log.is_closed(), "log closed without {needle:?}");
+            seen = seen.max(end);
+            log.changed(seen).await;
+        }
+    })
+    .await;
+}
+
+/// Pids of live (non-zombie) processes whose process group is `pgid`.
+fn live_group_members(pgid: i32) -> Vec<i32> {
+    let mut members = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return members;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue; // exited meanwhile
+        };
+        // "pid (comm) state ppid pgrp ..."; comm may contain spaces/parens.
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.len() > 2 && fields[2] == pgid.to_string() && !matches!(fields[0], "Z" | "X") {
+            members.push(pid);
+        }
+    }
+    members
+}
+
+/// Polls /proc (there is no event to await for a foreign process's death)
+/// until the group has no live member, at most `limit`.
+async fn assert_group_gone_within(pgid: i32, limit: Duration) {
+    let start = Instant::now();
+    loop {
+        let left = live_group_members(pgid);
+        if left.is_empty() {
+            return;
+        }
+        assert!(start.elapsed() < limit, "processes {left:?} of group {pgid} still alive after {limit:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn unique_temp_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "drover-process-test-{tag}-{}-{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+    ));
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    dir
+}
+
+// --- exit codes -------------------------------------------------------------
+
+#[tokio::test]
+async fn exit_zero_is_completed() {
+    let (exit, _) = run(&ProcessSpec::new("true", Vec::<String>::new())).await;
+    assert_eq!(exit.code, 0);
+    assert_eq!(exit.signal, None);
+    assert_eq!(exit.reason, ExitReason::Completed);
+    assert!(exit.success());
+    assert!(exit.started_at <= exit.finished_at);
+}
+
+#[tokio::test]
+async fn exit_three_is_error() {
+    let (exit, _) = run(&sh("exit 3")).await;
+    assert_eq!(exit.code, 3);
+    assert_eq!(exit.signal, None);
+    assert_eq!(exit.reason, ExitReason::Error);
+}
+
+#[tokio::test]
+async fn death_by_signal_is_128_plus_signal() {
+    let (exit, _) = run(&sh("kill -s KILL $$")).await;
+    assert_eq!(exit.code, 137);
+    assert_eq!(exit.signal, Some(9));
+    assert_eq!(exit.reason, ExitReason::Error);
+}
+
+// --- output, env, working dir, stdin ---------------------------------------
+
+#[tokio::test]
+async fn stdout_and_stderr_are_captured_as_whole_lines() {
+    let (exit, out) = run(&sh("echo out1; echo err1 >&2; echo out2; printf 'no newline' >&2")).await;
+    assert_eq!(exit.code, 0);
+    let mut lines: Vec<&str> = out.lines().collect();
+    let pos = |l: &str| lines.iter().position(|x| *x == l);
+    assert!(pos("out1").unwrap() < pos("out2").unwrap(), "{out:?}");
+    lines.sort_unstable();
+    assert_eq!(lines, ["err1", "no newline", "out1", "out2"], "{out:?}");
+}
+
+#[tokio::test]
+async fn env_is_inherited_and_overridden_and_working_dir_applied() {
+    let dir = unique_temp_dir("cwd");
+    let spec = ProcessSpec {
+        env: vec![("DROVER_TEST_FOO".into(), "bar baz".into()), ("HOME".into(), "/pod/home".into())],
+        working_dir: Some(dir.clone()),
+        ..sh(r#"echo "foo=$DROVER_TEST_FOO"; echo "home=$HOME"; echo "path=$PATH"; echo "pwd=$(pwd -P)""#)
+    };
+    let (exit, out) = run(&spec).await;
+    assert_eq!(exit.code, 0, "{out}");
+    let path = std::env::var("PATH").unwrap_or_default();
+    let cwd = dir.canonicalize().unwrap();
+    assert_eq!(out, format!("foo=bar baz\nhome=/pod/home\npath={path}\npwd={}\n", cwd.display()));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn stdin_is_delivered_and_closed() {
+    let spec = ProcessSpec {
+        stdin: Some(b"hello\nworld\n".to_vec()),
+        ..ProcessSpec::new("cat", Vec::<String>::new())
+    };
+    let (exit, out) = run(&spec).await;
+    assert_eq!(exit.reason, ExitReason::Completed);
+    assert_eq!(out, "hello\nworld\n");
+}
+
+#[tokio::test]
+async fn stdin_the_child_never_reads_does_not_block() {
+    let spec = ProcessSpec { stdin: Some(vec![b'x'; 4 * 1024 * 1024]), ..sh("echo done") };
+    let (exit, out) = run(&spec).await;
+    assert_eq!(exit.code, 0);
+    assert_eq!(out, "done\n");
+}
+
+#[tokio::test]
+async fn no_stdin_is_dev_null() {
+    let (exit, out) = run(&sh("cat; echo eof")).await;
+    assert_eq!(exit.code, 0);
+    assert_eq!(out, "eof\n");
+}
+
+// --- termination ------------------------------------------------------------
+
+#[tokio::test]
+async fn terminate_with_grace_stops_sleep_with_sigterm() {
+    let p = start(&ProcessSpec::new("sleep", ["60"]));
+    let pid = p.pid();
+    assert_eq!(p.pgid(), pid as i32);
+    let t0 = Instant::now();
+    let exit = bounded("terminate", p.terminate_with_grace(Duration::from_secs(5))).await;
+    assert!(t0.elapsed() < Duration::from_secs(3), "{:?}", t0.elapsed());
+    assert_eq!(exit.signal, Some(15));
+    assert_eq!(exit.code, 143);
+    assert_eq!(exit.reason, ExitReason::Killed);
+    assert!(!PathBuf::from(format!("/proc/{pid}")).exists());
+    assert!(p.log().is_closed());
+}
+
+#[tokio::test]
+async fn sigterm_ignoring_child_is_killed_after_grace() {
+    let p = start(&sh(r#"trap "" TERM; echo ready; sleep 60"#));
+    wait_for_output(p.log(), "ready").await;
+    let t0 = Instant::now();
+    let exit = bounded("terminate", p.terminate_with_grace(Duration::from_millis(300))).await;
+    let took = t0.elapsed();
+    assert!(took >= Duration::from_millis(300), "{took:?}");
+    assert!(took < Duration::from_secs(3), "{took:?}");
+    assert_eq!(exit.signal, Some(9));
+    assert_eq!(exit.code, 137);
+    assert_eq!(exit.reason, ExitReason::Killed);
+    assert_group_gone_within(p.pgid(), Duration::from_secs(2)).await;
+}
+
+#[tokio::test]
+async fn terminate_reaches_grandchildren_in_the_group() {
+    let p = start(&sh("sleep 60 & sleep 60 & echo ready; wait"));
+    wait_for_output(p.log(), "ready").await;
+    let pgid = p.pgid();
+    let members = live_group_members(pgid);
+    assert!(members.len() >= 3, "expected sh + 2 sleeps, got {members:?}");
+    let exit = bounded("terminate", p.terminate_with_grace(Duration::from_secs(5))).await;
+    assert_eq!(exit.signal, Some(15));
+    assert_eq!(exit.reason, ExitReason::Killed);
+    assert_group_gone_within(pgid, Duration::from_secs(2)).await;
+}
+
+#[tokio::test]
+async fn leftover_background_processes_die_with_the_leader() {
+    // The background sleep keeps stdout open; the leader's exit must still
+    // end the pod promptly, and take the sleep with it.
+    let p = start(&sh("sleep 60 & echo started"));
+    let exit = bounded("wait", p.wait()).await;
+    assert_eq!(exit.reason, ExitReason::Completed);
+    assert_eq!(p.log().snapshot().0, b"started\n");
+    assert!(p.log().is_closed());
+    assert_group_gone_within(p.pgid(), Duration::from_secs(2)).await;
+}
+
+#[tokio::test]
+async fn kill_sends_sigkill_to_the_group() {
+    let p = start(&ProcessSpec::new("sleep", ["60"]));
+    p.kill();
+    let exit = bounded("wait", p.wait()).await;
+    assert_eq!(exit.signal, Some(9));
+    assert_eq!(exit.reason, ExitReason::Killed);
+    // Signalling after the exit is a harmless no-op.
+    p.terminate();
+    p.kill();
+    assert_eq!(p.wait().await, exit);
+}
+
+#[tokio::test]
+async fn wait_is_cancel_safe() {
+    let p = start(&ProcessSpec::new("sleep", ["60"]));
+    assert!(tokio::time::timeout(Duration::from_millis(20), p.wait()).await.is_err());
+    assert!(p.wait().now_or_never().is_none());
+    assert!(p.try_exit().is_none());
+    p.terminate();
+    let exit = bounded("wait", p.wait()).await;
+    assert_eq!(exit.signal, Some(15));
+    assert_eq!(p.try_exit(), Some(exit));
+}
+
+#[tokio::test]
+async fn deadline_exceeded() {
+    let p = start(&ProcessSpec::new("sleep", ["60"]));
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(100);
+    let exit = bounded("deadline", p.wait_with_deadline(deadline, Duration::from_secs(5))).await;
+    assert_eq!(exit.reason, ExitReason::DeadlineExceeded);
+    assert_eq!(exit.signal, Some(15));
+}
+
+#[tokio::test]
+async fn deadline_not_reached_reports_the_real_exit() {
+    let p = start(&sh("exit 4"));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let exit = bounded("deadline", p.wait_with_deadline(deadline, Duration::from_secs(1))).await;
+    assert_eq!(exit.reason, ExitReason::Error);
+    assert_eq!(exit.code, 4);
+}
+
+#[tokio::test]
+async fn dropping_the_handle_kills_the_group() {
+    let p = start(&sh("sleep 60 & sleep 60 & echo ready; wait"));
+    wait_for_output(p.log(), "ready").await;
+    let pgid = p.pgid();
+    let log = p.log().clone();
+    drop(p);
+    bounded("log closed", log.closed()).await;
+    assert_group_gone_within(pgid, Duration::from_secs(2)).await;
+}
+
+// --- log buffer -------------------------------------------------------------
+
+#[test]
+fn log_buffer_keeps_the_last_capacity_bytes() {
+    let log = LogBuffer::new(10);
+    log.append(b"0123456");
+    assert_eq!(log.snapshot(), (b"0123456".to_vec(), 7));
+    log.append(b"789abc");
+    assert_eq!(log.snapshot(), (b"3456789abc".to_vec(), 13));
+    assert_eq!(log.dropped_bytes(), 3);
+    assert_eq!(log.start_offset(), 3);
+    assert_eq!(log.read_from(0), (b"3456789abc".to_vec(), 13));
+    assert_eq!(log.read_from(10), (b"abc".to_vec(), 13));
+    assert_eq!(log.read_from(13), (Vec::new(), 13));
+    assert_eq!(log.read_from(99), (Vec::new(), 13));
+    // A single append larger than the capacity keeps its tail.
+    log.append(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ");
+    assert_eq!(log.snapshot(), (b"QRSTUVWXYZ".to_vec(), 39));
+    assert_eq!(log.dropped_bytes(), 29);
+    assert_eq!(log.len(), 10);
+    log.close();
+    log.append(b"ignored");
+    assert_eq!(log.end_offset(), 39);
+}
+
+#[tokio::test]
+async fn log_buffer_bound_on_3_mib_of_output() {
+    const MIB: u64 = 1024 * 1024;
+    // 3 MiB of "0123456789abcde\n" (16-byte lines).
+    let p = start(&sh("yes 0123456789abcde | head -c 3145728"));
+    let exit = bounded("wait", p.wait()).await;
+    assert_eq!(exit.code, 0);
+    let log = p.log();
+    assert_eq!(log.end_offset(), 3 * MIB);
+    assert_eq!(log.len() as u64, MIB);
+    assert_eq!(log.dropped_bytes(), 2 * MIB);
+    let (bytes, end) = log.snapshot();
+    assert_eq!(end, 3 * MIB);
+    assert_eq!(bytes.len() as u64, MIB);
+    // The kept part starts on a line boundary (16 | 2 MiB) and is intact.
+    assert!(bytes.chunks(16).all(|line| line == b"0123456789abcde\n"));
+}
+
+#[tokio::test]
+async fn follower_is_woken_by_new_output() {
+    let log = Arc::new(LogBuffer::new(1024));
+    let follower = {
+        let log = log.clone();
+        tokio::spawn(async move { log.changed(0).await })
+    };
+    // Not ready while nothing was written: a fresh `changed` is pending...
+    assert!(log.changed(0).now_or_never().is_none());
+    tokio::task::yield_now().await;
+    assert!(!follower.is_finished());
+    // ...and an append wakes the waiting follower.
+    log.append(b"line\n");
+    assert_eq!(bounded("follower", follower).await.unwrap(), 5);
+    // Already-available data returns at once; closing wakes waiters too.
+    assert_eq!(log.changed(0).now_or_never(), Some(5));
+    let waiter = {
+        let log = log.clone();
+        tokio::spawn(async move { log.changed(5).await })
+    };
+    let closed = {
+        let log = log.clone();
+        tokio::spawn(async move { log.closed().await })
+    };
+    tokio::task::yield_now().await;
+    log.close();
+    assert_eq!(bounded("waiter", waiter).await.unwrap(), 5);
+    bounded("closed", closed).await.unwrap();
+}
+
+#[tokio::test]
+async fn follow_loop_sees_all_output_of_a_process() {
+    let p = start(&sh("for i in 1 2 3 4 5; do echo line$i; echo err$i >&2; done"));
+    let log = p.log().clone();
+    let followed = bounded("follow", async {
+        let mut out = Vec::new();
+        let mut offset = 0;
+        loop {
+            let (bytes, next) = log.read_from(offset);
+            out.extend_from_slice(&bytes);
+            offset = next;
+            if log.is_closed() && log.end_offset() == offset {
+                return out;
+            }
+            log.changed(offset).await;
+        }
+    })
+    .await;
+    let exit = bounded("wait", p.wait()).await;
+    assert_eq!(exit.code, 0);
+    assert_eq!(followed, log.snapshot().0);
+    assert_eq!(String::from_utf8(followed).unwrap().lines().count(), 10);
+}
+
+// --- spawn errors -----------------------------------------------------------
+
+#[tokio::test]
+async fn command_not_found_is_127() {
+    let spec = ProcessSpec::new("drover-no-such-command-xyz", Vec::<String>::new());
+    let err = process::spawn(&spec, Arc::new(LogBuffer::default())).unwrap_err();
+    assert!(matches!(err, SpawnError::NotFound { .. }), "{err:?}");
+    assert_eq!(err.exit_code(), 127);
+    assert!(err.to_string().contains("command not found"), "{err}");
+    let exit = Exit::start_error(&err);
+    assert_eq!(exit.code, 127);
+    assert!(matches!(exit.reason, ExitReason::StartError(_)));
+}
+
+#[tokio::test]
+async fn not_executable_is_126() {
+    let dir = unique_temp_dir("noexec");
+    let file = dir.join("script.sh");
+    std::fs::write(&file, "#!/bin/sh\necho hi\n").unwrap();
+    let spec = ProcessSpec::new(file.to_string_lossy(), Vec::<String>::new());
+    let err = process::spawn(&spec, Arc::new(LogBuffer::default())).unwrap_err();
+    assert!(matches!(err, SpawnError::PermissionDenied { .. }), "{err:?}");
+    assert_eq!(err.exit_code(), 126);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn bad_working_dir_is_a_start_error() {
+    let spec = ProcessSpec {
+        working_dir: Some("/nonexistent/drover/dir".into()),
+        ..ProcessSpec::new("true", Vec::<String>::new())
+    };
+    let err = process::spawn(&spec, Arc::new(LogBuffer::default())).unwrap_err();
+    assert!(matches!(err, SpawnError::WorkingDir { .. }), "{err:?}");
+    assert_eq!(err.exit_code(), 126);
+}
+
+#[test]
+fn spawn_outside_a_runtime_is_an_error() {
+    let err = process::spawn(&sh("true"), Arc::new(LogBuffer::default())).unwrap_err();
+    assert!(matches!(err, SpawnError::NoRuntime), "{err:?}");
+}
+
+// --- the agent dies ---------------------------------------------------------
+
+/// Set for the re-executed test binary acting as the agent; its value says
+/// which helper scenario to run.
+const HELPER_ENV: &str = "DROVER_PROCESS_TEST_AGENT_HELPER";
+
+/// Runs `agent_helper` in a child copy of this test binary, returns it and
+/// the pgid it printed.
+async fn start_agent_helper(mode: &str) -> (tokio::process::Child, i32) {
+    let exe = std::env::current_exe().expect("current_exe");
+    let mut helper = tokio::process::Command::new(exe)
+        .args(["agent_helper", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .env(HELPER_ENV, mode)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start helper");
+    let mut lines = tokio::io::BufReader::new(helper.stdout.take().unwrap()).lines();
+    let pgid = bounded("helper pgid", async {
+        while let Some(line) = lines.next_line().await.expect("read helper output") {
+            if let Some(i) = line.find("PGID=") {
+                let digits: String = line[i + 5..].chars().take_while(char::is_ascii_digit).collect();
+                return digits.parse::<i32>().expect("pgid");
+            }
+        }
+        panic!("helper exited without printing its pgid");
+    })
+    .await;
+    (helper, pgid)
+}
+
+async fn kill_agent(mut helper: tokio::process::Child) {
+    helper.start_kill().expect("kill -9 helper");
+    bounded("helper exit", helper.wait()).await.expect("wait helper");
+}
+
+/// The whole group, grandchildren included, dies within 2 s of a `kill -9`
+/// of the agent (PDEATHSIG for the shell, the watchdog for the sleeps).
+#[tokio::test]
+async fn agent_killed_leaves_no_group_member_alive() {
+    let (helper, pgid) = start_agent_helper("group").await;
+    let members = live_group_members(pgid);
+    assert!(members.len() >= 3, "expected sh + 2 sleeps, got {members:?}");
+    kill_agent(helper).await;
+    assert_group_gone_within(pgid, Duration::from_secs(2)).await;
+}
+
+/// With the watchdog disabled, PDEATHSIG alone still kills the direct child.
+#[tokio::test]
+async fn agent_killed_pdeathsig_kills_direct_child() {
+    let (helper, pgid) = start_agent_helper("pdeathsig").await;
+    assert_eq!(live_group_members(pgid), [pgid]);
+    kill_agent(helper).await;
+    assert_group_gone_within(pgid, Duration::from_secs(2)).await;
+}
+
+/// Not a test: the "agent" side of the tests above, run in a child process.
+#[tokio::test]
+#[ignore = "helper for agent_killed_* tests; does nothing unless they run it"]
+async fn agent_helper() {
+    let Ok(mode) = std::env::var(HELPER_ENV) else {
+        return;
+    };
+    let spec = match mode.as_str() {
+        "group" => sh("sleep 300 & sleep 300 & echo ready; wait"),
+        "pdeathsig" => {
+            process::set_group_watchdog_enabled(false);
+            sh("echo ready; exec sleep 300")
+        }
+        other => panic!("unknown helper mode {other}"),
+    };
+    let p = start(&spec);
+    wait_for_output(p.log(), "ready").await;
+    println!("PGID={}", p.pgid());
+    std::future::pending::<()>().await;
+}
