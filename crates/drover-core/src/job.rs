@@ -166,8 +166,11 @@ const MSG_DEADLINE: &str = "Job was active longer than specified deadline";
 const MSG_COMPLETIONS_REACHED: &str = "Reached expected number of succeeded pods";
 /// The deletion reason of scale-down victims (JOB-M3).
 const REASON_SCALED_DOWN: &str = "ScaledDown";
-/// JOB-T5: the floor of a back-off requeue.
-const MIN_BACKOFF_REQUEUE: Duration = Duration::from_secs(1);
+/// JOB-T5: the floor of a back-off requeue. Kubernetes floors it at 1 s because it batches pod
+/// events for 1 s anyway; Drover syncs on each event, so a 1 s floor would stretch a short
+/// back-off base (`--job-backoff-base 200ms`) and break the base·2^(n−1) sequence. 1 ms only
+/// guards against a zero-delay loop.
+const MIN_BACKOFF_REQUEUE: Duration = Duration::from_millis(1);
 
 /// The pods of one sync, classified per JOB-C1..C3, before this sync's changes.
 struct Tally<'a> {

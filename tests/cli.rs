@@ -1,0 +1,2 @@
+//! CLI surface tests.
+mod common;
