@@ -12,7 +12,9 @@ const SECS: fn(u64) -> Duration = Duration::from_secs;
 async fn pi_with_completions_4_parallelism_2() {
     let mut c = Cluster::start("pi4", &[]);
     c.add_worker("w1", 4, &[]).await;
-    let yaml = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/pi-parallel-job.yaml")).unwrap();
+    let yaml =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/pi-parallel-job.yaml"))
+            .unwrap();
     let out = c.create("pi", &yaml);
     assert_eq!(out.trim(), "job.batch/pi-parallel created");
     let job = c.wait_complete("pi-parallel", SECS(60)).await;
@@ -59,7 +61,8 @@ async fn failing_pod_never_backoff_limit_2() {
     assert!(pods.iter().all(|p| p.status.phase == "Failed"));
     // Re-creation gaps follow base·2^(n−1) with base 200 ms: 200 ms, then 400 ms.
     for (k, pair) in pods.windows(2).enumerate() {
-        let finished = pair[0].status.container_statuses[0].state.terminated.as_ref().unwrap().finished_at.unwrap();
+        let finished =
+            pair[0].status.container_statuses[0].state.terminated.as_ref().unwrap().finished_at.unwrap();
         let created = pair[1].metadata.creation_timestamp.unwrap();
         let gap = (created - finished).num_milliseconds();
         let want = 200 * (1 << k);
@@ -125,7 +128,11 @@ async fn coordinator_kill_9_and_restart_keeps_exact_counts() {
     assert!(job.condition_true("Complete").is_some(), "{job:#?}");
     assert_eq!(job.status.succeeded, 20);
     let pods = c.pods_of("twenty").await;
-    assert_eq!(pods.iter().filter(|p| p.status.phase == "Succeeded").count(), 20, "exactly 20 succeeded pods");
+    assert_eq!(
+        pods.iter().filter(|p| p.status.phase == "Succeeded").count(),
+        20,
+        "exactly 20 succeeded pods"
+    );
     assert!(max_overlap(&pods) <= 3, "never more than 3 active");
 }
 
@@ -134,7 +141,15 @@ async fn worker_kill_9_fails_its_pods_and_they_are_replaced() {
     let mut c = Cluster::start("lost", &[]);
     c.add_worker("doomed", 2, &[]).await;
     let marker = format!("sleep 30.{}", std::process::id());
-    c.create("j", &job_yaml("lost", "  completions: 2\n  parallelism: 2\n", "Never", &format!("if [ -e {0}/ok ]; then exit 0; fi; exec {marker}", c.dir.0.display())));
+    c.create(
+        "j",
+        &job_yaml(
+            "lost",
+            "  completions: 2\n  parallelism: 2\n",
+            "Never",
+            &format!("if [ -e {0}/ok ]; then exit 0; fi; exec {marker}", c.dir.0.display()),
+        ),
+    );
     c.wait_job("lost", SECS(10), |j| j.status.active == 2).await;
     // Both pods run on the doomed worker.
     let client = c.client();

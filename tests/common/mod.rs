@@ -1,7 +1,7 @@
 //! The end-to-end harness: real `drover` processes on 127.0.0.1, each test with its own
 //! coordinator (port 0), data directory and workers. Everything a test starts is killed when its
 //! handle drops.
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -132,7 +132,8 @@ impl Cluster {
         let client = self.client();
         let name = name.to_string();
         within(Duration::from_secs(10), async move {
-            let mut s = Box::pin(client.watch::<drover_api::Worker>("workers", "", Some(&name)).await.unwrap());
+            let mut s =
+                Box::pin(client.watch::<drover_api::Worker>("workers", "", Some(&name)).await.unwrap());
             while let Some(ev) = s.next().await {
                 if ev.unwrap().object.status.phase == "Ready" {
                     return;

@@ -29,7 +29,12 @@ pub(crate) struct Cluster {
 impl Cluster {
     /// Starts `drover coordinator` on an ephemeral port, reads the port from its log, then
     /// starts `drover worker` with `slots` slots. Does not wait for the worker to register.
-    pub(crate) fn start(drover: &Path, slots: u32, log_filter: &str, keep_dir: bool) -> anyhow::Result<Cluster> {
+    pub(crate) fn start(
+        drover: &Path,
+        slots: u32,
+        log_filter: &str,
+        keep_dir: bool,
+    ) -> anyhow::Result<Cluster> {
         let dir = unique_temp_dir()?;
         // From here on, dropping `cluster` stops whatever was started and removes `dir`.
         let mut cluster =
@@ -172,7 +177,8 @@ fn parse_addr(line: &str) -> Option<SocketAddr> {
 
 /// `$TMPDIR/drover-bench-<pid>-<nanos>`, created empty.
 fn unique_temp_dir() -> anyhow::Result<PathBuf> {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_nanos();
     let dir = std::env::temp_dir().join(format!("drover-bench-{}-{nanos}", std::process::id()));
     std::fs::create_dir(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     Ok(dir)

@@ -429,7 +429,8 @@ async fn get_kind<T: Printable>(
         items.retain(|i| names.iter().any(|n| n == i.name()));
     }
     let single = names.len() == 1 && items.len() == 1;
-    if items.is_empty() && missing.is_empty() {
+    let structured = matches!(out, Output::Json | Output::Yaml);
+    if items.is_empty() && missing.is_empty() && !structured {
         eprintln!("No resources found in default namespace.");
     } else {
         print!("{}", render(&items, out, true, &pods, single)?);
