@@ -66,9 +66,64 @@ pub struct JobSpec {
     /// True turns off selector generation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manual_selector: Option<bool>,
+    /// Drover extension: the work queue the pods take their tasks from. With `completions`
+    /// set, each pod takes exactly one task; without, each pod drains the queue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<QueueSpec>,
     /// The pod template.
     #[serde(default)]
     pub template: PodTemplateSpec,
+}
+
+/// Drover extension: where a Job's tasks come from, and how a pod handles them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueSpec {
+    /// `amqp://…` (RabbitMQ) or `redis://…` (Redis). Its password is never printed.
+    pub url: String,
+    /// The queue (RabbitMQ) or list (Redis) name.
+    pub name: String,
+    /// `Exec` (default): the command runs once per task, with the task on stdin and in
+    /// `DROVER_TASK`. `Stream`: one long-lived process per pod reads one task per line on stdin
+    /// and answers one line per task on stdout (`ok` for success). `Noop`: no process; every
+    /// task succeeds at once (for measuring the queue path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handler: Option<String>,
+    /// How long a taken task stays leased without a renewal (default 30). The worker renews
+    /// it while the task runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_seconds: Option<i64>,
+}
+
+/// Drover extension: task counts, on a Job (all its pods) and on each pod.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskCounts {
+    /// Tasks processed and acked.
+    #[serde(default)]
+    pub succeeded: i64,
+    /// Task attempts whose command failed (the task was requeued).
+    #[serde(default)]
+    pub failed: i64,
+    /// Tasks put back on the queue (after a failure, a termination or a lost lease).
+    #[serde(default)]
+    pub requeued: i64,
+}
+
+impl TaskCounts {
+    /// The sum of two counts.
+    pub fn plus(self, other: TaskCounts) -> TaskCounts {
+        TaskCounts {
+            succeeded: self.succeeded + other.succeeded,
+            failed: self.failed + other.failed,
+            requeued: self.requeued + other.requeued,
+        }
+    }
+
+    /// True when every count is zero.
+    pub fn is_zero(&self) -> bool {
+        *self == TaskCounts::default()
+    }
 }
 
 /// Kubernetes' `JobStatus`.
@@ -99,6 +154,13 @@ pub struct JobStatus {
     /// Pods whose termination was requested and which have not finished yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub terminating: Option<i32>,
+    /// Drover extension: task counts over all the Job's pods (queue Jobs only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tasks: Option<TaskCounts>,
+    /// Drover extension: the part of `tasks` that comes from pods already counted (and
+    /// possibly removed). Folded in exactly once, with the pod's outcome.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counted_tasks: Option<TaskCounts>,
 }
 
 fn is_zero(n: &i32) -> bool {

@@ -17,9 +17,9 @@ pub mod protocol;
 pub mod validation;
 pub mod worker;
 
-pub use job::{Job, JobCondition, JobSpec, JobStatus};
+pub use job::{Job, JobCondition, JobSpec, JobStatus, QueueSpec, TaskCounts};
 pub use meta::{Event, LabelSelector, ObjectMeta, OwnerReference, Time};
-pub use pod::{Container, ContainerStatus, EnvVar, Pod, PodSpec, PodStatus, PodTemplateSpec};
+pub use pod::{Container, ContainerStatus, EnvVar, Pod, PodQueue, PodSpec, PodStatus, PodTemplateSpec};
 pub use worker::{Worker, WorkerSpec, WorkerStatus};
 
 /// Label and annotation keys Drover and Kubernetes agree on.

@@ -215,3 +215,21 @@ impl Event {
         }
     }
 }
+
+/// Hides the password of a URL: `amqp://user:secret@host/` → `amqp://user:***@host/`. Used
+/// wherever a broker URL is shown (describe, logs, errors).
+pub fn redact_url(url: &str) -> String {
+    if let Some(scheme_end) = url.find("://") {
+        let rest = &url[scheme_end + 3..];
+        let authority_end = rest.find('/').unwrap_or(rest.len());
+        if let Some(at) = rest[..authority_end].rfind('@') {
+            let creds = &rest[..at];
+            let masked = match creds.split_once(':') {
+                Some((user, _)) => format!("{user}:***"),
+                None => "***".to_string(),
+            };
+            return format!("{}{}{}", &url[..scheme_end + 3], masked, &rest[at..]);
+        }
+    }
+    url.to_string()
+}

@@ -68,6 +68,23 @@ pub struct PodSpec {
     /// The hostname the pod would have. Accepted for compatibility; not applied.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
+    /// Drover extension, set by the Job controller from the Job's `spec.queue`: where the pod
+    /// takes its tasks, and whether it drains the queue or takes exactly one task.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<PodQueue>,
+}
+
+/// Drover extension: a pod's work queue.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodQueue {
+    /// The Job's queue.
+    #[serde(flatten)]
+    pub spec: crate::job::QueueSpec,
+    /// True: loop until the queue is empty and nothing is in flight (completions unset).
+    /// False: take exactly one task (completions set).
+    #[serde(default)]
+    pub drain: bool,
 }
 
 /// Kubernetes' `Container`, the fields Drover uses.
@@ -133,6 +150,9 @@ pub struct PodStatus {
     /// The process's status.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub container_statuses: Vec<ContainerStatus>,
+    /// Drover extension: the tasks this pod handled (queue pods only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tasks: Option<crate::job::TaskCounts>,
 }
 
 /// Pod phases.

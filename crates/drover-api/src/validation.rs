@@ -358,9 +358,52 @@ fn validate_job_spec(job: &Job) -> Vec<FieldError> {
     }
     // VAL-8.
     errs.extend(validate_job_selector(job));
+    if let Some(queue) = &spec.queue {
+        errs.extend(validate_queue(queue, "spec.queue"));
+    }
     // The pod template.
     errs.extend(validate_template_meta(&spec.template, "spec.template.metadata"));
     errs.extend(validate_job_pod_spec(&spec.template.spec, "spec.template.spec"));
+    errs
+}
+
+/// Drover's `spec.queue`: a broker URL Drover can use, a queue name, a known handler and a
+/// positive lease. The URL is shown with its password redacted.
+fn validate_queue(queue: &crate::job::QueueSpec, path: &str) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let shown = crate::meta::redact_url(&queue.url);
+    if queue.url.is_empty() {
+        errs.push(FieldError::required(format!("{path}.url"), "a broker URL: amqp://… or redis://…"));
+    } else {
+        match queue.url.split_once("://") {
+            Some(("amqp" | "redis", rest)) if !rest.is_empty() => {}
+            Some(("amqps" | "rediss", _)) => errs.push(FieldError::invalid(
+                format!("{path}.url"),
+                shown.as_str(),
+                "TLS connections are not supported yet; use amqp:// or redis://",
+            )),
+            _ => errs.push(FieldError::invalid(
+                format!("{path}.url"),
+                shown.as_str(),
+                "must start with amqp:// or redis:// and name a host",
+            )),
+        }
+    }
+    if queue.name.is_empty() {
+        errs.push(FieldError::required(format!("{path}.name"), ""));
+    } else if queue.name.len() > 255 {
+        errs.push(FieldError::too_long(format!("{path}.name"), 255));
+    }
+    if let Some(handler) = queue.handler.as_deref()
+        && !matches!(handler, "Exec" | "Stream" | "Noop")
+    {
+        errs.push(FieldError::not_supported(format!("{path}.handler"), handler, &["Exec", "Stream", "Noop"]));
+    }
+    if let Some(lease) = queue.lease_seconds
+        && lease <= 0
+    {
+        errs.push(FieldError::invalid(format!("{path}.leaseSeconds"), &lease, "must be greater than 0"));
+    }
     errs
 }
 

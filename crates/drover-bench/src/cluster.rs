@@ -21,6 +21,7 @@ pub(crate) struct Cluster {
     /// The private temporary directory (store, logs).
     pub(crate) dir: PathBuf,
     keep_dir: bool,
+    stopped: bool,
     coordinator: Option<Child>,
     worker: Option<Child>,
     drain: Option<JoinHandle<()>>,
@@ -37,8 +38,15 @@ impl Cluster {
     ) -> anyhow::Result<Cluster> {
         let dir = unique_temp_dir()?;
         // From here on, dropping `cluster` stops whatever was started and removes `dir`.
-        let mut cluster =
-            Cluster { url: String::new(), dir, keep_dir, coordinator: None, worker: None, drain: None };
+        let mut cluster = Cluster {
+            url: String::new(),
+            dir,
+            keep_dir,
+            stopped: false,
+            coordinator: None,
+            worker: None,
+            drain: None,
+        };
 
         let coordinator_log = cluster.dir.join("coordinator.log");
         let mut coordinator = Command::new(drover)
@@ -103,6 +111,11 @@ impl Cluster {
         Ok(cluster)
     }
 
+    /// The pids of the coordinator and the worker, while they run.
+    pub(crate) fn pids(&self) -> (Option<u32>, Option<u32>) {
+        (self.coordinator.as_ref().map(Child::id), self.worker.as_ref().map(Child::id))
+    }
+
     /// Fails when the coordinator or the worker has exited.
     pub(crate) fn check_alive(&mut self) -> anyhow::Result<()> {
         for (what, child, log) in [
@@ -121,6 +134,9 @@ impl Cluster {
     /// Stops the worker, then the coordinator (SIGTERM, then SIGKILL after 10 s), and removes
     /// the temporary directory unless it is to be kept. Idempotent.
     pub(crate) fn shutdown(&mut self) {
+        if std::mem::replace(&mut self.stopped, true) {
+            return;
+        }
         if let Some(mut worker) = self.worker.take() {
             terminate(&mut worker);
         }

@@ -5,8 +5,10 @@
 //! in the library crates.
 
 mod client_cmds;
+mod compose_check;
 mod duration;
 mod print;
+mod queue_cmds;
 mod server_cmds;
 
 use std::process::ExitCode;
@@ -48,6 +50,8 @@ enum Command {
     Delete(client_cmds::DeleteArgs),
     /// Expand a template (`$ITEM`) once per item and print the manifests.
     Expand(client_cmds::ExpandArgs),
+    /// Publish tasks to a queue, or show its stats, or purge it (RabbitMQ or Redis).
+    Queue(queue_cmds::QueueArgs),
 }
 
 /// Flags every client verb shares.
@@ -84,6 +88,7 @@ fn main() -> ExitCode {
             Command::Wait(args) => client_cmds::wait(args, &server).await,
             Command::Delete(args) => client_cmds::delete(args, &server).await,
             Command::Expand(args) => client_cmds::expand(args).await,
+            Command::Queue(args) => queue_cmds::queue(args).await,
         }
     });
     match res {

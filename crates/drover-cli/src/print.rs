@@ -56,9 +56,18 @@ fn age(t: Option<drover_api::Time>) -> String {
 pub(crate) fn job_headers(wide: bool) -> Vec<&'static str> {
     let mut h = vec!["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"];
     if wide {
-        h.extend(["CONTAINERS", "IMAGES", "SELECTOR"]);
+        h.extend(["TASKS", "CONTAINERS", "IMAGES", "SELECTOR"]);
     }
     h
+}
+
+/// The TASKS column of `get jobs -o wide`: `succeeded/failed/requeued`, or `-` without a queue.
+pub(crate) fn tasks(job: &Job) -> String {
+    match job.status.tasks {
+        Some(t) => format!("{} ok, {} failed, {} requeued", t.succeeded, t.failed, t.requeued),
+        None if job.spec.queue.is_some() => "0 ok, 0 failed, 0 requeued".into(),
+        None => "-".into(),
+    }
 }
 
 /// COMPLETIONS as kubectl prints it: `2/4`, or `1/1 of 3` for a work queue.
@@ -90,6 +99,7 @@ pub(crate) fn job_row(job: &Job, wide: bool) -> Vec<String> {
         age(job.metadata.creation_timestamp),
     ];
     if wide {
+        row.push(tasks(job));
         let containers = &job.spec.template.spec.containers;
         row.push(containers.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(","));
         row.push(
@@ -267,6 +277,11 @@ pub(crate) fn describe_job(job: &Job, pods: &[Pod], events: &[Event]) -> String 
             kv("Duration", human(t - st));
         }
     }
+    if let Some(q) = &s.queue {
+        kv("Queue", format!("{} on {}", q.name, redact(&q.url)));
+        kv("Queue Handler", q.handler.clone().unwrap_or_else(|| "Exec".into()));
+        kv("Tasks", tasks(job));
+    }
     kv(
         "Pods Statuses",
         format!(
@@ -360,16 +375,7 @@ pub(crate) fn describe_pod(pod: &Pod, events: &[Event]) -> String {
 
 /// Hides the password of a URL-looking value (`amqp://user:secret@host` → `amqp://user:***@host`).
 pub(crate) fn redact(value: &str) -> String {
-    if let Some(scheme_end) = value.find("://") {
-        let rest = &value[scheme_end + 3..];
-        if let Some(at) = rest.find('@') {
-            let creds = &rest[..at];
-            if let Some(colon) = creds.find(':') {
-                return format!("{}{}:***{}", &value[..scheme_end + 3], &creds[..colon], &rest[at..]);
-            }
-        }
-    }
-    value.to_string()
+    drover_api::meta::redact_url(value)
 }
 
 #[cfg(test)]

@@ -302,6 +302,12 @@ pub fn new_pod(job: &Job) -> Pod {
     }
     let mut spec = template.spec.clone();
     spec.node_name = None;
+    // Drover's work queue: exactly one task per pod with completions set, else drain.
+    spec.queue = job
+        .spec
+        .queue
+        .clone()
+        .map(|q| drover_api::PodQueue { spec: q, drain: job.spec.completions.is_none() });
     Pod {
         api_version: drover_api::pod::API_VERSION.to_string(),
         kind: drover_api::pod::KIND.to_string(),

@@ -111,6 +111,40 @@ pub struct JobPlan {
 /// - Never creates pods for a finished, suspended or failing Job.
 /// - Counters never decrease; a pod is counted only while it carries the tracking finalizer.
 pub fn decide(job: &Job, pods: &[Pod], backoff: &BackoffRecord, config: &JobConfig, now: Time) -> JobPlan {
+    let mut plan = decide_counts_and_pods(job, pods, backoff, config, now);
+    tally_tasks(job, pods, &mut plan);
+    plan
+}
+
+/// Drover's task counts (queue Jobs): `countedTasks` gains the task counts of the pods this
+/// sync counts, in the same transaction as their outcome, so each pod's tasks are added exactly
+/// once even after the pod is removed; `tasks` is that plus the pods not counted yet.
+fn tally_tasks(job: &Job, pods: &[Pod], plan: &mut JobPlan) {
+    let counted_now: Vec<&str> = plan.count.iter().map(|c| c.name.as_str()).collect();
+    let pod_tasks = |p: &Pod| p.status.tasks.unwrap_or_default();
+    let mut counted = job.status.counted_tasks.unwrap_or_default();
+    let mut live = drover_api::TaskCounts::default();
+    for pod in pods {
+        if counted_now.contains(&pod.metadata.name.as_str()) {
+            counted = counted.plus(pod_tasks(pod));
+        } else if pod.metadata.has_finalizer(JOB_TRACKING_FINALIZER) {
+            live = live.plus(pod_tasks(pod));
+        }
+    }
+    if job.spec.queue.is_none() && counted.is_zero() && live.is_zero() {
+        return;
+    }
+    plan.status.counted_tasks = Some(counted);
+    plan.status.tasks = Some(counted.plus(live));
+}
+
+fn decide_counts_and_pods(
+    job: &Job,
+    pods: &[Pod],
+    backoff: &BackoffRecord,
+    config: &JobConfig,
+    now: Time,
+) -> JobPlan {
     let mut plan = JobPlan {
         status: job.status.clone(),
         count: Vec::new(),

@@ -35,6 +35,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::process::{self, Exit, ExitReason, LogBuffer, ProcessSpec};
+use crate::tasks;
 
 /// The agent's resolved configuration.
 #[derive(Debug, Clone)]
@@ -221,6 +222,10 @@ fn accept(client: &Client, config: &Arc<AgentConfig>, pods: &Pods, tracker: &Tas
 }
 
 /// Runs one pod to its end and reports it.
+///
+/// A plain pod runs its command, restarting it in place under `restartPolicy: OnFailure`. A
+/// queue pod (`spec.queue`, see [`crate::tasks`]) first takes a task and runs the handler for
+/// it; a draining pod loops over tasks until the queue is empty everywhere.
 async fn run_pod(
     client: &Client,
     config: &AgentConfig,
@@ -239,61 +244,92 @@ async fn run_pod(
         .spec
         .active_deadline_seconds
         .map(|s| tokio::time::Instant::now() + Duration::from_secs(s.max(0) as u64));
+    let reporter = Reporter { client, config, name, uid, start_time, container: &container };
+    let mut queue = pod.spec.queue.as_ref().map(|q| tasks::QueuePod::new(q.clone(), pod));
 
     let mut restarts = 0i32;
     let mut last_state: Option<ContainerState> = None;
     let final_exit: Exit;
     loop {
         if stop.is_cancelled() {
-            let now = Utc::now();
-            final_exit = Exit {
-                code: 137,
-                signal: None,
-                started_at: now,
-                finished_at: now,
-                reason: ExitReason::Killed,
-            };
+            final_exit = killed_before_start();
             break;
         }
-        let spec = process_spec(pod, &container);
-        let running = match process::spawn(&spec, log.clone()) {
-            Ok(p) => p,
-            Err(err) => {
-                log.append(format!("drover: {err}\n").as_bytes());
-                final_exit = Exit::start_error(&err);
-                break;
-            }
+        // A queue pod needs a task before it runs anything.
+        let task = match &mut queue {
+            None => None,
+            Some(q) => match q.next_task(&reporter, restarts, &last_state, &stop).await {
+                tasks::Next::Task(task) => Some(task),
+                tasks::Next::Drained => {
+                    final_exit = drained_exit();
+                    break;
+                }
+                tasks::Next::Stopped => {
+                    final_exit = killed_before_start();
+                    break;
+                }
+            },
         };
-        let running_status = status(
-            phase::RUNNING,
-            start_time,
-            &container,
-            ContainerState {
+        let exit = if queue.as_ref().is_some_and(|q| q.is_noop()) {
+            noop_exit()
+        } else {
+            let spec = process_spec(pod, &container, task.as_ref());
+            let running = match process::spawn(&spec, log.clone()) {
+                Ok(p) => p,
+                Err(err) => {
+                    log.append(format!("drover: {err}\n").as_bytes());
+                    let exit = Exit::start_error(&err);
+                    if let (Some(q), Some(task)) = (&mut queue, &task) {
+                        q.settle(task, &exit, false).await;
+                    }
+                    final_exit = exit;
+                    break;
+                }
+            };
+            let state = ContainerState {
                 running: Some(StateRunning { started_at: Some(running.started_at()) }),
                 ..Default::default()
-            },
-            last_state.clone(),
-            restarts,
-            true,
-        );
-        report_until_acked(client, config, name, uid, running_status, &stop).await;
-        let exit = tokio::select! {
-            exit = running.wait() => exit,
-            _ = stop.cancelled() => {
-                let g = *grace.lock().unwrap_or_else(|p| p.into_inner());
-                running.terminate_with_grace(g).await
+            };
+            let counts = queue.as_ref().map(|q| q.counts());
+            // A draining pod reports Running once; per task it only reports its counts, at most
+            // once a second.
+            if queue.as_mut().is_none_or(|q| q.should_report()) {
+                let status =
+                    reporter.status(phase::RUNNING, state, last_state.clone(), restarts, true, counts);
+                report_until_acked(client, config, name, uid, status, &stop).await;
             }
-            _ = sleep_until_opt(pod_deadline) => {
-                let g = *grace.lock().unwrap_or_else(|p| p.into_inner());
-                let mut exit = running.terminate_with_grace(g).await;
-                exit.reason = ExitReason::DeadlineExceeded;
-                exit
+            let renew = match (&queue, &task) {
+                (Some(q), Some(t)) => Some(q.keep_leased(t.clone())),
+                _ => None,
+            };
+            let exit = tokio::select! {
+                exit = running.wait() => exit,
+                _ = stop.cancelled() => {
+                    let g = *grace.lock().unwrap_or_else(|p| p.into_inner());
+                    running.terminate_with_grace(g).await
+                }
+                _ = sleep_until_opt(pod_deadline) => {
+                    let g = *grace.lock().unwrap_or_else(|p| p.into_inner());
+                    let mut exit = running.terminate_with_grace(g).await;
+                    exit.reason = ExitReason::DeadlineExceeded;
+                    exit
+                }
+            };
+            if let Some(renew) = renew {
+                renew.abort();
             }
+            exit
         };
-        if exit.success()
-            || !on_failure
-            || matches!(exit.reason, ExitReason::Killed | ExitReason::DeadlineExceeded)
-        {
+        let stopped = matches!(exit.reason, ExitReason::Killed | ExitReason::DeadlineExceeded);
+        if let (Some(q), Some(task)) = (&mut queue, &task) {
+            // OnFailure restarts a fixed-completion pod with the same task (it stays leased).
+            let keep = on_failure && !stopped && !exit.success() && !q.drains();
+            if q.settle(task, &exit, keep).await {
+                // A draining pod goes on to the next task.
+                continue;
+            }
+        }
+        if exit.success() || !on_failure || stopped {
             final_exit = exit;
             break;
         }
@@ -301,39 +337,39 @@ async fn run_pod(
         restarts += 1;
         last_state = Some(ContainerState { terminated: Some(terminated(&exit)), ..Default::default() });
         let delay = restart_delay(config, restarts);
-        let waiting = status(
-            phase::RUNNING,
-            start_time,
-            &container,
-            ContainerState {
-                waiting: Some(StateWaiting {
-                    reason: "CrashLoopBackOff".into(),
-                    message: Some(format!("back-off {}s restarting failed container", delay.as_secs_f64())),
-                }),
-                ..Default::default()
-            },
-            last_state.clone(),
-            restarts,
-            false,
-        );
-        report_until_acked(client, config, name, uid, waiting, &stop).await;
+        let waiting = ContainerState {
+            waiting: Some(StateWaiting {
+                reason: "CrashLoopBackOff".into(),
+                message: Some(format!("back-off {}s restarting failed container", delay.as_secs_f64())),
+            }),
+            ..Default::default()
+        };
+        let counts = queue.as_ref().map(|q| q.counts());
+        let status = reporter.status(phase::RUNNING, waiting, last_state.clone(), restarts, false, counts);
+        report_until_acked(client, config, name, uid, status, &stop).await;
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
             _ = stop.cancelled() => {}
         }
     }
 
+    // A draining pod gives back anything its connection still holds before it is seen finished.
+    if let Some(q) = &mut queue
+        && q.drains()
+    {
+        q.finish(&final_exit).await;
+    }
     log.close();
     let _ = shipper.await;
     let phase = if final_exit.success() { phase::SUCCEEDED } else { phase::FAILED };
-    let mut final_status = status(
+    let counts = queue.as_ref().map(|q| q.counts_at_end(&final_exit));
+    let mut final_status = reporter.status(
         phase,
-        start_time,
-        &container,
         ContainerState { terminated: Some(terminated(&final_exit)), ..Default::default() },
         last_state,
         restarts,
         false,
+        counts,
     );
     if phase == phase::FAILED {
         final_status.reason = Some(match &final_exit.reason {
@@ -345,9 +381,66 @@ async fn run_pod(
         final_status.message = Some(format!("process exited with code {}", final_exit.code));
     }
     report_until_acked(client, config, name, uid, final_status, &CancellationToken::new()).await;
+    // Fixed completions: the success is recorded first, then the task is acked.
+    if let Some(q) = &mut queue
+        && !q.drains()
+    {
+        q.finish(&final_exit).await;
+    }
 }
 
-fn process_spec(pod: &Pod, container: &drover_api::Container) -> ProcessSpec {
+/// Builds pod statuses for one pod.
+pub(crate) struct Reporter<'a> {
+    pub(crate) client: &'a Client,
+    pub(crate) config: &'a AgentConfig,
+    pub(crate) name: &'a str,
+    pub(crate) uid: &'a str,
+    start_time: Time,
+    container: &'a drover_api::Container,
+}
+
+impl Reporter<'_> {
+    pub(crate) fn status(
+        &self,
+        phase: &str,
+        state: ContainerState,
+        last_state: Option<ContainerState>,
+        restarts: i32,
+        ready: bool,
+        tasks: Option<drover_api::TaskCounts>,
+    ) -> PodStatus {
+        let mut s = status(phase, self.start_time, self.container, state, last_state, restarts, ready);
+        s.tasks = tasks;
+        s
+    }
+
+    /// Reports `status`, retrying until the coordinator answers or `give_up` is cancelled.
+    pub(crate) async fn report(&self, status: PodStatus, give_up: &CancellationToken) {
+        report_until_acked(self.client, self.config, self.name, self.uid, status, give_up).await;
+    }
+}
+
+fn killed_before_start() -> Exit {
+    let now = Utc::now();
+    Exit { code: 137, signal: None, started_at: now, finished_at: now, reason: ExitReason::Killed }
+}
+
+/// A draining pod that found the queue empty everywhere exits 0.
+fn drained_exit() -> Exit {
+    let now = Utc::now();
+    Exit { code: 0, signal: None, started_at: now, finished_at: now, reason: ExitReason::Completed }
+}
+
+/// The `Noop` handler: the task succeeds at once, without a process.
+fn noop_exit() -> Exit {
+    drained_exit()
+}
+
+fn process_spec(
+    pod: &Pod,
+    container: &drover_api::Container,
+    task: Option<&drover_queue::Task>,
+) -> ProcessSpec {
     let mut argv: Vec<String> = container.command.iter().chain(container.args.iter()).cloned().collect();
     let program = if argv.is_empty() { "true".to_string() } else { argv.remove(0) };
     let mut env: Vec<(String, String)> =
@@ -356,12 +449,19 @@ fn process_spec(pod: &Pod, container: &drover_api::Container) -> ProcessSpec {
     if let Some(job) = pod.metadata.controller_ref() {
         env.push(("JOB_NAME".into(), job.name.clone()));
     }
+    // A queue pod's task reaches the command on stdin and in DROVER_TASK.
+    if let Some(task) = task {
+        env.push(("DROVER_TASK".into(), String::from_utf8_lossy(&task.body).into_owned()));
+        env.push(("DROVER_TASK_ID".into(), task.id.clone()));
+    }
     ProcessSpec {
         program,
         args: argv,
         env,
         working_dir: container.working_dir.as_ref().map(Into::into),
-        stdin: None,
+        stdin: task.map(|t| t.body.clone()),
+        // One log for the pod's whole life: restarts and tasks append to it.
+        keep_log_open: true,
     }
 }
 
@@ -411,6 +511,7 @@ fn status(
         reason: None,
         message: None,
         start_time: Some(start_time),
+        tasks: None,
         container_statuses: vec![ContainerStatus {
             name: container.name.clone(),
             state,

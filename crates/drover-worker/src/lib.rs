@@ -3,7 +3,10 @@
 //! - [`agent`]: registration, heartbeats, the assignment stream, running pods and reporting them.
 //! - [`process`]: one pod's process: a process group, log capture, termination and the
 //!   guarantee that no pod process outlives the agent.
+//! - `tasks`: queue pods: taking a task under a lease, acking or requeueing it, and the drain
+//!   rule (exit 0 only when the queue is empty and nothing is in flight anywhere).
 pub mod agent;
 pub mod process;
+mod tasks;
 
 pub use agent::{AgentConfig, run};

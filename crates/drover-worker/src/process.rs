@@ -135,6 +135,10 @@ pub struct ProcessSpec {
     pub working_dir: Option<PathBuf>,
     /// Bytes written to stdin, which is then closed; `None` means `/dev/null`.
     pub stdin: Option<Vec<u8>>,
+    /// Leave the log open when the process exits, because the caller runs more processes into
+    /// the same log (a pod restarted in place, a queue pod running one process per task) and
+    /// closes it itself.
+    pub keep_log_open: bool,
 }
 
 impl ProcessSpec {
@@ -712,6 +716,7 @@ pub fn spawn(spec: &ProcessSpec, log: Arc<LogBuffer>) -> Result<RunningProcess, 
         log: log.clone(),
         readers,
         stdin_task,
+        keep_log_open: spec.keep_log_open,
         started_at,
         tx,
     }));
@@ -726,6 +731,7 @@ struct Supervised {
     log: Arc<LogBuffer>,
     readers: Vec<JoinHandle<()>>,
     stdin_task: Option<JoinHandle<()>>,
+    keep_log_open: bool,
     started_at: DateTime<Utc>,
     tx: watch::Sender<Option<Exit>>,
 }
@@ -751,7 +757,9 @@ async fn supervise(mut s: Supervised) {
     if let Some(task) = &s.stdin_task {
         task.abort();
     }
-    s.log.close();
+    if !s.keep_log_open {
+        s.log.close();
+    }
 
     let (code, signal) = match status {
         Ok(status) => code_and_signal(status),

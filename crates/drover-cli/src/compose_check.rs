@@ -1,0 +1,93 @@
+//! Checks `docker-compose.yml` against the binary's real command line: there is no Docker engine
+//! on our machines, so this is how the compose file is kept correct.
+
+#[cfg(test)]
+mod tests {
+    use clap::{CommandFactory, Parser};
+    use serde_json::Value;
+
+    use crate::Cli;
+
+    fn compose() -> Value {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docker-compose.yml"))
+            .unwrap();
+        serde_saphyr::from_str(&text).unwrap()
+    }
+
+    fn strings(v: &Value) -> Vec<String> {
+        v.as_array().unwrap().iter().map(|s| s.as_str().unwrap().to_string()).collect()
+    }
+
+    /// Every `env = "DROVER_…"` the CLI reads, per subcommand.
+    fn env_vars(sub: &str) -> Vec<String> {
+        let cmd = Cli::command();
+        let sub = cmd.find_subcommand(sub).unwrap();
+        sub.get_arguments()
+            .chain(cmd.get_arguments())
+            .filter_map(|a| a.get_env().map(|e| e.to_string_lossy().into_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn services_exist_with_their_ports() {
+        let c = compose();
+        let services = c["services"].as_object().unwrap();
+        for name in ["rabbitmq", "redis", "coordinator", "worker"] {
+            assert!(services.contains_key(name), "service {name} missing");
+        }
+        assert!(strings(&c["services"]["rabbitmq"]["ports"]).contains(&"5672:5672".to_string()));
+        assert!(c["services"]["rabbitmq"]["image"].as_str().unwrap().contains("management"));
+        assert!(strings(&c["services"]["redis"]["ports"]).contains(&"6379:6379".to_string()));
+        assert!(strings(&c["services"]["coordinator"]["ports"]).contains(&"7070:7070".to_string()));
+        // The worker scales (`--scale worker=4`): no fixed name, no host port.
+        assert!(c["services"]["worker"].get("container_name").is_none());
+        assert!(c["services"]["worker"].get("ports").is_none());
+        for name in ["rabbitmq", "redis", "coordinator"] {
+            assert!(c["services"][name]["healthcheck"]["test"].is_array(), "{name} has a healthcheck");
+        }
+    }
+
+    #[test]
+    fn drover_commands_parse_with_the_real_flags() {
+        let c = compose();
+        for name in ["coordinator", "worker"] {
+            let mut argv = vec!["drover".to_string()];
+            argv.extend(strings(&c["services"][name]["command"]));
+            let parsed = Cli::try_parse_from(&argv);
+            assert!(
+                parsed.is_ok(),
+                "service {name}: `{}` does not parse: {}",
+                argv.join(" "),
+                parsed.unwrap_err()
+            );
+            let sub = &argv[1];
+            let known = env_vars(sub);
+            if let Some(env) = c["services"][name]["environment"].as_object() {
+                for var in env.keys() {
+                    assert!(
+                        known.contains(var) || var == "DROVER_LOG",
+                        "service {name}: {var} is not read by `drover {sub}`"
+                    );
+                }
+            }
+        }
+        // The coordinator listens on the port the workers and the health check use.
+        let coordinator = strings(&c["services"]["coordinator"]["command"]).join(" ");
+        assert!(coordinator.contains("--listen 0.0.0.0:7070"), "{coordinator}");
+        let worker = strings(&c["services"]["worker"]["command"]).join(" ");
+        assert!(worker.contains("http://coordinator:7070"), "{worker}");
+        let health = strings(&c["services"]["coordinator"]["healthcheck"]["test"]).join(" ");
+        assert!(health.contains("127.0.0.1:7070/healthz"), "{health}");
+    }
+
+    #[test]
+    fn dockerfile_builds_the_binary_and_ships_the_example_tools() {
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/Dockerfile")).unwrap();
+        assert!(text.contains("cargo build --release -p drover-cli"));
+        assert!(text.contains(" bc "), "bc for the pi examples");
+        assert!(text.contains("ENTRYPOINT [\"drover\"]"));
+        let from_lines = text.lines().filter(|l| l.starts_with("FROM ")).count();
+        assert_eq!(from_lines, 2, "multi-stage");
+    }
+}

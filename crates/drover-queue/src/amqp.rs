@@ -1,0 +1,760 @@
+//! RabbitMQ work queue ([`AmqpQueue`]) over lapin: one durable queue, persistent messages with
+//! publisher confirms, one manual-ack consumer per [`AmqpQueue`] with a prefetch window.
+//!
+//! This module owns the AMQP connection, its channels and the map of deliveries handed out and
+//! not yet settled. It never talks to the management HTTP API (it may not be enabled), so it
+//! cannot count tasks in flight ([`Stats::in_flight`] is `None`).
+//!
+//! # Design
+//!
+//! - **Consume, not get.** [`Queue::take`] reads from a consumer (`basic.consume`, manual ack)
+//!   created lazily by the first `take`. The broker pushes, so a waiting `take` wakes up as soon as
+//!   a task is published and an empty queue costs nothing (no polling loop). `basic.get` would
+//!   cost a round trip per task, ignore prefetch and turn an empty queue into a polling loop.
+//! - **Prefetch** (`basic.qos`, per consumer) caps how many deliveries the broker hands to this
+//!   consumer before they are acked. The default is 1, which gives Kubernetes work-queue semantics
+//!   (S86: a pod takes one item, works on it, acks it and exits; nobody holds items it has not
+//!   started). Raise it with [`AmqpQueue::with_prefetch`] when one process takes many tasks in a
+//!   row: deliveries then arrive while earlier ones are being processed, at the price of holding
+//!   up to `prefetch` tasks that other workers cannot take.
+//! - **Leases.** RabbitMQ keeps a delivery ours while the channel that delivered it is open; there
+//!   is no per-message lease, so the `lease` arguments are ignored. [`Queue::extend`] only checks
+//!   that the channel is alive. A delivery is settled with `basic.ack` / `basic.reject` on the
+//!   channel that delivered it; if that channel or its connection closed, the broker has already
+//!   requeued the message and [`Queue::ack`], [`Queue::requeue`] and [`Queue::extend`] return
+//!   [`QueueError::LeaseLost`]. The receipt is `<consumer-tag>:<delivery-tag>`; the consumer tag
+//!   is fresh for every channel, so a receipt from a dead channel can never settle a delivery of
+//!   a newer one.
+//! - **Reconnection.** When the connection is found dead, the next `take`, `publish`, `stats` or
+//!   `purge` reconnects, with exponential back-off from 100 ms to 5 s shared by all callers.
+//!   `take` keeps retrying within its `wait`; the others within the reconnect timeout (10 s by
+//!   default, [`AmqpQueue::with_reconnect_timeout`]). Deliveries of the lost connection are gone
+//!   (the broker requeued them, marked redelivered). `publish` never retries a batch after a
+//!   failure, since part of it may already be queued.
+//!
+//! # Deployment: the consumer (delivery acknowledgement) timeout
+//!
+//! RabbitMQ closes a channel whose oldest unacked delivery is older than `consumer_timeout`
+//! (30 minutes by default in 3.10; since 3.8.15). The close requeues every unacked delivery on the
+//! channel: a task that runs longer than the timeout is redelivered to another worker while the
+//! first is still running, and the first one's ack fails with [`QueueError::LeaseLost`]. In 3.10
+//! the setting is global, in `rabbitmq.conf` (milliseconds); raise it above the longest task:
+//!
+//! ```text
+//! # /etc/rabbitmq/rabbitmq.conf: 24 hours
+//! consumer_timeout = 86400000
+//! ```
+//!
+//! Newer RabbitMQ versions (3.11.15 and later) also accept it per queue (the `consumer-timeout`
+//! policy key or the `x-consumer-timeout` queue argument) and per consumer; 3.10 does not.
+//!
+//! # Other caveats
+//!
+//! - A delivery that arrives just after a `take` timed out waits in this process's buffer for
+//!   the next `take`. If the [`AmqpQueue`] is dropped instead, the broker requeues it marked
+//!   redelivered, so it is then seen with `redeliveries == 1` although nobody processed it. At
+//!   most `prefetch` tasks are affected.
+//! - `redeliveries` is 1 when the broker's `redelivered` flag is set and 0 otherwise, because
+//!   classic queues do not count deliveries. Quorum queues do (`x-delivery-count` header); when
+//!   that header is present it is used instead.
+//! - Task ids are the AMQP `message_id`, which [`Queue::publish`] sets to a fresh UUID. Messages
+//!   published by other tools without one (the Kubernetes docs' `amqp-publish`) get the receipt
+//!   as id, which is per delivery, not per task.
+//! - [`Queue::publish`] waits for every confirm without a time limit: a broker under a memory or
+//!   disk alarm blocks publishers until the alarm clears. Wrap the call in a timeout if needed.
+//! - A task taken and then neither acked nor requeued stays leased until the connection closes.
+//! - `amqps://` needs a TLS feature of lapin, which this crate does not enable.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use futures::StreamExt;
+use lapin::message::Delivery;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, BasicRejectOptions,
+    ConfirmSelectOptions, QueueDeclareOptions, QueuePurgeOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::uri::AMQPUri;
+use lapin::{
+    Acker, BasicProperties, Channel, ChannelStatus, Confirmation, Connection, ConnectionProperties, Consumer,
+    ErrorKind,
+};
+use tokio::time::{Instant, sleep, sleep_until, timeout_at};
+use uuid::Uuid;
+
+use crate::{BoxFuture, Queue, QueueError, Stats, Task, redact_url};
+
+/// Prefetch used unless [`AmqpQueue::with_prefetch`] says otherwise.
+pub const DEFAULT_PREFETCH: u16 = 1;
+/// How long `publish`, `stats` and `purge` keep trying to reconnect, unless
+/// [`AmqpQueue::with_reconnect_timeout`] says otherwise.
+pub const DEFAULT_RECONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// First pause between reconnection attempts.
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+/// Longest pause between reconnection attempts.
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// A connection attempt gets at least this long, even when the caller's wait is shorter, so that
+/// a `take` with a tiny wait can still reconnect.
+const ATTEMPT_FLOOR: Duration = Duration::from_secs(1);
+/// Stands in for "no deadline" when a wait would overflow the clock (as tokio's timers do).
+const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
+
+/// AMQP reply codes we react to.
+const NOT_FOUND: u16 = 404;
+const PRECONDITION_FAILED: u16 = 406;
+
+/// A RabbitMQ queue used as a Drover work queue. See the [module docs](self) for the design.
+///
+/// Cheap to share behind an `Arc`; every method may be called concurrently. Concurrent
+/// [`Queue::take`] calls on one instance share its single consumer and are served one at a time.
+/// Dropping it closes the connection, and the broker requeues every task taken and not acked.
+pub struct AmqpQueue {
+    uri: AMQPUri,
+    redactor: Redactor,
+    name: String,
+    queue: ShortString,
+    prefetch: u16,
+    reconnect_timeout: Duration,
+    /// The current connection, if any (it may have died since).
+    current: Mutex<Option<Arc<Session>>>,
+    /// Held while reconnecting, so that one caller reconnects and the others wait.
+    reconnect: tokio::sync::Mutex<Backoff>,
+    /// The consumer; held by a `take` for as long as it waits.
+    consumer: tokio::sync::Mutex<Option<ActiveConsumer>>,
+    /// Deliveries handed out by `take` and not yet settled, by receipt.
+    leases: Mutex<HashMap<String, Lease>>,
+}
+
+impl AmqpQueue {
+    /// Connects to the broker at `url` (`amqp://user:password@host:port/vhost`, the vhost
+    /// percent-encoded: `%2f` is `/`) and declares the durable queue `name`.
+    ///
+    /// If the queue already exists with other properties (declared by a user, by
+    /// `amqp-declare-queue`, as a quorum queue, with a dead-letter exchange...), it is used as
+    /// it is. Makes one connection attempt, bounded by [`DEFAULT_RECONNECT_TIMEOUT`].
+    ///
+    /// # Errors
+    /// [`QueueError::InvalidUrl`] for a URL lapin cannot parse or a queue name that is empty or
+    /// longer than 255 bytes; [`QueueError::Unavailable`] if the broker cannot be reached;
+    /// [`QueueError::Broker`] if it refuses the login (`ACCESS_REFUSED`, which retrying does not
+    /// fix) or the queue cannot be declared.
+    pub async fn connect(url: &str, name: &str) -> Result<AmqpQueue, QueueError> {
+        let redacted = redact_url(url);
+        let mut redactor = Redactor { raw: url.to_string(), redacted: redacted.clone(), secrets: Vec::new() };
+        if let Some(password) = password_in(url) {
+            redactor.secrets.push(password.to_string());
+        }
+        let uri: AMQPUri = url.parse().map_err(|reason: String| QueueError::InvalidUrl {
+            url: redacted.clone(),
+            reason: redactor.scrub(&reason),
+        })?;
+        redactor.secrets.push(uri.authority.userinfo.password.clone());
+        redactor.secrets.retain(|s| !s.is_empty());
+        let queue = match ShortString::try_new(name) {
+            Ok(queue) if !name.is_empty() => queue,
+            _ => {
+                return Err(QueueError::InvalidUrl {
+                    url: redacted,
+                    reason: format!("the queue name must be 1 to 255 bytes long, not {}", name.len()),
+                });
+            }
+        };
+        let this = AmqpQueue {
+            uri,
+            redactor,
+            name: name.to_string(),
+            queue,
+            prefetch: DEFAULT_PREFETCH,
+            reconnect_timeout: DEFAULT_RECONNECT_TIMEOUT,
+            current: Mutex::new(None),
+            reconnect: tokio::sync::Mutex::new(Backoff::default()),
+            consumer: tokio::sync::Mutex::new(None),
+            leases: Mutex::new(HashMap::new()),
+        };
+        let session = match tokio::time::timeout(DEFAULT_RECONNECT_TIMEOUT, this.open_session()).await {
+            Ok(session) => session?,
+            Err(_) => return Err(this.unavailable("timed out connecting")),
+        };
+        this.declare(&session.conn).await?;
+        *lock(&this.current) = Some(session);
+        Ok(this)
+    }
+
+    /// Sets the prefetch (`basic.qos`): how many tasks the broker may hand this instance before
+    /// they are acked. 0 is taken as 1 (AMQP's 0 means "unlimited", which would let one worker
+    /// hoard the queue). Applies to the consumer, which the first [`Queue::take`] creates, so set
+    /// it right after [`AmqpQueue::connect`].
+    #[must_use]
+    pub fn with_prefetch(mut self, prefetch: u16) -> Self {
+        self.prefetch = prefetch.max(1);
+        self
+    }
+
+    /// The prefetch the consumer uses.
+    pub fn prefetch(&self) -> u16 {
+        self.prefetch
+    }
+
+    /// Sets how long `publish`, `stats` and `purge` keep trying to reconnect to a broker that went
+    /// away before they fail with [`QueueError::Unavailable`]. `take` uses its `wait` instead.
+    #[must_use]
+    pub fn with_reconnect_timeout(mut self, timeout: Duration) -> Self {
+        self.reconnect_timeout = timeout;
+        self
+    }
+
+    /// The queue's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Closes the connection gracefully. The broker requeues every task taken and not acked;
+    /// acking them afterwards fails with [`QueueError::LeaseLost`]. A later call reconnects.
+    ///
+    /// # Errors
+    /// [`QueueError::Unavailable`] if the close handshake failed (the broker requeues the tasks
+    /// all the same once it notices the connection is gone).
+    pub async fn close(&self) -> Result<(), QueueError> {
+        let session = lock(&self.current).take();
+        lock(&self.leases).clear();
+        match session {
+            Some(session) if session.alive() => session
+                .conn
+                .close(200, "OK".into())
+                .await
+                .map_err(|e| self.error("closing the connection", &e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Closes the connection as if it had been lost, without forgetting it, so that tests can
+    /// check that the next call reconnects and that earlier deliveries are lost.
+    #[doc(hidden)]
+    pub async fn close_connection_for_test(&self) {
+        let session = lock(&self.current).clone();
+        if let Some(session) = session {
+            let _ = session.conn.close(200, "closed by a test".into()).await;
+        }
+    }
+
+    // === publish ===
+
+    async fn publish_all(&self, bodies: &[Vec<u8>]) -> Result<(), QueueError> {
+        if bodies.is_empty() {
+            return Ok(());
+        }
+        let session = self.session(deadline_after(self.reconnect_timeout)).await?;
+        let channel = self.publisher(&session).await?;
+        let options = BasicPublishOptions { mandatory: true, ..BasicPublishOptions::default() };
+        let mut confirms = Vec::with_capacity(bodies.len());
+        for body in bodies {
+            let properties = BasicProperties::default()
+                .with_delivery_mode(2)
+                .with_message_id(Uuid::new_v4().to_string().into());
+            let confirm = channel
+                .basic_publish("".into(), self.queue.clone(), options, body, properties)
+                .await
+                .map_err(|e| self.error(&format!("publishing to queue {}", self.name), &e))?;
+            confirms.push(confirm);
+        }
+        let (mut nacked, mut returned) = (0usize, 0usize);
+        for confirm in confirms {
+            match confirm.await {
+                Ok(Confirmation::Ack(None)) => {}
+                Ok(Confirmation::Ack(Some(_))) => returned += 1,
+                Ok(Confirmation::Nack(_)) => nacked += 1,
+                Ok(Confirmation::NotRequested) => {
+                    return Err(QueueError::Broker(
+                        "publisher confirms are not enabled on the channel".into(),
+                    ));
+                }
+                Err(e) => return Err(self.error("waiting for publisher confirms", &e)),
+            }
+        }
+        if nacked + returned > 0 {
+            return Err(QueueError::Broker(format!(
+                "the broker did not take {} of {} tasks for queue {} ({nacked} nacked, {returned} \
+                 unroutable: was the queue deleted?)",
+                nacked + returned,
+                bodies.len(),
+                self.name
+            )));
+        }
+        Ok(())
+    }
+
+    /// The session's confirm-mode channel, (re)opened if needed.
+    async fn publisher(&self, session: &Session) -> Result<Channel, QueueError> {
+        if let Some(channel) = lock(&session.publisher).as_ref().filter(|c| c.status().connected()) {
+            return Ok(channel.clone());
+        }
+        let channel = self.open_channel(&session.conn).await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .map_err(|e| self.error("enabling publisher confirms", &e))?;
+        *lock(&session.publisher) = Some(channel.clone());
+        Ok(channel)
+    }
+
+    // === take ===
+
+    async fn take_one(&self, wait: Duration) -> Result<Option<Task>, QueueError> {
+        let deadline = deadline_after(wait);
+        let Ok(mut slot) = timeout_at(deadline, self.consumer.lock()).await else {
+            // Another take holds the consumer for at least as long as our wait.
+            return Ok(None);
+        };
+        let mut attempts = 0u32;
+        let mut last_error = None;
+        loop {
+            if !slot.as_ref().is_some_and(ActiveConsumer::alive) {
+                *slot = None;
+                self.forget_dead_leases();
+                if attempts > 0 {
+                    let pause = backoff(attempts);
+                    if Instant::now() + pause > deadline {
+                        return last_error.map_or(Ok(None), Err);
+                    }
+                    sleep(pause).await;
+                }
+                attempts += 1;
+                let session = self.session(deadline).await?;
+                match self.start_consumer(&session).await {
+                    Ok(active) => *slot = Some(active),
+                    // The broker refused (no such queue, access refused): retrying will not help.
+                    Err(e) if session.alive() => return Err(e),
+                    Err(e) => {
+                        last_error = Some(e);
+                        continue;
+                    }
+                }
+            }
+            let Some(active) = slot.as_mut() else { continue };
+            match timeout_at(deadline, active.consumer.next()).await {
+                Err(_) => return Ok(None),
+                Ok(Some(Ok(delivery))) => return Ok(Some(self.lease(active, delivery))),
+                Ok(Some(Err(e))) => {
+                    tracing::warn!(queue = %self.name, error = %self.redactor.scrub(&e.to_string()),
+                        "RabbitMQ consumer failed; restarting it");
+                    last_error = Some(self.error("consuming", &e));
+                    *slot = None;
+                }
+                Ok(None) => {
+                    tracing::info!(queue = %self.name, "RabbitMQ cancelled the consumer; restarting it");
+                    *slot = None;
+                }
+            }
+        }
+    }
+
+    async fn start_consumer(&self, session: &Arc<Session>) -> Result<ActiveConsumer, QueueError> {
+        let channel = self.open_channel(&session.conn).await?;
+        channel
+            .basic_qos(self.prefetch, BasicQosOptions::default())
+            .await
+            .map_err(|e| self.error("setting the prefetch", &e))?;
+        let tag = format!("drover-{}", Uuid::new_v4().simple());
+        let consumer = channel
+            .basic_consume(
+                self.queue.clone(),
+                tag.as_str().into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(|e| self.error(&format!("consuming from queue {}", self.name), &e))?;
+        Ok(ActiveConsumer { session: session.clone(), channel, consumer, tag })
+    }
+
+    /// Records a delivery as leased and turns it into a [`Task`].
+    fn lease(&self, active: &ActiveConsumer, delivery: Delivery) -> Task {
+        let Delivery { delivery_tag, redelivered, properties, data, acker, .. } = delivery;
+        let receipt = format!("{}:{delivery_tag}", active.tag);
+        let id = match properties.message_id() {
+            Some(id) if !id.as_str().is_empty() => id.to_string(),
+            _ => receipt.clone(),
+        };
+        let redeliveries = delivery_count(&properties).unwrap_or(0).max(u32::from(redelivered));
+        let lease = Lease { acker, channel: active.channel.status().clone() };
+        lock(&self.leases).insert(receipt.clone(), lease);
+        Task { id, body: data, redeliveries, receipt }
+    }
+
+    /// Drops the leases of closed channels (the broker requeued those deliveries).
+    fn forget_dead_leases(&self) {
+        lock(&self.leases).retain(|_, lease| lease.alive());
+    }
+
+    // === ack, requeue, extend ===
+
+    async fn settle(&self, task: &Task, requeue: bool) -> Result<(), QueueError> {
+        let lease = lock(&self.leases).remove(&task.receipt);
+        let Some(lease) = lease.filter(Lease::alive) else {
+            return Err(QueueError::LeaseLost(task.id.clone()));
+        };
+        let result = if requeue {
+            lease.acker.reject(BasicRejectOptions { requeue: true }).await
+        } else {
+            lease.acker.ack(BasicAckOptions::default()).await
+        };
+        match result {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(QueueError::LeaseLost(task.id.clone())),
+            Err(e) => {
+                tracing::debug!(task = %task.id, error = %self.redactor.scrub(&e.to_string()),
+                    "Settling a RabbitMQ delivery failed; its channel is gone");
+                Err(QueueError::LeaseLost(task.id.clone()))
+            }
+        }
+    }
+
+    fn check_lease(&self, task: &Task) -> Result<(), QueueError> {
+        let mut leases = lock(&self.leases);
+        match leases.get(&task.receipt) {
+            Some(lease) if lease.alive() => Ok(()),
+            Some(_) => {
+                leases.remove(&task.receipt);
+                Err(QueueError::LeaseLost(task.id.clone()))
+            }
+            None => Err(QueueError::LeaseLost(task.id.clone())),
+        }
+    }
+
+    // === stats, purge ===
+
+    async fn stats_now(&self) -> Result<Stats, QueueError> {
+        let session = self.session(deadline_after(self.reconnect_timeout)).await?;
+        // A failed passive declare closes its channel: use a throwaway one.
+        let channel = self.open_channel(&session.conn).await?;
+        let passive = QueueDeclareOptions { passive: true, ..QueueDeclareOptions::default() };
+        let queue = channel
+            .queue_declare(self.queue.clone(), passive, FieldTable::default())
+            .await
+            .map_err(|e| self.error(&format!("inspecting queue {}", self.name), &e))?;
+        let dead_lettered = match ShortString::try_new(format!("{}.dead", self.name)) {
+            Ok(dead) => match channel.queue_declare(dead, passive, FieldTable::default()).await {
+                Ok(dead) => u64::from(dead.message_count()),
+                Err(e) if amqp_code(&e) == Some(NOT_FOUND) => 0,
+                Err(e) => return Err(self.error(&format!("inspecting queue {}.dead", self.name), &e)),
+            },
+            Err(_) => 0,
+        };
+        Ok(Stats {
+            ready: u64::from(queue.message_count()),
+            in_flight: None,
+            consumers: Some(u64::from(queue.consumer_count())),
+            dead_lettered,
+        })
+    }
+
+    async fn purge_now(&self) -> Result<u64, QueueError> {
+        let session = self.session(deadline_after(self.reconnect_timeout)).await?;
+        let channel = self.open_channel(&session.conn).await?;
+        let purged = channel
+            .queue_purge(self.queue.clone(), QueuePurgeOptions::default())
+            .await
+            .map_err(|e| self.error(&format!("purging queue {}", self.name), &e))?;
+        Ok(u64::from(purged))
+    }
+
+    // === connection ===
+
+    /// A live session, reconnecting (with back-off, until `deadline`) if the current one died.
+    async fn session(&self, deadline: Instant) -> Result<Arc<Session>, QueueError> {
+        if let Some(session) = self.live_session() {
+            return Ok(session);
+        }
+        let Ok(mut backoff) = timeout_at(deadline, self.reconnect.lock()).await else {
+            return Err(self.unavailable("still reconnecting"));
+        };
+        loop {
+            if let Some(session) = self.live_session() {
+                return Ok(session);
+            }
+            if let Some(at) = backoff.retry_at
+                && at > Instant::now()
+            {
+                if at > deadline {
+                    return Err(self.unavailable(&backoff.last_failure));
+                }
+                sleep_until(at).await;
+            }
+            let attempt_deadline = deadline.max(Instant::now() + ATTEMPT_FLOOR);
+            let attempt = match timeout_at(attempt_deadline, self.open_session()).await {
+                Ok(attempt) => attempt,
+                Err(_) => Err(self.unavailable("timed out connecting")),
+            };
+            match attempt {
+                Ok(session) => {
+                    tracing::info!(url = %self.redactor.redacted, queue = %self.name, "Reconnected to RabbitMQ");
+                    *backoff = Backoff::default();
+                    *lock(&self.current) = Some(session.clone());
+                    return Ok(session);
+                }
+                Err(e) => {
+                    backoff.delay = (backoff.delay * 2).clamp(BACKOFF_MIN, BACKOFF_MAX);
+                    backoff.retry_at = Some(Instant::now() + backoff.delay);
+                    backoff.last_failure = match &e {
+                        QueueError::Unavailable { reason, .. } => reason.clone(),
+                        other => other.to_string(),
+                    };
+                    tracing::warn!(url = %self.redactor.redacted, queue = %self.name, error = %e,
+                        retry_in = ?backoff.delay, "Reconnecting to RabbitMQ failed");
+                    if backoff.retry_at.is_some_and(|at| at > deadline) {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The current session if its connection is up.
+    fn live_session(&self) -> Option<Arc<Session>> {
+        let mut current = lock(&self.current);
+        match current.as_ref() {
+            Some(session) if session.alive() => Some(session.clone()),
+            Some(_) => {
+                tracing::warn!(url = %self.redactor.redacted, queue = %self.name,
+                    "The connection to RabbitMQ was lost; reconnecting");
+                *current = None;
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// One connection attempt.
+    async fn open_session(&self) -> Result<Arc<Session>, QueueError> {
+        let properties = ConnectionProperties::default()
+            .with_connection_name(format!("drover queue {}", self.name).into());
+        let conn = Connection::connect_uri(self.uri.clone(), properties).await.map_err(|e| {
+            match self.error("connecting", &e) {
+                // Unavailable carries the URL already; a refusal (bad login, no such vhost) does not.
+                QueueError::Broker(reason) => {
+                    QueueError::Broker(format!("{reason} (broker {})", self.redactor.redacted))
+                }
+                other => other,
+            }
+        })?;
+        Ok(Arc::new(Session { conn, publisher: Mutex::new(None) }))
+    }
+
+    async fn open_channel(&self, conn: &Connection) -> Result<Channel, QueueError> {
+        conn.create_channel().await.map_err(|e| self.error("opening a channel", &e))
+    }
+
+    /// Declares the queue durable or, if it exists with other properties, checks it exists.
+    async fn declare(&self, conn: &Connection) -> Result<(), QueueError> {
+        let channel = self.open_channel(conn).await?;
+        let declared = channel
+            .queue_declare(self.queue.clone(), QueueDeclareOptions::durable(), FieldTable::default())
+            .await;
+        match declared {
+            Ok(_) => Ok(()),
+            Err(e) if amqp_code(&e) == Some(PRECONDITION_FAILED) => {
+                tracing::debug!(queue = %self.name, error = %e,
+                    "The queue exists with other properties; using it as it is");
+                let channel = self.open_channel(conn).await?;
+                let passive = QueueDeclareOptions { passive: true, ..QueueDeclareOptions::default() };
+                channel
+                    .queue_declare(self.queue.clone(), passive, FieldTable::default())
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| self.error(&format!("declaring queue {}", self.name), &e))
+            }
+            Err(e) => Err(self.error(&format!("declaring queue {}", self.name), &e)),
+        }
+    }
+
+    // === errors ===
+
+    fn unavailable(&self, reason: &str) -> QueueError {
+        QueueError::Unavailable { url: self.redactor.redacted.clone(), reason: self.redactor.scrub(reason) }
+    }
+
+    /// Maps a lapin error, with credentials scrubbed from its text.
+    fn error(&self, context: &str, e: &lapin::Error) -> QueueError {
+        let unavailable = e.is_io_error()
+            || e.is_amqp_hard_error()
+            || matches!(
+                e.kind(),
+                ErrorKind::InvalidConnectionState(_)
+                    | ErrorKind::InvalidChannelState(..)
+                    | ErrorKind::InvalidChannel(_)
+                    | ErrorKind::MissingHeartbeatError
+            );
+        let reason = format!("{context}: {e}");
+        if unavailable { self.unavailable(&reason) } else { QueueError::Broker(self.redactor.scrub(&reason)) }
+    }
+}
+
+impl fmt::Debug for AmqpQueue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AmqpQueue")
+            .field("url", &self.redactor.redacted)
+            .field("name", &self.name)
+            .field("prefetch", &self.prefetch)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Queue for AmqpQueue {
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {
+            if let Err(err) = AmqpQueue::close(self).await {
+                tracing::debug!(error = %err, "Closing the RabbitMQ connection failed");
+            }
+        })
+    }
+
+    fn publish<'a>(&'a self, bodies: &'a [Vec<u8>]) -> BoxFuture<'a, Result<(), QueueError>> {
+        Box::pin(self.publish_all(bodies))
+    }
+
+    /// `lease` is ignored: a delivery stays ours while our channel is open (see the module docs
+    /// on `consumer_timeout`).
+    fn take(&self, _lease: Duration, wait: Duration) -> BoxFuture<'_, Result<Option<Task>, QueueError>> {
+        Box::pin(self.take_one(wait))
+    }
+
+    fn ack<'a>(&'a self, task: &'a Task) -> BoxFuture<'a, Result<(), QueueError>> {
+        Box::pin(self.settle(task, false))
+    }
+
+    fn requeue<'a>(&'a self, task: &'a Task) -> BoxFuture<'a, Result<(), QueueError>> {
+        Box::pin(self.settle(task, true))
+    }
+
+    /// Checks only that the delivering channel is alive: RabbitMQ has no per-message lease.
+    fn extend<'a>(&'a self, task: &'a Task, _lease: Duration) -> BoxFuture<'a, Result<(), QueueError>> {
+        Box::pin(async move { self.check_lease(task) })
+    }
+
+    /// `in_flight` is `None`: counting unacked messages needs the management API.
+    fn stats(&self) -> BoxFuture<'_, Result<Stats, QueueError>> {
+        Box::pin(self.stats_now())
+    }
+
+    fn purge(&self) -> BoxFuture<'_, Result<u64, QueueError>> {
+        Box::pin(self.purge_now())
+    }
+}
+
+// === private types and helpers ===
+
+/// One AMQP connection and its publishing channel.
+struct Session {
+    conn: Connection,
+    publisher: Mutex<Option<Channel>>,
+}
+
+impl Session {
+    fn alive(&self) -> bool {
+        self.conn.status().connected()
+    }
+}
+
+/// The consumer `take` reads from, and the channel it lives on.
+struct ActiveConsumer {
+    session: Arc<Session>,
+    channel: Channel,
+    consumer: Consumer,
+    tag: String,
+}
+
+impl ActiveConsumer {
+    fn alive(&self) -> bool {
+        self.session.alive() && self.channel.status().connected()
+    }
+}
+
+/// A delivery handed out and not settled yet.
+struct Lease {
+    acker: Acker,
+    channel: ChannelStatus,
+}
+
+impl Lease {
+    fn alive(&self) -> bool {
+        self.channel.connected() && self.acker.usable()
+    }
+}
+
+/// Reconnection back-off, shared by every caller of one [`AmqpQueue`].
+#[derive(Default)]
+struct Backoff {
+    /// The last pause (zero after a success).
+    delay: Duration,
+    /// No attempt before this.
+    retry_at: Option<Instant>,
+    /// Why the last attempt failed (already scrubbed).
+    last_failure: String,
+}
+
+/// Scrubs credentials out of error text (lapin's errors may quote the URI).
+struct Redactor {
+    raw: String,
+    redacted: String,
+    secrets: Vec<String>,
+}
+
+impl Redactor {
+    fn scrub(&self, text: &str) -> String {
+        let mut text = text.replace(&self.raw, &self.redacted);
+        for secret in &self.secrets {
+            text = text.replace(secret.as_str(), "***");
+        }
+        text
+    }
+}
+
+/// The password as written in the URL (still percent-encoded), if any.
+fn password_in(url: &str) -> Option<&str> {
+    let rest = &url[url.find("://")? + 3..];
+    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+    let userinfo = &authority[..authority.rfind('@')?];
+    userinfo.split_once(':').map(|(_, password)| password)
+}
+
+/// `now + wait`, saturating far in the future instead of overflowing.
+fn deadline_after(wait: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(wait).unwrap_or(now + FAR_FUTURE)
+}
+
+/// Pause before the `attempt`-th restart of a consumer within one `take` (1-based).
+fn backoff(attempt: u32) -> Duration {
+    BACKOFF_MIN.saturating_mul(1 << attempt.saturating_sub(1).min(6)).min(BACKOFF_MAX)
+}
+
+fn amqp_code(e: &lapin::Error) -> Option<u16> {
+    match e.kind() {
+        ErrorKind::ProtocolError(amqp) => Some(amqp.get_id()),
+        _ => None,
+    }
+}
+
+/// Quorum queues count deliveries in the `x-delivery-count` header.
+fn delivery_count(properties: &BasicProperties) -> Option<u32> {
+    let value = properties.headers().as_ref()?.inner().get("x-delivery-count")?;
+    let count = match value {
+        AMQPValue::ShortShortInt(n) => i64::from(*n),
+        AMQPValue::ShortShortUInt(n) => i64::from(*n),
+        AMQPValue::ShortInt(n) => i64::from(*n),
+        AMQPValue::ShortUInt(n) => i64::from(*n),
+        AMQPValue::LongInt(n) => i64::from(*n),
+        AMQPValue::LongUInt(n) => i64::from(*n),
+        AMQPValue::LongLongInt(n) => *n,
+        _ => return None,
+    };
+    u32::try_from(count).ok()
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}

@@ -1,0 +1,149 @@
+//! Drover's work-queue brokers: one [`Queue`] trait and two real implementations, RabbitMQ
+//! ([`amqp`], through lapin) and Redis ([`redis_queue`], through redis-rs with Lua scripts kept
+//! in `lua/`).
+//!
+//! Only this crate depends on lapin or redis. The URL scheme picks the broker: `amqp://` for
+//! RabbitMQ, `redis://` for Redis ([`connect`]). TLS (`amqps://`, `rediss://`) is not built in
+//! yet and is refused with a clear error.
+//!
+//! # The contract every implementation keeps
+//! - [`Queue::publish`] returns only once the broker has the tasks durably (RabbitMQ: persistent
+//!   messages with publisher confirms; Redis: the RPUSH replied).
+//! - [`Queue::take`] hands out one task under a lease. While the lease holder lives (and, for
+//!   Redis, renews the lease with [`Queue::extend`]), nobody else gets the task.
+//! - A task leaves the broker only through [`Queue::ack`]. [`Queue::requeue`] puts it back. A
+//!   lease holder that dies (connection lost, process killed, lease expired) gets its tasks
+//!   returned to the ready queue: RabbitMQ does it when the connection closes; Redis does it
+//!   when any consumer reaps expired leases (every `take`, `extend` and `stats` reaps).
+//! - At-least-once: a RabbitMQ ack is not confirmed by the broker, so an ack sent just before
+//!   the connection breaks may be lost and the task delivered again. Counts of successful acks
+//!   can then exceed the tasks by at most the deliveries in flight at the break.
+//! - Duplicate task bodies are distinct tasks: each task has its own id.
+//! - Credentials in URLs never appear in errors or logs ([`redact_url`]).
+
+pub mod amqp;
+pub mod redis_queue;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+/// A boxed future, so that [`Queue`] can be used as a trait object.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One task taken under a lease.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Task {
+    /// An id for this delivery: RabbitMQ uses the message's `message_id` (stable across
+    /// redeliveries when the publisher set one, as `drover queue publish` does); Redis uses
+    /// `<consumer>:<seq>`, unique per delivery.
+    pub id: String,
+    /// The body as published.
+    pub body: Vec<u8>,
+    /// How many times the task was handed out before this delivery (0 on the first). RabbitMQ
+    /// reports 1 for any redelivery; Redis cannot tell and reports 0.
+    pub redeliveries: u32,
+    /// Backend-specific handle of this delivery (RabbitMQ delivery tag, Redis lease token).
+    pub receipt: String,
+}
+
+/// What a queue holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Tasks waiting to be taken.
+    pub ready: u64,
+    /// Tasks taken and not yet acked or requeued, by anyone. `None` when the broker cannot
+    /// tell (RabbitMQ without the management API).
+    pub in_flight: Option<u64>,
+    /// Connected consumers, when the broker tells.
+    pub consumers: Option<u64>,
+    /// Tasks moved to the dead-letter queue.
+    pub dead_lettered: u64,
+}
+
+/// Errors of the brokers. Messages never contain credentials.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum QueueError {
+    /// The URL is not one Drover can use.
+    #[error("invalid queue URL {url}: {reason}")]
+    InvalidUrl {
+        /// The URL with its password redacted.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The broker could not be reached or the connection broke.
+    #[error("broker {url} unavailable: {reason}")]
+    Unavailable {
+        /// The URL with its password redacted.
+        url: String,
+        /// The error, with credentials redacted.
+        reason: String,
+    },
+    /// The lease was lost (expired and reaped, or the connection that held it closed): the task
+    /// went back to the queue and someone else may process it.
+    #[error("lease on task {0} lost")]
+    LeaseLost(String),
+    /// Any other broker error.
+    #[error("broker error: {0}")]
+    Broker(String),
+}
+
+/// A work queue on a broker. Every method may be called concurrently from many tasks.
+pub trait Queue: Send + Sync {
+    /// Appends tasks, one per body, and returns once the broker confirmed them.
+    fn publish<'a>(&'a self, bodies: &'a [Vec<u8>]) -> BoxFuture<'a, Result<(), QueueError>>;
+    /// Takes one task under a lease of `lease`, waiting up to `wait` for one to arrive.
+    /// `Ok(None)` means the queue stayed empty for `wait`.
+    fn take(&self, lease: Duration, wait: Duration) -> BoxFuture<'_, Result<Option<Task>, QueueError>>;
+    /// Removes a task for good. Errors with [`QueueError::LeaseLost`] if the lease was lost.
+    fn ack<'a>(&'a self, task: &'a Task) -> BoxFuture<'a, Result<(), QueueError>>;
+    /// Puts a task back at the head of the ready queue (it will be taken again).
+    fn requeue<'a>(&'a self, task: &'a Task) -> BoxFuture<'a, Result<(), QueueError>>;
+    /// Renews a task's lease for `lease` from now.
+    fn extend<'a>(&'a self, task: &'a Task, lease: Duration) -> BoxFuture<'a, Result<(), QueueError>>;
+    /// What the queue holds.
+    fn stats(&self) -> BoxFuture<'_, Result<Stats, QueueError>>;
+    /// Deletes every ready task; returns how many.
+    fn purge(&self) -> BoxFuture<'_, Result<u64, QueueError>>;
+    /// Closes the connection gracefully, returning anything delivered but not taken (RabbitMQ's
+    /// prefetch) to the queue before it returns. The default does nothing.
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+}
+
+/// Connects to the queue `name` on the broker at `url`, picking the broker by the scheme.
+pub async fn connect(url: &str, name: &str) -> Result<Box<dyn Queue>, QueueError> {
+    let scheme = url.split("://").next().unwrap_or_default();
+    match scheme {
+        "amqp" => Ok(Box::new(amqp::AmqpQueue::connect(url, name).await?)),
+        "redis" => Ok(Box::new(redis_queue::RedisQueue::connect(url, name).await?)),
+        "amqps" | "rediss" => Err(QueueError::InvalidUrl {
+            url: redact_url(url),
+            reason: "TLS connections are not supported yet; use amqp:// or redis://".into(),
+        }),
+        _ => Err(QueueError::InvalidUrl {
+            url: redact_url(url),
+            reason: "the scheme must be amqp:// or redis://".into(),
+        }),
+    }
+}
+
+pub use drover_api::meta::redact_url;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact_url("amqp://guest:guest@127.0.0.1:5672/%2f"),
+            "amqp://guest:***@127.0.0.1:5672/%2f"
+        );
+        assert_eq!(redact_url("redis://:pw@127.0.0.1:6379/0"), "redis://:***@127.0.0.1:6379/0");
+        assert_eq!(redact_url("redis://127.0.0.1:6379"), "redis://127.0.0.1:6379");
+    }
+}

@@ -1,0 +1,568 @@
+//! The Redis broker: a reliable list queue with per-consumer processing lists and leases.
+//!
+//! Owns the Redis key layout of a queue and the Lua scripts in `lua/` that move tasks between
+//! those keys. It must not block a connection (no `BLMOVE`, see [`RedisQueue::take`]) and must
+//! not need clients' clocks to agree (every timestamp is Redis' own `TIME`).
+//!
+//! # Key layout
+//! All keys derive from the queue name `q`:
+//!
+//! | key                  | type       | holds                                                     |
+//! |----------------------|------------|-----------------------------------------------------------|
+//! | `q`                  | list       | ready tasks: producers `RPUSH`, consumers take the head     |
+//! | `q:leases`           | sorted set | consumer id → lease expiry in ms (Redis clock)              |
+//! | `q:processing:<c>`   | list       | bodies consumer `c` holds, in the order it took them        |
+//! | `q:receipts:<c>`     | set        | delivery sequence numbers consumer `c` holds                |
+//! | `q:dead`             | list       | dead-lettered tasks (counted by `stats`, not written yet)   |
+//!
+//! `q` is a plain list of bodies, so `redis-cli rpush job2 apple` enqueues a task exactly as in
+//! the Kubernetes "fine parallel processing" example.
+//!
+//! # Invariant
+//! `q:processing:<c>` is non-empty ⇔ `q:receipts:<c>` is non-empty ⇔ `c` is in `q:leases`, and
+//! both have the same length. Every transition is one Lua script, so Redis runs it atomically
+//! and the invariant holds between any two commands. Hence a task is always in exactly one of:
+//! the ready list, the processing list of a consumer that holds a lease (which the reaper will
+//! find once the lease expires), or nowhere (acked).
+//!
+//! # Expected flow
+//! 1. A producer appends bodies to `q` ([`Queue::publish`] or any Redis client).
+//! 2. [`Queue::take`] runs `take.lua`: reap expired leases, `LMOVE q q:processing:<c> LEFT
+//!    RIGHT`, `SADD q:receipts:<c> <seq>`, `ZADD q:leases GT now+lease <c>`.
+//! 3. The worker renews with [`Queue::extend`] (`extend.lua`) while it works.
+//! 4. [`Queue::ack`] (`ack.lua`) removes one occurrence of the body from the consumer's own
+//!    processing list and the delivery from its receipts; [`Queue::requeue`] (`requeue.lua`)
+//!    does the same and pushes the body back to the head of `q`. A consumer left holding
+//!    nothing leaves `q:leases`, so idle consumers are not counted as holding leases.
+//! 5. If the consumer dies, its lease expires; the next `take`, `extend`, `stats` or
+//!    [`RedisQueue::reap`] by anyone pushes its tasks back to the head of `q`, oldest first.
+//!
+//! # Guarantees
+//! - No task is lost: it never leaves Redis between take and ack, and the move into a
+//!   processing list and the lease that makes the reaper find it are one atomic script.
+//! - Acks are exact per delivery: a delivery is acked at most once, an ack after the lease was
+//!   reaped fails with [`QueueError::LeaseLost`] (even if the same consumer took the same body
+//!   again since), and equal bodies never confuse completion, because a consumer only ever
+//!   removes from its own processing list and equal bodies there are interchangeable.
+//! - At-least-once: a task whose lease expired while its worker still ran is handed out again;
+//!   the late worker learns it from `extend` or `ack` failing with `LeaseLost`.
+//!
+//! # Assumptions
+//! - Redis 6.2 or newer (`LMOVE`, `ZADD GT`), standalone or a single primary: scripts reach
+//!   per-consumer keys they learn from `q:leases`, which Redis Cluster would forbid.
+//! - Durability is Redis' own (AOF or snapshots); a Redis that loses writes loses tasks.
+//! - `Task::redeliveries` is always 0: a plain list value carries no delivery count.
+//! - `Task::id` is unique per delivery, not per task: a requeued or reaped body is just a list
+//!   value again, and its next delivery gets a new id.
+
+use std::fmt;
+use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{RedisError, Script};
+use tokio::time::Instant;
+
+use crate::{BoxFuture, Queue, QueueError, Stats, Task, redact_url};
+
+/// How long one connection attempt may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a command may take; scripts that move many tasks take a while.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Reconnection back-off: `min(max, rand(0 .. min * 2^attempt))`, this many attempts.
+const RECONNECT_MIN_DELAY: Duration = Duration::from_millis(50);
+const RECONNECT_MAX_DELAY: Duration = Duration::from_secs(2);
+const RECONNECT_ATTEMPTS: usize = 6;
+/// Polling back-off of a waiting `take`: starts here and doubles...
+const POLL_MIN: Duration = Duration::from_millis(5);
+/// ...up to here.
+const POLL_MAX: Duration = Duration::from_millis(100);
+/// Bodies per `RPUSH` in `publish` (all of them still go in one round trip).
+const PUBLISH_CHUNK: usize = 1_000;
+/// Longest lease, in ms (about 35 years): keeps `now + lease` exact in Lua's doubles.
+const MAX_LEASE_MS: u64 = 1 << 40;
+
+/// Prepends the helpers of `lib.lua` to a script of `lua/`.
+macro_rules! lua {
+    ($file:literal) => {
+        concat!(include_str!("../lua/lib.lua"), include_str!(concat!("../lua/", $file)))
+    };
+}
+
+const TAKE_LUA: &str = lua!("take.lua");
+const ACK_LUA: &str = lua!("ack.lua");
+const REQUEUE_LUA: &str = lua!("requeue.lua");
+const EXTEND_LUA: &str = lua!("extend.lua");
+const STATS_LUA: &str = lua!("stats.lua");
+const REAP_LUA: &str = lua!("reap.lua");
+const PURGE_LUA: &str = include_str!("../lua/purge.lua");
+
+/// The scripts, hashed once; `invoke_async` sends `EVALSHA` and falls back to loading the
+/// script when Redis does not know it (after a restart or `SCRIPT FLUSH`).
+struct Scripts {
+    take: Script,
+    ack: Script,
+    requeue: Script,
+    extend: Script,
+    stats: Script,
+    reap: Script,
+    purge: Script,
+}
+
+static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
+    take: Script::new(TAKE_LUA),
+    ack: Script::new(ACK_LUA),
+    requeue: Script::new(REQUEUE_LUA),
+    extend: Script::new(EXTEND_LUA),
+    stats: Script::new(STATS_LUA),
+    reap: Script::new(REAP_LUA),
+    purge: Script::new(PURGE_LUA),
+});
+
+/// One consumer of a Redis list queue (see the [module docs](self) for the layout and the
+/// guarantees).
+///
+/// Each `RedisQueue` is one consumer with a random id: all tasks it takes share one lease in
+/// `q:leases`, renewed by [`Queue::extend`] on any of them. Methods take `&self` and may be
+/// called concurrently (share it in an `Arc`); the underlying [`ConnectionManager`] multiplexes
+/// one connection and reconnects with back-off when it breaks. Dropping it releases nothing:
+/// tasks it still holds return to the ready list when its lease expires.
+pub struct RedisQueue {
+    conn: ConnectionManager,
+    /// The URL with its password redacted, for errors.
+    url: String,
+    /// Forms of the URL's password that must never appear in an error.
+    secrets: Vec<String>,
+    keys: Keys,
+    consumer: String,
+    /// Sequence number of the next take attempt; a successful take's number names the delivery.
+    next_seq: AtomicU64,
+}
+
+/// The keys of one queue and one consumer.
+#[derive(Debug)]
+struct Keys {
+    ready: String,
+    leases: String,
+    dead: String,
+    processing_prefix: String,
+    receipts_prefix: String,
+    /// This consumer's processing list.
+    processing: String,
+    /// This consumer's receipts set.
+    receipts: String,
+}
+
+/// What an ack, requeue or extend script reported.
+enum Held {
+    Yes,
+    No,
+    BodyMismatch,
+}
+
+// === impl RedisQueue ===
+
+impl RedisQueue {
+    /// Connects to the Redis at `url` (`redis://` or `rediss://`) as a new consumer of the list
+    /// queue `name`.
+    ///
+    /// Loads the Lua scripts, so a server too old for them fails here rather than on the first
+    /// `take`.
+    ///
+    /// # Errors
+    /// [`QueueError::InvalidUrl`] for a URL redis-rs cannot use or an empty `name`,
+    /// [`QueueError::Unavailable`] when Redis cannot be reached or refuses the credentials,
+    /// [`QueueError::Broker`] when it rejects the scripts. No message contains the password.
+    pub async fn connect(url: &str, name: &str) -> Result<RedisQueue, QueueError> {
+        let redacted = redact_url(url);
+        let secrets = url_secrets(url);
+        if name.is_empty() {
+            return Err(QueueError::InvalidUrl {
+                url: redacted,
+                reason: "the queue name must not be empty".into(),
+            });
+        }
+        let client = redis::Client::open(url).map_err(|err| QueueError::InvalidUrl {
+            url: redacted.clone(),
+            reason: scrub(&err.to_string(), url, &redacted, &secrets),
+        })?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_min_delay(RECONNECT_MIN_DELAY)
+            .set_max_delay(RECONNECT_MAX_DELAY)
+            .set_number_of_retries(RECONNECT_ATTEMPTS);
+        let mut conn = ConnectionManager::new_with_config(client, config).await.map_err(|err| {
+            QueueError::Unavailable {
+                url: redacted.clone(),
+                reason: scrub(&err.to_string(), url, &redacted, &secrets),
+            }
+        })?;
+        let consumer = uuid::Uuid::new_v4().to_string();
+        let queue = RedisQueue {
+            keys: Keys::new(name, &consumer),
+            consumer,
+            url: redacted,
+            next_seq: AtomicU64::new(0),
+            secrets: secrets.into_iter().chain([url.to_string()]).collect(),
+            conn: conn.clone(),
+        };
+        let mut load = redis::pipe();
+        for code in [TAKE_LUA, ACK_LUA, REQUEUE_LUA, EXTEND_LUA, STATS_LUA, REAP_LUA, PURGE_LUA] {
+            load.cmd("SCRIPT").arg("LOAD").arg(code).ignore();
+        }
+        load.query_async::<()>(&mut conn).await.map_err(|err| queue.error(err))?;
+        tracing::debug!(url = %queue.url, queue = name, consumer = %queue.consumer, "Connected to Redis");
+        Ok(queue)
+    }
+
+    /// This consumer's id: the member of `<name>:leases` and the suffix of its processing list.
+    pub fn consumer_id(&self) -> &str {
+        &self.consumer
+    }
+
+    /// The queue's name, which is also the key of its ready list.
+    pub fn name(&self) -> &str {
+        &self.keys.ready
+    }
+
+    /// Returns the tasks of every consumer whose lease expired to the head of the ready list,
+    /// and returns how many went back. `take`, `extend` and `stats` do this on their own; call
+    /// it when nobody takes but tasks should not sit in a dead consumer's list (for example
+    /// before deciding that a queue is drained).
+    pub async fn reap(&self) -> Result<u64, QueueError> {
+        let returned: u64 = SCRIPTS
+            .reap
+            .key(&self.keys.ready)
+            .key(&self.keys.leases)
+            .arg(&self.keys.processing_prefix)
+            .arg(&self.keys.receipts_prefix)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(|err| self.error(err))?;
+        if returned > 0 {
+            tracing::info!(queue = %self.keys.ready, returned, "Returned tasks of expired leases");
+        }
+        Ok(returned)
+    }
+
+    /// One attempt of `take`: `Ok(None)` when the ready list is empty.
+    async fn try_take(&self, lease_ms: u64) -> Result<Option<Task>, QueueError> {
+        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        let body: Option<Vec<u8>> = SCRIPTS
+            .take
+            .key(&self.keys.ready)
+            .key(&self.keys.leases)
+            .key(&self.keys.processing)
+            .key(&self.keys.receipts)
+            .arg(&self.keys.processing_prefix)
+            .arg(&self.keys.receipts_prefix)
+            .arg(&self.consumer)
+            .arg(lease_ms)
+            .arg(seq)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(|err| self.error(err))?;
+        Ok(body.map(|body| {
+            let id = format!("{}:{seq}", self.consumer);
+            Task { receipt: id.clone(), id, body, redeliveries: 0 }
+        }))
+    }
+
+    /// Runs `ack.lua`, `requeue.lua` or `extend.lua` (which share their KEYS and first ARGV) for
+    /// `task`, with `extra` appended to ARGV.
+    async fn on_delivery(&self, script: &Script, task: &Task, extra: Option<u64>) -> Result<(), QueueError> {
+        let (consumer, seq) = parse_receipt(&task.receipt).ok_or_else(|| {
+            QueueError::Broker(format!(
+                "task {}: receipt {:?} is not a Redis delivery",
+                task.id, task.receipt
+            ))
+        })?;
+        let mut invocation = script.prepare_invoke();
+        invocation
+            .key(&self.keys.ready)
+            .key(&self.keys.leases)
+            .key(format!("{}{consumer}", self.keys.processing_prefix))
+            .key(format!("{}{consumer}", self.keys.receipts_prefix))
+            .arg(&self.keys.processing_prefix)
+            .arg(&self.keys.receipts_prefix)
+            .arg(consumer)
+            .arg(seq)
+            .arg(&task.body);
+        if let Some(extra) = extra {
+            invocation.arg(extra);
+        }
+        let held: i64 =
+            invocation.invoke_async(&mut self.conn.clone()).await.map_err(|err| self.error(err))?;
+        match Held::from_reply(held) {
+            Held::Yes => Ok(()),
+            Held::No => {
+                tracing::debug!(queue = %self.keys.ready, task = %task.id, "Lease lost");
+                Err(QueueError::LeaseLost(task.id.clone()))
+            }
+            Held::BodyMismatch => {
+                Err(QueueError::Broker(format!("task {}: the body differs from the one delivered", task.id)))
+            }
+        }
+    }
+
+    /// Maps a redis-rs error, with credentials scrubbed from its text.
+    fn error(&self, err: RedisError) -> QueueError {
+        let reason = scrub(&err.to_string(), "", &self.url, &self.secrets);
+        let unavailable = err.is_io_error()
+            || err.is_connection_refusal()
+            || err.is_connection_dropped()
+            || err.is_timeout()
+            || err.is_unrecoverable_error();
+        if unavailable {
+            QueueError::Unavailable { url: self.url.clone(), reason }
+        } else {
+            QueueError::Broker(reason)
+        }
+    }
+}
+
+impl fmt::Debug for RedisQueue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisQueue")
+            .field("url", &self.url)
+            .field("name", &self.keys.ready)
+            .field("consumer", &self.consumer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Queue for RedisQueue {
+    /// Appends the bodies to the tail of the ready list: `RPUSH`es of up to 1,000 bodies each in
+    /// one `MULTI`/`EXEC` pipeline, so one round trip and all or nothing.
+    fn publish<'a>(&'a self, bodies: &'a [Vec<u8>]) -> BoxFuture<'a, Result<(), QueueError>> {
+        Box::pin(async move {
+            if bodies.is_empty() {
+                return Ok(());
+            }
+            let mut pipe = redis::pipe();
+            pipe.atomic();
+            for chunk in bodies.chunks(PUBLISH_CHUNK) {
+                pipe.cmd("RPUSH").arg(&self.keys.ready).arg(chunk).ignore();
+            }
+            pipe.query_async::<()>(&mut self.conn.clone()).await.map_err(|err| self.error(err))
+        })
+    }
+
+    /// Takes the head of the ready list under this consumer's lease.
+    ///
+    /// Waiting polls `take.lua` with a back-off from 5 ms doubling to 100 ms, bounded by `wait`,
+    /// and never blocks the connection. A blocking `BLMOVE` was rejected: it would stall every
+    /// other command multiplexed on the connection (including `extend`s that keep leases alive),
+    /// and it cannot run inside a script, so the lease would be recorded by a separate command.
+    /// Recording the lease first is not enough either: if the block outlasts the lease, a reaper
+    /// drops the consumer and the item then lands in a processing list nobody will reap.
+    ///
+    /// Crash safety: the move into the processing list, the receipt and the lease are one
+    /// script, so whatever point the process dies at (or the reply is lost), the task is either
+    /// still ready or leased to this consumer and returned when the lease expires.
+    fn take(&self, lease: Duration, wait: Duration) -> BoxFuture<'_, Result<Option<Task>, QueueError>> {
+        Box::pin(async move {
+            let lease_ms = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX).clamp(1, MAX_LEASE_MS);
+            let deadline = Instant::now() + wait;
+            let mut pause = POLL_MIN;
+            loop {
+                if let Some(task) = self.try_take(lease_ms).await? {
+                    return Ok(Some(task));
+                }
+                let now = Instant::now();
+                if now >= deadline {
+                    return Ok(None);
+                }
+                tokio::time::sleep(pause.min(deadline - now)).await;
+                pause = (pause * 2).min(POLL_MAX);
+            }
+        })
+    }
+
+    /// Removes the delivery for good (`ack.lua`). Does not reap first: a lease that expired but
+    /// was not reaped still excludes everyone else, so the ack is exact.
+    fn ack<'a>(&'a self, task: &'a Task) -> BoxFuture<'a, Result<(), QueueError>> {
+        Box::pin(self.on_delivery(&SCRIPTS.ack, task, None))
+    }
+
+    /// Puts the body back at the head of the ready list (`requeue.lua`).
+    fn requeue<'a>(&'a self, task: &'a Task) -> BoxFuture<'a, Result<(), QueueError>> {
+        Box::pin(self.on_delivery(&SCRIPTS.requeue, task, None))
+    }
+
+    /// Reaps, then pushes this consumer's lease expiry to at least now + `lease` (`extend.lua`).
+    /// The lease is shared by all deliveries of the consumer, so it never shrinks. Fails with
+    /// [`QueueError::LeaseLost`] once the lease expired: the task is back in the ready list.
+    fn extend<'a>(&'a self, task: &'a Task, lease: Duration) -> BoxFuture<'a, Result<(), QueueError>> {
+        let lease_ms = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX).clamp(1, MAX_LEASE_MS);
+        Box::pin(self.on_delivery(&SCRIPTS.extend, task, Some(lease_ms)))
+    }
+
+    /// Reaps, then counts (`stats.lua`): `in_flight` sums the processing lists of consumers
+    /// holding leases and `consumers` counts those consumers (idle ones hold none).
+    fn stats(&self) -> BoxFuture<'_, Result<Stats, QueueError>> {
+        Box::pin(async move {
+            let (ready, in_flight, consumers, dead_lettered, reaped): (u64, u64, u64, u64, u64) = SCRIPTS
+                .stats
+                .key(&self.keys.ready)
+                .key(&self.keys.leases)
+                .key(&self.keys.dead)
+                .arg(&self.keys.processing_prefix)
+                .arg(&self.keys.receipts_prefix)
+                .invoke_async(&mut self.conn.clone())
+                .await
+                .map_err(|err| self.error(err))?;
+            if reaped > 0 {
+                tracing::info!(queue = %self.keys.ready, returned = reaped, "Returned tasks of expired leases");
+            }
+            Ok(Stats { ready, in_flight: Some(in_flight), consumers: Some(consumers), dead_lettered })
+        })
+    }
+
+    /// Deletes the ready list (`purge.lua`); tasks in flight stay leased and can still be acked.
+    fn purge(&self) -> BoxFuture<'_, Result<u64, QueueError>> {
+        Box::pin(async move {
+            SCRIPTS
+                .purge
+                .key(&self.keys.ready)
+                .invoke_async(&mut self.conn.clone())
+                .await
+                .map_err(|err| self.error(err))
+        })
+    }
+}
+
+// === impl Keys ===
+
+impl Keys {
+    fn new(name: &str, consumer: &str) -> Keys {
+        let processing_prefix = format!("{name}:processing:");
+        let receipts_prefix = format!("{name}:receipts:");
+        Keys {
+            ready: name.to_string(),
+            leases: format!("{name}:leases"),
+            dead: format!("{name}:dead"),
+            processing: format!("{processing_prefix}{consumer}"),
+            receipts: format!("{receipts_prefix}{consumer}"),
+            processing_prefix,
+            receipts_prefix,
+        }
+    }
+}
+
+// === impl Held ===
+
+impl Held {
+    fn from_reply(reply: i64) -> Held {
+        match reply {
+            1 => Held::Yes,
+            -1 => Held::BodyMismatch,
+            _ => Held::No,
+        }
+    }
+}
+
+// === helpers ===
+
+/// `<consumer>:<seq>` → (consumer, seq).
+fn parse_receipt(receipt: &str) -> Option<(&str, u64)> {
+    let (consumer, seq) = receipt.rsplit_once(':')?;
+    if consumer.is_empty() {
+        return None;
+    }
+    Some((consumer, seq.parse().ok()?))
+}
+
+/// The forms in which the URL's password (or lone credential) could leak into an error text:
+/// as written and percent-decoded.
+fn url_secrets(url: &str) -> Vec<String> {
+    let Some((_, rest)) = url.split_once("://") else {
+        return Vec::new();
+    };
+    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+    let Some(at) = authority.rfind('@') else {
+        return Vec::new();
+    };
+    let creds = &authority[..at];
+    let secret = creds.split_once(':').map_or(creds, |(_, password)| password);
+    let mut secrets = vec![secret.to_string(), percent_decode(secret)];
+    secrets.retain(|secret| !secret.is_empty());
+    secrets.dedup();
+    secrets
+}
+
+/// Replaces the whole URL with its redacted form, then every secret with `***`.
+fn scrub(text: &str, url: &str, redacted: &str, secrets: &[String]) -> String {
+    let mut text = if url.is_empty() { text.to_string() } else { text.replace(url, redacted) };
+    for secret in secrets {
+        if secret.contains("://") {
+            text = text.replace(secret.as_str(), redacted);
+        } else {
+            text = text.replace(secret.as_str(), "***");
+        }
+    }
+    text
+}
+
+/// Decodes `%XX` escapes; anything malformed is kept as written.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes.get(i + 1..i + 3).and_then(|hex| std::str::from_utf8(hex).ok());
+        match (bytes[i], hex.and_then(|hex| u8::from_str_radix(hex, 16).ok())) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn receipts_round_trip() {
+        assert_eq!(parse_receipt("5b1c-aa:42"), Some(("5b1c-aa", 42)));
+        assert_eq!(parse_receipt("42"), None);
+        assert_eq!(parse_receipt(":42"), None);
+        assert_eq!(parse_receipt("c:x"), None);
+    }
+
+    #[test]
+    fn secrets_cover_raw_and_decoded_passwords() {
+        assert_eq!(
+            url_secrets("redis://:p%40ss@host:6379/0"),
+            vec!["p%40ss".to_string(), "p@ss".to_string()]
+        );
+        assert_eq!(url_secrets("redis://user:pw@host"), vec!["pw".to_string()]);
+        assert_eq!(url_secrets("redis://token@host"), vec!["token".to_string()]);
+        assert!(url_secrets("redis://host:6379").is_empty());
+        let secrets = url_secrets("redis://u:hunter2@h");
+        assert_eq!(
+            scrub(
+                "failed redis://u:hunter2@h: bad hunter2",
+                "redis://u:hunter2@h",
+                "redis://u:***@h",
+                &secrets
+            ),
+            "failed redis://u:***@h: bad ***"
+        );
+    }
+
+    #[test]
+    fn scripts_include_the_helpers() {
+        assert!(TAKE_LUA.contains("local function drover_reap"));
+        assert!(TAKE_LUA.contains("LMOVE"));
+    }
+}

@@ -1,0 +1,513 @@
+//! Backend tests of the Redis queue against a real Redis: `REDIS_URL`, else
+//! `redis://127.0.0.1:6379`. Without a reachable Redis the tests print why and pass, except in
+//! CI (`CI` set), where they fail.
+//!
+//! Each test uses its own queue `drover-test-<uuid>` and deletes every key under that name at
+//! the end.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use drover_queue::redis_queue::RedisQueue;
+use drover_queue::{Queue, QueueError, Stats};
+use redis::AsyncCommands;
+use redis::aio::MultiplexedConnection;
+use tokio::time::{Instant, sleep};
+
+const LONG: Duration = Duration::from_secs(30);
+const NO_WAIT: Duration = Duration::ZERO;
+
+/// One test's queue name and a plain Redis connection, for looking behind the queue's back.
+struct Fixture {
+    url: String,
+    name: String,
+    plain: MultiplexedConnection,
+}
+
+impl Fixture {
+    /// `None` (after printing why) when Redis is unreachable outside CI.
+    async fn new() -> Option<Fixture> {
+        let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+        let plain = match redis::Client::open(url.as_str()) {
+            Ok(client) => client.get_multiplexed_async_connection().await,
+            Err(err) => Err(err),
+        };
+        match plain {
+            Ok(plain) => Some(Fixture { url, name: format!("drover-test-{}", uuid::Uuid::new_v4()), plain }),
+            Err(err) if std::env::var_os("CI").is_none() => {
+                eprintln!("skipped: no Redis at {}: {err}", drover_queue::redact_url(&url));
+                None
+            }
+            Err(err) => panic!("no Redis at {}: {err}", drover_queue::redact_url(&url)),
+        }
+    }
+
+    async fn consumer(&self) -> RedisQueue {
+        RedisQueue::connect(&self.url, &self.name).await.unwrap()
+    }
+
+    async fn list(&self, key: &str) -> Vec<String> {
+        self.plain.clone().lrange(key, 0, -1).await.unwrap()
+    }
+
+    async fn processing(&self, queue: &RedisQueue) -> Vec<String> {
+        self.list(&format!("{}:processing:{}", self.name, queue.consumer_id())).await
+    }
+
+    /// Every key of this test's queue.
+    async fn keys(&self) -> Vec<String> {
+        self.plain.clone().keys(format!("{}*", self.name)).await.unwrap()
+    }
+
+    async fn cleanup(self) {
+        let keys = self.keys().await;
+        if !keys.is_empty() {
+            let () = self.plain.clone().del(keys).await.unwrap();
+        }
+    }
+}
+
+fn bodies(items: &[&str]) -> Vec<Vec<u8>> {
+    items.iter().map(|item| item.as_bytes().to_vec()).collect()
+}
+
+fn text(body: &[u8]) -> &str {
+    std::str::from_utf8(body).unwrap()
+}
+
+fn stats(ready: u64, in_flight: u64, consumers: u64) -> Stats {
+    Stats { ready, in_flight: Some(in_flight), consumers: Some(consumers), dead_lettered: 0 }
+}
+
+#[tokio::test]
+async fn publish_take_ack_round_trip() {
+    let Some(fx) = Fixture::new().await else { return };
+    let q = fx.consumer().await;
+    q.publish(&bodies(&["apple", "banana"])).await.unwrap();
+    assert_eq!(q.stats().await.unwrap(), stats(2, 0, 0));
+
+    let apple = q.take(LONG, NO_WAIT).await.unwrap().unwrap();
+    assert_eq!(text(&apple.body), "apple");
+    assert_eq!(apple.redeliveries, 0);
+    assert!(apple.id.starts_with(q.consumer_id()));
+    assert_eq!(fx.processing(&q).await, ["apple"]);
+    assert_eq!(q.stats().await.unwrap(), stats(1, 1, 1));
+
+    let banana = q.take(LONG, NO_WAIT).await.unwrap().unwrap();
+    assert_eq!(text(&banana.body), "banana");
+    assert_ne!(apple.id, banana.id);
+
+    q.ack(&apple).await.unwrap();
+    assert_eq!(q.stats().await.unwrap(), stats(0, 1, 1));
+    q.ack(&banana).await.unwrap();
+    // The consumer holds nothing, so it holds no lease either, and no keys are left behind.
+    assert_eq!(q.stats().await.unwrap(), stats(0, 0, 0));
+    assert!(fx.keys().await.is_empty(), "{:?}", fx.keys().await);
+    // A second ack of the same delivery is refused.
+    assert!(matches!(q.ack(&apple).await, Err(QueueError::LeaseLost(id)) if id == apple.id));
+    fx.cleanup().await;
+}
+
+#[tokio::test]
+async fn publish_of_nothing_and_of_many_bodies() {
+    let Some(fx) = Fixture::new().await else { return };
+    let q = fx.consumer().await;
+    q.publish(&[]).await.unwrap();
+    let many: Vec<Vec<u8>> = (0..2_500).map(|i| format!("item-{i}").into_bytes()).collect();
+    q.publish(&many).await.unwrap();
+    let ready = fx.list(&fx.name).await;
+    assert_eq!(ready.len(), 2_500);
+    assert_eq!(ready[0], "item-0");
+    assert_eq!(ready[2_499], "item-2499");
+    fx.cleanup().await;
+}
+
+#[tokio::test]
+async fn take_on_empty_returns_none_after_wait() {
+    let Some(fx) = Fixture::new().await else { return };
+    let q = fx.consumer().await;
+    let wait = Duration::from_millis(300);
+    let started = Instant::now();
+    assert!(q.take(LONG, wait).await.unwrap().is_none());
+    let took = started.elapsed();
+    assert!(took >= wait, "returned after {took:?}");
+    assert!(took < wait + Duration::from_secs(1), "returned after {took:?}");
+
+    let started = Instant::now();
+    assert!(q.take(LONG, NO_WAIT).await.unwrap().is_none());
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert_eq!(q.stats().await.unwrap(), stats(0, 0, 0));
+    fx.cleanup().await;
+}
+
+#[tokio::test]
+async fn waiting_take_gets_a_task_published_later() {
+    let Some(fx) = Fixture::new().await else { return };
+    let q = Arc::new(fx.consumer().await);
+    let producer = fx.consumer().await;
+    let publisher = tokio::spawn(async move {
+        sleep(Duration::from_millis(150)).await;
+        producer.publish(&bodies(&["late"])).await.unwrap();
+    });
+    let started = Instant::now();
+    let task = q.take(LONG, Duration::from_secs(5)).await.unwrap().unwrap();
+    assert_eq!(text(&task.body), "late");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    publisher.await.unwrap();
+    q.ack(&task).await.unwrap();
+    fx.cleanup().await;
+}
+
+#[tokio::test]
+async fn plain_rpush_is_taken_in_order() {
+    let Some(fx) = Fixture::new().await else { return };
+    // As in the Kubernetes docs: `redis-cli rpush job2 apple banana cherry`.
+    let () = fx.plain.clone().rpush(&fx.name, &["apple", "banana", "cherry"]).await.unwrap();
+    let q = fx.consumer().await;
+    let mut seen = Vec::new();
+    while let Some(task) = q.take(LONG, NO_WAIT).await.unwrap() {
+        seen.push(text(&task.body).to_string());
+        q.ack(&task).await.unwrap();
+    }
+    assert_eq!(seen, ["apple", "banana", "cherry"]);
+    fx.cleanup().await;
+}
+
+#[tokio::test]
+async fn dead_consumers_tasks_return_to_the_head_after_the_lease() {
+    let Some(fx) = Fixture::new().await else { return };
+    let survivor = fx.consumer().await;
+    let dead = fx.consumer().await;
+    dead.publish(&bodies(&["apple", "banana"])).await.unwrap();
+    let lease = Duration::from_millis(200);
+    let taking = Instant::now();
+    assert_eq!(text(&dead.take(lease, NO_WAIT).await.unwrap().unwrap().body), "apple");
+    assert_eq!(text(&dead.take(lease, NO_WAIT).await.unwrap().unwrap().body), "banana");
+    // Redis computed the lease's expiry before the takes returned, so it is over by then.
+    let expired_by = Instant::now() + lease;
+    drop(dead); // Dies without acking.
+
+    // While the lease lasts, nobody else gets the dead consumer's tasks (checked only when this
+    // machine was quick enough to look within the lease).
+    let stolen = survivor.take(LONG, NO_WAIT).await.unwrap();
+    if taking.elapsed() < lease {
+        assert_eq!(stolen, None);
+    }
+    if let Some(task) = stolen {
+        survivor.requeue(&task).await.unwrap();
+    }
+    survivor.publish(&bodies(&["cherry"])).await.unwrap();
+
+    // After it, they come back first, in their original order, ahead of newer tasks.
+    tokio::time::sleep_until(expired_by + Duration::from_millis(20)).await;
+    let mut seen = Vec::new();
+    while let Some(task) = survivor.take(LONG, NO_WAIT).await.unwrap() {
+        seen.push(task);
+    }
+    let seen_bodies: Vec<&str> = seen.iter().map(|task| text(&task.body)).collect();
+    assert_eq!(seen_bodies, ["apple", "banana", "cherry"]);
+    assert_eq!(survivor.stats().await.unwrap(), stats(0, 3, 1));
+    for task in &seen {
+        survivor.ack(task).await.unwrap();
+    }
+    assert!(fx.keys().await.is_empty());
+    fx.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_waiting_take_gets_a_dead_consumers_task_once_the_lease_expires() {
+    let Some(fx) = Fixture::new().await else { return };
+    let survivor = fx.consumer().await;
+    let dead = fx.consumer().await;
+    dead.publish(&bodies(&["apple"])).await.unwrap();
+    let _lost = dead.take(Duration::from_millis(200), NO_WAIT).await.unwrap().unwrap();
+    drop(dead);
+    let started = Instant::now();
+    let apple = survivor.take(LONG, Duration::from_secs(5)).await.unwrap().unwrap();
+    assert_eq!(text(&apple.body), "apple");
+    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+    survivor.ack(&apple).await.unwrap();
+    fx.cleanup().await;
+}
+
+#[tokio::test]
+async fn stats_and_reap_return_expired_tasks_without_a_take() {
+    let Some(fx) = Fixture::new().await else { return };
+    let watcher = fx.consumer().await;
+    let dead = fx.consumer().await;
+    dead.publish(&bodies(&["apple", "banana"])).await.unwrap();
+    let lease = Duration::from_millis(100);
+    let taking = Instant::now();
+    let held = dead.take(lease, NO_WAIT).await.unwrap().unwrap();
+    let expired_by = Instant::now() + lease;
+    let during = watcher.stats().await.unwrap();
+    if taking.elapsed() < lease {
+        assert_eq!(during, stats(1, 1, 1));
+    }
+    tokio::time::sleep_until(expired_by + Duration::from_millis(20)).await;
+    let returned = watcher.reap().await.unwrap();
+    assert!(returned == 1 || during == stats(2, 0, 0), "returned {returned}, stats {during:?}");
+    assert_eq!(fx.list(&fx.name).await, ["apple", "banana"]);
+    assert_eq!(watcher.stats().await.unwrap(), stats(2, 0, 0));
+    assert_eq!(watcher.reap().await.unwrap(), 0);
+    assert!(matches!(dead.ack(&held).await, Err(QueueError::LeaseLost(_))));
+    fx.cleanup().await;
+}
+
+#[tokio::test]
+async fn extend_keeps_the_task_leased_beyond_the_original_lease() {
+    let Some(fx) = Fixture::new().await else { return };
+    let holder = fx.consumer().await;
+    let other = fx.consumer().await;
+    holder.publish(&bodies(&["apple"])).await.unwrap();
+    // Renewed every 100 ms, a 500 ms lease survives well past 500 ms.
+    let lease = Duration::from_millis(500);
+    let task = holder.take(lease, NO_WAIT).await.unwrap().unwrap();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_millis(1_500) {
+        sleep(Duration::from_millis(100)).await;
+        holder.extend(&task, lease).await.unwrap();
+        assert!(other.take(LONG, NO_WAIT).await.unwrap().is_none(), "stolen after {:?}", started.elapsed());
+    }
+    holder.ack(&task).await.unwrap();
+    assert_eq!(other.stats().await.unwrap(), stats(0, 0, 0));
+    fx.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_short_lease_never_shortens_a_longer_one() {
+    let Some(fx) = Fixture::new().await else { return };
+    let holder = fx.consumer().await;
+    let other = fx.consumer().await;
+    holder.publish(&bodies(&["long", "short"])).await.unwrap();
+    let long = holder.take(LONG, NO_WAIT).await.unwrap().unwrap();
+    let short = holder.take(Duration::from_millis(50), NO_WAIT).await.unwrap().unwrap();
+    holder.extend(&short, Duration::from_millis(50)).await.unwrap();
+    sleep(Duration::from_millis(150)).await;
+    assert!(other.take(LONG, NO_WAIT).await.unwrap().is_none());
+    holder.ack(&long).await.unwrap();
+    holder.ack(&short).await.unwrap();
+    fx.cleanup().await;
+}
+
+#[tokio::test]
+async fn ack_after_the_lease_was_reaped_is_lease_lost_and_the_task_runs_once() {
+    let Some(fx) = Fixture::new().await else { return };
+    let slow = fx.consumer().await;
+    let fast = fx.consumer().await;
+    slow.publish(&bodies(&["apple"])).await.unwrap();
+    let late = slow.take(Duration::from_millis(100), NO_WAIT).await.unwrap().unwrap();
+    sleep(Duration::from_millis(200)).await;
+
+    let retry = fast.take(LONG, NO_WAIT).await.unwrap().unwrap();
+    assert_eq!(retry.body, late.body);
+    assert_ne!(retry.id, late.id);
+    let mut acked = 0;
+    for (queue, task) in [(&slow, &late), (&fast, &retry)] {
+        match queue.ack(task).await {
+            Ok(()) => acked += 1,
+            Err(QueueError::LeaseLost(id)) => assert_eq!(id, late.id),
+            Err(err) => panic!("{err}"),
+        }
+    }
+    assert_eq!(acked, 1);
+    assert!(matches!(slow.extend(&late, LONG).await, Err(QueueError::LeaseLost(_))));
+    assert!(matches!(slow.requeue(&late).await, Err(QueueError::LeaseLost(_))));
+    assert_eq!(fast.stats().await.unwrap(), stats(0, 0, 0));
+    fx.cleanup().await;
+}
+
+#[tokio::test]
+async fn extend_after_expiry_is_lease_lost_and_the_task_is_ready_again() {
+    let Some(fx) = Fixture::new().await else { return };
+    let q = fx.consumer().await;
+    q.publish(&bodies(&["apple"])).await.unwrap();
+    let task = q.take(Duration::from_millis(100), NO_WAIT).await.unwrap().unwrap();
+    sleep(Duration::from_millis(200)).await;
+    assert!(matches!(q.extend(&task, LONG).await, Err(QueueError::LeaseLost(_))));
+    assert_eq!(fx.list(&fx.name).await, ["apple"]);
+    fx.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_reaped_consumer_that_retakes_the_same_body_cannot_ack_the_old_delivery() {
+    let Some(fx) = Fixture::new().await else { return };
+    let q = fx.consumer().await;
+    q.publish(&bodies(&["apple"])).await.unwrap();
+    let old = q.take(Duration::from_millis(100), NO_WAIT).await.unwrap().unwrap();
+    sleep(Duration::from_millis(200)).await;
+    // This take reaps the consumer's own expired lease and gets the same body back.
+    let new = q.take(LONG, NO_WAIT).await.unwrap().unwrap();
+    assert_eq!(new.body, old.body);
+    assert!(matches!(q.ack(&old).await, Err(QueueError::LeaseLost(_))));
+    assert!(matches!(q.extend(&old, LONG).await, Err(QueueError::LeaseLost(_))));
+    q.ack(&new).await.unwrap();
+    assert_eq!(q.stats().await.unwrap(), stats(0, 0, 0));
+    fx.cleanup().await;
+}
+
+#[tokio::test]
+async fn duplicate_bodies_are_distinct_tasks() {
+    let Some(fx) = Fixture::new().await else { return };
+    let one = fx.consumer().await;
+    let two = fx.consumer().await;
+    one.publish(&bodies(&["apple", "apple", "apple"])).await.unwrap();
+    let a = one.take(LONG, NO_WAIT).await.unwrap().unwrap();
+    let b = two.take(LONG, NO_WAIT).await.unwrap().unwrap();
+    let c = one.take(LONG, NO_WAIT).await.unwrap().unwrap();
+    assert!(one.take(LONG, NO_WAIT).await.unwrap().is_none());
+    assert_eq!(one.stats().await.unwrap(), stats(0, 3, 2));
+    assert_eq!(fx.processing(&one).await, ["apple", "apple"]);
+
+    // Acks in any order, each succeeds once; a repeated ack fails even though an equal body is
+    // still held by the same consumer.
+    one.ack(&c).await.unwrap();
+    assert!(matches!(one.ack(&c).await, Err(QueueError::LeaseLost(_))));
+    assert_eq!(fx.processing(&one).await, ["apple"]);
+    two.ack(&b).await.unwrap();
+    assert!(matches!(two.ack(&b).await, Err(QueueError::LeaseLost(_))));
+    one.ack(&a).await.unwrap();
+    assert_eq!(one.stats().await.unwrap(), stats(0, 0, 0));
+    assert!(fx.keys().await.is_empty());
+    fx.cleanup().await;
+}
+
+#[tokio::test]
+async fn requeue_puts_the_task_back_at_the_head() {
+    let Some(fx) = Fixture::new().await else { return };
+    let q = fx.consumer().await;
+    q.publish(&bodies(&["apple", "banana"])).await.unwrap();
+    let apple = q.take(LONG, NO_WAIT).await.unwrap().unwrap();
+    q.requeue(&apple).await.unwrap();
+    assert_eq!(fx.list(&fx.name).await, ["apple", "banana"]);
+    assert_eq!(q.stats().await.unwrap(), stats(2, 0, 0));
+    assert!(matches!(q.requeue(&apple).await, Err(QueueError::LeaseLost(_))));
+    assert!(matches!(q.ack(&apple).await, Err(QueueError::LeaseLost(_))));
+
+    let again = q.take(LONG, NO_WAIT).await.unwrap().unwrap();
+    assert_eq!(text(&again.body), "apple");
+    assert_ne!(again.id, apple.id);
+    q.ack(&again).await.unwrap();
+    fx.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_changed_body_is_refused_and_the_delivery_stays_held() {
+    let Some(fx) = Fixture::new().await else { return };
+    let q = fx.consumer().await;
+    q.publish(&bodies(&["apple"])).await.unwrap();
+    let task = q.take(LONG, NO_WAIT).await.unwrap().unwrap();
+    let mut forged = task.clone();
+    forged.body = b"pear".to_vec();
+    assert!(matches!(q.ack(&forged).await, Err(QueueError::Broker(_))));
+    let mut foreign = task.clone();
+    foreign.receipt = "17".into();
+    assert!(matches!(q.ack(&foreign).await, Err(QueueError::Broker(_))));
+    assert_eq!(q.stats().await.unwrap(), stats(0, 1, 1));
+    q.ack(&task).await.unwrap();
+    fx.cleanup().await;
+}
+
+#[tokio::test]
+async fn stats_count_ready_in_flight_consumers_and_dead_letters() {
+    let Some(fx) = Fixture::new().await else { return };
+    let one = fx.consumer().await;
+    let two = fx.consumer().await;
+    let idle = fx.consumer().await;
+    one.publish(&bodies(&["a", "b", "c", "d", "e"])).await.unwrap();
+    let a = one.take(LONG, NO_WAIT).await.unwrap().unwrap();
+    let _b = one.take(LONG, NO_WAIT).await.unwrap().unwrap();
+    let _c = two.take(LONG, NO_WAIT).await.unwrap().unwrap();
+    let () = fx.plain.clone().rpush(format!("{}:dead", fx.name), "poison").await.unwrap();
+    let expected = Stats { ready: 2, in_flight: Some(3), consumers: Some(2), dead_lettered: 1 };
+    assert_eq!(idle.stats().await.unwrap(), expected);
+    one.ack(&a).await.unwrap();
+    assert_eq!(idle.stats().await.unwrap(), Stats { in_flight: Some(2), ..expected });
+    fx.cleanup().await;
+}
+
+#[tokio::test]
+async fn purge_deletes_ready_tasks_and_leaves_leased_ones() {
+    let Some(fx) = Fixture::new().await else { return };
+    let q = fx.consumer().await;
+    q.publish(&bodies(&["a", "b", "c"])).await.unwrap();
+    let a = q.take(LONG, NO_WAIT).await.unwrap().unwrap();
+    assert_eq!(q.purge().await.unwrap(), 2);
+    assert_eq!(q.purge().await.unwrap(), 0);
+    assert_eq!(q.stats().await.unwrap(), stats(0, 1, 1));
+    q.ack(&a).await.unwrap();
+    assert!(fx.keys().await.is_empty());
+    fx.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn four_consumers_drain_two_thousand_tasks_exactly_once() {
+    let Some(fx) = Fixture::new().await else { return };
+    const N: usize = 2_000;
+    let producer = fx.consumer().await;
+    let items: Vec<Vec<u8>> = (0..N).map(|i| format!("item-{i}").into_bytes()).collect();
+    producer.publish(&items).await.unwrap();
+
+    let mut workers = Vec::new();
+    for _ in 0..4 {
+        let q = fx.consumer().await;
+        workers.push(tokio::spawn(async move {
+            let mut done = Vec::new();
+            while let Some(task) = q.take(LONG, Duration::from_millis(200)).await.unwrap() {
+                q.ack(&task).await.unwrap();
+                done.push(String::from_utf8(task.body).unwrap());
+            }
+            done
+        }));
+    }
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    let mut acks = 0;
+    for worker in workers {
+        let done = worker.await.unwrap();
+        assert!(!done.is_empty(), "a consumer got nothing");
+        acks += done.len();
+        for body in done {
+            *counts.entry(body).or_default() += 1;
+        }
+    }
+    assert_eq!(acks, N);
+    assert_eq!(counts.len(), N);
+    for i in 0..N {
+        assert_eq!(counts.get(&format!("item-{i}")), Some(&1), "item-{i}");
+    }
+    assert_eq!(producer.stats().await.unwrap(), stats(0, 0, 0));
+    assert!(fx.keys().await.is_empty(), "left behind: {:?}", fx.keys().await);
+    fx.cleanup().await;
+}
+
+#[tokio::test]
+async fn connection_errors_never_show_the_password() {
+    let secret = "s3cret-Pa55";
+    // Nothing listens on port 1.
+    let url = format!("redis://drover:{secret}@127.0.0.1:1/0");
+    let err = RedisQueue::connect(&url, "drover-test-unreachable").await.unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, QueueError::Unavailable { .. }), "{message}");
+    assert!(!message.contains(secret), "{message}");
+    assert!(message.contains("redis://drover:***@127.0.0.1:1/0"), "{message}");
+    assert!(!format!("{err:?}").contains(secret));
+
+    let err =
+        RedisQueue::connect(&format!("redis://:{secret}@127.0.0.1:6379/not-a-db"), "q").await.unwrap_err();
+    assert!(!err.to_string().contains(secret), "{err}");
+    assert!(!format!("{err:?}").contains(secret));
+}
+
+#[tokio::test]
+async fn wrong_credentials_never_show_the_password() {
+    let Some(fx) = Fixture::new().await else { return };
+    let secret = "n0t-the-Pa55word";
+    let Some((scheme, rest)) = fx.url.split_once("://") else { panic!("{}", fx.url) };
+    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    let url = format!("{scheme}://no-such-user:{secret}@{host}");
+    let err = RedisQueue::connect(&url, &fx.name).await.unwrap_err();
+    assert!(!err.to_string().contains(secret), "{err}");
+    assert!(!format!("{err:?}").contains(secret));
+    fx.cleanup().await;
+}

@@ -1,0 +1,301 @@
+//! Issue "Work queues on RabbitMQ and Redis": the two docs tasks (S86, S87) on both brokers,
+//! crashes, broker connection loss, poison tasks, large drains, and the queue CLI. Real brokers
+//! on 127.0.0.1 (`AMQP_ADDR`, `REDIS_URL`).
+
+mod common;
+mod queue_common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::*;
+use queue_common::*;
+
+const SECS: fn(u64) -> Duration = Duration::from_secs;
+
+/// Every `Processing <item>` line in the Job's pod logs, counted.
+async fn processed(c: &Cluster, job: &str) -> BTreeMap<String, usize> {
+    let mut seen = BTreeMap::new();
+    for pod in c.pods_of(job).await {
+        let log = String::from_utf8(c.client().pod_log(&pod.metadata.name).await.unwrap()).unwrap();
+        for line in log.lines() {
+            if let Some(item) = line.strip_prefix("Processing ") {
+                *seen.entry(item.to_string()).or_insert(0) += 1;
+            }
+        }
+    }
+    seen
+}
+
+async fn coarse_parallel(broker: Broker) {
+    // S86: 8 items, completions 8, parallelism 2, OnFailure.
+    let mut c = Cluster::start("s86", &[]);
+    c.add_worker("w1", 4, &[]).await;
+    let q = queue_name("s86");
+    publish(&c, broker, &q, &FRUITS[..8]);
+    c.create(
+        "job",
+        &queue_job(
+            "job-wq-1",
+            broker,
+            &q,
+            "  completions: 8\n  parallelism: 2\n",
+            "OnFailure",
+            "echo Processing $DROVER_TASK; sleep 0.3",
+        ),
+    );
+    let job = c.wait_complete("job-wq-1", SECS(60)).await;
+    assert!(job.condition_true("Complete").is_some(), "{job:#?}");
+    assert_eq!((job.status.succeeded, job.status.failed), (8, 0));
+    let pods = c.pods_of("job-wq-1").await;
+    assert_eq!(pods.len(), 8, "one pod per item");
+    assert!(max_overlap(&pods) <= 2, "never more than 2 pods active");
+    let seen = processed(&c, "job-wq-1").await;
+    assert_eq!(seen.len(), 8, "{seen:?}");
+    assert!(seen.values().all(|n| *n == 1), "each item exactly once: {seen:?}");
+    assert_eq!(stats(&c, broker, &q).0, 0, "the queue ends empty");
+    assert_eq!(job.status.tasks.unwrap().succeeded, 8);
+    let wide = c.ok(&["get", "jobs", "-o", "wide"]);
+    assert!(wide.contains("8 ok, 0 failed, 0 requeued"), "{wide}");
+    let describe = c.ok(&["describe", "job", "job-wq-1"]);
+    assert!(!describe.contains("guest:guest"), "credentials printed by describe");
+}
+
+async fn fine_parallel(broker: Broker) {
+    // S87: 9 items, parallelism 2, completions unset: two pods drain the queue.
+    let mut c = Cluster::start("s87", &[]);
+    c.add_worker("w1", 4, &[]).await;
+    let q = queue_name("s87");
+    match broker {
+        Broker::Redis => {
+            // As in the docs: a plain `redis-cli rpush`.
+            let url = redis_url();
+            let mut args = vec!["-u", url.as_str(), "rpush", q.as_str()];
+            args.extend(FRUITS);
+            let out = std::process::Command::new("redis-cli").args(&args).output().unwrap();
+            assert!(out.status.success(), "{out:?}");
+        }
+        Broker::Rabbit => publish(&c, broker, &q, &FRUITS),
+    }
+    c.create(
+        "job",
+        &queue_job(
+            "job-wq-2",
+            broker,
+            &q,
+            "  parallelism: 2\n",
+            "OnFailure",
+            "echo Processing $DROVER_TASK; sleep 0.2",
+        ),
+    );
+    let job = c.wait_complete("job-wq-2", SECS(60)).await;
+    assert!(job.condition_true("Complete").is_some(), "{job:#?}");
+    assert_eq!((job.status.succeeded, job.status.failed), (2, 0));
+    assert_eq!(c.pods_of("job-wq-2").await.len(), 2, "exactly 2 pods");
+    let seen = processed(&c, "job-wq-2").await;
+    assert_eq!(seen.keys().cloned().collect::<Vec<_>>().len(), 9, "{seen:?}");
+    assert!(seen.values().all(|n| *n == 1), "{seen:?}");
+    assert_eq!(job.status.tasks.unwrap().succeeded, 9);
+    assert_eq!(stats(&c, broker, &q).0, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s86_coarse_parallel_on_rabbitmq() {
+    coarse_parallel(Broker::Rabbit).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s86_coarse_parallel_on_redis() {
+    coarse_parallel(Broker::Redis).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s87_fine_parallel_on_redis() {
+    fine_parallel(Broker::Redis).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s87_fine_parallel_on_rabbitmq() {
+    fine_parallel(Broker::Rabbit).await;
+}
+
+async fn worker_killed_mid_task(broker: Broker) {
+    let mut c = Cluster::start("killmid", &[]);
+    let q = queue_name("killmid");
+    let items: Vec<String> = (0..12).map(|i| format!("t{i}")).collect();
+    let refs: Vec<&str> = items.iter().map(String::as_str).collect();
+    publish(&c, broker, &q, &refs);
+    let record = c.dir.0.join("done.txt");
+    let started = c.dir.0.join("started.txt");
+    // Each task records its start, works for a while, then records its completion.
+    let script = format!(
+        "echo $DROVER_TASK >> {s}; sleep 1; echo $DROVER_TASK >> {d}; echo Processing $DROVER_TASK",
+        s = started.display(),
+        d = record.display()
+    );
+    c.add_worker("doomed", 2, &[]).await;
+    c.create(
+        "job",
+        &queue_job("kill", broker, &q, "  parallelism: 2\n  backoffLimit: 10\n", "Never", &script)
+            .replace("    name: drover", "    leaseSeconds: 2\n    name: drover"),
+    );
+    // Wait until both of the doomed worker's pods are in the middle of a task.
+    within(SECS(20), async {
+        loop {
+            let n = std::fs::read_to_string(&started).map(|s| s.lines().count()).unwrap_or(0);
+            if n >= 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    c.add_worker("survivor", 2, &[]).await;
+    c.workers[0].kill9();
+    let job = c.wait_complete("kill", SECS(90)).await;
+    assert!(job.condition_true("Complete").is_some(), "{job:#?}");
+    let done = std::fs::read_to_string(&record).unwrap();
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for l in done.lines() {
+        *counts.entry(l).or_insert(0) += 1;
+    }
+    assert_eq!(counts.len(), 12, "no task is missing: {counts:?}");
+    let duplicates: usize = counts.values().map(|n| n - 1).sum();
+    assert!(duplicates <= 2, "duplicates {duplicates} > the killed worker's 2 slots: {counts:?}");
+    assert_eq!(stats(&c, broker, &q).0, 0);
+    let tasks = job.status.tasks.unwrap();
+    assert_eq!(tasks.succeeded, 12, "{tasks:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_killed_mid_task_on_rabbitmq() {
+    worker_killed_mid_task(Broker::Rabbit).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_killed_mid_task_on_redis() {
+    worker_killed_mid_task(Broker::Redis).await;
+}
+
+async fn drain_10000(broker: Broker) {
+    let mut c = Cluster::start("drain10k", &[]);
+    c.add_worker("w1", 4, &[]).await;
+    let q = queue_name("drain10k");
+    let file = c.dir.0.join("tasks.txt");
+    std::fs::write(&file, (0..10_000).map(|i| format!("task-{i}\n")).collect::<String>()).unwrap();
+    let url = broker.url();
+    let out = c.ok(&["queue", "publish", "--url", &url, "--queue", &q, "--file", file.to_str().unwrap()]);
+    assert!(out.contains("published 10000 task(s)"), "{out}");
+    c.create("job", &queue_job("drain", broker, &q, "  parallelism: 4\n", "Never", "true"));
+    let job = c.wait_complete("drain", SECS(240)).await;
+    assert!(job.condition_true("Complete").is_some(), "{job:#?}");
+    let tasks = job.status.tasks.unwrap();
+    assert_eq!(tasks.succeeded, 10_000, "{tasks:?}\n{}", c.logs());
+    assert_eq!(tasks.failed, 0);
+    assert_eq!(stats(&c, broker, &q).0, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drain_10000_tasks_on_rabbitmq() {
+    drain_10000(Broker::Rabbit).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drain_10000_tasks_on_redis() {
+    drain_10000(Broker::Redis).await;
+}
+
+async fn poison_task(broker: Broker) {
+    let mut c = Cluster::start("poison", &[]);
+    c.add_worker("w1", 2, &[]).await;
+    let q = queue_name("poison");
+    publish(&c, broker, &q, &["poison"]);
+    c.create(
+        "job",
+        &queue_job(
+            "poison",
+            broker,
+            &q,
+            "  completions: 1\n  backoffLimit: 1\n",
+            "Never",
+            "echo Processing $DROVER_TASK; exit 3",
+        ),
+    );
+    let job = c.wait_complete("poison", SECS(30)).await;
+    assert_eq!(job.condition_true("Failed").expect("Failed").reason, "BackoffLimitExceeded");
+    assert_eq!(job.status.failed, 2);
+    // The poison task is requeued, never dropped: it is still in the queue.
+    assert_eq!(stats(&c, broker, &q).0, 1);
+    let tasks = job.status.tasks.unwrap();
+    assert_eq!((tasks.succeeded, tasks.failed, tasks.requeued), (0, 2, 2));
+    purge(&c, broker, &q);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_task_fails_the_job_and_stays_visible_on_rabbitmq() {
+    poison_task(Broker::Rabbit).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_task_fails_the_job_and_stays_visible_on_redis() {
+    poison_task(Broker::Redis).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_queue_makes_pods_wait_visibly() {
+    let mut c = Cluster::start("empty", &[]);
+    c.add_worker("w1", 2, &[]).await;
+    let q = queue_name("empty");
+    c.create(
+        "job",
+        &queue_job(
+            "starved",
+            Broker::Redis,
+            &q,
+            "  completions: 1\n",
+            "Never",
+            "echo Processing $DROVER_TASK",
+        ),
+    );
+    let client = c.client();
+    within(SECS(15), async {
+        loop {
+            let pods = c.pods_of("starved").await;
+            if pods.iter().any(|p| {
+                p.status
+                    .container_statuses
+                    .first()
+                    .and_then(|s| s.state.waiting.as_ref())
+                    .is_some_and(|w| w.reason == "WaitingForTask")
+            }) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    let table = c.ok(&["get", "pods"]);
+    assert!(table.contains("WaitingForTask"), "{table}");
+    // A task arrives: the pod takes it and the Job completes.
+    publish(&c, Broker::Redis, &q, &["late"]);
+    let job = c.wait_complete("starved", SECS(20)).await;
+    assert!(job.condition_true("Complete").is_some());
+    assert_eq!(job.status.failed, 0);
+    let _ = client;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_queue_specs_are_refused() {
+    let c = Cluster::start("badqueue", &[]);
+    let bad = queue_job("bad", Broker::Redis, "", "  completions: 1\n", "Never", "true")
+        .replace(&redis_url(), "http://user:secret@example")
+        .replace("    name: \n", "    name: \"\"\n");
+    let path = c.dir.0.join("bad.yaml");
+    std::fs::write(&path, bad).unwrap();
+    let out = c.drover(&["create", "-f", path.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("spec.queue.url: Invalid value"), "{stderr}");
+    assert!(stderr.contains("spec.queue.name: Required value"), "{stderr}");
+    assert!(!stderr.contains("secret"), "the password is never printed: {stderr}");
+}
