@@ -299,3 +299,50 @@ async fn invalid_queue_specs_are_refused() {
     assert!(stderr.contains("spec.queue.name: Required value"), "{stderr}");
     assert!(!stderr.contains("secret"), "the password is never printed: {stderr}");
 }
+
+/// The docs' own shape (no `spec.queue`): the command pops by itself, from `BROKER_URL` and
+/// `QUEUE` in its env. The example manifests run with only the queue name, the worker path
+/// and a shorter work time changed.
+fn docs_shape_manifest(example: &str, queue_default: &str, queue: &str) -> String {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    std::fs::read_to_string(format!("{root}/examples/{example}"))
+        .unwrap()
+        .replace(&format!("value: {queue_default}"), &format!("value: {queue}"))
+        .replace("[\"examples/workers/", &format!("[\"{root}/examples/workers/"))
+        .replace(
+            "        - name: QUEUE\n",
+            "        - name: WORK_SECONDS\n          value: \"0.2\"\n        - name: QUEUE\n",
+        )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docs_shape_rabbitmq_job_wq_1() {
+    let mut c = Cluster::start("docs-wq1", &[]);
+    c.add_worker("w1", 4, &[]).await;
+    let q = queue_name("docs-wq1");
+    publish(&c, Broker::Rabbit, &q, &FRUITS[..8]);
+    c.create("job", &docs_shape_manifest("job-wq-1.yaml", "job1", &q));
+    let job = c.wait_complete("job-wq-1", SECS(60)).await;
+    assert!(job.condition_true("Complete").is_some(), "{job:#?}");
+    assert_eq!(job.status.succeeded, 8);
+    let seen = processed(&c, "job-wq-1").await;
+    assert_eq!(seen.len(), 8, "{seen:?}");
+    assert_eq!(stats(&c, Broker::Rabbit, &q).0, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docs_shape_redis_job_wq_2() {
+    let mut c = Cluster::start("docs-wq2", &[]);
+    c.add_worker("w1", 4, &[]).await;
+    let q = queue_name("docs-wq2");
+    let mut args = vec!["-u".to_string(), redis_url(), "rpush".into(), q.clone()];
+    args.extend(FRUITS.iter().map(|s| s.to_string()));
+    assert!(std::process::Command::new("redis-cli").args(&args).output().unwrap().status.success());
+    c.create("job", &docs_shape_manifest("job-wq-2.yaml", "job2", &q));
+    let job = c.wait_complete("job-wq-2", SECS(60)).await;
+    assert!(job.condition_true("Complete").is_some(), "{job:#?}");
+    assert_eq!(job.status.succeeded, 2);
+    let seen = processed(&c, "job-wq-2").await;
+    assert_eq!(seen.len(), 9, "{seen:?}");
+    assert!(seen.values().all(|n| *n == 1));
+}
