@@ -107,6 +107,20 @@ pub trait Queue: Send + Sync {
     fn stats(&self) -> BoxFuture<'_, Result<Stats, QueueError>>;
     /// Deletes every ready task; returns how many.
     fn purge(&self) -> BoxFuture<'_, Result<u64, QueueError>>;
+    /// Acks `done`, then takes the next task (as [`Queue::take`]): one round trip where the
+    /// broker allows it (Redis runs both in one script). Returns the ack's result and the take's.
+    fn ack_and_take<'a>(
+        &'a self,
+        done: &'a Task,
+        lease: Duration,
+        wait: Duration,
+    ) -> BoxFuture<'a, (Result<(), QueueError>, Result<Option<Task>, QueueError>)> {
+        Box::pin(async move {
+            let acked = self.ack(done).await;
+            let next = self.take(lease, wait).await;
+            (acked, next)
+        })
+    }
     /// Closes the connection gracefully, returning anything delivered but not taken (RabbitMQ's
     /// prefetch) to the queue before it returns. The default does nothing.
     fn close(&self) -> BoxFuture<'_, ()> {

@@ -97,11 +97,13 @@ const EXTEND_LUA: &str = lua!("extend.lua");
 const STATS_LUA: &str = lua!("stats.lua");
 const REAP_LUA: &str = lua!("reap.lua");
 const PURGE_LUA: &str = include_str!("../lua/purge.lua");
+const ACK_TAKE_LUA: &str = lua!("ack_take.lua");
 
 /// The scripts, hashed once; `invoke_async` sends `EVALSHA` and falls back to loading the
 /// script when Redis does not know it (after a restart or `SCRIPT FLUSH`).
 struct Scripts {
     take: Script,
+    ack_take: Script,
     ack: Script,
     requeue: Script,
     extend: Script,
@@ -112,6 +114,7 @@ struct Scripts {
 
 static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     take: Script::new(TAKE_LUA),
+    ack_take: Script::new(ACK_TAKE_LUA),
     ack: Script::new(ACK_LUA),
     requeue: Script::new(REQUEUE_LUA),
     extend: Script::new(EXTEND_LUA),
@@ -270,6 +273,52 @@ impl RedisQueue {
         }))
     }
 
+    /// `ack_take.lua`: acks `done` and takes the next task in one script.
+    async fn ack_then_try_take(
+        &self,
+        done: &Task,
+        lease_ms: u64,
+    ) -> Result<(Held, Option<Task>), QueueError> {
+        let (consumer, done_seq) = parse_receipt(&done.receipt).ok_or_else(|| {
+            QueueError::Broker(format!(
+                "task {}: receipt {:?} is not a Redis delivery",
+                done.id, done.receipt
+            ))
+        })?;
+        if consumer != self.consumer {
+            // Another consumer's delivery: ack it on its own, then take.
+            let acked = self.on_delivery(&SCRIPTS.ack, done, None).await;
+            let held = match acked {
+                Ok(()) => Held::Yes,
+                Err(QueueError::LeaseLost(_)) => Held::No,
+                Err(e) => return Err(e),
+            };
+            return Ok((held, self.try_take(lease_ms).await?));
+        }
+        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        let (held, body): (i64, Option<Vec<u8>>) = SCRIPTS
+            .ack_take
+            .key(&self.keys.ready)
+            .key(&self.keys.leases)
+            .key(&self.keys.processing)
+            .key(&self.keys.receipts)
+            .arg(&self.keys.processing_prefix)
+            .arg(&self.keys.receipts_prefix)
+            .arg(&self.consumer)
+            .arg(done_seq)
+            .arg(&done.body)
+            .arg(lease_ms)
+            .arg(seq)
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(|err| self.error(err))?;
+        let next = body.map(|body| {
+            let id = format!("{}:{seq}", self.consumer);
+            Task { receipt: id.clone(), id, body, redeliveries: 0 }
+        });
+        Ok((Held::from_reply(held), next))
+    }
+
     /// Runs `ack.lua`, `requeue.lua` or `extend.lua` (which share their KEYS and first ARGV) for
     /// `task`, with `extra` appended to ARGV.
     async fn on_delivery(&self, script: &Script, task: &Task, extra: Option<u64>) -> Result<(), QueueError> {
@@ -377,6 +426,42 @@ impl Queue for RedisQueue {
                 }
                 tokio::time::sleep(pause.min(deadline - now)).await;
                 pause = (pause * 2).min(POLL_MAX);
+            }
+        })
+    }
+
+    /// Acks and takes in one round trip (`ack_take.lua`); when nothing is ready it goes on
+    /// waiting like [`Queue::take`].
+    fn ack_and_take<'a>(
+        &'a self,
+        done: &'a Task,
+        lease: Duration,
+        wait: Duration,
+    ) -> BoxFuture<'a, (Result<(), QueueError>, Result<Option<Task>, QueueError>)> {
+        Box::pin(async move {
+            let lease_ms = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX).clamp(1, MAX_LEASE_MS);
+            match self.ack_then_try_take(done, lease_ms).await {
+                Err(e) => {
+                    // The script did not run (or its reply was lost): settle the ack on its own.
+                    let acked = self.on_delivery(&SCRIPTS.ack, done, None).await;
+                    (acked, Err(e))
+                }
+                Ok((held, next)) => {
+                    let acked = match held {
+                        Held::Yes => Ok(()),
+                        Held::No => Err(QueueError::LeaseLost(done.id.clone())),
+                        Held::BodyMismatch => Err(QueueError::Broker(format!(
+                            "task {}: the body differs from the one delivered",
+                            done.id
+                        ))),
+                    };
+                    let next = match next {
+                        Some(task) => Ok(Some(task)),
+                        None if wait.is_zero() => Ok(None),
+                        None => self.take(lease, wait).await,
+                    };
+                    (acked, next)
+                }
             }
         })
     }

@@ -511,3 +511,31 @@ async fn wrong_credentials_never_show_the_password() {
     assert!(!format!("{err:?}").contains(secret));
     fx.cleanup().await;
 }
+
+#[tokio::test]
+async fn ack_and_take_acks_then_takes_in_one_round_trip() {
+    let Some(fx) = Fixture::new().await else { return };
+    let q = fx.consumer().await;
+    q.publish(&bodies(&["a", "b"])).await.unwrap();
+    let a = q.take(LONG, NO_WAIT).await.unwrap().unwrap();
+    let (acked, next) = q.ack_and_take(&a, LONG, NO_WAIT).await;
+    acked.unwrap();
+    let b = next.unwrap().unwrap();
+    assert_eq!(text(&b.body), "b");
+    assert_eq!(fx.processing(&q).await, ["b"]);
+    // The last ack leaves nothing to take: the ack still lands, and the take waits its `wait`.
+    let started = Instant::now();
+    let (acked, next) = q.ack_and_take(&b, LONG, Duration::from_millis(200)).await;
+    acked.unwrap();
+    assert!(next.unwrap().is_none());
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    assert_eq!(q.stats().await.unwrap(), stats(0, 0, 0));
+    // Acking a delivery that was already acked is refused, and the take still happens.
+    q.publish(&bodies(&["c"])).await.unwrap();
+    let (acked, next) = q.ack_and_take(&b, LONG, NO_WAIT).await;
+    assert!(matches!(acked, Err(QueueError::LeaseLost(_))));
+    let c = next.unwrap().unwrap();
+    q.ack(&c).await.unwrap();
+    assert!(fx.keys().await.is_empty(), "{:?}", fx.keys().await);
+    fx.cleanup().await;
+}
