@@ -28,6 +28,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+/// What [`Queue::ack_and_take`] returns: the ack's result, then the take's.
+pub type AckAndTake = (Result<(), QueueError>, Result<Option<Task>, QueueError>);
+
 /// A boxed future, so that [`Queue`] can be used as a trait object.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -114,7 +117,7 @@ pub trait Queue: Send + Sync {
         done: &'a Task,
         lease: Duration,
         wait: Duration,
-    ) -> BoxFuture<'a, (Result<(), QueueError>, Result<Option<Task>, QueueError>)> {
+    ) -> BoxFuture<'a, AckAndTake> {
         Box::pin(async move {
             let acked = self.ack(done).await;
             let next = self.take(lease, wait).await;

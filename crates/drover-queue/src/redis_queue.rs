@@ -64,7 +64,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, Script};
 use tokio::time::Instant;
 
-use crate::{BoxFuture, Queue, QueueError, Stats, Task, redact_url};
+use crate::{AckAndTake, BoxFuture, Queue, QueueError, Stats, Task, redact_url};
 
 /// How long one connection attempt may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -437,7 +437,7 @@ impl Queue for RedisQueue {
         done: &'a Task,
         lease: Duration,
         wait: Duration,
-    ) -> BoxFuture<'a, (Result<(), QueueError>, Result<Option<Task>, QueueError>)> {
+    ) -> BoxFuture<'a, AckAndTake> {
         Box::pin(async move {
             let lease_ms = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX).clamp(1, MAX_LEASE_MS);
             match self.ack_then_try_take(done, lease_ms).await {
