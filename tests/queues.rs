@@ -346,3 +346,188 @@ async fn docs_shape_redis_job_wq_2() {
     assert_eq!(seen.len(), 9, "{seen:?}");
     assert!(seen.values().all(|n| *n == 1));
 }
+
+/// The `Stream` handler's process: one per pod, one task per line in, one answer per line out.
+const STREAM_OK: &str = "echo \"stream started handler=$DROVER_HANDLER task=${DROVER_TASK-none}\" >&2; \
+     while read t; do echo \"Processing $t\" >&2; echo ok; done";
+
+async fn stream_drain_500(broker: Broker) {
+    let mut c = Cluster::start("stream500", &[]);
+    c.add_worker("w1", 4, &[]).await;
+    let q = queue_name("stream500");
+    let file = c.dir.0.join("tasks.txt");
+    std::fs::write(&file, (0..500).map(|i| format!("task-{i}\n")).collect::<String>()).unwrap();
+    let url = broker.url();
+    let out = c.ok(&["queue", "publish", "--url", &url, "--queue", &q, "--file", file.to_str().unwrap()]);
+    assert!(out.contains("published 500 task(s)"), "{out}");
+    let job = queue_job("stream", broker, &q, "  parallelism: 2\n", "Never", STREAM_OK);
+    c.create("job", &with_handler(&job, "Stream"));
+    let job = c.wait_complete("stream", SECS(120)).await;
+    assert!(job.condition_true("Complete").is_some(), "{job:#?}");
+    let tasks = job.status.tasks.unwrap();
+    assert_eq!((tasks.succeeded, tasks.failed, tasks.requeued), (500, 0, 0), "{tasks:?}\n{}", c.logs());
+    assert_eq!(stats(&c, broker, &q).0, 0, "the queue ends empty");
+    let pods = c.pods_of("stream").await;
+    assert_eq!(pods.len(), 2, "exactly 2 pods");
+    for pod in &pods {
+        let log = String::from_utf8(c.client().pod_log(&pod.metadata.name).await.unwrap()).unwrap();
+        let starts: Vec<&str> = log.lines().filter(|l| l.starts_with("stream started")).collect();
+        assert_eq!(starts, ["stream started handler=Stream task=none"], "one process per pod: {log}");
+        assert_eq!(pod.status.container_statuses[0].restart_count, 0);
+    }
+    let seen = processed(&c, "stream").await;
+    assert_eq!(seen.len(), 500, "{seen:?}");
+    assert!(seen.values().all(|n| *n == 1), "each task once: {seen:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_handler_drains_500_tasks_on_redis() {
+    stream_drain_500(Broker::Redis).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_handler_drains_500_tasks_on_rabbitmq() {
+    stream_drain_500(Broker::Rabbit).await;
+}
+
+async fn stream_poison(broker: Broker) {
+    let mut c = Cluster::start("streampoison", &[]);
+    c.add_worker("w1", 2, &[]).await;
+    let q = queue_name("streampoison");
+    publish(&c, broker, &q, &["apple", "poison"]);
+    let script = "while read t; do if [ \"$t\" = poison ]; then echo fail; else echo ok; fi; done";
+    let job = queue_job("streampoison", broker, &q, "  parallelism: 1\n  backoffLimit: 0\n", "Never", script);
+    c.create("job", &with_handler(&job, "Stream"));
+    let job = c.wait_complete("streampoison", SECS(30)).await;
+    assert_eq!(job.condition_true("Failed").expect("Failed").reason, "BackoffLimitExceeded");
+    assert_eq!(job.status.failed, 1);
+    // The poison task is requeued, never dropped: it is still in the queue.
+    assert_eq!(stats(&c, broker, &q).0, 1);
+    let tasks = job.status.tasks.unwrap();
+    assert_eq!((tasks.succeeded, tasks.failed, tasks.requeued), (1, 1, 1), "{tasks:?}");
+    let pods = c.pods_of("streampoison").await;
+    let log = String::from_utf8(c.client().pod_log(&pods[0].metadata.name).await.unwrap()).unwrap();
+    assert!(log.lines().any(|l| l.starts_with("drover: task ") && l.ends_with(" failed: fail")), "{log}");
+    let message = pods[0].status.message.clone().unwrap_or_default();
+    assert!(message.ends_with("failed: fail"), "{message}");
+    purge(&c, broker, &q);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_poison_task_fails_the_job_and_stays_queued_on_redis() {
+    stream_poison(Broker::Redis).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_poison_task_fails_the_job_and_stays_queued_on_rabbitmq() {
+    stream_poison(Broker::Rabbit).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_refuses_a_task_body_with_a_newline() {
+    let mut c = Cluster::start("streamnl", &[]);
+    c.add_worker("w1", 2, &[]).await;
+    let q = queue_name("streamnl");
+    let out = std::process::Command::new("redis-cli")
+        .args(["-u", &redis_url(), "rpush", &q, "two\nlines"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let job =
+        queue_job("streamnl", Broker::Redis, &q, "  parallelism: 1\n  backoffLimit: 0\n", "Never", STREAM_OK);
+    c.create("job", &with_handler(&job, "Stream"));
+    let job = c.wait_complete("streamnl", SECS(30)).await;
+    assert_eq!(job.condition_true("Failed").expect("Failed").reason, "BackoffLimitExceeded");
+    assert_eq!(stats(&c, Broker::Redis, &q).0, 1, "refused, requeued, still there");
+    let pods = c.pods_of("streamnl").await;
+    let log = String::from_utf8(c.client().pod_log(&pods[0].metadata.name).await.unwrap()).unwrap();
+    assert!(log.contains("refused: the Stream handler takes one task per line"), "{log}");
+    assert!(!log.contains("Processing"), "the body never reached the process: {log}");
+    purge(&c, Broker::Redis, &q);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_process_exiting_mid_task_restarts_in_place_under_on_failure() {
+    let mut c = Cluster::start("streamexit", &[]);
+    c.add_worker("w1", 2, &[]).await;
+    let q = queue_name("streamexit");
+    publish(&c, Broker::Redis, &q, &FRUITS[..5]);
+    // Each process handles one task, then exits with the next one in flight.
+    let script = "read t; echo \"Processing $t\" >&2; echo ok; read t; exit 3";
+    let job = queue_job(
+        "streamexit",
+        Broker::Redis,
+        &q,
+        "  parallelism: 1\n  backoffLimit: 20\n",
+        "OnFailure",
+        script,
+    );
+    c.create("job", &with_handler(&job, "Stream"));
+    let job = c.wait_complete("streamexit", SECS(60)).await;
+    assert!(job.condition_true("Complete").is_some(), "{job:#?}");
+    let tasks = job.status.tasks.unwrap();
+    assert_eq!((tasks.succeeded, tasks.failed, tasks.requeued), (5, 4, 4), "{tasks:?}");
+    assert_eq!(stats(&c, Broker::Redis, &q).0, 0);
+    let pods = c.pods_of("streamexit").await;
+    assert_eq!(pods.len(), 1);
+    let status = &pods[0].status.container_statuses[0];
+    assert_eq!(status.restart_count, 4, "{status:?}");
+    let last = status.last_state.as_ref().and_then(|s| s.terminated.as_ref()).expect("last state");
+    assert_eq!(last.exit_code, 3);
+    let seen = processed(&c, "streamexit").await;
+    assert_eq!(seen.len(), 5, "{seen:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_handler_with_fixed_completions() {
+    let mut c = Cluster::start("streamfixed", &[]);
+    c.add_worker("w1", 4, &[]).await;
+    let q = queue_name("streamfixed");
+    publish(&c, Broker::Redis, &q, &FRUITS[..4]);
+    let job = queue_job(
+        "streamfixed",
+        Broker::Redis,
+        &q,
+        "  completions: 4\n  parallelism: 2\n",
+        "Never",
+        STREAM_OK,
+    );
+    c.create("job", &with_handler(&job, "Stream"));
+    let job = c.wait_complete("streamfixed", SECS(60)).await;
+    assert!(job.condition_true("Complete").is_some(), "{job:#?}");
+    assert_eq!((job.status.succeeded, job.status.failed), (4, 0));
+    assert_eq!(job.status.tasks.unwrap().succeeded, 4);
+    assert_eq!(stats(&c, Broker::Redis, &q).0, 0);
+    let seen = processed(&c, "streamfixed").await;
+    assert_eq!(seen.len(), 4, "{seen:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_process_is_stopped_at_the_pod_deadline() {
+    let mut c = Cluster::start("streamdeadline", &[]);
+    c.add_worker("w1", 2, &[]).await;
+    let q = queue_name("streamdeadline");
+    publish(&c, Broker::Redis, &q, &["slow"]);
+    // Never answers; ignores SIGTERM, so only the SIGKILL after the grace period stops it.
+    let script = "trap '' TERM; read t; echo \"Processing $t\" >&2; sleep 6543";
+    let job = queue_job(
+        "streamdeadline",
+        Broker::Redis,
+        &q,
+        "  parallelism: 1\n  backoffLimit: 0\n",
+        "Never",
+        script,
+    )
+    .replace(
+        "      restartPolicy: Never",
+        "      activeDeadlineSeconds: 1\n      terminationGracePeriodSeconds: 1\n      restartPolicy: Never",
+    );
+    c.create("job", &with_handler(&job, "Stream"));
+    let job = c.wait_complete("streamdeadline", SECS(30)).await;
+    assert!(job.condition_true("Failed").is_some(), "{job:#?}");
+    let pods = c.pods_of("streamdeadline").await;
+    assert_eq!(pods[0].status.reason.as_deref(), Some("DeadlineExceeded"), "{:#?}", pods[0].status);
+    assert_eq!(stats(&c, Broker::Redis, &q).0, 1, "the task in flight is requeued");
+    assert!(processes_with("sleep 6543").is_empty(), "the stream process group is gone");
+    purge(&c, Broker::Redis, &q);
+}

@@ -69,3 +69,10 @@ pub fn queue_job(
         broker.url()
     )
 }
+
+/// `yaml` (from [`queue_job`]) with `spec.queue.handler` set.
+pub fn with_handler(yaml: &str, handler: &str) -> String {
+    let out = yaml.replacen("    name: drover", &format!("    handler: {handler}\n    name: drover"), 1);
+    assert_ne!(out, yaml, "no queue name line in {yaml}");
+    out
+}

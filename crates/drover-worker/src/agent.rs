@@ -30,12 +30,14 @@ use drover_api::pod::{
 use drover_api::protocol::{Assignment, Registration, StatusReport};
 use drover_api::{Pod, PodStatus, Time};
 use drover_client::{Client, ClientError};
+use drover_queue::Task;
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::process::{self, Exit, ExitReason, LogBuffer, ProcessSpec};
-use crate::tasks;
+use crate::process::{self, Exit, ExitReason, LogBuffer, ProcessSpec, RunningProcess, SpawnError};
+use crate::stream::{StreamProcess, StreamResult};
+use crate::tasks::{self, Handler};
 
 /// The agent's resolved configuration.
 #[derive(Debug, Clone)]
@@ -225,7 +227,8 @@ fn accept(client: &Client, config: &Arc<AgentConfig>, pods: &Pods, tracker: &Tas
 ///
 /// A plain pod runs its command, restarting it in place under `restartPolicy: OnFailure`. A
 /// queue pod (`spec.queue`, see [`crate::tasks`]) first takes a task and runs the handler for
-/// it; a draining pod loops over tasks until the queue is empty everywhere.
+/// it (`Exec`: a process per task; `Stream`: one line to the pod's long-lived process; `Noop`:
+/// nothing); a draining pod loops over tasks until the queue is empty everywhere.
 async fn run_pod(
     client: &Client,
     config: &AgentConfig,
@@ -246,11 +249,17 @@ async fn run_pod(
         .map(|s| tokio::time::Instant::now() + Duration::from_secs(s.max(0) as u64));
     let reporter = Reporter { client, config, name, uid, start_time, container: &container };
     let mut queue = pod.spec.queue.as_ref().map(|q| tasks::QueuePod::new(q.clone(), pod));
+    let handler = queue.as_ref().map_or(Handler::Exec, |q| q.handler());
+    // The `Stream` handler's process: started before the first task, ended with the container.
+    let mut stream: Option<StreamProcess> = None;
 
     let mut restarts = 0i32;
     let mut last_state: Option<ContainerState> = None;
     let final_exit: Exit;
+    // Why the last task failed, when the exit code does not say it (a `Stream` task).
+    let mut failure: Option<String>;
     loop {
+        failure = None;
         if stop.is_cancelled() {
             final_exit = killed_before_start();
             break;
@@ -270,55 +279,55 @@ async fn run_pod(
                 }
             },
         };
-        let exit = if queue.as_ref().is_some_and(|q| q.is_noop()) {
-            noop_exit()
-        } else {
-            let spec = process_spec(pod, &container, task.as_ref());
-            let running = match process::spawn(&spec, log.clone()) {
-                Ok(p) => p,
-                Err(err) => {
-                    log.append(format!("drover: {err}\n").as_bytes());
-                    let exit = Exit::start_error(&err);
-                    if let (Some(q), Some(task)) = (&mut queue, &task) {
-                        q.settle(task, &exit, false).await;
+        let exit = match (handler, &task) {
+            (Handler::Noop, _) => noop_exit(),
+            (Handler::Stream, Some(task)) => {
+                let (s, fresh) = match stream.take() {
+                    Some(s) => (s, false),
+                    None => match StreamProcess::start(&stream_spec(pod, &container), log.clone()).await {
+                        Ok(s) => (s, true),
+                        Err(err) => {
+                            final_exit = start_failed(&log, &mut queue, Some(task), &err).await;
+                            break;
+                        }
+                    },
+                };
+                let s = stream.insert(s);
+                let started_at = s.process().started_at();
+                report_running(&reporter, &mut queue, started_at, &last_state, restarts, fresh, &stop).await;
+                let renew = queue.as_ref().map(|q| q.keep_leased(task.clone()));
+                let (exit, why) = run_stream_task(s, task, &stop, pod_deadline, &grace).await;
+                if let Some(renew) = renew {
+                    renew.abort();
+                }
+                failure = why;
+                exit
+            }
+            // (A `Stream` pod always has a task: it is a queue pod.)
+            (Handler::Exec | Handler::Stream, _) => {
+                let spec = process_spec(pod, &container, task.as_ref());
+                let running = match process::spawn_async(&spec, log.clone()).await {
+                    Ok(p) => p,
+                    Err(err) => {
+                        final_exit = start_failed(&log, &mut queue, task.as_ref(), &err).await;
+                        break;
                     }
-                    final_exit = exit;
-                    break;
+                };
+                let started_at = running.started_at();
+                report_running(&reporter, &mut queue, started_at, &last_state, restarts, false, &stop).await;
+                let renew = match (&queue, &task) {
+                    (Some(q), Some(t)) => Some(q.keep_leased(t.clone())),
+                    _ => None,
+                };
+                let exit = match until_stopped(running.wait(), &stop, pod_deadline).await {
+                    Ok(exit) => exit,
+                    Err(why) => interrupt(&running, &grace, why).await,
+                };
+                if let Some(renew) = renew {
+                    renew.abort();
                 }
-            };
-            let state = ContainerState {
-                running: Some(StateRunning { started_at: Some(running.started_at()) }),
-                ..Default::default()
-            };
-            let counts = queue.as_ref().map(|q| q.counts());
-            // A draining pod reports Running once; per task it only reports its counts, at most
-            // once a second.
-            if queue.as_mut().is_none_or(|q| q.should_report()) {
-                let status =
-                    reporter.status(phase::RUNNING, state, last_state.clone(), restarts, true, counts);
-                report_until_acked(client, config, name, uid, status, &stop).await;
+                exit
             }
-            let renew = match (&queue, &task) {
-                (Some(q), Some(t)) => Some(q.keep_leased(t.clone())),
-                _ => None,
-            };
-            let exit = tokio::select! {
-                exit = running.wait() => exit,
-                _ = stop.cancelled() => {
-                    let g = *grace.lock().unwrap_or_else(|p| p.into_inner());
-                    running.terminate_with_grace(g).await
-                }
-                _ = sleep_until_opt(pod_deadline) => {
-                    let g = *grace.lock().unwrap_or_else(|p| p.into_inner());
-                    let mut exit = running.terminate_with_grace(g).await;
-                    exit.reason = ExitReason::DeadlineExceeded;
-                    exit
-                }
-            };
-            if let Some(renew) = renew {
-                renew.abort();
-            }
-            exit
         };
         let stopped = matches!(exit.reason, ExitReason::Killed | ExitReason::DeadlineExceeded);
         if let (Some(q), Some(task)) = (&mut queue, &task) {
@@ -333,7 +342,10 @@ async fn run_pod(
             final_exit = exit;
             break;
         }
-        // OnFailure: restart in place with kubelet-style back-off.
+        // OnFailure: restart in place with kubelet-style back-off (a `Stream` process too).
+        if let Some(s) = stream.take() {
+            end_stream(s, &stop, &grace).await;
+        }
         restarts += 1;
         last_state = Some(ContainerState { terminated: Some(terminated(&exit)), ..Default::default() });
         let delay = restart_delay(config, restarts);
@@ -353,6 +365,10 @@ async fn run_pod(
         }
     }
 
+    // The container ends with the pod: the `Stream` process reads EOF (or is stopped).
+    if let Some(s) = stream.take() {
+        end_stream(s, &stop, &grace).await;
+    }
     // A draining pod gives back anything its connection still holds before it is seen finished.
     if let Some(q) = &mut queue
         && q.drains()
@@ -378,7 +394,8 @@ async fn run_pod(
             ExitReason::Killed => "Terminated".into(),
             _ => "Error".into(),
         });
-        final_status.message = Some(format!("process exited with code {}", final_exit.code));
+        final_status.message =
+            Some(failure.unwrap_or_else(|| format!("process exited with code {}", final_exit.code)));
     }
     report_until_acked(client, config, name, uid, final_status, &CancellationToken::new()).await;
     // Fixed completions: the success is recorded first, then the task is acked.
@@ -436,6 +453,155 @@ fn noop_exit() -> Exit {
     drained_exit()
 }
 
+/// Logs a process that could not be started, gives its task back, and returns the exit.
+async fn start_failed(
+    log: &LogBuffer,
+    queue: &mut Option<tasks::QueuePod>,
+    task: Option<&Task>,
+    err: &SpawnError,
+) -> Exit {
+    log.append(format!("drover: {err}\n").as_bytes());
+    let exit = Exit::start_error(err);
+    if let (Some(q), Some(task)) = (queue, task) {
+        q.settle(task, &exit, false).await;
+    }
+    exit
+}
+
+/// Reports the container Running, started at `started_at`. A draining pod reports Running once
+/// (and again with `force`, for a new `Stream` process); per task it only reports its counts, at
+/// most once a second.
+async fn report_running(
+    reporter: &Reporter<'_>,
+    queue: &mut Option<tasks::QueuePod>,
+    started_at: Time,
+    last_state: &Option<ContainerState>,
+    restarts: i32,
+    force: bool,
+    stop: &CancellationToken,
+) {
+    if !force && !queue.as_mut().is_none_or(|q| q.should_report()) {
+        return;
+    }
+    let state =
+        ContainerState { running: Some(StateRunning { started_at: Some(started_at) }), ..Default::default() };
+    let counts = queue.as_ref().map(|q| q.counts());
+    let status = reporter.status(phase::RUNNING, state, last_state.clone(), restarts, true, counts);
+    reporter.report(status, stop).await;
+}
+
+/// Why a handler was interrupted.
+enum Interrupted {
+    /// The pod is being stopped (deleted, or the agent shuts down).
+    Stopped,
+    /// The pod's `activeDeadlineSeconds` passed.
+    DeadlineExceeded,
+}
+
+/// Runs `work` to its end, unless the pod is stopped or its deadline passes first.
+async fn until_stopped<T>(
+    work: impl std::future::Future<Output = T>,
+    stop: &CancellationToken,
+    deadline: Option<tokio::time::Instant>,
+) -> Result<T, Interrupted> {
+    tokio::select! {
+        r = work => Ok(r),
+        _ = stop.cancelled() => Err(Interrupted::Stopped),
+        _ = sleep_until_opt(deadline) => Err(Interrupted::DeadlineExceeded),
+    }
+}
+
+/// Stops `process` (SIGTERM, then SIGKILL after the grace period) because of `why`.
+async fn interrupt(process: &RunningProcess, grace: &Mutex<Duration>, why: Interrupted) -> Exit {
+    let mut exit = process.terminate_with_grace(grace_of(grace)).await;
+    if let Interrupted::DeadlineExceeded = why {
+        exit.reason = ExitReason::DeadlineExceeded;
+    }
+    exit
+}
+
+fn grace_of(grace: &Mutex<Duration>) -> Duration {
+    *grace.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Runs one task through the `Stream` process (see [`crate::tasks`] for the protocol).
+/// Returns the exit to settle the task with: a success, a task failure (code 1), the process's
+/// own exit when it ended with the task in flight, or its stop; and, for a failure, why.
+async fn run_stream_task(
+    s: &mut StreamProcess,
+    task: &Task,
+    stop: &CancellationToken,
+    deadline: Option<tokio::time::Instant>,
+    grace: &Mutex<Duration>,
+) -> (Exit, Option<String>) {
+    let started_at = Utc::now();
+    let log = s.process().log().clone();
+    let failed = |why: String| {
+        log.append(format!("drover: {why}\n").as_bytes());
+        let exit =
+            Exit { code: 1, signal: None, started_at, finished_at: Utc::now(), reason: ExitReason::Error };
+        (exit, Some(why))
+    };
+    if task.body.contains(&b'\n') {
+        return failed(format!(
+            "task {} refused: the Stream handler takes one task per line, and its body contains a newline",
+            task.id
+        ));
+    }
+    match until_stopped(s.run(&task.body), stop, deadline).await {
+        Ok(StreamResult::Ok) => {
+            let exit = Exit {
+                code: 0,
+                signal: None,
+                started_at,
+                finished_at: Utc::now(),
+                reason: ExitReason::Completed,
+            };
+            (exit, None)
+        }
+        Ok(StreamResult::Failed(line)) => failed(format!("task {} failed: {line}", task.id)),
+        Ok(StreamResult::Exited) => {
+            let mut exit = s.close(grace_of(grace)).await;
+            // With a task in flight, even an exit 0 (or closing stdout) is a failure.
+            if matches!(exit.reason, ExitReason::Completed | ExitReason::Killed) {
+                exit.reason = ExitReason::Error;
+            }
+            let why = format!(
+                "the stream process exited with code {} while task {} was in flight",
+                exit.code, task.id
+            );
+            log.append(format!("drover: {why}\n").as_bytes());
+            (exit, Some(why))
+        }
+        Err(why) => (interrupt(s.process(), grace, why).await, None),
+    }
+}
+
+/// Ends the `Stream` process with its container: stopped with the grace period if the pod is
+/// being stopped, else its stdin is closed and it gets the grace period to exit.
+async fn end_stream(mut s: StreamProcess, stop: &CancellationToken, grace: &Mutex<Duration>) {
+    let running = s.process().try_exit().is_none();
+    let exit = if stop.is_cancelled() {
+        s.process().terminate_with_grace(grace_of(grace)).await
+    } else {
+        s.close(grace_of(grace)).await
+    };
+    if running && !stop.is_cancelled() && !exit.success() {
+        let msg =
+            format!("drover: the stream process exited with code {} at the end of its input\n", exit.code);
+        s.process().log().append(msg.as_bytes());
+    }
+}
+
+/// The `Stream` handler's process: the container's command, interactive, with the pod's env and
+/// `DROVER_HANDLER=Stream` (tasks arrive on stdin, so no `DROVER_TASK`).
+fn stream_spec(pod: &Pod, container: &drover_api::Container) -> ProcessSpec {
+    let mut spec = process_spec(pod, container, None);
+    spec.env.push(("DROVER_HANDLER".into(), "Stream".into()));
+    spec.interactive = true;
+    spec
+}
+
 fn process_spec(
     pod: &Pod,
     container: &drover_api::Container,
@@ -462,6 +628,7 @@ fn process_spec(
         stdin: task.map(|t| t.body.clone()),
         // One log for the pod's whole life: restarts and tasks append to it.
         keep_log_open: true,
+        interactive: false,
     }
 }
 

@@ -4,9 +4,12 @@
 //! - [`process`]: one pod's process: a process group, log capture, termination and the
 //!   guarantee that no pod process outlives the agent.
 //! - `tasks`: queue pods: taking a task under a lease, acking or requeueing it, and the drain
-//!   rule (exit 0 only when the queue is empty and nothing is in flight anywhere).
+//!   rule (exit 0 only when the queue is empty and nothing is in flight anywhere), and the
+//!   handlers (`Exec`, `Stream`, `Noop`).
+//! - `stream`: the `Stream` handler's long-lived process, one task per line.
 pub mod agent;
 pub mod process;
+mod stream;
 mod tasks;
 
 pub use agent::{AgentConfig, run};

@@ -16,6 +16,11 @@
 //!   task and then closed. A child that never reads its stdin cannot block the
 //!   agent; `EPIPE` is ignored (the agent, like every Rust binary, runs with
 //!   `SIGPIPE` ignored).
+//! * **Interactive** ([`ProcessSpec::interactive`]): stdin is a pipe kept
+//!   open and stdout is not captured; the caller takes both ends with
+//!   [`RunningProcess::take_stdio`] and talks to the process (the `Stream`
+//!   queue handler: one task per line in, one answer per line out). stderr is
+//!   captured as usual. Everything else below holds unchanged.
 //! * **stdout/stderr** are piped and drained concurrently into a shared,
 //!   bounded [`LogBuffer`] (the oldest bytes are dropped, never the child
 //!   blocked). Each stream is appended line by line, so lines of stdout and
@@ -49,8 +54,9 @@
 //!    exec'ing). The kernel ties the death signal to the *thread* that forked,
 //!    not the process, so forking from a `spawn_blocking` thread (which tokio
 //!    retires after 10 s idle) would kill pods at random. To make this
-//!    impossible to get wrong, [`spawn`] always forks from one dedicated,
-//!    never-exiting "pod spawner" thread, whatever thread calls it.
+//!    impossible to get wrong, [`spawn`] always forks from one
+//!    of a few never-exiting "pod spawner" threads, whatever thread calls it
+//!    ([`spawn_async`] awaits the fork instead of blocking its caller).
 //! 3. **One group watchdog per agent.** `PDEATHSIG` only reaches the direct
 //!    child; when the agent crashes (`kill -9`, OOM, abort), grandchildren in
 //!    the pod's group (`sh -c 'sleep 60 & ...'`) would survive. So the first
@@ -98,7 +104,7 @@ use nix::sys::prctl::set_pdeathsig;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::{Pid, getppid};
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::process::{Child, Command};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::runtime::Handle;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
@@ -133,12 +139,19 @@ pub struct ProcessSpec {
     pub env: Vec<(String, String)>,
     /// Working directory; `None` keeps the agent's.
     pub working_dir: Option<PathBuf>,
-    /// Bytes written to stdin, which is then closed; `None` means `/dev/null`.
+    /// Bytes written to stdin, which is then closed; `None` means `/dev/null`. Ignored when
+    /// [`interactive`](Self::interactive).
     pub stdin: Option<Vec<u8>>,
     /// Leave the log open when the process exits, because the caller runs more processes into
     /// the same log (a pod restarted in place, a queue pod running one process per task) and
     /// closes it itself.
     pub keep_log_open: bool,
+    /// Talk to the process instead of capturing it: stdin is a pipe left open and stdout is not
+    /// pumped into the log; both are handed out once by [`RunningProcess::take_stdio`]. stderr
+    /// still goes to the log. The process group, death signal, watchdog, exit supervision and
+    /// log rules are the same as for any other process. Closing stdin (dropping it) is how the
+    /// caller asks a well-behaved process to finish.
+    pub interactive: bool,
 }
 
 impl ProcessSpec {
@@ -535,6 +548,8 @@ pub struct RunningProcess {
     log: Arc<LogBuffer>,
     shared: Arc<Shared>,
     exit: watch::Receiver<Option<Exit>>,
+    /// An interactive process's stdin and stdout, until taken.
+    stdio: Option<(ChildStdin, ChildStdout)>,
 }
 
 impl RunningProcess {
@@ -554,6 +569,17 @@ impl RunningProcess {
 
     pub fn log(&self) -> &Arc<LogBuffer> {
         &self.log
+    }
+
+    /// An [interactive](ProcessSpec::interactive) process's stdin (a pipe, open) and stdout (not
+    /// captured in the log), the first time it is called; `None` afterwards and for any other
+    /// process.
+    ///
+    /// Dropping the stdin closes it (the process reads EOF). The stdout reaches EOF when the
+    /// whole group is gone (or closed it). Neither keeps the process alive: dropping the
+    /// [`RunningProcess`] still kills the group.
+    pub fn take_stdio(&mut self) -> Option<(ChildStdin, ChildStdout)> {
+        self.stdio.take()
     }
 
     /// The exit, if the process has finished (see [`wait`](Self::wait)).
@@ -646,6 +672,26 @@ impl Drop for RunningProcess {
 /// itself always happens on the module's dedicated spawner thread (see the
 /// module docs about `PDEATHSIG`).
 pub fn spawn(spec: &ProcessSpec, log: Arc<LogBuffer>) -> Result<RunningProcess, SpawnError> {
+    let (cmd, handle) = prepare(spec)?;
+    let started_at = Utc::now();
+    let child =
+        spawn_on_spawner_thread(cmd, handle.clone()).map_err(|e| SpawnError::from_io(&spec.program, e))?;
+    start(spec, log, child, handle, started_at)
+}
+
+/// Like [`spawn`], but waits for the fork without blocking the caller's thread: the agent uses
+/// this, so that a slow fork never stalls a runtime worker thread.
+pub async fn spawn_async(spec: &ProcessSpec, log: Arc<LogBuffer>) -> Result<RunningProcess, SpawnError> {
+    let (cmd, handle) = prepare(spec)?;
+    let started_at = Utc::now();
+    let child = spawn_on_spawner_async(cmd, handle.clone())
+        .await
+        .map_err(|e| SpawnError::from_io(&spec.program, e))?;
+    start(spec, log, child, handle, started_at)
+}
+
+/// Everything before the fork: checks and the command.
+fn prepare(spec: &ProcessSpec) -> Result<(Command, Handle), SpawnError> {
     let handle = Handle::try_current().map_err(|_| SpawnError::NoRuntime)?;
 
     // Checked here so that a bad directory is not reported as "command not
@@ -664,7 +710,7 @@ pub fn spawn(spec: &ProcessSpec, log: Arc<LogBuffer>) -> Result<RunningProcess, 
     let mut cmd = Command::new(&spec.program);
     cmd.args(&spec.args)
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .stdin(if spec.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdin(if spec.stdin.is_some() || spec.interactive { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
@@ -677,10 +723,17 @@ pub fn spawn(spec: &ProcessSpec, log: Arc<LogBuffer>) -> Result<RunningProcess, 
     // Start the watchdog before the fork, so the new group can be registered
     // with it as soon as `spawn` returns.
     lock_registry().ensure_watchdog();
+    Ok((cmd, handle))
+}
 
-    let started_at = Utc::now();
-    let mut child =
-        spawn_on_spawner_thread(cmd, handle.clone()).map_err(|e| SpawnError::from_io(&spec.program, e))?;
+/// Everything after the fork: registration, output pumps, stdin and the supervisor.
+fn start(
+    spec: &ProcessSpec,
+    log: Arc<LogBuffer>,
+    mut child: tokio::process::Child,
+    handle: Handle,
+    started_at: DateTime<Utc>,
+) -> Result<RunningProcess, SpawnError> {
     let Some(pid) = child.id() else {
         // Only possible if the child was already reaped, which nothing did.
         return Err(SpawnError::Io {
@@ -692,14 +745,18 @@ pub fn spawn(spec: &ProcessSpec, log: Arc<LogBuffer>) -> Result<RunningProcess, 
     let guard = GroupGuard::register(pgid);
 
     let mut readers = Vec::with_capacity(2);
-    if let Some(out) = child.stdout.take() {
+    let mut stdio = None;
+    if spec.interactive {
+        // Handed to the caller; `supervise` never waits on them.
+        stdio = child.stdin.take().zip(child.stdout.take());
+    } else if let Some(out) = child.stdout.take() {
         readers.push(handle.spawn(pump(out, Source::Stdout, log.clone())));
     }
     if let Some(err) = child.stderr.take() {
         readers.push(handle.spawn(pump(err, Source::Stderr, log.clone())));
     }
     let stdin_task = match (child.stdin.take(), spec.stdin.clone()) {
-        (Some(mut stdin), Some(data)) => Some(handle.spawn(async move {
+        (Some(mut stdin), Some(data)) if !spec.interactive => Some(handle.spawn(async move {
             // EPIPE (the child exited or closed stdin) is expected; ignore.
             let _ = stdin.write_all(&data).await;
             let _ = stdin.shutdown().await;
@@ -721,7 +778,7 @@ pub fn spawn(spec: &ProcessSpec, log: Arc<LogBuffer>) -> Result<RunningProcess, 
         tx,
     }));
 
-    Ok(RunningProcess { pid, started_at, log, shared, exit: rx })
+    Ok(RunningProcess { pid, started_at, log, shared, exit: rx, stdio })
 }
 
 struct Supervised {
@@ -808,42 +865,71 @@ fn install_child_setup(cmd: &mut Command, parent: Pid) {
 // Spawner thread
 // ---------------------------------------------------------------------------
 
+enum Reply {
+    Blocking(mpsc::SyncSender<io::Result<Child>>),
+    Async(tokio::sync::oneshot::Sender<io::Result<Child>>),
+}
+
 struct SpawnRequest {
     cmd: Command,
     handle: Handle,
-    reply: mpsc::SyncSender<io::Result<Child>>,
+    reply: Reply,
 }
 
-/// The long-lived thread all pods are forked from (PDEATHSIG is per thread).
+/// How many long-lived threads fork pods. Several, so that forks of concurrent pods overlap
+/// (a fork and exec costs about a millisecond here, mostly waiting); none ever exits, which is
+/// what PDEATHSIG needs.
+const SPAWNER_THREADS: usize = 4;
+
+/// The long-lived threads all pods are forked from (PDEATHSIG is per thread).
 fn spawner() -> Option<&'static mpsc::Sender<SpawnRequest>> {
     static SPAWNER: OnceLock<Option<mpsc::Sender<SpawnRequest>>> = OnceLock::new();
     SPAWNER
         .get_or_init(|| {
             let (tx, rx) = mpsc::channel::<SpawnRequest>();
-            let started = std::thread::Builder::new()
-                .name("drover-pod-spawner".into())
-                .spawn(move || {
-                    // The sender lives in a static, so this never ends.
-                    while let Ok(req) = rx.recv() {
-                        let SpawnRequest {
-                            mut cmd,
-                            handle,
-                            reply,
-                        } = req;
-                        let result = {
-                            let _runtime = handle.enter();
-                            cmd.spawn()
-                        };
-                        let _ = reply.send(result);
-                    }
-                });
-            match started {
-                Ok(_) => Some(tx),
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot start the pod spawner thread; forking from caller threads");
-                    None
+            let rx = Arc::new(Mutex::new(rx));
+            let mut started = 0;
+            for i in 0..SPAWNER_THREADS {
+                let rx = rx.clone();
+                let res =
+                    std::thread::Builder::new().name(format!("drover-pod-spawner-{i}")).spawn(move || {
+                        // The sender lives in a static, so this never ends.
+                        loop {
+                            let req = {
+                                let rx = rx.lock().unwrap_or_else(PoisonError::into_inner);
+                                rx.recv()
+                            };
+                            let Ok(SpawnRequest { mut cmd, handle, reply }) = req else { return };
+                            let result = {
+                                let _runtime = handle.enter();
+                                cmd.spawn()
+                            };
+                            match reply {
+                                Reply::Blocking(tx) => {
+                                    let _ = tx.send(result);
+                                }
+                                Reply::Async(tx) => {
+                                    // A caller that went away drops the child, which
+                                    // kill_on_drop(false) leaves running: kill its group.
+                                    if let Err(Ok(child)) = tx.send(result)
+                                        && let Some(pid) = child.id()
+                                    {
+                                        let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
+                                    }
+                                }
+                            }
+                        }
+                    });
+                match res {
+                    Ok(_) => started += 1,
+                    Err(e) => tracing::warn!(error = %e, "cannot start a pod spawner thread"),
                 }
             }
+            if started == 0 {
+                tracing::warn!("no pod spawner thread; forking from caller threads");
+                return None;
+            }
+            Some(tx)
         })
         .as_ref()
 }
@@ -854,9 +940,20 @@ fn spawn_on_spawner_thread(mut cmd: Command, handle: Handle) -> io::Result<Child
     };
     let (reply, result) = mpsc::sync_channel(1);
     spawner
-        .send(SpawnRequest { cmd, handle, reply })
+        .send(SpawnRequest { cmd, handle, reply: Reply::Blocking(reply) })
         .map_err(|_| io::Error::other("pod spawner thread is gone"))?;
     result.recv().map_err(|_| io::Error::other("pod spawner thread is gone"))?
+}
+
+async fn spawn_on_spawner_async(mut cmd: Command, handle: Handle) -> io::Result<Child> {
+    let Some(spawner) = spawner() else {
+        return cmd.spawn();
+    };
+    let (reply, result) = tokio::sync::oneshot::channel();
+    spawner
+        .send(SpawnRequest { cmd, handle, reply: Reply::Async(reply) })
+        .map_err(|_| io::Error::other("pod spawner thread is gone"))?;
+    result.await.map_err(|_| io::Error::other("pod spawner thread is gone"))?
 }
 
 // ---------------------------------------------------------------------------

@@ -13,6 +13,37 @@
 //!   pod of the Job is drained too. A task requeued because another pod died is taken by a pod
 //!   that is still waiting, so it is never stranded after the last pod exits.
 //!
+//! # Handlers (`spec.queue.handler`)
+//! - **`Exec`** (default): the container's command runs once per task, with the task body on
+//!   stdin and in `DROVER_TASK` (`DROVER_TASK_ID` beside it); exit 0 is success.
+//! - **`Noop`**: no process; every task succeeds at once (for measuring the queue path).
+//! - **`Stream`**: one long-lived process per pod handles all of the pod's tasks, see below.
+//!
+//! # The `Stream` protocol
+//! The pod starts its command once (before its first task) with the pod's env, `POD_NAME`,
+//! `JOB_NAME` and `DROVER_HANDLER=Stream` (no `DROVER_TASK`: tasks arrive on stdin). Then, one
+//! task at a time:
+//! 1. The agent writes the task body followed by `\n` to the process's stdin. A body that
+//!    itself contains `\n` cannot be framed and is refused: the task fails (and is requeued)
+//!    without reaching the process, with `drover: task <id> refused: ...` in the pod log.
+//! 2. The process answers exactly one line on stdout. `ok` (case-insensitive, surrounding
+//!    whitespace ignored) is success: the task is acked. Any other line is a failure of that
+//!    task, written to the pod log as `drover: task <id> failed: <line>`.
+//!
+//! stdout carries answers only (it is not in the pod log); the process logs on stderr, which is
+//! in the pod log as usual. There is no per-task timeout beyond the pod's
+//! `activeDeadlineSeconds`; stopping the pod (or its deadline) terminates the process with the
+//! grace period, and the task in flight is requeued.
+//!
+//! A failed task is a failure of the pod's container, as a non-zero exit is for `Exec` (it is
+//! reported as exit code 1, with the failure as the pod's message): the task is requeued, and
+//! under `restartPolicy: Never` the pod fails; under `OnFailure` the process is
+//! stopped and started again in place after the usual back-off. If the process exits, or closes
+//! stdout, while a task is in flight, the task fails the same way and the process's exit is the
+//! container's (an exit 0 counts as an error then). When the pod is done (the queue drained, or
+//! its one task of a fixed-completion Job succeeded), the agent closes the process's stdin and
+//! waits for it to exit, at most the pod's termination grace period, then kills it.
+//!
 //! # Guarantees
 //! - At-least-once: a task leaves the queue only when acked after its command succeeded. A
 //!   worker killed mid-task loses its connection (RabbitMQ requeues at once) or its lease
@@ -37,6 +68,17 @@ use crate::process::{Exit, ExitReason};
 /// The condition a draining pod reports once the queue looked empty to it.
 pub(crate) const QUEUE_DRAINED: &str = "QueueDrained";
 
+/// A queue pod's `spec.queue.handler`; see the module docs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Handler {
+    /// One process per task (and the only handler of a pod without a queue).
+    Exec,
+    /// One long-lived process per pod, one line per task each way.
+    Stream,
+    /// No process; every task succeeds.
+    Noop,
+}
+
 /// What [`QueuePod::next_task`] found.
 pub(crate) enum Next {
     /// A task to run.
@@ -57,6 +99,9 @@ pub(crate) struct QueuePod {
     counts: TaskCounts,
     /// The fixed-completion pod's task: kept across OnFailure restarts and acked at the end.
     held: Option<Task>,
+    /// A draining pod's last successful task, acked together with the next take (one round
+    /// trip on Redis), or on its own when the pod ends.
+    pending_ack: Option<Task>,
     lease_lost: Arc<AtomicBool>,
     waiting_reported: bool,
     drained_reported: bool,
@@ -74,6 +119,7 @@ impl QueuePod {
             queue: None,
             counts: TaskCounts::default(),
             held: None,
+            pending_ack: None,
             lease_lost: Arc::new(AtomicBool::new(false)),
             waiting_reported: false,
             drained_reported: false,
@@ -81,9 +127,13 @@ impl QueuePod {
         }
     }
 
-    /// True for the `Noop` handler: tasks succeed without a process.
-    pub(crate) fn is_noop(&self) -> bool {
-        self.spec.spec.handler.as_deref() == Some("Noop")
+    /// How the pod handles its tasks (`Exec` unless the Job says otherwise).
+    pub(crate) fn handler(&self) -> Handler {
+        match self.spec.spec.handler.as_deref() {
+            Some("Noop") => Handler::Noop,
+            Some("Stream") => Handler::Stream,
+            _ => Handler::Exec,
+        }
     }
 
     /// True when the pod drains the queue (completions unset).
@@ -172,9 +222,24 @@ impl QueuePod {
         }
         loop {
             let Some(q) = self.connect(reporter, stop).await else { return Next::Stopped };
-            let taken = tokio::select! {
-                _ = stop.cancelled() => return Next::Stopped,
-                r = q.take(self.lease, Duration::from_millis(500)) => r,
+            let wait = Duration::from_millis(500);
+            let taken = match self.pending_ack.take() {
+                // Not cancellable: the ack must land or fail, never be dropped half-way.
+                Some(done) => {
+                    let (acked, taken) = q.ack_and_take(&done, self.lease, wait).await;
+                    self.count_ack(&done, acked);
+                    if stop.is_cancelled() {
+                        if let Ok(Some(task)) = &taken {
+                            let _ = q.requeue(task).await;
+                        }
+                        return Next::Stopped;
+                    }
+                    taken
+                }
+                None => tokio::select! {
+                    _ = stop.cancelled() => return Next::Stopped,
+                    r = q.take(self.lease, wait) => r,
+                },
             };
             match taken {
                 Ok(Some(task)) => {
@@ -300,14 +365,8 @@ impl QueuePod {
                 self.counts.requeued += 1;
                 return true;
             }
-            match q.ack(task).await {
-                Ok(()) => self.counts.succeeded += 1,
-                Err(err) => {
-                    tracing::warn!(pod = %self.pod_name, task = %task.id, error = %err, "Ack failed; the task will run again");
-                    self.counts.requeued += 1;
-                    self.queue = None;
-                }
-            }
+            // Acked with the next take (`next_task`), or by `finish`.
+            self.pending_ack = Some(task.clone());
             return true;
         }
         let stopped = matches!(exit.reason, ExitReason::Killed | ExitReason::DeadlineExceeded);
@@ -325,12 +384,26 @@ impl QueuePod {
         false
     }
 
+    fn count_ack(&mut self, task: &Task, acked: Result<(), QueueError>) {
+        match acked {
+            Ok(()) => self.counts.succeeded += 1,
+            Err(err) => {
+                tracing::warn!(pod = %self.pod_name, task = %task.id, error = %err, "Ack failed; the task will run again");
+                self.counts.requeued += 1;
+            }
+        }
+    }
+
     /// Settles the held task (a fixed-completion pod that succeeded acks it, one that did not
     /// gives it back) and closes the connection, which returns any prefetched delivery. A
     /// fixed-completion pod calls this after its final status is reported (success first, then
     /// the ack); a draining pod before, so that nothing it was handed can be stranded once
     /// the other pods see it finished.
     pub(crate) async fn finish(&mut self, exit: &Exit) {
+        if let (Some(done), Some(q)) = (self.pending_ack.take(), self.queue.clone()) {
+            let acked = q.ack(&done).await;
+            self.count_ack(&done, acked);
+        }
         if let (Some(task), Some(q)) = (self.held.take(), self.queue.clone()) {
             let res = if exit.success() { q.ack(&task).await } else { q.requeue(&task).await };
             if let Err(err) = res {

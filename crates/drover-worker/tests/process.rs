@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use drover_worker::process::{self, Exit, ExitReason, LogBuffer, ProcessSpec, RunningProcess, SpawnError};
 use futures::FutureExt as _;
-use tokio::io::AsyncBufReadExt as _;
+use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
 
 /// Upper bound for anything that should happen "promptly".
 const BOUND: Duration = Duration::from_secs(10);
@@ -179,6 +179,97 @@ async fn no_stdin_is_dev_null() {
     let (exit, out) = run(&sh("cat; echo eof")).await;
     assert_eq!(exit.code, 0);
     assert_eq!(out, "eof\n");
+}
+
+// --- interactive mode -------------------------------------------------------
+
+fn interactive(script: &str) -> ProcessSpec {
+    ProcessSpec { interactive: true, ..sh(script) }
+}
+
+#[tokio::test]
+async fn interactive_round_trip_of_1000_lines() {
+    let mut p = start(&interactive("while read l; do echo ok; done"));
+    let (mut stdin, stdout) = p.take_stdio().expect("interactive stdio");
+    assert!(p.take_stdio().is_none(), "handed out once");
+    let mut answers = tokio::io::BufReader::new(stdout).lines();
+    bounded("1000 round trips", async {
+        for i in 0..1000 {
+            stdin.write_all(format!("task-{i}\n").as_bytes()).await.unwrap();
+            stdin.flush().await.unwrap();
+            assert_eq!(answers.next_line().await.unwrap().as_deref(), Some("ok"), "answer {i}");
+        }
+    })
+    .await;
+    drop(stdin);
+    let exit = bounded("exit at EOF", p.wait()).await;
+    assert_eq!(exit.reason, ExitReason::Completed);
+    assert_eq!(answers.next_line().await.unwrap(), None, "stdout ends with the process");
+    // stdout belongs to the caller: none of it is in the log.
+    assert!(p.log().is_empty(), "{:?}", p.log().snapshot());
+    assert!(p.log().is_closed());
+}
+
+#[tokio::test]
+async fn interactive_eof_on_stdin_ends_the_process() {
+    let mut p = start(&interactive("while read l; do echo \"got $l\"; done; echo bye >&2; exit 4"));
+    let (mut stdin, stdout) = p.take_stdio().unwrap();
+    stdin.write_all(b"a\nb\n").await.unwrap();
+    drop(stdin);
+    let exit = bounded("exit at EOF", p.wait()).await;
+    assert_eq!((exit.code, exit.reason), (4, ExitReason::Error));
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    assert_eq!(lines.next_line().await.unwrap().as_deref(), Some("got a"));
+    assert_eq!(lines.next_line().await.unwrap().as_deref(), Some("got b"));
+    assert_eq!(lines.next_line().await.unwrap(), None);
+    assert_eq!(String::from_utf8(p.log().snapshot().0).unwrap(), "bye\n");
+}
+
+#[tokio::test]
+async fn interactive_stderr_is_still_in_the_log() {
+    let mut p = start(&interactive("while read l; do echo \"Processing $l\" >&2; echo ok; done"));
+    let (mut stdin, stdout) = p.take_stdio().unwrap();
+    let mut answers = tokio::io::BufReader::new(stdout).lines();
+    for item in ["apple", "banana"] {
+        stdin.write_all(format!("{item}\n").as_bytes()).await.unwrap();
+        assert_eq!(bounded("answer", answers.next_line()).await.unwrap().as_deref(), Some("ok"));
+    }
+    wait_for_output(p.log(), "Processing banana\n").await;
+    drop(stdin);
+    bounded("exit", p.wait()).await;
+    let (bytes, _) = p.log().snapshot();
+    assert_eq!(String::from_utf8(bytes).unwrap(), "Processing apple\nProcessing banana\n");
+}
+
+#[tokio::test]
+async fn interactive_exit_is_seen_while_the_caller_holds_the_pipes() {
+    // The caller keeps stdin open and never reads stdout: the exit is still reported, the
+    // group killed and the log closed.
+    let mut p = start(&interactive("sleep 60 & echo started >&2; exit 3"));
+    let stdio = p.take_stdio().unwrap();
+    let exit = bounded("exit", p.wait()).await;
+    assert_eq!(exit.code, 3);
+    assert!(p.log().is_closed());
+    assert_group_gone_within(p.pgid(), BOUND).await;
+    drop(stdio);
+}
+
+#[tokio::test]
+async fn dropping_an_interactive_handle_kills_the_group() {
+    let mut p = start(&interactive("sleep 60 & while read l; do echo ok; done"));
+    let pgid = p.pgid();
+    let stdio = p.take_stdio().unwrap();
+    drop(p);
+    assert_group_gone_within(pgid, BOUND).await;
+    drop(stdio);
+}
+
+#[tokio::test]
+async fn take_stdio_is_none_for_a_captured_process() {
+    let mut p = start(&ProcessSpec { stdin: Some(b"x".to_vec()), ..sh("cat") });
+    assert!(p.take_stdio().is_none());
+    bounded("exit", p.wait()).await;
+    assert_eq!(p.log().snapshot().0, b"x");
 }
 
 // --- termination ------------------------------------------------------------
