@@ -220,9 +220,11 @@ impl QueuePod {
         if let Some(task) = &self.held {
             return Next::Task(task.clone());
         }
+        // A draining pod checks the drain rule soon after the queue looks empty (so the Job ends
+        // promptly), then less and less often while other pods are still busy.
+        let mut wait = if self.spec.drain { Duration::from_millis(20) } else { Duration::from_millis(500) };
         loop {
             let Some(q) = self.connect(reporter, stop).await else { return Next::Stopped };
-            let wait = Duration::from_millis(500);
             let taken = match self.pending_ack.take() {
                 // Not cancellable: the ack must land or fail, never be dropped half-way.
                 Some(done) => {
@@ -257,6 +259,7 @@ impl QueuePod {
                     if self.drained_everywhere(&q, reporter, stop).await {
                         return Next::Drained;
                     }
+                    wait = (wait * 2).min(Duration::from_millis(500));
                 }
                 Ok(None) => {
                     if !self.waiting_reported {
