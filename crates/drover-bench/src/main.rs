@@ -189,11 +189,15 @@ async fn bench(args: &Args, cluster: &mut Cluster) -> anyhow::Result<Raw> {
         let xargs = run_xargs(args.pods, args.parallelism, pids).await?;
         cluster.check_alive()?;
         let round = drover_round(&client, args, r, xargs, pids).await?;
+        let others = |u: Option<Usage>| u.map_or(f64::NAN, |u| u.others_ms() / 1000.0);
         eprintln!(
-            "drover-bench: round {r}/{}: xargs {:.3} s, drover {:.3} s",
+            "drover-bench: round {r}/{}: xargs {:.3} s, drover {:.3} s \
+             (CPU of other processes meanwhile: {:.2} s / {:.2} s)",
             args.rounds,
             round.xargs.as_secs_f64(),
-            round.drover.as_secs_f64()
+            round.drover.as_secs_f64(),
+            others(round.xargs_cpu),
+            others(round.drover_cpu),
         );
         rounds.push(round);
     }

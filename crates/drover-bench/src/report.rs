@@ -382,20 +382,25 @@ impl Results<'_> {
 
         if !self.raw.rounds.is_empty() {
             o += "\n### Throughput rounds\n\n";
-            o += "| round | xargs (s) | Drover (s) | ratio | Drover pods/s | server: Job created → completionTime (s) |\n";
-            o += "|---:|---:|---:|---:|---:|---:|\n";
+            o += "| round | xargs (s) | Drover (s) | ratio | Drover pods/s \
+                  | server: Job created → completionTime (s) | other processes' CPU during xargs / Drover (s) |\n";
+            o += "|---:|---:|---:|---:|---:|---:|---:|\n";
             for (i, r) in self.raw.rounds.iter().enumerate() {
                 let server = match (r.job.metadata.creation_timestamp, r.job.status.completion_time) {
                     (Some(c), Some(d)) => format!("{:.3}", ms(c, d) / 1000.0),
                     _ => "?".into(),
                 };
+                let others =
+                    |u: Option<Usage>| u.map_or("?".into(), |u| format!("{:.2}", u.others_ms() / 1000.0));
                 o += &format!(
-                    "| {} | {:.3} | {:.3} | {:.2} | {:.1} | {server} |\n",
+                    "| {} | {:.3} | {:.3} | {:.2} | {:.1} | {server} | {} / {} |\n",
                     i + 1,
                     r.xargs.as_secs_f64(),
                     r.drover.as_secs_f64(),
                     r.drover.as_secs_f64() / r.xargs.as_secs_f64(),
                     f64::from(a.pods) / r.drover.as_secs_f64(),
+                    others(r.xargs_cpu),
+                    others(r.drover_cpu),
                 );
             }
             if let Some((x, d)) = self.cpu_per_pod() {
@@ -486,6 +491,10 @@ impl Results<'_> {
                 "rounds": self.raw.rounds.iter().map(|r| json!({
                     "xargs_s": r.xargs.as_secs_f64(),
                     "drover_s": r.drover.as_secs_f64(),
+                    "other_processes_cpu_s": {
+                        "xargs": r.xargs_cpu.map(|u| u.others_ms() / 1000.0),
+                        "drover": r.drover_cpu.map(|u| u.others_ms() / 1000.0),
+                    },
                     "server_s": match (r.job.metadata.creation_timestamp, r.job.status.completion_time) {
                         (Some(c), Some(d)) => Some(ms(c, d) / 1000.0),
                         _ => None,

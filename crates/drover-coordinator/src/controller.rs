@@ -116,7 +116,7 @@ pub fn sync_job(coordinator: &Coordinator, name: &str) -> Result<Option<Duration
     let now = now();
     let Some((job, pods, backoff)) = coordinator.store().read(|t| {
         let Some(job) = t.get::<Job>(name)? else { return Ok(None) };
-        let pods = t.list_owned::<Pod>(&job.metadata.uid)?;
+        let pods = t.list_owned_live::<Pod>(&job.metadata.uid)?;
         let (failures, last) = t.backoff(&job.metadata.uid)?;
         Ok(Some((
             job,

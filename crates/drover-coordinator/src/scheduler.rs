@@ -41,11 +41,10 @@ pub fn schedule_once(coordinator: &Coordinator) -> Result<usize, StoreError> {
             if w.status.phase != drover_api::worker::phase::READY || w.spec.unschedulable {
                 continue;
             }
-            let used = t
-                .list_where::<Pod>(None, Some(Some(&w.metadata.name)))?
-                .iter()
-                .filter(|p| !p.is_terminal())
-                .count();
+            let used = t.count_on_node_not_in::<Pod>(
+                &w.metadata.name,
+                &[drover_api::pod::phase::SUCCEEDED, drover_api::pod::phase::FAILED],
+            )?;
             let free = (w.spec.slots.max(0) as usize).saturating_sub(used);
             if free > 0 {
                 slots.push(WorkerSlots { name: w.metadata.name, free });

@@ -153,11 +153,13 @@ impl Coordinator {
             }
             status.conditions = merge_conditions(&pod.status.conditions, status.conditions);
             pod.status = status;
-            let orphan_done = pod.is_terminal()
+            // A pod whose termination was requested and whose outcome is not to be counted
+            // (scale-down, suspend, cascade delete) leaves the store once it ends, as
+            // Kubernetes deletes it.
+            let done = pod.is_terminal()
                 && pod.metadata.deletion_timestamp.is_some()
-                && pod.metadata.finalizers.is_empty()
-                && pod.metadata.controller_ref().is_none();
-            if orphan_done {
+                && !pod.metadata.has_finalizer(drover_api::labels::JOB_TRACKING_FINALIZER);
+            if done {
                 t.delete::<Pod>(name)?;
                 Ok(Ok(pod))
             } else {

@@ -33,6 +33,11 @@ pub trait Object: Serialize + DeserializeOwned + Clone {
     fn index_node(&self) -> Option<&str> {
         None
     }
+    /// Whether the object still matters to its owner's controller (pods: not terminal, or
+    /// their outcome not counted yet), for [`Txn::list_owned_live`].
+    fn index_live(&self) -> bool {
+        true
+    }
 }
 
 macro_rules! impl_object {
@@ -64,6 +69,9 @@ impl Object for Pod {
     }
     fn index_node(&self) -> Option<&str> {
         self.node_name()
+    }
+    fn index_live(&self) -> bool {
+        !self.is_terminal() || self.metadata.has_finalizer(drover_api::labels::JOB_TRACKING_FINALIZER)
     }
 }
 
@@ -149,11 +157,12 @@ CREATE TABLE IF NOT EXISTS objects (
     owner_uid TEXT,
     phase TEXT,
     node TEXT,
+    live INTEGER NOT NULL DEFAULT 1,
     revision INTEGER NOT NULL,
     body TEXT NOT NULL,
     PRIMARY KEY (kind, name)
 );
-CREATE INDEX IF NOT EXISTS objects_owner ON objects (kind, owner_uid);
+CREATE INDEX IF NOT EXISTS objects_owner ON objects (kind, owner_uid, live);
 CREATE INDEX IF NOT EXISTS objects_phase ON objects (kind, phase, node);
 CREATE INDEX IF NOT EXISTS objects_node ON objects (kind, node);
 CREATE TABLE IF NOT EXISTS events (
@@ -295,6 +304,34 @@ impl Txn<'_> {
         rows.map(|b| Ok(serde_json::from_str(&b?)?)).collect()
     }
 
+    /// Like [`Txn::list_owned`], but only the objects that still matter to the owner's controller
+    /// ([`Object::index_live`]): a Job's sync never reads its counted, finished pods again, so a
+    /// sync costs the pods in play, not every pod the Job ever had.
+    pub fn list_owned_live<T: Object>(&self, owner_uid: &str) -> Result<Vec<T>, StoreError> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT body FROM objects WHERE kind = ?1 AND owner_uid = ?2 AND live = 1 ORDER BY name",
+        )?;
+        let rows = stmt.query_map(params![T::KIND, owner_uid], |r| r.get::<_, String>(0))?;
+        rows.map(|b| Ok(serde_json::from_str(&b?)?)).collect()
+    }
+
+    /// How many objects of a kind on `node` are in none of the `terminal` phases, without
+    /// reading them (the scheduler's free-slot count).
+    pub fn count_on_node_not_in<T: Object>(
+        &self,
+        node: &str,
+        terminal: &[&str],
+    ) -> Result<usize, StoreError> {
+        let a = terminal.first().copied().unwrap_or("");
+        let b = terminal.get(1).copied().unwrap_or(a);
+        let n: i64 = self.tx.query_row(
+            "SELECT COUNT(*) FROM objects WHERE kind = ?1 AND node = ?2 AND phase NOT IN (?3, ?4)",
+            params![T::KIND, node, a, b],
+            |r| r.get(0),
+        )?;
+        Ok(n as usize)
+    }
+
     /// Objects of a kind filtered by the indexed phase and node, ordered by revision (oldest
     /// write first). `node: Some(None)` selects objects with no node; `None` does not filter.
     pub fn list_where<T: Object>(
@@ -339,7 +376,7 @@ impl Txn<'_> {
         meta.generation = Some(1);
         let value = serde_json::to_value(&obj)?;
         self.tx.execute(
-            "INSERT INTO objects (kind, name, uid, owner_uid, phase, node, revision, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO objects (kind, name, uid, owner_uid, phase, node, live, revision, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
                 T::KIND,
                 obj.meta().name,
@@ -347,6 +384,7 @@ impl Txn<'_> {
                 obj.meta().controller_ref().map(|r| r.uid.clone()),
                 obj.index_phase(),
                 obj.index_node(),
+                obj.index_live(),
                 rev,
                 value.to_string()
             ],
@@ -394,7 +432,7 @@ impl Txn<'_> {
         obj.meta_mut().uid = stored_uid;
         let value = serde_json::to_value(&obj)?;
         self.tx.execute(
-            "UPDATE objects SET revision = ?3, body = ?4, owner_uid = ?5, phase = ?6, node = ?7 WHERE kind = ?1 AND name = ?2",
+            "UPDATE objects SET revision = ?3, body = ?4, owner_uid = ?5, phase = ?6, node = ?7, live = ?8 WHERE kind = ?1 AND name = ?2",
             params![
                 T::KIND,
                 name,
@@ -402,7 +440,8 @@ impl Txn<'_> {
                 value.to_string(),
                 obj.meta().controller_ref().map(|r| r.uid.clone()),
                 obj.index_phase(),
-                obj.index_node()
+                obj.index_node(),
+                obj.index_live()
             ],
         )?;
         self.changes.push(Change {

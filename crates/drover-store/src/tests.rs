@@ -173,3 +173,50 @@ fn list_where_filters_on_phase_and_node() {
     let pending = store.read(|t| t.list_where::<Pod>(Some("Pending"), None)).unwrap();
     assert_eq!(names(pending), ["a", "b"]);
 }
+
+#[test]
+fn live_owned_pods_and_node_counts_skip_counted_finished_pods() {
+    let store = Store::open_in_memory().unwrap();
+    let owner = OwnerReference {
+        api_version: "batch/v1".into(),
+        kind: "Job".into(),
+        name: "j".into(),
+        uid: "u".into(),
+        controller: Some(true),
+        block_owner_deletion: None,
+    };
+    let mk = |name: &str, phase: &str, tracked: bool| {
+        let mut p = Pod {
+            metadata: ObjectMeta {
+                name: name.into(),
+                owner_references: vec![owner.clone()],
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        if tracked {
+            p.metadata.finalizers.push(drover_api::labels::JOB_TRACKING_FINALIZER.into());
+        }
+        p.status.phase = phase.into();
+        p.spec.node_name = Some("w".into());
+        p
+    };
+    store
+        .write(|t| {
+            t.create(mk("running", "Running", true), Utc::now())?;
+            t.create(mk("done-uncounted", "Succeeded", true), Utc::now())?;
+            t.create(mk("done-counted", "Succeeded", false), Utc::now())?;
+            Ok(())
+        })
+        .unwrap();
+    let live: Vec<String> =
+        store.read(|t| t.list_owned_live::<Pod>("u")).unwrap().into_iter().map(|p| p.metadata.name).collect();
+    assert_eq!(live, ["done-uncounted", "running"]);
+    // Counting a pod (removing its finalizer) takes it out of the live set.
+    let mut p: Pod = store.get("done-uncounted").unwrap().unwrap();
+    p.metadata.finalizers.clear();
+    store.write(|t| t.update(p)).unwrap();
+    assert_eq!(store.read(|t| t.list_owned_live::<Pod>("u")).unwrap().len(), 1);
+    let busy = store.read(|t| t.count_on_node_not_in::<Pod>("w", &["Succeeded", "Failed"])).unwrap();
+    assert_eq!(busy, 1);
+}
