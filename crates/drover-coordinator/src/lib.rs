@@ -81,6 +81,12 @@ pub async fn run(
 
     let router = api::router(coordinator.clone());
     let serve_token = token.clone();
+    // No Nagle delay: watch events and worker pushes are small writes that must leave at once.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %err, "Cannot set TCP_NODELAY");
+        }
+    });
     let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
         tokio::select! {
             _ = shutdown => {}
