@@ -257,7 +257,6 @@ async fn an_empty_queue_makes_pods_wait_visibly() {
             "echo Processing $DROVER_TASK",
         ),
     );
-    let client = c.client();
     within(SECS(15), async {
         loop {
             let pods = c.pods_of("starved").await;
@@ -281,7 +280,6 @@ async fn an_empty_queue_makes_pods_wait_visibly() {
     let job = c.wait_complete("starved", SECS(20)).await;
     assert!(job.condition_true("Complete").is_some());
     assert_eq!(job.status.failed, 0);
-    let _ = client;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

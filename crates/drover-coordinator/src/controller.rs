@@ -129,13 +129,12 @@ pub fn sync_job(coordinator: &Coordinator, name: &str) -> Result<Option<Duration
     };
     let plan = decide(&job, &pods, &backoff, &coordinator.config.job, now);
     let backoff_changed = plan.backoff != backoff;
-    execute(coordinator, job, &pods, plan, backoff_changed, now)
+    execute(coordinator, job, plan, backoff_changed, now)
 }
 
 fn execute(
     coordinator: &Coordinator,
     job: Job,
-    pods: &[Pod],
     plan: JobPlan,
     backoff_changed: bool,
     now: Time,
@@ -179,25 +178,6 @@ fn execute(
                     Event::normal("Job", &job_name, &job_uid, reason, message.clone(), now)
                 };
                 t.record_event(&event)?;
-            }
-            Ok(())
-        })?;
-    }
-
-    // Garbage: pods whose termination was requested, that are terminal and already counted (or
-    // never to be counted) leave the store, as Kubernetes deletes them.
-    let garbage: Vec<&Pod> = pods
-        .iter()
-        .filter(|p| {
-            p.metadata.deletion_timestamp.is_some()
-                && p.is_terminal()
-                && !p.metadata.has_finalizer(labels::JOB_TRACKING_FINALIZER)
-        })
-        .collect();
-    if !garbage.is_empty() {
-        coordinator.commit(|t| {
-            for pod in &garbage {
-                t.delete::<Pod>(&pod.metadata.name)?;
             }
             Ok(())
         })?;

@@ -267,7 +267,7 @@ async fn run_pod(
         // A queue pod needs a task before it runs anything.
         let task = match &mut queue {
             None => None,
-            Some(q) => match q.next_task(&reporter, restarts, &last_state, &stop).await {
+            Some(q) => match q.next_task(&reporter, &stop).await {
                 tasks::Next::Task(task) => Some(task),
                 tasks::Next::Drained => {
                     final_exit = drained_exit();

@@ -210,13 +210,7 @@ impl QueuePod {
 
     /// Waits for the next task. A fixed-completion pod restarting under OnFailure gets its
     /// held task again.
-    pub(crate) async fn next_task(
-        &mut self,
-        reporter: &Reporter<'_>,
-        _restarts: i32,
-        _last_state: &Option<ContainerState>,
-        stop: &CancellationToken,
-    ) -> Next {
+    pub(crate) async fn next_task(&mut self, reporter: &Reporter<'_>, stop: &CancellationToken) -> Next {
         if let Some(task) = &self.held {
             return Next::Task(task.clone());
         }
