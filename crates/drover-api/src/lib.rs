@@ -1,6 +1,6 @@
 //! Drover's resource model, in the Kubernetes shapes.
 //!
-//! This crate owns the types that cross every boundary: batch/v1 `Job`, the subset of core/v1
+//! This crate owns the types that cross every boundary: batch/v1 `Job` and `CronJob`, the subset of core/v1
 //! `Pod` that a process runtime needs, Drover's own `Worker`, and core/v1 `Event`. It also owns
 //! validation on create (`validation`) and manifest parsing (`manifest`).
 //!
@@ -9,6 +9,8 @@
 //! what an object means.
 #![deny(missing_docs)]
 
+pub mod cron;
+pub mod cronjob;
 pub mod job;
 pub mod manifest;
 pub mod meta;
@@ -17,6 +19,7 @@ pub mod protocol;
 pub mod validation;
 pub mod worker;
 
+pub use cronjob::{CronJob, CronJobSpec, CronJobStatus, JobTemplateSpec, MissedSchedule, ObjectReference};
 pub use job::{Job, JobCondition, JobSpec, JobStatus, QueueSpec, TaskCounts};
 pub use meta::{Event, LabelSelector, ObjectMeta, OwnerReference, Time};
 pub use pod::{Container, ContainerStatus, EnvVar, Pod, PodQueue, PodSpec, PodStatus, PodTemplateSpec};

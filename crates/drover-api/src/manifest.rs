@@ -36,6 +36,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::cronjob::{self, CronJob};
 use crate::job::{self, Job};
 use crate::meta::ObjectMeta;
 use crate::validation::{self, FieldError, FieldErrorKind, render_value};
@@ -46,19 +47,28 @@ const MAX_DECODE_ATTEMPTS: usize = 64;
 /// An object read from a manifest, of one of the kinds Drover serves.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
+// Objects are decoded and handled one at a time, so the size of the larger variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Object {
     /// A batch/v1 Job.
     Job(Job),
+    /// A batch/v1 (or batch/v1beta1) CronJob.
+    CronJob(CronJob),
 }
 
 /// The kinds [`parse_documents`] accepts, as `(apiVersion, kind)`.
-pub const KINDS: &[(&str, &str)] = &[(job::API_VERSION, job::KIND)];
+pub const KINDS: &[(&str, &str)] = &[
+    (job::API_VERSION, job::KIND),
+    (cronjob::API_VERSION, cronjob::KIND),
+    (cronjob::API_VERSION_V1BETA1, cronjob::KIND),
+];
 
 impl Object {
     /// The object's `kind`, such as `Job`.
     pub fn kind(&self) -> &'static str {
         match self {
             Object::Job(_) => job::KIND,
+            Object::CronJob(_) => cronjob::KIND,
         }
     }
 
@@ -66,6 +76,7 @@ impl Object {
     pub fn api_version(&self) -> &'static str {
         match self {
             Object::Job(_) => job::API_VERSION,
+            Object::CronJob(_) => cronjob::API_VERSION,
         }
     }
 
@@ -73,6 +84,7 @@ impl Object {
     pub fn metadata(&self) -> &ObjectMeta {
         match self {
             Object::Job(job) => &job.metadata,
+            Object::CronJob(cj) => &cj.metadata,
         }
     }
 
@@ -81,7 +93,7 @@ impl Object {
         &self.metadata().name
     }
 
-    /// Validates the object on create ([`validation::validate_job`] for a Job).
+    /// Validates the object on create ([`validation::validate_job`], [`validation::validate_cronjob`]).
     ///
     /// # Errors
     ///
@@ -89,6 +101,7 @@ impl Object {
     pub fn validate(&self) -> Result<(), validation::ValidationErrors> {
         match self {
             Object::Job(job) => validation::validate_job(job),
+            Object::CronJob(cj) => validation::validate_cronjob(cj),
         }
     }
 
@@ -96,6 +109,7 @@ impl Object {
     pub fn apply_defaults(&mut self) {
         match self {
             Object::Job(job) => job.apply_defaults(),
+            Object::CronJob(cj) => cj.apply_defaults(),
         }
     }
 }
@@ -442,6 +456,9 @@ fn decode_document(
     let decoded = match (api_version.as_str(), kind.as_str()) {
         (job::API_VERSION, job::KIND) => {
             decode_strict::<Job>(&value).map(|(job, errs)| (Object::Job(job), errs))
+        }
+        (cronjob::API_VERSION | cronjob::API_VERSION_V1BETA1, cronjob::KIND) => {
+            decode_strict::<CronJob>(&value).map(|(cj, errs)| (Object::CronJob(cj), errs))
         }
         _ => {
             err.reason = ManifestErrorKind::NoMatch;

@@ -16,6 +16,7 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::cronjob::{self, CronJob};
 use crate::job::{self, Job};
 use crate::labels;
 use crate::meta::{LabelSelector, ObjectMeta};
@@ -841,6 +842,130 @@ fn is_label_value_chars(s: &str) -> bool {
         }
         _ => false,
     }
+}
+
+// === CronJob ===
+
+/// The longest CronJob name: the controller appends up to 11 characters to name its Jobs, and
+/// Job names are limited to 63 (semantics.md §6.1).
+pub const CRONJOB_NAME_MAX_LEN: usize = 52;
+
+/// Validates a CronJob on create (semantics.md §6.1, S84, S85), before defaults, and reports
+/// every error found: the name (at most 52 characters), the schedule (robfig's standard grammar,
+/// no `TZ=`), the time zone, the policy, the limits, and the Job template as a Job spec whose
+/// selector is generated.
+///
+/// # Errors
+///
+/// Every [`FieldError`] found, in field order.
+pub fn validate_cronjob(cj: &CronJob) -> Result<(), ValidationErrors> {
+    let mut errs = Vec::new();
+    if !cj.api_version.is_empty() && cj.api_version != cronjob::API_VERSION_V1BETA1 {
+        errs.extend(validate_type_meta(&cj.api_version, &cj.kind, cronjob::API_VERSION, cronjob::KIND));
+    } else {
+        errs.extend(validate_type_meta("", &cj.kind, cronjob::API_VERSION, cronjob::KIND));
+    }
+    errs.extend(validate_object_meta(&cj.metadata, "metadata", CRONJOB_NAME_MAX_LEN));
+    let spec = &cj.spec;
+    errs.extend(validate_schedule("spec.schedule", &spec.schedule));
+    if let Some(zone) = spec.time_zone.as_deref() {
+        errs.extend(validate_time_zone("spec.timeZone", zone));
+    }
+    non_negative(&mut errs, "spec.startingDeadlineSeconds", spec.starting_deadline_seconds);
+    if let Some(policy) = spec.concurrency_policy.as_deref()
+        && !matches!(policy, "Allow" | "Forbid" | "Replace")
+    {
+        errs.push(FieldError::not_supported(
+            "spec.concurrencyPolicy",
+            policy,
+            &["Allow", "Forbid", "Replace"],
+        ));
+    }
+    non_negative(
+        &mut errs,
+        "spec.successfulJobsHistoryLimit",
+        spec.successful_jobs_history_limit.map(i64::from),
+    );
+    non_negative(&mut errs, "spec.failedJobsHistoryLimit", spec.failed_jobs_history_limit.map(i64::from));
+    errs.extend(validate_job_template(&spec.job_template, "spec.jobTemplate"));
+    ValidationErrors(errs).into_result()
+}
+
+/// A schedule: no `TZ=`/`CRON_TZ=` (use `timeZone`), and robfig's standard grammar.
+pub fn validate_schedule(path: &str, schedule: &str) -> Vec<FieldError> {
+    if schedule.trim().is_empty() {
+        return vec![FieldError::required(path, "")];
+    }
+    if schedule.contains("TZ") {
+        return vec![FieldError::invalid(
+            path,
+            schedule,
+            "cannot use TZ or CRON_TZ in schedule, use timeZone field instead",
+        )];
+    }
+    match crate::cron::Schedule::parse(schedule) {
+        Ok(_) => Vec::new(),
+        Err(err) => vec![FieldError::invalid(path, schedule, err.to_string())],
+    }
+}
+
+/// A time zone: an IANA name from the tz database, not `Local` (semantics.md §6.1, S84).
+pub fn validate_time_zone(path: &str, zone: &str) -> Vec<FieldError> {
+    if zone.is_empty() {
+        return vec![FieldError::invalid(path, zone, "timeZone must be nil or non-empty string")];
+    }
+    let component_ok = |c: &str| {
+        !c.is_empty()
+            && c.len() <= 14
+            && c != "."
+            && c != ".."
+            && !c.starts_with('-')
+            && c.bytes().all(|b| b.is_ascii_alphanumeric() || b".-_+".contains(&b))
+    };
+    if zone.eq_ignore_ascii_case("local") {
+        return vec![FieldError::invalid(
+            path,
+            zone,
+            "timeZone must be an explicit time zone as defined in https://www.iana.org/time-zones",
+        )];
+    }
+    if !zone.split('/').all(component_ok) || zone.parse::<chrono_tz::Tz>().is_err() {
+        return vec![FieldError::invalid(path, zone, format!("unknown time zone {zone}"))];
+    }
+    Vec::new()
+}
+
+/// A CronJob's Job template: metadata labels and annotations, and the Job spec, with the
+/// selector left for the server to generate.
+fn validate_job_template(template: &crate::cronjob::JobTemplateSpec, path: &str) -> Vec<FieldError> {
+    let mut errs = validate_labels(&format!("{path}.metadata.labels"), &template.metadata.labels);
+    errs.extend(validate_annotations(
+        &format!("{path}.metadata.annotations"),
+        &template.metadata.annotations,
+    ));
+    let spec_path = format!("{path}.spec");
+    if let Some(selector) = &template.spec.selector {
+        errs.push(FieldError::invalid(
+            format!("{spec_path}.selector"),
+            selector,
+            "`selector` will be auto-generated",
+        ));
+    }
+    if template.spec.manual_selector == Some(true) {
+        errs.push(FieldError::not_supported(format!("{spec_path}.manualSelector"), "true", &["false"]));
+    }
+    // The Job rules, with the Job's paths moved under the template. The selector was checked above.
+    let as_job = Job {
+        spec: crate::job::JobSpec { selector: None, manual_selector: None, ..template.spec.clone() },
+        ..Job::default()
+    };
+    for mut err in validate_job_spec(&as_job) {
+        if let Some(rest) = err.path.strip_prefix("spec") {
+            err.path = format!("{spec_path}{rest}");
+        }
+        errs.push(err);
+    }
+    errs
 }
 
 #[cfg(test)]

@@ -93,7 +93,7 @@ spec:
 fn one_job(text: &str) -> drover_api::Job {
     let objects = parse_documents(text, "job.yaml").unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(objects.len(), 1);
-    let Object::Job(job) = objects.into_iter().next().unwrap();
+    let Some(Object::Job(job)) = objects.into_iter().next() else { panic!("expected a Job") };
     job
 }
 
@@ -131,7 +131,9 @@ fn pi_job_parses_as_written() {
 
 #[test]
 fn pi_job_defaults_after_parse() {
-    let Object::Job(mut job) = parse_documents(PI_JOB, "job.yaml").unwrap().remove(0);
+    let Object::Job(mut job) = parse_documents(PI_JOB, "job.yaml").unwrap().remove(0) else {
+        panic!("expected a Job")
+    };
     job.apply_defaults();
     assert_eq!(job.spec.completions, Some(1));
     assert_eq!(job.spec.parallelism, Some(1));

@@ -27,6 +27,14 @@ pub(crate) struct CoordinatorFlags {
     /// The cap of the pod re-creation delay.
     #[arg(long, env = "DROVER_JOB_BACKOFF_MAX", default_value = "6m", value_parser = duration::parse)]
     job_backoff_max: Duration,
+    /// The zone of CronJobs that set no spec.timeZone (an IANA name). Default: $TZ, else UTC.
+    #[arg(long, env = "DROVER_TIME_ZONE", value_parser = parse_zone)]
+    time_zone: Option<chrono_tz::Tz>,
+}
+
+fn parse_zone(text: &str) -> Result<chrono_tz::Tz, String> {
+    text.parse::<chrono_tz::Tz>()
+        .map_err(|_| format!("unknown time zone {text:?}: expected an IANA name such as Europe/Berlin"))
 }
 
 impl CoordinatorFlags {
@@ -39,6 +47,12 @@ impl CoordinatorFlags {
                 backoff_max: self.job_backoff_max,
                 ..JobConfig::default()
             },
+            cron_zone: self.time_zone.unwrap_or_else(|| {
+                std::env::var("TZ")
+                    .ok()
+                    .and_then(|tz| tz.trim_start_matches(':').parse().ok())
+                    .unwrap_or(chrono_tz::UTC)
+            }),
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use drover_api::protocol::{Assignment, Registration, StatusReport};
-use drover_api::{Event, Job, Pod, Worker};
+use drover_api::{CronJob, Event, Job, Pod, Worker};
 use futures::{Stream, StreamExt, TryStreamExt};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -164,6 +164,39 @@ impl Client {
         .await
     }
 
+    // === cronjobs ===
+
+    /// Creates a CronJob from its JSON form.
+    pub async fn create_cronjob(&self, cronjob: &Value) -> Result<CronJob, ClientError> {
+        self.json(self.http.post(self.url("/apis/batch/v1/cronjobs")).json(cronjob)).await
+    }
+
+    /// Replaces a CronJob's spec, labels and annotations (`apply`, `suspend`, `resume`).
+    pub async fn replace_cronjob(&self, name: &str, cronjob: &Value) -> Result<CronJob, ClientError> {
+        self.json(self.http.put(self.url(&format!("/apis/batch/v1/cronjobs/{name}"))).json(cronjob)).await
+    }
+
+    /// One CronJob.
+    pub async fn get_cronjob(&self, name: &str) -> Result<CronJob, ClientError> {
+        self.json(self.http.get(self.url(&format!("/apis/batch/v1/cronjobs/{name}")))).await
+    }
+
+    /// CronJobs matching a label selector (`""` for all).
+    pub async fn list_cronjobs(&self, selector: &str) -> Result<Vec<CronJob>, ClientError> {
+        self.list("/apis/batch/v1/cronjobs", selector).await
+    }
+
+    /// Deletes a CronJob; `cascade: false` orphans its Jobs.
+    pub async fn delete_cronjob(&self, name: &str, cascade: bool) -> Result<CronJob, ClientError> {
+        let policy = if cascade { "Background" } else { "Orphan" };
+        self.json(
+            self.http
+                .delete(self.url(&format!("/apis/batch/v1/cronjobs/{name}")))
+                .query(&[("propagationPolicy", policy)]),
+        )
+        .await
+    }
+
     // === pods ===
 
     /// One pod.
@@ -279,6 +312,7 @@ impl Client {
     ) -> Result<impl Stream<Item = Result<WatchEvent<T>, ClientError>> + use<T>, ClientError> {
         let path = match resource {
             "jobs" => "/apis/batch/v1/jobs",
+            "cronjobs" => "/apis/batch/v1/cronjobs",
             "pods" => "/api/v1/pods",
             _ => "/apis/drover.dev/v1/workers",
         };

@@ -6,6 +6,8 @@
 //! | `/healthz` | GET |
 //! | `/apis/batch/v1/jobs` | GET (`labelSelector`, `watch`), POST |
 //! | `/apis/batch/v1/jobs/{name}` | GET, PUT, DELETE (`propagationPolicy`) |
+//! | `/apis/batch/v1/cronjobs` | GET (`labelSelector`, `watch`), POST |
+//! | `/apis/batch/v1/cronjobs/{name}` | GET, PUT, DELETE (`propagationPolicy`) |
 //! | `/api/v1/pods` | GET (`labelSelector`, `watch`) |
 //! | `/api/v1/pods/{name}` | GET |
 //! | `/api/v1/pods/{name}/log` | GET (`follow`); POST (worker: `offset`) |
@@ -27,9 +29,10 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
+use drover_api::manifest::Object as Manifest;
 use drover_api::meta::parse_label_selector;
 use drover_api::protocol::{Assignment, Registration, StatusReport};
-use drover_api::{Job, LabelSelector, Pod, Worker};
+use drover_api::{CronJob, Job, LabelSelector, Pod, Worker};
 use drover_store::{Object, StoreError};
 use futures::stream::{self, Stream, StreamExt};
 use serde::{Deserialize, Serialize};
@@ -46,6 +49,8 @@ pub fn router(coordinator: Coordinator) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/apis/batch/v1/jobs", get(list_jobs).post(create_job))
         .route("/apis/batch/v1/jobs/{name}", get(get_job).put(replace_job).delete(remove_job))
+        .route("/apis/batch/v1/cronjobs", get(list_cronjobs).post(create_cronjob))
+        .route("/apis/batch/v1/cronjobs/{name}", get(get_cronjob).put(replace_cronjob).delete(remove_cronjob))
         .route("/api/v1/pods", get(list_pods))
         .route("/api/v1/pods/{name}", get(get_pod))
         .route("/api/v1/pods/{name}/log", get(read_log).post(append_log))
@@ -196,8 +201,8 @@ async fn get_job(State(c): State<Coordinator>, Path(name): Path<String>) -> ApiR
     c.store().get::<Job>(&name)?.map(Json).ok_or_else(|| ApiError::not_found("jobs.batch", &name))
 }
 
-/// Checks a submitted Job: unknown fields, types and validation, every error at once.
-fn admit_job(body: Value) -> ApiResult<Job> {
+/// Checks a submitted object: unknown fields, types and validation, every error at once.
+fn admit(body: Value) -> ApiResult<Manifest> {
     let invalid = |kind: &str, name: &str, messages: Vec<String>| {
         let mut err = ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -207,18 +212,27 @@ fn admit_job(body: Value) -> ApiResult<Job> {
         err.causes = messages;
         err
     };
-    match drover_api::manifest::decode_object(body, "request body") {
-        Ok(drover_api::manifest::Object::Job(job)) => Ok(job),
-        #[allow(unreachable_patterns)]
-        Ok(other) => Err(ApiError::bad_request(format!("expected a Job, got a {}", other.kind()))),
-        Err(err) => match err.reason {
-            drover_api::manifest::ManifestErrorKind::Invalid => Err(invalid(
-                err.kind.as_deref().unwrap_or("Job"),
-                err.name.as_deref().unwrap_or(""),
-                err.messages,
-            )),
-            _ => Err(ApiError::bad_request(err.to_string())),
-        },
+    drover_api::manifest::decode_object(body, "request body").map_err(|err| match err.reason {
+        drover_api::manifest::ManifestErrorKind::Invalid => {
+            invalid(err.kind.as_deref().unwrap_or("object"), err.name.as_deref().unwrap_or(""), err.messages)
+        }
+        _ => ApiError::bad_request(err.to_string()),
+    })
+}
+
+/// [`admit`], for a Job.
+fn admit_job(body: Value) -> ApiResult<Job> {
+    match admit(body)? {
+        Manifest::Job(job) => Ok(job),
+        other => Err(ApiError::bad_request(format!("expected a Job, got a {}", other.kind()))),
+    }
+}
+
+/// [`admit`], for a CronJob.
+fn admit_cronjob(body: Value) -> ApiResult<CronJob> {
+    match admit(body)? {
+        Manifest::CronJob(cj) => Ok(cj),
+        other => Err(ApiError::bad_request(format!("expected a CronJob, got a {}", other.kind()))),
     }
 }
 
@@ -226,28 +240,9 @@ async fn create_job(
     State(c): State<Coordinator>,
     Json(body): Json<Value>,
 ) -> ApiResult<(StatusCode, Json<Job>)> {
-    let mut job = admit_job(body)?;
-    job.apply_defaults();
-    job.status = Default::default();
+    let job = admit_job(body)?;
     let now = now();
-    let created = c.commit(|t| {
-        let created = t.create(job, now)?;
-        // JOB-SEL-1: the generated selector and template labels need the uid.
-        let mut job = created;
-        if !job.spec.manual_selector.unwrap_or(false) {
-            let uid = job.metadata.uid.clone();
-            let name = job.metadata.name.clone();
-            let labels = &mut job.spec.template.metadata.labels;
-            labels.entry(drover_api::labels::CONTROLLER_UID.into()).or_insert_with(|| uid.clone());
-            labels.entry(drover_api::labels::CONTROLLER_UID_LEGACY.into()).or_insert_with(|| uid.clone());
-            labels.entry(drover_api::labels::JOB_NAME.into()).or_insert_with(|| name.clone());
-            labels.entry(drover_api::labels::JOB_NAME_LEGACY.into()).or_insert(name);
-            let mut selector = LabelSelector::default();
-            selector.match_labels.insert(drover_api::labels::CONTROLLER_UID.into(), uid);
-            job.spec.selector = Some(selector);
-        }
-        t.update(job)
-    })?;
+    let created = c.commit(|t| crate::controller::create_job(t, job, now))?;
     tracing::info!(job = %created.metadata.name, "Job created");
     Ok((StatusCode::CREATED, Json(created)))
 }
@@ -323,19 +318,90 @@ struct DeleteQuery {
     propagation_policy: Option<String>,
 }
 
+impl DeleteQuery {
+    /// True unless `propagationPolicy=Orphan`.
+    fn cascade(&self) -> ApiResult<bool> {
+        match self.propagation_policy.as_deref() {
+            None | Some("Background") | Some("Foreground") => Ok(true),
+            Some("Orphan") => Ok(false),
+            Some(other) => {
+                Err(ApiError::bad_request(format!("propagationPolicy: Unsupported value: {other:?}")))
+            }
+        }
+    }
+}
+
 async fn remove_job(
     State(c): State<Coordinator>,
     Path(name): Path<String>,
     Query(q): Query<DeleteQuery>,
 ) -> ApiResult<Json<Job>> {
-    let cascade = match q.propagation_policy.as_deref() {
-        None | Some("Background") | Some("Foreground") => true,
-        Some("Orphan") => false,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!("propagationPolicy: Unsupported value: {other:?}")));
-        }
-    };
+    let cascade = q.cascade()?;
     delete_job(&c, &name, cascade)?.map(Json).ok_or_else(|| ApiError::not_found("jobs.batch", &name))
+}
+
+// === cronjobs ===
+
+async fn list_cronjobs(State(c): State<Coordinator>, Query(q): Query<ListQuery>) -> ApiResult<Response> {
+    list_or_watch::<CronJob>(c, q).await
+}
+
+async fn get_cronjob(State(c): State<Coordinator>, Path(name): Path<String>) -> ApiResult<Json<CronJob>> {
+    c.store().get::<CronJob>(&name)?.map(Json).ok_or_else(|| ApiError::not_found("cronjobs.batch", &name))
+}
+
+async fn create_cronjob(
+    State(c): State<Coordinator>,
+    Json(body): Json<Value>,
+) -> ApiResult<(StatusCode, Json<CronJob>)> {
+    let mut cj = admit_cronjob(body)?;
+    cj.apply_defaults();
+    cj.status = Default::default();
+    let now = now();
+    let created = c.commit(|t| t.create(cj, now))?;
+    tracing::info!(cronjob = %created.metadata.name, schedule = %created.spec.schedule, "CronJob created");
+    Ok((StatusCode::CREATED, Json(created)))
+}
+
+/// `apply`, `suspend` and `resume`: every field of a CronJob's spec may change (CJ-S3: only
+/// future Jobs see a new template). The status is kept.
+async fn replace_cronjob(
+    State(c): State<Coordinator>,
+    Path(name): Path<String>,
+    Json(body): Json<Value>,
+) -> ApiResult<Json<CronJob>> {
+    let mut submitted = admit_cronjob(body)?;
+    submitted.apply_defaults();
+    if submitted.metadata.name != name {
+        return Err(ApiError::bad_request(format!(
+            "the name in the body {:?} is not {name:?}",
+            submitted.metadata.name
+        )));
+    }
+    let updated = c.commit(|t| {
+        let Some(mut cj) = t.get::<CronJob>(&name)? else {
+            return Ok(Err(ApiError::not_found("cronjobs.batch", &name)));
+        };
+        if cj.spec != submitted.spec {
+            cj.metadata.generation = Some(cj.metadata.generation.unwrap_or(1) + 1);
+        }
+        cj.spec = submitted.spec.clone();
+        cj.metadata.labels = submitted.metadata.labels.clone();
+        cj.metadata.annotations = submitted.metadata.annotations.clone();
+        Ok(Ok(t.update(cj)?))
+    })??;
+    Ok(Json(updated))
+}
+
+async fn remove_cronjob(
+    State(c): State<Coordinator>,
+    Path(name): Path<String>,
+    Query(q): Query<DeleteQuery>,
+) -> ApiResult<Json<CronJob>> {
+    let cascade = q.cascade()?;
+    crate::cronjobs::delete_cronjob(&c, &name, cascade)?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("cronjobs.batch", &name))
 }
 
 // === pods ===

@@ -22,56 +22,75 @@ use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use drover_api::pod::phase;
-use drover_api::{Event, Job, ObjectMeta, OwnerReference, Pod, Time, labels};
+use drover_api::{CronJob, Event, Job, LabelSelector, ObjectMeta, OwnerReference, Pod, Time, labels};
 use drover_core::{BackoffRecord, JobPlan, decide};
-use drover_store::StoreError;
+use drover_store::{StoreError, Txn};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::state::{Coordinator, now};
 
-/// Runs the controller until `token` is cancelled.
+/// What the controller syncs: a Job or a CronJob, by name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Key {
+    /// A Job.
+    Job(String),
+    /// A CronJob.
+    CronJob(String),
+}
+
+/// Runs the controllers (Jobs and CronJobs) until `token` is cancelled. One task runs every
+/// sync, so two syncs of one object never overlap.
 pub async fn run(coordinator: Coordinator, token: CancellationToken) {
     let Some(mut rx) = coordinator.take_controller_queue() else {
         tracing::error!("Job controller started twice");
         return;
     };
-    let mut queue: VecDeque<String> = VecDeque::new();
-    let mut queued: HashSet<String> = HashSet::new();
-    let mut timers: BTreeMap<(Instant, u64), String> = BTreeMap::new();
+    let mut queue: VecDeque<Key> = VecDeque::new();
+    let mut queued: HashSet<Key> = HashSet::new();
+    let mut timers: BTreeMap<(Instant, u64), Key> = BTreeMap::new();
     let mut timer_seq = 0u64;
 
-    // Every Job is synced at start: a restarted coordinator continues where it stopped.
-    match coordinator.store().list::<Job>() {
-        Ok(jobs) => {
-            for job in jobs {
-                if queued.insert(job.metadata.name.clone()) {
-                    queue.push_back(job.metadata.name);
+    // Every Job and CronJob is synced at start: a restarted coordinator continues where it stopped.
+    let all = coordinator.store().read(|t| {
+        let jobs = t.list::<Job>()?.into_iter().map(|j| Key::Job(j.metadata.name));
+        let cronjobs = t.list::<CronJob>()?.into_iter().map(|c| Key::CronJob(c.metadata.name));
+        Ok(cronjobs.chain(jobs).collect::<Vec<_>>())
+    });
+    match all {
+        Ok(keys) => {
+            for key in keys {
+                if queued.insert(key.clone()) {
+                    queue.push_back(key);
                 }
             }
         }
-        Err(err) => tracing::error!(error = %err, "Cannot list Jobs at start"),
+        Err(err) => tracing::error!(error = %err, "Cannot list Jobs and CronJobs at start"),
     }
 
     loop {
-        // Drain everything already waiting, so a burst of changes makes one sync per Job.
-        while let Ok(name) = rx.try_recv() {
-            if queued.insert(name.clone()) {
-                queue.push_back(name);
+        // Drain everything already waiting, so a burst of changes makes one sync per object.
+        while let Ok(key) = rx.try_recv() {
+            if queued.insert(key.clone()) {
+                queue.push_back(key);
             }
         }
-        if let Some(name) = queue.pop_front() {
-            queued.remove(&name);
-            match sync_job(&coordinator, &name) {
+        if let Some(key) = queue.pop_front() {
+            queued.remove(&key);
+            let res = match &key {
+                Key::Job(name) => sync_job(&coordinator, name),
+                Key::CronJob(name) => crate::cronjobs::sync_cronjob(&coordinator, name),
+            };
+            match res {
                 Ok(Some(after)) => {
                     timer_seq += 1;
-                    timers.insert((Instant::now() + after, timer_seq), name);
+                    timers.insert((Instant::now() + after, timer_seq), key);
                 }
                 Ok(None) => {}
                 Err(err) => {
-                    tracing::warn!(job = %name, error = %err, "Job sync failed; retrying");
+                    tracing::warn!(object = ?key, error = %err, "Sync failed; retrying");
                     timer_seq += 1;
-                    timers.insert((Instant::now() + Duration::from_millis(200), timer_seq), name);
+                    timers.insert((Instant::now() + Duration::from_millis(200), timer_seq), key);
                 }
             }
             tokio::task::yield_now().await;
@@ -81,9 +100,9 @@ pub async fn run(coordinator: Coordinator, token: CancellationToken) {
         tokio::select! {
             _ = token.cancelled() => return,
             msg = rx.recv() => match msg {
-                Some(name) => {
-                    if queued.insert(name.clone()) {
-                        queue.push_back(name);
+                Some(key) => {
+                    if queued.insert(key.clone()) {
+                        queue.push_back(key);
                     }
                 }
                 None => return,
@@ -94,9 +113,9 @@ pub async fn run(coordinator: Coordinator, token: CancellationToken) {
                     if entry.key().0 > now {
                         break;
                     }
-                    let name = entry.remove();
-                    if queued.insert(name.clone()) {
-                        queue.push_back(name);
+                    let key = entry.remove();
+                    if queued.insert(key.clone()) {
+                        queue.push_back(key);
                     }
                 }
             }
@@ -302,24 +321,54 @@ pub fn new_pod(job: &Job) -> Pod {
 /// removed and they keep running.
 pub fn delete_job(coordinator: &Coordinator, name: &str, cascade: bool) -> Result<Option<Job>, StoreError> {
     let now = now();
-    coordinator.commit(|t| {
-        let Some(job) = t.get::<Job>(name)? else { return Ok(None) };
-        for mut pod in t.list_owned::<Pod>(&job.metadata.uid)? {
-            pod.metadata.finalizers.retain(|f| f != labels::JOB_TRACKING_FINALIZER);
-            if cascade {
-                if pod.is_terminal() || pod.node_name().is_none() {
-                    t.delete::<Pod>(&pod.metadata.name)?;
-                } else {
-                    // The worker stops the process; the pod is removed once it reports.
-                    request_termination(&mut pod, "JobDeleted", now);
-                    pod.metadata.owner_references.clear();
-                    t.update(pod)?;
-                }
+    coordinator.commit(|t| delete_job_in(t, name, cascade, now))
+}
+
+/// [`delete_job`] inside a transaction the caller owns.
+pub fn delete_job_in(
+    t: &mut Txn<'_>,
+    name: &str,
+    cascade: bool,
+    now: Time,
+) -> Result<Option<Job>, StoreError> {
+    let Some(job) = t.get::<Job>(name)? else { return Ok(None) };
+    for mut pod in t.list_owned::<Pod>(&job.metadata.uid)? {
+        pod.metadata.finalizers.retain(|f| f != labels::JOB_TRACKING_FINALIZER);
+        if cascade {
+            if pod.is_terminal() || pod.node_name().is_none() {
+                t.delete::<Pod>(&pod.metadata.name)?;
             } else {
+                // The worker stops the process; the pod is removed once it reports.
+                request_termination(&mut pod, "JobDeleted", now);
                 pod.metadata.owner_references.clear();
                 t.update(pod)?;
             }
+        } else {
+            pod.metadata.owner_references.clear();
+            t.update(pod)?;
         }
-        t.delete::<Job>(name)
-    })
+    }
+    t.delete::<Job>(name)
+}
+
+/// Stores a new Job: defaults, then (once the store has given it a uid) the generated selector
+/// and template labels (JOB-SEL-1). Used by the API's create and by the CronJob controller.
+pub fn create_job(t: &mut Txn<'_>, mut job: Job, now: Time) -> Result<Job, StoreError> {
+    job.apply_defaults();
+    job.status = Default::default();
+    let mut job = t.create(job, now)?;
+    if job.spec.manual_selector.unwrap_or(false) {
+        return Ok(job);
+    }
+    let uid = job.metadata.uid.clone();
+    let name = job.metadata.name.clone();
+    let template_labels = &mut job.spec.template.metadata.labels;
+    template_labels.entry(labels::CONTROLLER_UID.into()).or_insert_with(|| uid.clone());
+    template_labels.entry(labels::CONTROLLER_UID_LEGACY.into()).or_insert_with(|| uid.clone());
+    template_labels.entry(labels::JOB_NAME.into()).or_insert_with(|| name.clone());
+    template_labels.entry(labels::JOB_NAME_LEGACY.into()).or_insert(name);
+    let mut selector = LabelSelector::default();
+    selector.match_labels.insert(labels::CONTROLLER_UID.into(), uid);
+    job.spec.selector = Some(selector);
+    t.update(job)
 }

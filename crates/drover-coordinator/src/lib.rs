@@ -7,6 +7,8 @@
 //! - [`controller`]: the Job controller runtime. It reads a Job and its pods from the store, asks
 //!   `drover_core::decide` for a plan and executes it. One task runs every reconcile, so two
 //!   reconciles of one Job never overlap.
+//! - [`cronjobs`]: the CronJob controller runtime. It executes `drover_core::cronjob::decide`'s
+//!   plans on the same queue and task as the Job controller.
 //! - [`scheduler`]: binds pending pods to workers with free slots.
 //! - [`workers`]: registration, heartbeats, assignment streams and the lease checker.
 //! - [`api`]: the axum router. Only this module knows HTTP paths and status codes.
@@ -15,6 +17,7 @@
 
 pub mod api;
 pub mod controller;
+pub mod cronjobs;
 pub mod scheduler;
 pub mod state;
 pub mod workers;
@@ -40,6 +43,9 @@ pub struct Config {
     pub worker_lease: Duration,
     /// Job controller tunables (back-off base and cap).
     pub job: JobConfig,
+    /// The zone of CronJobs without `spec.timeZone` (Kubernetes uses the controller's local
+    /// zone).
+    pub cron_zone: chrono_tz::Tz,
 }
 
 /// Errors that stop the coordinator from starting or serving.

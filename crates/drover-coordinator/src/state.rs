@@ -17,6 +17,7 @@ use tokio::sync::{Notify, broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::Config;
+use crate::controller::Key;
 
 /// One change as watchers see it: Kubernetes' watch event shape.
 #[derive(Debug, Clone)]
@@ -42,8 +43,8 @@ pub struct Coordinator {
 struct Inner {
     store: Arc<Store>,
     watch: broadcast::Sender<WatchEvent>,
-    controller: mpsc::UnboundedSender<String>,
-    controller_rx: Mutex<Option<mpsc::UnboundedReceiver<String>>>,
+    controller: mpsc::UnboundedSender<Key>,
+    controller_rx: Mutex<Option<mpsc::UnboundedReceiver<Key>>>,
     scheduler: Notify,
     sessions: Mutex<HashMap<String, mpsc::UnboundedSender<Pod>>>,
     started: Time,
@@ -98,7 +99,19 @@ impl Coordinator {
                 ChangeType::Deleted => "DELETED",
             };
             match change.kind {
-                "Job" if change.change != ChangeType::Deleted => self.enqueue_job(&change.name),
+                "Job" => {
+                    if change.change != ChangeType::Deleted {
+                        self.enqueue_job(&change.name);
+                    }
+                    // A CronJob re-syncs when one of its Jobs changes (its `active` list,
+                    // history, and a Forbid run waiting for the active one to finish).
+                    if let Some(owner) = controller_owner(&change.object, drover_api::cronjob::KIND) {
+                        self.enqueue(Key::CronJob(owner));
+                    }
+                }
+                "CronJob" if change.change != ChangeType::Deleted => {
+                    self.enqueue(Key::CronJob(change.name.clone()));
+                }
                 "Pod" => self.route_pod_change(&change),
                 _ => {}
             }
@@ -138,11 +151,16 @@ impl Coordinator {
 
     /// Asks the Job controller to sync `job`.
     pub fn enqueue_job(&self, job: &str) {
-        let _ = self.inner.controller.send(job.to_string());
+        self.enqueue(Key::Job(job.to_string()));
+    }
+
+    /// Asks the controllers to sync `key`.
+    pub fn enqueue(&self, key: Key) {
+        let _ = self.inner.controller.send(key);
     }
 
     /// Takes the controller's queue receiver; the controller calls this once.
-    pub(crate) fn take_controller_queue(&self) -> Option<mpsc::UnboundedReceiver<String>> {
+    pub(crate) fn take_controller_queue(&self) -> Option<mpsc::UnboundedReceiver<Key>> {
         self.inner.controller_rx.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 
@@ -196,6 +214,15 @@ impl Coordinator {
             let _ = tx.send(pod);
         }
     }
+}
+
+/// The name of `object`'s controller owner when it is of `kind`.
+fn controller_owner(object: &serde_json::Value, kind: &str) -> Option<String> {
+    let refs = object.get("metadata")?.get("ownerReferences")?.as_array()?;
+    refs.iter()
+        .find(|r| r.get("controller").and_then(serde_json::Value::as_bool) == Some(true))
+        .filter(|r| r.get("kind").and_then(serde_json::Value::as_str) == Some(kind))
+        .and_then(|r| r.get("name")?.as_str().map(str::to_string))
 }
 
 /// The wall clock, read only at the edge (the controllers take `now` as an argument).

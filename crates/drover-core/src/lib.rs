@@ -7,8 +7,10 @@
 #![deny(missing_docs)]
 
 pub mod backoff;
+pub mod cronjob;
 pub mod job;
 pub mod schedule;
 
 pub use backoff::BackoffRecord;
+pub use cronjob::CronJobPlan;
 pub use job::{CountedPod, JobConfig, JobPlan, Outcome, PodDeletion, decide};

@@ -12,7 +12,7 @@
 use std::path::Path;
 use std::sync::Mutex;
 
-use drover_api::{Event, Job, ObjectMeta, Pod, Time, Worker};
+use drover_api::{CronJob, Event, Job, ObjectMeta, Pod, Time, Worker};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -54,6 +54,7 @@ macro_rules! impl_object {
     };
 }
 impl_object!(Job, "Job");
+impl_object!(CronJob, "CronJob");
 impl_object!(Worker, "Worker");
 
 impl Object for Pod {
