@@ -167,21 +167,17 @@ async fn replace_terminates_the_old_job() {
             .await;
     assert_eq!(second.status.active.len(), 1, "{:#?}", second.status);
     assert!(c.client().get_job(&first_name).await.unwrap_err().is_not_found(), "the old Job is deleted");
-    // Its pods go too, and so does their process.
+    // Its pods go too. Watch first, then list, so no deletion falls between the two.
     let client = c.client();
+    let selector = format!("batch.kubernetes.io/job-name={first_name}");
+    let mut w = Box::pin(client.watch::<drover_api::Pod>("pods", &selector, None).await.unwrap());
+    let mut left: BTreeSet<String> =
+        client.list_pods(&selector).await.unwrap().into_iter().map(|p| p.metadata.name).collect();
     within(SECS(15), async {
-        loop {
-            let pods = client.list_pods(&format!("batch.kubernetes.io/job-name={first_name}")).await.unwrap();
-            if pods.is_empty() {
-                return;
-            }
-            let mut w = Box::pin(
-                client.watch::<drover_api::Pod>("pods", "", Some(&pods[0].metadata.name)).await.unwrap(),
-            );
-            while let Some(Ok(ev)) = w.next().await {
-                if ev.type_ == "DELETED" {
-                    break;
-                }
+        while !left.is_empty() {
+            let ev = w.next().await.expect("watch open").unwrap();
+            if ev.type_ == "DELETED" {
+                left.remove(&ev.object.metadata.name);
             }
         }
     })

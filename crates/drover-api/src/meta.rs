@@ -233,3 +233,33 @@ pub fn redact_url(url: &str) -> String {
     }
     url.to_string()
 }
+
+/// A credential (an API token): `Debug` and `Display` never show it, so it cannot leak into a
+/// log line through a configuration struct.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps `value`; `None` when it is empty.
+    pub fn new(value: impl Into<String>) -> Option<Secret> {
+        let value = value.into();
+        (!value.is_empty()).then_some(Secret(value))
+    }
+
+    /// The secret itself, for the one place that sends or compares it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl std::fmt::Display for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context as _, bail};
 use clap::Args;
 use drover_api::manifest::{self, Object};
-use drover_api::{Job, Pod, Worker};
+use drover_api::{CronJob, Job, ObjectMeta, Pod, Worker, cronjob};
 use drover_client::{Client, ClientError};
 use futures::StreamExt;
 use serde::Serialize;
@@ -100,26 +100,117 @@ fn api_error(err: ClientError) -> anyhow::Error {
 /// `drover create`.
 #[derive(Debug, Args)]
 pub(crate) struct CreateArgs {
+    /// With `--from`: `job NAME`, the Job to create from a CronJob's template.
+    args: Vec<String>,
     #[command(flatten)]
     files: FileArgs,
+    /// With `create job NAME`: `cronjob/NAME`, to run that CronJob's template now, as a manual
+    /// trigger (the Job is owned by the CronJob, like a scheduled one).
+    #[arg(long)]
+    from: Option<String>,
 }
 
-pub(crate) async fn create(args: CreateArgs, server: &str) -> anyhow::Result<ExitCode> {
+pub(crate) async fn create(args: CreateArgs, server: &crate::Target) -> anyhow::Result<ExitCode> {
+    if !args.args.is_empty() || args.from.is_some() {
+        if !args.files.filename.is_empty() {
+            bail!("-f cannot be combined with `create job NAME --from=cronjob/NAME`");
+        }
+        return create_job_from(&args.args, args.from.as_deref(), server).await;
+    }
     let objects = read_objects(&args.files)?;
-    let client = Client::new(server);
+    let client = server.client();
     let mut failed = false;
     for obj in objects {
-        match obj {
-            Object::Job(job) => match client.create_job(&serde_json::to_value(&job)?).await {
-                Ok(j) => println!("job.batch/{} created", j.metadata.name),
-                Err(e) => {
-                    failed = true;
-                    eprintln!("{}", api_error(e));
-                }
-            },
+        let res = match obj {
+            Object::Job(job) => client
+                .create_job(&serde_json::to_value(&job)?)
+                .await
+                .map(|j| format!("job.batch/{} created", j.metadata.name)),
+            Object::CronJob(cj) => client
+                .create_cronjob(&serde_json::to_value(&cj)?)
+                .await
+                .map(|c| format!("cronjob.batch/{} created", c.metadata.name)),
+        };
+        match res {
+            Ok(line) => println!("{line}"),
+            Err(e) => {
+                failed = true;
+                eprintln!("{}", api_error(e));
+            }
         }
     }
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// The CronJob name of a `--from` value: `cronjob/NAME` (or `cronjobs/`, `cj/`, `cronjob.batch/`).
+fn parse_from(from: &str) -> anyhow::Result<&str> {
+    match from.split_once('/') {
+        Some((kind, name)) if is_cronjob_kind(kind) && !name.is_empty() && !name.contains('/') => Ok(name),
+        _ => bail!("invalid --from {from:?}: only cronjob/NAME is supported"),
+    }
+}
+
+/// `drover create job NAME --from=cronjob/X`, as kubectl does it: client-side, from the template.
+async fn create_job_from(
+    args: &[String],
+    from: Option<&str>,
+    server: &crate::Target,
+) -> anyhow::Result<ExitCode> {
+    let name = match args {
+        [kind, name] if matches!(kind.as_str(), "job" | "jobs" | "job.batch") => name,
+        [kind, ..] if !matches!(kind.as_str(), "job" | "jobs" | "job.batch") => {
+            bail!(
+                "drover create makes only a job from arguments (`create job NAME --from=cronjob/NAME`), not {kind:?}; use -f for other objects"
+            )
+        }
+        _ => bail!("exactly one NAME is required: `drover create job NAME --from=cronjob/NAME`"),
+    };
+    let Some(from) = from else {
+        bail!("`drover create job NAME` needs --from=cronjob/NAME (other Jobs are created with -f)");
+    };
+    let cronjob = parse_from(from)?;
+    let client = server.client();
+    let cj = client.get_cronjob(cronjob).await.map_err(|e| not_found_or(e, "cronjobs.batch", cronjob))?;
+    let job = job_from_cronjob(&cj, name);
+    match client.create_job(&serde_json::to_value(&job)?).await {
+        Ok(j) => {
+            println!("job.batch/{} created", j.metadata.name);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => Err(api_error(e)),
+    }
+}
+
+/// The Job `create job NAME --from=cronjob/X` creates (kubectl's `createJobFromCronJob`): the
+/// template's labels, its annotations plus `cronjob.kubernetes.io/instantiate: manual` (which
+/// tells the CronJob controller the Job is not a scheduled run), a controller reference to the
+/// CronJob, and the template's spec.
+pub(crate) fn job_from_cronjob(cj: &CronJob, name: &str) -> Job {
+    let template = &cj.spec.job_template;
+    let mut annotations = template.metadata.annotations.clone();
+    annotations.insert(cronjob::INSTANTIATE_ANNOTATION.to_string(), "manual".to_string());
+    Job {
+        api_version: drover_api::job::API_VERSION.to_string(),
+        kind: drover_api::job::KIND.to_string(),
+        metadata: ObjectMeta {
+            name: name.to_string(),
+            labels: template.metadata.labels.clone(),
+            annotations,
+            owner_references: vec![drover_core::cronjob::owner_reference(cj)],
+            ..ObjectMeta::default()
+        },
+        spec: template.spec.clone(),
+        status: Default::default(),
+    }
+}
+
+/// `Error from server (NotFound): <resource> "NAME" not found` for a 404, [`api_error`] otherwise.
+fn not_found_or(err: ClientError, resource: &str, name: &str) -> anyhow::Error {
+    if err.is_not_found() {
+        anyhow::anyhow!("Error from server (NotFound): {resource} \"{name}\" not found")
+    } else {
+        api_error(err)
+    }
 }
 
 /// `drover apply`.
@@ -129,16 +220,16 @@ pub(crate) struct ApplyArgs {
     files: FileArgs,
 }
 
-pub(crate) async fn apply(args: ApplyArgs, server: &str) -> anyhow::Result<ExitCode> {
+pub(crate) async fn apply(args: ApplyArgs, server: &crate::Target) -> anyhow::Result<ExitCode> {
     let objects = read_objects(&args.files)?;
-    let client = Client::new(server);
+    let client = server.client();
     let mut failed = false;
     for obj in objects {
-        match obj {
+        let (prefix, name) = (resource_prefix(&obj), obj.name().to_string());
+        let res = match obj {
             Object::Job(job) => {
-                let name = job.metadata.name.clone();
                 let body = serde_json::to_value(&job)?;
-                let res = match client.get_job(&name).await {
+                match client.get_job(&name).await {
                     Ok(existing) => client.replace_job(&name, &body).await.map(|j| {
                         if j.metadata.resource_version == existing.metadata.resource_version {
                             "unchanged"
@@ -148,13 +239,179 @@ pub(crate) async fn apply(args: ApplyArgs, server: &str) -> anyhow::Result<ExitC
                     }),
                     Err(e) if e.is_not_found() => client.create_job(&body).await.map(|_| "created"),
                     Err(e) => Err(e),
+                }
+            }
+            Object::CronJob(cj) => {
+                let body = serde_json::to_value(&cj)?;
+                match client.get_cronjob(&name).await {
+                    // The server replaces spec, labels and annotations; compare them with the
+                    // defaults it would apply, and skip a write that would change nothing.
+                    Ok(existing) if cronjob_unchanged(&existing, &cj) => Ok("unchanged"),
+                    Ok(_) => client.replace_cronjob(&name, &body).await.map(|_| "configured"),
+                    Err(e) if e.is_not_found() => client.create_cronjob(&body).await.map(|_| "created"),
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        match res {
+            Ok(what) => println!("{prefix}/{name} {what}"),
+            Err(e) => {
+                failed = true;
+                eprintln!("{}", api_error(e));
+            }
+        }
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// True when applying `submitted` to `existing` would change nothing the server replaces.
+fn cronjob_unchanged(existing: &CronJob, submitted: &CronJob) -> bool {
+    let mut want = submitted.clone();
+    want.apply_defaults();
+    existing.spec == want.spec
+        && existing.metadata.labels == want.metadata.labels
+        && existing.metadata.annotations == want.metadata.annotations
+}
+
+/// `job.batch` or `cronjob.batch`, as kubectl names an object in its messages.
+fn resource_prefix(obj: &Object) -> &'static str {
+    match obj {
+        Object::Job(_) => "job.batch",
+        Object::CronJob(_) => "cronjob.batch",
+    }
+}
+
+fn is_job_kind(kind: &str) -> bool {
+    matches!(kind, "job" | "jobs" | "job.batch" | "jobs.batch")
+}
+
+fn is_cronjob_kind(kind: &str) -> bool {
+    matches!(kind, "cronjob" | "cronjobs" | "cj" | "cronjob.batch" | "cronjobs.batch")
+}
+
+/// The kind a `delete`, `suspend` or `resume` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TargetKind {
+    Job,
+    CronJob,
+}
+
+/// A verb that takes `TYPE NAME…` or `TYPE/NAME…`, for its messages.
+struct Verb {
+    /// `delete`.
+    name: &'static str,
+    /// `deleted`.
+    past: &'static str,
+    /// The kinds it takes, as a hint: `job, cronjob`.
+    kinds: &'static str,
+    /// An example `TYPE` for the usage message.
+    example: &'static str,
+}
+
+const DELETE: Verb = Verb { name: "delete", past: "deleted", kinds: "job, cronjob", example: "job" };
+const SUSPEND: Verb = Verb { name: "suspend", past: "suspended", kinds: "cronjob", example: "cronjob" };
+const RESUME: Verb = Verb { name: "resume", past: "resumed", kinds: "cronjob", example: "cronjob" };
+
+fn target_kind(kind: &str, verb: &Verb) -> anyhow::Result<TargetKind> {
+    if is_job_kind(kind) {
+        Ok(TargetKind::Job)
+    } else if is_cronjob_kind(kind) {
+        Ok(TargetKind::CronJob)
+    } else {
+        bail!(
+            "the server doesn't have a resource type {kind:?} that can be {} (try: {})",
+            verb.past,
+            verb.kinds
+        )
+    }
+}
+
+/// Splits `TYPE NAME…` or `TYPE/NAME…` into (kind, name) pairs, as kubectl reads them.
+fn typed_names(args: &[String], verb: &Verb) -> anyhow::Result<Vec<(TargetKind, String)>> {
+    let Some((first, rest)) = args.split_first() else {
+        bail!(
+            "you must specify the type of resource to {0}, e.g. `drover {0} {1} NAME`",
+            verb.name,
+            verb.example
+        );
+    };
+    let mut out = Vec::new();
+    if first.contains('/') {
+        for arg in args {
+            let Some((kind, name)) = arg.split_once('/').filter(|(_, n)| !n.is_empty()) else {
+                bail!("arguments in resource/name form must have a single resource and name, got {arg:?}");
+            };
+            out.push((target_kind(kind, verb)?, name.to_string()));
+        }
+    } else {
+        let kind = target_kind(first, verb)?;
+        for name in rest {
+            if name.contains('/') {
+                bail!(
+                    "there is no need to specify a resource type as a separate argument when passing arguments in resource/name form (e.g. 'drover {0} {name}' instead of 'drover {0} {first} {name}')",
+                    verb.name
+                );
+            }
+            out.push((kind, name.clone()));
+        }
+        if out.is_empty() {
+            bail!("resource(s) were provided, but no name was specified");
+        }
+    }
+    Ok(out)
+}
+
+/// `drover delete`.
+#[derive(Debug, Args)]
+pub(crate) struct DeleteArgs {
+    /// `job` or `cronjob` (plural and short forms work too), then names; or `job/NAME`,
+    /// `cronjob/NAME`.
+    args: Vec<String>,
+    #[command(flatten)]
+    files: FileArgs,
+    /// `background` (default: delete the dependents too: a Job's pods, a CronJob's Jobs) or
+    /// `orphan` (leave them).
+    #[arg(long, default_value = "background")]
+    cascade: String,
+}
+
+pub(crate) async fn delete(args: DeleteArgs, server: &crate::Target) -> anyhow::Result<ExitCode> {
+    let cascade = match args.cascade.as_str() {
+        "background" | "foreground" | "true" => true,
+        "orphan" | "false" => false,
+        other => bail!("invalid --cascade value {other:?}: use background or orphan"),
+    };
+    let targets = if !args.files.filename.is_empty() {
+        read_objects(&args.files)?
+            .iter()
+            .map(|obj| {
+                let kind = match obj {
+                    Object::Job(_) => TargetKind::Job,
+                    Object::CronJob(_) => TargetKind::CronJob,
                 };
-                match res {
-                    Ok(what) => println!("job.batch/{name} {what}"),
-                    Err(e) => {
-                        failed = true;
-                        eprintln!("{}", api_error(e));
-                    }
+                (kind, obj.name().to_string())
+            })
+            .collect()
+    } else {
+        typed_names(&args.args, &DELETE)?
+    };
+    let client = server.client();
+    let mut failed = false;
+    for (kind, name) in targets {
+        let (res, singular, plural) = match kind {
+            TargetKind::Job => (client.delete_job(&name, cascade).await.map(|_| ()), "job", "jobs"),
+            TargetKind::CronJob => {
+                (client.delete_cronjob(&name, cascade).await.map(|_| ()), "cronjob", "cronjobs")
+            }
+        };
+        match res {
+            Ok(()) => println!("{singular}.batch \"{name}\" deleted"),
+            Err(e) => {
+                failed = true;
+                if e.is_not_found() {
+                    eprintln!("Error from server (NotFound): {plural}.batch \"{name}\" not found");
+                } else {
+                    eprintln!("{}", api_error(e));
                 }
             }
         }
@@ -162,54 +419,54 @@ pub(crate) async fn apply(args: ApplyArgs, server: &str) -> anyhow::Result<ExitC
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
-/// `drover delete`.
+/// `drover suspend` and `drover resume`.
 #[derive(Debug, Args)]
-pub(crate) struct DeleteArgs {
-    /// `job` (or `jobs`), then names.
+pub(crate) struct SuspendArgs {
+    /// `cronjob` (or `cronjobs`, `cj`), then names; or `cronjob/NAME`.
     args: Vec<String>,
-    #[command(flatten)]
-    files: FileArgs,
-    /// `background` (default: delete the pods too) or `orphan` (leave them running).
-    #[arg(long, default_value = "background")]
-    cascade: String,
 }
 
-pub(crate) async fn delete(args: DeleteArgs, server: &str) -> anyhow::Result<ExitCode> {
-    let cascade = match args.cascade.as_str() {
-        "background" | "foreground" | "true" => true,
-        "orphan" | "false" => false,
-        other => bail!("invalid --cascade value {other:?}: use background or orphan"),
-    };
+/// Sets `spec.suspend` of each named CronJob to `suspend`.
+pub(crate) async fn set_suspend(
+    args: SuspendArgs,
+    suspend: bool,
+    server: &crate::Target,
+) -> anyhow::Result<ExitCode> {
+    let verb = if suspend { &SUSPEND } else { &RESUME };
     let mut names = Vec::new();
-    if !args.files.filename.is_empty() {
-        for obj in read_objects(&args.files)? {
-            names.push(obj.name().to_string());
+    for (kind, name) in typed_names(&args.args, verb)? {
+        if kind != TargetKind::CronJob {
+            bail!(
+                "only cronjobs can be {} with `drover {}` (a Job is suspended by `apply` with spec.suspend)",
+                verb.past,
+                verb.name
+            );
         }
-    } else {
-        let Some((kind, rest)) = args.args.split_first() else {
-            bail!("you must specify the type of resource to delete, e.g. `drover delete job NAME`");
-        };
-        let kind = kind.split('/').next().unwrap_or_default();
-        if !matches!(kind, "job" | "jobs" | "job.batch") {
-            bail!("the server doesn't have a resource type {kind:?} that can be deleted (try: job)");
-        }
-        names.extend(rest.iter().cloned());
-        names.extend(args.args.iter().filter_map(|a| a.strip_prefix("job/").map(String::from)));
-        if names.is_empty() {
-            bail!("resource(s) were provided, but no name was specified");
-        }
+        names.push(name);
     }
-    let client = Client::new(server);
+    let client = server.client();
     let mut failed = false;
     for name in names {
-        match client.delete_job(&name, cascade).await {
-            Ok(_) => println!("job.batch \"{name}\" deleted"),
+        let res = async {
+            let mut cj =
+                client.get_cronjob(&name).await.map_err(|e| not_found_or(e, "cronjobs.batch", &name))?;
+            if cj.suspended() == suspend {
+                return Ok::<_, anyhow::Error>("unchanged");
+            }
+            cj.spec.suspend = Some(suspend);
+            client.replace_cronjob(&name, &serde_json::to_value(&cj)?).await.map_err(api_error)?;
+            Ok(verb.past)
+        }
+        .await;
+        match res {
+            Ok(what) => println!("cronjob.batch/{name} {what}"),
             Err(e) => {
                 failed = true;
-                if e.is_not_found() {
-                    eprintln!("Error from server (NotFound): jobs.batch \"{name}\" not found");
+                let text = e.to_string();
+                if text.starts_with("Error from server") || text.starts_with("error:") {
+                    eprintln!("{text}");
                 } else {
-                    eprintln!("{}", api_error(e));
+                    eprintln!("error: {text}");
                 }
             }
         }
@@ -233,6 +490,7 @@ pub(crate) async fn expand(args: ExpandArgs) -> anyhow::Result<ExitCode> {
         }
         match obj {
             Object::Job(job) => write!(out, "{}", to_yaml(job)?)?,
+            Object::CronJob(cj) => write!(out, "{}", to_yaml(cj)?)?,
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -247,7 +505,8 @@ fn to_yaml<T: Serialize>(value: &T) -> anyhow::Result<String> {
 /// `drover get`.
 #[derive(Debug, Args)]
 pub(crate) struct GetArgs {
-    /// `jobs`, `pods` or `workers` (singular and short forms work too), then optional names.
+    /// `jobs`, `cronjobs`, `pods` or `workers` (singular and short forms work too), then optional
+    /// names.
     resource: String,
     names: Vec<String>,
     /// Label selector, e.g. `-l jobgroup=jobexample`.
@@ -264,6 +523,7 @@ pub(crate) struct GetArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Jobs,
+    CronJobs,
     Pods,
     Workers,
 }
@@ -274,10 +534,13 @@ fn kind(resource: &str) -> anyhow::Result<(Kind, Option<String>)> {
         None => (resource, None),
     };
     let kind = match res {
-        "job" | "jobs" | "job.batch" | "jobs.batch" => Kind::Jobs,
+        r if is_job_kind(r) => Kind::Jobs,
+        r if is_cronjob_kind(r) => Kind::CronJobs,
         "pod" | "pods" | "po" => Kind::Pods,
         "worker" | "workers" | "wk" | "node" | "nodes" => Kind::Workers,
-        other => bail!("the server doesn't have a resource type {other:?} (try: jobs, pods, workers)"),
+        other => {
+            bail!("the server doesn't have a resource type {other:?} (try: jobs, cronjobs, pods, workers)")
+        }
     };
     Ok((kind, name))
 }
@@ -302,14 +565,15 @@ fn output(o: &Option<String>) -> anyhow::Result<Output> {
     })
 }
 
-pub(crate) async fn get(args: GetArgs, server: &str) -> anyhow::Result<ExitCode> {
+pub(crate) async fn get(args: GetArgs, server: &crate::Target) -> anyhow::Result<ExitCode> {
     let (kind, slash_name) = kind(&args.resource)?;
     let mut names = args.names.clone();
     names.extend(slash_name);
     let out = output(&args.output)?;
-    let client = Client::new(server);
+    let client = server.client();
     match kind {
         Kind::Jobs => get_kind::<Job>(&client, "jobs", &args, &names, &out).await,
+        Kind::CronJobs => get_kind::<CronJob>(&client, "cronjobs", &args, &names, &out).await,
         Kind::Pods => get_kind::<Pod>(&client, "pods", &args, &names, &out).await,
         Kind::Workers => get_kind::<Worker>(&client, "workers", &args, &names, &out).await,
     }
@@ -318,6 +582,8 @@ pub(crate) async fn get(args: GetArgs, server: &str) -> anyhow::Result<ExitCode>
 /// What `get` needs of each kind.
 trait Printable: Serialize + serde::de::DeserializeOwned + Clone + 'static {
     const NAME_PREFIX: &'static str;
+    /// The resource as `Error from server (NotFound)` names it.
+    const RESOURCE: &'static str;
     fn name(&self) -> &str;
     fn headers(wide: bool) -> Vec<&'static str>;
     fn row(&self, wide: bool, pods: &[Pod]) -> Vec<String>;
@@ -325,6 +591,7 @@ trait Printable: Serialize + serde::de::DeserializeOwned + Clone + 'static {
 
 impl Printable for Job {
     const NAME_PREFIX: &'static str = "job.batch";
+    const RESOURCE: &'static str = "jobs.batch";
     fn name(&self) -> &str {
         &self.metadata.name
     }
@@ -336,8 +603,23 @@ impl Printable for Job {
     }
 }
 
+impl Printable for CronJob {
+    const NAME_PREFIX: &'static str = "cronjob.batch";
+    const RESOURCE: &'static str = "cronjobs.batch";
+    fn name(&self) -> &str {
+        &self.metadata.name
+    }
+    fn headers(wide: bool) -> Vec<&'static str> {
+        print::cronjob_headers(wide)
+    }
+    fn row(&self, wide: bool, _: &[Pod]) -> Vec<String> {
+        print::cronjob_row(self, wide)
+    }
+}
+
 impl Printable for Pod {
     const NAME_PREFIX: &'static str = "pod";
+    const RESOURCE: &'static str = "pods";
     fn name(&self) -> &str {
         &self.metadata.name
     }
@@ -351,6 +633,7 @@ impl Printable for Pod {
 
 impl Printable for Worker {
     const NAME_PREFIX: &'static str = "worker";
+    const RESOURCE: &'static str = "workers";
     fn name(&self) -> &str {
         &self.metadata.name
     }
@@ -373,6 +656,12 @@ async fn list<T: Printable>(client: &Client, resource: &str, selector: &str) -> 
             .await?
             .into_iter()
             .map(|j| serde_json::to_value(j).unwrap_or_default())
+            .collect(),
+        "cronjobs" => client
+            .list_cronjobs(selector)
+            .await?
+            .into_iter()
+            .map(|c| serde_json::to_value(c).unwrap_or_default())
             .collect(),
         "pods" => client
             .list_pods(selector)
@@ -436,7 +725,7 @@ async fn get_kind<T: Printable>(
         print!("{}", render(&items, out, true, &pods, single)?);
     }
     for m in &missing {
-        eprintln!("Error from server (NotFound): {resource} \"{m}\" not found");
+        eprintln!("Error from server (NotFound): {} \"{m}\" not found", T::RESOURCE);
     }
     Ok(if missing.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
@@ -480,17 +769,17 @@ fn render<T: Printable>(
 /// `drover describe`.
 #[derive(Debug, Args)]
 pub(crate) struct DescribeArgs {
-    /// `job` or `pod`, then a name (or `job/NAME`).
+    /// `job`, `cronjob`, `pod` or `worker`, then a name (or `job/NAME`, `cronjob/NAME`).
     resource: String,
     name: Option<String>,
 }
 
-pub(crate) async fn describe(args: DescribeArgs, server: &str) -> anyhow::Result<ExitCode> {
+pub(crate) async fn describe(args: DescribeArgs, server: &crate::Target) -> anyhow::Result<ExitCode> {
     let (kind, slash_name) = kind(&args.resource)?;
     let Some(name) = args.name.or(slash_name) else {
         bail!("you must specify the name of the resource to describe")
     };
-    let client = Client::new(server);
+    let client = server.client();
     match kind {
         Kind::Jobs => {
             let job = client.get_job(&name).await.map_err(api_error)?;
@@ -500,6 +789,11 @@ pub(crate) async fn describe(args: DescribeArgs, server: &str) -> anyhow::Result
                 .map_err(api_error)?;
             let events = client.events("Job", &name, Some(&job.metadata.uid)).await.map_err(api_error)?;
             print!("{}", print::describe_job(&job, &pods, &events));
+        }
+        Kind::CronJobs => {
+            let cj = client.get_cronjob(&name).await.map_err(|e| not_found_or(e, "cronjobs.batch", &name))?;
+            let events = client.events("CronJob", &name, Some(&cj.metadata.uid)).await.map_err(api_error)?;
+            print!("{}", print::describe_cronjob(&cj, &events));
         }
         Kind::Pods => {
             let pod = client.get_pod(&name).await.map_err(api_error)?;
@@ -527,8 +821,8 @@ pub(crate) struct LogsArgs {
     follow: bool,
 }
 
-pub(crate) async fn logs(args: LogsArgs, server: &str) -> anyhow::Result<ExitCode> {
-    let client = Client::new(server);
+pub(crate) async fn logs(args: LogsArgs, server: &crate::Target) -> anyhow::Result<ExitCode> {
+    let client = server.client();
     let pod = match args.pod.strip_prefix("job/") {
         Some(job) => {
             let job = client.get_job(job).await.map_err(api_error)?;
@@ -570,7 +864,7 @@ pub(crate) struct WaitArgs {
     timeout: Duration,
 }
 
-pub(crate) async fn wait(args: WaitArgs, server: &str) -> anyhow::Result<ExitCode> {
+pub(crate) async fn wait(args: WaitArgs, server: &crate::Target) -> anyhow::Result<ExitCode> {
     let name = args
         .target
         .strip_prefix("job/")
@@ -586,7 +880,7 @@ pub(crate) async fn wait(args: WaitArgs, server: &str) -> anyhow::Result<ExitCod
             args.for_
         ),
     };
-    let client = Client::new(server);
+    let client = server.client();
     let met = |job: &Job| match &condition {
         Some(c) => job.condition_true(c).is_some(),
         None => false,
@@ -621,5 +915,130 @@ pub(crate) async fn wait(args: WaitArgs, server: &str) -> anyhow::Result<ExitCod
             eprintln!("error: timed out waiting for the condition on jobs/{name}");
             Ok(ExitCode::FAILURE)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cronjob() -> CronJob {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "batch/v1",
+            "kind": "CronJob",
+            "metadata": {"name": "nightly", "uid": "cj-uid", "resourceVersion": "7"},
+            "spec": {
+                "schedule": "0 3 * * *",
+                "jobTemplate": {
+                    "metadata": {
+                        "labels": {"app": "report"},
+                        "annotations": {"owner": "ops", "cronjob.kubernetes.io/instantiate": "scheduled"}
+                    },
+                    "spec": {
+                        "backoffLimit": 2,
+                        "completions": 3,
+                        "template": {"spec": {
+                            "restartPolicy": "Never",
+                            "containers": [{"name": "report", "command": ["make-report"]}]
+                        }}
+                    }
+                }
+            }
+        }))
+        .expect("a valid CronJob")
+    }
+
+    #[test]
+    fn manual_job_from_cronjob() {
+        let cj = cronjob();
+        let job = job_from_cronjob(&cj, "nightly-manual");
+        assert_eq!(job.api_version, "batch/v1");
+        assert_eq!(job.kind, "Job");
+        assert_eq!(job.metadata.name, "nightly-manual");
+        assert_eq!(job.metadata.labels.get("app").map(String::as_str), Some("report"));
+        assert_eq!(job.metadata.annotations.get("owner").map(String::as_str), Some("ops"));
+        // The manual marker wins over whatever the template says.
+        assert_eq!(
+            job.metadata.annotations.get(cronjob::INSTANTIATE_ANNOTATION).map(String::as_str),
+            Some("manual")
+        );
+        assert!(!job.metadata.annotations.contains_key(cronjob::SCHEDULED_TIMESTAMP_ANNOTATION));
+        assert_eq!(job.metadata.owner_references.len(), 1);
+        let owner = &job.metadata.owner_references[0];
+        assert_eq!(
+            (owner.api_version.as_str(), owner.kind.as_str(), owner.name.as_str(), owner.uid.as_str()),
+            ("batch/v1", "CronJob", "nightly", "cj-uid")
+        );
+        assert_eq!(owner.controller, Some(true));
+        assert_eq!(owner.block_owner_deletion, Some(true));
+        assert_eq!(job.spec, cj.spec.job_template.spec);
+        assert_eq!(job.spec.completions, Some(3));
+        assert!(job.metadata.uid.is_empty() && job.metadata.resource_version.is_empty());
+        // What is POSTed is a valid Job.
+        let value = serde_json::to_value(&job).expect("serializable");
+        assert!(matches!(manifest::decode_object(value, "test"), Ok(Object::Job(_))));
+    }
+
+    #[test]
+    fn from_accepts_only_cronjobs() {
+        assert_eq!(parse_from("cronjob/nightly").expect("valid"), "nightly");
+        assert_eq!(parse_from("cj/nightly").expect("valid"), "nightly");
+        assert_eq!(parse_from("cronjob.batch/nightly").expect("valid"), "nightly");
+        for bad in ["nightly", "cronjob/", "deployment/web", "job/pi", "cronjob/a/b"] {
+            let err = parse_from(bad).expect_err(bad).to_string();
+            assert!(err.contains("only cronjob/NAME is supported"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn delete_targets_by_kind() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            typed_names(&args(&["cronjob", "a", "b"]), &DELETE).expect("valid"),
+            [(TargetKind::CronJob, "a".to_string()), (TargetKind::CronJob, "b".to_string())]
+        );
+        assert_eq!(
+            typed_names(&args(&["cj/a", "job/b", "cronjobs.batch/c"]), &DELETE).expect("valid"),
+            [
+                (TargetKind::CronJob, "a".to_string()),
+                (TargetKind::Job, "b".to_string()),
+                (TargetKind::CronJob, "c".to_string())
+            ]
+        );
+        assert_eq!(
+            typed_names(&args(&["jobs", "pi"]), &DELETE).expect("valid"),
+            [(TargetKind::Job, "pi".to_string())]
+        );
+        assert!(typed_names(&args(&["cronjob"]), &SUSPEND).is_err());
+        assert!(typed_names(&args(&["job", "job/pi"]), &DELETE).is_err());
+        let err = typed_names(&args(&["deploy", "web"]), &DELETE).expect_err("unknown kind").to_string();
+        assert!(err.contains("that can be deleted (try: job, cronjob)"), "{err}");
+        let err = typed_names(&[], &RESUME).expect_err("no type").to_string();
+        assert!(err.contains("`drover resume cronjob NAME`"), "{err}");
+    }
+
+    #[test]
+    fn get_knows_cronjobs() {
+        for r in ["cronjob", "cronjobs", "cj", "cronjob.batch"] {
+            assert_eq!(kind(r).expect(r).0, Kind::CronJobs);
+        }
+        assert_eq!(kind("cj/nightly").expect("valid").1.as_deref(), Some("nightly"));
+        let err = kind("deployments").expect_err("unknown").to_string();
+        assert!(err.contains("cronjobs"), "{err}");
+    }
+
+    #[test]
+    fn apply_of_an_unchanged_cronjob_writes_nothing() {
+        let submitted = cronjob();
+        let mut existing = submitted.clone();
+        existing.apply_defaults();
+        existing.status.last_schedule_time = Some(chrono::Utc::now());
+        assert!(cronjob_unchanged(&existing, &submitted));
+        let mut changed = submitted.clone();
+        changed.spec.schedule = "0 4 * * *".into();
+        assert!(!cronjob_unchanged(&existing, &changed));
+        let mut relabelled = submitted;
+        relabelled.metadata.labels.insert("tier".into(), "batch".into());
+        assert!(!cronjob_unchanged(&existing, &relabelled));
     }
 }

@@ -1,11 +1,13 @@
 //! `drover`: the one binary. Server verbs (`coordinator`, `worker`, `up`) and kubectl-like
-//! client verbs (`create`, `apply`, `get`, `describe`, `logs`, `wait`, `delete`, `expand`).
+//! client verbs (`create`, `apply`, `get`, `describe`, `logs`, `wait`, `delete`, `suspend`,
+//! `resume`, `expand`).
 //!
 //! This crate is glue: argument parsing, output formatting and process setup. The logic lives
 //! in the library crates.
 
 mod client_cmds;
 mod compose_check;
+mod config_file;
 mod duration;
 mod print;
 mod queue_cmds;
@@ -22,8 +24,39 @@ pub(crate) struct Cli {
     /// The coordinator's URL.
     #[arg(long, global = true, env = "DROVER_SERVER", default_value = drover_client::DEFAULT_SERVER)]
     server: String,
+    /// The API token: the coordinator requires it, workers join with it, the client sends it.
+    #[arg(long, global = true, env = "DROVER_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// A config file (YAML, TOML or JSON): flags win over the environment, which wins over the
+    /// file. Default: ~/.config/drover/config.yaml if it exists.
+    #[arg(long, global = true, env = "DROVER_CONFIG")]
+    config: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Where the client verbs send their calls, and with which token.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    server: String,
+    token: Option<drover_api::meta::Secret>,
+}
+
+impl Target {
+    /// A client for the coordinator, carrying the token.
+    pub(crate) fn client(&self) -> drover_client::Client {
+        drover_client::Client::new(&self.server).with_token(self.token.as_ref().map(|t| t.expose()))
+    }
+
+    /// The coordinator's URL.
+    pub(crate) fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// The token, if any.
+    pub(crate) fn token(&self) -> Option<&drover_api::meta::Secret> {
+        self.token.as_ref()
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -34,11 +67,12 @@ enum Command {
     Worker(server_cmds::WorkerArgs),
     /// Run a coordinator and local workers in one process (Ctrl-C stops everything).
     Up(server_cmds::UpArgs),
-    /// Create objects from files, a directory or stdin (`-f -`).
+    /// Create objects from files, a directory or stdin (`-f -`), or run a CronJob now
+    /// (`create job NAME --from=cronjob/CRONJOB`).
     Create(client_cmds::CreateArgs),
     /// Create objects, or update the mutable fields of existing ones.
     Apply(client_cmds::ApplyArgs),
-    /// List objects: jobs, pods or workers.
+    /// List objects: jobs, cronjobs, pods or workers.
     Get(client_cmds::GetArgs),
     /// Show an object in detail, with its events.
     Describe(client_cmds::DescribeArgs),
@@ -48,6 +82,10 @@ enum Command {
     Wait(client_cmds::WaitArgs),
     /// Delete objects by name or from files.
     Delete(client_cmds::DeleteArgs),
+    /// Suspend CronJobs (`suspend cronjob NAME`): no new Jobs are scheduled; running ones go on.
+    Suspend(client_cmds::SuspendArgs),
+    /// Resume suspended CronJobs (`resume cronjob NAME`).
+    Resume(client_cmds::SuspendArgs),
     /// Expand a template (`$ITEM`) once per item and print the manifests.
     Expand(client_cmds::ExpandArgs),
     /// Publish tasks to a queue, or show its stats, or purge it (RabbitMQ or Redis).
@@ -66,7 +104,15 @@ struct FileArgs {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    use clap::CommandFactory as _;
+    let args = match config_file::apply(Cli::command(), std::env::args_os().collect()) {
+        Ok(args) => args,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let cli = Cli::parse_from(args);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(err) => {
@@ -75,11 +121,12 @@ fn main() -> ExitCode {
         }
     };
     let res = runtime.block_on(async move {
-        let server = cli.server.clone();
+        let server =
+            Target { server: cli.server.clone(), token: cli.token.and_then(drover_api::meta::Secret::new) };
         match cli.command {
-            Command::Coordinator(args) => server_cmds::coordinator(args).await,
+            Command::Coordinator(args) => server_cmds::coordinator(args, &server).await,
             Command::Worker(args) => server_cmds::worker(args, &server).await,
-            Command::Up(args) => server_cmds::up(args).await,
+            Command::Up(args) => server_cmds::up(args, &server).await,
             Command::Create(args) => client_cmds::create(args, &server).await,
             Command::Apply(args) => client_cmds::apply(args, &server).await,
             Command::Get(args) => client_cmds::get(args, &server).await,
@@ -87,6 +134,8 @@ fn main() -> ExitCode {
             Command::Logs(args) => client_cmds::logs(args, &server).await,
             Command::Wait(args) => client_cmds::wait(args, &server).await,
             Command::Delete(args) => client_cmds::delete(args, &server).await,
+            Command::Suspend(args) => client_cmds::set_suspend(args, true, &server).await,
+            Command::Resume(args) => client_cmds::set_suspend(args, false, &server).await,
             Command::Expand(args) => client_cmds::expand(args).await,
             Command::Queue(args) => queue_cmds::queue(args).await,
         }
@@ -95,7 +144,8 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             let text = format!("{err:#}");
-            if text.starts_with("error:") || text.starts_with("The ") {
+            if text.starts_with("error:") || text.starts_with("The ") || text.starts_with("Error from server")
+            {
                 eprintln!("{text}");
             } else {
                 eprintln!("error: {text}");

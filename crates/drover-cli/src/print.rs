@@ -1,7 +1,7 @@
 //! kubectl-style output: tables, `-o json|yaml|name`, and `describe`.
 
-use chrono::Utc;
-use drover_api::{Event, Job, Pod, Worker};
+use chrono::{SecondsFormat, Utc};
+use drover_api::{CronJob, Event, Job, MissedSchedule, Pod, PodTemplateSpec, Time, Worker};
 
 use crate::duration::human;
 
@@ -199,6 +199,48 @@ pub(crate) fn worker_row(w: &Worker, running: usize, wide: bool) -> Vec<String> 
     row
 }
 
+/// `True`/`False`, as kubectl prints a bool in tables and `describe`.
+fn title_bool(b: bool) -> &'static str {
+    if b { "True" } else { "False" }
+}
+
+/// The columns of `get cronjobs` (kubectl 1.27+).
+pub(crate) fn cronjob_headers(wide: bool) -> Vec<&'static str> {
+    let mut h = vec!["NAME", "SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE", "LAST SCHEDULE", "AGE"];
+    if wide {
+        h.extend(["CONTAINERS", "IMAGES", "SELECTOR"]);
+    }
+    h
+}
+
+/// A row of `get cronjobs`.
+pub(crate) fn cronjob_row(cj: &CronJob, wide: bool) -> Vec<String> {
+    let mut row = vec![
+        cj.metadata.name.clone(),
+        cj.spec.schedule.clone(),
+        cj.spec.time_zone.clone().unwrap_or_else(|| "<none>".into()),
+        title_bool(cj.suspended()).into(),
+        cj.status.active.len().to_string(),
+        cj.status.last_schedule_time.map(|t| human(Utc::now() - t)).unwrap_or_else(|| "<none>".into()),
+        age(cj.metadata.creation_timestamp),
+    ];
+    if wide {
+        let template = &cj.spec.job_template.spec;
+        let containers = &template.template.spec.containers;
+        row.push(containers.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(","));
+        row.push(
+            containers.iter().map(|c| c.image.as_deref().unwrap_or("<none>")).collect::<Vec<_>>().join(","),
+        );
+        row.push(label_selector(template.selector.as_ref()).unwrap_or_else(|| "<none>".into()));
+    }
+    row
+}
+
+/// `k=v,k2=v2` of a selector's `matchLabels`; `None` when there is no selector.
+fn label_selector(selector: Option<&drover_api::LabelSelector>) -> Option<String> {
+    selector.map(|s| s.match_labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","))
+}
+
 fn map_or_none(m: &std::collections::BTreeMap<String, String>, indent: usize) -> String {
     if m.is_empty() {
         return "<none>".into();
@@ -214,6 +256,7 @@ fn events_section(events: &[Event]) -> String {
     for e in events {
         let from = match e.involved_kind.as_str() {
             "Job" => "job-controller",
+            "CronJob" => "cronjob-controller",
             "Pod" => "worker",
             _ => "coordinator",
         };
@@ -242,6 +285,43 @@ fn events_section(events: &[Event]) -> String {
     for l in lines {
         out.push_str(&format!("  {l}\n"));
     }
+    out
+}
+
+/// The `Pod Template:` block of `describe job` and `describe cronjob`.
+fn pod_template_section(t: &PodTemplateSpec) -> String {
+    let mut out = String::new();
+    out.push_str("Pod Template:\n");
+    out.push_str(&format!("  Labels:  {}\n", map_or_none(&t.metadata.labels, 11)));
+    out.push_str("  Containers:\n");
+    for c in &t.spec.containers {
+        out.push_str(&format!("   {}:\n", c.name));
+        out.push_str(&format!(
+            "    Image:      {} (kept, not run: the command runs on the worker)\n",
+            c.image.as_deref().unwrap_or("<none>")
+        ));
+        if !c.command.is_empty() {
+            out.push_str("    Command:\n");
+            for a in &c.command {
+                out.push_str(&format!("      {a}\n"));
+            }
+        }
+        if !c.args.is_empty() {
+            out.push_str("    Args:\n");
+            for a in &c.args {
+                out.push_str(&format!("      {a}\n"));
+            }
+        }
+        if c.env.is_empty() {
+            out.push_str("    Environment:  <none>\n");
+        } else {
+            out.push_str("    Environment:\n");
+            for e in &c.env {
+                out.push_str(&format!("      {}:  {}\n", e.name, redact(&e.value)));
+            }
+        }
+    }
+    out.push_str(&format!("  Restart Policy:  {}\n", t.spec.restart_policy.as_deref().unwrap_or("<unset>")));
     out
 }
 
@@ -289,40 +369,7 @@ pub(crate) fn describe_job(job: &Job, pods: &[Pod], events: &[Event]) -> String 
             job.status.succeeded, job.status.failed
         ),
     );
-    out.push_str("Pod Template:\n");
-    out.push_str(&format!("  Labels:  {}\n", map_or_none(&s.template.metadata.labels, 11)));
-    out.push_str("  Containers:\n");
-    for c in &s.template.spec.containers {
-        out.push_str(&format!("   {}:\n", c.name));
-        out.push_str(&format!(
-            "    Image:      {} (kept, not run: the command runs on the worker)\n",
-            c.image.as_deref().unwrap_or("<none>")
-        ));
-        if !c.command.is_empty() {
-            out.push_str("    Command:\n");
-            for a in &c.command {
-                out.push_str(&format!("      {a}\n"));
-            }
-        }
-        if !c.args.is_empty() {
-            out.push_str("    Args:\n");
-            for a in &c.args {
-                out.push_str(&format!("      {a}\n"));
-            }
-        }
-        if c.env.is_empty() {
-            out.push_str("    Environment:  <none>\n");
-        } else {
-            out.push_str("    Environment:\n");
-            for e in &c.env {
-                out.push_str(&format!("      {}:  {}\n", e.name, redact(&e.value)));
-            }
-        }
-    }
-    out.push_str(&format!(
-        "  Restart Policy:  {}\n",
-        s.template.spec.restart_policy.as_deref().unwrap_or("<unset>")
-    ));
+    out.push_str(&pod_template_section(&s.template));
     if !job.status.conditions.is_empty() {
         let mut t = Table::new(vec!["Type", "Status", "Reason", "Message"]);
         for c in &job.status.conditions {
@@ -333,6 +380,81 @@ pub(crate) fn describe_job(job: &Job, pods: &[Pod], events: &[Event]) -> String 
             out.push_str(&format!("  {l}\n"));
         }
     }
+    out.push_str(&events_section(events));
+    out
+}
+
+fn kv(out: &mut String, width: usize, key: &str, value: impl std::fmt::Display) {
+    out.push_str(&format!("{:<width$}{value}\n", format!("{key}:")));
+}
+
+fn rfc3339(t: Time) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// Drover's `Missed Schedules:` block of `describe cronjob`: newest first, one line per entry.
+fn missed_schedules_section(missed: &[MissedSchedule], width: usize) -> String {
+    let mut out = String::new();
+    if missed.is_empty() {
+        kv(&mut out, width, "Missed Schedules", "<none>");
+        return out;
+    }
+    let mut entries: Vec<&MissedSchedule> = missed.iter().collect();
+    // Stored newest last; a stable sort keeps that order among equal times.
+    entries.sort_by_key(|m| std::cmp::Reverse(m.scheduled_time));
+    let mut t = Table::new(vec!["", "", ""]);
+    for m in entries {
+        let since = match m.first_scheduled_time {
+            Some(first) if m.count > 1 => format!("({} times since {})", m.count, rfc3339(first)),
+            _ if m.count > 1 => format!("({} times)", m.count),
+            _ => String::new(),
+        };
+        t.push(vec![rfc3339(m.scheduled_time), m.reason.clone(), since]);
+    }
+    out.push_str("Missed Schedules:\n");
+    for l in t.render(false).lines() {
+        out.push_str(&format!("  {}\n", l.trim_end()));
+    }
+    out
+}
+
+/// `describe cronjob`.
+pub(crate) fn describe_cronjob(cj: &CronJob, events: &[Event]) -> String {
+    const W: usize = 31;
+    const W2: usize = 21;
+    let s = &cj.spec;
+    let template = &s.job_template.spec;
+    let unset = || "<unset>".to_string();
+    let mut out = String::new();
+    kv(&mut out, W, "Name", &cj.metadata.name);
+    kv(&mut out, W, "Namespace", "default");
+    kv(&mut out, W, "Labels", map_or_none(&cj.metadata.labels, W));
+    kv(&mut out, W, "Annotations", map_or_none(&cj.metadata.annotations, W));
+    kv(&mut out, W, "Schedule", &s.schedule);
+    kv(&mut out, W, "Time Zone", s.time_zone.clone().unwrap_or_else(unset));
+    kv(&mut out, W, "Concurrency Policy", cj.concurrency_policy());
+    kv(&mut out, W, "Suspend", title_bool(cj.suspended()));
+    kv(&mut out, W, "Successful Job History Limit", cj.successful_jobs_history_limit());
+    kv(&mut out, W, "Failed Job History Limit", cj.failed_jobs_history_limit());
+    kv(
+        &mut out,
+        W,
+        "Starting Deadline Seconds",
+        s.starting_deadline_seconds.map(|d| format!("{d}s")).unwrap_or_else(unset),
+    );
+    kv(&mut out, W, "Selector", label_selector(template.selector.as_ref()).unwrap_or_else(unset));
+    kv(&mut out, W, "Parallelism", template.parallelism.map(|p| p.to_string()).unwrap_or_else(unset));
+    kv(&mut out, W, "Completions", template.completions.map(|c| c.to_string()).unwrap_or_else(unset));
+    out.push_str(&pod_template_section(&template.template));
+    kv(
+        &mut out,
+        W2,
+        "Last Schedule Time",
+        cj.status.last_schedule_time.map(|t| t.to_rfc2822()).unwrap_or_else(unset),
+    );
+    let active: Vec<&str> = cj.status.active.iter().map(|r| r.name.as_str()).collect();
+    kv(&mut out, W2, "Active Jobs", if active.is_empty() { "<none>".into() } else { active.join(", ") });
+    out.push_str(&missed_schedules_section(&cj.status.missed_schedules, W2));
     out.push_str(&events_section(events));
     out
 }
@@ -405,5 +527,138 @@ mod tests {
         assert_eq!(completions(&job), "1/1 of 3");
         job.spec.completions = Some(4);
         assert_eq!(completions(&job), "1/4");
+    }
+
+    fn sample_cronjob() -> CronJob {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "batch/v1",
+            "kind": "CronJob",
+            "metadata": {"name": "hello", "uid": "cj-uid", "labels": {"team": "a"}},
+            "spec": {
+                "schedule": "*/5 * * * *",
+                "startingDeadlineSeconds": 200,
+                "concurrencyPolicy": "Forbid",
+                "suspend": true,
+                "jobTemplate": {"spec": {
+                    "parallelism": 2,
+                    "template": {"spec": {
+                        "restartPolicy": "OnFailure",
+                        "containers": [{
+                            "name": "hello",
+                            "image": "busybox",
+                            "command": ["/bin/sh", "-c"],
+                            "args": ["date; echo hi"]
+                        }]
+                    }}
+                }}
+            },
+            "status": {
+                "active": [
+                    {"apiVersion": "batch/v1", "kind": "Job", "name": "hello-101", "uid": "u1"},
+                    {"apiVersion": "batch/v1", "kind": "Job", "name": "hello-102", "uid": "u2"}
+                ],
+                "missedSchedules": [
+                    {"scheduledTime": "2024-05-01T10:00:00Z", "reason": "Forbid"},
+                    {
+                        "scheduledTime": "2024-05-01T10:20:00Z",
+                        "reason": "Superseded",
+                        "count": 3,
+                        "firstScheduledTime": "2024-05-01T10:10:00Z"
+                    }
+                ]
+            }
+        }))
+        .expect("a valid CronJob")
+    }
+
+    #[test]
+    fn cronjob_table_row() {
+        assert_eq!(
+            cronjob_headers(false),
+            ["NAME", "SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE", "LAST SCHEDULE", "AGE"]
+        );
+        assert_eq!(cronjob_headers(true)[7..], ["CONTAINERS", "IMAGES", "SELECTOR"]);
+        let mut cj = sample_cronjob();
+        cj.status.last_schedule_time = Some(Utc::now() - chrono::Duration::hours(3));
+        cj.metadata.creation_timestamp = Some(Utc::now() - chrono::Duration::days(3));
+        let row = cronjob_row(&cj, false);
+        assert_eq!(row, ["hello", "*/5 * * * *", "<none>", "True", "2", "3h", "3d"]);
+
+        cj.spec.time_zone = Some("Europe/Berlin".into());
+        cj.spec.suspend = None;
+        cj.status.active.clear();
+        cj.status.last_schedule_time = None;
+        let row = cronjob_row(&cj, true);
+        assert_eq!(
+            row,
+            [
+                "hello",
+                "*/5 * * * *",
+                "Europe/Berlin",
+                "False",
+                "0",
+                "<none>",
+                "3d",
+                "hello",
+                "busybox",
+                "<none>"
+            ]
+        );
+    }
+
+    #[test]
+    fn describe_cronjob_shows_missed_schedules_and_active_jobs() {
+        let mut cj = sample_cronjob();
+        cj.status.last_schedule_time = Some("2024-05-01T10:25:00Z".parse().expect("a time"));
+        let text = describe_cronjob(&cj, &[]);
+        assert!(text.starts_with("Name:                          hello\n"), "{text}");
+        for want in [
+            "Labels:                        team=a\n",
+            "Schedule:                      */5 * * * *\n",
+            "Time Zone:                     <unset>\n",
+            "Concurrency Policy:            Forbid\n",
+            "Suspend:                       True\n",
+            "Successful Job History Limit:  3\n",
+            "Failed Job History Limit:      1\n",
+            "Starting Deadline Seconds:     200s\n",
+            "Selector:                      <unset>\n",
+            "Parallelism:                   2\n",
+            "Completions:                   <unset>\n",
+            "Pod Template:\n",
+            "    Command:\n      /bin/sh\n      -c\n    Args:\n      date; echo hi\n",
+            "  Restart Policy:  OnFailure\n",
+            "Last Schedule Time:  Wed, 1 May 2024 10:25:00 +0000\n",
+            "Active Jobs:         hello-101, hello-102\n",
+            "Events:           <none>\n",
+        ] {
+            assert!(text.contains(want), "lacks {want:?}:\n{text}");
+        }
+        // Newest first, and the count of a run of missed times.
+        let missed = "Missed Schedules:\n  2024-05-01T10:20:00Z   Superseded   (3 times since 2024-05-01T10:10:00Z)\n  \
+                      2024-05-01T10:00:00Z   Forbid\nEvents:";
+        assert!(text.contains(missed), "lacks {missed:?}:\n{text}");
+
+        cj.status.active.clear();
+        cj.status.missed_schedules.clear();
+        let text = describe_cronjob(&cj, &[]);
+        assert!(text.contains("Active Jobs:         <none>\n"), "{text}");
+        assert!(text.contains("Missed Schedules:    <none>\n"), "{text}");
+    }
+
+    #[test]
+    fn describe_cronjob_events_come_from_the_cronjob_controller() {
+        let cj = sample_cronjob();
+        let event = Event::normal(
+            "CronJob",
+            "hello",
+            "cj-uid",
+            "SuccessfulCreate",
+            "Created job hello-101".into(),
+            Utc::now(),
+        );
+        let text = describe_cronjob(&cj, &[event]);
+        let events = &text[text.find("Events:\n").expect("an events table")..];
+        assert!(events.contains("cronjob-controller"), "{events}");
+        assert!(events.contains("Created job hello-101"), "{events}");
     }
 }

@@ -30,6 +30,10 @@ pub(crate) struct CoordinatorFlags {
     /// The zone of CronJobs that set no spec.timeZone (an IANA name). Default: $TZ, else UTC.
     #[arg(long, env = "DROVER_TIME_ZONE", value_parser = parse_zone)]
     time_zone: Option<chrono_tz::Tz>,
+    /// Serve an API without a token on a non-loopback address (anyone who reaches the port can
+    /// run commands on the workers).
+    #[arg(long, env = "DROVER_INSECURE")]
+    insecure: bool,
 }
 
 fn parse_zone(text: &str) -> Result<chrono_tz::Tz, String> {
@@ -38,7 +42,19 @@ fn parse_zone(text: &str) -> Result<chrono_tz::Tz, String> {
 }
 
 impl CoordinatorFlags {
-    fn config(&self) -> drover_coordinator::Config {
+    /// The worker lease (for tests of the config file).
+    #[cfg(test)]
+    pub(crate) fn worker_lease(&self) -> Duration {
+        self.worker_lease
+    }
+
+    /// `--insecure` (for tests of the config file).
+    #[cfg(test)]
+    pub(crate) fn insecure(&self) -> bool {
+        self.insecure
+    }
+
+    fn config(&self, token: Option<&drover_api::meta::Secret>) -> drover_coordinator::Config {
         drover_coordinator::Config {
             data_dir: Some(self.data.clone()),
             worker_lease: self.worker_lease,
@@ -53,6 +69,8 @@ impl CoordinatorFlags {
                     .and_then(|tz| tz.trim_start_matches(':').parse().ok())
                     .unwrap_or(chrono_tz::UTC)
             }),
+            token: token.cloned(),
+            insecure: self.insecure,
         }
     }
 }
@@ -62,9 +80,9 @@ impl CoordinatorFlags {
 pub(crate) struct CoordinatorArgs {
     /// The address to listen on.
     #[arg(long, env = "DROVER_LISTEN", default_value = "127.0.0.1:7070")]
-    listen: String,
+    pub(crate) listen: String,
     #[command(flatten)]
-    flags: CoordinatorFlags,
+    pub(crate) flags: CoordinatorFlags,
 }
 
 /// Flags of a worker, shared by `worker` and `up`.
@@ -85,7 +103,12 @@ pub(crate) struct WorkerFlags {
 }
 
 impl WorkerFlags {
-    fn config(&self, coordinator: &str, name: String) -> drover_worker::AgentConfig {
+    fn config(
+        &self,
+        coordinator: &str,
+        name: String,
+        token: Option<&drover_api::meta::Secret>,
+    ) -> drover_worker::AgentConfig {
         drover_worker::AgentConfig {
             coordinator: coordinator.to_string(),
             name,
@@ -93,6 +116,7 @@ impl WorkerFlags {
             heartbeat_interval: self.heartbeat_interval,
             restart_backoff_base: self.restart_backoff_base,
             restart_backoff_max: self.restart_backoff_max,
+            token: token.cloned(),
         }
     }
 }
@@ -170,30 +194,35 @@ async fn wait_signal() {
 }
 
 /// `drover coordinator`.
-pub(crate) async fn coordinator(args: CoordinatorArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn coordinator(args: CoordinatorArgs, target: &crate::Target) -> anyhow::Result<ExitCode> {
     init_logging();
     let listener =
         TcpListener::bind(&args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
     let token = shutdown_on_signal();
-    drover_coordinator::run(listener, args.flags.config(), async move { token.cancelled().await }).await?;
+    drover_coordinator::run(
+        listener,
+        args.flags.config(target.token()),
+        async move { token.cancelled().await },
+    )
+    .await?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// `drover worker`.
-pub(crate) async fn worker(args: WorkerArgs, server: &str) -> anyhow::Result<ExitCode> {
+pub(crate) async fn worker(args: WorkerArgs, target: &crate::Target) -> anyhow::Result<ExitCode> {
     init_logging();
     let name = args
         .name
         .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|s| s.trim().to_string()))
         .unwrap_or_else(|| "worker".into());
-    let coordinator = args.coordinator.unwrap_or_else(|| server.to_string());
+    let coordinator = args.coordinator.unwrap_or_else(|| target.server().to_string());
     let token = shutdown_on_signal();
-    drover_worker::run(args.flags.config(&coordinator, name), token).await?;
+    drover_worker::run(args.flags.config(&coordinator, name, target.token()), token).await?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// `drover up`.
-pub(crate) async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn up(args: UpArgs, target: &crate::Target) -> anyhow::Result<ExitCode> {
     init_logging();
     let addr = format!("127.0.0.1:{}", args.port);
     let listener = TcpListener::bind(&addr).await.with_context(|| format!("cannot listen on {addr}"))?;
@@ -201,16 +230,17 @@ pub(crate) async fn up(args: UpArgs) -> anyhow::Result<ExitCode> {
     let token = shutdown_on_signal();
     let coordinator_token = CancellationToken::new();
     let ct = coordinator_token.clone();
-    let coordinator =
-        tokio::spawn(drover_coordinator::run(listener, args.coordinator.config(), async move {
-            ct.cancelled().await
-        }));
+    let coordinator = tokio::spawn(drover_coordinator::run(
+        listener,
+        args.coordinator.config(target.token()),
+        async move { ct.cancelled().await },
+    ));
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "local".into());
     let mut workers = Vec::new();
     for i in 1..=args.workers {
-        let config = args.worker.config(&url, format!("{host}-{i}"));
+        let config = args.worker.config(&url, format!("{host}-{i}"), target.token());
         workers.push(tokio::spawn(drover_worker::run(config, token.clone())));
     }
     let slots = args.worker.slots.unwrap_or_else(cores);

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use drover_api::meta::Secret;
 use drover_api::protocol::{Assignment, Registration, StatusReport};
 use drover_api::{CronJob, Event, Job, Pod, Worker};
 use futures::{Stream, StreamExt, TryStreamExt};
@@ -78,6 +79,8 @@ struct List<T> {
 pub struct Client {
     http: reqwest::Client,
     server: String,
+    /// The bearer token sent with every call; `Debug` does not show it.
+    token: Option<Secret>,
 }
 
 impl Client {
@@ -89,7 +92,15 @@ impl Client {
             .pool_idle_timeout(Duration::from_secs(30))
             .build()
             .unwrap_or_default();
-        Client { http, server: server.trim_end_matches('/').to_string() }
+        Client { http, server: server.trim_end_matches('/').to_string(), token: None }
+    }
+
+    /// The same client, sending `token` as a bearer token on every call (none when `None` or
+    /// empty).
+    #[must_use]
+    pub fn with_token(mut self, token: Option<&str>) -> Client {
+        self.token = token.and_then(Secret::new);
+        self
     }
 
     /// The server URL.
@@ -102,6 +113,10 @@ impl Client {
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, ClientError> {
+        let req = match &self.token {
+            Some(token) => req.bearer_auth(token.expose()),
+            None => req,
+        };
         let resp = req
             .send()
             .await

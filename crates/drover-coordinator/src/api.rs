@@ -18,6 +18,12 @@
 //! | `/apis/drover.dev/v1/workers/{name}/heartbeat` | POST |
 //! | `/apis/drover.dev/v1/workers/{name}/assignments` | GET (stream) |
 //!
+//! With a token configured (`Config::token`), every path but `/healthz` needs
+//! `Authorization: Bearer <token>`; otherwise the answer is 401 `Unauthorized`.
+//!
+//! With a token configured (`Config::token`), every path but `/healthz` needs
+//! `Authorization: Bearer <token>`; otherwise the answer is 401 `Unauthorized`.
+//!
 //! Errors are Kubernetes `Status` objects. Watches and the assignment stream are
 //! newline-delimited JSON; a watch event is `{"type":"ADDED|MODIFIED|DELETED","object":{…}}`.
 
@@ -60,7 +66,46 @@ pub fn router(coordinator: Coordinator) -> Router {
         .route("/apis/drover.dev/v1/workers/{name}", get(get_worker))
         .route("/apis/drover.dev/v1/workers/{name}/heartbeat", post(heartbeat))
         .route("/apis/drover.dev/v1/workers/{name}/assignments", get(assignments))
+        .layer(axum::middleware::from_fn_with_state(coordinator.clone(), authenticate))
         .with_state(coordinator)
+}
+
+/// With a token configured, every call but `/healthz` must carry it as `Authorization: Bearer`.
+/// The comparison takes the same time wherever the tokens differ.
+async fn authenticate(
+    State(c): State<Coordinator>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let Some(expected) = c.config.token.as_ref().map(drover_api::meta::Secret::expose) else {
+        return next.run(req).await;
+    };
+    if req.uri().path() == "/healthz" {
+        return next.run(req).await;
+    }
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
+        return next.run(req).await;
+    }
+    let message = if presented.is_empty() {
+        "Unauthorized: this coordinator requires a bearer token; pass --token or set DROVER_TOKEN"
+    } else {
+        "Unauthorized: the token is not valid"
+    };
+    ApiError::new(StatusCode::UNAUTHORIZED, "Unauthorized", message).into_response()
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = a.len() ^ b.len();
+    for (i, &x) in a.iter().enumerate() {
+        diff |= usize::from(x ^ b.get(i % b.len().max(1)).copied().unwrap_or(0));
+    }
+    diff == 0
 }
 
 // === errors ===

@@ -46,6 +46,12 @@ pub struct Config {
     /// The zone of CronJobs without `spec.timeZone` (Kubernetes uses the controller's local
     /// zone).
     pub cron_zone: chrono_tz::Tz,
+    /// The bearer token every API call but `/healthz` must carry (workers present it to join).
+    /// `None` leaves the API open, which [`run`] allows only on a loopback address unless
+    /// `insecure` is set.
+    pub token: Option<drover_api::meta::Secret>,
+    /// Serve without a token on a non-loopback address.
+    pub insecure: bool,
 }
 
 /// Errors that stop the coordinator from starting or serving.
@@ -58,6 +64,12 @@ pub enum Error {
     /// The HTTP server failed.
     #[error("http server failed")]
     Serve(#[source] std::io::Error),
+    /// Asked to serve an open API beyond this machine.
+    #[error(
+        "refusing to listen on {0} without a token: anyone who can reach this port could run commands on the \
+         workers. Set --token (or DROVER_TOKEN), listen on 127.0.0.1, or pass --insecure to accept the risk"
+    )]
+    Insecure(std::net::SocketAddr),
 }
 
 /// Runs the coordinator on `listener` until `shutdown` resolves, then stops every task and
@@ -67,6 +79,13 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
+    if let Ok(addr) = listener.local_addr()
+        && !addr.ip().is_loopback()
+        && config.token.is_none()
+        && !config.insecure
+    {
+        return Err(Error::Insecure(addr));
+    }
     let store = match &config.data_dir {
         Some(dir) => drover_store::Store::open(dir)?,
         None => drover_store::Store::open_in_memory()?,

@@ -55,6 +55,8 @@ pub struct AgentConfig {
     pub restart_backoff_base: Duration,
     /// The cap of the in-place restart delay (kubelet: 5 min).
     pub restart_backoff_max: Duration,
+    /// The join token the coordinator requires, if any.
+    pub token: Option<drover_api::meta::Secret>,
 }
 
 /// One pod this agent runs.
@@ -70,7 +72,8 @@ type Pods = Arc<Mutex<HashMap<String, LocalPod>>>;
 
 /// Runs the agent until `shutdown` is cancelled, then stops every pod.
 pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let client = Client::new(&config.coordinator);
+    let client = Client::new(&config.coordinator)
+        .with_token(config.token.as_ref().map(drover_api::meta::Secret::expose));
     let incarnation = uuid_like();
     let pods: Pods = Arc::new(Mutex::new(HashMap::new()));
     let tracker = TaskTracker::new();
