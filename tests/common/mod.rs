@@ -77,6 +77,9 @@ pub struct Cluster {
     pub workers: Vec<Proc>,
     coordinator_args: Vec<String>,
     restarts: u32,
+    /// The API token the coordinator requires, if any; the harness's client, CLI runs and
+    /// workers use it.
+    pub token: Option<String>,
 }
 
 impl Cluster {
@@ -99,7 +102,17 @@ impl Cluster {
             workers: Vec::new(),
             coordinator_args: args,
             restarts: 0,
+            token: None,
         }
+    }
+
+    /// [`Cluster::start`] with `--token TOKEN` on the coordinator.
+    pub fn start_with_token(tag: &str, token: &str, extra: &[&str]) -> Cluster {
+        let mut args = vec!["--token", token];
+        args.extend_from_slice(extra);
+        let mut c = Cluster::start(tag, &args);
+        c.token = Some(token.to_string());
+        c
     }
 
     /// `kill -9` the coordinator and start it again on the same port and data directory.
@@ -121,6 +134,7 @@ impl Cluster {
         let child = Command::new(BIN)
             .args(["worker", "--coordinator", &self.url, "--name", name, "--slots", &slots.to_string()])
             .args(["--heartbeat-interval", "200ms", "--restart-backoff-base", "100ms"])
+            .args(self.token.iter().flat_map(|t| ["--token".to_string(), t.clone()]))
             .args(extra)
             .env("DROVER_LOG", "info")
             .stdin(Stdio::null())
@@ -145,7 +159,7 @@ impl Cluster {
     }
 
     pub fn client(&self) -> Client {
-        Client::new(&self.url)
+        Client::new(&self.url).with_token(self.token.as_deref())
     }
 
     /// Runs the CLI against this cluster.
@@ -156,6 +170,9 @@ impl Cluster {
     pub fn drover_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
         let mut cmd = Command::new(BIN);
         cmd.args(args).env("DROVER_SERVER", &self.url).stdout(Stdio::piped()).stderr(Stdio::piped());
+        if let Some(token) = &self.token {
+            cmd.env("DROVER_TOKEN", token);
+        }
         cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
         let mut child = cmd.spawn().unwrap();
         if let Some(text) = stdin {

@@ -93,6 +93,10 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> anyhow::Re
                 tracing::info!(worker = %config.name, slots = config.slots, coordinator = %config.coordinator, "Worker registered");
                 delay = Duration::from_millis(100);
             }
+            Err(err) if err.code() == Some(401) => {
+                // Retrying cannot help: the operator must give the right token.
+                anyhow::bail!("the coordinator refused to register this worker: {err}");
+            }
             Err(err) => {
                 tracing::warn!(error = %err, "Cannot register; retrying");
                 tokio::select! {
