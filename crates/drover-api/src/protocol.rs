@@ -51,3 +51,21 @@ pub enum Assignment {
         pod: Box<Pod>,
     },
 }
+
+/// The coordinator's answer to a heartbeat.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HeartbeatReply {
+    /// False when the coordinator no longer knows the worker (or declared it lost): it must
+    /// register again.
+    pub registered: bool,
+    /// True when a drain was requested (`drover drain worker NAME`): the worker stops taking pods,
+    /// lets its running pods finish within its drain timeout, hands back the tasks it has not
+    /// started, deregisters and exits.
+    #[serde(default)]
+    pub drain: bool,
+}
+
+/// The reason of a pod that a worker's drain cut off. Such a pod is a disruption: it is not
+/// counted in its Job's `failed` nor toward `backoffLimit`, and the Job replaces it.
+pub const REASON_WORKER_DRAINED: &str = "WorkerDrained";

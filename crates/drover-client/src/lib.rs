@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use drover_api::meta::Secret;
-use drover_api::protocol::{Assignment, Registration, StatusReport};
+use drover_api::protocol::{Assignment, HeartbeatReply, Registration, StatusReport};
 use drover_api::{CronJob, Event, Job, Pod, Worker};
 use futures::{Stream, StreamExt, TryStreamExt};
 use serde::Deserialize;
@@ -263,16 +263,36 @@ impl Client {
         self.json(self.http.post(self.url("/apis/drover.dev/v1/workers")).json(reg)).await
     }
 
-    /// Heartbeats. `Ok(false)` means the worker must register again.
-    pub async fn heartbeat(&self, name: &str) -> Result<bool, ClientError> {
+    /// Heartbeats. `registered: false` means the worker must register again; `drain: true`
+    /// that a drain was requested.
+    pub async fn heartbeat(&self, name: &str) -> Result<HeartbeatReply, ClientError> {
         match self
-            .send(self.http.post(self.url(&format!("/apis/drover.dev/v1/workers/{name}/heartbeat"))))
+            .json::<HeartbeatReply>(
+                self.http.post(self.url(&format!("/apis/drover.dev/v1/workers/{name}/heartbeat"))),
+            )
             .await
         {
-            Ok(_) => Ok(true),
-            Err(ClientError::Api { code: 410 | 404, .. }) => Ok(false),
+            Ok(reply) => Ok(reply),
+            Err(ClientError::Api { code: 410 | 404, .. }) => Ok(HeartbeatReply::default()),
             Err(e) => Err(e),
         }
+    }
+
+    /// Asks a worker to drain (it stops taking pods, finishes or stops the running ones within
+    /// its drain timeout, deregisters and exits). A worker asks this of itself on SIGTERM.
+    pub async fn drain_worker(&self, name: &str) -> Result<Worker, ClientError> {
+        self.json(self.http.post(self.url(&format!("/apis/drover.dev/v1/workers/{name}/drain")))).await
+    }
+
+    /// Marks a worker unschedulable (`cordon`) or schedulable again (`uncordon`).
+    pub async fn cordon_worker(&self, name: &str, cordon: bool) -> Result<Worker, ClientError> {
+        let verb = if cordon { "cordon" } else { "uncordon" };
+        self.json(self.http.post(self.url(&format!("/apis/drover.dev/v1/workers/{name}/{verb}")))).await
+    }
+
+    /// Removes a worker from the fleet (the last step of a drain).
+    pub async fn deregister_worker(&self, name: &str) -> Result<Worker, ClientError> {
+        self.json(self.http.delete(self.url(&format!("/apis/drover.dev/v1/workers/{name}")))).await
     }
 
     /// The worker's assignment stream.

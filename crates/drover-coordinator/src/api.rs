@@ -14,7 +14,8 @@
 //! | `/api/v1/pods/{name}/status` | PUT (worker) |
 //! | `/api/v1/events` | GET (`kind`, `name`) |
 //! | `/apis/drover.dev/v1/workers` | GET; POST (register) |
-//! | `/apis/drover.dev/v1/workers/{name}` | GET |
+//! | `/apis/drover.dev/v1/workers/{name}` | GET, DELETE (deregister) |
+//! | `/apis/drover.dev/v1/workers/{name}/drain`, `/cordon`, `/uncordon` | POST |
 //! | `/apis/drover.dev/v1/workers/{name}/heartbeat` | POST |
 //! | `/apis/drover.dev/v1/workers/{name}/assignments` | GET (stream) |
 //!
@@ -41,7 +42,7 @@ use drover_api::protocol::{Assignment, Registration, StatusReport};
 use drover_api::{CronJob, Job, LabelSelector, Pod, Worker};
 use drover_store::{Object, StoreError};
 use futures::stream::{self, Stream, StreamExt};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio_stream::wrappers::{BroadcastStream, UnboundedReceiverStream};
 
@@ -63,7 +64,10 @@ pub fn router(coordinator: Coordinator) -> Router {
         .route("/api/v1/pods/{name}/status", put(report_status))
         .route("/api/v1/events", get(list_events))
         .route("/apis/drover.dev/v1/workers", get(list_workers).post(register_worker))
-        .route("/apis/drover.dev/v1/workers/{name}", get(get_worker))
+        .route("/apis/drover.dev/v1/workers/{name}", get(get_worker).delete(deregister_worker))
+        .route("/apis/drover.dev/v1/workers/{name}/drain", post(drain_worker))
+        .route("/apis/drover.dev/v1/workers/{name}/cordon", post(cordon_worker))
+        .route("/apis/drover.dev/v1/workers/{name}/uncordon", post(uncordon_worker))
         .route("/apis/drover.dev/v1/workers/{name}/heartbeat", post(heartbeat))
         .route("/apis/drover.dev/v1/workers/{name}/assignments", get(assignments))
         .layer(axum::middleware::from_fn_with_state(coordinator.clone(), authenticate))
@@ -583,17 +587,32 @@ async fn register_worker(
     Ok(Json(c.register_worker(&reg)?))
 }
 
-#[derive(Serialize)]
-struct HeartbeatReply {
-    registered: bool,
-}
-
 async fn heartbeat(State(c): State<Coordinator>, Path(name): Path<String>) -> ApiResult<Response> {
-    if c.heartbeat(&name)? {
-        Ok(Json(HeartbeatReply { registered: true }).into_response())
+    let reply = c.heartbeat(&name)?;
+    if reply.registered {
+        Ok(Json(reply).into_response())
     } else {
         Err(ApiError::new(StatusCode::GONE, "Gone", format!("worker {name:?} must register again")))
     }
+}
+
+async fn drain_worker(State(c): State<Coordinator>, Path(name): Path<String>) -> ApiResult<Json<Worker>> {
+    c.drain_worker(&name)?.map(Json).ok_or_else(|| ApiError::not_found("workers", &name))
+}
+
+async fn cordon_worker(State(c): State<Coordinator>, Path(name): Path<String>) -> ApiResult<Json<Worker>> {
+    c.cordon_worker(&name, true)?.map(Json).ok_or_else(|| ApiError::not_found("workers", &name))
+}
+
+async fn uncordon_worker(State(c): State<Coordinator>, Path(name): Path<String>) -> ApiResult<Json<Worker>> {
+    c.cordon_worker(&name, false)?.map(Json).ok_or_else(|| ApiError::not_found("workers", &name))
+}
+
+async fn deregister_worker(
+    State(c): State<Coordinator>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Worker>> {
+    c.deregister_worker(&name)?.map(Json).ok_or_else(|| ApiError::not_found("workers", &name))
 }
 
 async fn assignments(State(c): State<Coordinator>, Path(name): Path<String>) -> ApiResult<Response> {

@@ -13,13 +13,18 @@
 //!    and its pods become Failed with reason `WorkerLost` and condition `DisruptionTarget`; the
 //!    Job rules replace them. A lost worker's heartbeat is refused, so it re-registers.
 //! 4. It reports each pod's status (`report_status`) and log chunks.
+//! 5. It drains (`drain_worker`, asked by `drover drain worker` or by the worker itself on
+//!    SIGTERM; the worker sees `drain: true` in its heartbeat reply): the worker is `Draining`
+//!    and unschedulable, its unstarted pods are rescheduled, its running pods finish within its
+//!    drain timeout or are stopped and reported `WorkerDrained` (a disruption: not counted,
+//!    replaced), and it deregisters (`deregister_worker`). `cordon_worker` only stops new pods.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use drover_api::pod::{PodCondition, phase};
-use drover_api::protocol::{Registration, StatusReport};
+use drover_api::protocol::{HeartbeatReply, REASON_WORKER_DRAINED, Registration, StatusReport};
 use drover_api::worker::phase as wphase;
 use drover_api::{ObjectMeta, Pod, Time, Worker, WorkerSpec, WorkerStatus};
 use drover_store::StoreError;
@@ -80,6 +85,10 @@ impl Coordinator {
                 status: WorkerStatus::default(),
             });
             worker.spec.slots = reg.slots;
+            // A drain ends with the agent that did it; a cordon outlives restarts.
+            if restarted && worker.status.phase == wphase::DRAINING {
+                worker.spec.unschedulable = false;
+            }
             worker.status.phase =
                 if worker.spec.unschedulable { wphase::CORDONED } else { wphase::READY }.into();
             worker.status.last_heartbeat_time = Some(now);
@@ -94,13 +103,14 @@ impl Coordinator {
         Ok(worker)
     }
 
-    /// Records a heartbeat. Returns `false` when the worker is unknown or was declared lost:
-    /// it must register again.
-    pub fn heartbeat(&self, name: &str) -> Result<bool, StoreError> {
-        let Some(worker) = self.store().get::<Worker>(name)? else { return Ok(false) };
+    /// Records a heartbeat. `registered: false` when the worker is unknown or was declared
+    /// lost (it must register again); `drain: true` when a drain was requested.
+    pub fn heartbeat(&self, name: &str) -> Result<HeartbeatReply, StoreError> {
+        let Some(worker) = self.store().get::<Worker>(name)? else { return Ok(HeartbeatReply::default()) };
         if worker.status.phase == wphase::LOST {
-            return Ok(false);
+            return Ok(HeartbeatReply::default());
         }
+        let reply = HeartbeatReply { registered: true, drain: worker.status.phase == wphase::DRAINING };
         let now = now();
         let previous =
             self.leases().last_seen.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), now);
@@ -114,7 +124,76 @@ impl Coordinator {
                 Ok(())
             });
         }
-        Ok(true)
+        Ok(reply)
+    }
+
+    /// `cordon` (no new pods) or `uncordon`. A draining worker stays unschedulable.
+    pub fn cordon_worker(&self, name: &str, cordon: bool) -> Result<Option<Worker>, StoreError> {
+        let worker = self.commit(|t| {
+            let Some(mut w) = t.get::<Worker>(name)? else { return Ok(None) };
+            if w.status.phase == wphase::DRAINING {
+                return Ok(Some(w));
+            }
+            w.spec.unschedulable = cordon;
+            if w.status.phase != wphase::LOST {
+                w.status.phase = if cordon { wphase::CORDONED } else { wphase::READY }.into();
+            }
+            Ok(Some(t.update(w)?))
+        })?;
+        if worker.is_some() && !cordon {
+            self.kick_scheduler();
+        }
+        Ok(worker)
+    }
+
+    /// Starts a worker's drain: it takes no new pods, and the pods bound to it that have not
+    /// started go back to the scheduler at once. The worker learns of it from its next heartbeat
+    /// (or asked for it itself, on SIGTERM).
+    pub fn drain_worker(&self, name: &str) -> Result<Option<Worker>, StoreError> {
+        let worker = self.commit(|t| {
+            let Some(mut w) = t.get::<Worker>(name)? else { return Ok(None) };
+            if w.status.phase == wphase::LOST {
+                return Ok(Some(w));
+            }
+            for mut pod in t.list_where::<Pod>(None, Some(Some(name)))? {
+                if pod.status.phase == phase::PENDING && pod.status.start_time.is_none() && !pod.is_terminal()
+                {
+                    pod.spec.node_name = None;
+                    t.update(pod)?;
+                }
+            }
+            w.spec.unschedulable = true;
+            w.status.phase = wphase::DRAINING.into();
+            Ok(Some(t.update(w)?))
+        })?;
+        if let Some(w) = &worker {
+            tracing::info!(worker = %w.metadata.name, "Worker draining");
+            self.kick_scheduler();
+        }
+        Ok(worker)
+    }
+
+    /// Removes a worker (the end of its drain). Pods still bound to it are disruptions: they
+    /// fail with `WorkerDrained`, uncounted, and their Jobs replace them.
+    pub fn deregister_worker(&self, name: &str) -> Result<Option<Worker>, StoreError> {
+        let now = now();
+        let worker = self.commit(|t| {
+            for mut pod in t.list_where::<Pod>(None, Some(Some(name)))? {
+                if pod.is_terminal() {
+                    continue;
+                }
+                fail_pod(&mut pod, REASON_WORKER_DRAINED, &format!("Worker {name} left the fleet"), now);
+                pod.metadata.finalizers.retain(|f| f != drover_api::labels::JOB_TRACKING_FINALIZER);
+                t.update(pod)?;
+            }
+            t.delete::<Worker>(name)
+        })?;
+        self.leases().last_seen.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
+        if worker.is_some() {
+            tracing::info!(worker = %name, "Worker deregistered");
+            self.kick_scheduler();
+        }
+        Ok(worker)
     }
 
     /// The pods a worker's stream starts with.
@@ -153,6 +232,13 @@ impl Coordinator {
             }
             status.conditions = merge_conditions(&pod.status.conditions, status.conditions);
             pod.status = status;
+            // A pod a drain cut off is a disruption: never counted, so the Job replaces it
+            // without charging its backoffLimit.
+            if pod.status.phase == phase::FAILED
+                && pod.status.reason.as_deref() == Some(REASON_WORKER_DRAINED)
+            {
+                pod.metadata.finalizers.retain(|f| f != drover_api::labels::JOB_TRACKING_FINALIZER);
+            }
             // A pod whose termination was requested and whose outcome is not to be counted
             // (scale-down, suspend, cascade delete) leaves the store once it ends, as
             // Kubernetes deletes it.

@@ -144,8 +144,8 @@ async fn heartbeat_loop(client: Client, config: Arc<AgentConfig>, session: Cance
             _ = tick.tick() => {}
         }
         match client.heartbeat(&config.name).await {
-            Ok(true) => {}
-            Ok(false) => {
+            Ok(reply) if reply.registered => {}
+            Ok(_) => {
                 tracing::warn!("The coordinator no longer knows this worker; registering again");
                 session.cancel();
                 return;
