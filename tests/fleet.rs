@@ -7,6 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
+use futures::StreamExt;
 
 const SECS: fn(u64) -> Duration = Duration::from_secs;
 const TOKEN: &str = "tok-3f9a1c-very-secret";
@@ -128,4 +129,83 @@ async fn config_file_then_environment_then_flags() {
     let out = run(Some(&c.url), None);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown setting \"sever\""));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cordon_stops_new_pods_and_uncordon_resumes() {
+    let mut c = Cluster::start("cordon", &[]);
+    c.add_worker("w1", 2, &[]).await;
+    assert_eq!(c.ok(&["cordon", "worker", "w1"]).trim(), "worker/w1 cordoned");
+    let table = c.ok(&["get", "workers"]);
+    let header = table.lines().next().unwrap();
+    for col in ["NAME", "STATUS", "SLOTS", "RUNNING", "LAST-HEARTBEAT", "AGE", "VERSION"] {
+        assert!(header.contains(col), "{table}");
+    }
+    assert!(table.lines().nth(1).unwrap().contains("Cordoned"), "{table}");
+    c.create("j", &job_yaml("held", "", "Never", "true"));
+    // The pod exists and waits: no worker may take it.
+    let job = c.wait_job("held", SECS(10), |j| j.status.active == 1).await;
+    assert!(!job.is_finished());
+    let pods = c.pods_of("held").await;
+    assert_eq!(pods.len(), 1);
+    assert!(pods[0].node_name().is_none(), "a cordoned worker took a pod: {:#?}", pods[0]);
+    assert_eq!(c.ok(&["uncordon", "worker/w1"]).trim(), "worker/w1 uncordoned");
+    let job = c.wait_complete("held", SECS(20)).await;
+    assert!(job.condition_true("Complete").is_some());
+    let out = c.drover(&["cordon", "job", "x"]);
+    assert!(!out.status.success());
+    let out = c.drover(&["cordon", "worker", "nobody"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NotFound"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_worker_that_comes_back_kills_its_stale_pods_and_rejoins() {
+    use nix::sys::signal::{Signal, kill};
+    use nix::unistd::Pid;
+    let mut c = Cluster::start("comeback", &[]);
+    c.add_worker("w1", 1, &[]).await;
+    let marker = format!("comeback-marker-{}", std::process::id());
+    c.create("j", &job_yaml("long", "", "Never", &format!("sleep 300; echo {marker}")));
+    c.wait_job("long", SECS(10), |j| j.status.active == 1).await;
+    // Wait for the process to exist (no event tells it; /proc is polled).
+    within(SECS(10), async {
+        while processes_with(&marker).is_empty() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    let pid = Pid::from_raw(c.workers[0].pid() as i32);
+    kill(pid, Signal::SIGSTOP).unwrap();
+    // The lease (2 s) expires: the pod fails as WorkerLost and is replaced (left Pending).
+    let job = c.wait_job("long", SECS(10), |j| j.status.failed == 1).await;
+    assert_eq!(job.status.failed, 1);
+    let w = c.client().list_workers("").await.unwrap();
+    assert_eq!(w[0].status.phase, "Lost");
+    kill(pid, Signal::SIGCONT).unwrap();
+    // Back: it re-registers, and its stale process is killed; the replacement runs on it.
+    let client = c.client();
+    within(SECS(15), async {
+        let mut s = Box::pin(client.watch::<drover_api::Worker>("workers", "", Some("w1")).await.unwrap());
+        while let Some(ev) = s.next().await {
+            if ev.unwrap().object.status.phase == "Ready" {
+                return;
+            }
+        }
+    })
+    .await;
+    let pods = c.pods_of("long").await;
+    let lost = pods.iter().find(|p| p.status.reason.as_deref() == Some("WorkerLost")).expect("a lost pod");
+    assert!(lost.is_terminal());
+    within(SECS(15), async {
+        // One process of the marker: the replacement's; the stale one was killed. (Polled: no
+        // event says a process is gone.)
+        loop {
+            let running = c.pods_of("long").await.into_iter().filter(|p| p.status.phase == "Running").count();
+            if running == 1 && processes_with(&marker).len() == 1 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
 }

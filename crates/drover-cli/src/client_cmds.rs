@@ -545,8 +545,9 @@ fn kind(resource: &str) -> anyhow::Result<(Kind, Option<String>)> {
     Ok((kind, name))
 }
 
+#[derive(Debug, Clone, Copy)]
 enum Output {
-    Table { wide: bool },
+    Table { wide: bool, tasks: bool },
     Json,
     Yaml,
     Name,
@@ -554,8 +555,8 @@ enum Output {
 
 fn output(o: &Option<String>) -> anyhow::Result<Output> {
     Ok(match o.as_deref() {
-        None => Output::Table { wide: false },
-        Some("wide") => Output::Table { wide: true },
+        None => Output::Table { wide: false, tasks: false },
+        Some("wide") => Output::Table { wide: true, tasks: false },
         Some("json") => Output::Json,
         Some("yaml") => Output::Yaml,
         Some("name") => Output::Name,
@@ -585,8 +586,13 @@ trait Printable: Serialize + serde::de::DeserializeOwned + Clone + 'static {
     /// The resource as `Error from server (NotFound)` names it.
     const RESOURCE: &'static str;
     fn name(&self) -> &str;
-    fn headers(wide: bool) -> Vec<&'static str>;
-    fn row(&self, wide: bool, pods: &[Pod]) -> Vec<String>;
+    /// `tasks`: the Jobs listed include queue Jobs, so TASKS is shown without `-o wide`.
+    fn headers(wide: bool, tasks: bool) -> Vec<&'static str>;
+    fn row(&self, wide: bool, tasks: bool, pods: &[Pod]) -> Vec<String>;
+    /// True when the default table should show task counts for these items.
+    fn has_tasks(_items: &[Self]) -> bool {
+        false
+    }
 }
 
 impl Printable for Job {
@@ -595,11 +601,14 @@ impl Printable for Job {
     fn name(&self) -> &str {
         &self.metadata.name
     }
-    fn headers(wide: bool) -> Vec<&'static str> {
-        print::job_headers(wide)
+    fn headers(wide: bool, tasks: bool) -> Vec<&'static str> {
+        print::job_headers(wide, tasks)
     }
-    fn row(&self, wide: bool, _: &[Pod]) -> Vec<String> {
-        print::job_row(self, wide)
+    fn row(&self, wide: bool, tasks: bool, _: &[Pod]) -> Vec<String> {
+        print::job_row(self, wide, tasks)
+    }
+    fn has_tasks(items: &[Self]) -> bool {
+        items.iter().any(|j| j.spec.queue.is_some())
     }
 }
 
@@ -609,10 +618,10 @@ impl Printable for CronJob {
     fn name(&self) -> &str {
         &self.metadata.name
     }
-    fn headers(wide: bool) -> Vec<&'static str> {
+    fn headers(wide: bool, _tasks: bool) -> Vec<&'static str> {
         print::cronjob_headers(wide)
     }
-    fn row(&self, wide: bool, _: &[Pod]) -> Vec<String> {
+    fn row(&self, wide: bool, _tasks: bool, _: &[Pod]) -> Vec<String> {
         print::cronjob_row(self, wide)
     }
 }
@@ -623,10 +632,10 @@ impl Printable for Pod {
     fn name(&self) -> &str {
         &self.metadata.name
     }
-    fn headers(wide: bool) -> Vec<&'static str> {
+    fn headers(wide: bool, _tasks: bool) -> Vec<&'static str> {
         print::pod_headers(wide)
     }
-    fn row(&self, wide: bool, _: &[Pod]) -> Vec<String> {
+    fn row(&self, wide: bool, _tasks: bool, _: &[Pod]) -> Vec<String> {
         print::pod_row(self, wide)
     }
 }
@@ -637,10 +646,10 @@ impl Printable for Worker {
     fn name(&self) -> &str {
         &self.metadata.name
     }
-    fn headers(wide: bool) -> Vec<&'static str> {
+    fn headers(wide: bool, _tasks: bool) -> Vec<&'static str> {
         print::worker_headers(wide)
     }
-    fn row(&self, wide: bool, pods: &[Pod]) -> Vec<String> {
+    fn row(&self, wide: bool, _tasks: bool, pods: &[Pod]) -> Vec<String> {
         let running = pods
             .iter()
             .filter(|p| p.node_name() == Some(self.metadata.name.as_str()) && !p.is_terminal())
@@ -689,6 +698,14 @@ async fn get_kind<T: Printable>(
     let pods_for_workers = |pods: Vec<Pod>| if resource == "workers" { pods } else { Vec::new() };
     let mut pods =
         if resource == "workers" { client.list_pods("").await.map_err(api_error)? } else { Vec::new() };
+    // Queue Jobs show their task counts in the default table too (live, with -w).
+    let out = &match *out {
+        Output::Table { wide: false, .. } if resource == "jobs" && args.watch => {
+            let listed: Vec<T> = list::<T>(client, resource, &args.selector).await.map_err(api_error)?;
+            Output::Table { wide: false, tasks: T::has_tasks(&listed) }
+        }
+        other => other,
+    };
     if args.watch {
         let name = names.first().map(String::as_str);
         let mut stream =
@@ -718,6 +735,10 @@ async fn get_kind<T: Printable>(
         items.retain(|i| names.iter().any(|n| n == i.name()));
     }
     let single = names.len() == 1 && items.len() == 1;
+    let out = &match *out {
+        Output::Table { wide: false, .. } => Output::Table { wide: false, tasks: T::has_tasks(&items) },
+        other => other,
+    };
     let structured = matches!(out, Output::Json | Output::Yaml);
     if items.is_empty() && missing.is_empty() && !structured {
         eprintln!("No resources found in default namespace.");
@@ -738,10 +759,10 @@ fn render<T: Printable>(
     single: bool,
 ) -> anyhow::Result<String> {
     Ok(match out {
-        Output::Table { wide } => {
-            let mut t = Table::new(T::headers(*wide));
+        Output::Table { wide, tasks } => {
+            let mut t = Table::new(T::headers(*wide, *tasks));
             for i in items {
-                t.push(i.row(*wide, pods));
+                t.push(i.row(*wide, *tasks, pods));
             }
             t.render(headers)
         }
@@ -1041,4 +1062,112 @@ mod tests {
         relabelled.metadata.labels.insert("tier".into(), "batch".into());
         assert!(!cronjob_unchanged(&existing, &relabelled));
     }
+}
+
+// === cordon, uncordon, drain ===
+
+/// `drover cordon`, `drover uncordon` and `drover drain`.
+#[derive(Debug, Args)]
+pub(crate) struct WorkerVerbArgs {
+    /// `worker` (or `workers`, `node`), then names; or `worker/NAME`.
+    args: Vec<String>,
+    /// `drain` only: how long to wait for the worker to finish and leave (0: do not wait).
+    #[arg(long, default_value = "5m", value_parser = duration::parse)]
+    timeout: Duration,
+}
+
+/// What to do to a worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WorkerVerb {
+    Cordon,
+    Uncordon,
+    Drain,
+}
+
+fn worker_names(args: &[String], verb: &str) -> anyhow::Result<Vec<String>> {
+    let is_worker = |k: &str| matches!(k, "worker" | "workers" | "wk" | "node" | "nodes");
+    let Some((first, rest)) = args.split_first() else {
+        bail!("you must specify the worker to {verb}, e.g. `drover {verb} worker NAME`");
+    };
+    let mut names = Vec::new();
+    if first.contains('/') {
+        for arg in args {
+            match arg.split_once('/') {
+                Some((kind, name)) if is_worker(kind) && !name.is_empty() => names.push(name.to_string()),
+                _ => bail!("{arg:?}: only workers can be {verb}ed (try: worker/NAME)"),
+            }
+        }
+    } else if is_worker(first) {
+        names.extend(rest.iter().cloned());
+    } else {
+        bail!("the server doesn't have a resource type {first:?} that can be {verb}ed (try: worker)");
+    }
+    if names.is_empty() {
+        bail!("resource(s) were provided, but no name was specified");
+    }
+    Ok(names)
+}
+
+/// Cordons, uncordons or drains the named workers. A drain waits (up to `--timeout`) until the
+/// worker has finished or stopped its pods and left the fleet, as `kubectl drain` waits.
+pub(crate) async fn worker_verb(
+    args: WorkerVerbArgs,
+    what: WorkerVerb,
+    server: &crate::Target,
+) -> anyhow::Result<ExitCode> {
+    let verb = match what {
+        WorkerVerb::Cordon => "cordon",
+        WorkerVerb::Uncordon => "uncordon",
+        WorkerVerb::Drain => "drain",
+    };
+    let names = worker_names(&args.args, verb)?;
+    let client = server.client();
+    let mut failed = false;
+    for name in names {
+        let res = match what {
+            WorkerVerb::Cordon => client.cordon_worker(&name, true).await.map(|_| "cordoned"),
+            WorkerVerb::Uncordon => client.cordon_worker(&name, false).await.map(|_| "uncordoned"),
+            WorkerVerb::Drain => client.drain_worker(&name).await.map(|_| "draining"),
+        };
+        match res {
+            Ok(what) => println!("worker/{name} {what}"),
+            Err(e) => {
+                failed = true;
+                eprintln!("{}", not_found_or(e, "workers", &name));
+                continue;
+            }
+        }
+        if what == WorkerVerb::Drain && !args.timeout.is_zero() {
+            match wait_worker_gone(&client, &name, args.timeout).await {
+                Ok(()) => println!("worker/{name} drained"),
+                Err(e) => {
+                    failed = true;
+                    eprintln!("error: {e:#}");
+                }
+            }
+        }
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// Waits on the workers' watch until `name` is deleted (deregistered).
+async fn wait_worker_gone(client: &Client, name: &str, timeout: Duration) -> anyhow::Result<()> {
+    let wait = async {
+        let mut stream =
+            Box::pin(client.watch::<Worker>("workers", "", Some(name)).await.map_err(api_error)?);
+        // The watch lists the worker first if it still exists; a worker already gone lists nothing,
+        // so check with a list after subscribing.
+        if !client.list_workers("").await.map_err(api_error)?.iter().any(|w| w.metadata.name == name) {
+            return Ok(());
+        }
+        while let Some(ev) = stream.next().await {
+            if ev.map_err(api_error)?.type_ == "DELETED" {
+                return Ok(());
+            }
+        }
+        bail!("the watch of worker {name:?} ended before it left")
+    };
+    tokio::time::timeout(timeout, wait)
+        .await
+        .map_err(|_| anyhow::anyhow!("timed out after {timeout:?} waiting for worker {name:?} to drain"))?
 }

@@ -86,6 +86,13 @@ enum Command {
     Suspend(client_cmds::SuspendArgs),
     /// Resume suspended CronJobs (`resume cronjob NAME`).
     Resume(client_cmds::SuspendArgs),
+    /// Mark workers unschedulable (`cordon worker NAME`): they take no new pods.
+    Cordon(client_cmds::WorkerVerbArgs),
+    /// Mark workers schedulable again (`uncordon worker NAME`).
+    Uncordon(client_cmds::WorkerVerbArgs),
+    /// Drain workers (`drain worker NAME`): no new pods, running pods finish within the worker's
+    /// --drain-timeout (or are stopped and replaced, uncounted), then the worker leaves.
+    Drain(client_cmds::WorkerVerbArgs),
     /// Expand a template (`$ITEM`) once per item and print the manifests.
     Expand(client_cmds::ExpandArgs),
     /// Publish tasks to a queue, or show its stats, or purge it (RabbitMQ or Redis).
@@ -136,6 +143,15 @@ fn main() -> ExitCode {
             Command::Delete(args) => client_cmds::delete(args, &server).await,
             Command::Suspend(args) => client_cmds::set_suspend(args, true, &server).await,
             Command::Resume(args) => client_cmds::set_suspend(args, false, &server).await,
+            Command::Cordon(args) => {
+                client_cmds::worker_verb(args, client_cmds::WorkerVerb::Cordon, &server).await
+            }
+            Command::Uncordon(args) => {
+                client_cmds::worker_verb(args, client_cmds::WorkerVerb::Uncordon, &server).await
+            }
+            Command::Drain(args) => {
+                client_cmds::worker_verb(args, client_cmds::WorkerVerb::Drain, &server).await
+            }
             Command::Expand(args) => client_cmds::expand(args).await,
             Command::Queue(args) => queue_cmds::queue(args).await,
         }

@@ -53,10 +53,14 @@ fn age(t: Option<drover_api::Time>) -> String {
     t.map(|t| human(Utc::now() - t)).unwrap_or_else(|| "<unknown>".into())
 }
 
-pub(crate) fn job_headers(wide: bool) -> Vec<&'static str> {
+/// kubectl's Job columns; `-o wide` adds TASKS, CONTAINERS, IMAGES and SELECTOR, and `tasks`
+/// (queue Jobs listed) adds TASKS to the default ones.
+pub(crate) fn job_headers(wide: bool, tasks: bool) -> Vec<&'static str> {
     let mut h = vec!["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"];
     if wide {
         h.extend(["TASKS", "CONTAINERS", "IMAGES", "SELECTOR"]);
+    } else if tasks {
+        h.push("TASKS");
     }
     h
 }
@@ -85,7 +89,7 @@ pub(crate) fn completions(job: &Job) -> String {
     }
 }
 
-pub(crate) fn job_row(job: &Job, wide: bool) -> Vec<String> {
+pub(crate) fn job_row(job: &Job, wide: bool, with_tasks: bool) -> Vec<String> {
     let duration = match (job.status.start_time, job.status.completion_time) {
         (Some(s), Some(c)) => human(c - s),
         (Some(s), None) => human(Utc::now() - s),
@@ -98,6 +102,9 @@ pub(crate) fn job_row(job: &Job, wide: bool) -> Vec<String> {
         duration,
         age(job.metadata.creation_timestamp),
     ];
+    if !wide && with_tasks {
+        row.push(tasks(job));
+    }
     if wide {
         row.push(tasks(job));
         let containers = &job.spec.template.spec.containers;
