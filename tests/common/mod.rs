@@ -262,11 +262,44 @@ impl Cluster {
 }
 
 fn spawn_coordinator(data: &Path, listen: &str, args: &[String], n: u32) -> (Proc, u16) {
-    let log = data.join(format!("coordinator-{n}.log"));
-    let mut child = Command::new(BIN)
-        .args(["coordinator", "--listen", listen, "--data"])
-        .arg(data.join("store"))
-        .args(args)
+    let mut cmd = Command::new(BIN);
+    cmd.args(["coordinator", "--listen", listen, "--data"]).arg(data.join("store")).args(args);
+    spawn_coordinator_cmd(cmd, data.join(format!("coordinator-{n}.log")))
+}
+
+impl Cluster {
+    /// A cluster around a coordinator the test started itself (see [`spawn_coordinator_cmd`]).
+    pub fn adopt(dir: TempDir, coordinator: Proc, port: u16, token: Option<String>) -> Cluster {
+        Cluster {
+            url: format!("http://127.0.0.1:{port}"),
+            port,
+            dir,
+            coordinator,
+            workers: Vec::new(),
+            coordinator_args: Vec::new(),
+            restarts: 0,
+            token,
+        }
+    }
+
+    /// Adds a worker process the test built itself; its stderr goes to a log in the test's
+    /// directory.
+    pub fn adopt_worker(&mut self, mut cmd: Command) {
+        let log = self.dir.0.join(format!("worker-adopted-{}.log", self.workers.len()));
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        self.workers.push(Proc { child, log });
+    }
+}
+
+/// Starts a coordinator from `cmd` (which must listen on a port-0 address), logging its stderr to
+/// `log`, and returns it with the port it announced.
+pub fn spawn_coordinator_cmd(mut cmd: Command, log: PathBuf) -> (Proc, u16) {
+    let mut child = cmd
         .env("DROVER_LOG", "info")
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -76,6 +76,11 @@ mod tests {
         assert!(coordinator.contains("--listen 0.0.0.0:7070"), "{coordinator}");
         let worker = strings(&c["services"]["worker"]["command"]).join(" ");
         assert!(worker.contains("http://coordinator:7070"), "{worker}");
+        // The coordinator listens beyond loopback, so it must have a token, and the workers the same.
+        for name in ["coordinator", "worker"] {
+            let token = c["services"][name]["environment"]["DROVER_TOKEN"].as_str().unwrap_or_default();
+            assert!(token.starts_with("${DROVER_TOKEN:?"), "service {name}: DROVER_TOKEN must be required: {token:?}");
+        }
         let health = strings(&c["services"]["coordinator"]["healthcheck"]["test"]).join(" ");
         assert!(health.contains("127.0.0.1:7070/healthz"), "{health}");
     }

@@ -1,0 +1,143 @@
+//! The docker-compose topology, played with processes (there is no Docker engine here): the
+//! `coordinator` and `worker` services' own commands and environments from `docker-compose.yml`,
+//! with only the addresses a container network would resolve changed to 127.0.0.1, and the
+//! brokers the machine already runs in place of the `rabbitmq` and `redis` services. It runs the
+//! two work-queue Jobs of the docs (S86 on RabbitMQ, S87 on Redis) end to end.
+
+mod common;
+mod queue_common;
+
+use std::collections::BTreeMap;
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use queue_common::*;
+use serde_json::Value;
+
+const SECS: fn(u64) -> Duration = Duration::from_secs;
+const TOKEN: &str = "compose-test-token-5b1e";
+
+fn compose() -> Value {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docker-compose.yml")).unwrap();
+    serde_saphyr::from_str(&text).unwrap()
+}
+
+/// Compose's `${VAR:?message}` and `${VAR:-default}` with `vars`.
+fn interpolate(text: &str, vars: &BTreeMap<&str, &str>) -> String {
+    let Some(start) = text.find("${") else { return text.to_string() };
+    let end = start + text[start..].find('}').expect("closing brace");
+    let inner = &text[start + 2..end];
+    let name = inner.split([':', '?', '-']).next().unwrap();
+    let value = match vars.get(name) {
+        Some(v) => v.to_string(),
+        None => match inner.split_once(":-") {
+            Some((_, default)) => default.to_string(),
+            None => panic!("compose would refuse to start: {name} is required ({inner})"),
+        },
+    };
+    format!("{}{}{}", &text[..start], value, interpolate(&text[end + 1..], vars))
+}
+
+/// A service's command (as `drover` arguments) and environment.
+fn service(c: &Value, name: &str, vars: &BTreeMap<&str, &str>) -> (Vec<String>, Vec<(String, String)>) {
+    let svc = &c["services"][name];
+    let command = svc["command"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    let env = svc["environment"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| {
+                    let text = match v {
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    (k.clone(), interpolate(&text, vars))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    (command, env)
+}
+
+/// Replaces the value after `flag` in `argv`.
+fn set_flag(argv: &mut [String], flag: &str, value: &str) {
+    let i = argv.iter().position(|a| a == flag).unwrap_or_else(|| panic!("{flag} not in {argv:?}"));
+    argv[i + 1] = value.to_string();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compose_topology_runs_s86_and_s87() {
+    let c = compose();
+    let vars = BTreeMap::from([("DROVER_TOKEN", TOKEN)]);
+    let dir = TempDir::new("compose");
+
+    // coordinator: its command, with the container's listen address and data volume mapped.
+    let (mut argv, env) = service(&c, "coordinator", &vars);
+    set_flag(&mut argv, "--listen", "127.0.0.1:0");
+    set_flag(&mut argv, "--data", dir.0.join("data").to_str().unwrap());
+    let mut cmd = Command::new(BIN);
+    cmd.args(&argv).envs(env.iter().map(|(k, v)| (k, v))).env_remove("DROVER_SERVER");
+    let (coordinator, port) = spawn_coordinator_cmd(cmd, dir.0.join("coordinator.log"));
+    let mut cluster = Cluster::adopt(dir, coordinator, port, Some(TOKEN.to_string()));
+    assert!(cluster.drover(&["get", "workers"]).status.success());
+
+    // worker, scaled to 2: the service's command with the coordinator's address, each with the
+    // unique name a container's hostname would give it.
+    let (argv, env) = service(&c, "worker", &vars);
+    for i in 1..=2 {
+        let mut argv = argv.clone();
+        set_flag(&mut argv, "--coordinator", &cluster.url);
+        let mut cmd = Command::new(BIN);
+        cmd.args(&argv).args(["--name", &format!("worker-{i}")]).envs(env.iter().map(|(k, v)| (k, v)));
+        cluster.adopt_worker(cmd);
+    }
+    // Both join with the compose token and show Ready, with the compose file's slots.
+    let client = cluster.client();
+    within(SECS(15), async {
+        loop {
+            let workers = client.list_workers("").await.unwrap();
+            if workers.len() == 2 && workers.iter().all(|w| w.status.phase == "Ready") {
+                assert!(workers.iter().all(|w| w.spec.slots == 2), "DROVER_SLOTS from the compose file");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+
+    // S86 on RabbitMQ and S87 on Redis, at once, from the examples with their own queue names.
+    let q1 = queue_name("compose-s86");
+    let q2 = queue_name("compose-s87");
+    publish(&cluster, Broker::Rabbit, &q1, &FRUITS[..8]);
+    publish(&cluster, Broker::Redis, &q2, &FRUITS);
+    let example = |file: &str, queue_default: &str, queue: &str, url_default: &str, url: &str| {
+        let text = std::fs::read_to_string(format!("{}/../../examples/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        text.replace(&format!("name: {queue_default}"), &format!("name: {queue}"))
+            .replace(url_default, url)
+            .replace("sleep 10", "sleep 0.3")
+            .replace("sleep 1", "sleep 0.2")
+    };
+    cluster.create(
+        "s86",
+        &example("queue-rabbitmq-job.yaml", "job1", &q1, "amqp://guest:guest@127.0.0.1:5672/%2f", &amqp_url()),
+    );
+    cluster.create("s87", &example("queue-redis-job.yaml", "job2", &q2, "redis://127.0.0.1:6379", &redis_url()));
+    let s86 = cluster.wait_complete("job-wq-1-drover", SECS(90)).await;
+    let s87 = cluster.wait_complete("job-wq-2-drover", SECS(90)).await;
+    assert!(s86.condition_true("Complete").is_some(), "{s86:#?}");
+    assert_eq!((s86.status.succeeded, s86.status.failed), (8, 0));
+    assert_eq!(s86.status.tasks.unwrap().succeeded, 8);
+    assert!(max_overlap(&cluster.pods_of("job-wq-1-drover").await) <= 2);
+    assert!(s87.condition_true("Complete").is_some(), "{s87:#?}");
+    assert_eq!((s87.status.succeeded, s87.status.failed), (2, 0));
+    assert_eq!(s87.status.tasks.unwrap().succeeded, 9);
+    assert_eq!(cluster.pods_of("job-wq-2-drover").await.len(), 2);
+    assert_eq!(stats(&cluster, Broker::Rabbit, &q1).0, 0);
+    assert_eq!(stats(&cluster, Broker::Redis, &q2).0, 0);
+    // Both workers took part.
+    let pods: Vec<_> =
+        [cluster.pods_of("job-wq-1-drover").await, cluster.pods_of("job-wq-2-drover").await].concat();
+    let nodes: std::collections::BTreeSet<_> = pods.iter().filter_map(|p| p.node_name().map(str::to_string)).collect();
+    assert_eq!(nodes.len(), 2, "{nodes:?}");
+}
