@@ -41,9 +41,9 @@ pub fn schedule_once(coordinator: &Coordinator) -> Result<usize, StoreError> {
             if w.status.phase != drover_api::worker::phase::READY || w.spec.unschedulable {
                 continue;
             }
-            let used = t.count_on_node_not_in::<Pod>(
+            let used = t.count_on_node_in::<Pod>(
                 &w.metadata.name,
-                &[drover_api::pod::phase::SUCCEEDED, drover_api::pod::phase::FAILED],
+                &[drover_api::pod::phase::PENDING, drover_api::pod::phase::RUNNING],
             )?;
             let free = (w.spec.slots.max(0) as usize).saturating_sub(used);
             if free > 0 {

@@ -217,6 +217,6 @@ fn live_owned_pods_and_node_counts_skip_counted_finished_pods() {
     p.metadata.finalizers.clear();
     store.write(|t| t.update(p)).unwrap();
     assert_eq!(store.read(|t| t.list_owned_live::<Pod>("u")).unwrap().len(), 1);
-    let busy = store.read(|t| t.count_on_node_not_in::<Pod>("w", &["Succeeded", "Failed"])).unwrap();
+    let busy = store.read(|t| t.count_on_node_in::<Pod>("w", &["Pending", "Running"])).unwrap();
     assert_eq!(busy, 1);
 }
