@@ -166,9 +166,13 @@ fn execute(
         return Ok(None);
     }
 
-    // Step 3: status, counted pods and back-off, atomically.
+    // Step 3: status, counted pods and back-off, atomically, with the first batch of creations
+    // (a pod finished, counted and replaced in one commit).
     let status_changed = plan.status != job.status;
-    if status_changed || !plan.count.is_empty() || backoff_changed || !plan.events.is_empty() {
+    let mut remaining = plan.create;
+    let mut batch = 1usize;
+    let first = if plan.delete.is_empty() { batch.min(remaining) } else { 0 };
+    if status_changed || !plan.count.is_empty() || backoff_changed || !plan.events.is_empty() || first > 0 {
         coordinator.commit(|t| {
             for counted in &plan.count {
                 if let Some(mut pod) = t.get::<Pod>(&counted.name)? {
@@ -185,11 +189,13 @@ fn execute(
                 updated.status = plan.status.clone();
                 t.update(updated)?;
             }
-            t.set_backoff(
-                &job_uid,
-                plan.backoff.failures_after_last_success,
-                plan.backoff.last_failure_time,
-            )?;
+            if backoff_changed {
+                t.set_backoff(
+                    &job_uid,
+                    plan.backoff.failures_after_last_success,
+                    plan.backoff.last_failure_time,
+                )?;
+            }
             for (type_, reason, message) in &plan.events {
                 let event = if type_ == "Warning" {
                     Event::warning("Job", &job_name, &job_uid, reason, message.clone(), now)
@@ -198,8 +204,10 @@ fn execute(
                 };
                 t.record_event(&event)?;
             }
-            Ok(())
+            create_pods(t, &job, first, now)
         })?;
+        remaining -= first;
+        batch *= 2;
     }
 
     // Step 4a: terminations.
@@ -230,29 +238,30 @@ fn execute(
         })?;
     }
 
-    // Step 4b: creations, in slow-start batches (JOB-M6).
-    let mut remaining = plan.create;
-    let mut batch = 1usize;
+    // Step 4b: the remaining creations, in slow-start batches (JOB-M6).
     while remaining > 0 {
         let n = batch.min(remaining);
-        coordinator.commit(|t| {
-            for _ in 0..n {
-                let pod = t.create(new_pod(&job), now)?;
-                t.record_event(&Event::normal(
-                    "Job",
-                    &job_name,
-                    &job_uid,
-                    "SuccessfulCreate",
-                    format!("Created pod: {}", pod.metadata.name),
-                    now,
-                ))?;
-            }
-            Ok(())
-        })?;
+        coordinator.commit(|t| create_pods(t, &job, n, now))?;
         remaining -= n;
         batch *= 2;
     }
     Ok(plan.requeue_after)
+}
+
+/// Creates `n` pods of `job`, each with its `SuccessfulCreate` event.
+fn create_pods(t: &mut Txn<'_>, job: &Job, n: usize, now: Time) -> Result<(), StoreError> {
+    for _ in 0..n {
+        let pod = t.create(new_pod(job), now)?;
+        t.record_event(&Event::normal(
+            "Job",
+            &job.metadata.name,
+            &job.metadata.uid,
+            "SuccessfulCreate",
+            format!("Created pod: {}", pod.metadata.name),
+            now,
+        ))?;
+    }
+    Ok(())
 }
 
 /// Marks `pod` as terminating. A pod that no worker has taken yet has no process to stop, so it

@@ -124,25 +124,32 @@ impl Coordinator {
     }
 
     fn route_pod_change(&self, change: &Change) {
-        let Ok(pod) = serde_json::from_value::<Pod>(change.object.clone()) else {
-            return;
-        };
-        if let Some(owner) = pod.metadata.controller_ref() {
-            self.enqueue_job(&owner.name);
+        // Read the few fields routing needs from the JSON; a full `Pod` is decoded only when a
+        // worker must be told.
+        let obj = &change.object;
+        if let Some(owner) = controller_owner(obj, drover_api::job::KIND) {
+            self.enqueue_job(&owner);
         }
-        match pod.node_name() {
+        let node = obj.pointer("/spec/nodeName").and_then(serde_json::Value::as_str);
+        let phase = obj.pointer("/status/phase").and_then(serde_json::Value::as_str).unwrap_or_default();
+        let terminal = phase == drover_api::pod::phase::SUCCEEDED || phase == drover_api::pod::phase::FAILED;
+        let terminating = obj.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null());
+        match node {
             None if change.change != ChangeType::Deleted => self.kick_scheduler(),
             Some(node) => {
-                if pod.is_terminal() || change.change == ChangeType::Deleted {
+                if terminal || change.change == ChangeType::Deleted {
                     // A slot may have been freed.
                     self.kick_scheduler();
                 }
                 // The worker needs a newly bound pod and a termination request; its own
                 // Running reports need not echo back.
-                let news = pod.status.phase == drover_api::pod::phase::PENDING
-                    || pod.metadata.deletion_timestamp.is_some();
-                if change.change != ChangeType::Deleted && !pod.is_terminal() && news {
-                    self.push_to_worker(node, pod.clone());
+                let news = phase == drover_api::pod::phase::PENDING || terminating;
+                if change.change != ChangeType::Deleted
+                    && !terminal
+                    && news
+                    && let Ok(pod) = serde_json::from_value::<Pod>(obj.clone())
+                {
+                    self.push_to_worker(node, pod);
                 }
             }
             None => {}
