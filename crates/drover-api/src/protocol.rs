@@ -69,3 +69,25 @@ pub struct HeartbeatReply {
 /// The reason of a pod that a worker's drain cut off. Such a pod is a disruption: it is not
 /// counted in its Job's `failed` nor toward `backoffLimit`, and the Job replaces it.
 pub const REASON_WORKER_DRAINED: &str = "WorkerDrained";
+
+/// One entry of a batch of status reports (`POST …/workers/{name}/status`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodReport {
+    /// The pod's name.
+    pub pod: String,
+    /// The report.
+    pub report: StatusReport,
+}
+
+/// The coordinator's answer to one [`PodReport`], in the batch's order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportResult {
+    /// 200 when applied; 409 when stale (the pod is gone, replaced, bound elsewhere or already
+    /// terminal): the worker must not send it again.
+    pub code: u16,
+    /// Why it was refused.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+}

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use drover_api::meta::Secret;
-use drover_api::protocol::{Assignment, HeartbeatReply, Registration, StatusReport};
+use drover_api::protocol::{Assignment, HeartbeatReply, PodReport, Registration, ReportResult, StatusReport};
 use drover_api::{CronJob, Event, Job, Pod, Worker};
 use futures::{Stream, StreamExt, TryStreamExt};
 use serde::Deserialize;
@@ -309,6 +309,19 @@ impl Client {
     /// Reports a pod's status.
     pub async fn report_status(&self, pod: &str, report: &StatusReport) -> Result<Pod, ClientError> {
         self.json(self.http.put(self.url(&format!("/api/v1/pods/{pod}/status"))).json(report)).await
+    }
+
+    /// Sends several status reports of `worker`'s pods in one request (one store transaction).
+    /// The results are in the reports' order.
+    pub async fn report_statuses(
+        &self,
+        worker: &str,
+        reports: &[PodReport],
+    ) -> Result<Vec<ReportResult>, ClientError> {
+        self.json(
+            self.http.post(self.url(&format!("/apis/drover.dev/v1/workers/{worker}/status"))).json(reports),
+        )
+        .await
     }
 
     /// Appends a chunk to a pod's log at `offset`.

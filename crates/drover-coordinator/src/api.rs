@@ -16,6 +16,7 @@
 //! | `/apis/drover.dev/v1/workers` | GET; POST (register) |
 //! | `/apis/drover.dev/v1/workers/{name}` | GET, DELETE (deregister) |
 //! | `/apis/drover.dev/v1/workers/{name}/drain`, `/cordon`, `/uncordon` | POST |
+//! | `/apis/drover.dev/v1/workers/{name}/status` | POST (a batch of pod status reports) |
 //! | `/apis/drover.dev/v1/workers/{name}/heartbeat` | POST |
 //! | `/apis/drover.dev/v1/workers/{name}/assignments` | GET (stream) |
 //!
@@ -38,7 +39,7 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use drover_api::manifest::Object as Manifest;
 use drover_api::meta::parse_label_selector;
-use drover_api::protocol::{Assignment, Registration, StatusReport};
+use drover_api::protocol::{Assignment, PodReport, Registration, ReportResult, StatusReport};
 use drover_api::{CronJob, Job, LabelSelector, Pod, Worker};
 use drover_store::{Object, StoreError};
 use futures::stream::{self, Stream, StreamExt};
@@ -66,6 +67,7 @@ pub fn router(coordinator: Coordinator) -> Router {
         .route("/apis/drover.dev/v1/workers", get(list_workers).post(register_worker))
         .route("/apis/drover.dev/v1/workers/{name}", get(get_worker).delete(deregister_worker))
         .route("/apis/drover.dev/v1/workers/{name}/drain", post(drain_worker))
+        .route("/apis/drover.dev/v1/workers/{name}/status", post(report_statuses))
         .route("/apis/drover.dev/v1/workers/{name}/cordon", post(cordon_worker))
         .route("/apis/drover.dev/v1/workers/{name}/uncordon", post(uncordon_worker))
         .route("/apis/drover.dev/v1/workers/{name}/heartbeat", post(heartbeat))
@@ -594,6 +596,26 @@ async fn heartbeat(State(c): State<Coordinator>, Path(name): Path<String>) -> Ap
     } else {
         Err(ApiError::new(StatusCode::GONE, "Gone", format!("worker {name:?} must register again")))
     }
+}
+
+async fn report_statuses(
+    State(c): State<Coordinator>,
+    Path(name): Path<String>,
+    Json(reports): Json<Vec<PodReport>>,
+) -> ApiResult<Json<Vec<ReportResult>>> {
+    if reports.iter().any(|r| r.report.worker != name) {
+        return Err(ApiError::bad_request(format!("every report must come from worker {name:?}")));
+    }
+    let results = c.report_statuses(reports.into_iter().map(|r| (r.pod, r.report)).collect())?;
+    Ok(Json(
+        results
+            .into_iter()
+            .map(|r| match r {
+                Ok(()) => ReportResult { code: 200, message: String::new() },
+                Err(message) => ReportResult { code: 409, message },
+            })
+            .collect(),
+    ))
 }
 
 async fn drain_worker(State(c): State<Coordinator>, Path(name): Path<String>) -> ApiResult<Json<Worker>> {

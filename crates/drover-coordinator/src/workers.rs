@@ -27,7 +27,7 @@ use drover_api::pod::{PodCondition, phase};
 use drover_api::protocol::{HeartbeatReply, REASON_WORKER_DRAINED, Registration, StatusReport};
 use drover_api::worker::phase as wphase;
 use drover_api::{ObjectMeta, Pod, Time, Worker, WorkerSpec, WorkerStatus};
-use drover_store::StoreError;
+use drover_store::{StoreError, Txn};
 use tokio_util::sync::CancellationToken;
 
 use crate::state::{Coordinator, now};
@@ -208,51 +208,72 @@ impl Coordinator {
 
     /// Applies a worker's status report to a pod.
     pub fn report_status(&self, name: &str, report: StatusReport) -> Result<Pod, ReportError> {
-        let res = self.commit(|t| {
-            let Some(mut pod) = t.get::<Pod>(name)? else {
-                return Ok(Err(format!("pod {name:?} not found")));
-            };
-            if pod.metadata.uid != report.uid {
-                return Ok(Err(format!("pod {name:?} has another uid")));
-            }
-            if pod.node_name() != Some(report.worker.as_str()) {
-                return Ok(Err(format!("pod {name:?} is not bound to worker {:?}", report.worker)));
-            }
-            if pod.is_terminal() {
-                return Ok(Err(format!("pod {name:?} is already {}", pod.status.phase)));
-            }
-            let mut status = report.status;
-            // The coordinator's reason for a termination it requested wins over the worker's
-            // generic one.
-            if status.phase == phase::FAILED
-                && pod.metadata.deletion_timestamp.is_some()
-                && let Some(reason) = pod.status.reason.clone()
-            {
-                status.reason = Some(reason);
-            }
-            status.conditions = merge_conditions(&pod.status.conditions, status.conditions);
-            pod.status = status;
-            // A pod a drain cut off is a disruption: never counted, so the Job replaces it
-            // without charging its backoffLimit.
-            if pod.status.phase == phase::FAILED
-                && pod.status.reason.as_deref() == Some(REASON_WORKER_DRAINED)
-            {
-                pod.metadata.finalizers.retain(|f| f != drover_api::labels::JOB_TRACKING_FINALIZER);
-            }
-            // A pod whose termination was requested and whose outcome is not to be counted
-            // (scale-down, suspend, cascade delete) leaves the store once it ends, as
-            // Kubernetes deletes it.
-            let done = pod.is_terminal()
-                && pod.metadata.deletion_timestamp.is_some()
-                && !pod.metadata.has_finalizer(drover_api::labels::JOB_TRACKING_FINALIZER);
-            if done {
-                t.delete::<Pod>(name)?;
-                Ok(Ok(pod))
-            } else {
-                Ok(Ok(t.update(pod)?))
-            }
-        })?;
+        let res = self.commit(|t| apply_report(t, name, report))?;
         res.map_err(ReportError::Stale)
+    }
+
+    /// Applies a batch of status reports in one transaction (a worker sends the reports that
+    /// queued up while its previous batch was in flight). Each report is accepted or refused on
+    /// its own; a refusal is `Err(reason)` in its place.
+    pub fn report_statuses(
+        &self,
+        reports: Vec<(String, StatusReport)>,
+    ) -> Result<Vec<Result<(), String>>, StoreError> {
+        self.commit(|t| {
+            let mut out = Vec::with_capacity(reports.len());
+            for (name, report) in reports {
+                out.push(apply_report(t, &name, report)?.map(|_| ()));
+            }
+            Ok(out)
+        })
+    }
+}
+
+/// One status report, inside the caller's transaction: `Ok(Err(reason))` when it is stale.
+fn apply_report(
+    t: &mut Txn<'_>,
+    name: &str,
+    report: StatusReport,
+) -> Result<Result<Pod, String>, StoreError> {
+    let Some(mut pod) = t.get::<Pod>(name)? else {
+        return Ok(Err(format!("pod {name:?} not found")));
+    };
+    if pod.metadata.uid != report.uid {
+        return Ok(Err(format!("pod {name:?} has another uid")));
+    }
+    if pod.node_name() != Some(report.worker.as_str()) {
+        return Ok(Err(format!("pod {name:?} is not bound to worker {:?}", report.worker)));
+    }
+    if pod.is_terminal() {
+        return Ok(Err(format!("pod {name:?} is already {}", pod.status.phase)));
+    }
+    let mut status = report.status;
+    // The coordinator's reason for a termination it requested wins over the worker's
+    // generic one.
+    if status.phase == phase::FAILED
+        && pod.metadata.deletion_timestamp.is_some()
+        && let Some(reason) = pod.status.reason.clone()
+    {
+        status.reason = Some(reason);
+    }
+    status.conditions = merge_conditions(&pod.status.conditions, status.conditions);
+    pod.status = status;
+    // A pod a drain cut off is a disruption: never counted, so the Job replaces it
+    // without charging its backoffLimit.
+    if pod.status.phase == phase::FAILED && pod.status.reason.as_deref() == Some(REASON_WORKER_DRAINED) {
+        pod.metadata.finalizers.retain(|f| f != drover_api::labels::JOB_TRACKING_FINALIZER);
+    }
+    // A pod whose termination was requested and whose outcome is not to be counted
+    // (scale-down, suspend, cascade delete) leaves the store once it ends, as
+    // Kubernetes deletes it.
+    let done = pod.is_terminal()
+        && pod.metadata.deletion_timestamp.is_some()
+        && !pod.metadata.has_finalizer(drover_api::labels::JOB_TRACKING_FINALIZER);
+    if done {
+        t.delete::<Pod>(name)?;
+        Ok(Ok(pod))
+    } else {
+        Ok(Ok(t.update(pod)?))
     }
 }
 
