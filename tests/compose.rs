@@ -19,7 +19,8 @@ const SECS: fn(u64) -> Duration = Duration::from_secs;
 const TOKEN: &str = "compose-test-token-5b1e";
 
 fn compose() -> Value {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docker-compose.yml")).unwrap();
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docker-compose.yml")).unwrap();
     serde_saphyr::from_str(&text).unwrap()
 }
 
@@ -42,7 +43,8 @@ fn interpolate(text: &str, vars: &BTreeMap<&str, &str>) -> String {
 /// A service's command (as `drover` arguments) and environment.
 fn service(c: &Value, name: &str, vars: &BTreeMap<&str, &str>) -> (Vec<String>, Vec<(String, String)>) {
     let svc = &c["services"][name];
-    let command = svc["command"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
+    let command =
+        svc["command"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().to_string()).collect();
     let env = svc["environment"]
         .as_object()
         .map(|m| {
@@ -112,7 +114,8 @@ async fn compose_topology_runs_s86_and_s87() {
     publish(&cluster, Broker::Rabbit, &q1, &FRUITS[..8]);
     publish(&cluster, Broker::Redis, &q2, &FRUITS);
     let example = |file: &str, queue_default: &str, queue: &str, url_default: &str, url: &str| {
-        let text = std::fs::read_to_string(format!("{}/../../examples/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+        let text =
+            std::fs::read_to_string(format!("{}/../../examples/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
         text.replace(&format!("name: {queue_default}"), &format!("name: {queue}"))
             .replace(url_default, url)
             .replace("sleep 10", "sleep 0.3")
@@ -120,9 +123,16 @@ async fn compose_topology_runs_s86_and_s87() {
     };
     cluster.create(
         "s86",
-        &example("queue-rabbitmq-job.yaml", "job1", &q1, "amqp://guest:guest@127.0.0.1:5672/%2f", &amqp_url()),
+        &example(
+            "queue-rabbitmq-job.yaml",
+            "job1",
+            &q1,
+            "amqp://guest:guest@127.0.0.1:5672/%2f",
+            &amqp_url(),
+        ),
     );
-    cluster.create("s87", &example("queue-redis-job.yaml", "job2", &q2, "redis://127.0.0.1:6379", &redis_url()));
+    cluster
+        .create("s87", &example("queue-redis-job.yaml", "job2", &q2, "redis://127.0.0.1:6379", &redis_url()));
     let s86 = cluster.wait_complete("job-wq-1-drover", SECS(90)).await;
     let s87 = cluster.wait_complete("job-wq-2-drover", SECS(90)).await;
     assert!(s86.condition_true("Complete").is_some(), "{s86:#?}");
@@ -138,6 +148,7 @@ async fn compose_topology_runs_s86_and_s87() {
     // Both workers took part.
     let pods: Vec<_> =
         [cluster.pods_of("job-wq-1-drover").await, cluster.pods_of("job-wq-2-drover").await].concat();
-    let nodes: std::collections::BTreeSet<_> = pods.iter().filter_map(|p| p.node_name().map(str::to_string)).collect();
+    let nodes: std::collections::BTreeSet<_> =
+        pods.iter().filter_map(|p| p.node_name().map(str::to_string)).collect();
     assert_eq!(nodes.len(), 2, "{nodes:?}");
 }

@@ -79,7 +79,10 @@ mod tests {
         // The coordinator listens beyond loopback, so it must have a token, and the workers the same.
         for name in ["coordinator", "worker"] {
             let token = c["services"][name]["environment"]["DROVER_TOKEN"].as_str().unwrap_or_default();
-            assert!(token.starts_with("${DROVER_TOKEN:?"), "service {name}: DROVER_TOKEN must be required: {token:?}");
+            assert!(
+                token.starts_with("${DROVER_TOKEN:?"),
+                "service {name}: DROVER_TOKEN must be required: {token:?}"
+            );
         }
         let health = strings(&c["services"]["coordinator"]["healthcheck"]["test"]).join(" ");
         assert!(health.contains("127.0.0.1:7070/healthz"), "{health}");

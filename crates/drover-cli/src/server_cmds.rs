@@ -100,6 +100,10 @@ pub(crate) struct WorkerFlags {
     /// The cap of the in-place restart delay.
     #[arg(long, env = "DROVER_RESTART_BACKOFF_MAX", default_value = "5m", value_parser = duration::parse)]
     restart_backoff_max: Duration,
+    /// How long a draining worker (SIGTERM, or `drover drain worker`) lets its running pods
+    /// finish before it stops them; they are then replaced elsewhere.
+    #[arg(long, env = "DROVER_DRAIN_TIMEOUT", default_value = "30s", value_parser = duration::parse)]
+    drain_timeout: Duration,
 }
 
 impl WorkerFlags {
@@ -117,6 +121,7 @@ impl WorkerFlags {
             restart_backoff_base: self.restart_backoff_base,
             restart_backoff_max: self.restart_backoff_max,
             token: token.cloned(),
+            drain_timeout: self.drain_timeout,
         }
     }
 }
@@ -179,6 +184,26 @@ fn shutdown_on_signal() -> CancellationToken {
     token
 }
 
+/// A worker's signals: the first SIGINT or SIGTERM cancels the first token (drain), the second
+/// the second one (stop every pod now), and a third exits at once.
+fn drain_on_signal() -> (CancellationToken, CancellationToken) {
+    let drain = CancellationToken::new();
+    let shutdown = CancellationToken::new();
+    let (d, s) = (drain.clone(), shutdown.clone());
+    tokio::spawn(async move {
+        wait_signal().await;
+        tracing::info!("Draining: running pods may finish (send the signal again to stop them now)");
+        d.cancel();
+        wait_signal().await;
+        tracing::info!("Stopping every pod (send the signal again to exit at once)");
+        s.cancel();
+        wait_signal().await;
+        drover_worker::process::kill_all_groups();
+        std::process::exit(130);
+    });
+    (drain, shutdown)
+}
+
 async fn wait_signal() {
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(s) => s,
@@ -216,8 +241,9 @@ pub(crate) async fn worker(args: WorkerArgs, target: &crate::Target) -> anyhow::
         .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok().map(|s| s.trim().to_string()))
         .unwrap_or_else(|| "worker".into());
     let coordinator = args.coordinator.unwrap_or_else(|| target.server().to_string());
-    let token = shutdown_on_signal();
-    drover_worker::run(args.flags.config(&coordinator, name, target.token()), token).await?;
+    let (drain, shutdown) = drain_on_signal();
+    drover_worker::run_with_drain(args.flags.config(&coordinator, name, target.token()), drain, shutdown)
+        .await?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -14,20 +14,53 @@
 //! 5. When the stream ends (coordinator restart), go back to 1. Running pods keep running and
 //!    their reports are retried, so a coordinator restart loses no outcome.
 //!
+//! A report the coordinator refuses (409/404: the pod is no longer bound here, or is already
+//! finished) means the pod is not this worker's any more: its process is stopped (or never
+//! started) and its task, if any, requeued.
+//!
+//! # Drain (scaling down)
+//! A drain starts when `drain` (given to [`run_with_drain`]; `drover worker` cancels it on the
+//! first SIGTERM or Ctrl-C) is cancelled, or when a heartbeat reply says `drain: true` (the
+//! coordinator was asked, `drover drain worker NAME`). [`Drain`] carries it to every pod:
+//! 1. The agent takes no new pods (`accept` ignores newly assigned ones) and, on SIGTERM, asks
+//!    the coordinator to drain it (`Client::drain_worker`: the worker becomes `Draining` and
+//!    unschedulable, and its pods that have not started go back to the scheduler; a report
+//!    about such a pod is refused, so a process started in that race is stopped again).
+//! 2. Running pods finish, within `drain_timeout`. A pod that has nothing running (not started
+//!    yet, waiting for a task, in restart back-off) starts nothing more; a draining queue pod
+//!    stops before its next task; a container that fails is not restarted in place. When the
+//!    timeout passes, what still runs is stopped (SIGTERM, then SIGKILL after the pod's grace
+//!    period), and its task requeued.
+//! 3. Tasks taken and not acked are handed back (see [`crate::tasks`]).
+//! 4. A pod the drain ended before its work was done is a disruption: it is reported `Failed`
+//!    with reason `WorkerDrained` and the condition `DisruptionTarget=True`; the coordinator
+//!    leaves it uncounted and its Job replaces it. A pod that finished on its own is reported as
+//!    usual (a success is counted, a failure too).
+//! 5. Once every pod has ended and been reported, the session ends (no more heartbeats, so the
+//!    agent does not register again) and the agent deregisters (`Client::deregister_worker`);
+//!    [`run_with_drain`] returns `Ok`.
+//!
+//! `shutdown` cancelled during a drain stops everything at once, as it does outside one: every
+//! pod is stopped with its grace period and reported (as `WorkerDrained` during a drain), and
+//! the agent returns without deregistering (the coordinator declares it lost).
+//!
 //! # Guarantees
 //! - A pod's final status is reported at least once, and stays in the heartbeat's care until
 //!   acknowledged.
 //! - On shutdown every pod process group is stopped (SIGTERM, then SIGKILL after the grace).
+//! - A drain lasts at most `drain_timeout` plus the longest termination grace period of the pods
+//!   still running then (and the reports); it never loses a task: every task taken and not acked
+//!   is requeued.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use chrono::Utc;
 use drover_api::pod::{
     ContainerState, ContainerStatus, PodCondition, StateRunning, StateTerminated, StateWaiting, phase,
 };
-use drover_api::protocol::{Assignment, Registration, StatusReport};
+use drover_api::protocol::{Assignment, REASON_WORKER_DRAINED, Registration, StatusReport};
 use drover_api::{Pod, PodStatus, Time};
 use drover_client::{Client, ClientError};
 use drover_queue::Task;
@@ -57,6 +90,39 @@ pub struct AgentConfig {
     pub restart_backoff_max: Duration,
     /// The join token the coordinator requires, if any.
     pub token: Option<drover_api::meta::Secret>,
+    /// How long a drain lets running pods finish before stopping them (they then get their
+    /// termination grace period).
+    pub drain_timeout: Duration,
+}
+
+/// How long the agent waits for its pods once they were told to stop, before it kills every
+/// process group (on shutdown, and past the drain timeout).
+const STOP_WAIT: Duration = Duration::from_secs(35);
+
+/// The agent's drain, shared with every pod runner (see the module docs).
+pub(crate) struct Drain {
+    /// Cancelled when the drain starts: no new pod, task or restart.
+    started: CancellationToken,
+    /// Cancelled when what still runs must stop: the drain timeout passed, or the agent shuts
+    /// down. Every pod's `stop` token is a child of it.
+    cut: CancellationToken,
+    /// Why `cut` was cancelled, for the pods' messages.
+    cut_reason: OnceLock<String>,
+}
+
+impl Drain {
+    fn new() -> Drain {
+        Drain {
+            started: CancellationToken::new(),
+            cut: CancellationToken::new(),
+            cut_reason: OnceLock::new(),
+        }
+    }
+
+    fn cut(&self, reason: String) {
+        let _ = self.cut_reason.set(reason);
+        self.cut.cancel();
+    }
 }
 
 /// One pod this agent runs.
@@ -70,17 +136,41 @@ struct LocalPod {
 
 type Pods = Arc<Mutex<HashMap<String, LocalPod>>>;
 
-/// Runs the agent until `shutdown` is cancelled, then stops every pod.
+/// Runs the agent until `shutdown` is cancelled, then stops every pod. A drain the coordinator
+/// asks for (`drover drain worker`) is still carried out; see [`run_with_drain`].
 pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
+    run_with_drain(config, CancellationToken::new(), shutdown).await
+}
+
+/// Runs the agent until its drain is complete (started by cancelling `drain`, or by the
+/// coordinator) or `shutdown` is cancelled (every pod stopped at once). Returns `Ok` in both
+/// cases; see the module docs.
+pub async fn run_with_drain(
+    config: AgentConfig,
+    drain: CancellationToken,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let client = Client::new(&config.coordinator)
         .with_token(config.token.as_ref().map(drover_api::meta::Secret::expose));
     let incarnation = uuid_like();
     let pods: Pods = Arc::new(Mutex::new(HashMap::new()));
     let tracker = TaskTracker::new();
     let config = Arc::new(config);
+    let state = Arc::new(Drain::new());
+    // Ends the sessions for good: on shutdown, or when the drain is complete.
+    let leave = shutdown.child_token();
+    let drainer = tokio::spawn(drain_agent(
+        client.clone(),
+        config.clone(),
+        pods.clone(),
+        tracker.clone(),
+        state.clone(),
+        drain,
+        leave.clone(),
+    ));
 
     let mut delay = Duration::from_millis(100);
-    while !shutdown.is_cancelled() {
+    while !leave.is_cancelled() {
         let reg = Registration {
             name: config.name.clone(),
             slots: config.slots,
@@ -92,42 +182,62 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> anyhow::Re
             Ok(_) => {
                 tracing::info!(worker = %config.name, slots = config.slots, coordinator = %config.coordinator, "Worker registered");
                 delay = Duration::from_millis(100);
+                // Registering again resets the worker's phase: a drain under way is re-announced.
+                if state.started.is_cancelled() {
+                    announce_drain(&client, &config.name, &leave).await;
+                }
             }
             Err(err) if err.code() == Some(401) => {
+                drainer.abort();
                 // Retrying cannot help: the operator must give the right token.
                 anyhow::bail!("the coordinator refused to register this worker: {err}");
             }
             Err(err) => {
                 tracing::warn!(error = %err, "Cannot register; retrying");
                 tokio::select! {
-                    _ = shutdown.cancelled() => break,
+                    _ = leave.cancelled() => break,
                     _ = tokio::time::sleep(delay) => {}
                 }
                 delay = (delay * 2).min(Duration::from_secs(5));
                 continue;
             }
         }
-        let session = shutdown.child_token();
-        let hb = tokio::spawn(heartbeat_loop(client.clone(), config.clone(), session.clone()));
-        let res = serve_assignments(&client, &config, &pods, &tracker, &session).await;
+        let session = leave.child_token();
+        let hb = tokio::spawn(heartbeat_loop(
+            client.clone(),
+            config.clone(),
+            session.clone(),
+            state.started.clone(),
+        ));
+        let res = serve_assignments(&client, &config, &pods, &tracker, &state, &session).await;
         session.cancel();
         let _ = hb.await;
         if let Err(err) = res {
             tracing::warn!(error = %err, "Assignment stream ended; reconnecting");
             tokio::select! {
-                _ = shutdown.cancelled() => break,
+                _ = leave.cancelled() => break,
                 _ = tokio::time::sleep(delay) => {}
             }
             delay = (delay * 2).min(Duration::from_secs(5));
         }
     }
 
-    // Shutdown: stop every pod, let the runners report, wait for them.
-    for pod in pods.lock().unwrap_or_else(|p| p.into_inner()).values() {
-        pod.stop.cancel();
+    if !shutdown.is_cancelled() && drainer.await.unwrap_or(false) {
+        // The drain is complete: every pod ended and was reported, and the heartbeats stopped.
+        deregister(&client, &config.name, &shutdown).await;
+        tracing::info!(worker = %config.name, "Worker drained and deregistered");
+        return Ok(());
     }
+
+    // Shutdown: stop every pod, let the runners report, wait for them.
+    let reason = if state.started.is_cancelled() {
+        format!("worker {} was stopped during its drain", config.name)
+    } else {
+        format!("worker {} shut down", config.name)
+    };
+    state.cut(reason);
     tracker.close();
-    if tokio::time::timeout(Duration::from_secs(35), tracker.wait()).await.is_err() {
+    if tokio::time::timeout(STOP_WAIT, tracker.wait()).await.is_err() {
         tracing::warn!("Pods did not stop in time; killing their process groups");
     }
     process::kill_all_groups();
@@ -135,7 +245,110 @@ pub async fn run(config: AgentConfig, shutdown: CancellationToken) -> anyhow::Re
     Ok(())
 }
 
-async fn heartbeat_loop(client: Client, config: Arc<AgentConfig>, session: CancellationToken) {
+/// Carries out the drain once it starts (on `signal`, or when the coordinator asked): tells the
+/// coordinator, stops what still runs at the drain timeout, and waits for every pod to end and
+/// be reported. Returns true when the drain is complete, having cancelled `leave`; false if
+/// `leave` was cancelled first (shutdown).
+async fn drain_agent(
+    client: Client,
+    config: Arc<AgentConfig>,
+    pods: Pods,
+    tracker: TaskTracker,
+    state: Arc<Drain>,
+    signal: CancellationToken,
+    leave: CancellationToken,
+) -> bool {
+    tokio::select! {
+        _ = signal.cancelled() => state.started.cancel(),
+        _ = state.started.cancelled() => {}
+        _ = leave.cancelled() => return false,
+    }
+    let timeout = config.drain_timeout;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let running = pods.lock().unwrap_or_else(|p| p.into_inner()).len();
+    tracing::info!(worker = %config.name, pods = running, timeout = ?timeout, "Draining: no new pods; the running ones may finish");
+    // `accept` starts a pod under the lock after checking the drain: past this point every pod
+    // this agent will ever run is in the tracker.
+    drop(pods.lock().unwrap_or_else(|p| p.into_inner()));
+    tracker.close();
+    // Pods bound here that have not started go back to the scheduler.
+    tokio::select! {
+        _ = announce_drain(&client, &config.name, &leave) => {}
+        _ = tokio::time::sleep_until(deadline) => {}
+    }
+    let overdue = async {
+        tokio::time::sleep_until(deadline).await;
+        let left = pods.lock().unwrap_or_else(|p| p.into_inner()).len();
+        tracing::warn!(worker = %config.name, pods = left, "Drain timeout passed; stopping the pods still running");
+        state.cut(format!(
+            "the pod did not finish within worker {}'s drain timeout ({}s)",
+            config.name,
+            timeout.as_secs_f64()
+        ));
+        tokio::time::sleep(STOP_WAIT).await;
+    };
+    tokio::select! {
+        _ = tracker.wait() => {}
+        _ = overdue => {
+            tracing::warn!("Pods did not stop in time; killing their process groups");
+            process::kill_all_groups();
+        }
+        _ = leave.cancelled() => return false,
+    }
+    if leave.is_cancelled() {
+        return false;
+    }
+    leave.cancel();
+    true
+}
+
+/// Asks the coordinator to mark this worker draining, retrying until it answers or `leave` is
+/// cancelled. An unknown worker (404) has nothing to drain there.
+async fn announce_drain(client: &Client, name: &str, leave: &CancellationToken) {
+    let mut delay = Duration::from_millis(50);
+    loop {
+        match client.drain_worker(name).await {
+            Ok(_) => return,
+            Err(err) if err.code().is_some() => {
+                tracing::debug!(error = %err, "The coordinator refused the drain");
+                return;
+            }
+            Err(err) => tracing::debug!(error = %err, "Cannot announce the drain; retrying"),
+        }
+        tokio::select! {
+            _ = leave.cancelled() => return,
+            _ = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(Duration::from_secs(2));
+    }
+}
+
+/// The drain's last step: removes this worker from the fleet, retrying for a while if the
+/// coordinator cannot be reached (it then declares the worker lost instead).
+async fn deregister(client: &Client, name: &str, shutdown: &CancellationToken) {
+    let mut delay = Duration::from_millis(50);
+    for _ in 0..12 {
+        match client.deregister_worker(name).await {
+            Ok(_) => return,
+            Err(err) if err.code() == Some(404) => return,
+            Err(err) => tracing::warn!(error = %err, "Cannot deregister; retrying"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(Duration::from_secs(2));
+    }
+    tracing::warn!(worker = %name, "Could not deregister; the coordinator will declare this worker lost");
+}
+
+/// Heartbeats until the session ends; a reply with `drain: true` starts the drain.
+async fn heartbeat_loop(
+    client: Client,
+    config: Arc<AgentConfig>,
+    session: CancellationToken,
+    draining: CancellationToken,
+) {
     let mut tick = tokio::time::interval(config.heartbeat_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -144,7 +357,12 @@ async fn heartbeat_loop(client: Client, config: Arc<AgentConfig>, session: Cance
             _ = tick.tick() => {}
         }
         match client.heartbeat(&config.name).await {
-            Ok(reply) if reply.registered => {}
+            Ok(reply) if reply.registered => {
+                if reply.drain && !draining.is_cancelled() {
+                    tracing::info!(worker = %config.name, "The coordinator asked this worker to drain");
+                    draining.cancel();
+                }
+            }
             Ok(_) => {
                 tracing::warn!("The coordinator no longer knows this worker; registering again");
                 session.cancel();
@@ -161,6 +379,7 @@ async fn serve_assignments(
     config: &Arc<AgentConfig>,
     pods: &Pods,
     tracker: &TaskTracker,
+    state: &Arc<Drain>,
     session: &CancellationToken,
 ) -> Result<(), ClientError> {
     let mut stream = Box::pin(client.assignments(&config.name).await?);
@@ -182,16 +401,24 @@ async fn serve_assignments(
                     }
                 }
                 for pod in wanted {
-                    accept(client, config, pods, tracker, pod);
+                    accept(client, config, pods, tracker, state, pod);
                 }
             }
-            Some(Ok(Assignment::Pod { pod })) => accept(client, config, pods, tracker, *pod),
+            Some(Ok(Assignment::Pod { pod })) => accept(client, config, pods, tracker, state, *pod),
         }
     }
 }
 
-/// Starts a pod, or stops it when its termination was requested.
-fn accept(client: &Client, config: &Arc<AgentConfig>, pods: &Pods, tracker: &TaskTracker, pod: Pod) {
+/// Starts a pod, or stops it when its termination was requested. A draining agent starts no
+/// new pod (the coordinator un-binds it, or fails it as `WorkerDrained` at deregistration).
+fn accept(
+    client: &Client,
+    config: &Arc<AgentConfig>,
+    pods: &Pods,
+    tracker: &TaskTracker,
+    state: &Arc<Drain>,
+    pod: Pod,
+) {
     let uid = pod.metadata.uid.clone();
     let grace = Duration::from_secs(
         pod.metadata
@@ -211,7 +438,11 @@ fn accept(client: &Client, config: &Arc<AgentConfig>, pods: &Pods, tracker: &Tas
     if pod.is_terminal() {
         return;
     }
-    let stop = CancellationToken::new();
+    if state.started.is_cancelled() {
+        tracing::info!(pod = %pod.metadata.name, "Draining; not starting a newly assigned pod");
+        return;
+    }
+    let stop = state.cut.child_token();
     let grace = Arc::new(Mutex::new(grace));
     if pod.metadata.deletion_timestamp.is_some() {
         stop.cancel();
@@ -220,14 +451,16 @@ fn accept(client: &Client, config: &Arc<AgentConfig>, pods: &Pods, tracker: &Tas
         uid.clone(),
         LocalPod { name: pod.metadata.name.clone(), stop: stop.clone(), grace: grace.clone() },
     );
-    drop(map);
     let client = client.clone();
     let config = config.clone();
     let pods = pods.clone();
+    let state = state.clone();
+    // Spawned under the lock: the drain waits for every pod that passed the check above.
     tracker.spawn(async move {
-        run_pod(&client, &config, &pod, stop, grace).await;
+        run_pod(&client, &config, &pod, stop, grace, &state).await;
         pods.lock().unwrap_or_else(|p| p.into_inner()).remove(&uid);
     });
+    drop(map);
 }
 
 /// Runs one pod to its end and reports it.
@@ -236,12 +469,17 @@ fn accept(client: &Client, config: &Arc<AgentConfig>, pods: &Pods, tracker: &Tas
 /// queue pod (`spec.queue`, see [`crate::tasks`]) first takes a task and runs the handler for
 /// it (`Exec`: a process per task; `Stream`: one line to the pod's long-lived process; `Noop`:
 /// nothing); a draining pod loops over tasks until the queue is empty everywhere.
+///
+/// When the worker drains (`drain`), the pod starts nothing new: no first process, no next
+/// task, no in-place restart. What runs goes on until the drain's cut (`stop` is its child).
+/// A pod the drain ended before its work was done reports `WorkerDrained` (see the module docs).
 async fn run_pod(
     client: &Client,
     config: &AgentConfig,
     pod: &Pod,
     stop: CancellationToken,
     grace: Arc<Mutex<Duration>>,
+    drain: &Drain,
 ) {
     let name = &pod.metadata.name;
     let uid = &pod.metadata.uid;
@@ -254,7 +492,7 @@ async fn run_pod(
         .spec
         .active_deadline_seconds
         .map(|s| tokio::time::Instant::now() + Duration::from_secs(s.max(0) as u64));
-    let reporter = Reporter { client, config, name, uid, start_time, container: &container };
+    let reporter = Reporter { client, config, name, uid, start_time, container: &container, stop: &stop };
     let mut queue = pod.spec.queue.as_ref().map(|q| tasks::QueuePod::new(q.clone(), pod));
     let handler = queue.as_ref().map_or(Handler::Exec, |q| q.handler());
     // The `Stream` handler's process: started before the first task, ended with the container.
@@ -265,22 +503,52 @@ async fn run_pod(
     let final_exit: Exit;
     // Why the last task failed, when the exit code does not say it (a `Stream` task).
     let mut failure: Option<String>;
+    // Set when the worker's drain ended the pod with its work not done: it is a disruption.
+    let mut drained: Option<String> = None;
+    let draining = |what: &str| format!("worker {} is draining: {what}", config.name);
     loop {
         failure = None;
         if stop.is_cancelled() {
             final_exit = killed_before_start();
             break;
         }
+        if drain.started.is_cancelled() {
+            // Nothing runs now (a draining queue pod between tasks, a pod not started yet or
+            // waiting to restart): nothing more is started.
+            drained = Some(draining(match &queue {
+                Some(q) if q.drains() => "the pod takes no more tasks",
+                _ if restarts > 0 => "the container is not restarted",
+                _ => "the pod was not started",
+            }));
+            final_exit = killed_before_start();
+            break;
+        }
         // A queue pod needs a task before it runs anything.
         let task = match &mut queue {
             None => None,
-            Some(q) => match q.next_task(&reporter, &stop).await {
+            Some(q) => match q.next_task(&reporter, &stop, &drain.started).await {
+                tasks::Next::Task(task) if drain.started.is_cancelled() => {
+                    // Taken as the drain began, not started: handed back.
+                    q.give_back(&task).await;
+                    drained = Some(draining("the task it had just taken was handed back"));
+                    final_exit = killed_before_start();
+                    break;
+                }
                 tasks::Next::Task(task) => Some(task),
                 tasks::Next::Drained => {
                     final_exit = drained_exit();
                     break;
                 }
                 tasks::Next::Stopped => {
+                    final_exit = killed_before_start();
+                    break;
+                }
+                tasks::Next::Draining => {
+                    drained = Some(draining(if q.drains() {
+                        "the pod takes no more tasks"
+                    } else {
+                        "the pod stopped waiting for a task"
+                    }));
                     final_exit = killed_before_start();
                     break;
                 }
@@ -349,6 +617,12 @@ async fn run_pod(
             final_exit = exit;
             break;
         }
+        if drain.started.is_cancelled() {
+            // (A fixed-completion pod's held task is requeued by `finish`.)
+            drained = Some(draining("the failed container is not restarted"));
+            final_exit = exit;
+            break;
+        }
         // OnFailure: restart in place with kubelet-style back-off (a `Stream` process too).
         if let Some(s) = stream.take() {
             end_stream(s, &stop, &grace).await;
@@ -365,10 +639,11 @@ async fn run_pod(
         };
         let counts = queue.as_ref().map(|q| q.counts());
         let status = reporter.status(phase::RUNNING, waiting, last_state.clone(), restarts, false, counts);
-        report_until_acked(client, config, name, uid, status, &stop).await;
+        reporter.report(status, &stop).await;
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
             _ = stop.cancelled() => {}
+            _ = drain.started.cancelled() => {}
         }
     }
 
@@ -382,9 +657,20 @@ async fn run_pod(
     {
         q.finish(&final_exit).await;
     }
+    // Stopped at the drain's cut (the timeout, or a shutdown during the drain).
+    if drained.is_none()
+        && drain.started.is_cancelled()
+        && drain.cut.is_cancelled()
+        && final_exit.reason == ExitReason::Killed
+    {
+        drained = Some(drain.cut_reason.get().cloned().unwrap_or_else(|| draining("the pod was stopped")));
+    }
+    if let Some(why) = &drained {
+        log.append(format!("drover: {why}\n").as_bytes());
+    }
     log.close();
     let _ = shipper.await;
-    let phase = if final_exit.success() { phase::SUCCEEDED } else { phase::FAILED };
+    let phase = if final_exit.success() && drained.is_none() { phase::SUCCEEDED } else { phase::FAILED };
     let counts = queue.as_ref().map(|q| q.counts_at_end(&final_exit));
     let mut final_status = reporter.status(
         phase,
@@ -394,7 +680,18 @@ async fn run_pod(
         false,
         counts,
     );
-    if phase == phase::FAILED {
+    if let Some(why) = drained {
+        // A disruption: the coordinator leaves it uncounted and the Job replaces it.
+        final_status.reason = Some(REASON_WORKER_DRAINED.into());
+        final_status.conditions.push(PodCondition {
+            type_: "DisruptionTarget".into(),
+            status: "True".into(),
+            reason: Some(REASON_WORKER_DRAINED.into()),
+            message: Some(why.clone()),
+            last_transition_time: Some(Utc::now()),
+        });
+        final_status.message = Some(why);
+    } else if phase == phase::FAILED {
         final_status.reason = Some(match &final_exit.reason {
             ExitReason::DeadlineExceeded => "DeadlineExceeded".into(),
             ExitReason::StartError(_) => "StartError".into(),
@@ -421,6 +718,8 @@ pub(crate) struct Reporter<'a> {
     pub(crate) uid: &'a str,
     start_time: Time,
     container: &'a drover_api::Container,
+    /// The pod's stop token, cancelled when the coordinator refuses a report.
+    stop: &'a CancellationToken,
 }
 
 impl Reporter<'_> {
@@ -438,9 +737,15 @@ impl Reporter<'_> {
         s
     }
 
-    /// Reports `status`, retrying until the coordinator answers or `give_up` is cancelled.
+    /// Reports `status`, retrying until the coordinator answers or `give_up` is cancelled. A
+    /// refusal means the pod is not this worker's any more (un-bound by a drain, failed, gone):
+    /// the pod is stopped, and its task requeued.
     pub(crate) async fn report(&self, status: PodStatus, give_up: &CancellationToken) {
-        report_until_acked(self.client, self.config, self.name, self.uid, status, give_up).await;
+        let sent = report_until_acked(self.client, self.config, self.name, self.uid, status, give_up).await;
+        if sent == Sent::Refused && !self.stop.is_cancelled() {
+            tracing::info!(pod = %self.name, "The coordinator refused a report: the pod is no longer this worker's; stopping it");
+            self.stop.cancel();
+        }
     }
 }
 
@@ -697,8 +1002,18 @@ fn status(
     }
 }
 
+/// How a status report ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sent {
+    Acked,
+    /// 409 or 404: the pod is not bound here, already finished, or gone.
+    Refused,
+    GaveUp,
+}
+
 /// Sends a status report, retrying while the coordinator is unreachable. Gives up on a
-/// refusal (the pod is gone or terminal there) or when `give_up` is cancelled.
+/// refusal (the pod is gone or terminal there, or bound elsewhere) or when `give_up` is
+/// cancelled.
 async fn report_until_acked(
     client: &Client,
     config: &AgentConfig,
@@ -706,22 +1021,22 @@ async fn report_until_acked(
     uid: &str,
     status: PodStatus,
     give_up: &CancellationToken,
-) {
+) -> Sent {
     let report = StatusReport { uid: uid.to_string(), worker: config.name.clone(), status };
     let mut delay = Duration::from_millis(50);
     loop {
         match client.report_status(name, &report).await {
-            Ok(_) => return,
+            Ok(_) => return Sent::Acked,
             Err(ClientError::Api { code, message, .. }) if code == 409 || code == 404 => {
                 tracing::debug!(pod = %name, %message, "Status report refused");
-                return;
+                return Sent::Refused;
             }
             Err(err) => {
                 tracing::debug!(pod = %name, error = %err, "Status report failed; retrying");
             }
         }
         tokio::select! {
-            _ = give_up.cancelled() => return,
+            _ = give_up.cancelled() => return Sent::GaveUp,
             _ = tokio::time::sleep(delay) => {}
         }
         delay = (delay * 2).min(Duration::from_secs(2));
@@ -769,4 +1084,224 @@ fn hostname() -> Option<String> {
 
 fn uuid_like() -> String {
     format!("{:x}-{:x}", std::process::id(), Utc::now().timestamp_nanos_opt().unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader};
+    use tokio::sync::mpsc;
+
+    /// One request the fake coordinator received: method, path, JSON body.
+    type Request = (String, String, serde_json::Value);
+
+    /// A coordinator that answers every request `200 {}`, or `409` to status reports when
+    /// `refuse_reports`, and passes each request on.
+    async fn fake_coordinator(refuse_reports: bool) -> (String, mpsc::UnboundedReceiver<Request>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok((sock, _)) = listener.accept().await {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let (r, mut w) = sock.into_split();
+                    let mut r = BufReader::new(r);
+                    loop {
+                        let mut line = String::new();
+                        if r.read_line(&mut line).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let mut words = line.split_whitespace();
+                        let method = words.next().unwrap_or_default().to_string();
+                        let path = words.next().unwrap_or_default().to_string();
+                        let mut len = 0;
+                        loop {
+                            let mut header = String::new();
+                            if r.read_line(&mut header).await.unwrap_or(0) == 0 {
+                                return;
+                            }
+                            let header = header.trim_end();
+                            if header.is_empty() {
+                                break;
+                            }
+                            if let Some((k, v)) = header.split_once(':')
+                                && k.eq_ignore_ascii_case("content-length")
+                            {
+                                len = v.trim().parse().unwrap();
+                            }
+                        }
+                        let mut body = vec![0; len];
+                        r.read_exact(&mut body).await.unwrap();
+                        let (status, reply) = if refuse_reports && path.ends_with("/status") {
+                            (
+                                "409 Conflict",
+                                r#"{"kind":"Status","code":409,"reason":"Conflict","message":"stale"}"#,
+                            )
+                        } else {
+                            ("200 OK", "{}")
+                        };
+                        let body = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+                        let _ = tx.send((method, path, body));
+                        let head = format!(
+                            "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                            reply.len()
+                        );
+                        if w.write_all(format!("{head}{reply}").as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (url, rx)
+    }
+
+    fn config(url: &str) -> AgentConfig {
+        AgentConfig {
+            coordinator: url.into(),
+            name: "w1".into(),
+            slots: 1,
+            heartbeat_interval: Duration::from_secs(1),
+            restart_backoff_base: Duration::from_millis(10),
+            restart_backoff_max: Duration::from_millis(10),
+            token: None,
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+
+    fn pod(script: &str, restart: &str) -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p", "uid": "u1"},
+            "spec": {
+                "containers": [{"name": "c", "command": ["sh", "-c", script]}],
+                "restartPolicy": restart,
+                "terminationGracePeriodSeconds": 1,
+                "nodeName": "w1",
+            },
+        }))
+        .unwrap()
+    }
+
+    /// Runs the pod to its end (bounded) and returns the status reports it sent, in order.
+    async fn run(
+        client: &Client,
+        config: &AgentConfig,
+        pod: &Pod,
+        drain: &Drain,
+        requests: &mut mpsc::UnboundedReceiver<Request>,
+    ) -> Vec<PodStatus> {
+        let grace = Arc::new(Mutex::new(Duration::from_secs(1)));
+        let stop = drain.cut.child_token();
+        tokio::time::timeout(Duration::from_secs(10), run_pod(client, config, pod, stop, grace, drain))
+            .await
+            .expect("the pod ended");
+        let mut reports = Vec::new();
+        while let Ok((method, path, body)) = requests.try_recv() {
+            if method == "PUT" && path.ends_with("/status") {
+                reports.push(serde_json::from_value::<StatusReport>(body).unwrap().status);
+            }
+        }
+        reports
+    }
+
+    fn is_worker_drained(s: &PodStatus) -> bool {
+        s.phase == phase::FAILED
+            && s.reason.as_deref() == Some(REASON_WORKER_DRAINED)
+            && s.conditions.iter().any(|c| c.type_ == "DisruptionTarget" && c.status == "True")
+    }
+
+    #[tokio::test]
+    async fn a_refused_report_stops_the_pod() {
+        let (url, mut requests) = fake_coordinator(true).await;
+        let config = config(&url);
+        let client = Client::new(&url);
+        let dir = std::env::temp_dir().join(format!("drover-agent-refused-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let pidfile = dir.join("pid");
+        let pod = pod(&format!("echo $$ > {}; exec sleep 60", pidfile.display()), "Never");
+        let started = std::time::Instant::now();
+        let reports = run(&client, &config, &pod, &Drain::new(), &mut requests).await;
+        // `run_pod` ends only once the process has exited: it was stopped, not run to its end.
+        assert!(started.elapsed() < Duration::from_secs(8), "the pod ran on");
+        assert_eq!(reports.first().map(|s| s.phase.as_str()), Some(phase::RUNNING), "{reports:#?}");
+        assert_eq!(reports.last().map(|s| s.phase.as_str()), Some(phase::FAILED), "{reports:#?}");
+        // (The stop may come before the shell wrote its pid.)
+        if let Ok(pid) = std::fs::read_to_string(&pidfile) {
+            let pid = nix::unistd::Pid::from_raw(pid.trim().parse().unwrap());
+            assert!(nix::sys::signal::kill(pid, None).is_err(), "the process is gone");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_draining_worker_starts_no_pod_and_reports_it_worker_drained() {
+        let (url, mut requests) = fake_coordinator(false).await;
+        let config = config(&url);
+        let client = Client::new(&url);
+        let dir = std::env::temp_dir().join(format!("drover-agent-unstarted-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ran = dir.join("ran");
+        let drain = Drain::new();
+        drain.started.cancel();
+        let reports =
+            run(&client, &config, &pod(&format!("touch {}", ran.display()), "Never"), &drain, &mut requests)
+                .await;
+        assert!(!ran.exists(), "the pod's command never ran");
+        assert_eq!(reports.len(), 1, "{reports:#?}");
+        assert!(is_worker_drained(&reports[0]), "{:#?}", reports[0]);
+        assert!(
+            reports[0].message.as_deref().unwrap_or_default().contains("not started"),
+            "{:#?}",
+            reports[0]
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_failed_container_is_not_restarted_during_a_drain() {
+        let (url, mut requests) = fake_coordinator(false).await;
+        let config = config(&url);
+        let client = Client::new(&url);
+        let dir = std::env::temp_dir().join(format!("drover-agent-norestart-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let runs = dir.join("runs");
+        let drain = Drain::new();
+        // Fails on its own after the drain began (OnFailure would restart it).
+        let script = format!("echo run >> {}; sleep 0.5; exit 3", runs.display());
+        let pod = pod(&script, "OnFailure");
+        let grace = Arc::new(Mutex::new(Duration::from_secs(1)));
+        let runner = run_pod(&client, &config, &pod, drain.cut.child_token(), grace, &drain);
+        let mut reports = Vec::new();
+        let drain_when_running = async {
+            while let Some((method, path, body)) = requests.recv().await {
+                if method == "PUT" && path.ends_with("/status") {
+                    let status = serde_json::from_value::<StatusReport>(body).unwrap().status;
+                    if status.phase == phase::RUNNING {
+                        drain.started.cancel();
+                    }
+                    reports.push(status);
+                }
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), async {
+            tokio::select! {
+                _ = runner => {}
+                _ = drain_when_running => unreachable!("the fake coordinator stopped"),
+            }
+        })
+        .await
+        .expect("the pod ended");
+        while let Ok((method, path, body)) = requests.try_recv() {
+            if method == "PUT" && path.ends_with("/status") {
+                reports.push(serde_json::from_value::<StatusReport>(body).unwrap().status);
+            }
+        }
+        assert_eq!(std::fs::read_to_string(&runs).unwrap(), "run\n", "ran once, not restarted");
+        let last = reports.last().expect("a final report");
+        assert!(is_worker_drained(last), "{last:#?}");
+        let terminated = last.container_statuses[0].state.terminated.as_ref().expect("terminated");
+        assert_eq!(terminated.exit_code, 3, "the container's own exit is kept");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

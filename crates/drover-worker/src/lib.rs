@@ -1,6 +1,7 @@
 //! The Drover worker agent.
 //!
-//! - [`agent`]: registration, heartbeats, the assignment stream, running pods and reporting them.
+//! - [`agent`]: registration, heartbeats, the assignment stream, running pods and reporting them,
+//!   and the drain (scaling down: finish or stop the running pods, hand back tasks, deregister).
 //! - [`process`]: one pod's process: a process group, log capture, termination and the
 //!   guarantee that no pod process outlives the agent.
 //! - `tasks`: queue pods: taking a task under a lease, acking or requeueing it, and the drain
@@ -12,4 +13,4 @@ pub mod process;
 mod stream;
 mod tasks;
 
-pub use agent::{AgentConfig, run};
+pub use agent::{AgentConfig, run, run_with_drain};

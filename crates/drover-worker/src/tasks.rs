@@ -11,7 +11,22 @@
 //!   finds nothing it reports the condition `QueueDrained=True` and exits 0 only when the queue
 //!   has nothing ready, nothing is in flight (where the broker can tell), and every other active
 //!   pod of the Job is drained too. A task requeued because another pod died is taken by a pod
-//!   that is still waiting, so it is never stranded after the last pod exits.
+//!   that is still waiting, so it is never stranded after the last pod exits. A pod not bound to
+//!   a worker yet is not waited for: it holds no task, and runs this same loop once it starts
+//!   (without this, pods replacing those of a drained worker, pending for want of a free slot,
+//!   would keep the running pods waiting for them forever).
+//!
+//! # A drain of the worker
+//! When the agent drains ([`crate::agent`]), a queue pod takes no new task:
+//! - a draining pod finishes the task in hand (its command is stopped and the task requeued if
+//!   the drain timeout passes first), acks it, and ends `Failed` with reason `WorkerDrained`
+//!   (never `Succeeded`: in work-queue mode a success means the queue is done); one waiting for
+//!   a task, or for the other pods, stops waiting at once ([`Next::Draining`]);
+//! - a fixed-completion pod whose task runs finishes normally (success reported, then the ack);
+//!   one still waiting for its task stops waiting and ends `WorkerDrained`;
+//! - a task taken but not started yet (the take completed after the drain began) is handed back
+//!   ([`QueuePod::give_back`]). A take in progress is not cancelled by the drain (it returns
+//!   within its short wait), so nothing is left leased by a dropped request.
 //!
 //! # Handlers (`spec.queue.handler`)
 //! - **`Exec`** (default): the container's command runs once per task, with the task body on
@@ -87,6 +102,9 @@ pub(crate) enum Next {
     Drained,
     /// The pod was stopped while waiting.
     Stopped,
+    /// The worker drains: the pod takes no more tasks (a draining pod's last success is still
+    /// pending its ack, which [`QueuePod::finish`] sends).
+    Draining,
 }
 
 /// The queue side of one pod.
@@ -168,7 +186,14 @@ impl QueuePod {
         due
     }
 
-    async fn connect(&mut self, reporter: &Reporter<'_>, stop: &CancellationToken) -> Option<Arc<dyn Queue>> {
+    /// The connection, made on first use. `None` when the pod is stopped or the worker drains
+    /// before the broker could be reached.
+    async fn connect(
+        &mut self,
+        reporter: &Reporter<'_>,
+        stop: &CancellationToken,
+        draining: &CancellationToken,
+    ) -> Option<Arc<dyn Queue>> {
         let mut delay = Duration::from_millis(100);
         loop {
             if let Some(q) = &self.queue {
@@ -187,6 +212,7 @@ impl QueuePod {
             }
             tokio::select! {
                 _ = stop.cancelled() => return None,
+                _ = draining.cancelled() => return None,
                 _ = tokio::time::sleep(delay) => {}
             }
             delay = (delay * 2).min(Duration::from_secs(5));
@@ -209,8 +235,15 @@ impl QueuePod {
     }
 
     /// Waits for the next task. A fixed-completion pod restarting under OnFailure gets its
-    /// held task again.
-    pub(crate) async fn next_task(&mut self, reporter: &Reporter<'_>, stop: &CancellationToken) -> Next {
+    /// held task again. Once `draining` is cancelled no new take starts; a take already under
+    /// way completes (within its wait) and its task, if any, is returned: the caller, seeing the
+    /// drain, hands it back.
+    pub(crate) async fn next_task(
+        &mut self,
+        reporter: &Reporter<'_>,
+        stop: &CancellationToken,
+        draining: &CancellationToken,
+    ) -> Next {
         if let Some(task) = &self.held {
             return Next::Task(task.clone());
         }
@@ -218,7 +251,12 @@ impl QueuePod {
         // promptly), then less and less often while other pods are still busy.
         let mut wait = if self.spec.drain { Duration::from_millis(20) } else { Duration::from_millis(500) };
         loop {
-            let Some(q) = self.connect(reporter, stop).await else { return Next::Stopped };
+            if draining.is_cancelled() {
+                return Next::Draining;
+            }
+            let Some(q) = self.connect(reporter, stop, draining).await else {
+                return if stop.is_cancelled() { Next::Stopped } else { Next::Draining };
+            };
             let taken = match self.pending_ack.take() {
                 // Not cancellable: the ack must land or fail, never be dropped half-way.
                 Some(done) => {
@@ -271,7 +309,8 @@ impl QueuePod {
     }
 
     /// The drain rule: nothing ready, nothing in flight (where the broker can tell), and every
-    /// other active pod of the Job drained too.
+    /// other active pod of the Job that is bound to a worker drained too (an unbound pod holds no
+    /// task and checks the queue itself when it starts).
     async fn drained_everywhere(
         &mut self,
         q: &Arc<dyn Queue>,
@@ -290,7 +329,7 @@ impl QueuePod {
         let Ok(pods) = reporter.client.list_pods(&selector).await else { return false };
         let others_drained = pods
             .iter()
-            .filter(|p| p.metadata.name != self.pod_name && p.is_active())
+            .filter(|p| p.metadata.name != self.pod_name && p.is_active() && p.node_name().is_some())
             .all(|p| p.condition_true(QUEUE_DRAINED));
         if !others_drained {
             return false;
@@ -379,6 +418,18 @@ impl QueuePod {
         }
         self.counts.requeued += 1;
         false
+    }
+
+    /// Hands back a task that was taken but never started (the worker began draining in
+    /// between): it is requeued at once, neither failed nor held any more.
+    pub(crate) async fn give_back(&mut self, task: &Task) {
+        self.held = None;
+        self.lease_lost.store(false, Ordering::SeqCst);
+        let Some(q) = self.queue.clone() else { return };
+        if let Err(err) = q.requeue(task).await {
+            tracing::warn!(pod = %self.pod_name, task = %task.id, error = %err, "Handing the task back failed; the broker returns it when its lease expires");
+        }
+        self.counts.requeued += 1;
     }
 
     fn count_ack(&mut self, task: &Task, acked: Result<(), QueueError>) {
