@@ -294,6 +294,9 @@ async fn scale_down_mid_queue(handler: &str) {
     let duplicates: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
     assert!(duplicates.is_empty(), "duplicates: {duplicates:?}");
     assert_eq!(stats(&c, Broker::Redis, &q).0, 0, "the queue ends empty");
+    // The Job's own count agrees: the drained pods' acked tasks are folded in when they are
+    // released (outcome Disrupted), not lost with them.
+    assert_eq!(job.status.tasks.map(|t| t.succeeded), Some(80), "{:#?}", job.status);
 
     let pods = c.pods_of("scale").await;
     let drained: Vec<&Pod> = pods.iter().filter(|p| worker_drained(p)).collect();

@@ -182,8 +182,9 @@ impl Coordinator {
                 if pod.is_terminal() {
                     continue;
                 }
+                // A disruption: the Job controller releases it without counting it (and folds
+                // in its task counts).
                 fail_pod(&mut pod, REASON_WORKER_DRAINED, &format!("Worker {name} left the fleet"), now);
-                pod.metadata.finalizers.retain(|f| f != drover_api::labels::JOB_TRACKING_FINALIZER);
                 t.update(pod)?;
             }
             t.delete::<Worker>(name)
@@ -258,11 +259,6 @@ fn apply_report(
     }
     status.conditions = merge_conditions(&pod.status.conditions, status.conditions);
     pod.status = status;
-    // A pod a drain cut off is a disruption: never counted, so the Job replaces it
-    // without charging its backoffLimit.
-    if pod.status.phase == phase::FAILED && pod.status.reason.as_deref() == Some(REASON_WORKER_DRAINED) {
-        pod.metadata.finalizers.retain(|f| f != drover_api::labels::JOB_TRACKING_FINALIZER);
-    }
     // A pod whose termination was requested and whose outcome is not to be counted
     // (scale-down, suspend, cascade delete) leaves the store once it ends, as
     // Kubernetes deletes it.

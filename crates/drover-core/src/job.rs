@@ -42,6 +42,11 @@ pub enum Outcome {
     Succeeded,
     /// Counted in `status.failed`.
     Failed,
+    /// A disruption that is not the pod's fault (a worker's graceful drain, reason
+    /// `WorkerDrained`): released and replaced, but counted neither as a success nor as a failure,
+    /// and no back-off, as Kubernetes' podFailurePolicy `Ignore` on `DisruptionTarget` does. Its
+    /// task counts are folded in like any counted pod's.
+    Disrupted,
 }
 
 /// A pod whose outcome this sync counts: the runtime removes its tracking finalizer in the same
@@ -279,6 +284,10 @@ fn count_new_outcomes(
     for pod in pods.iter().filter(|p| has_finalizer(p)) {
         let outcome = if pod.status.phase == phase::SUCCEEDED {
             Outcome::Succeeded
+        } else if pod.status.phase == phase::FAILED
+            && pod.status.reason.as_deref() == Some(drover_api::protocol::REASON_WORKER_DRAINED)
+        {
+            Outcome::Disrupted
         } else if is_failed(pod, replace_only_failed) {
             Outcome::Failed
         } else {
@@ -288,6 +297,7 @@ fn count_new_outcomes(
         match outcome {
             Outcome::Succeeded => successes.push(finished),
             Outcome::Failed => failures.push(finished),
+            Outcome::Disrupted => {}
         }
         record_outcome(pod, outcome, plan);
     }
@@ -298,6 +308,7 @@ fn record_outcome(pod: &Pod, outcome: Outcome, plan: &mut JobPlan) {
     match outcome {
         Outcome::Succeeded => plan.status.succeeded += 1,
         Outcome::Failed => plan.status.failed += 1,
+        Outcome::Disrupted => {}
     }
     plan.count.push(CountedPod { name: pod.metadata.name.clone(), outcome });
 }

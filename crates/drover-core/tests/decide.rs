@@ -599,6 +599,13 @@ fn failures() -> Vec<Case> {
         )
         .want(want().create(1).counted(1, 1).active(2).succeeded(1).failed(1))
         .backoff_after(0, None),
+        case(
+            "§0.2 a pod cut off by a worker's drain is a disruption: released uncounted, replaced at once, no back-off",
+            job().backoff_limit(0),
+            vec![pod_failed().drained()],
+        )
+        .want(want().create(1).active(1))
+        .backoff_after(0, None),
         case("FAIL-2 failed == backoffLimit is not a failure yet", job().counted(0, 5), vec![pod_failed()])
             .want(want().counted(0, 1).failed(6).requeue(10)),
         case(

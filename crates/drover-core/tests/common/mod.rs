@@ -236,6 +236,11 @@ impl PodBuilder {
         self.0.metadata.finalizers.clear();
         self
     }
+    /// Cut off by a worker's graceful drain: reason `WorkerDrained` (a disruption).
+    pub(crate) fn drained(mut self) -> Self {
+        self.0.status.reason = Some("WorkerDrained".into());
+        self
+    }
     pub(crate) fn assigned(mut self) -> Self {
         self.0.spec.node_name = Some("w1".into());
         self
