@@ -88,7 +88,10 @@ mod tests {
         let grace = c["services"]["worker"]["stop_grace_period"].as_str().unwrap_or("10s");
         let grace = crate::duration::parse(grace).unwrap();
         let drain = c["services"]["worker"]["environment"]["DROVER_DRAIN_TIMEOUT"].as_str().unwrap_or("30s");
-        assert!(grace > crate::duration::parse(drain).unwrap(), "stop_grace_period must exceed the drain timeout");
+        assert!(
+            grace > crate::duration::parse(drain).unwrap(),
+            "stop_grace_period must exceed the drain timeout"
+        );
         let health = strings(&c["services"]["coordinator"]["healthcheck"]["test"]).join(" ");
         assert!(health.contains("127.0.0.1:7070/healthz"), "{health}");
     }

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use drover_api::meta::Secret;
 use drover_api::protocol::{Assignment, HeartbeatReply, PodReport, Registration, ReportResult, StatusReport};
 use drover_api::{CronJob, Event, Job, Pod, Worker};
@@ -10,6 +12,7 @@ use futures::{Stream, StreamExt, TryStreamExt};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
 
 /// The server used when neither `--server` nor `DROVER_SERVER` is given.
 pub const DEFAULT_SERVER: &str = "http://127.0.0.1:7070";
@@ -42,6 +45,9 @@ pub enum ClientError {
     /// The reply could not be decoded.
     #[error("bad reply from the coordinator: {0}")]
     Decode(String),
+    /// A batch of status reports this one was part of could not be sent; it may be sent again.
+    #[error("the batch of status reports failed: {0}")]
+    Batch(String),
 }
 
 impl ClientError {
@@ -81,6 +87,67 @@ pub struct Client {
     server: String,
     /// The bearer token sent with every call; `Debug` does not show it.
     token: Option<Secret>,
+    /// With [`Client::with_report_batching`], status reports go through one batching task.
+    batcher: Option<Arc<Batcher>>,
+}
+
+/// Sends a worker's pod status reports in batches: while one batch is in flight, the reports
+/// that arrive queue up and leave together in the next, in one request and one store
+/// transaction. An idle worker's report leaves at once, alone, so batching adds no latency.
+#[derive(Debug)]
+struct Batcher {
+    worker: String,
+    queue: std::sync::Mutex<Option<mpsc::UnboundedSender<Queued>>>,
+}
+
+#[derive(Debug)]
+struct Queued {
+    report: PodReport,
+    done: oneshot::Sender<Result<(), ClientError>>,
+}
+
+/// The most reports one batch carries.
+const MAX_BATCH: usize = 256;
+
+async fn run_batches(client: Client, worker: String, mut rx: mpsc::UnboundedReceiver<Queued>) {
+    while let Some(first) = rx.recv().await {
+        let mut items = vec![first];
+        while items.len() < MAX_BATCH
+            && let Ok(more) = rx.try_recv()
+        {
+            items.push(more);
+        }
+        let reports: Vec<PodReport> = items.iter().map(|q| q.report.clone()).collect();
+        match client.report_statuses(&worker, &reports).await {
+            Ok(results) if results.len() == items.len() => {
+                for (item, result) in items.into_iter().zip(results) {
+                    let outcome = if result.code < 300 {
+                        Ok(())
+                    } else {
+                        Err(ClientError::Api {
+                            code: result.code,
+                            reason: "Conflict".into(),
+                            message: result.message,
+                            causes: Vec::new(),
+                        })
+                    };
+                    let _ = item.done.send(outcome);
+                }
+            }
+            Ok(results) => {
+                let why = format!("{} results for {} reports", results.len(), items.len());
+                for item in items {
+                    let _ = item.done.send(Err(ClientError::Batch(why.clone())));
+                }
+            }
+            Err(err) => {
+                let why = err.to_string();
+                for item in items {
+                    let _ = item.done.send(Err(ClientError::Batch(why.clone())));
+                }
+            }
+        }
+    }
 }
 
 impl Client {
@@ -92,7 +159,16 @@ impl Client {
             .pool_idle_timeout(Duration::from_secs(30))
             .build()
             .unwrap_or_default();
-        Client { http, server: server.trim_end_matches('/').to_string(), token: None }
+        Client { http, server: server.trim_end_matches('/').to_string(), token: None, batcher: None }
+    }
+
+    /// The same client, sending [`Client::report_status`] calls in batches for `worker` (see
+    /// the batch endpoint). The batching task starts with the first report.
+    #[must_use]
+    pub fn with_report_batching(mut self, worker: &str) -> Client {
+        self.batcher =
+            Some(Arc::new(Batcher { worker: worker.to_string(), queue: std::sync::Mutex::new(None) }));
+        self
     }
 
     /// The same client, sending `token` as a bearer token on every call (none when `None` or
@@ -306,9 +382,31 @@ impl Client {
         Ok(ndjson::<Assignment>(resp))
     }
 
-    /// Reports a pod's status.
-    pub async fn report_status(&self, pod: &str, report: &StatusReport) -> Result<Pod, ClientError> {
-        self.json(self.http.put(self.url(&format!("/api/v1/pods/{pod}/status"))).json(report)).await
+    /// Reports a pod's status (in a batch with others, after [`Client::with_report_batching`]).
+    pub async fn report_status(&self, pod: &str, report: &StatusReport) -> Result<(), ClientError> {
+        let Some(batcher) = &self.batcher else {
+            return self
+                .send(self.http.put(self.url(&format!("/api/v1/pods/{pod}/status"))).json(report))
+                .await
+                .map(|_| ());
+        };
+        let (done, wait) = oneshot::channel();
+        let queued = Queued { report: PodReport { pod: pod.to_string(), report: report.clone() }, done };
+        {
+            let mut queue = batcher.queue.lock().unwrap_or_else(|p| p.into_inner());
+            let tx = queue.get_or_insert_with(|| {
+                let (tx, rx) = mpsc::unbounded_channel();
+                let plain = Client { batcher: None, ..self.clone() };
+                tokio::spawn(run_batches(plain, batcher.worker.clone(), rx));
+                tx
+            });
+            if let Err(mpsc::error::SendError(queued)) = tx.send(queued) {
+                // The batching task is gone (its runtime ended): start another next time.
+                *queue = None;
+                let _ = queued.done.send(Err(ClientError::Batch("the batching task stopped".into())));
+            }
+        }
+        wait.await.unwrap_or_else(|_| Err(ClientError::Batch("the batching task stopped".into())))
     }
 
     /// Sends several status reports of `worker`'s pods in one request (one store transaction).

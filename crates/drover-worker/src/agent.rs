@@ -151,6 +151,7 @@ pub async fn run_with_drain(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let client = Client::new(&config.coordinator)
+        .with_report_batching(&config.name)
         .with_token(config.token.as_ref().map(drover_api::meta::Secret::expose));
     let incarnation = uuid_like();
     let pods: Pods = Arc::new(Mutex::new(HashMap::new()));
@@ -589,14 +590,24 @@ async fn run_pod(
                     }
                 };
                 let started_at = running.started_at();
-                report_running(&reporter, &mut queue, started_at, &last_state, restarts, false, &stop).await;
-                let renew = match (&queue, &task) {
-                    (Some(q), Some(t)) => Some(q.keep_leased(t.clone())),
+                // A process that ends within a moment never shows Running: its final report
+                // says it all, which saves a report, a store commit and a Job sync per short
+                // pod (kubelet, too, reports status in periodic batches).
+                let quick = tokio::time::timeout(RUNNING_REPORT_DELAY, running.wait()).await.ok();
+                if quick.is_none() {
+                    report_running(&reporter, &mut queue, started_at, &last_state, restarts, false, &stop)
+                        .await;
+                }
+                let renew = match (&queue, &task, &quick) {
+                    (Some(q), Some(t), None) => Some(q.keep_leased(t.clone())),
                     _ => None,
                 };
-                let exit = match until_stopped(running.wait(), &stop, pod_deadline).await {
-                    Ok(exit) => exit,
-                    Err(why) => interrupt(&running, &grace, why).await,
+                let exit = match quick {
+                    Some(exit) => exit,
+                    None => match until_stopped(running.wait(), &stop, pod_deadline).await {
+                        Ok(exit) => exit,
+                        Err(why) => interrupt(&running, &grace, why).await,
+                    },
                 };
                 if let Some(renew) = renew {
                     renew.abort();
@@ -709,6 +720,10 @@ async fn run_pod(
         q.finish(&final_exit).await;
     }
 }
+
+/// How long a just-started process may run before its Running report is sent; a process that
+/// ends sooner is reported only once, finished.
+const RUNNING_REPORT_DELAY: Duration = Duration::from_millis(25);
 
 /// Builds pod statuses for one pod.
 pub(crate) struct Reporter<'a> {
