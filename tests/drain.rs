@@ -231,14 +231,13 @@ async fn fixed_completions_a_running_task_finishes_a_waiting_pod_leaves_at_once(
     assert_eq!(stats(&c, Broker::Redis, &q).0, 0);
 }
 
-/// The scenario: 4 one-slot workers drain a queue of 80 tasks; 2 of them are scaled
-/// down (SIGTERM) mid-way. Every task is processed once, nothing is counted failed, and the
-/// two leave cleanly.
+/// The scenario: one one-slot worker starts an 80-task drain Job at parallelism 4; 3
+/// more workers join and take the pending pods at once; then 2 workers are scaled down
+/// (SIGTERM) mid-way. Every task is processed once, nothing is counted failed, and the two leave
+/// cleanly.
 async fn scale_down_mid_queue(handler: &str) {
     let mut c = Cluster::start("drain-scale", &[]);
-    for name in ["w1", "w2", "w3", "w4"] {
-        c.add_worker(name, 1, &[]).await;
-    }
+    c.add_worker("w1", 1, &[]).await;
     let q = queue_name("drain-scale");
     let file = c.dir.0.join("tasks.txt");
     std::fs::write(&file, (0..80).map(|i| format!("task-{i}\n")).collect::<String>()).unwrap();
@@ -255,6 +254,18 @@ async fn scale_down_mid_queue(handler: &str) {
     };
     let job = queue_job("scale", Broker::Redis, &q, "  parallelism: 4\n", "Never", &script);
     c.create("job", &with_handler(&job, handler));
+    // Scaling up: one pod runs on w1, three wait for a worker.
+    wait_pods(&c, "scale", SECS(30), |pods| {
+        pods.len() == 4
+            && pods.iter().any(|p| running_on(p, "w1"))
+            && pods.iter().filter(|p| p.node_name().is_none()).count() == 3
+    })
+    .await;
+    for name in ["w2", "w3", "w4"] {
+        c.add_worker(name, 1, &[]).await;
+    }
+    let table = c.ok(&["get", "workers"]);
+    assert_eq!(table.lines().filter(|l| l.contains("Ready")).count(), 4, "{table}");
     // All four pods run, one per worker, and some tasks are done.
     wait_pods(&c, "scale", SECS(30), |pods| {
         ["w1", "w2", "w3", "w4"].iter().all(|w| pods.iter().any(|p| running_on(p, w)))

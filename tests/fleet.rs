@@ -209,3 +209,71 @@ async fn a_lost_worker_that_comes_back_kills_its_stale_pods_and_rejoins() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_jobs_watch_streams_task_counts_of_a_queue_job() {
+    use std::io::BufRead;
+    let mut c = Cluster::start("live-counts", &[]);
+    c.add_worker("w1", 2, &[]).await;
+    c.add_worker("w2", 2, &[]).await;
+    let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let q = format!("drover-e2e-live-{}-{}", std::process::id(), chrono::Utc::now().timestamp_micros());
+    let tasks: Vec<String> = (0..30).map(|i| format!("t{i}")).collect();
+    let mut args = vec!["queue", "publish", "--url", &url, "--queue", &q];
+    args.extend(tasks.iter().map(String::as_str));
+    c.ok(&args);
+    // The watch starts first, as a user would leave it running.
+    let mut watcher = Command::new(BIN)
+        .args(["get", "jobs", "-w"])
+        .env("DROVER_SERVER", &c.url)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = watcher.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let yaml = format!(
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: live\nspec:\n  parallelism: 3\n  queue:\n    url: {url}\n    name: {q}\n  template:\n    spec:\n      containers:\n      - name: c\n        image: busybox\n        command: [\"sh\", \"-c\", \"sleep 0.05\"]\n      restartPolicy: Never\n"
+    );
+    c.create("live", &yaml);
+    // Lines arrive as the coordinator pushes changes; read until the last count shows.
+    let lines = tokio::task::spawn_blocking(move || {
+        let mut lines = Vec::new();
+        while let Ok(line) = rx.recv_timeout(SECS(60)) {
+            let last = line.contains("30 ok") && line.contains("Complete");
+            lines.push(line);
+            if last {
+                break;
+            }
+        }
+        lines
+    })
+    .await
+    .unwrap();
+    let _ = watcher.kill();
+    let _ = watcher.wait();
+    assert!(
+        lines[0].starts_with("NAME") && lines[0].contains("COMPLETIONS") && lines[0].contains("TASKS"),
+        "{lines:?}"
+    );
+    let oks: Vec<u64> = lines
+        .iter()
+        .filter(|l| l.starts_with("live"))
+        .filter_map(|l| {
+            l.split_whitespace()
+                .zip(l.split_whitespace().skip(1))
+                .find(|(_, w)| w.starts_with("ok"))
+                .and_then(|(n, _)| n.parse().ok())
+        })
+        .collect();
+    assert!(oks.windows(2).all(|w| w[0] <= w[1]), "counts only grow: {oks:?}");
+    assert_eq!(oks.last(), Some(&30), "{lines:?}");
+    assert!(oks.len() >= 2 && oks[0] < 30, "the counts were streamed, not only the end: {oks:?}");
+}

@@ -698,11 +698,11 @@ async fn get_kind<T: Printable>(
     let pods_for_workers = |pods: Vec<Pod>| if resource == "workers" { pods } else { Vec::new() };
     let mut pods =
         if resource == "workers" { client.list_pods("").await.map_err(api_error)? } else { Vec::new() };
-    // Queue Jobs show their task counts in the default table too (live, with -w).
+    // A watch of Jobs shows task counts (queue Jobs' live progress; `-` for the others): its
+    // columns are fixed before the Jobs it will show exist.
     let out = &match *out {
         Output::Table { wide: false, .. } if resource == "jobs" && args.watch => {
-            let listed: Vec<T> = list::<T>(client, resource, &args.selector).await.map_err(api_error)?;
-            Output::Table { wide: false, tasks: T::has_tasks(&listed) }
+            Output::Table { wide: false, tasks: true }
         }
         other => other,
     };
