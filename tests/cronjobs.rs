@@ -28,26 +28,7 @@ async fn wait_cronjob(
     timeout: Duration,
     pred: impl Fn(&CronJob) -> bool,
 ) -> CronJob {
-    let client = c.client();
-    let mut last = None;
-    let res = tokio::time::timeout(timeout, async {
-        loop {
-            let Ok(s) = client.watch::<CronJob>("cronjobs", "", Some(name)).await else {
-                // The coordinator is restarting: the next watch starts when it is back.
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            };
-            let mut s = Box::pin(s);
-            while let Some(Ok(ev)) = s.next().await {
-                if pred(&ev.object) {
-                    return ev.object;
-                }
-                last = Some(ev.object);
-            }
-        }
-    })
-    .await;
-    res.unwrap_or_else(|_| panic!("timed out waiting for cronjob {name}; last seen: {last:#?}\n{}", c.logs()))
+    c.wait_for::<CronJob>("cronjobs", name, timeout, pred).await
 }
 
 /// The Jobs whose controller is the CronJob `name`.

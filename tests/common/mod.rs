@@ -203,13 +203,24 @@ impl Cluster {
 
     /// Waits (on the watch stream) until `pred` holds for the Job, and returns it.
     pub async fn wait_job(&self, name: &str, timeout: Duration, pred: impl Fn(&Job) -> bool) -> Job {
+        self.wait_for::<Job>("jobs", name, timeout, pred).await
+    }
+
+    /// Follows the watch of one object (`resource` as the client names it: `jobs`, `cronjobs`,
+    /// …) until `pred` holds, across coordinator restarts; panics after `timeout`.
+    pub async fn wait_for<T: serde::de::DeserializeOwned + std::fmt::Debug + 'static>(
+        &self,
+        resource: &str,
+        name: &str,
+        timeout: Duration,
+        pred: impl Fn(&T) -> bool,
+    ) -> T {
         let client = self.client();
-        let name = name.to_string();
         let mut last = None;
         let res = tokio::time::timeout(timeout, async {
             loop {
                 // A watch ends when the coordinator restarts: start a new one.
-                let Ok(s) = client.watch::<Job>("jobs", "", Some(&name)).await else {
+                let Ok(s) = client.watch::<T>(resource, "", Some(name)).await else {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 };
@@ -224,8 +235,10 @@ impl Cluster {
         })
         .await;
         match res {
-            Ok(job) => job,
-            Err(_) => panic!("timed out waiting for job {name}; last seen: {last:#?}\n{}", self.logs()),
+            Ok(obj) => obj,
+            Err(_) => {
+                panic!("timed out waiting for {resource}/{name}; last seen: {last:#?}\n{}", self.logs())
+            }
         }
     }
 
