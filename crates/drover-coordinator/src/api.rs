@@ -198,6 +198,23 @@ fn matches<T: Object>(obj: &T, selector: &LabelSelector, name: &Option<String>) 
     selector.matches(&obj.meta().labels) && name.as_ref().is_none_or(|n| &obj.meta().name == n)
 }
 
+/// [`matches`] on an object's JSON, without decoding the whole object (every watcher sees every
+/// change).
+fn value_matches(obj: &Value, selector: &LabelSelector, name: &Option<String>) -> bool {
+    let meta = &obj["metadata"];
+    if name.as_ref().is_some_and(|n| meta["name"].as_str() != Some(n.as_str())) {
+        return false;
+    }
+    if selector.match_labels.is_empty() && selector.match_expressions.is_empty() {
+        return true;
+    }
+    let labels: std::collections::BTreeMap<String, String> = meta["labels"]
+        .as_object()
+        .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
+        .unwrap_or_default();
+    selector.matches(&labels)
+}
+
 async fn list_or_watch<T: Object + Send + 'static>(c: Coordinator, q: ListQuery) -> ApiResult<Response> {
     let selector = q.selector()?;
     let name = q.name();
@@ -215,8 +232,8 @@ async fn list_or_watch<T: Object + Send + 'static>(c: Coordinator, q: ListQuery)
                 if ev.kind != T::KIND {
                     return None;
                 }
-                let obj: T = serde_json::from_value((*ev.object).clone()).ok()?;
-                matches(&obj, &selector, &name).then(|| json!({"type": ev.type_, "object": &*ev.object}))
+                value_matches(&ev.object, &selector, &name)
+                    .then(|| json!({"type": ev.type_, "object": &*ev.object}))
             });
             std::future::ready(out)
         });
