@@ -277,3 +277,20 @@ async fn get_jobs_watch_streams_task_counts_of_a_queue_job() {
     assert_eq!(oks.last(), Some(&30), "{lines:?}");
     assert!(oks.len() >= 2 && oks[0] < 30, "the counts were streamed, not only the end: {oks:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drover_drain_worker_waits_until_the_worker_has_left() {
+    let mut c = Cluster::start("drain-cli", &[]);
+    c.add_worker("w1", 2, &[]).await;
+    c.create("j", &job_yaml("short", "", "Never", "sleep 1"));
+    // Running (Ready): a pod not started yet would go back to the scheduler instead.
+    c.wait_job("short", SECS(10), |j| j.status.ready == Some(1)).await;
+    // Blocks until the worker has finished its pod and deregistered.
+    let out = c.ok(&["drain", "worker", "w1", "--timeout", "30s"]);
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["worker/w1 draining", "worker/w1 drained"], "{out}");
+    assert!(c.client().list_workers("").await.unwrap().is_empty(), "deregistered");
+    let job = c.wait_complete("short", SECS(10)).await;
+    assert_eq!((job.status.succeeded, job.status.failed), (1, 0), "the running pod finished");
+    let out = c.drover(&["drain", "worker", "w1"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NotFound"), "a gone worker is not found");
+}
