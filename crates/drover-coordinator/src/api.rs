@@ -198,23 +198,6 @@ fn matches<T: Object>(obj: &T, selector: &LabelSelector, name: &Option<String>) 
     selector.matches(&obj.meta().labels) && name.as_ref().is_none_or(|n| &obj.meta().name == n)
 }
 
-/// [`matches`] on an object's JSON, without decoding the whole object (every watcher sees every
-/// change).
-fn value_matches(obj: &Value, selector: &LabelSelector, name: &Option<String>) -> bool {
-    let meta = &obj["metadata"];
-    if name.as_ref().is_some_and(|n| meta["name"].as_str() != Some(n.as_str())) {
-        return false;
-    }
-    if selector.match_labels.is_empty() && selector.match_expressions.is_empty() {
-        return true;
-    }
-    let labels: std::collections::BTreeMap<String, String> = meta["labels"]
-        .as_object()
-        .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
-        .unwrap_or_default();
-    selector.matches(&labels)
-}
-
 async fn list_or_watch<T: Object + Send + 'static>(c: Coordinator, q: ListQuery) -> ApiResult<Response> {
     let selector = q.selector()?;
     let name = q.name();
@@ -224,16 +207,18 @@ async fn list_or_watch<T: Object + Send + 'static>(c: Coordinator, q: ListQuery)
     if !q.watch.unwrap_or(false) {
         return Ok(Json(json!({"kind": "List", "apiVersion": "v1", "items": items})).into_response());
     }
-    let initial =
-        stream::iter(items.into_iter().map(|o| json!({"type": "ADDED", "object": o})).collect::<Vec<_>>());
+    let initial = stream::iter(
+        items.into_iter().map(|o| json!({"type": "ADDED", "object": o}).to_string()).collect::<Vec<_>>(),
+    );
+    // Changes are matched on the name and labels decoded once at publication, and sent as the
+    // text the store wrote: nothing is decoded or encoded again per watcher.
     let updates =
         BroadcastStream::new(rx).take_while(|r| std::future::ready(r.is_ok())).filter_map(move |r| {
             let out = r.ok().and_then(|ev| {
-                if ev.kind != T::KIND {
-                    return None;
-                }
-                value_matches(&ev.object, &selector, &name)
-                    .then(|| json!({"type": ev.type_, "object": &*ev.object}))
+                let wanted = ev.kind == T::KIND
+                    && name.as_ref().is_none_or(|n| *n == ev.name)
+                    && selector.matches(&ev.labels);
+                wanted.then(|| format!(r#"{{"type":"{}","object":{}}}"#, ev.type_, ev.object))
             });
             std::future::ready(out)
         });
@@ -243,13 +228,12 @@ async fn list_or_watch<T: Object + Send + 'static>(c: Coordinator, q: ListQuery)
 /// Streams values as newline-delimited JSON until the stream ends or the coordinator stops.
 fn ndjson<S>(c: &Coordinator, s: S) -> Response
 where
-    S: Stream<Item = Value> + Send + 'static,
+    S: Stream<Item = String> + Send + 'static,
 {
     let token = c.shutdown.clone();
     let lines = s
-        .map(|v| {
-            let mut line = serde_json::to_vec(&v).unwrap_or_default();
-            line.push(b'\n');
+        .map(|mut line| {
+            line.push('\n');
             Ok::<_, Infallible>(Bytes::from(line))
         })
         .take_until(async move { token.cancelled().await });
@@ -663,15 +647,15 @@ async fn assignments(State(c): State<Coordinator>, Path(name): Path<String>) -> 
     let rx = c.open_session(&name);
     let pods = c.bound_pods(&name)?;
     let first =
-        stream::once(async move { serde_json::to_value(Assignment::Sync { pods }).unwrap_or(Value::Null) });
+        stream::once(async move { serde_json::to_string(&Assignment::Sync { pods }).unwrap_or_default() });
     let c2 = c.clone();
     let rest = UnboundedReceiverStream::new(rx)
-        .map(|pod| serde_json::to_value(Assignment::Pod { pod: Box::new(pod) }).unwrap_or(Value::Null));
+        .map(|pod| serde_json::to_string(&Assignment::Pod { pod: Box::new(pod) }).unwrap_or_default());
     let name2 = name.clone();
     let s = first.chain(rest).chain(
         stream::once(async move {
             c2.close_session(&name2);
-            Value::Null
+            String::new()
         })
         .filter(|_| std::future::ready(false)),
     );

@@ -8,11 +8,12 @@
 //! - the session of the worker a pod is bound to, so the worker learns of new pods and
 //!   termination requests as pushed events.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use drover_api::{Pod, Time};
 use drover_store::{Change, ChangeType, Store, StoreError, Txn};
+use serde::Deserialize;
 use tokio::sync::{Notify, broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -26,8 +27,62 @@ pub struct WatchEvent {
     pub kind: &'static str,
     /// `ADDED`, `MODIFIED` or `DELETED`.
     pub type_: &'static str,
-    /// The object.
-    pub object: Arc<serde_json::Value>,
+    /// The object's name, for watchers' field selectors.
+    pub name: String,
+    /// The object's labels, for watchers' label selectors.
+    pub labels: Arc<BTreeMap<String, String>>,
+    /// The object, as JSON text (sent to watchers as it is).
+    pub object: Arc<str>,
+}
+
+/// The few fields of a changed object that routing and watchers need, decoded once per change
+/// (unknown fields are skipped, not built).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct View {
+    metadata: MetaView,
+    spec: SpecView,
+    status: StatusView,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct MetaView {
+    labels: BTreeMap<String, String>,
+    owner_references: Vec<OwnerView>,
+    deletion_timestamp: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct OwnerView {
+    kind: String,
+    name: String,
+    controller: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct SpecView {
+    node_name: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct StatusView {
+    phase: Option<String>,
+}
+
+impl View {
+    /// The name of the controller owner when it is of `kind`.
+    fn controller_owner(&self, kind: &str) -> Option<&str> {
+        self.metadata
+            .owner_references
+            .iter()
+            .find(|r| r.controller == Some(true))
+            .filter(|r| r.kind == kind)
+            .map(|r| r.name.as_str())
+    }
 }
 
 /// The shared coordinator. Cheap to clone.
@@ -98,6 +153,7 @@ impl Coordinator {
                 ChangeType::Modified => "MODIFIED",
                 ChangeType::Deleted => "DELETED",
             };
+            let view: View = serde_json::from_str(&change.object).unwrap_or_default();
             match change.kind {
                 "Job" => {
                     if change.change != ChangeType::Deleted {
@@ -105,36 +161,34 @@ impl Coordinator {
                     }
                     // A CronJob re-syncs when one of its Jobs changes (its `active` list,
                     // history, and a Forbid run waiting for the active one to finish).
-                    if let Some(owner) = controller_owner(&change.object, drover_api::cronjob::KIND) {
-                        self.enqueue(Key::CronJob(owner));
+                    if let Some(owner) = view.controller_owner(drover_api::cronjob::KIND) {
+                        self.enqueue(Key::CronJob(owner.to_string()));
                     }
                 }
                 "CronJob" if change.change != ChangeType::Deleted => {
                     self.enqueue(Key::CronJob(change.name.clone()));
                 }
-                "Pod" => self.route_pod_change(&change),
+                "Pod" => self.route_pod_change(&change, &view),
                 _ => {}
             }
             let _ = self.inner.watch.send(WatchEvent {
                 kind: change.kind,
                 type_,
-                object: Arc::new(change.object),
+                name: change.name,
+                labels: Arc::new(view.metadata.labels),
+                object: change.object,
             });
         }
     }
 
-    fn route_pod_change(&self, change: &Change) {
-        // Read the few fields routing needs from the JSON; a full `Pod` is decoded only when a
-        // worker must be told.
-        let obj = &change.object;
-        if let Some(owner) = controller_owner(obj, drover_api::job::KIND) {
-            self.enqueue_job(&owner);
+    fn route_pod_change(&self, change: &Change, view: &View) {
+        if let Some(owner) = view.controller_owner(drover_api::job::KIND) {
+            self.enqueue_job(owner);
         }
-        let node = obj.pointer("/spec/nodeName").and_then(serde_json::Value::as_str);
-        let phase = obj.pointer("/status/phase").and_then(serde_json::Value::as_str).unwrap_or_default();
+        let phase = view.status.phase.as_deref().unwrap_or_default();
         let terminal = phase == drover_api::pod::phase::SUCCEEDED || phase == drover_api::pod::phase::FAILED;
-        let terminating = obj.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null());
-        match node {
+        let terminating = view.metadata.deletion_timestamp.is_some();
+        match view.spec.node_name.as_deref() {
             None if change.change != ChangeType::Deleted => self.kick_scheduler(),
             Some(node) => {
                 if terminal || change.change == ChangeType::Deleted {
@@ -142,12 +196,12 @@ impl Coordinator {
                     self.kick_scheduler();
                 }
                 // The worker needs a newly bound pod and a termination request; its own
-                // Running reports need not echo back.
+                // Running reports need not echo back. Only then is the whole pod decoded.
                 let news = phase == drover_api::pod::phase::PENDING || terminating;
                 if change.change != ChangeType::Deleted
                     && !terminal
                     && news
-                    && let Ok(pod) = serde_json::from_value::<Pod>(obj.clone())
+                    && let Ok(pod) = serde_json::from_str::<Pod>(&change.object)
                 {
                     self.push_to_worker(node, pod);
                 }
@@ -221,15 +275,6 @@ impl Coordinator {
             let _ = tx.send(pod);
         }
     }
-}
-
-/// The name of `object`'s controller owner when it is of `kind`.
-fn controller_owner(object: &serde_json::Value, kind: &str) -> Option<String> {
-    let refs = object.get("metadata")?.get("ownerReferences")?.as_array()?;
-    refs.iter()
-        .find(|r| r.get("controller").and_then(serde_json::Value::as_bool) == Some(true))
-        .filter(|r| r.get("kind").and_then(serde_json::Value::as_str) == Some(kind))
-        .and_then(|r| r.get("name")?.as_str().map(str::to_string))
 }
 
 /// The wall clock, read only at the edge (the controllers take `now` as an argument).

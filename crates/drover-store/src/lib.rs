@@ -142,8 +142,9 @@ pub struct Change {
     pub change: ChangeType,
     /// The object's name.
     pub name: String,
-    /// The object as written (for Deleted, as it was last).
-    pub object: serde_json::Value,
+    /// The object as written (for Deleted, as it was last), as JSON text: encoded once, for the
+    /// store and for every watcher.
+    pub object: std::sync::Arc<str>,
     /// The revision of this change.
     pub revision: i64,
 }
@@ -404,7 +405,7 @@ impl Txn<'_> {
         meta.resource_version = rev.to_string();
         meta.creation_timestamp = Some(now);
         meta.generation = Some(1);
-        let value = serde_json::to_value(&obj)?;
+        let text = serde_json::to_string(&obj)?;
         self.tx.prepare_cached("INSERT INTO objects (kind, name, uid, owner_uid, phase, node, live, revision, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")?.execute(params![
                 T::KIND,
                 obj.meta().name,
@@ -414,14 +415,14 @@ impl Txn<'_> {
                 obj.index_node(),
                 obj.index_live(),
                 rev,
-                value.to_string()
+                &*text
             ],
         )?;
         self.changes.push(Change {
             kind: T::KIND,
             change: ChangeType::Added,
             name: obj.meta().name.clone(),
-            object: value,
+            object: text.into(),
             revision: rev,
         });
         Ok(obj)
@@ -456,12 +457,12 @@ impl Txn<'_> {
         let rev = self.next_revision()?;
         obj.meta_mut().resource_version = rev.to_string();
         obj.meta_mut().uid = stored_uid;
-        let value = serde_json::to_value(&obj)?;
+        let text = serde_json::to_string(&obj)?;
         self.tx.prepare_cached("UPDATE objects SET revision = ?3, body = ?4, owner_uid = ?5, phase = ?6, node = ?7, live = ?8 WHERE kind = ?1 AND name = ?2")?.execute(params![
                 T::KIND,
                 name,
                 rev,
-                value.to_string(),
+                &*text,
                 obj.meta().controller_ref().map(|r| r.uid.clone()),
                 obj.index_phase(),
                 obj.index_node(),
@@ -472,7 +473,7 @@ impl Txn<'_> {
             kind: T::KIND,
             change: ChangeType::Modified,
             name,
-            object: value,
+            object: text.into(),
             revision: rev,
         });
         Ok(obj)
@@ -499,7 +500,7 @@ impl Txn<'_> {
             kind: T::KIND,
             change: ChangeType::Deleted,
             name: name.to_string(),
-            object: serde_json::to_value(&obj)?,
+            object: serde_json::to_string(&obj)?.into(),
             revision: rev,
         });
         Ok(Some(obj))
