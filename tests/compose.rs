@@ -12,6 +12,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::*;
+use futures::StreamExt;
 use queue_common::*;
 use serde_json::Value;
 
@@ -97,13 +98,15 @@ async fn compose_topology_runs_s86_and_s87() {
     // Both join with the compose token and show Ready, with the compose file's slots.
     let client = cluster.client();
     within(SECS(15), async {
-        loop {
-            let workers = client.list_workers("").await.unwrap();
-            if workers.len() == 2 && workers.iter().all(|w| w.status.phase == "Ready") {
-                assert!(workers.iter().all(|w| w.spec.slots == 2), "DROVER_SLOTS from the compose file");
+        let mut ready = std::collections::BTreeMap::new();
+        let mut s = Box::pin(client.watch::<drover_api::Worker>("workers", "", None).await.unwrap());
+        while let Some(ev) = s.next().await {
+            let w = ev.unwrap().object;
+            ready.insert(w.metadata.name.clone(), (w.status.phase == "Ready", w.spec.slots));
+            if ready.len() == 2 && ready.values().all(|(r, _)| *r) {
+                assert!(ready.values().all(|(_, slots)| *slots == 2), "DROVER_SLOTS from the compose file");
                 return;
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     })
     .await;
