@@ -7,9 +7,13 @@
 //! - `tasks`: queue pods: taking a task under a lease, acking or requeueing it, and the drain
 //!   rule (exit 0 only when the queue is empty and nothing is in flight anywhere), and the
 //!   handlers (`Exec`, `Stream`, `Noop`).
+//! - `spawn`: the unsafe part of [`process`]: starting a process with
+//!   `clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD)` instead of `fork()`, and reaping it through
+//!   its pidfd.
 //! - `stream`: the `Stream` handler's long-lived process, one task per line.
 pub mod agent;
 pub mod process;
+mod spawn;
 mod stream;
 mod tasks;
 

@@ -15,7 +15,8 @@
 //! * **stdin**: `None` is `/dev/null`; `Some(bytes)` is written from a separate
 //!   task and then closed. A child that never reads its stdin cannot block the
 //!   agent; `EPIPE` is ignored (the agent, like every Rust binary, runs with
-//!   `SIGPIPE` ignored).
+//!   `SIGPIPE` ignored; the pod does not: it starts with every signal at its
+//!   default disposition and none blocked).
 //! * **Interactive** ([`ProcessSpec::interactive`]): stdin is a pipe kept
 //!   open and stdout is not captured; the caller takes both ends with
 //!   [`RunningProcess::take_stdio`] and talks to the process (the `Stream`
@@ -30,13 +31,36 @@
 //!   writes before the line is finished, a `\n` is inserted so lines of the
 //!   two streams never glue together. Nothing is printed.
 //! * **Exit**: when the leader exits, the rest of its group is `SIGKILL`ed
-//!   (like a container whose init process exited), the log is drained (up to
-//!   [`LOG_DRAIN_TIMEOUT`], for descendants that left the group but kept the
-//!   pipes open) and closed, and the [`Exit`] is published. A death by signal
-//!   is reported as exit code `128 + signal` with [`Exit::signal`] set.
+//!   (like a container whose init process exited; before the leader is
+//!   reaped), the log is drained (up to [`LOG_DRAIN_TIMEOUT`], for descendants
+//!   that left the group but kept the pipes open) and closed, and the [`Exit`]
+//!   is published. A death by signal is reported as exit code `128 + signal`
+//!   with [`Exit::signal`] set.
 //! * **Spawn failures** are returned as [`SpawnError`]; the caller reports the
 //!   pod as failed with [`SpawnError::exit_code`] (127 not found, 126 cannot
 //!   be started, like a shell) or simply [`Exit::start_error`].
+//!
+//! # How a pod is started and waited for
+//!
+//! Not with `fork()`: the private `spawn` module starts the process with
+//! `clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD)`, like glibc's `posix_spawn`:
+//! the child runs on a small stack of its own in the agent's memory (nothing is
+//! copied) while the spawning thread is suspended, makes a few raw syscalls
+//! (signal dispositions and mask reset, `setpgid`, `PR_SET_PDEATHSIG`, stdio,
+//! `chdir`) and `execve`s. Everything it needs (the program resolved in the
+//! `PATH` of the final environment, `argv`/`envp`, pipes) is prepared before.
+//! A failure in the child (exec error, bad directory, agent gone) comes back as
+//! an errno and the child is reaped before [`spawn`] returns the error. This
+//! needs Linux ≥ 5.4.
+//!
+//! The leader is waited for through its pidfd, which is readable once it
+//! exited, on the tokio reactor: a supervisor task per pod (not
+//! `tokio::process`, no `SIGCHLD` handler) kills the rest of the group while the
+//! exited leader is still an unreaped zombie, then reaps it with
+//! `waitid(P_PIDFD)`. Each child is reaped exactly once. If the supervisor task
+//! is dropped before that (the runtime shutting down), the group is killed and
+//! the leader is reaped at the next spawn, or stays a zombie until the agent
+//! exits.
 //!
 //! # No pod process outlives the agent
 //!
@@ -48,15 +72,16 @@
 //!    [`RunningProcess`] (or the runtime shutting down under it) `SIGKILL`s
 //!    the group; and [`kill_all_groups`] `SIGKILL`s every live group of the
 //!    agent, for the agent's own shutdown path.
-//! 2. **`PR_SET_PDEATHSIG(SIGKILL)`** is set in the child between fork and
+//! 2. **`PR_SET_PDEATHSIG(SIGKILL)`** is set in the child between clone and
 //!    exec, followed by a `getppid()` check against the agent's pid captured
-//!    before the fork (if the agent already died, the child aborts instead of
-//!    exec'ing). The kernel ties the death signal to the *thread* that forked,
-//!    not the process, so forking from a `spawn_blocking` thread (which tokio
-//!    retires after 10 s idle) would kill pods at random. To make this
-//!    impossible to get wrong, [`spawn`] always forks from one
-//!    of a few never-exiting "pod spawner" threads, whatever thread calls it
-//!    ([`spawn_async`] awaits the fork instead of blocking its caller).
+//!    before the clone (if the agent already died, the child exits instead of
+//!    exec'ing, and the spawn fails with `ESRCH`). The kernel ties the death
+//!    signal to the *thread* that created the child, not the process, so
+//!    spawning from a `spawn_blocking` thread (which tokio retires after 10 s
+//!    idle) would kill pods at random. To make this impossible to get wrong,
+//!    [`spawn`] always clones from one of a few never-exiting "pod spawner"
+//!    threads, whatever thread calls it ([`spawn_async`] awaits the spawn
+//!    instead of blocking its caller).
 //! 3. **One group watchdog per agent.** `PDEATHSIG` only reaches the direct
 //!    child; when the agent crashes (`kill -9`, OOM, abort), grandchildren in
 //!    the pod's group (`sh -c 'sleep 60 & ...'`) would survive. So the first
@@ -69,45 +94,48 @@
 //!    registered, and exits. The pipe is close-on-exec, so pods never hold
 //!    it. If the watchdog itself dies, it is restarted (and the live groups
 //!    replayed to it) at the next registration. It costs one idle process per
-//!    agent and no fork per pod, so it does not slow down short pods.
+//!    agent and no extra process per pod, so it does not slow down short pods.
 //!    [`set_group_watchdog_enabled`] turns it off for agents that run under a
 //!    cgroup-based supervisor.
 //!
 //! Alternatives rejected: a per-pod shim (`drover __pod-shim`) costs an extra
 //! exec per pod; re-exec'ing the agent binary as the watchdog works in
 //! production but not for library users and tests; `fork()` without exec in a
-//! multi-threaded tokio process is unsound; `PR_SET_CHILD_SUBREAPER` makes
-//! the agent adopt orphans but does nothing once the agent itself is dead.
+//! multi-threaded tokio process is unsound; `fork()` then exec (what `std`
+//! does for a `pre_exec` hook) copies the page tables of the whole agent for
+//! every pod, most of the agent's CPU at high pod rates; `PR_SET_CHILD_SUBREAPER`
+//! makes the agent adopt orphans but does nothing once the agent itself is dead.
 //!
 //! Limits: a descendant that leaves the group (`setsid`, `setpgid`, double-fork
 //! daemons) escapes all of this; only a cgroup can contain it. A group is
 //! registered with the watchdog right after the exec succeeded, so a
 //! grandchild forked in the microseconds before that, by a pod whose agent
-//! crashes in exactly that window, is not covered. After the
-//! leader is reaped its group id is no longer pinned by the leader; it stays
-//! reserved as long as any member lives, and a reuse of the number needs the
-//! pid space to wrap around in the microseconds between the reap and the
-//! group kill, which this module accepts.
+//! crashes in exactly that window, is not covered. The group is killed and
+//! unregistered while its exited leader is still an unreaped zombie, which
+//! keeps the group id reserved, and the handle's signals stop before the reap;
+//! only a signal racing with the reap (checked just before it, sent just after)
+//! could reach a reused group id, which needs the pid space to wrap around in
+//! those microseconds, and which this module accepts.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::io::{self, Write as _};
-use std::os::unix::process::{CommandExt as _, ExitStatusExt as _};
+use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
-use std::process::{ExitStatus, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, mpsc};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use nix::errno::Errno;
-use nix::sys::prctl::set_pdeathsig;
 use nix::sys::signal::{Signal, killpg};
-use nix::unistd::{Pid, getppid};
+use nix::unistd::Pid;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::net::unix::pipe;
 use tokio::runtime::Handle;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
+
+use crate::spawn::{ChildStack, Command, Leader, SpawnFailure, Spawned, Stdin, reap_or_defer, reap_orphans};
 
 /// Default [`LogBuffer`] capacity: the last 1 MiB of output is kept.
 pub const DEFAULT_LOG_CAPACITY: usize = 1024 * 1024;
@@ -518,7 +546,8 @@ const STOP_DEADLINE: u8 = 2;
 #[derive(Debug)]
 struct Shared {
     pgid: Pid,
-    /// Set once the leader has been reaped; no more signals are sent then.
+    /// Set once the leader exited and its group was killed, just before the leader is reaped
+    /// (after which its group id may be reused); no more signals are sent then.
     exited: AtomicBool,
     /// Why we asked it to stop (first request wins).
     stop: AtomicU8,
@@ -549,7 +578,7 @@ pub struct RunningProcess {
     shared: Arc<Shared>,
     exit: watch::Receiver<Option<Exit>>,
     /// An interactive process's stdin and stdout, until taken.
-    stdio: Option<(ChildStdin, ChildStdout)>,
+    stdio: Option<(pipe::Sender, pipe::Receiver)>,
 }
 
 impl RunningProcess {
@@ -578,7 +607,7 @@ impl RunningProcess {
     /// Dropping the stdin closes it (the process reads EOF). The stdout reaches EOF when the
     /// whole group is gone (or closed it). Neither keeps the process alive: dropping the
     /// [`RunningProcess`] still kills the group.
-    pub fn take_stdio(&mut self) -> Option<(ChildStdin, ChildStdout)> {
+    pub fn take_stdio(&mut self) -> Option<(pipe::Sender, pipe::Receiver)> {
         self.stdio.take()
     }
 
@@ -668,34 +697,42 @@ impl Drop for RunningProcess {
 
 /// Starts `spec` as a new process group, piping its output into `log`.
 ///
-/// Must be called from within a tokio runtime (any thread of it); the fork
-/// itself always happens on the module's dedicated spawner thread (see the
-/// module docs about `PDEATHSIG`).
+/// Must be called from within a tokio runtime (any thread of it); the process itself is always
+/// started from one of the module's dedicated spawner threads (see the module docs about
+/// `PDEATHSIG`), and this call blocks until it exec'd.
 pub fn spawn(spec: &ProcessSpec, log: Arc<LogBuffer>) -> Result<RunningProcess, SpawnError> {
     let (cmd, handle) = prepare(spec)?;
     let started_at = Utc::now();
-    let child =
-        spawn_on_spawner_thread(cmd, handle.clone()).map_err(|e| SpawnError::from_io(&spec.program, e))?;
-    start(spec, log, child, handle, started_at)
+    let child = spawn_on_spawner_thread(cmd).map_err(|e| spawn_error(spec, e))?;
+    start(spec, log, child, &handle, started_at)
 }
 
-/// Like [`spawn`], but waits for the fork without blocking the caller's thread: the agent uses
-/// this, so that a slow fork never stalls a runtime worker thread.
+/// Like [`spawn`], but waits for the spawn without blocking the caller's thread: the agent uses
+/// this, so that a slow spawn never stalls a runtime worker thread.
 pub async fn spawn_async(spec: &ProcessSpec, log: Arc<LogBuffer>) -> Result<RunningProcess, SpawnError> {
     let (cmd, handle) = prepare(spec)?;
     let started_at = Utc::now();
-    let child = spawn_on_spawner_async(cmd, handle.clone())
-        .await
-        .map_err(|e| SpawnError::from_io(&spec.program, e))?;
-    start(spec, log, child, handle, started_at)
+    let child = spawn_on_spawner_async(cmd).await.map_err(|e| spawn_error(spec, e))?;
+    start(spec, log, child, &handle, started_at)
 }
 
-/// Everything before the fork: checks and the command.
+fn spawn_error(spec: &ProcessSpec, failure: SpawnFailure) -> SpawnError {
+    match failure {
+        SpawnFailure::WorkingDir(source) => {
+            SpawnError::WorkingDir { path: spec.working_dir.clone().unwrap_or_default(), source }
+        }
+        SpawnFailure::Other(err) => SpawnError::from_io(&spec.program, err),
+    }
+}
+
+/// Everything before the spawn: checks and the command, with its final environment.
 fn prepare(spec: &ProcessSpec) -> Result<(Command, Handle), SpawnError> {
     let handle = Handle::try_current().map_err(|_| SpawnError::NoRuntime)?;
+    // Children whose handle went away before they exited (runtime shutdown).
+    reap_orphans();
 
-    // Checked here so that a bad directory is not reported as "command not
-    // found" (chdir and exec both fail with ENOENT in the child).
+    // Checked here so that a bad directory is reported as such, with the cause of the failure
+    // (the child reports a failed chdir too, but only as an errno).
     if let Some(dir) = &spec.working_dir {
         let err = match std::fs::metadata(dir) {
             Ok(meta) if meta.is_dir() => None,
@@ -707,59 +744,70 @@ fn prepare(spec: &ProcessSpec) -> Result<(Command, Handle), SpawnError> {
         }
     }
 
-    let mut cmd = Command::new(&spec.program);
-    cmd.args(&spec.args)
-        .envs(spec.env.iter().map(|(k, v)| (k, v)))
-        .stdin(if spec.stdin.is_some() || spec.interactive { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(false);
-    if let Some(dir) = &spec.working_dir {
-        cmd.current_dir(dir);
-    }
-    install_child_setup(&mut cmd, Pid::this());
+    let stdin = if spec.stdin.is_some() || spec.interactive { Stdin::Piped } else { Stdin::Null };
+    let cmd = Command::new(&spec.program, &spec.args, &spec.env, spec.working_dir.as_deref(), stdin)
+        .map_err(|e| SpawnError::from_io(&spec.program, e))?;
 
-    // Start the watchdog before the fork, so the new group can be registered
+    // Start the watchdog before the spawn, so the new group can be registered
     // with it as soon as `spawn` returns.
     lock_registry().ensure_watchdog();
     Ok((cmd, handle))
 }
 
-/// Everything after the fork: registration, output pumps, stdin and the supervisor.
+/// Everything after the exec: registration, output pumps, stdin and the supervisor.
 fn start(
     spec: &ProcessSpec,
     log: Arc<LogBuffer>,
-    mut child: tokio::process::Child,
-    handle: Handle,
+    child: Spawned,
+    handle: &Handle,
     started_at: DateTime<Utc>,
 ) -> Result<RunningProcess, SpawnError> {
-    let Some(pid) = child.id() else {
-        // Only possible if the child was already reaped, which nothing did.
-        return Err(SpawnError::Io {
-            program: spec.program.clone(),
-            source: io::Error::other("spawned child has no pid"),
-        });
+    // The pidfd and the pipes register with this runtime's reactor.
+    let _runtime = handle.enter();
+    let Spawned { pid, pidfd, stdin, stdout, stderr } = child;
+    let pgid = Pid::from_raw(pid);
+    let mut guard = GroupGuard::register(pgid);
+    let io_error = |source| SpawnError::Io { program: spec.program.clone(), source };
+
+    let leader = match Leader::register(pidfd) {
+        Ok(leader) => leader,
+        Err((pidfd, e)) => {
+            guard.finish();
+            reap_or_defer(pidfd);
+            return Err(io_error(e));
+        }
     };
-    let pgid = Pid::from_raw(pid as i32);
-    let guard = GroupGuard::register(pgid);
+    // The parent ends are non-blocking pipes (see `crate::spawn::spawn`).
+    let pipes = (|| {
+        io::Result::Ok((
+            stdin.map(pipe::Sender::from_owned_fd_unchecked).transpose()?,
+            pipe::Receiver::from_owned_fd_unchecked(stdout)?,
+            pipe::Receiver::from_owned_fd_unchecked(stderr)?,
+        ))
+    })();
+    let (mut stdin, stdout, stderr) = match pipes {
+        Ok(pipes) => pipes,
+        Err(e) => {
+            guard.finish();
+            drop(leader);
+            return Err(io_error(e));
+        }
+    };
 
     let mut readers = Vec::with_capacity(2);
     let mut stdio = None;
     if spec.interactive {
         // Handed to the caller; `supervise` never waits on them.
-        stdio = child.stdin.take().zip(child.stdout.take());
-    } else if let Some(out) = child.stdout.take() {
-        readers.push(handle.spawn(pump(out, Source::Stdout, log.clone())));
+        stdio = stdin.take().map(|stdin| (stdin, stdout));
+    } else {
+        readers.push(handle.spawn(pump(stdout, Source::Stdout, log.clone())));
     }
-    if let Some(err) = child.stderr.take() {
-        readers.push(handle.spawn(pump(err, Source::Stderr, log.clone())));
-    }
-    let stdin_task = match (child.stdin.take(), spec.stdin.clone()) {
-        (Some(mut stdin), Some(data)) if !spec.interactive => Some(handle.spawn(async move {
-            // EPIPE (the child exited or closed stdin) is expected; ignore.
+    readers.push(handle.spawn(pump(stderr, Source::Stderr, log.clone())));
+    let stdin_task = match (stdin, spec.stdin.clone()) {
+        (Some(mut stdin), Some(data)) => Some(handle.spawn(async move {
+            // EPIPE (the child exited or closed stdin) is expected; ignore. Dropping the
+            // sender closes the pipe.
             let _ = stdin.write_all(&data).await;
-            let _ = stdin.shutdown().await;
         })),
         _ => None,
     };
@@ -767,8 +815,8 @@ fn start(
     let shared = Arc::new(Shared { pgid, exited: AtomicBool::new(false), stop: AtomicU8::new(STOP_NONE) });
     let (tx, rx) = watch::channel(None);
     handle.spawn(supervise(Supervised {
-        child,
         guard,
+        leader,
         shared: shared.clone(),
         log: log.clone(),
         readers,
@@ -778,12 +826,14 @@ fn start(
         tx,
     }));
 
-    Ok(RunningProcess { pid, started_at, log, shared, exit: rx, stdio })
+    Ok(RunningProcess { pid: pid.unsigned_abs(), started_at, log, shared, exit: rx, stdio })
 }
 
 struct Supervised {
-    child: Child,
+    /// Declared before `leader`: if the task is dropped (runtime shutdown), the group is killed
+    /// first, then the leader is left to `reap_or_defer`.
     guard: GroupGuard,
+    leader: Leader,
     shared: Arc<Shared>,
     log: Arc<LogBuffer>,
     readers: Vec<JoinHandle<()>>,
@@ -794,11 +844,14 @@ struct Supervised {
 }
 
 async fn supervise(mut s: Supervised) {
-    let status = s.child.wait().await;
+    let exited = s.leader.exited().await;
     let finished_at = Utc::now();
-    s.shared.exited.store(true, Ordering::Release);
-    // Whatever is left of the group goes with its leader.
+    // Whatever is left of the group goes with its leader. The leader is not reaped yet: as a
+    // zombie it keeps the group id from being reused while the group is killed.
     s.guard.finish();
+    s.shared.exited.store(true, Ordering::Release);
+    // On an error (none is expected) the leader is left to `reap_or_defer` by its drop.
+    let status = exited.and_then(|()| s.leader.reap());
 
     let drain = async {
         for reader in &mut s.readers {
@@ -818,10 +871,7 @@ async fn supervise(mut s: Supervised) {
         s.log.close();
     }
 
-    let (code, signal) = match status {
-        Ok(status) => code_and_signal(status),
-        Err(_) => (255, None),
-    };
+    let (code, signal) = status.unwrap_or((255, None));
     let reason = match s.shared.stop.load(Ordering::Acquire) {
         STOP_KILLED => ExitReason::Killed,
         STOP_DEADLINE => ExitReason::DeadlineExceeded,
@@ -831,57 +881,32 @@ async fn supervise(mut s: Supervised) {
     s.tx.send_replace(Some(Exit { code, signal, started_at: s.started_at, finished_at, reason }));
 }
 
-fn code_and_signal(status: ExitStatus) -> (i32, Option<i32>) {
-    match (status.code(), status.signal()) {
-        (Some(code), _) => (code, None),
-        (None, Some(sig)) => (128 + sig, Some(sig)),
-        (None, None) => (255, None),
-    }
-}
-
-/// Makes the child die with the agent: `PR_SET_PDEATHSIG(SIGKILL)`, then
-/// abort if the agent already died between fork and prctl.
-#[allow(unsafe_code)]
-fn install_child_setup(cmd: &mut Command, parent: Pid) {
-    // SAFETY: the closure runs in the forked child before exec, where only
-    // async-signal-safe operations are allowed. It performs two raw syscalls
-    // (prctl(PR_SET_PDEATHSIG) through `set_pdeathsig`, and getppid), compares
-    // two integers, and on error builds an `io::Error` from a raw errno, which
-    // does not allocate. It takes no locks, does not allocate, and only uses
-    // `parent`, a `Copy` integer captured by value before the fork.
-    unsafe {
-        cmd.pre_exec(move || {
-            set_pdeathsig(Signal::SIGKILL)?;
-            if getppid() != parent {
-                // The agent died before the death signal was armed.
-                return Err(io::Error::from(Errno::ESRCH));
-            }
-            Ok(())
-        });
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Spawner thread
 // ---------------------------------------------------------------------------
 
+type SpawnResult = Result<Spawned, SpawnFailure>;
+
 enum Reply {
-    Blocking(mpsc::SyncSender<io::Result<Child>>),
-    Async(tokio::sync::oneshot::Sender<io::Result<Child>>),
+    Blocking(mpsc::SyncSender<SpawnResult>),
+    Async(tokio::sync::oneshot::Sender<SpawnResult>),
 }
 
 struct SpawnRequest {
     cmd: Command,
-    handle: Handle,
     reply: Reply,
 }
 
-/// How many long-lived threads fork pods. Several, so that forks of concurrent pods overlap
-/// (a fork and exec costs about a millisecond here, mostly waiting); none ever exits, which is
-/// what PDEATHSIG needs.
+/// How many long-lived threads start pods. Several, so that spawns of concurrent pods overlap
+/// (each suspends its thread until the child exec'd); none ever exits, which is what
+/// PDEATHSIG needs.
 const SPAWNER_THREADS: usize = 4;
 
-/// The long-lived threads all pods are forked from (PDEATHSIG is per thread).
+fn spawner_gone() -> SpawnFailure {
+    SpawnFailure::Other(io::Error::other("pod spawner thread is gone"))
+}
+
+/// The long-lived threads all pods are started from (PDEATHSIG is per thread).
 fn spawner() -> Option<&'static mpsc::Sender<SpawnRequest>> {
     static SPAWNER: OnceLock<Option<mpsc::Sender<SpawnRequest>>> = OnceLock::new();
     SPAWNER
@@ -893,30 +918,23 @@ fn spawner() -> Option<&'static mpsc::Sender<SpawnRequest>> {
                 let rx = rx.clone();
                 let res =
                     std::thread::Builder::new().name(format!("drover-pod-spawner-{i}")).spawn(move || {
+                        // This thread's children run on this stack until they exec.
+                        let mut stack = ChildStack::default();
                         // The sender lives in a static, so this never ends.
                         loop {
                             let req = {
                                 let rx = rx.lock().unwrap_or_else(PoisonError::into_inner);
                                 rx.recv()
                             };
-                            let Ok(SpawnRequest { mut cmd, handle, reply }) = req else { return };
-                            let result = {
-                                let _runtime = handle.enter();
-                                cmd.spawn()
+                            let Ok(SpawnRequest { cmd, reply }) = req else { return };
+                            let result = crate::spawn::spawn(&cmd, &mut stack);
+                            let unwanted = match reply {
+                                Reply::Blocking(tx) => tx.send(result).err().map(|e| e.0),
+                                Reply::Async(tx) => tx.send(result).err(),
                             };
-                            match reply {
-                                Reply::Blocking(tx) => {
-                                    let _ = tx.send(result);
-                                }
-                                Reply::Async(tx) => {
-                                    // A caller that went away drops the child, which
-                                    // kill_on_drop(false) leaves running: kill its group.
-                                    if let Err(Ok(child)) = tx.send(result)
-                                        && let Some(pid) = child.id()
-                                    {
-                                        let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGKILL);
-                                    }
-                                }
+                            // A caller that went away cannot supervise its child: kill its group.
+                            if let Some(Ok(child)) = unwanted {
+                                child.abandon();
                             }
                         }
                     });
@@ -926,7 +944,7 @@ fn spawner() -> Option<&'static mpsc::Sender<SpawnRequest>> {
                 }
             }
             if started == 0 {
-                tracing::warn!("no pod spawner thread; forking from caller threads");
+                tracing::warn!("no pod spawner thread; spawning from caller threads");
                 return None;
             }
             Some(tx)
@@ -934,26 +952,22 @@ fn spawner() -> Option<&'static mpsc::Sender<SpawnRequest>> {
         .as_ref()
 }
 
-fn spawn_on_spawner_thread(mut cmd: Command, handle: Handle) -> io::Result<Child> {
+fn spawn_on_spawner_thread(cmd: Command) -> SpawnResult {
     let Some(spawner) = spawner() else {
-        return cmd.spawn();
+        return crate::spawn::spawn(&cmd, &mut ChildStack::default());
     };
     let (reply, result) = mpsc::sync_channel(1);
-    spawner
-        .send(SpawnRequest { cmd, handle, reply: Reply::Blocking(reply) })
-        .map_err(|_| io::Error::other("pod spawner thread is gone"))?;
-    result.recv().map_err(|_| io::Error::other("pod spawner thread is gone"))?
+    spawner.send(SpawnRequest { cmd, reply: Reply::Blocking(reply) }).map_err(|_| spawner_gone())?;
+    result.recv().map_err(|_| spawner_gone())?
 }
 
-async fn spawn_on_spawner_async(mut cmd: Command, handle: Handle) -> io::Result<Child> {
+async fn spawn_on_spawner_async(cmd: Command) -> SpawnResult {
     let Some(spawner) = spawner() else {
-        return cmd.spawn();
+        return crate::spawn::spawn(&cmd, &mut ChildStack::default());
     };
     let (reply, result) = tokio::sync::oneshot::channel();
-    spawner
-        .send(SpawnRequest { cmd, handle, reply: Reply::Async(reply) })
-        .map_err(|_| io::Error::other("pod spawner thread is gone"))?;
-    result.await.map_err(|_| io::Error::other("pod spawner thread is gone"))?
+    spawner.send(SpawnRequest { cmd, reply: Reply::Async(reply) }).map_err(|_| spawner_gone())?;
+    result.await.map_err(|_| spawner_gone())?
 }
 
 // ---------------------------------------------------------------------------

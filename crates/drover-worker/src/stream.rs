@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
-use tokio::process::{ChildStdin, ChildStdout};
+use tokio::net::unix::pipe;
 
 use crate::process::{self, Exit, LogBuffer, ProcessSpec, RunningProcess, SpawnError};
 
@@ -29,8 +29,8 @@ pub(crate) enum StreamResult {
 pub(crate) struct StreamProcess {
     process: RunningProcess,
     /// `None` once closed.
-    stdin: Option<ChildStdin>,
-    stdout: BufReader<ChildStdout>,
+    stdin: Option<pipe::Sender>,
+    stdout: BufReader<pipe::Receiver>,
 }
 
 impl StreamProcess {

@@ -523,6 +523,216 @@ fn spawn_outside_a_runtime_is_an_error() {
     assert!(matches!(err, SpawnError::NoRuntime), "{err:?}");
 }
 
+// --- how the child starts ---------------------------------------------------
+
+/// A signal mask line of a `/proc/<pid>/status` text, e.g. `SigIgn:\t0000000000001000`.
+fn status_mask(status: &str, field: &str) -> u64 {
+    let prefix = format!("{field}:");
+    let line =
+        status.lines().find(|l| l.starts_with(&prefix)).unwrap_or_else(|| panic!("no {field}: {status}"));
+    u64::from_str_radix(line[prefix.len()..].trim(), 16).expect("hex signal mask")
+}
+
+#[tokio::test]
+async fn the_child_starts_with_default_signals_and_nothing_blocked() {
+    const SIGPIPE_BIT: u64 = 1 << (13 - 1);
+    // This process (the agent), like every Rust program, ignores SIGPIPE...
+    let own = std::fs::read_to_string("/proc/self/status").unwrap();
+    assert_ne!(status_mask(&own, "SigIgn") & SIGPIPE_BIT, 0, "{own}");
+    // ...its pods do not, and start with no signal blocked (the spawning thread blocks them
+    // all around the spawn).
+    let (exit, out) = run(&ProcessSpec::new("cat", ["/proc/self/status"])).await;
+    assert_eq!(exit.code, 0, "{out}");
+    assert_eq!(status_mask(&out, "SigIgn"), 0, "{out}");
+    assert_eq!(status_mask(&out, "SigBlk"), 0, "{out}");
+}
+
+/// Spawns a program written just before: a concurrent spawn of another test may briefly hold
+/// the file open for writing (ETXTBSY), so that is retried.
+async fn run_new_file(spec: &ProcessSpec) -> (Exit, String) {
+    for _ in 0..50 {
+        match process::spawn(spec, Arc::new(LogBuffer::default())) {
+            Err(SpawnError::Io { source, .. }) if source.kind() == std::io::ErrorKind::ExecutableFileBusy => {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Err(e) => panic!("spawn: {e}"),
+            Ok(p) => {
+                let exit = bounded("wait", p.wait()).await;
+                let (bytes, _) = p.log().snapshot();
+                return (exit, String::from_utf8(bytes).expect("utf-8 output"));
+            }
+        }
+    }
+    panic!("{} stayed busy", spec.program);
+}
+
+fn write_file(path: &std::path::Path, content: &str, mode: u32) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::write(path, content).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[tokio::test]
+async fn the_program_is_looked_up_in_the_pods_path() {
+    let dir = unique_temp_dir("path");
+    let (first, second) = (dir.join("first"), dir.join("second"));
+    std::fs::create_dir_all(&first).unwrap();
+    std::fs::create_dir_all(&second).unwrap();
+    // The first match is not executable: skipped, like execvp does.
+    write_file(&first.join("drover-test-prog"), "#!/bin/sh\necho first\n", 0o644);
+    write_file(&second.join("drover-test-prog"), "#!/bin/sh\necho \"second $1\"\n", 0o755);
+    let path = format!("{}:{}:/bin:/usr/bin", first.display(), second.display());
+    let spec =
+        ProcessSpec { env: vec![("PATH".into(), path)], ..ProcessSpec::new("drover-test-prog", ["arg"]) };
+    let (exit, out) = run_new_file(&spec).await;
+    assert_eq!((exit.code, out.as_str()), (0, "second arg\n"));
+    // Not in the pod's PATH, although it is in the agent's.
+    let spec = ProcessSpec {
+        env: vec![("PATH".into(), second.display().to_string())],
+        ..ProcessSpec::new("true", Vec::<String>::new())
+    };
+    let err = process::spawn(&spec, Arc::new(LogBuffer::default())).unwrap_err();
+    assert!(matches!(err, SpawnError::NotFound { .. }), "{err:?}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn a_script_without_shebang_runs_under_sh() {
+    let dir = unique_temp_dir("noshebang");
+    let file = dir.join("script");
+    write_file(&file, "echo \"hi $1 from $0\"\n", 0o755);
+    let (exit, out) = run_new_file(&ProcessSpec::new(file.to_string_lossy(), ["there"])).await;
+    assert_eq!(exit.code, 0, "{out}");
+    assert_eq!(out, format!("hi there from {}\n", file.display()));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Spawns, spawn errors (also those detected in the child, after it was created) and dropped
+/// handles leave no zombie and no open fd behind. Run in a process of its own, where no other
+/// test spawns or opens anything meanwhile.
+#[tokio::test]
+async fn spawning_leaves_no_zombie_and_no_open_fd() {
+    let exe = std::env::current_exe().expect("current_exe");
+    let out = tokio::process::Command::new(exe)
+        .args(["agent_helper", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .env(HELPER_ENV, "hygiene")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    let out = bounded("hygiene helper", out).await.expect("run helper");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{}\n{stdout}\n{stderr}", out.status);
+    assert!(stdout.contains("HYGIENE-OK"), "{stdout}\n{stderr}");
+}
+
+/// Zombie children of this process.
+fn zombie_children() -> Vec<i32> {
+    let me = std::process::id().to_string();
+    let mut zombies = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else { continue };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if fields.len() > 1 && fields[1] == me && fields[0] == "Z" {
+            zombies.push(pid);
+        }
+    }
+    zombies
+}
+
+fn open_fds() -> Vec<String> {
+    let mut fds: Vec<String> = std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .flatten()
+        .map(|e| {
+            let target = std::fs::read_link(e.path()).map(|t| t.display().to_string()).unwrap_or_default();
+            format!("{}->{target}", e.file_name().to_string_lossy())
+        })
+        .collect();
+    fds.sort();
+    fds
+}
+
+/// The `hygiene` helper mode.
+async fn hygiene() {
+    let true_ = || ProcessSpec::new("true", Vec::<String>::new());
+    // Warm-up: starts the spawner threads and the watchdog (whose pipe stays open).
+    assert!(run(&true_()).await.0.success());
+    let fds_before = open_fds();
+
+    for _ in 0..200 {
+        assert!(run(&true_()).await.0.success());
+    }
+    // Concurrent spawns through the async path, with each stdin mode.
+    let specs: Vec<ProcessSpec> = (0..60)
+        .map(|i| match i % 3 {
+            0 => true_(),
+            1 => ProcessSpec {
+                stdin: Some(b"data\n".to_vec()),
+                ..ProcessSpec::new("cat", Vec::<String>::new())
+            },
+            _ => ProcessSpec { interactive: true, ..sh("read l; echo $l") },
+        })
+        .collect();
+    let started = futures::future::join_all(
+        specs.iter().map(|s| process::spawn_async(s, Arc::new(LogBuffer::default()))),
+    )
+    .await;
+    for p in started {
+        let mut p = p.expect("spawn");
+        let mut stdio = p.take_stdio();
+        if let Some((stdin, _)) = &mut stdio {
+            stdin.write_all(b"x\n").await.unwrap();
+        }
+        // stdout stays open until the exit: the answer is not lost to a SIGPIPE.
+        let exit = bounded("wait", p.wait()).await;
+        assert!(exit.success(), "{exit:?}");
+        drop(stdio);
+    }
+
+    // Spawn errors: found nowhere (no child is created), and failures of the child's execve
+    // (the child exists, fails, and must be reaped).
+    let dir = unique_temp_dir("hygiene");
+    let not_executable = dir.join("script.sh");
+    std::fs::write(&not_executable, "#!/bin/sh\n").unwrap();
+    for (program, not_found) in [
+        ("drover-no-such-command-xyz".to_owned(), true),
+        ("/nonexistent/drover/program".to_owned(), true),
+        (not_executable.display().to_string(), false),
+    ] {
+        let err =
+            process::spawn(&ProcessSpec::new(program, Vec::<String>::new()), Arc::new(LogBuffer::default()))
+                .unwrap_err();
+        assert_eq!(matches!(err, SpawnError::NotFound { .. }), not_found, "{err:?}");
+        assert!(zombie_children().is_empty(), "zombies after {err}: {:?}", zombie_children());
+    }
+    let _ = std::fs::remove_dir_all(dir);
+
+    // A handle dropped while its process runs: the group is killed and the leader reaped.
+    let p = start(&sh("sleep 60 & exec sleep 60"));
+    let pid = p.pid();
+    drop(p);
+    bounded("dropped process reaped", async {
+        while std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+
+    assert!(zombie_children().is_empty(), "zombies: {:?}", zombie_children());
+    // Tasks finishing on this runtime may still hold an fd for a moment.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while open_fds() != fds_before && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(open_fds(), fds_before);
+    println!("HYGIENE-OK");
+}
+
 // --- the agent dies ---------------------------------------------------------
 
 /// Set for the re-executed test binary acting as the agent; its value says
@@ -589,6 +799,7 @@ async fn agent_helper() {
         return;
     };
     let spec = match mode.as_str() {
+        "hygiene" => return hygiene().await,
         "group" => sh("sleep 300 & sleep 300 & echo ready; wait"),
         "pdeathsig" => {
             process::set_group_watchdog_enabled(false);
