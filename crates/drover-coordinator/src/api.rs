@@ -638,6 +638,11 @@ async fn deregister_worker(
     c.deregister_worker(&name)?.map(Json).ok_or_else(|| ApiError::not_found("workers", &name))
 }
 
+/// An [`Assignment::Pod`] message around a pod's stored JSON text, without decoding it.
+fn assignment_pod_line(pod: &str) -> String {
+    format!(r#"{{"type":"POD","pod":{pod}}}"#)
+}
+
 async fn assignments(State(c): State<Coordinator>, Path(name): Path<String>) -> ApiResult<Response> {
     if c.store().get::<Worker>(&name)?.is_none() {
         return Err(ApiError::not_found("workers", &name));
@@ -649,8 +654,7 @@ async fn assignments(State(c): State<Coordinator>, Path(name): Path<String>) -> 
     let first =
         stream::once(async move { serde_json::to_string(&Assignment::Sync { pods }).unwrap_or_default() });
     let c2 = c.clone();
-    let rest = UnboundedReceiverStream::new(rx)
-        .map(|pod| serde_json::to_string(&Assignment::Pod { pod: Box::new(pod) }).unwrap_or_default());
+    let rest = UnboundedReceiverStream::new(rx).map(|pod| assignment_pod_line(&pod));
     let name2 = name.clone();
     let s = first.chain(rest).chain(
         stream::once(async move {
@@ -660,4 +664,23 @@ async fn assignments(State(c): State<Coordinator>, Path(name): Path<String>) -> 
         .filter(|_| std::future::ready(false)),
     );
     Ok(ndjson(&c, s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_assignment_line_around_stored_text_decodes_as_the_protocol_message() {
+        let pod = crate::controller::new_pod(&drover_api::Job::default());
+        let text = serde_json::to_string(&pod).unwrap();
+        let decoded: Assignment = serde_json::from_str(&assignment_pod_line(&text)).unwrap();
+        match decoded {
+            Assignment::Pod { pod: got } => assert_eq!(*got, pod),
+            other => panic!("decoded as {other:?}"),
+        }
+        // The same line serde writes for the message.
+        let expected = serde_json::to_string(&Assignment::Pod { pod: Box::new(pod) }).unwrap();
+        assert_eq!(assignment_pod_line(&text), expected);
+    }
 }

@@ -249,9 +249,14 @@ fn execute(
 }
 
 /// Creates `n` pods of `job`, each with its `SuccessfulCreate` event.
+///
+/// A pod goes straight to a worker with a free slot when none is waiting for one
+/// ([`crate::scheduler::place_new`]); otherwise the scheduler binds it.
 fn create_pods(t: &mut Txn<'_>, job: &Job, n: usize, now: Time) -> Result<(), StoreError> {
-    for _ in 0..n {
-        let pod = t.create(new_pod(job), now)?;
+    for node in crate::scheduler::place_new(t, n)? {
+        let mut pod = new_pod(job);
+        pod.spec.node_name = node;
+        let pod = t.create(pod, now)?;
         t.record_event(&Event::normal(
             "Job",
             &job.metadata.name,

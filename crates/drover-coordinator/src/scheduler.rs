@@ -4,10 +4,14 @@
 //! registered) and runs one pass: read the unbound pods and the workers' free slots from the
 //! store, ask `drover_core::schedule::place`, and write the bindings in one transaction. The
 //! bound pods reach their workers through the assignment streams.
+//!
+//! The Job controller binds a pod itself when it creates it, in the same transaction, if a
+//! worker has a free slot and no pod is waiting ([`place_new`]); the scheduler binds whatever
+//! is left waiting, oldest first.
 
 use drover_api::{Pod, Worker};
 use drover_core::schedule::{WorkerSlots, place};
-use drover_store::StoreError;
+use drover_store::{StoreError, Txn};
 use tokio_util::sync::CancellationToken;
 
 use crate::state::Coordinator;
@@ -36,21 +40,7 @@ pub fn schedule_once(coordinator: &Coordinator) -> Result<usize, StoreError> {
         if pending.is_empty() {
             return Ok((pending, Vec::new()));
         }
-        let mut slots = Vec::new();
-        for w in t.list::<Worker>()? {
-            if w.status.phase != drover_api::worker::phase::READY || w.spec.unschedulable {
-                continue;
-            }
-            let used = t.count_on_node_in::<Pod>(
-                &w.metadata.name,
-                &[drover_api::pod::phase::PENDING, drover_api::pod::phase::RUNNING],
-            )?;
-            let free = (w.spec.slots.max(0) as usize).saturating_sub(used);
-            if free > 0 {
-                slots.push(WorkerSlots { name: w.metadata.name, free });
-            }
-        }
-        Ok((pending, slots))
+        Ok((pending, free_slots(t)?))
     })?;
     if pending.is_empty() || workers.is_empty() {
         return Ok(0);
@@ -73,4 +63,46 @@ pub fn schedule_once(coordinator: &Coordinator) -> Result<usize, StoreError> {
         }
         Ok(bound)
     })
+}
+
+/// The free slots of every schedulable worker (Ready and not cordoned), as the store sees them
+/// inside `t`: its `slots` minus its pods that are Pending or Running.
+pub(crate) fn free_slots(t: &Txn<'_>) -> Result<Vec<WorkerSlots>, StoreError> {
+    let mut slots = Vec::new();
+    for w in t.list::<Worker>()? {
+        if w.status.phase != drover_api::worker::phase::READY || w.spec.unschedulable {
+            continue;
+        }
+        let used = t.count_on_node_in::<Pod>(
+            &w.metadata.name,
+            &[drover_api::pod::phase::PENDING, drover_api::pod::phase::RUNNING],
+        )?;
+        let free = (w.spec.slots.max(0) as usize).saturating_sub(used);
+        if free > 0 {
+            slots.push(WorkerSlots { name: w.metadata.name, free });
+        }
+    }
+    Ok(slots)
+}
+
+/// Where new pods go when they are created, inside the creating transaction: the controller
+/// binds a new pod at once when a worker has a free slot and no pod is already waiting for one
+/// (those keep their turn: the scheduler binds them oldest first). That saves a scheduling pass
+/// and its commit per pod. `None` entries are left for the scheduler.
+pub(crate) fn place_new(t: &Txn<'_>, n: usize) -> Result<Vec<Option<String>>, StoreError> {
+    let mut out = vec![None; n];
+    if n == 0 || t.count_unbound_in::<Pod>(drover_api::pod::phase::PENDING)? > 0 {
+        return Ok(out);
+    }
+    let slots = free_slots(t)?;
+    if slots.is_empty() {
+        return Ok(out);
+    }
+    let names: Vec<String> = (0..n).map(|i| i.to_string()).collect();
+    for (i, worker) in place(&names, &slots) {
+        if let Ok(i) = i.parse::<usize>() {
+            out[i] = Some(worker);
+        }
+    }
+    Ok(out)
 }

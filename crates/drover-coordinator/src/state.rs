@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
-use drover_api::{Pod, Time};
+use drover_api::Time;
 use drover_store::{Change, ChangeType, Store, StoreError, Txn};
 use serde::Deserialize;
 use tokio::sync::{Notify, broadcast, mpsc};
@@ -101,7 +101,8 @@ struct Inner {
     controller: mpsc::UnboundedSender<Key>,
     controller_rx: Mutex<Option<mpsc::UnboundedReceiver<Key>>>,
     scheduler: Notify,
-    sessions: Mutex<HashMap<String, mpsc::UnboundedSender<Pod>>>,
+    /// Each worker's assignment stream: the pods' JSON text as the store wrote it.
+    sessions: Mutex<HashMap<String, mpsc::UnboundedSender<Arc<str>>>>,
     started: Time,
     leases: crate::workers::Leases,
     logs: tokio::sync::watch::Sender<u64>,
@@ -196,14 +197,10 @@ impl Coordinator {
                     self.kick_scheduler();
                 }
                 // The worker needs a newly bound pod and a termination request; its own
-                // Running reports need not echo back. Only then is the whole pod decoded.
+                // Running reports need not echo back. The text goes as the store wrote it.
                 let news = phase == drover_api::pod::phase::PENDING || terminating;
-                if change.change != ChangeType::Deleted
-                    && !terminal
-                    && news
-                    && let Ok(pod) = serde_json::from_str::<Pod>(&change.object)
-                {
-                    self.push_to_worker(node, pod);
+                if change.change != ChangeType::Deleted && !terminal && news {
+                    self.push_to_worker(node, change.object.clone());
                 }
             }
             None => {}
@@ -255,7 +252,7 @@ impl Coordinator {
     }
 
     /// Opens the assignment session of `worker`, replacing any previous one.
-    pub(crate) fn open_session(&self, worker: &str) -> mpsc::UnboundedReceiver<Pod> {
+    pub(crate) fn open_session(&self, worker: &str) -> mpsc::UnboundedReceiver<Arc<str>> {
         let (tx, rx) = mpsc::unbounded_channel();
         self.inner.sessions.lock().unwrap_or_else(|p| p.into_inner()).insert(worker.to_string(), tx);
         rx
@@ -269,7 +266,7 @@ impl Coordinator {
         }
     }
 
-    fn push_to_worker(&self, worker: &str, pod: Pod) {
+    fn push_to_worker(&self, worker: &str, pod: Arc<str>) {
         let sessions = self.inner.sessions.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(tx) = sessions.get(worker) {
             let _ = tx.send(pod);

@@ -220,3 +220,61 @@ fn live_owned_pods_and_node_counts_skip_counted_finished_pods() {
     let busy = store.read(|t| t.count_on_node_in::<Pod>("w", &["Pending", "Running"])).unwrap();
     assert_eq!(busy, 1);
 }
+
+#[test]
+fn revisions_grow_by_one_per_write_across_transactions_failures_and_reopen() {
+    let dir = std::env::temp_dir().join(format!("drover-store-test-{}", uuid::Uuid::new_v4()));
+    let now = Utc::now();
+    {
+        let store = Store::open(&dir).unwrap();
+        let ((a, b), changes) = store
+            .write(|t| {
+                let a = t.create(job("a"), now)?;
+                let b = t.create(job("b"), now)?;
+                assert_eq!(t.revision()?, 2, "the transaction sees its own revisions");
+                Ok((a, b))
+            })
+            .unwrap();
+        assert_eq!((a.metadata.resource_version.as_str(), b.metadata.resource_version.as_str()), ("1", "2"));
+        assert_eq!(changes.iter().map(|c| c.revision).collect::<Vec<_>>(), [1, 2]);
+        // A rolled-back transaction hands out nothing.
+        let err = store
+            .write(|t| {
+                t.create(job("c"), now)?;
+                t.create(job("a"), now)
+            })
+            .unwrap_err();
+        assert!(matches!(err, StoreError::AlreadyExists { .. }), "{err}");
+        assert_eq!(store.revision().unwrap(), 2);
+        let (a2, _) = store.write(|t| t.update(a)).unwrap();
+        assert_eq!(a2.metadata.resource_version, "3");
+        // A transaction that writes no object leaves the revision alone.
+        store.write(|t| t.set_backoff("uid", 1, None)).unwrap();
+        assert_eq!(store.revision().unwrap(), 3);
+    }
+    let store = Store::open(&dir).unwrap();
+    assert_eq!(store.revision().unwrap(), 3, "the revision survives a reopen");
+    let (d, _) = store.write(|t| t.create(job("d"), now)).unwrap();
+    assert_eq!(d.metadata.resource_version, "4");
+    drop(store);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_second_store_on_the_same_directory_is_refused_while_the_first_is_open() {
+    let dir = std::env::temp_dir().join(format!("drover-store-test-{}", uuid::Uuid::new_v4()));
+    let store = Store::open(&dir).unwrap();
+    store.write(|t| t.create(job("a"), Utc::now())).unwrap();
+    let err = match Store::open(&dir) {
+        Ok(_) => panic!("a second store opened on a directory in use"),
+        Err(err) => err,
+    };
+    assert!(err.to_string().contains("locked"), "{err}");
+    // The first one is unharmed, and the directory opens again once it is closed.
+    assert!(store.get::<Job>("a").unwrap().is_some());
+    drop(store);
+    let again = Store::open(&dir).unwrap();
+    assert!(again.get::<Job>("a").unwrap().is_some());
+    drop(again);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
