@@ -167,11 +167,14 @@ fn execute(
     }
 
     // Step 3: status, counted pods and back-off, atomically, with the first batch of creations
-    // (a pod finished, counted and replaced in one commit).
+    // (pods finished, counted and replaced in one commit). The first batch holds one pod, or
+    // as many as this sync counted: replacing finished pods is the steady state, and slow start
+    // (1, 2, 4, …) is for growth. A creation here is a row in the same local transaction, so it
+    // cannot fail on its own the way a create call to an API server can.
     let status_changed = plan.status != job.status;
     let mut remaining = plan.create;
-    let mut batch = 1usize;
-    let first = if plan.delete.is_empty() { batch.min(remaining) } else { 0 };
+    let first = if plan.delete.is_empty() { remaining.min(plan.count.len().max(1)) } else { 0 };
+    let mut batch = first.max(1);
     if status_changed || !plan.count.is_empty() || backoff_changed || !plan.events.is_empty() || first > 0 {
         coordinator.commit(|t| {
             for counted in &plan.count {

@@ -151,7 +151,16 @@ pub struct Change {
 
 /// The embedded store. Cheap to share behind an `Arc`; calls are short and synchronous.
 pub struct Store {
-    conn: Mutex<Connection>,
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    conn: Connection,
+    /// The last revision handed out by a committed transaction. Kept here rather than read and
+    /// written in `meta` by every transaction: at open it is the larger of `meta`'s value and
+    /// the newest object's revision, and `meta` is written only by a transaction that deletes
+    /// an object (whose revision would otherwise be forgotten).
+    revision: i64,
 }
 
 /// The log bytes kept per pod; older bytes are dropped.
@@ -173,7 +182,9 @@ CREATE TABLE IF NOT EXISTS objects (
     PRIMARY KEY (kind, name)
 );
 CREATE INDEX IF NOT EXISTS objects_owner ON objects (kind, owner_uid, live);
-CREATE INDEX IF NOT EXISTS objects_phase ON objects (kind, phase, node);
+-- (kind, node, phase) serves both a node's pods and the pods waiting for one
+-- (node IS NULL AND phase = 'Pending'): every index is written on every pod change.
+DROP INDEX IF EXISTS objects_phase;
 DROP INDEX IF EXISTS objects_node;
 CREATE INDEX IF NOT EXISTS objects_node_phase ON objects (kind, node, phase);
 CREATE TABLE IF NOT EXISTS events (
@@ -233,7 +244,13 @@ impl Store {
         conn.set_prepared_statement_cache_capacity(64);
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
-        Ok(Store { conn: Mutex::new(conn) })
+        let revision = conn.query_row(
+            "SELECT max((SELECT value FROM meta WHERE key = 'revision'), \
+             (SELECT ifnull(max(revision), 0) FROM objects))",
+            [],
+            |r| r.get(0),
+        )?;
+        Ok(Store { inner: Mutex::new(Inner { conn, revision }) })
     }
 
     /// Runs `f` inside one transaction. Commits when `f` returns `Ok`, rolls back otherwise.
@@ -242,23 +259,26 @@ impl Store {
         &self,
         f: impl FnOnce(&mut Txn<'_>) -> Result<R, StoreError>,
     ) -> Result<(R, Vec<Change>), StoreError> {
-        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let Inner { conn, revision: committed } = &mut *inner;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut txn = Txn { tx, changes: Vec::new(), revision: None };
+        let mut txn = Txn { tx, changes: Vec::new(), revision: *committed, deleted: false };
         let res = f(&mut txn)?;
-        let Txn { tx, changes, revision } = txn;
-        if let Some(revision) = revision {
+        let Txn { tx, changes, revision, deleted } = txn;
+        if deleted {
             tx.prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'revision'")?.execute([revision])?;
         }
         tx.commit()?;
+        *committed = revision;
         Ok((res, changes))
     }
 
     /// Runs `f` with read access. Reads see only committed data.
     pub fn read<R>(&self, f: impl FnOnce(&Txn<'_>) -> Result<R, StoreError>) -> Result<R, StoreError> {
-        let mut conn = self.conn.lock().unwrap_or_else(|p| p.into_inner());
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let Inner { conn, revision } = &mut *inner;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
-        let txn = Txn { tx, changes: Vec::new(), revision: None };
+        let txn = Txn { tx, changes: Vec::new(), revision: *revision, deleted: false };
         f(&txn)
     }
 
@@ -282,32 +302,21 @@ impl Store {
 pub struct Txn<'c> {
     tx: rusqlite::Transaction<'c>,
     changes: Vec<Change>,
-    /// The last revision this transaction handed out, once it handed one out; written back to
-    /// `meta` once, at commit.
-    revision: Option<i64>,
+    /// The store's revision, counting what this transaction wrote so far.
+    revision: i64,
+    /// Whether an object was deleted (then `meta` keeps the revision at commit).
+    deleted: bool,
 }
 
 impl Txn<'_> {
     /// The current store revision (including what this transaction wrote so far).
     pub fn revision(&self) -> Result<i64, StoreError> {
-        match self.revision {
-            Some(rev) => Ok(rev),
-            None => self.stored_revision(),
-        }
+        Ok(self.revision)
     }
 
-    fn stored_revision(&self) -> Result<i64, StoreError> {
-        Ok(self
-            .tx
-            .prepare_cached("SELECT value FROM meta WHERE key = 'revision'")?
-            .query_row([], |r| r.get(0))?)
-    }
-
-    /// The next revision. Counted in memory; [`Store::write`] stores the last one at commit.
     fn next_revision(&mut self) -> Result<i64, StoreError> {
-        let next = self.revision()? + 1;
-        self.revision = Some(next);
-        Ok(next)
+        self.revision += 1;
+        Ok(self.revision)
     }
 
     /// One object by name.
@@ -511,6 +520,7 @@ impl Txn<'_> {
     pub fn delete<T: Object>(&mut self, name: &str) -> Result<Option<T>, StoreError> {
         let Some(obj) = self.get::<T>(name)? else { return Ok(None) };
         let rev = self.next_revision()?;
+        self.deleted = true;
         self.tx
             .prepare_cached("DELETE FROM objects WHERE kind = ?1 AND name = ?2")?
             .execute(params![T::KIND, name])?;

@@ -252,10 +252,20 @@ fn revisions_grow_by_one_per_write_across_transactions_failures_and_reopen() {
         store.write(|t| t.set_backoff("uid", 1, None)).unwrap();
         assert_eq!(store.revision().unwrap(), 3);
     }
+    {
+        let store = Store::open(&dir).unwrap();
+        assert_eq!(store.revision().unwrap(), 3, "the revision survives a reopen");
+        let (d, _) = store.write(|t| t.create(job("d"), now)).unwrap();
+        assert_eq!(d.metadata.resource_version, "4");
+        // Deleting the newest object takes a revision too, and no later write reuses it, even
+        // across a reopen where no remaining object carries it.
+        let (_, changes) = store.write(|t| t.delete::<Job>("d")).unwrap();
+        assert_eq!(changes[0].revision, 5);
+    }
     let store = Store::open(&dir).unwrap();
-    assert_eq!(store.revision().unwrap(), 3, "the revision survives a reopen");
-    let (d, _) = store.write(|t| t.create(job("d"), now)).unwrap();
-    assert_eq!(d.metadata.resource_version, "4");
+    assert_eq!(store.revision().unwrap(), 5);
+    let (e, _) = store.write(|t| t.create(job("e"), now)).unwrap();
+    assert_eq!(e.metadata.resource_version, "6");
     drop(store);
     std::fs::remove_dir_all(&dir).unwrap();
 }
