@@ -8,8 +8,9 @@
 //! 3. A sync reads the Job, its pods and its back-off record from the store, calls `decide`, and
 //!    writes the new status, the counted pods (tracking finalizer removed) and the back-off
 //!    record in **one** transaction, guarded by the Job's resourceVersion.
-//! 4. It then requests terminations, or creates pods in slow-start batches (1, 2, 4, …), each
-//!    batch its own transaction, and records events.
+//! 4. It then requests terminations, or creates pods in slow-start batches (doubling), each
+//!    batch its own transaction, and records events. The first batch goes in step 3's commit:
+//!    one pod, or one per pod this sync counted (a finished pod is replaced as it is counted).
 //!
 //! # Guarantees
 //! - A pod outcome is counted exactly once: counting and finalizer removal commit together.
