@@ -9,7 +9,7 @@
 //! worker has a free slot and no pod is waiting ([`place_new`]); the scheduler binds whatever
 //! is left waiting, oldest first.
 
-use drover_api::{Pod, Worker};
+use drover_api::Pod;
 use drover_core::schedule::{WorkerSlots, place};
 use drover_store::{StoreError, Txn};
 use tokio_util::sync::CancellationToken;
@@ -69,17 +69,14 @@ pub fn schedule_once(coordinator: &Coordinator) -> Result<usize, StoreError> {
 /// inside `t`: its `slots` minus its pods that are Pending or Running.
 pub(crate) fn free_slots(t: &Txn<'_>) -> Result<Vec<WorkerSlots>, StoreError> {
     let mut slots = Vec::new();
-    for w in t.list::<Worker>()? {
-        if w.status.phase != drover_api::worker::phase::READY || w.spec.unschedulable {
-            continue;
-        }
+    for (name, capacity) in t.schedulable_workers(drover_api::worker::phase::READY)? {
         let used = t.count_on_node_in::<Pod>(
-            &w.metadata.name,
+            &name,
             &[drover_api::pod::phase::PENDING, drover_api::pod::phase::RUNNING],
         )?;
-        let free = (w.spec.slots.max(0) as usize).saturating_sub(used);
+        let free = usize::try_from(capacity.max(0)).unwrap_or(0).saturating_sub(used);
         if free > 0 {
-            slots.push(WorkerSlots { name: w.metadata.name, free });
+            slots.push(WorkerSlots { name, free });
         }
     }
     Ok(slots)

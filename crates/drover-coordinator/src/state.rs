@@ -143,11 +143,26 @@ impl Coordinator {
     /// Runs `f` in one store transaction and publishes its changes after the commit.
     pub fn commit<R>(&self, f: impl FnOnce(&mut Txn<'_>) -> Result<R, StoreError>) -> Result<R, StoreError> {
         let (res, changes) = self.inner.store.write(f)?;
-        self.publish(changes);
+        self.publish(changes, None);
         Ok(res)
     }
 
-    fn publish(&self, changes: Vec<Change>) {
+    /// [`commit`](Self::commit) for the sync of the Job `syncing` (if `Some`): its changes do
+    /// not queue that Job again. The sync already acted on everything it read, and asks for a later sync
+    /// itself when it needs one; without this, every sync that writes would be followed by one
+    /// that finds nothing to do. Everything else (watchers, other objects' queues, the scheduler,
+    /// worker sessions) gets the changes as usual.
+    pub(crate) fn commit_syncing<R>(
+        &self,
+        syncing: Option<&str>,
+        f: impl FnOnce(&mut Txn<'_>) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let (res, changes) = self.inner.store.write(f)?;
+        self.publish(changes, syncing);
+        Ok(res)
+    }
+
+    fn publish(&self, changes: Vec<Change>, syncing: Option<&str>) {
         for change in changes {
             let type_ = match change.change {
                 ChangeType::Added => "ADDED",
@@ -157,7 +172,7 @@ impl Coordinator {
             let view: View = serde_json::from_str(&change.object).unwrap_or_default();
             match change.kind {
                 "Job" => {
-                    if change.change != ChangeType::Deleted {
+                    if change.change != ChangeType::Deleted && syncing != Some(change.name.as_str()) {
                         self.enqueue_job(&change.name);
                     }
                     // A CronJob re-syncs when one of its Jobs changes (its `active` list,
@@ -169,7 +184,7 @@ impl Coordinator {
                 "CronJob" if change.change != ChangeType::Deleted => {
                     self.enqueue(Key::CronJob(change.name.clone()));
                 }
-                "Pod" => self.route_pod_change(&change, &view),
+                "Pod" => self.route_pod_change(&change, &view, syncing),
                 _ => {}
             }
             let _ = self.inner.watch.send(WatchEvent {
@@ -182,8 +197,10 @@ impl Coordinator {
         }
     }
 
-    fn route_pod_change(&self, change: &Change, view: &View) {
-        if let Some(owner) = view.controller_owner(drover_api::job::KIND) {
+    fn route_pod_change(&self, change: &Change, view: &View, syncing: Option<&str>) {
+        if let Some(owner) = view.controller_owner(drover_api::job::KIND)
+            && syncing != Some(owner)
+        {
             self.enqueue_job(owner);
         }
         let phase = view.status.phase.as_deref().unwrap_or_default();

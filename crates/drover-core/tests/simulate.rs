@@ -5,7 +5,8 @@
 //! requests termination of deleted pods (removing the finalizer first when `uncount`), and creates
 //! pods from the template. Time advances in 1 s ticks. A sync runs on the first tick, on any tick
 //! where a pod changed, on the tick after a sync that changed something (the Job's own status
-//! write triggers a sync, JOB-T2), and when the plan's requeue is due.
+//! write triggers a sync, JOB-T2), and when the plan's requeue is due. Every sync whose plan
+//! deleted nothing must leave a fixed point (see `assert_fixed_point`).
 //! Workers are modelled by a per-scenario behaviour; a terminating pod always exits 143 on the tick
 //! after its termination was requested.
 
@@ -108,8 +109,28 @@ impl World {
         self.requeue_at = plan.requeue_after.map(|d| self.now + chrono::Duration::from_std(d).unwrap());
         if plan.delete_job {
             self.pods.clear();
+        } else if plan.delete.is_empty() {
+            self.assert_fixed_point();
         }
         changed
+    }
+
+    /// The coordinator does not queue a Job again for the writes of its own sync when the plan
+    /// deleted nothing (`Coordinator::commit_syncing`). That is sound only if such a plan leaves
+    /// the Job at a fixed point: deciding again at once, with nothing else changed, must do
+    /// nothing.
+    fn assert_fixed_point(&self) {
+        let again = decide(&self.job, &self.pods, &self.backoff, &self.config, self.now);
+        assert!(
+            again.status == self.job.status
+                && again.count.is_empty()
+                && again.delete.is_empty()
+                && again.create == 0
+                && !again.delete_job
+                && again.backoff == self.backoff,
+            "a sync without deletions did not reach a fixed point at {}: {again:?}",
+            self.now
+        );
     }
 
     fn pod_mut(&mut self, name: &str) -> &mut Pod {

@@ -370,6 +370,19 @@ impl Txn<'_> {
         Ok(n as usize)
     }
 
+    /// The Workers in `phase` that are not cordoned (`spec.unschedulable`), by name, with their
+    /// `spec.slots`, read without decoding the objects (the controller asks for every pod it
+    /// creates).
+    pub fn schedulable_workers(&self, phase: &str) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT name, ifnull(json_extract(body, '$.spec.slots'), 0) FROM objects \
+             WHERE kind = 'Worker' AND json_extract(body, '$.status.phase') = ?1 \
+             AND ifnull(json_extract(body, '$.spec.unschedulable'), 0) = 0 ORDER BY name",
+        )?;
+        let rows = stmt.query_map(params![phase], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// How many objects of a kind are in `phase` with no node, without reading them (pods
     /// waiting for the scheduler). One range of the `(kind, phase, node)` index.
     pub fn count_unbound_in<T: Object>(&self, phase: &str) -> Result<usize, StoreError> {

@@ -288,3 +288,28 @@ fn a_second_store_on_the_same_directory_is_refused_while_the_first_is_open() {
     drop(again);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn schedulable_workers_are_ready_and_not_cordoned() {
+    use drover_api::Worker;
+    let store = Store::open_in_memory().unwrap();
+    let worker = |name: &str, slots: i32, phase: &str, cordoned: bool| {
+        let mut w =
+            Worker { metadata: ObjectMeta { name: name.into(), ..Default::default() }, ..Default::default() };
+        w.spec.slots = slots;
+        w.spec.unschedulable = cordoned;
+        w.status.phase = phase.into();
+        w
+    };
+    store
+        .write(|t| {
+            t.create(worker("c", 2, "Ready", false), Utc::now())?;
+            t.create(worker("a", 4, "Ready", false), Utc::now())?;
+            t.create(worker("b", 8, "Ready", true), Utc::now())?;
+            t.create(worker("d", 1, "Lost", false), Utc::now())?;
+            t.create(job("not-a-worker"), Utc::now())
+        })
+        .unwrap();
+    let got = store.read(|t| t.schedulable_workers("Ready")).unwrap();
+    assert_eq!(got, [("a".to_string(), 4), ("c".to_string(), 2)]);
+}
