@@ -32,6 +32,9 @@ use tokio_util::sync::CancellationToken;
 
 use crate::state::{Coordinator, now};
 
+/// The phases of a pod that is over: a worker's pods in any other phase still concern it.
+const FINISHED: &[&str] = &[phase::SUCCEEDED, phase::FAILED];
+
 /// Why a status report was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
@@ -60,7 +63,7 @@ impl Coordinator {
                 .as_ref()
                 .is_some_and(|w| w.status.incarnation.as_deref() != Some(reg.incarnation.as_str()));
             if restarted {
-                for mut pod in t.list_where::<Pod>(None, Some(Some(&reg.name)))? {
+                for mut pod in t.list_on_node_not_in::<Pod>(&reg.name, FINISHED)? {
                     if pod.is_terminal() {
                         continue;
                     }
@@ -155,7 +158,7 @@ impl Coordinator {
             if w.status.phase == wphase::LOST {
                 return Ok(Some(w));
             }
-            for mut pod in t.list_where::<Pod>(None, Some(Some(name)))? {
+            for mut pod in t.list_on_node_not_in::<Pod>(name, FINISHED)? {
                 if pod.status.phase == phase::PENDING && pod.status.start_time.is_none() && !pod.is_terminal()
                 {
                     pod.spec.node_name = None;
@@ -178,7 +181,7 @@ impl Coordinator {
     pub fn deregister_worker(&self, name: &str) -> Result<Option<Worker>, StoreError> {
         let now = now();
         let worker = self.commit(|t| {
-            for mut pod in t.list_where::<Pod>(None, Some(Some(name)))? {
+            for mut pod in t.list_on_node_not_in::<Pod>(name, FINISHED)? {
                 if pod.is_terminal() {
                     continue;
                 }
@@ -199,12 +202,7 @@ impl Coordinator {
 
     /// The pods a worker's stream starts with.
     pub fn bound_pods(&self, worker: &str) -> Result<Vec<Pod>, StoreError> {
-        Ok(self
-            .store()
-            .read(|t| t.list_where::<Pod>(None, Some(Some(worker))))?
-            .into_iter()
-            .filter(|p| !p.is_terminal())
-            .collect())
+        Ok(self.store().read(|t| t.list_on_node_not_in::<Pod>(worker, FINISHED))?)
     }
 
     /// Applies a worker's status report to a pod.
@@ -344,7 +342,7 @@ fn check_leases(coordinator: &Coordinator) -> Result<(), StoreError> {
             let Some(mut w) = t.get::<Worker>(&name)? else { return Ok(()) };
             w.status.phase = wphase::LOST.into();
             t.update(w)?;
-            for mut pod in t.list_where::<Pod>(None, Some(Some(&name)))? {
+            for mut pod in t.list_on_node_not_in::<Pod>(&name, FINISHED)? {
                 if pod.is_terminal() {
                     continue;
                 }

@@ -383,6 +383,19 @@ impl Txn<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The objects of a kind on `node` whose phase is none of `phases` (at most two), oldest
+    /// write first: a worker's unfinished pods, read from the `(kind, node, phase)` index without
+    /// touching the bodies of the finished ones, however many the worker ran.
+    pub fn list_on_node_not_in<T: Object>(&self, node: &str, phases: &[&str]) -> Result<Vec<T>, StoreError> {
+        let a = phases.first().copied().unwrap_or("");
+        let b = phases.get(1).copied().unwrap_or(a);
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT body FROM objects WHERE kind = ?1 AND node = ?2 AND phase NOT IN (?3, ?4) ORDER BY revision",
+        )?;
+        let rows = stmt.query_map(params![T::KIND, node, a, b], |r| r.get::<_, String>(0))?;
+        rows.map(|b| Ok(serde_json::from_str(&b?)?)).collect()
+    }
+
     /// How many objects of a kind are in `phase` with no node, without reading them (pods
     /// waiting for the scheduler). One range of the `(kind, phase, node)` index.
     pub fn count_unbound_in<T: Object>(&self, phase: &str) -> Result<usize, StoreError> {

@@ -313,3 +313,30 @@ fn schedulable_workers_are_ready_and_not_cordoned() {
     let got = store.read(|t| t.schedulable_workers("Ready")).unwrap();
     assert_eq!(got, [("a".to_string(), 4), ("c".to_string(), 2)]);
 }
+
+#[test]
+fn a_nodes_unfinished_objects_skip_the_finished_ones() {
+    let store = Store::open_in_memory().unwrap();
+    let pod = |name: &str, node: Option<&str>, phase: &str| {
+        let mut p =
+            Pod { metadata: ObjectMeta { name: name.into(), ..Default::default() }, ..Default::default() };
+        p.spec.node_name = node.map(str::to_string);
+        p.status.phase = phase.into();
+        p
+    };
+    store
+        .write(|t| {
+            t.create(pod("running", Some("w1"), "Running"), Utc::now())?;
+            t.create(pod("done", Some("w1"), "Succeeded"), Utc::now())?;
+            t.create(pod("failed", Some("w1"), "Failed"), Utc::now())?;
+            t.create(pod("pending", Some("w1"), "Pending"), Utc::now())?;
+            t.create(pod("elsewhere", Some("w2"), "Running"), Utc::now())?;
+            t.create(pod("unbound", None, "Pending"), Utc::now())
+        })
+        .unwrap();
+    let names = |pods: Vec<Pod>| pods.into_iter().map(|p| p.metadata.name).collect::<Vec<_>>();
+    let got = store.read(|t| t.list_on_node_not_in::<Pod>("w1", &["Succeeded", "Failed"])).unwrap();
+    assert_eq!(names(got), ["running", "pending"], "oldest write first, finished ones left out");
+    let got = store.read(|t| t.list_on_node_not_in::<Pod>("w2", &["Succeeded", "Failed"])).unwrap();
+    assert_eq!(names(got), ["elsewhere"]);
+}
