@@ -182,3 +182,32 @@ async fn worker_kill_9_fails_its_pods_and_they_are_replaced() {
     let workers = client.list_workers("").await.unwrap();
     assert_eq!(workers.iter().find(|w| w.metadata.name == "doomed").unwrap().status.phase, "Lost");
 }
+
+/// Events expire after `--event-ttl` (kube-apiserver's flag of the same name), so a busy
+/// coordinator's store does not grow by an event per pod forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_expire_after_the_event_ttl() {
+    let mut c = Cluster::start("event-ttl", &["--event-ttl", "3s"]);
+    c.add_worker("w1", 2, &[]).await;
+    c.create("ttl", &job_yaml("ttl", "  completions: 2\n  parallelism: 2\n", "Never", "true"));
+    c.wait_complete("ttl", SECS(30)).await;
+    // Fresh events are kept (they are seconds younger than the TTL).
+    let describe = c.ok(&["describe", "job", "ttl"]);
+    assert!(describe.contains("SuccessfulCreate") && describe.contains("Completed"), "{describe}");
+    // Then they go: no event is left once the TTL has passed (bounded polling: removal is a
+    // periodic sweep, with nothing to watch).
+    let client = c.client();
+    let gone = tokio::time::timeout(SECS(15), async {
+        loop {
+            if client.events("Job", "ttl", None).await.unwrap().is_empty() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    })
+    .await;
+    assert!(gone.is_ok(), "events still there after 15 s: {:?}", client.events("Job", "ttl", None).await);
+    // The Job itself is untouched.
+    let job = client.get_job("ttl").await.unwrap();
+    assert_eq!(job.status.succeeded, 2);
+}

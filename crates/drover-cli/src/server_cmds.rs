@@ -27,6 +27,9 @@ pub(crate) struct CoordinatorFlags {
     /// The cap of the pod re-creation delay.
     #[arg(long, env = "DROVER_JOB_BACKOFF_MAX", default_value = "6m", value_parser = duration::parse)]
     job_backoff_max: Duration,
+    /// How long events are kept (kube-apiserver's --event-ttl); older ones are removed.
+    #[arg(long, env = "DROVER_EVENT_TTL", default_value = "1h", value_parser = duration::parse)]
+    event_ttl: Duration,
     /// The zone of CronJobs that set no spec.timeZone (an IANA name). Default: $TZ, else UTC.
     #[arg(long, env = "DROVER_TIME_ZONE", value_parser = parse_zone)]
     time_zone: Option<chrono_tz::Tz>,
@@ -58,6 +61,7 @@ impl CoordinatorFlags {
         drover_coordinator::Config {
             data_dir: Some(self.data.clone()),
             worker_lease: self.worker_lease,
+            event_ttl: self.event_ttl,
             job: JobConfig {
                 backoff_base: self.job_backoff_base,
                 backoff_max: self.job_backoff_max,

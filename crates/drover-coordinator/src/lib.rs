@@ -11,6 +11,7 @@
 //!   plans on the same queue and task as the Job controller.
 //! - [`scheduler`]: binds pending pods to workers with free slots.
 //! - [`workers`]: registration, heartbeats, assignment streams and the lease checker.
+//! - [`events`]: removes events older than [`Config::event_ttl`].
 //! - [`api`]: the axum router. Only this module knows HTTP paths and status codes.
 //!
 //! [`run`] takes an already-bound listener and a shutdown future, so tests run on port 0.
@@ -18,6 +19,7 @@
 pub mod api;
 pub mod controller;
 pub mod cronjobs;
+pub mod events;
 pub mod scheduler;
 pub mod state;
 pub mod workers;
@@ -41,6 +43,9 @@ pub struct Config {
     pub data_dir: Option<PathBuf>,
     /// A worker that has not heartbeated for this long is declared lost.
     pub worker_lease: Duration,
+    /// How long events are kept: older ones are removed (Kubernetes' `--event-ttl`, 1 h by
+    /// default there), so the store does not grow by one row per pod forever.
+    pub event_ttl: Duration,
     /// Job controller tunables (back-off base and cap).
     pub job: JobConfig,
     /// The zone of CronJobs without `spec.timeZone` (Kubernetes uses the controller's local
@@ -103,6 +108,7 @@ pub async fn run(
     tracker.spawn(controller::run(coordinator.clone(), token.clone()));
     tracker.spawn(scheduler::run(coordinator.clone(), token.clone()));
     tracker.spawn(workers::run_lease_checker(coordinator.clone(), token.clone()));
+    tracker.spawn(events::run_event_gc(coordinator.clone(), token.clone()));
 
     let router = api::router(coordinator.clone());
     let serve_token = token.clone();

@@ -202,7 +202,7 @@ impl Coordinator {
 
     /// The pods a worker's stream starts with.
     pub fn bound_pods(&self, worker: &str) -> Result<Vec<Pod>, StoreError> {
-        Ok(self.store().read(|t| t.list_on_node_not_in::<Pod>(worker, FINISHED))?)
+        self.store().read(|t| t.list_on_node_not_in::<Pod>(worker, FINISHED))
     }
 
     /// Applies a worker's status report to a pod.

@@ -13,6 +13,7 @@ fn coordinator() -> Coordinator {
     let config = Config {
         data_dir: None,
         worker_lease: Duration::from_secs(10),
+        event_ttl: Duration::from_secs(3600),
         job: Default::default(),
         cron_zone: chrono_tz::UTC,
         token: None,

@@ -582,6 +582,24 @@ impl Txn<'_> {
         Ok(())
     }
 
+    /// Removes the events recorded before `cutoff` among the `limit` oldest rows, and returns
+    /// how many it removed. Events are stored in the order they happen, so repeating the call
+    /// while it returns `limit` removes every expired event, and each call reads at most `limit`
+    /// rows however large the table is. (An event recorded out of order, older than one before
+    /// it, waits until the newer one expires too.)
+    pub fn delete_events_before(&mut self, cutoff: Time, limit: usize) -> Result<usize, StoreError> {
+        let cutoff = cutoff.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let n = self
+            .tx
+            .prepare_cached(
+                "DELETE FROM events WHERE id IN (SELECT id FROM \
+                 (SELECT id, body FROM events ORDER BY id LIMIT ?2) \
+                 WHERE julianday(json_extract(body, '$.timestamp')) < julianday(?1))",
+            )?
+            .execute(params![cutoff, i64::try_from(limit).unwrap_or(i64::MAX)])?;
+        Ok(n)
+    }
+
     /// Events about the object `kind`/`name`, oldest first. When `uid` is given, only the events
     /// of that incarnation of the name.
     pub fn events_for(&self, kind: &str, name: &str, uid: Option<&str>) -> Result<Vec<Event>, StoreError> {

@@ -340,3 +340,51 @@ fn a_nodes_unfinished_objects_skip_the_finished_ones() {
     let got = store.read(|t| t.list_on_node_not_in::<Pod>("w2", &["Succeeded", "Failed"])).unwrap();
     assert_eq!(names(got), ["elsewhere"]);
 }
+
+#[test]
+fn expired_events_are_removed_oldest_first_in_bounded_batches() {
+    let store = Store::open_in_memory().unwrap();
+    let now = Utc::now();
+    let at = |secs_ago: i64| now - chrono::Duration::seconds(secs_ago);
+    store
+        .write(|t| {
+            for i in 0..5 {
+                t.record_event(&Event::normal(
+                    "Job",
+                    "old",
+                    "u1",
+                    "SuccessfulCreate",
+                    format!("old {i}"),
+                    at(7200),
+                ))?;
+            }
+            // Fractional seconds just before and after the cutoff.
+            t.record_event(&Event::normal(
+                "Job",
+                "old",
+                "u1",
+                "Edge",
+                "before".into(),
+                at(3600) - chrono::Duration::milliseconds(1),
+            ))?;
+            t.record_event(&Event::normal(
+                "Job",
+                "new",
+                "u2",
+                "Edge",
+                "after".into(),
+                at(3600) + chrono::Duration::milliseconds(1),
+            ))?;
+            t.record_event(&Event::normal("Job", "new", "u2", "Completed", "fresh".into(), at(1)))
+        })
+        .unwrap();
+    let cutoff = at(3600);
+    // A batch reads at most `limit` rows.
+    assert_eq!(store.write(|t| t.delete_events_before(cutoff, 4)).unwrap().0, 4);
+    assert_eq!(store.write(|t| t.delete_events_before(cutoff, 4)).unwrap().0, 2);
+    assert_eq!(store.write(|t| t.delete_events_before(cutoff, 4)).unwrap().0, 0);
+    let (old, new) =
+        store.read(|t| Ok((t.events_for("Job", "old", None)?, t.events_for("Job", "new", None)?))).unwrap();
+    assert!(old.is_empty(), "{old:?}");
+    assert_eq!(new.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(), ["after", "fresh"]);
+}
