@@ -307,3 +307,51 @@ async fn ttl_after_finished_deletes_the_job_and_its_pods() {
     .await;
     assert!(c.pods_of("ttl").await.is_empty());
 }
+
+/// A replace that carries a resourceVersion applies to that version only (409 Conflict
+/// otherwise), as in Kubernetes; without one it is unconditional, which is what `apply` of a
+/// file sends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replace_with_a_stale_resource_version_is_refused() {
+    let c = Cluster::start("stale-rv", &[]);
+    // Suspended, so nothing but our writes changes it.
+    c.create("rv", &job_yaml("rv", "  suspend: true\n  parallelism: 1\n", "Never", "true"));
+    let client = c.client();
+    let read = client.get_job("rv").await.unwrap();
+
+    let mut first = serde_json::to_value(&read).unwrap();
+    first["spec"]["parallelism"] = 2.into();
+    let written = client.replace_job("rv", &first).await.expect("the version read is current");
+    assert_eq!(written.spec.parallelism, Some(2));
+
+    // A second writer that read the same version is refused, and changes nothing.
+    let mut second = serde_json::to_value(&read).unwrap();
+    second["spec"]["parallelism"] = 3.into();
+    match client.replace_job("rv", &second).await {
+        Err(drover_client::ClientError::Api { code, reason, message, .. }) => {
+            assert_eq!((code, reason.as_str()), (409, "Conflict"));
+            assert!(message.contains("the object has been modified"), "{message}");
+        }
+        other => panic!("a stale resourceVersion was accepted: {other:?}"),
+    }
+    assert_eq!(client.get_job("rv").await.unwrap().spec.parallelism, Some(2));
+
+    // Without a resourceVersion the replace is unconditional.
+    second["metadata"]["resourceVersion"] = "".into();
+    let written = client.replace_job("rv", &second).await.expect("no version: unconditional");
+    assert_eq!(written.spec.parallelism, Some(3));
+
+    // The same for CronJobs; `drover suspend` reads, changes and writes back its version.
+    c.ok(&["create", "-f", concat!(env!("CARGO_MANIFEST_DIR"), "/../../examples/cronjob-hello.yaml")]);
+    let cj = client.get_cronjob("hello").await.unwrap();
+    c.ok(&["suspend", "cronjob", "hello"]);
+    let mut stale = serde_json::to_value(&cj).unwrap();
+    stale["spec"]["schedule"] = "*/5 * * * *".into();
+    match client.replace_cronjob("hello", &stale).await {
+        Err(drover_client::ClientError::Api { code: 409, .. }) => {}
+        other => panic!("a stale CronJob resourceVersion was accepted: {other:?}"),
+    }
+    let now = client.get_cronjob("hello").await.unwrap();
+    assert_eq!(now.spec.schedule, cj.spec.schedule);
+    assert!(now.suspended());
+}

@@ -448,14 +448,23 @@ pub(crate) async fn set_suspend(
     let mut failed = false;
     for name in names {
         let res = async {
-            let mut cj =
-                client.get_cronjob(&name).await.map_err(|e| not_found_or(e, "cronjobs.batch", &name))?;
-            if cj.suspended() == suspend {
-                return Ok::<_, anyhow::Error>("unchanged");
+            // Read, change, write back with the version read; the controller writes the status
+            // now and then, so a conflict is retried on a fresh read (client-go's
+            // RetryOnConflict).
+            let mut attempts = 0;
+            loop {
+                let mut cj =
+                    client.get_cronjob(&name).await.map_err(|e| not_found_or(e, "cronjobs.batch", &name))?;
+                if cj.suspended() == suspend {
+                    return Ok::<_, anyhow::Error>("unchanged");
+                }
+                cj.spec.suspend = Some(suspend);
+                match client.replace_cronjob(&name, &serde_json::to_value(&cj)?).await {
+                    Ok(_) => return Ok(verb.past),
+                    Err(ClientError::Api { code: 409, .. }) if attempts < 5 => attempts += 1,
+                    Err(err) => return Err(api_error(err)),
+                }
             }
-            cj.spec.suspend = Some(suspend);
-            client.replace_cronjob(&name, &serde_json::to_value(&cj)?).await.map_err(api_error)?;
-            Ok(verb.past)
         }
         .await;
         match res {

@@ -40,7 +40,7 @@ use axum::{Json, Router};
 use drover_api::manifest::Object as Manifest;
 use drover_api::meta::parse_label_selector;
 use drover_api::protocol::{Assignment, PodReport, Registration, ReportResult, StatusReport};
-use drover_api::{CronJob, Job, LabelSelector, Pod, Worker};
+use drover_api::{CronJob, Job, LabelSelector, Pod, Worker, labels};
 use drover_store::{Object, StoreError};
 use futures::stream::{self, Stream, StreamExt};
 use serde::Deserialize;
@@ -306,6 +306,10 @@ async fn replace_job(
     Path(name): Path<String>,
     Json(body): Json<Value>,
 ) -> ApiResult<Json<Job>> {
+    let mut body = body;
+    if let Some(stored) = c.store().get::<Job>(&name)? {
+        drop_generated_selector(&mut body, &stored);
+    }
     let mut submitted = admit_job(body)?;
     submitted.apply_defaults();
     if submitted.metadata.name != name {
@@ -318,6 +322,9 @@ async fn replace_job(
         let Some(mut job) = t.get::<Job>(&name)? else {
             return Ok(Err(ApiError::not_found("jobs.batch", &name)));
         };
+        if let Err(err) = check_resource_version("jobs.batch", &name, &submitted.metadata, &job.metadata) {
+            return Ok(Err(err));
+        }
         let mut errors = Vec::new();
         let (old, new) = (&job.spec, &submitted.spec);
         if old.completions != new.completions {
@@ -362,6 +369,57 @@ async fn replace_job(
         Ok(Ok(t.update(job)?))
     })??;
     Ok(Json(updated))
+}
+
+/// A Job read back from the API carries the selector and the template labels generated from its
+/// uid, which a new Job may not set. So that `get -o yaml`, edit, replace works (as in
+/// Kubernetes, where update validation compares with the old object), a replace drops them when
+/// they are exactly the stored Job's generated ones; the stored values are kept either way.
+fn drop_generated_selector(body: &mut Value, stored: &Job) {
+    if stored.spec.manual_selector.unwrap_or(false) {
+        return;
+    }
+    let uid = stored.metadata.uid.as_str();
+    let generated_selector = serde_json::to_value(&stored.spec.selector).ok();
+    if let Some(spec) = body.get_mut("spec").and_then(Value::as_object_mut) {
+        if spec.get("selector").is_some() && spec.get("selector") == generated_selector.as_ref() {
+            spec.remove("selector");
+        }
+        if let Some(labels) = spec
+            .get_mut("template")
+            .and_then(|t| t.get_mut("metadata"))
+            .and_then(|m| m.get_mut("labels"))
+            .and_then(Value::as_object_mut)
+        {
+            for key in [labels::CONTROLLER_UID, labels::CONTROLLER_UID_LEGACY] {
+                if labels.get(key).and_then(Value::as_str) == Some(uid) {
+                    labels.remove(key);
+                }
+            }
+        }
+    }
+}
+
+/// A replace (PUT) that carries a `metadata.resourceVersion` applies only to that version of the
+/// object, as in Kubernetes: a stale one is refused with 409 Conflict, so two clients that read
+/// the same object cannot silently overwrite each other. Without one, the replace is
+/// unconditional (what `apply` of a file does).
+fn check_resource_version(
+    resource: &str,
+    name: &str,
+    submitted: &drover_api::ObjectMeta,
+    stored: &drover_api::ObjectMeta,
+) -> ApiResult<()> {
+    if submitted.resource_version.is_empty() || submitted.resource_version == stored.resource_version {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::CONFLICT,
+        "Conflict",
+        format!(
+            "Operation cannot be fulfilled on {resource} {name:?}: the object has been modified; please apply your changes to the latest version and try again"
+        ),
+    ))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -434,6 +492,9 @@ async fn replace_cronjob(
         let Some(mut cj) = t.get::<CronJob>(&name)? else {
             return Ok(Err(ApiError::not_found("cronjobs.batch", &name)));
         };
+        if let Err(err) = check_resource_version("cronjobs.batch", &name, &submitted.metadata, &cj.metadata) {
+            return Ok(Err(err));
+        }
         if cj.spec != submitted.spec {
             cj.metadata.generation = Some(cj.metadata.generation.unwrap_or(1) + 1);
         }
