@@ -114,6 +114,12 @@ pub enum StoreError {
         /// The name.
         name: String,
     },
+    /// Another process (another coordinator) holds the store's lock.
+    #[error("the data directory {dir} is in use by another coordinator (its database is locked)")]
+    InUse {
+        /// The data directory.
+        dir: String,
+    },
     /// SQLite failed.
     #[error("store: {0}")]
     Sqlite(#[from] rusqlite::Error),
@@ -218,7 +224,14 @@ impl Store {
             ))
         })?;
         let conn = Connection::open(dir.join("drover.db"))?;
-        Store::init(conn)
+        Store::init(conn).map_err(|err| match err {
+            StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy =>
+            {
+                StoreError::InUse { dir: dir.display().to_string() }
+            }
+            other => other,
+        })
     }
 
     /// Opens a store that lives only in memory (tests).
@@ -228,8 +241,8 @@ impl Store {
 
     fn init(conn: Connection) -> Result<Store, StoreError> {
         // WAL with synchronous=NORMAL: a commit survives a process crash (kill -9); only an OS
-        // crash may lose the last transactions. busy_timeout covers a second process (the CLI
-        // never opens the store; this is for safety).
+        // crash may lose the last transactions. busy_timeout lets a coordinator restarted while
+        // the old one is still exiting wait for its lock (see locking_mode below).
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;

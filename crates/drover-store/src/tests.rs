@@ -279,7 +279,8 @@ fn a_second_store_on_the_same_directory_is_refused_while_the_first_is_open() {
         Ok(_) => panic!("a second store opened on a directory in use"),
         Err(err) => err,
     };
-    assert!(err.to_string().contains("locked"), "{err}");
+    assert!(matches!(err, StoreError::InUse { .. }), "{err:?}");
+    assert!(err.to_string().contains("in use by another coordinator"), "{err}");
     // The first one is unharmed, and the directory opens again once it is closed.
     assert!(store.get::<Job>("a").unwrap().is_some());
     drop(store);
