@@ -211,3 +211,61 @@ async fn events_expire_after_the_event_ttl() {
     let job = client.get_job("ttl").await.unwrap();
     assert_eq!(job.status.succeeded, 2);
 }
+
+/// S55 with the Kubernetes docs' example (its `sleep 30` shortened): the first pod that exits 42
+/// fails the whole Job through the podFailurePolicy's FailJob rule, instead of being retried up
+/// to backoffLimit 6.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pod_failure_policy_fail_job_on_exit_code() {
+    let mut c = Cluster::start("pfp-failjob", &[]);
+    c.add_worker("w1", 2, &[]).await;
+    let yaml = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/job-pod-failure-policy-failjob.yaml"
+    ))
+    .unwrap()
+    .replace("sleep 30", "sleep 0.2");
+    assert_eq!(c.create("pfp", &yaml).trim(), "job.batch/job-pod-failure-policy-failjob created");
+    let job = c
+        .wait_job("job-pod-failure-policy-failjob", SECS(30), |j| j.condition_true("Failed").is_some())
+        .await;
+    let failed = job.condition_true("Failed").unwrap();
+    assert_eq!(failed.reason, "PodFailurePolicy", "{job:#?}");
+    assert!(
+        failed.message.starts_with("Container main for pod job-pod-failure-policy-failjob-")
+            && failed.message.ends_with("failed with exit code 42 matching FailJob rule at index 0"),
+        "{}",
+        failed.message
+    );
+    assert_eq!(job.spec.pod_replacement_policy.as_deref(), Some("Failed"), "REP-2 default");
+    // Not retried: only the two pods of the first wave ever ran (backoffLimit 6 would have
+    // made up to 7).
+    let pods = c.pods_of("job-pod-failure-policy-failjob").await;
+    assert!(pods.len() <= 2, "{} pods", pods.len());
+    assert_eq!(job.status.succeeded, 0);
+    assert_eq!(job.status.active, 0);
+    let describe = c.ok(&["describe", "job", "job-pod-failure-policy-failjob"]);
+    assert!(describe.contains("PodFailurePolicy"), "{describe}");
+}
+
+/// S56: failures the policy ignores do not count toward backoffLimit: with backoffLimit 0, a
+/// pod that fails once with exit code 1 (ignored) and then succeeds completes the Job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pod_failure_policy_ignored_failures_do_not_count() {
+    let mut c = Cluster::start("pfp-ignore", &[]);
+    c.add_worker("w1", 1, &[]).await;
+    let attempts = c.dir.0.join("attempts");
+    let script = format!(
+        "n=$(cat {f} 2>/dev/null || echo 0); echo $((n+1)) > {f}; [ \"$n\" -ge 1 ] || exit 1",
+        f = attempts.display()
+    );
+    let spec = "  backoffLimit: 0\n  podFailurePolicy:\n    rules:\n    - action: Ignore\n      onExitCodes:\n        operator: In\n        values: [1]\n";
+    c.create("ignore", &job_yaml("ignore", spec, "Never", &script));
+    let job = c.wait_complete("ignore", SECS(30)).await;
+    assert!(job.condition_true("Complete").is_some(), "{job:#?}");
+    assert_eq!((job.status.succeeded, job.status.failed), (1, 0), "the ignored failure is not counted");
+    let pods = c.pods_of("ignore").await;
+    assert_eq!(pods.len(), 2, "the failed pod was replaced once");
+    assert_eq!(pods.iter().filter(|p| p.status.phase == "Failed").count(), 1);
+    assert_eq!(std::fs::read_to_string(&attempts).unwrap().trim(), "2");
+}

@@ -57,9 +57,14 @@ pub struct JobSpec {
     /// rejected on create.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completion_mode: Option<String>,
-    /// `TerminatingOrFailed` (the default) or `Failed`.
+    /// `TerminatingOrFailed` (the default) or `Failed` (the default, and the only value, with a
+    /// `pod_failure_policy`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_replacement_policy: Option<String>,
+    /// What a failed pod means for the Job, by its exit code or its conditions (FAIL-13..16):
+    /// fail the Job at once, ignore the failure, or count it. Implies `restartPolicy: Never`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_failure_policy: Option<PodFailurePolicy>,
     /// The selector over the Job's pods; generated unless `manual_selector` is true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<LabelSelector>,
@@ -73,6 +78,69 @@ pub struct JobSpec {
     /// The pod template.
     #[serde(default)]
     pub template: PodTemplateSpec,
+}
+
+/// `spec.podFailurePolicy`: rules tried in order on each newly failed pod; the first match wins.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodFailurePolicy {
+    /// At most 20.
+    #[serde(default)]
+    pub rules: Vec<PodFailurePolicyRule>,
+}
+
+/// One rule: exactly one of `on_exit_codes` and `on_pod_conditions`, and what to do on a match.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodFailurePolicyRule {
+    /// `FailJob`, `Ignore` or `Count` (`FailIndex` needs Indexed Jobs, which Drover refuses).
+    #[serde(default)]
+    pub action: String,
+    /// Matches on the exit code of a container that failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_exit_codes: Option<PodFailurePolicyOnExitCodes>,
+    /// Matches on the pod's conditions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub on_pod_conditions: Vec<PodFailurePolicyOnPodCondition>,
+}
+
+/// `onExitCodes`: a non-zero exit code `In` or `NotIn` `values`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodFailurePolicyOnExitCodes {
+    /// Only this container's exit code, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_name: Option<String>,
+    /// `In` or `NotIn`.
+    #[serde(default)]
+    pub operator: String,
+    /// 1 to 255 exit codes, ascending, no duplicates (`In` may not hold 0).
+    #[serde(default)]
+    pub values: Vec<i32>,
+}
+
+/// `onPodConditions` pattern: a condition `type` with `status` (default `True`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PodFailurePolicyOnPodCondition {
+    /// The condition type, e.g. `DisruptionTarget`.
+    #[serde(rename = "type", default)]
+    pub type_: String,
+    /// `True` (the default), `False` or `Unknown`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+}
+
+/// The actions of a [`PodFailurePolicyRule`].
+pub mod pod_failure_action {
+    /// The Job fails at once (reason `PodFailurePolicy`).
+    pub const FAIL_JOB: &str = "FailJob";
+    /// The failure is not counted toward `backoffLimit` or `status.failed`; the pod is replaced.
+    pub const IGNORE: &str = "Ignore";
+    /// The default handling.
+    pub const COUNT: &str = "Count";
+    /// Indexed Jobs only; refused.
+    pub const FAIL_INDEX: &str = "FailIndex";
 }
 
 /// Drover extension: where a Job's tasks come from, and how a pod handles them.
@@ -208,6 +276,8 @@ pub mod condition {
 pub mod reason {
     /// More failures than `backoffLimit`.
     pub const BACKOFF_LIMIT_EXCEEDED: &str = "BackoffLimitExceeded";
+    /// A failed pod matched a `FailJob` rule of the podFailurePolicy.
+    pub const POD_FAILURE_POLICY: &str = "PodFailurePolicy";
     /// Active longer than `activeDeadlineSeconds`.
     pub const DEADLINE_EXCEEDED: &str = "DeadlineExceeded";
     /// Enough pods succeeded.
@@ -280,7 +350,14 @@ impl Job {
         spec.backoff_limit.get_or_insert(6);
         spec.suspend.get_or_insert(false);
         spec.completion_mode.get_or_insert_with(|| "NonIndexed".to_string());
-        spec.pod_replacement_policy.get_or_insert_with(|| "TerminatingOrFailed".to_string());
+        // REP-2: with a podFailurePolicy only failed pods are replaced.
+        let replacement = if spec.pod_failure_policy.is_some() { "Failed" } else { "TerminatingOrFailed" };
+        spec.pod_replacement_policy.get_or_insert_with(|| replacement.to_string());
+        if let Some(policy) = &mut spec.pod_failure_policy {
+            for pattern in policy.rules.iter_mut().flat_map(|r| r.on_pod_conditions.iter_mut()) {
+                pattern.status.get_or_insert_with(|| "True".to_string());
+            }
+        }
         spec.manual_selector.get_or_insert(false);
         if self.metadata.labels.is_empty() {
             self.metadata.labels = spec.template.metadata.labels.clone();

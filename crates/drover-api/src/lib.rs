@@ -20,7 +20,10 @@ pub mod validation;
 pub mod worker;
 
 pub use cronjob::{CronJob, CronJobSpec, CronJobStatus, JobTemplateSpec, MissedSchedule, ObjectReference};
-pub use job::{Job, JobCondition, JobSpec, JobStatus, QueueSpec, TaskCounts};
+pub use job::{
+    Job, JobCondition, JobSpec, JobStatus, PodFailurePolicy, PodFailurePolicyOnExitCodes,
+    PodFailurePolicyOnPodCondition, PodFailurePolicyRule, QueueSpec, TaskCounts,
+};
 pub use meta::{Event, LabelSelector, ObjectMeta, OwnerReference, Time};
 pub use pod::{Container, ContainerStatus, EnvVar, Pod, PodQueue, PodSpec, PodStatus, PodTemplateSpec};
 pub use worker::{Worker, WorkerSpec, WorkerStatus};

@@ -11,13 +11,16 @@
 //!
 //! This module does no IO and never panics on user input.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::Serialize;
 
 use crate::cronjob::{self, CronJob};
-use crate::job::{self, Job};
+use crate::job::{
+    self, Job, JobSpec, PodFailurePolicy, PodFailurePolicyOnExitCodes, PodFailurePolicyOnPodCondition,
+    PodFailurePolicyRule,
+};
 use crate::labels;
 use crate::meta::{LabelSelector, ObjectMeta};
 use crate::pod::{Container, PodSpec, PodTemplateSpec};
@@ -34,6 +37,12 @@ pub const LABEL_VALUE_MAX_LEN: usize = 63;
 pub const JOB_NAME_MAX_LEN: usize = LABEL_VALUE_MAX_LEN;
 /// The largest total size of an object's annotations, keys and values together, in bytes.
 pub const ANNOTATIONS_MAX_BYTES: usize = 256 * 1024;
+/// The most rules a `podFailurePolicy` may have (VAL-5).
+pub const POD_FAILURE_POLICY_MAX_RULES: usize = 20;
+/// The most exit codes an `onExitCodes` requirement may list (VAL-5).
+pub const POD_FAILURE_POLICY_MAX_EXIT_CODES: usize = 255;
+/// The most patterns an `onPodConditions` requirement may list (VAL-5).
+pub const POD_FAILURE_POLICY_MAX_POD_CONDITIONS: usize = 20;
 
 const DNS1123_SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case \
      alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character";
@@ -313,9 +322,10 @@ pub fn invalid_message<E: fmt::Display>(kind: &str, name: &str, errors: &[E]) ->
 /// reports every error found.
 ///
 /// Covers semantics.md VAL-1 (non-negative counts), VAL-2 (restartPolicy), VAL-3 (completionMode;
-/// `Indexed` is not implemented yet and is refused), VAL-7 (podReplacementPolicy), VAL-8
-/// (selector), VAL-9 (names, at most 63 characters), VAL-10 (label syntax), plus the pod-template
-/// rules Drover relies on: exactly one container, with a name and something to run.
+/// `Indexed` is not implemented yet and is refused), VAL-5 (podFailurePolicy; `FailIndex` needs
+/// Indexed Jobs and is refused), VAL-7 (podReplacementPolicy), VAL-8 (selector), VAL-9 (names, at
+/// most 63 characters), VAL-10 (label syntax), plus the pod-template rules Drover relies on:
+/// exactly one container, with a name and something to run.
 ///
 /// # Errors
 ///
@@ -346,16 +356,23 @@ fn validate_job_spec(job: &Job) -> Vec<FieldError> {
         )),
         Some(other) => errs.push(FieldError::not_supported("spec.completionMode", other, &["NonIndexed"])),
     }
-    // VAL-7.
-    if let Some(policy) = spec.pod_replacement_policy.as_deref()
-        && policy != "TerminatingOrFailed"
-        && policy != "Failed"
-    {
-        errs.push(FieldError::not_supported(
-            "spec.podReplacementPolicy",
-            policy,
-            &["TerminatingOrFailed", "Failed"],
-        ));
+    // VAL-5.
+    if let Some(policy) = &spec.pod_failure_policy {
+        errs.extend(validate_pod_failure_policy(spec, policy, "spec.podFailurePolicy"));
+    }
+    // VAL-7: with a podFailurePolicy only failed pods may be replaced.
+    if let Some(policy) = spec.pod_replacement_policy.as_deref() {
+        if spec.pod_failure_policy.is_some() {
+            if policy != "Failed" {
+                errs.push(FieldError::not_supported("spec.podReplacementPolicy", policy, &["Failed"]));
+            }
+        } else if policy != "TerminatingOrFailed" && policy != "Failed" {
+            errs.push(FieldError::not_supported(
+                "spec.podReplacementPolicy",
+                policy,
+                &["TerminatingOrFailed", "Failed"],
+            ));
+        }
     }
     // VAL-8.
     errs.extend(validate_job_selector(job));
@@ -365,6 +382,153 @@ fn validate_job_spec(job: &Job) -> Vec<FieldError> {
     // The pod template.
     errs.extend(validate_template_meta(&spec.template, "spec.template.metadata"));
     errs.extend(validate_job_pod_spec(&spec.template.spec, "spec.template.spec"));
+    // VAL-2: a podFailurePolicy needs `Never`. A missing or unknown restartPolicy is reported above.
+    if spec.pod_failure_policy.is_some()
+        && let Some(restart @ "OnFailure") = spec.template.spec.restart_policy.as_deref()
+    {
+        errs.push(FieldError::invalid(
+            "spec.template.spec.restartPolicy",
+            restart,
+            "only \"Never\" is supported when podFailurePolicy is specified",
+        ));
+    }
+    errs
+}
+
+/// VAL-5. `spec.podFailurePolicy`: at most 20 rules, each checked on its own.
+fn validate_pod_failure_policy(spec: &JobSpec, policy: &PodFailurePolicy, path: &str) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let rules_path = format!("{path}.rules");
+    if policy.rules.len() > POD_FAILURE_POLICY_MAX_RULES {
+        errs.push(FieldError::too_many(&rules_path, policy.rules.len(), POD_FAILURE_POLICY_MAX_RULES, ""));
+    }
+    // Drover pods have no init containers.
+    let containers: Vec<&str> = spec.template.spec.containers.iter().map(|c| c.name.as_str()).collect();
+    for (i, rule) in policy.rules.iter().enumerate() {
+        errs.extend(validate_pod_failure_policy_rule(rule, &format!("{rules_path}[{i}]"), &containers));
+    }
+    errs
+}
+
+/// One podFailurePolicy rule: a known action, and exactly one of `onExitCodes` and
+/// `onPodConditions` (an empty `onPodConditions` counts as absent). `FailIndex` is refused: it
+/// needs `backoffLimitPerIndex`, which exists only for Indexed Jobs.
+fn validate_pod_failure_policy_rule(
+    rule: &PodFailurePolicyRule,
+    path: &str,
+    containers: &[&str],
+) -> Vec<FieldError> {
+    use crate::job::pod_failure_action::{COUNT, FAIL_INDEX, FAIL_JOB, IGNORE};
+    // In Kubernetes' order (sorted), without `FailIndex`.
+    const ACTIONS: [&str; 3] = [COUNT, FAIL_JOB, IGNORE];
+    let mut errs = Vec::new();
+    let action_path = format!("{path}.action");
+    match rule.action.as_str() {
+        "" => {
+            errs.push(FieldError::required(&action_path, format!("valid values: {}", quote_list(&ACTIONS))))
+        }
+        FAIL_INDEX => errs.push(FieldError::invalid(
+            &action_path,
+            FAIL_INDEX,
+            "valid only with backoffLimitPerIndex (Indexed Jobs), which Drover does not implement",
+        )),
+        action if ACTIONS.contains(&action) => {}
+        other => errs.push(FieldError::not_supported(&action_path, other, &ACTIONS)),
+    }
+    if let Some(on_exit_codes) = &rule.on_exit_codes {
+        errs.extend(validate_on_exit_codes(on_exit_codes, &format!("{path}.onExitCodes"), containers));
+    }
+    if !rule.on_pod_conditions.is_empty() {
+        errs.extend(validate_on_pod_conditions(&rule.on_pod_conditions, &format!("{path}.onPodConditions")));
+    }
+    match (rule.on_exit_codes.is_some(), !rule.on_pod_conditions.is_empty()) {
+        (true, true) => errs.push(invalid_without_value(
+            path,
+            "specifying both OnExitCodes and OnPodConditions is not supported",
+        )),
+        (false, false) => errs.push(invalid_without_value(
+            path,
+            "specifying one of OnExitCodes and OnPodConditions is required",
+        )),
+        _ => {}
+    }
+    errs
+}
+
+/// `onExitCodes`: a known operator, a container of the template if named, and 1 to 255 exit
+/// codes, ascending, without duplicates, and without 0 for `In`.
+fn validate_on_exit_codes(
+    requirement: &PodFailurePolicyOnExitCodes,
+    path: &str,
+    containers: &[&str],
+) -> Vec<FieldError> {
+    const OPERATORS: [&str; 2] = ["In", "NotIn"];
+    let mut errs = Vec::new();
+    let operator_path = format!("{path}.operator");
+    match requirement.operator.as_str() {
+        "" => errs
+            .push(FieldError::required(&operator_path, format!("valid values: {}", quote_list(&OPERATORS)))),
+        operator if OPERATORS.contains(&operator) => {}
+        other => errs.push(FieldError::not_supported(&operator_path, other, &OPERATORS)),
+    }
+    if let Some(name) = requirement.container_name.as_deref()
+        && !containers.contains(&name)
+    {
+        errs.push(FieldError::invalid(
+            format!("{path}.containerName"),
+            name,
+            "must be one of the container names in the pod template",
+        ));
+    }
+    let values = &requirement.values;
+    let values_path = format!("{path}.values");
+    if values.is_empty() {
+        errs.push(FieldError::invalid(&values_path, values, "at least one value is required"));
+    } else if values.len() > POD_FAILURE_POLICY_MAX_EXIT_CODES {
+        errs.push(FieldError::too_many(&values_path, values.len(), POD_FAILURE_POLICY_MAX_EXIT_CODES, ""));
+    }
+    let mut seen = BTreeSet::new();
+    for (j, &value) in values.iter().enumerate() {
+        let value_path = format!("{values_path}[{j}]");
+        if requirement.operator == "In" && value == 0 {
+            errs.push(FieldError::invalid(&value_path, &value, "must not be 0 for the In operator"));
+        }
+        if !seen.insert(value) {
+            errs.push(FieldError::duplicate(&value_path, &value));
+        }
+    }
+    // A repeated value is reported as a duplicate only, as Kubernetes does.
+    if values.windows(2).any(|pair| pair[0] > pair[1]) {
+        errs.push(FieldError::invalid(&values_path, values, "must be ordered"));
+    }
+    errs
+}
+
+/// `onPodConditions`: at most 20 patterns, each with a qualified-name `type` and a `status` of
+/// `True`, `False` or `Unknown`. An absent status is the default, `True`.
+fn validate_on_pod_conditions(patterns: &[PodFailurePolicyOnPodCondition], path: &str) -> Vec<FieldError> {
+    // In Kubernetes' order (sorted).
+    const STATUSES: [&str; 3] = ["False", "True", "Unknown"];
+    let mut errs = Vec::new();
+    if patterns.len() > POD_FAILURE_POLICY_MAX_POD_CONDITIONS {
+        errs.push(FieldError::too_many(path, patterns.len(), POD_FAILURE_POLICY_MAX_POD_CONDITIONS, ""));
+    }
+    for (j, pattern) in patterns.iter().enumerate() {
+        let pattern_path = format!("{path}[{j}]");
+        errs.extend(validate_label_key(&format!("{pattern_path}.type"), &pattern.type_));
+        let status_path = format!("{pattern_path}.status");
+        match pattern.status.as_deref() {
+            None => {}
+            Some("") => {
+                errs.push(FieldError::required(
+                    &status_path,
+                    format!("valid values: {}", quote_list(&STATUSES)),
+                ));
+            }
+            Some(status) if STATUSES.contains(&status) => {}
+            Some(other) => errs.push(FieldError::not_supported(&status_path, other, &STATUSES)),
+        }
+    }
     errs
 }
 
@@ -801,6 +965,11 @@ pub fn check_label_value(value: &str) -> Vec<String> {
 /// as JSON.
 pub fn render_value<V: Serialize + ?Sized>(value: &V) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "<unprintable>".to_string())
+}
+
+/// An `Invalid value` error that does not show the value (Kubernetes' `field.OmitValueType`).
+fn invalid_without_value(path: impl Into<String>, detail: impl Into<String>) -> FieldError {
+    FieldError { path: path.into(), kind: FieldErrorKind::Invalid, value: None, detail: detail.into() }
 }
 
 fn non_negative(errs: &mut Vec<FieldError>, path: &str, value: Option<i64>) {

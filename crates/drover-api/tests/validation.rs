@@ -3,12 +3,17 @@
 
 use std::collections::BTreeMap;
 
+use drover_api::job::pod_failure_action;
+use drover_api::manifest::{Object, parse_documents};
 use drover_api::meta::LabelSelectorRequirement;
 use drover_api::validation::{
     FieldError, FieldErrorKind, ValidationErrors, validate_job, validate_label_selector, validate_labels,
     validate_name,
 };
-use drover_api::{Container, EnvVar, Job, LabelSelector, labels};
+use drover_api::{
+    Container, EnvVar, Job, LabelSelector, PodFailurePolicy, PodFailurePolicyOnExitCodes,
+    PodFailurePolicyOnPodCondition, PodFailurePolicyRule, labels,
+};
 
 /// The docs' pi Job, built in Rust.
 fn pi() -> Job {
@@ -419,4 +424,371 @@ fn pod_deadlines_and_grace() {
     job.spec.template.spec.active_deadline_seconds = Some(1);
     job.spec.template.spec.termination_grace_period_seconds = Some(0);
     assert!(validate_job(&job).is_ok());
+}
+
+// === podFailurePolicy (VAL-2, VAL-5, VAL-7) ===
+
+/// The rules of the docs' `job-pod-failure-policy-example.yaml`.
+fn docs_policy() -> PodFailurePolicy {
+    PodFailurePolicy {
+        rules: vec![
+            PodFailurePolicyRule {
+                action: pod_failure_action::FAIL_JOB.into(),
+                on_exit_codes: Some(PodFailurePolicyOnExitCodes {
+                    container_name: Some("main".into()),
+                    operator: "In".into(),
+                    values: vec![42],
+                }),
+                on_pod_conditions: vec![],
+            },
+            PodFailurePolicyRule {
+                action: pod_failure_action::IGNORE.into(),
+                on_exit_codes: None,
+                on_pod_conditions: vec![condition("DisruptionTarget", None)],
+            },
+        ],
+    }
+}
+
+fn condition(type_: &str, status: Option<&str>) -> PodFailurePolicyOnPodCondition {
+    PodFailurePolicyOnPodCondition { type_: type_.into(), status: status.map(String::from) }
+}
+
+/// The pi Job with the docs' policy, its container renamed `main` as in the docs.
+fn pi_with_policy() -> Job {
+    let mut job = pi();
+    job.spec.template.spec.containers[0].name = "main".into();
+    job.spec.pod_failure_policy = Some(docs_policy());
+    job
+}
+
+/// A change to a Job, one row of a table test.
+type Edit = fn(&mut Job);
+
+/// The policy's rules, to edit.
+fn rules(job: &mut Job) -> &mut Vec<PodFailurePolicyRule> {
+    &mut job.spec.pod_failure_policy.as_mut().expect("a podFailurePolicy").rules
+}
+
+/// The `onExitCodes` of the first rule, to edit.
+fn exit_codes(job: &mut Job) -> &mut PodFailurePolicyOnExitCodes {
+    rules(job)[0].on_exit_codes.as_mut().expect("onExitCodes")
+}
+
+const QUALIFIED_NAME_DETAIL: &str = "name part must consist of alphanumeric characters, '-', '_' or \
+     '.', and must start and end with an alphanumeric character";
+
+#[test]
+fn docs_pod_failure_policy_is_valid_before_and_after_defaults() {
+    let mut job = pi_with_policy();
+    assert_eq!(messages(&job), Vec::<String>::new());
+    job.apply_defaults();
+    assert_eq!(job.spec.pod_replacement_policy.as_deref(), Some("Failed"));
+    assert_eq!(rules(&mut job)[1].on_pod_conditions[0].status.as_deref(), Some("True"));
+    assert_eq!(messages(&job), Vec::<String>::new());
+}
+
+#[test]
+fn pod_failure_policy_accepts() {
+    let cases: &[(&str, Edit)] = &[
+        ("Count", |job| rules(job)[0].action = pod_failure_action::COUNT.into()),
+        ("no containerName", |job| exit_codes(job).container_name = None),
+        ("NotIn may hold 0", |job| {
+            exit_codes(job).operator = "NotIn".into();
+            exit_codes(job).values = vec![0, 1, 42];
+        }),
+        ("255 values", |job| exit_codes(job).values = (1..=255).collect()),
+        ("status False", |job| rules(job)[1].on_pod_conditions[0].status = Some("False".into())),
+        ("status Unknown", |job| rules(job)[1].on_pod_conditions[0].status = Some("Unknown".into())),
+        ("prefixed type", |job| rules(job)[1].on_pod_conditions[0].type_ = "example.com/My_Cond".into()),
+        ("20 patterns", |job| {
+            rules(job)[1].on_pod_conditions = vec![condition("DisruptionTarget", Some("True")); 20];
+        }),
+        ("20 rules", |job| {
+            let rule = rules(job)[1].clone();
+            *rules(job) = vec![rule; 20];
+        }),
+        ("no rules", |job| rules(job).clear()),
+        ("podReplacementPolicy Failed", |job| job.spec.pod_replacement_policy = Some("Failed".into())),
+    ];
+    for (name, edit) in cases {
+        let mut job = pi_with_policy();
+        edit(&mut job);
+        assert_eq!(messages(&job), Vec::<String>::new(), "{name}");
+    }
+}
+
+#[test]
+fn pod_failure_policy_refuses() {
+    const R0: &str = "spec.podFailurePolicy.rules[0]";
+    const R1: &str = "spec.podFailurePolicy.rules[1]";
+    let cases: Vec<(&str, Edit, String)> = vec![
+        (
+            "OnFailure",
+            |job| job.spec.template.spec.restart_policy = Some("OnFailure".into()),
+            "spec.template.spec.restartPolicy: Invalid value: \"OnFailure\": only \"Never\" is \
+             supported when podFailurePolicy is specified"
+                .into(),
+        ),
+        (
+            "21 rules",
+            |job| {
+                let rule = rules(job)[1].clone();
+                *rules(job) = vec![rule; 21];
+            },
+            "spec.podFailurePolicy.rules: Too many: 21: must have at most 20 items".into(),
+        ),
+        (
+            "both requirements",
+            |job| rules(job)[0].on_pod_conditions = vec![condition("DisruptionTarget", None)],
+            format!("{R0}: Invalid value: specifying both OnExitCodes and OnPodConditions is not supported"),
+        ),
+        (
+            "no requirement",
+            |job| rules(job)[0].on_exit_codes = None,
+            format!("{R0}: Invalid value: specifying one of OnExitCodes and OnPodConditions is required"),
+        ),
+        (
+            "empty onPodConditions is no requirement",
+            |job| rules(job)[1].on_pod_conditions.clear(),
+            format!("{R1}: Invalid value: specifying one of OnExitCodes and OnPodConditions is required"),
+        ),
+        (
+            "missing action",
+            |job| rules(job)[0].action = String::new(),
+            format!("{R0}.action: Required value: valid values: \"Count\", \"FailJob\", \"Ignore\""),
+        ),
+        (
+            "unknown action",
+            |job| rules(job)[0].action = "Retry".into(),
+            format!(
+                "{R0}.action: Unsupported value: \"Retry\": supported values: \"Count\", \"FailJob\", \
+                 \"Ignore\""
+            ),
+        ),
+        (
+            "FailIndex",
+            |job| rules(job)[0].action = pod_failure_action::FAIL_INDEX.into(),
+            format!(
+                "{R0}.action: Invalid value: \"FailIndex\": valid only with backoffLimitPerIndex \
+                 (Indexed Jobs), which Drover does not implement"
+            ),
+        ),
+        (
+            "missing operator",
+            |job| exit_codes(job).operator = String::new(),
+            format!("{R0}.onExitCodes.operator: Required value: valid values: \"In\", \"NotIn\""),
+        ),
+        (
+            "unknown operator",
+            |job| exit_codes(job).operator = "Equals".into(),
+            format!(
+                "{R0}.onExitCodes.operator: Unsupported value: \"Equals\": supported values: \"In\", \
+                 \"NotIn\""
+            ),
+        ),
+        (
+            "no values",
+            |job| exit_codes(job).values.clear(),
+            format!("{R0}.onExitCodes.values: Invalid value: []: at least one value is required"),
+        ),
+        (
+            "256 values",
+            |job| exit_codes(job).values = (1..=256).collect(),
+            format!("{R0}.onExitCodes.values: Too many: 256: must have at most 255 items"),
+        ),
+        (
+            "duplicate value",
+            |job| exit_codes(job).values = vec![1, 42, 42],
+            format!("{R0}.onExitCodes.values[2]: Duplicate value: 42"),
+        ),
+        (
+            "unsorted values",
+            |job| exit_codes(job).values = vec![42, 1],
+            format!("{R0}.onExitCodes.values: Invalid value: [42,1]: must be ordered"),
+        ),
+        (
+            "In with 0",
+            |job| exit_codes(job).values = vec![0, 42],
+            format!("{R0}.onExitCodes.values[0]: Invalid value: 0: must not be 0 for the In operator"),
+        ),
+        (
+            "unknown containerName",
+            |job| exit_codes(job).container_name = Some("sidecar".into()),
+            format!(
+                "{R0}.onExitCodes.containerName: Invalid value: \"sidecar\": must be one of the \
+                 container names in the pod template"
+            ),
+        ),
+        (
+            "bad condition type",
+            |job| rules(job)[1].on_pod_conditions[0].type_ = "Disruption Target".into(),
+            format!(
+                "{R1}.onPodConditions[0].type: Invalid value: \"Disruption Target\": \
+                 {QUALIFIED_NAME_DETAIL}"
+            ),
+        ),
+        (
+            "empty condition type",
+            |job| rules(job)[1].on_pod_conditions[0].type_ = String::new(),
+            format!("{R1}.onPodConditions[0].type: Invalid value: \"\": name part must be non-empty"),
+        ),
+        (
+            "bad status",
+            |job| rules(job)[1].on_pod_conditions[0].status = Some("Maybe".into()),
+            format!(
+                "{R1}.onPodConditions[0].status: Unsupported value: \"Maybe\": supported values: \
+                 \"False\", \"True\", \"Unknown\""
+            ),
+        ),
+        (
+            "empty status",
+            |job| rules(job)[1].on_pod_conditions[0].status = Some(String::new()),
+            format!(
+                "{R1}.onPodConditions[0].status: Required value: valid values: \"False\", \"True\", \
+                 \"Unknown\""
+            ),
+        ),
+        (
+            "21 patterns",
+            |job| rules(job)[1].on_pod_conditions = vec![condition("DisruptionTarget", None); 21],
+            format!("{R1}.onPodConditions: Too many: 21: must have at most 20 items"),
+        ),
+        (
+            "podReplacementPolicy TerminatingOrFailed",
+            |job| job.spec.pod_replacement_policy = Some("TerminatingOrFailed".into()),
+            "spec.podReplacementPolicy: Unsupported value: \"TerminatingOrFailed\": supported values: \
+             \"Failed\""
+                .into(),
+        ),
+    ];
+    for (name, edit, expected) in cases {
+        let mut job = pi_with_policy();
+        edit(&mut job);
+        assert_eq!(messages(&job), [expected], "{name}");
+    }
+}
+
+#[test]
+fn without_a_policy_on_failure_and_terminating_or_failed_stay_valid() {
+    let mut job = pi();
+    job.spec.template.spec.restart_policy = Some("OnFailure".into());
+    job.spec.pod_replacement_policy = Some("TerminatingOrFailed".into());
+    assert!(validate_job(&job).is_ok());
+}
+
+#[test]
+fn every_pod_failure_policy_error_is_reported() {
+    let mut job = pi_with_policy();
+    job.spec.template.spec.restart_policy = Some("OnFailure".into());
+    job.spec.pod_replacement_policy = Some("TerminatingOrFailed".into());
+    rules(&mut job)[0].action = "Retry".into();
+    *exit_codes(&mut job) = PodFailurePolicyOnExitCodes {
+        container_name: Some("sidecar".into()),
+        operator: "In".into(),
+        values: vec![0, 3, 3, 1],
+    };
+    rules(&mut job)[1].on_pod_conditions.push(condition("-bad", Some("Maybe")));
+    rules(&mut job).push(PodFailurePolicyRule {
+        action: pod_failure_action::FAIL_INDEX.into(),
+        ..PodFailurePolicyRule::default()
+    });
+    let errors = validate_job(&job).unwrap_err();
+    assert_eq!(
+        errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        [
+            "spec.podFailurePolicy.rules[0].action: Unsupported value: \"Retry\": supported values: \
+             \"Count\", \"FailJob\", \"Ignore\""
+                .to_string(),
+            "spec.podFailurePolicy.rules[0].onExitCodes.containerName: Invalid value: \"sidecar\": \
+             must be one of the container names in the pod template"
+                .to_string(),
+            "spec.podFailurePolicy.rules[0].onExitCodes.values[0]: Invalid value: 0: must not be 0 \
+             for the In operator"
+                .to_string(),
+            "spec.podFailurePolicy.rules[0].onExitCodes.values[2]: Duplicate value: 3".to_string(),
+            "spec.podFailurePolicy.rules[0].onExitCodes.values: Invalid value: [0,3,3,1]: must be \
+             ordered"
+                .to_string(),
+            format!(
+                "spec.podFailurePolicy.rules[1].onPodConditions[1].type: Invalid value: \"-bad\": \
+                 {QUALIFIED_NAME_DETAIL}"
+            ),
+            "spec.podFailurePolicy.rules[1].onPodConditions[1].status: Unsupported value: \"Maybe\": \
+             supported values: \"False\", \"True\", \"Unknown\""
+                .to_string(),
+            "spec.podFailurePolicy.rules[2].action: Invalid value: \"FailIndex\": valid only with \
+             backoffLimitPerIndex (Indexed Jobs), which Drover does not implement"
+                .to_string(),
+            "spec.podFailurePolicy.rules[2]: Invalid value: specifying one of OnExitCodes and \
+             OnPodConditions is required"
+                .to_string(),
+            "spec.podReplacementPolicy: Unsupported value: \"TerminatingOrFailed\": supported values: \
+             \"Failed\""
+                .to_string(),
+            "spec.template.spec.restartPolicy: Invalid value: \"OnFailure\": only \"Never\" is \
+             supported when podFailurePolicy is specified"
+                .to_string(),
+        ]
+    );
+    assert_eq!(errors.0[8].value, None, "the rule itself is not shown");
+}
+
+/// The docs' `job-pod-failure-policy-example.yaml`, verbatim.
+const POD_FAILURE_POLICY_JOB: &str = r#"apiVersion: batch/v1
+kind: Job
+metadata:
+  name: job-pod-failure-policy-example
+spec:
+  completions: 12
+  parallelism: 3
+  template:
+    spec:
+      restartPolicy: Never
+      containers:
+      - name: main
+        image: docker.io/library/bash:5
+        command: ["bash"]        # example command simulating a bug which triggers the FailJob action
+        args:
+        - -c
+        - echo "Hello world!" && sleep 5 && exit 42
+  backoffLimit: 6
+  podFailurePolicy:
+    rules:
+    - action: FailJob
+      onExitCodes:
+        containerName: main      # optional
+        operator: In             # one of: In, NotIn
+        values: [42]
+    - action: Ignore             # one of: Ignore, FailJob, Count
+      onPodConditions:
+      - type: DisruptionTarget   # indicates Pod disruption
+"#;
+
+#[test]
+fn pod_failure_policy_manifest_parses() {
+    let objects = parse_documents(POD_FAILURE_POLICY_JOB, "job.yaml").unwrap_or_else(|e| panic!("{e}"));
+    let [Object::Job(job)] = objects.as_slice() else { panic!("expected one Job") };
+    assert_eq!(job.spec.pod_failure_policy, Some(docs_policy()));
+}
+
+#[test]
+fn pod_failure_policy_manifest_errors() {
+    let text = POD_FAILURE_POLICY_JOB
+        .replace("restartPolicy: Never", "restartPolicy: OnFailure")
+        .replace("onExitCodes:", "onExitCode:")
+        .replace("- type: DisruptionTarget", "- type: DisruptionTarget\n        status: Maybe");
+    let err = parse_documents(&text, "job.yaml").unwrap_err();
+    assert_eq!(
+        err.messages,
+        [
+            "unknown field \"spec.podFailurePolicy.rules[0].onExitCode\"",
+            "spec.podFailurePolicy.rules[0]: Invalid value: specifying one of OnExitCodes and \
+             OnPodConditions is required",
+            "spec.podFailurePolicy.rules[1].onPodConditions[0].status: Unsupported value: \
+             \"Maybe\": supported values: \"False\", \"True\", \"Unknown\"",
+            "spec.template.spec.restartPolicy: Invalid value: \"OnFailure\": only \"Never\" is \
+             supported when podFailurePolicy is specified",
+        ]
+    );
 }

@@ -340,6 +340,10 @@ async fn replace_job(
         if old.completion_mode != new.completion_mode {
             errors.push("spec.completionMode: Invalid value: field is immutable".to_string());
         }
+        // Both sides are defaulted (each pattern's status is `True` unless given).
+        if old.pod_failure_policy != new.pod_failure_policy {
+            errors.push("spec.podFailurePolicy: Invalid value: field is immutable".to_string());
+        }
         if !errors.is_empty() {
             let mut err = ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,

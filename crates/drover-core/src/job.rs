@@ -7,7 +7,7 @@
 use std::cmp::Ordering;
 use std::time::Duration;
 
-use drover_api::job::{condition, reason};
+use drover_api::job::{condition, pod_failure_action, reason};
 use drover_api::labels::JOB_TRACKING_FINALIZER;
 use drover_api::pod::phase;
 use drover_api::{Job, JobCondition, JobStatus, Pod, Time};
@@ -47,6 +47,9 @@ pub enum Outcome {
     /// and no back-off, as Kubernetes' podFailurePolicy `Ignore` on `DisruptionTarget` does. Its
     /// task counts are folded in like any counted pod's.
     Disrupted,
+    /// A failure the Job's podFailurePolicy ignores (FAIL-15 `Ignore`): counted neither in
+    /// `status.failed` nor toward `backoffLimit`, and replaced, after the back-off delay.
+    Ignored,
 }
 
 /// A pod whose outcome this sync counts: the runtime removes its tracking finalizer in the same
@@ -164,7 +167,7 @@ fn decide_counts_and_pods(
 
     // JOB-T6: a finished Job is never changed again, except for the ledger and TTL.
     if job.is_finished() {
-        count_new_outcomes(pods, replace_only_failed, now, &mut plan);
+        count_new_outcomes(job, pods, replace_only_failed, now, &mut plan);
         plan.backoff = BackoffRecord::default();
         if let Some(finished_at) = finished_at(&plan.status) {
             apply_ttl(job, finished_at, now, &mut plan);
@@ -174,8 +177,8 @@ fn decide_counts_and_pods(
 
     // Step 2: classify (JOB-C1..C3) and count new outcomes (JOB-C4, JOB-C5).
     let tally = Tally::of(pods);
-    let (new_successes, new_failures) = count_new_outcomes(pods, replace_only_failed, now, &mut plan);
-    plan.backoff = backoff.update(&new_successes, &new_failures); // FAIL-10
+    let new = count_new_outcomes(job, pods, replace_only_failed, now, &mut plan);
+    plan.backoff = backoff.update(&new.successes, &new.failures); // FAIL-10
 
     // DEL-2: a Job being deleted creates and deletes nothing; the cascade removes its pods.
     if job.metadata.deletion_timestamp.is_some() {
@@ -187,7 +190,7 @@ fn decide_counts_and_pods(
     start_or_resume(job, now, &mut plan);
 
     // Steps 4 and 6: termination criteria, first match wins (JOB-ORD-1).
-    match termination_criterion(job, pods, &plan.status, now) {
+    match termination_criterion(job, pods, &plan.status, new.fail_job, now) {
         Some(Criterion::Failure { reason, message }) => {
             fail_job(job, pods, &tally, &reason, &message, now, &mut plan);
         }
@@ -247,10 +250,10 @@ enum Criterion {
     Success { reason: String, message: String },
 }
 
-/// "Replace only failed pods" mode (JOB-C4, REP-2). Drover has no podFailurePolicy, so only
-/// `podReplacementPolicy: Failed` turns it on.
+/// "Replace only failed pods" mode (JOB-C4, REP-2): `podReplacementPolicy: Failed`, or a
+/// podFailurePolicy.
 fn replace_only_failed(job: &Job) -> bool {
-    job.spec.pod_replacement_policy.as_deref() == Some("Failed")
+    job.spec.pod_replacement_policy.as_deref() == Some("Failed") || job.spec.pod_failure_policy.is_some()
 }
 
 /// JOB-C4: the pod is failed.
@@ -274,13 +277,13 @@ fn has_finalizer(pod: &Pod) -> bool {
 /// and the new failures, for the back-off record. A pod with no time at all is taken to have
 /// finished `now`, which errs on the side of more back-off (RE-10).
 fn count_new_outcomes(
+    job: &Job,
     pods: &[Pod],
     replace_only_failed: bool,
     now: Time,
     plan: &mut JobPlan,
-) -> (Vec<Time>, Vec<Time>) {
-    let mut successes = Vec::new();
-    let mut failures = Vec::new();
+) -> NewOutcomes {
+    let mut new = NewOutcomes::default();
     for pod in pods.iter().filter(|p| has_finalizer(p)) {
         let outcome = if pod.status.phase == phase::SUCCEEDED {
             Outcome::Succeeded
@@ -289,26 +292,103 @@ fn count_new_outcomes(
         {
             Outcome::Disrupted
         } else if is_failed(pod, replace_only_failed) {
-            Outcome::Failed
+            // FAIL-13: the policy looks at pods in phase Failed only.
+            match pod_failure_policy_match(job, pod) {
+                Some(PolicyMatch { action, message }) if action == pod_failure_action::FAIL_JOB => {
+                    new.fail_job.get_or_insert(message);
+                    Outcome::Failed
+                }
+                Some(PolicyMatch { action, .. }) if action == pod_failure_action::IGNORE => Outcome::Ignored,
+                _ => Outcome::Failed,
+            }
         } else {
             continue;
         };
         let finished = pod.finish_time().unwrap_or(now);
         match outcome {
-            Outcome::Succeeded => successes.push(finished),
-            Outcome::Failed => failures.push(finished),
+            Outcome::Succeeded => new.successes.push(finished),
+            // FAIL-15: an ignored failure still delays the replacement.
+            Outcome::Failed | Outcome::Ignored => new.failures.push(finished),
             Outcome::Disrupted => {}
         }
         record_outcome(pod, outcome, plan);
     }
-    (successes, failures)
+    new
+}
+
+/// What step 2 found among the pods it counted.
+#[derive(Default)]
+struct NewOutcomes {
+    /// Finish times of the new successes, for the back-off record.
+    successes: Vec<Time>,
+    /// Finish times of the new failures (ignored ones included), for the back-off record.
+    failures: Vec<Time>,
+    /// The message of the first new failure that matched a `FailJob` rule.
+    fail_job: Option<String>,
+}
+
+/// The first podFailurePolicy rule a failed pod matches (FAIL-14).
+struct PolicyMatch<'a> {
+    action: &'a str,
+    /// The FailureTarget message, for `FailJob` (FAIL-15).
+    message: String,
+}
+
+/// FAIL-14: rules in order, first match wins. `onExitCodes` looks at containers that ended with
+/// a non-zero exit code (only the named one with `containerName`); `onPodConditions` at the
+/// pod's conditions (`status` defaults to True).
+fn pod_failure_policy_match<'a>(job: &'a Job, pod: &Pod) -> Option<PolicyMatch<'a>> {
+    let policy = job.spec.pod_failure_policy.as_ref()?;
+    for (index, rule) in policy.rules.iter().enumerate() {
+        if let Some(codes) = &rule.on_exit_codes {
+            let failed = pod.status.container_statuses.iter().find_map(|c| {
+                let code = c.state.terminated.as_ref()?.exit_code;
+                let named = codes.container_name.as_deref().is_none_or(|n| n == c.name);
+                let listed = codes.values.contains(&code);
+                let matches = match codes.operator.as_str() {
+                    "In" => listed,
+                    "NotIn" => !listed,
+                    _ => false,
+                };
+                (code != 0 && named && matches).then_some((c.name.as_str(), code))
+            });
+            if let Some((container, code)) = failed {
+                return Some(PolicyMatch {
+                    action: &rule.action,
+                    message: format!(
+                        "Container {container} for pod {} failed with exit code {code} matching {} rule at index {index}",
+                        pod.metadata.name, rule.action
+                    ),
+                });
+            }
+        } else {
+            let condition = rule.on_pod_conditions.iter().find_map(|pattern| {
+                let status = pattern.status.as_deref().unwrap_or("True");
+                pod.status
+                    .conditions
+                    .iter()
+                    .any(|c| c.type_ == pattern.type_ && c.status == status)
+                    .then_some(pattern.type_.as_str())
+            });
+            if let Some(type_) = condition {
+                return Some(PolicyMatch {
+                    action: &rule.action,
+                    message: format!(
+                        "Pod {} has condition {type_} matching {} rule at index {index}",
+                        pod.metadata.name, rule.action
+                    ),
+                });
+            }
+        }
+    }
+    None
 }
 
 fn record_outcome(pod: &Pod, outcome: Outcome, plan: &mut JobPlan) {
     match outcome {
         Outcome::Succeeded => plan.status.succeeded += 1,
         Outcome::Failed => plan.status.failed += 1,
-        Outcome::Disrupted => {}
+        Outcome::Disrupted | Outcome::Ignored => {}
     }
     plan.count.push(CountedPod { name: pod.metadata.name.clone(), outcome });
 }
@@ -339,12 +419,22 @@ fn start_or_resume(job: &Job, now: Time, plan: &mut JobPlan) {
 
 /// Step 4: the termination criteria, first match wins (§2.3, JOB-ORD-1). COND-2: only conditions
 /// with status True are considered.
-fn termination_criterion(job: &Job, pods: &[Pod], status: &JobStatus, now: Time) -> Option<Criterion> {
+fn termination_criterion(
+    job: &Job,
+    pods: &[Pod],
+    status: &JobStatus,
+    fail_job: Option<String>,
+    now: Time,
+) -> Option<Criterion> {
     if let Some(c) = condition_true(status, condition::SUCCESS_CRITERIA_MET) {
         return Some(Criterion::Success { reason: c.reason.clone(), message: c.message.clone() });
     }
     if let Some(c) = condition_true(status, condition::FAILURE_TARGET) {
         return Some(Criterion::Failure { reason: c.reason.clone(), message: c.message.clone() });
+    }
+    // Step 4.3 (FAIL-15): a new failure matched a FailJob rule.
+    if let Some(message) = fail_job {
+        return Some(Criterion::Failure { reason: reason::POD_FAILURE_POLICY.to_string(), message });
     }
     // FAIL-2 and FAIL-3.
     if status.failed > job.backoff_limit() || past_backoff_limit_on_failure(job, pods) {

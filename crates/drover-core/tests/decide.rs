@@ -11,8 +11,9 @@
 //!   does not call `decide` while changes it made are unobserved.
 //! - S59 (adoption and release) and S60 (cascading deletion): the runtime's and the store's;
 //!   `decide` gets the pods the Job already owns.
-//! - S44–S58 (Indexed, per-index back-off, success and failure policies): not implemented;
-//!   rejected on create.
+//! - S44–S54, S57, S58 (Indexed, per-index back-off, success policy): not implemented; rejected
+//!   on create. The podFailurePolicy scenarios that apply to NonIndexed Jobs (S55, S56, and S57's
+//!   DisruptionTarget rule) are in `pod_failure_policy`.
 
 mod common;
 
@@ -28,6 +29,7 @@ const REACHED: &str = "CompletionsReached";
 const SUSPENDED: &str = "JobSuspended";
 const RESUMED: &str = "JobResumed";
 const SCALED_DOWN: &str = "ScaledDown";
+const POLICY: &str = "PodFailurePolicy";
 
 /// One sync to decide.
 #[derive(Clone)]
@@ -301,6 +303,11 @@ fn check_guarantees(case: &Case, plan: &JobPlan) {
             REACHED => "Reached expected number of succeeded pods",
             SUSPENDED => "Job suspended",
             RESUMED => "Job resumed",
+            POLICY => {
+                // FAIL-15: it names the container or condition and the rule.
+                assert!(c.message.contains("matching FailJob rule at index"), "{name}: {}", c.message);
+                &c.message
+            }
             other => panic!("{name}: unexpected reason {other}"),
         };
         assert_eq!(c.message, msg, "{name}: message of {}", c.reason);
@@ -982,11 +989,100 @@ fn finished_and_ttl() -> Vec<Case> {
     ]
 }
 
+/// FAIL-13..16: podFailurePolicy on NonIndexed Jobs.
+fn pod_failure_policy() -> Vec<Case> {
+    let fail_on_42 = || vec![on_exit_codes("FailJob", None, "In", &[42])];
+    vec![
+        case(
+            "S55 FailJob on exit code 42: FailureTarget, the other pods are deleted",
+            job().parallelism(2).completions(3).pod_failure_policy(fail_on_42()),
+            vec![pod_running().ready(), pod_failed_with(42)],
+        )
+        .want(
+            // FAIL-1: the running pod is counted as failed now, as with any failing Job (S21).
+            want().delete(&["pod-0"], false, POLICY).counted(0, 2).failed(2).terminating(1).cond(
+                "FailureTarget",
+                "True",
+                POLICY,
+            ),
+        ),
+        case(
+            "S55 FailJob with nothing else running: Failed at once",
+            job().pod_failure_policy(fail_on_42()),
+            vec![pod_failed_with(42)],
+        )
+        .want(want().counted(0, 1).failed(1).failed_with(POLICY)),
+        case(
+            "FAIL-14 an exit code the rule does not list: counted as usual",
+            job().backoff_limit(0).pod_failure_policy(fail_on_42()),
+            vec![pod_failed_with(1)],
+        )
+        .want(want().counted(0, 1).failed(1).failed_with(BACKOFF)),
+        case(
+            "FAIL-14 NotIn matches every other non-zero code",
+            job().pod_failure_policy(vec![on_exit_codes("FailJob", None, "NotIn", &[1, 2])]),
+            vec![pod_failed_with(3)],
+        )
+        .want(want().counted(0, 1).failed(1).failed_with(POLICY)),
+        case(
+            "FAIL-14 containerName restricts the rule to that container",
+            job().pod_failure_policy(vec![on_exit_codes("FailJob", Some("sidecar"), "In", &[42])]),
+            vec![pod_failed_with(42)],
+        )
+        .want(want().counted(0, 1).failed(1).requeue(10))
+        .backoff_after(1, Some(now())),
+        case(
+            "FAIL-14 rules in order, first match wins (Count before FailJob)",
+            job().pod_failure_policy(vec![
+                on_exit_codes("Count", None, "In", &[42]),
+                on_exit_codes("FailJob", None, "In", &[42]),
+            ]),
+            vec![pod_failed_with(42)],
+        )
+        .want(want().counted(0, 1).failed(1).requeue(10))
+        .backoff_after(1, Some(now())),
+        case(
+            "S56 Ignore: not counted toward backoffLimit 0, replaced after the back-off",
+            job().backoff_limit(0).pod_failure_policy(vec![on_exit_codes("Ignore", None, "In", &[1])]),
+            vec![pod_failed_with(1)],
+        )
+        .want(want().requeue(10))
+        .backoff_after(1, Some(now())),
+        case(
+            "S56 Ignore: the back-off elapsed, the replacement is created",
+            job().backoff_limit(0).pod_failure_policy(vec![on_exit_codes("Ignore", None, "In", &[1])]),
+            vec![pod_failed_with(1).counted()],
+        )
+        .backoff(1, ago(10))
+        .want(want().create(1).active(1)),
+        case(
+            "FAIL-16 Ignore on DisruptionTarget: a pod of a lost worker does not use up the budget",
+            job().backoff_limit(0).pod_failure_policy(vec![on_pod_condition("Ignore", "DisruptionTarget")]),
+            vec![pod_failed().condition("DisruptionTarget", "True")],
+        )
+        .want(want().requeue(10))
+        .backoff_after(1, Some(now())),
+        case(
+            "FAIL-14 a condition with another status does not match",
+            job().backoff_limit(0).pod_failure_policy(vec![on_pod_condition("Ignore", "DisruptionTarget")]),
+            vec![pod_failed().condition("DisruptionTarget", "False")],
+        )
+        .want(want().counted(0, 1).failed(1).failed_with(BACKOFF)),
+        case(
+            "FAIL-13 a terminating pod is not failed until its phase is Failed (REP-2)",
+            job().parallelism(2).completions(2).pod_failure_policy(fail_on_42()),
+            vec![pod_running().terminating(), pod_running()],
+        )
+        .want(want().active(1).terminating(1)),
+    ]
+}
+
 fn all_cases() -> Vec<Case> {
     [
         creation_and_deletion_math(),
         completion(),
         failures(),
+        pod_failure_policy(),
         deadline(),
         suspend_and_replacement(),
         finished_and_ttl(),
@@ -1017,6 +1113,11 @@ fn s30_s35_deadline() {
 #[test]
 fn s36_s43_suspend_and_replacement() {
     suspend_and_replacement().iter().for_each(check);
+}
+
+#[test]
+fn s55_s56_pod_failure_policy() {
+    pod_failure_policy().iter().for_each(check);
 }
 
 #[test]

@@ -137,6 +137,12 @@ impl JobBuilder {
             at,
         )
     }
+    /// A podFailurePolicy of these rules (and `podReplacementPolicy: Failed`, its default).
+    pub(crate) fn pod_failure_policy(mut self, rules: Vec<drover_api::PodFailurePolicyRule>) -> Self {
+        self.0.spec.pod_failure_policy = Some(drover_api::PodFailurePolicy { rules });
+        self.0.spec.pod_replacement_policy = Some("Failed".into());
+        self
+    }
     /// Termination of the Job itself was requested (DEL-2).
     pub(crate) fn deleting(mut self) -> Self {
         self.0.metadata.deletion_timestamp = Some(ago(1));
@@ -195,6 +201,41 @@ pub(crate) fn pod_failed() -> PodBuilder {
     pod_failed_at(now())
 }
 
+/// A podFailurePolicy rule on exit codes.
+pub(crate) fn on_exit_codes(
+    action: &str,
+    container: Option<&str>,
+    operator: &str,
+    values: &[i32],
+) -> drover_api::PodFailurePolicyRule {
+    drover_api::PodFailurePolicyRule {
+        action: action.into(),
+        on_exit_codes: Some(drover_api::PodFailurePolicyOnExitCodes {
+            container_name: container.map(str::to_string),
+            operator: operator.into(),
+            values: values.to_vec(),
+        }),
+        on_pod_conditions: Vec::new(),
+    }
+}
+
+/// A podFailurePolicy rule on a pod condition (`status` left to its default, True).
+pub(crate) fn on_pod_condition(action: &str, type_: &str) -> drover_api::PodFailurePolicyRule {
+    drover_api::PodFailurePolicyRule {
+        action: action.into(),
+        on_exit_codes: None,
+        on_pod_conditions: vec![drover_api::PodFailurePolicyOnPodCondition {
+            type_: type_.into(),
+            status: None,
+        }],
+    }
+}
+
+/// Exited with `code` at `now()`, outcome not counted yet.
+pub(crate) fn pod_failed_with(code: i32) -> PodBuilder {
+    pod(phase::FAILED).exited(code, now())
+}
+
 impl PodBuilder {
     pub(crate) fn named(mut self, name: &str) -> Self {
         self.0.metadata.name = name.into();
@@ -234,6 +275,17 @@ impl PodBuilder {
     /// Outcome already counted: the tracking finalizer is gone (JOB-C5).
     pub(crate) fn counted(mut self) -> Self {
         self.0.metadata.finalizers.clear();
+        self
+    }
+    /// A pod condition `type_`=`status`.
+    pub(crate) fn condition(mut self, type_: &str, status: &str) -> Self {
+        self.0.status.conditions.push(PodCondition {
+            type_: type_.into(),
+            status: status.into(),
+            reason: None,
+            message: None,
+            last_transition_time: Some(ago(1)),
+        });
         self
     }
     /// Cut off by a worker's graceful drain: reason `WorkerDrained` (a disruption).
