@@ -355,3 +355,31 @@ async fn a_replace_with_a_stale_resource_version_is_refused() {
     assert_eq!(now.spec.schedule, cj.spec.schedule);
     assert!(now.suspended());
 }
+
+/// `apply` updates what Kubernetes lets change (parallelism, suspend, …) and refuses the
+/// immutable fields (VAL-20) with an error naming each, changing nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn apply_refuses_changes_to_immutable_fields() {
+    let c = Cluster::start("immutable", &[]);
+    let policy = "  podFailurePolicy:\n    rules:\n    - action: FailJob\n      onExitCodes:\n        operator: In\n        values: [42]\n";
+    let base =
+        |spec: &str| job_yaml("imm", &format!("  suspend: true\n  completions: 3\n{spec}"), "Never", "true");
+    c.create("imm", &base(&format!("  parallelism: 1\n{policy}")));
+
+    let out = c.drover_stdin(&["apply", "-f", "-"], Some(&base(&format!("  parallelism: 2\n{policy}"))));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "job.batch/imm configured");
+
+    let changed = base("  parallelism: 2\n")
+        .replace("completions: 3", "completions: 4")
+        .replace("[\"sh\", \"-c\", \"true\"]", "[\"sh\", \"-c\", \"false\"]");
+    let out = c.drover_stdin(&["apply", "-f", "-"], Some(&changed));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    for field in ["spec.completions", "spec.template", "spec.podFailurePolicy"] {
+        assert!(err.contains(&format!("{field}: Invalid value: field is immutable")), "{field}: {err}");
+    }
+    let job = c.client().get_job("imm").await.unwrap();
+    assert_eq!((job.spec.completions, job.spec.parallelism), (Some(3), Some(2)));
+    assert!(job.spec.pod_failure_policy.is_some());
+}
