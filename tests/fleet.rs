@@ -294,3 +294,56 @@ async fn drover_drain_worker_waits_until_the_worker_has_left() {
     let out = c.drover(&["drain", "worker", "w1"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("NotFound"), "a gone worker is not found");
 }
+
+/// A plain HTTP/1.0 GET on the coordinator: status code and body.
+fn http_get(port: u16, path: &str, token: Option<&str>) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n{auth}\r\n").unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    let code = reply.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = reply.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (code, body)
+}
+
+/// `/metrics` serves Prometheus' text format: Jobs by state and per Job (kube-state-metrics'
+/// names), pods by phase, workers and their slots; behind the token like the rest of the API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_describe_jobs_pods_and_workers() {
+    let mut c = Cluster::start_with_token("metrics", TOKEN, &[]);
+    c.add_worker("w1", 3, &[]).await;
+    c.create("m", &job_yaml("done", "  completions: 2\n  parallelism: 2\n", "Never", "true"));
+    c.create("m", &job_yaml("bad", "  backoffLimit: 0\n", "Never", "exit 3"));
+    c.wait_complete("done", SECS(30)).await;
+    c.wait_job("bad", SECS(30), |j| j.condition_true("Failed").is_some()).await;
+
+    assert_eq!(http_get(c.port, "/metrics", None).0, 401, "the token guards /metrics");
+    let (code, text) = http_get(c.port, "/metrics", Some(TOKEN));
+    assert_eq!(code, 200, "{text}");
+    for line in [
+        "# TYPE drover_jobs gauge",
+        "drover_jobs{state=\"Complete\"} 1",
+        "drover_jobs{state=\"Failed\"} 1",
+        "drover_jobs{state=\"Active\"} 0",
+        "drover_job_status_succeeded{job_name=\"done\"} 2",
+        "drover_job_status_failed{job_name=\"bad\"} 1",
+        "drover_job_spec_completions{job_name=\"done\"} 2",
+        "drover_job_complete{job_name=\"done\"} 1",
+        "drover_job_complete{job_name=\"bad\"} 0",
+        "drover_job_failed{job_name=\"bad\",reason=\"BackoffLimitExceeded\"} 1",
+        "drover_pods{phase=\"Succeeded\"} 2",
+        "drover_pods{phase=\"Failed\"} 1",
+        "drover_workers{status=\"Ready\"} 1",
+        "drover_worker_slots{worker=\"w1\"} 3",
+        "drover_worker_pods{worker=\"w1\"} 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing {line:?} in:\n{text}");
+    }
+    // Every sample line is `name{labels} value` with a number.
+    for l in text.lines().filter(|l| !l.starts_with('#')) {
+        let value = l.rsplit(' ').next().unwrap();
+        assert!(value.parse::<f64>().is_ok(), "{l}");
+    }
+}

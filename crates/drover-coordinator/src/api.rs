@@ -4,6 +4,7 @@
 //! | path | verbs |
 //! |---|---|
 //! | `/healthz` | GET |
+//! | `/metrics` | GET (Prometheus text format) |
 //! | `/apis/batch/v1/jobs` | GET (`labelSelector`, `watch`), POST |
 //! | `/apis/batch/v1/jobs/{name}` | GET, PUT, DELETE (`propagationPolicy`) |
 //! | `/apis/batch/v1/cronjobs` | GET (`labelSelector`, `watch`), POST |
@@ -19,9 +20,6 @@
 //! | `/apis/drover.dev/v1/workers/{name}/status` | POST (a batch of pod status reports) |
 //! | `/apis/drover.dev/v1/workers/{name}/heartbeat` | POST |
 //! | `/apis/drover.dev/v1/workers/{name}/assignments` | GET (stream) |
-//!
-//! With a token configured (`Config::token`), every path but `/healthz` needs
-//! `Authorization: Bearer <token>`; otherwise the answer is 401 `Unauthorized`.
 //!
 //! With a token configured (`Config::token`), every path but `/healthz` needs
 //! `Authorization: Bearer <token>`; otherwise the answer is 401 `Unauthorized`.
@@ -55,6 +53,7 @@ use crate::workers::ReportError;
 pub fn router(coordinator: Coordinator) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
         .route("/apis/batch/v1/jobs", get(list_jobs).post(create_job))
         .route("/apis/batch/v1/jobs/{name}", get(get_job).put(replace_job).delete(remove_job))
         .route("/apis/batch/v1/cronjobs", get(list_cronjobs).post(create_cronjob))
@@ -74,6 +73,11 @@ pub fn router(coordinator: Coordinator) -> Router {
         .route("/apis/drover.dev/v1/workers/{name}/assignments", get(assignments))
         .layer(axum::middleware::from_fn_with_state(coordinator.clone(), authenticate))
         .with_state(coordinator)
+}
+
+async fn metrics(State(c): State<Coordinator>) -> ApiResult<Response> {
+    let text = crate::metrics::render(&c)?;
+    Ok(([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response())
 }
 
 /// With a token configured, every call but `/healthz` must carry it as `Authorization: Bearer`.

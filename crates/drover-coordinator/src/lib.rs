@@ -12,6 +12,7 @@
 //! - [`scheduler`]: binds pending pods to workers with free slots.
 //! - [`workers`]: registration, heartbeats, assignment streams and the lease checker.
 //! - [`events`]: removes events older than [`Config::event_ttl`].
+//! - [`metrics`]: `GET /metrics` in Prometheus' text format.
 //! - [`api`]: the axum router. Only this module knows HTTP paths and status codes.
 //!
 //! [`run`] takes an already-bound listener and a shutdown future, so tests run on port 0.
@@ -20,6 +21,7 @@ pub mod api;
 pub mod controller;
 pub mod cronjobs;
 pub mod events;
+pub mod metrics;
 pub mod scheduler;
 pub mod state;
 pub mod workers;

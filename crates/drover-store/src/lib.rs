@@ -409,6 +409,16 @@ impl Txn<'_> {
         rows.map(|b| Ok(serde_json::from_str(&b?)?)).collect()
     }
 
+    /// How many objects of a kind are in each indexed phase, by phase (for metrics).
+    pub fn count_by_phase<T: Object>(&self) -> Result<Vec<(String, usize)>, StoreError> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT ifnull(phase, ''), COUNT(*) FROM objects WHERE kind = ?1 GROUP BY phase ORDER BY phase",
+        )?;
+        let rows =
+            stmt.query_map(params![T::KIND], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as usize)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// How many objects of a kind are in `phase` with no node, without reading them (pods
     /// waiting for the scheduler). One range of the `(kind, phase, node)` index.
     pub fn count_unbound_in<T: Object>(&self, phase: &str) -> Result<usize, StoreError> {
