@@ -34,7 +34,9 @@ async fn broker_connections_killed(broker: Broker) {
     let refs: Vec<&str> = items.iter().map(String::as_str).collect();
     publish(&c, broker, &q, &refs);
     let record = c.dir.0.join("done.txt");
-    let script = format!("sleep 0.02; echo $DROVER_TASK >> {}", record.display());
+    // Long enough (300 × 80 ms over 2 pods, about 12 s) that the Job is still running when
+    // `rabbitmqctl` (slow to start) lists and closes the connections.
+    let script = format!("sleep 0.08; echo $DROVER_TASK >> {}", record.display());
     c.create(
         "job",
         &queue_job("connkill", broker, &q, "  parallelism: 2\n  backoffLimit: 20\n", "Never", &script)
