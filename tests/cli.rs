@@ -383,3 +383,37 @@ async fn apply_refuses_changes_to_immutable_fields() {
     assert_eq!((job.spec.completions, job.spec.parallelism), (Some(3), Some(2)));
     assert!(job.spec.pod_failure_policy.is_some());
 }
+
+/// `get events` lists every object's events like kubectl (LAST SEEN, TYPE, REASON, OBJECT,
+/// MESSAGE), and `--for KIND/NAME` narrows them to one object.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_events_lists_and_filters_like_kubectl() {
+    let mut c = Cluster::start("events", &[]);
+    c.add_worker("w1", 2, &[]).await;
+    c.create("a", &job_yaml("ev-a", "", "Never", "true"));
+    c.create("b", &job_yaml("ev-b", "", "Never", "true"));
+    c.wait_complete("ev-a", SECS(30)).await;
+    c.wait_complete("ev-b", SECS(30)).await;
+
+    let all = c.ok(&["get", "events"]);
+    let mut lines = all.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(header, ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"], "{all}");
+    for (job, reason) in [("ev-a", "SuccessfulCreate"), ("ev-a", "Completed"), ("ev-b", "Completed")] {
+        assert!(
+            all.lines().any(|l| l.contains(reason) && l.contains(&format!("job/{job} "))),
+            "no {reason} for {job}:\n{all}"
+        );
+    }
+
+    let one = c.ok(&["get", "events", "--for", "job/ev-a"]);
+    assert!(one.contains("job/ev-a") && !one.contains("job/ev-b"), "{one}");
+    let json: serde_json::Value =
+        serde_json::from_str(&c.ok(&["get", "events", "--for", "job/ev-b", "-o", "json"])).unwrap();
+    assert_eq!(json["kind"], "List");
+    assert!(json["items"].as_array().unwrap().iter().all(|e| e["involvedName"] == "ev-b"), "{json}");
+
+    let out = c.drover(&["get", "events", "--for", "nonsense"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--for: expected KIND/NAME"));
+}

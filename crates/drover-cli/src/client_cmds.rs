@@ -527,6 +527,9 @@ pub(crate) struct GetArgs {
     /// Watch for changes after listing.
     #[arg(short = 'w', long = "watch")]
     watch: bool,
+    /// `get events` only: the events of one object, as KIND/NAME (e.g. `job/pi`).
+    #[arg(long = "for")]
+    for_object: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -535,6 +538,7 @@ enum Kind {
     CronJobs,
     Pods,
     Workers,
+    Events,
 }
 
 fn kind(resource: &str) -> anyhow::Result<(Kind, Option<String>)> {
@@ -547,8 +551,11 @@ fn kind(resource: &str) -> anyhow::Result<(Kind, Option<String>)> {
         r if is_cronjob_kind(r) => Kind::CronJobs,
         "pod" | "pods" | "po" => Kind::Pods,
         "worker" | "workers" | "wk" | "node" | "nodes" => Kind::Workers,
+        "event" | "events" | "ev" => Kind::Events,
         other => {
-            bail!("the server doesn't have a resource type {other:?} (try: jobs, cronjobs, pods, workers)")
+            bail!(
+                "the server doesn't have a resource type {other:?} (try: jobs, cronjobs, pods, workers, events)"
+            )
         }
     };
     Ok((kind, name))
@@ -586,7 +593,57 @@ pub(crate) async fn get(args: GetArgs, server: &crate::Target) -> anyhow::Result
         Kind::CronJobs => get_kind::<CronJob>(&client, "cronjobs", &args, &names, &out).await,
         Kind::Pods => get_kind::<Pod>(&client, "pods", &args, &names, &out).await,
         Kind::Workers => get_kind::<Worker>(&client, "workers", &args, &names, &out).await,
+        Kind::Events => get_events(&client, &args, &names, &out).await,
     }
+}
+
+/// `get events [--for KIND/NAME]`: kubectl's LAST SEEN, TYPE, REASON, OBJECT, MESSAGE, oldest
+/// first (the newest 1,000 of all objects, or every event of one object).
+async fn get_events(
+    client: &Client,
+    args: &GetArgs,
+    names: &[String],
+    out: &Output,
+) -> anyhow::Result<ExitCode> {
+    if args.watch {
+        bail!("watching events is not supported; use `drover describe` or `get events` again");
+    }
+    if !names.is_empty() || !args.selector.is_empty() {
+        bail!("events are selected with --for KIND/NAME (e.g. --for job/pi), not by name or label");
+    }
+    let events = match &args.for_object {
+        Some(target) => {
+            let Some((kind, name)) = target.split_once('/') else {
+                bail!("--for: expected KIND/NAME, e.g. job/pi; got {target:?}");
+            };
+            let kind = match kind {
+                k if is_job_kind(k) => "Job",
+                k if is_cronjob_kind(k) => "CronJob",
+                "pod" | "pods" | "po" => "Pod",
+                "worker" | "workers" => "Worker",
+                other => bail!("--for: unknown kind {other:?} (try: job, cronjob, pod, worker)"),
+            };
+            client.events(kind, name, None).await.map_err(api_error)?
+        }
+        None => client.recent_events().await.map_err(api_error)?,
+    };
+    match out {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&list_value(&events)?)?),
+        Output::Yaml => print!("{}", serde_saphyr::to_string(&list_value(&events)?)?),
+        Output::Name => bail!("-o name is not supported for events"),
+        Output::Table { .. } => {
+            if events.is_empty() {
+                eprintln!("No events found.");
+            } else {
+                print!("{}", print::events_table(&events));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn list_value(events: &[drover_api::Event]) -> anyhow::Result<serde_json::Value> {
+    Ok(serde_json::json!({"kind": "List", "apiVersion": "v1", "items": serde_json::to_value(events)?}))
 }
 
 /// What `get` needs of each kind.
@@ -837,6 +894,7 @@ pub(crate) async fn describe(args: DescribeArgs, server: &crate::Target) -> anyh
             })?;
             print!("{}", to_yaml(&w)?);
         }
+        Kind::Events => bail!("events are not described; use `drover get events --for KIND/NAME`"),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -255,6 +255,21 @@ fn map_or_none(m: &std::collections::BTreeMap<String, String>, indent: usize) ->
     m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(&format!("\n{}", " ".repeat(indent)))
 }
 
+/// `get events`: kubectl's columns, oldest first.
+pub(crate) fn events_table(events: &[Event]) -> String {
+    let mut t = Table::new(vec!["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]);
+    for e in events {
+        t.push(vec![
+            age(Some(e.timestamp)),
+            e.type_.clone(),
+            e.reason.clone(),
+            format!("{}/{}", e.involved_kind.to_lowercase(), e.involved_name),
+            e.message.clone(),
+        ]);
+    }
+    t.render(true)
+}
+
 fn events_section(events: &[Event]) -> String {
     if events.is_empty() {
         return "Events:           <none>\n".into();

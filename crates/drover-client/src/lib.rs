@@ -317,6 +317,12 @@ impl Client {
         Ok(resp.bytes_stream().map(|r| r.map(|b| b.to_vec()).map_err(|e| ClientError::Decode(e.to_string()))))
     }
 
+    /// The newest events of every object (up to 1,000), oldest first.
+    pub async fn recent_events(&self) -> Result<Vec<Event>, ClientError> {
+        let list: List<Event> = self.json(self.http.get(self.url("/api/v1/events"))).await?;
+        Ok(list.items)
+    }
+
     /// Events about an object, oldest first.
     pub async fn events(&self, kind: &str, name: &str, uid: Option<&str>) -> Result<Vec<Event>, ClientError> {
         let mut q = vec![("kind", kind), ("name", name)];

@@ -13,7 +13,7 @@
 //! | `/api/v1/pods/{name}` | GET |
 //! | `/api/v1/pods/{name}/log` | GET (`follow`); POST (worker: `offset`) |
 //! | `/api/v1/pods/{name}/status` | PUT (worker) |
-//! | `/api/v1/events` | GET (`kind`, `name`) |
+//! | `/api/v1/events` | GET (`kind` and `name`; without them, the newest 1,000 of all objects) |
 //! | `/apis/drover.dev/v1/workers` | GET; POST (register) |
 //! | `/apis/drover.dev/v1/workers/{name}` | GET, DELETE (deregister) |
 //! | `/apis/drover.dev/v1/workers/{name}/drain`, `/cordon`, `/uncordon` | POST |
@@ -624,13 +624,21 @@ async fn report_status(
 
 #[derive(Debug, Default, Deserialize)]
 struct EventQuery {
-    kind: String,
-    name: String,
+    kind: Option<String>,
+    name: Option<String>,
     uid: Option<String>,
 }
 
+/// The newest events of all objects that `GET /api/v1/events` without `kind` and `name` returns
+/// (events also expire after `--event-ttl`).
+const RECENT_EVENTS: usize = 1000;
+
 async fn list_events(State(c): State<Coordinator>, Query(q): Query<EventQuery>) -> ApiResult<Response> {
-    let events = c.store().read(|t| t.events_for(&q.kind, &q.name, q.uid.as_deref()))?;
+    let events = match (&q.kind, &q.name) {
+        (Some(kind), Some(name)) => c.store().read(|t| t.events_for(kind, name, q.uid.as_deref()))?,
+        (None, None) => c.store().read(|t| t.recent_events(RECENT_EVENTS))?,
+        _ => return Err(ApiError::bad_request("kind and name go together")),
+    };
     Ok(Json(json!({"kind": "List", "apiVersion": "v1", "items": events})).into_response())
 }
 

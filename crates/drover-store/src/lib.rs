@@ -623,6 +623,17 @@ impl Txn<'_> {
         Ok(n)
     }
 
+    /// The newest `limit` events of every object, oldest first.
+    pub fn recent_events(&self, limit: usize) -> Result<Vec<Event>, StoreError> {
+        let mut stmt = self.tx.prepare_cached("SELECT body FROM events ORDER BY id DESC LIMIT ?1")?;
+        let rows =
+            stmt.query_map(params![i64::try_from(limit).unwrap_or(i64::MAX)], |r| r.get::<_, String>(0))?;
+        let mut events: Vec<Event> =
+            rows.map(|b| Ok(serde_json::from_str(&b?)?)).collect::<Result<_, StoreError>>()?;
+        events.reverse();
+        Ok(events)
+    }
+
     /// Events about the object `kind`/`name`, oldest first. When `uid` is given, only the events
     /// of that incarnation of the name.
     pub fn events_for(&self, kind: &str, name: &str, uid: Option<&str>) -> Result<Vec<Event>, StoreError> {
