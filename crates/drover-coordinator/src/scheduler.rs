@@ -6,7 +6,7 @@
 //! bound pods reach their workers through the assignment streams.
 //!
 //! The Job controller binds a pod itself when it creates it, in the same transaction, if a
-//! worker has a free slot and no pod is waiting ([`place_new`]); the scheduler binds whatever
+//! worker has a free slot and no pod is waiting (`place_new`); the scheduler binds whatever
 //! is left waiting, oldest first.
 
 use drover_api::Pod;
