@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::*;
@@ -139,22 +137,7 @@ async fn output_formats_and_watch() {
     let mut c = Cluster::start("formats", &[]);
     c.add_worker("w1", 2, &[]).await;
     // `get jobs -w` streams each change as the server pushes it.
-    let mut watch = Command::new(BIN)
-        .args(["get", "jobs", "-w"])
-        .env("DROVER_SERVER", &c.url)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = watch.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let (mut watch, rx) = c.drover_lines(&["get", "jobs", "-w"]);
     c.create("j", &job_yaml("fmt", "  completions: 2\n", "Never", "echo hi"));
     let mut lines = Vec::new();
     loop {

@@ -212,7 +212,6 @@ async fn a_lost_worker_that_comes_back_kills_its_stale_pods_and_rejoins() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn get_jobs_watch_streams_task_counts_of_a_queue_job() {
-    use std::io::BufRead;
     let mut c = Cluster::start("live-counts", &[]);
     c.add_worker("w1", 2, &[]).await;
     c.add_worker("w2", 2, &[]).await;
@@ -223,22 +222,7 @@ async fn get_jobs_watch_streams_task_counts_of_a_queue_job() {
     args.extend(tasks.iter().map(String::as_str));
     c.ok(&args);
     // The watch starts first, as a user would leave it running.
-    let mut watcher = Command::new(BIN)
-        .args(["get", "jobs", "-w"])
-        .env("DROVER_SERVER", &c.url)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = watcher.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
+    let (mut watcher, rx) = c.drover_lines(&["get", "jobs", "-w"]);
     let yaml = format!(
         "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: live\nspec:\n  parallelism: 3\n  queue:\n    url: {url}\n    name: {q}\n  template:\n    spec:\n      containers:\n      - name: c\n        image: busybox\n        command: [\"sh\", \"-c\", \"sleep 0.05\"]\n      restartPolicy: Never\n"
     );

@@ -167,6 +167,27 @@ impl Cluster {
         self.drover_stdin(args, None)
     }
 
+    /// Starts the CLI with `args` (a watch such as `get jobs -w`) against this cluster and hands
+    /// each line it prints to the receiver as it arrives. The caller kills the child.
+    pub fn drover_lines(&self, args: &[&str]) -> (Child, std::sync::mpsc::Receiver<String>) {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args).env("DROVER_SERVER", &self.url).stdout(Stdio::piped()).stderr(Stdio::null());
+        if let Some(token) = &self.token {
+            cmd.env("DROVER_TOKEN", token);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        (child, rx)
+    }
+
     pub fn drover_stdin(&self, args: &[&str], stdin: Option<&str>) -> Output {
         let mut cmd = Command::new(BIN);
         cmd.args(args).env("DROVER_SERVER", &self.url).stdout(Stdio::piped()).stderr(Stdio::piped());

@@ -616,20 +616,20 @@ async fn get_events(
             let Some((kind, name)) = target.split_once('/') else {
                 bail!("--for: expected KIND/NAME, e.g. job/pi; got {target:?}");
             };
-            let kind = match kind {
-                k if is_job_kind(k) => "Job",
-                k if is_cronjob_kind(k) => "CronJob",
-                "pod" | "pods" | "po" => "Pod",
-                "worker" | "workers" => "Worker",
-                other => bail!("--for: unknown kind {other:?} (try: job, cronjob, pod, worker)"),
+            let kind = match self::kind(kind)?.0 {
+                Kind::Jobs => "Job",
+                Kind::CronJobs => "CronJob",
+                Kind::Pods => "Pod",
+                Kind::Workers => "Worker",
+                Kind::Events => bail!("--for: events have no events of their own"),
             };
             client.events(kind, name, None).await.map_err(api_error)?
         }
         None => client.recent_events().await.map_err(api_error)?,
     };
     match out {
-        Output::Json => println!("{}", serde_json::to_string_pretty(&list_value(&events)?)?),
-        Output::Yaml => print!("{}", serde_saphyr::to_string(&list_value(&events)?)?),
+        Output::Json => println!("{}", serde_json::to_string_pretty(&events_list(&events))?),
+        Output::Yaml => print!("{}", to_yaml(&events_list(&events))?),
         Output::Name => bail!("-o name is not supported for events"),
         Output::Table { .. } => {
             if events.is_empty() {
@@ -642,8 +642,8 @@ async fn get_events(
     Ok(ExitCode::SUCCESS)
 }
 
-fn list_value(events: &[drover_api::Event]) -> anyhow::Result<serde_json::Value> {
-    Ok(serde_json::json!({"kind": "List", "apiVersion": "v1", "items": serde_json::to_value(events)?}))
+fn events_list(events: &[drover_api::Event]) -> serde_json::Value {
+    serde_json::json!({"apiVersion": "v1", "kind": "List", "items": events})
 }
 
 /// What `get` needs of each kind.

@@ -66,7 +66,7 @@ pub fn render(coordinator: &Coordinator) -> Result<String, StoreError> {
     }
     family(&mut out, "drover_job_complete", "1 when the Job has the Complete condition.");
     for job in &jobs {
-        let done = job.status.conditions.iter().any(|c| c.type_ == condition::COMPLETE && c.status == "True");
+        let done = job.condition_true(condition::COMPLETE).is_some();
         sample(
             &mut out,
             "drover_job_complete",
@@ -76,9 +76,7 @@ pub fn render(coordinator: &Coordinator) -> Result<String, StoreError> {
     }
     family(&mut out, "drover_job_failed", "1 when the Job has the Failed condition, by its reason.");
     for job in &jobs {
-        if let Some(c) =
-            job.status.conditions.iter().find(|c| c.type_ == condition::FAILED && c.status == "True")
-        {
+        if let Some(c) = job.condition_true(condition::FAILED) {
             sample(
                 &mut out,
                 "drover_job_failed",
@@ -142,10 +140,9 @@ pub fn render(coordinator: &Coordinator) -> Result<String, StoreError> {
 type PerJob = (&'static str, &'static str, fn(&Job) -> Option<f64>);
 
 fn job_state(job: &Job) -> &'static str {
-    let has = |type_: &str| job.status.conditions.iter().any(|c| c.type_ == type_ && c.status == "True");
-    if has(condition::COMPLETE) {
+    if job.condition_true(condition::COMPLETE).is_some() {
         "Complete"
-    } else if has(condition::FAILED) {
+    } else if job.condition_true(condition::FAILED).is_some() {
         "Failed"
     } else if job.suspended() {
         "Suspended"

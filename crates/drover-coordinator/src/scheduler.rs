@@ -87,19 +87,13 @@ pub(crate) fn free_slots(t: &Txn<'_>) -> Result<Vec<WorkerSlots>, StoreError> {
 /// (those keep their turn: the scheduler binds them oldest first). That saves a scheduling pass
 /// and its commit per pod. `None` entries are left for the scheduler.
 pub(crate) fn place_new(t: &Txn<'_>, n: usize) -> Result<Vec<Option<String>>, StoreError> {
-    let mut out = vec![None; n];
-    if n == 0 || t.count_unbound_in::<Pod>(drover_api::pod::phase::PENDING)? > 0 {
-        return Ok(out);
+    let mut out = Vec::with_capacity(n);
+    if n > 0 && t.count_unbound_in::<Pod>(drover_api::pod::phase::PENDING)? == 0 {
+        // `place` binds pods in the order given and stops when the slots run out; the new pods
+        // have no names yet, so the bindings are taken in order.
+        let slots = free_slots(t)?;
+        out.extend(place(&vec![String::new(); n], &slots).into_iter().map(|(_, worker)| Some(worker)));
     }
-    let slots = free_slots(t)?;
-    if slots.is_empty() {
-        return Ok(out);
-    }
-    let names: Vec<String> = (0..n).map(|i| i.to_string()).collect();
-    for (i, worker) in place(&names, &slots) {
-        if let Ok(i) = i.parse::<usize>() {
-            out[i] = Some(worker);
-        }
-    }
+    out.resize(n, None);
     Ok(out)
 }

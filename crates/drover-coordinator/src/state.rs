@@ -142,16 +142,14 @@ impl Coordinator {
 
     /// Runs `f` in one store transaction and publishes its changes after the commit.
     pub fn commit<R>(&self, f: impl FnOnce(&mut Txn<'_>) -> Result<R, StoreError>) -> Result<R, StoreError> {
-        let (res, changes) = self.inner.store.write(f)?;
-        self.publish(changes, None);
-        Ok(res)
+        self.commit_syncing(None, f)
     }
 
     /// [`commit`](Self::commit) for the sync of the Job `syncing` (if `Some`): its changes do
-    /// not queue that Job again. The sync already acted on everything it read, and asks for a later sync
-    /// itself when it needs one; without this, every sync that writes would be followed by one
-    /// that finds nothing to do. Everything else (watchers, other objects' queues, the scheduler,
-    /// worker sessions) gets the changes as usual.
+    /// not queue that Job again. The sync already acted on everything it read, and asks for a
+    /// later sync itself when it needs one; without this, every sync that writes would be
+    /// followed by one that finds nothing to do. Everything else (watchers, other objects'
+    /// queues, the scheduler, worker sessions) gets the changes as usual.
     pub(crate) fn commit_syncing<R>(
         &self,
         syncing: Option<&str>,

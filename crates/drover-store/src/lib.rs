@@ -327,9 +327,9 @@ impl Txn<'_> {
         Ok(self.revision)
     }
 
-    fn next_revision(&mut self) -> Result<i64, StoreError> {
+    fn next_revision(&mut self) -> i64 {
         self.revision += 1;
-        Ok(self.revision)
+        self.revision
     }
 
     /// One object by name.
@@ -420,7 +420,7 @@ impl Txn<'_> {
     }
 
     /// How many objects of a kind are in `phase` with no node, without reading them (pods
-    /// waiting for the scheduler). One range of the `(kind, phase, node)` index.
+    /// waiting for the scheduler). One range of the `(kind, node, phase)` index.
     pub fn count_unbound_in<T: Object>(&self, phase: &str) -> Result<usize, StoreError> {
         let n: i64 = self
             .tx
@@ -485,7 +485,7 @@ impl Txn<'_> {
         } else if self.exists(T::KIND, &obj.meta().name)? {
             return Err(StoreError::AlreadyExists { kind: T::KIND, name: obj.meta().name.clone() });
         }
-        let rev = self.next_revision()?;
+        let rev = self.next_revision();
         let meta = obj.meta_mut();
         meta.uid = uuid::Uuid::new_v4().to_string();
         meta.resource_version = rev.to_string();
@@ -540,7 +540,7 @@ impl Txn<'_> {
         {
             return Err(StoreError::Conflict { kind: T::KIND, name });
         }
-        let rev = self.next_revision()?;
+        let rev = self.next_revision();
         obj.meta_mut().resource_version = rev.to_string();
         obj.meta_mut().uid = stored_uid;
         let text = serde_json::to_string(&obj)?;
@@ -568,7 +568,7 @@ impl Txn<'_> {
     /// Deletes the object named `name`; returns it as it was, or `None` when absent.
     pub fn delete<T: Object>(&mut self, name: &str) -> Result<Option<T>, StoreError> {
         let Some(obj) = self.get::<T>(name)? else { return Ok(None) };
-        let rev = self.next_revision()?;
+        let rev = self.next_revision();
         self.deleted = true;
         self.tx
             .prepare_cached("DELETE FROM objects WHERE kind = ?1 AND name = ?2")?
