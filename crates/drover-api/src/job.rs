@@ -176,6 +176,14 @@ pub struct TaskCounts {
     /// Tasks put back on the queue (after a failure, a termination or a lost lease).
     #[serde(default)]
     pub requeued: i64,
+    /// Successful runs of a task that had already succeeded (execution is at least once; the
+    /// ledger counts each task once in `succeeded`).
+    #[serde(default, skip_serializing_if = "is_zero_i64")]
+    pub duplicates: i64,
+}
+
+fn is_zero_i64(n: &i64) -> bool {
+    *n == 0
 }
 
 impl TaskCounts {
@@ -185,6 +193,7 @@ impl TaskCounts {
             succeeded: self.succeeded + other.succeeded,
             failed: self.failed + other.failed,
             requeued: self.requeued + other.requeued,
+            duplicates: self.duplicates + other.duplicates,
         }
     }
 

@@ -530,7 +530,8 @@ async fn run_pod(
             Some(q) => match q.next_task(&reporter, &stop, &drain.started).await {
                 tasks::Next::Task(task) if drain.started.is_cancelled() => {
                     // Taken as the drain began, not started: handed back.
-                    q.give_back(&task).await;
+                    let _ = task;
+                    q.give_back(&reporter).await;
                     drained = Some(draining("the task it had just taken was handed back"));
                     final_exit = killed_before_start();
                     break;
@@ -563,7 +564,7 @@ async fn run_pod(
                     None => match StreamProcess::start(&stream_spec(pod, &container), log.clone()).await {
                         Ok(s) => (s, true),
                         Err(err) => {
-                            final_exit = start_failed(&log, &mut queue, Some(task), &err).await;
+                            final_exit = start_failed(&log, &mut queue, Some(task), &err, &reporter).await;
                             break;
                         }
                     },
@@ -571,11 +572,7 @@ async fn run_pod(
                 let s = stream.insert(s);
                 let started_at = s.process().started_at();
                 report_running(&reporter, &mut queue, started_at, &last_state, restarts, fresh, &stop).await;
-                let renew = queue.as_ref().map(|q| q.keep_leased(task.clone()));
                 let (exit, why) = run_stream_task(s, task, &stop, pod_deadline, &grace).await;
-                if let Some(renew) = renew {
-                    renew.abort();
-                }
                 failure = why;
                 exit
             }
@@ -585,7 +582,7 @@ async fn run_pod(
                 let running = match process::spawn_async(&spec, log.clone()).await {
                     Ok(p) => p,
                     Err(err) => {
-                        final_exit = start_failed(&log, &mut queue, task.as_ref(), &err).await;
+                        final_exit = start_failed(&log, &mut queue, task.as_ref(), &err, &reporter).await;
                         break;
                     }
                 };
@@ -598,10 +595,7 @@ async fn run_pod(
                     report_running(&reporter, &mut queue, started_at, &last_state, restarts, false, &stop)
                         .await;
                 }
-                let renew = match (&queue, &task, &quick) {
-                    (Some(q), Some(t), None) => Some(q.keep_leased(t.clone())),
-                    _ => None,
-                };
+                // (A queue pod's task lease is renewed from the take until the task is settled.)
                 let exit = match quick {
                     Some(exit) => exit,
                     None => match until_stopped(running.wait(), &stop, pod_deadline).await {
@@ -609,19 +603,22 @@ async fn run_pod(
                         Err(why) => interrupt(&running, &grace, why).await,
                     },
                 };
-                if let Some(renew) = renew {
-                    renew.abort();
-                }
                 exit
             }
         };
         let stopped = matches!(exit.reason, ExitReason::Killed | ExitReason::DeadlineExceeded);
-        if let (Some(q), Some(task)) = (&mut queue, &task) {
-            // OnFailure restarts a fixed-completion pod with the same task (it stays leased).
-            let keep = on_failure && !stopped && !exit.success() && !q.drains();
-            if q.settle(task, &exit, keep).await {
-                // A draining pod goes on to the next task.
-                continue;
+        if let (Some(q), Some(_)) = (&mut queue, &task) {
+            // The lifecycle decides (see `crate::lifecycle`): a success is recorded in the Job's
+            // ledger first; OnFailure keeps a fixed-completion pod's task leased for the restart.
+            match q.settle(&exit, &reporter).await {
+                // A draining pod goes on to the next task; so does a fixed-completion pod whose
+                // task was a duplicate or whose lease was lost.
+                tasks::Settled::Next => continue,
+                tasks::Settled::Succeeded => {
+                    final_exit = exit;
+                    break;
+                }
+                tasks::Settled::Restart | tasks::Settled::Done => {}
             }
         }
         if exit.success() || !on_failure || stopped {
@@ -666,7 +663,7 @@ async fn run_pod(
     if let Some(q) = &mut queue
         && q.drains()
     {
-        q.finish(&final_exit).await;
+        q.finish(None, &reporter).await;
     }
     // Stopped at the drain's cut (the timeout, or a shutdown during the drain).
     if drained.is_none()
@@ -682,7 +679,7 @@ async fn run_pod(
     log.close();
     let _ = shipper.await;
     let phase = if final_exit.success() && drained.is_none() { phase::SUCCEEDED } else { phase::FAILED };
-    let counts = queue.as_ref().map(|q| q.counts_at_end(&final_exit));
+    let counts = queue.as_ref().map(|q| q.counts());
     let mut final_status = reporter.status(
         phase,
         ContainerState { terminated: Some(terminated(&final_exit)), ..Default::default() },
@@ -712,12 +709,13 @@ async fn run_pod(
         final_status.message =
             Some(failure.unwrap_or_else(|| format!("process exited with code {}", final_exit.code)));
     }
-    report_until_acked(client, config, name, uid, final_status, &CancellationToken::new()).await;
-    // Fixed completions: the success is recorded first, then the task is acked.
+    let sent = report_until_acked(client, config, name, uid, final_status, &CancellationToken::new()).await;
+    // Fixed completions: the success is recorded and reported first, then the task is acked
+    // (a refused report requeues it instead).
     if let Some(q) = &mut queue
         && !q.drains()
     {
-        q.finish(&final_exit).await;
+        q.finish(Some(sent), &reporter).await;
     }
 }
 
@@ -734,7 +732,7 @@ pub(crate) struct Reporter<'a> {
     start_time: Time,
     container: &'a drover_api::Container,
     /// The pod's stop token, cancelled when the coordinator refuses a report.
-    stop: &'a CancellationToken,
+    pub(crate) stop: &'a CancellationToken,
 }
 
 impl Reporter<'_> {
@@ -781,16 +779,18 @@ fn noop_exit() -> Exit {
 }
 
 /// Logs a process that could not be started, gives its task back, and returns the exit.
+/// (The pod ends: `finish` requeues a task the lifecycle kept for a restart.)
 async fn start_failed(
     log: &LogBuffer,
     queue: &mut Option<tasks::QueuePod>,
     task: Option<&Task>,
     err: &SpawnError,
+    reporter: &Reporter<'_>,
 ) -> Exit {
     log.append(format!("drover: {err}\n").as_bytes());
     let exit = Exit::start_error(err);
-    if let (Some(q), Some(task)) = (queue, task) {
-        q.settle(task, &exit, false).await;
+    if let (Some(q), Some(_)) = (queue, task) {
+        q.settle(&exit, reporter).await;
     }
     exit
 }
@@ -1019,7 +1019,7 @@ fn status(
 
 /// How a status report ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Sent {
+pub(crate) enum Sent {
     Acked,
     /// 409 or 404: the pod is not bound here, already finished, or gone.
     Refused,

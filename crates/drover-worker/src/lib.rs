@@ -13,6 +13,7 @@
 //! - `stream`: the `Stream` handler's long-lived process, one task per line.
 pub mod agent;
 pub mod process;
+mod lifecycle;
 mod spawn;
 mod stream;
 mod tasks;

@@ -67,17 +67,20 @@
 //! - Task counts are exact: `succeeded` counts successful acks, so a task run twice because its
 //!   lease was lost is counted once.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use drover_api::pod::{ContainerState, PodCondition, StateWaiting, phase};
 use drover_api::{Pod, PodQueue, TaskCounts};
+use drover_client::ClientError;
 use drover_queue::{Queue, QueueError, Task};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::agent::Reporter;
+use crate::agent::{Reporter, Sent};
+use crate::lifecycle::{Action, Event, Handle, Lifecycle, Mode, Outcome, TaskState};
 use crate::process::{Exit, ExitReason};
 
 /// The condition a draining pod reports once the queue looked empty to it.
@@ -107,38 +110,81 @@ pub(crate) enum Next {
     Draining,
 }
 
-/// The queue side of one pod.
+/// What [`QueuePod::settle`] decided once a handler ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Settled {
+    /// Go on with the next task: a draining pod after a success, a fixed-completion pod whose
+    /// task turned out a duplicate or was lost.
+    Next,
+    /// Run the same task again in place after the restart back-off (`OnFailure`); it stays
+    /// leased.
+    Restart,
+    /// A fixed-completion pod's task succeeded and is recorded as the task's first success: the
+    /// pod reports `Succeeded`, then [`QueuePod::finish`] acks the task.
+    Succeeded,
+    /// The task is settled (requeued, or refused by the coordinator); the exit decides what the
+    /// pod does.
+    Done,
+}
+
+/// One task the pod holds: leased from the take until it is acked, requeued or lost.
+struct Held {
+    task: Task,
+    /// Set by the renewal task when the broker says the lease is gone.
+    lost: Arc<AtomicBool>,
+    /// Renews the lease every third of it.
+    keeper: tokio::task::JoinHandle<()>,
+}
+
+/// The queue side of one pod: the executor of its [`Lifecycle`].
 pub(crate) struct QueuePod {
     spec: PodQueue,
     lease: Duration,
     job: String,
     pod_name: String,
     queue: Option<Arc<dyn Queue>>,
-    counts: TaskCounts,
-    /// The fixed-completion pod's task: kept across OnFailure restarts and acked at the end.
-    held: Option<Task>,
-    /// A draining pod's last successful task, acked together with the next take (one round
+    /// What to do with each task, and when (pure; see [`crate::lifecycle`]).
+    lc: Lifecycle,
+    /// The tasks held, by handle.
+    held: HashMap<Handle, Held>,
+    next_handle: Handle,
+    /// The task the handler runs, or will run again after the back-off.
+    current: Option<Handle>,
+    /// A draining pod's last recorded success, acked together with the next take (one round
     /// trip on Redis), or on its own when the pod ends.
-    pending_ack: Option<Task>,
-    lease_lost: Arc<AtomicBool>,
+    pending_ack: Option<Handle>,
     waiting_reported: bool,
     drained_reported: bool,
     last_report: Option<Instant>,
 }
 
+impl Drop for QueuePod {
+    fn drop(&mut self) {
+        for held in self.held.values() {
+            held.keeper.abort();
+        }
+    }
+}
+
 impl QueuePod {
     pub(crate) fn new(spec: PodQueue, pod: &Pod) -> QueuePod {
         let lease = Duration::from_secs(spec.spec.lease_seconds.unwrap_or(30).max(1) as u64);
+        let mode = if spec.drain {
+            Mode::Drain
+        } else {
+            Mode::Fixed { on_failure: pod.spec.restart_policy.as_deref() == Some("OnFailure") }
+        };
         QueuePod {
             spec,
             lease,
             job: pod.metadata.controller_ref().map(|r| r.name.clone()).unwrap_or_default(),
             pod_name: pod.metadata.name.clone(),
             queue: None,
-            counts: TaskCounts::default(),
-            held: None,
+            lc: Lifecycle::new(mode),
+            held: HashMap::new(),
+            next_handle: 0,
+            current: None,
             pending_ack: None,
-            lease_lost: Arc::new(AtomicBool::new(false)),
             waiting_reported: false,
             drained_reported: false,
             last_report: None,
@@ -159,18 +205,10 @@ impl QueuePod {
         self.spec.drain
     }
 
+    /// The pod's task counts: `succeeded` counts the tasks whose first success it recorded
+    /// (a fixed-completion pod's own task included, before its final report).
     pub(crate) fn counts(&self) -> TaskCounts {
-        self.counts
-    }
-
-    /// The counts to report with the final status: a fixed-completion pod that succeeded
-    /// reports its task as succeeded (it is acked right after the report).
-    pub(crate) fn counts_at_end(&self, exit: &Exit) -> TaskCounts {
-        let mut c = self.counts;
-        if !self.spec.drain && exit.success() && self.held.is_some() {
-            c.succeeded += 1;
-        }
-        c
+        self.lc.counts()
     }
 
     /// Whether a Running report is due: always for a fixed-completion pod, at most once a second
@@ -230,22 +268,29 @@ impl QueuePod {
             waiting: Some(StateWaiting { reason: reason.into(), message: Some(message) }),
             ..Default::default()
         };
-        let status = reporter.status(phase::RUNNING, state, None, 0, false, Some(self.counts));
+        let status = reporter.status(phase::RUNNING, state, None, 0, false, Some(self.counts()));
         reporter.report(status, stop).await;
     }
 
     /// Waits for the next task. A fixed-completion pod restarting under OnFailure gets its
-    /// held task again. Once `draining` is cancelled no new take starts; a take already under
-    /// way completes (within its wait) and its task, if any, is returned: the caller, seeing the
-    /// drain, hands it back.
+    /// task again (unless its lease was lost in the back-off: then it takes another). Once
+    /// `draining` is cancelled no new take starts; a take already under way completes (within
+    /// its wait) and its task, if any, is returned: the caller, seeing the drain, hands it back.
     pub(crate) async fn next_task(
         &mut self,
         reporter: &Reporter<'_>,
         stop: &CancellationToken,
         draining: &CancellationToken,
     ) -> Next {
-        if let Some(task) = &self.held {
-            return Next::Task(task.clone());
+        if let Some(h) = self.current {
+            self.check_lease(h);
+            for action in self.lc.step(Event::BackOffElapsed(h)) {
+                if action == Action::Run(h) {
+                    return Next::Task(self.held[&h].task.clone());
+                }
+                self.perform(action, reporter).await;
+            }
+            self.current = None;
         }
         // A draining pod checks the drain rule soon after the queue looks empty (so the Job ends
         // promptly), then less and less often while other pods are still busy.
@@ -260,8 +305,9 @@ impl QueuePod {
             let taken = match self.pending_ack.take() {
                 // Not cancellable: the ack must land or fail, never be dropped half-way.
                 Some(done) => {
-                    let (acked, taken) = q.ack_and_take(&done, self.lease, wait).await;
-                    self.count_ack(&done, acked);
+                    let task = self.held[&done].task.clone();
+                    let (acked, taken) = q.ack_and_take(&task, self.lease, wait).await;
+                    self.acked(done, acked);
                     if stop.is_cancelled() {
                         if let Ok(Some(task)) = &taken {
                             let _ = q.requeue(task).await;
@@ -281,11 +327,17 @@ impl QueuePod {
                         self.drained_reported = false;
                         self.report_drained(reporter, false, stop).await;
                     }
-                    if !self.spec.drain {
-                        self.held = Some(task.clone());
+                    let h = self.hold(task.clone());
+                    for action in self.lc.step(Event::Taken(h)) {
+                        if action == Action::Run(h) {
+                            self.current = Some(h);
+                        } else {
+                            self.perform(action, reporter).await;
+                        }
                     }
-                    self.lease_lost.store(false, Ordering::SeqCst);
-                    return Next::Task(task);
+                    if self.current == Some(h) {
+                        return Next::Task(task);
+                    }
                 }
                 Ok(None) if self.spec.drain => {
                     if self.drained_everywhere(&q, reporter, stop).await {
@@ -351,7 +403,7 @@ impl QueuePod {
             None,
             0,
             true,
-            Some(self.counts),
+            Some(self.counts()),
         );
         status.conditions.push(PodCondition {
             type_: QUEUE_DRAINED.into(),
@@ -363,12 +415,44 @@ impl QueuePod {
         reporter.report(status, stop).await;
     }
 
-    /// Renews the task's lease while the handler runs; a lost lease is remembered so the task
-    /// is not acked (it was returned to the queue and will run again).
-    pub(crate) fn keep_leased(&self, task: Task) -> tokio::task::JoinHandle<()> {
+    /// Holds a task just taken: its lease is renewed from now until it is settled, through
+    /// the handler, the restart back-off, the ledger record and the final report.
+    fn hold(&mut self, task: Task) -> Handle {
+        self.next_handle += 1;
+        let h = self.next_handle;
+        let lost = Arc::new(AtomicBool::new(false));
+        let keeper = self.keep_leased(task.clone(), lost.clone());
+        self.held.insert(h, Held { task, lost, keeper });
+        h
+    }
+
+    /// Forgets a settled task and stops renewing its lease.
+    fn release(&mut self, h: Handle) {
+        if let Some(held) = self.held.remove(&h) {
+            held.keeper.abort();
+        }
+        if self.current == Some(h) {
+            self.current = None;
+        }
+    }
+
+    /// Feeds a lease loss the renewal found to the lifecycle.
+    fn check_lease(&mut self, h: Handle) {
+        if self.held.get(&h).is_some_and(|held| held.lost.load(Ordering::SeqCst)) {
+            let actions = self.lc.step(Event::LeaseLost(h));
+            if self.lc.state(h).is_none() {
+                self.release(h);
+            }
+            // (A lost lease only ever adds `Take`, which the caller's loop does anyway.)
+            debug_assert!(actions.iter().all(|a| *a == Action::Take));
+        }
+    }
+
+    /// Renews the task's lease until aborted; a lost lease is remembered so the task is not
+    /// acked (it was returned to the queue and will run again).
+    fn keep_leased(&self, task: Task, lost: Arc<AtomicBool>) -> tokio::task::JoinHandle<()> {
         let q = self.queue.clone();
         let lease = self.lease;
-        let lost = self.lease_lost.clone();
         let pod = self.pod_name.clone();
         tokio::spawn(async move {
             let Some(q) = q else { return };
@@ -377,7 +461,7 @@ impl QueuePod {
                 match q.extend(&task, lease).await {
                     Ok(()) => {}
                     Err(QueueError::LeaseLost(_)) => {
-                        tracing::warn!(%pod, task = %task.id, "Lease lost while the task ran; it will run again");
+                        tracing::warn!(%pod, task = %task.id, "Lease lost; the task will run again elsewhere");
                         lost.store(true, Ordering::SeqCst);
                         return;
                     }
@@ -387,76 +471,165 @@ impl QueuePod {
         })
     }
 
-    /// Settles a task after its handler ran. Returns true when a draining pod goes on to the
-    /// next task. With `keep`, a failed task stays leased for an in-place restart.
-    pub(crate) async fn settle(&mut self, task: &Task, exit: &Exit, keep: bool) -> bool {
-        let lease_lost = self.lease_lost.swap(false, Ordering::SeqCst);
-        let Some(q) = self.queue.clone() else { return false };
-        if exit.success() {
-            if !self.spec.drain {
-                // Acked after the pod's success is recorded (`finish`).
-                return false;
+    /// Settles the task the handler just ran (see [`Settled`]): a success is recorded in the
+    /// Job's task ledger before anything else happens to it.
+    pub(crate) async fn settle(&mut self, exit: &Exit, reporter: &Reporter<'_>) -> Settled {
+        let Some(h) = self.current else { return Settled::Done };
+        self.check_lease(h);
+        let outcome = if exit.success() {
+            Outcome::Succeeded
+        } else if matches!(exit.reason, ExitReason::Killed | ExitReason::DeadlineExceeded) {
+            Outcome::Stopped
+        } else {
+            Outcome::Failed
+        };
+        let mut settled = Settled::Done;
+        let mut actions = self.lc.step(Event::Exited(h, outcome));
+        if self.lc.state(h).is_none() {
+            // The lease was lost while the handler ran: the task is another consumer's now.
+            self.release(h);
+            actions.push(Action::Take);
+        }
+        while !actions.is_empty() {
+            let mut follow = Vec::new();
+            for action in actions {
+                match action {
+                    Action::Take => settled = Settled::Next,
+                    Action::RestartAfterBackOff(_) => settled = Settled::Restart,
+                    Action::ReportSucceeded(_) => settled = Settled::Succeeded,
+                    // A draining pod acks with its next take (one round trip on Redis).
+                    Action::Ack(x) if self.spec.drain && self.pending_ack.is_none() => {
+                        self.pending_ack = Some(x);
+                    }
+                    other => follow.extend(self.perform(other, reporter).await),
+                }
             }
-            if lease_lost {
-                self.counts.requeued += 1;
-                return true;
+            actions = follow;
+        }
+        if settled != Settled::Restart && self.current == Some(h) && self.lc.state(h) != Some(TaskState::Reporting) {
+            self.current = None;
+        }
+        settled
+    }
+
+    /// Performs one action of the lifecycle and feeds its outcome back; returns the actions
+    /// that follow.
+    async fn perform(&mut self, action: Action, reporter: &Reporter<'_>) -> Vec<Action> {
+        let Some(q) = self.queue.clone() else {
+            // No connection was ever made, so nothing is held.
+            return Vec::new();
+        };
+        let (h, event) = match action {
+            Action::Record(h) => (h, self.record(h, reporter).await),
+            Action::Ack(h) => {
+                let acked = q.ack(&self.held[&h].task).await;
+                return self.acked(h, acked);
             }
-            // Acked with the next take (`next_task`), or by `finish`.
-            self.pending_ack = Some(task.clone());
-            return true;
+            Action::Requeue(h) => {
+                let task = &self.held[&h].task;
+                if let Err(err) = q.requeue(task).await {
+                    tracing::warn!(pod = %self.pod_name, task = %task.id, error = %err, "Requeue failed; the broker returns the task when its lease expires");
+                }
+                (h, Event::Requeued(h))
+            }
+            // The executor's caller runs, restarts, reports and takes.
+            Action::Run(_) | Action::RestartAfterBackOff(_) | Action::ReportSucceeded(_) | Action::Take => {
+                return vec![action];
+            }
+        };
+        let out = self.lc.step(event);
+        if self.lc.state(h).is_none() {
+            self.release(h);
         }
-        let stopped = matches!(exit.reason, ExitReason::Killed | ExitReason::DeadlineExceeded);
-        if !stopped {
-            self.counts.failed += 1;
+        out
+    }
+
+    /// Records a success in the Job's task ledger, retrying while the coordinator cannot be
+    /// reached. A refusal (the pod is not this worker's any more) stops the pod.
+    async fn record(&mut self, h: Handle, reporter: &Reporter<'_>) -> Event {
+        let id = self.held[&h].task.id.clone();
+        let mut delay = Duration::from_millis(20);
+        let mut tries_after_stop = 0;
+        loop {
+            match reporter.client.record_tasks(reporter.name, reporter.uid, std::slice::from_ref(&id)).await {
+                Ok(first) => return Event::Recorded(h, first.first().copied().unwrap_or(false)),
+                Err(ClientError::Api { code, message, .. }) if code == 409 || code == 404 => {
+                    tracing::info!(pod = %self.pod_name, task = %id, %message, "The coordinator refused the task's record; requeueing it and stopping the pod");
+                    reporter.stop.cancel();
+                    return Event::RecordRefused(h);
+                }
+                Err(err) => tracing::debug!(pod = %self.pod_name, error = %err, "Recording the task failed; retrying"),
+            }
+            if reporter.stop.is_cancelled() {
+                tries_after_stop += 1;
+                if tries_after_stop > 10 {
+                    // Stopping, and the coordinator stays out of reach: the task goes back (if
+                    // the record did land, the next run is counted as a duplicate).
+                    return Event::RecordRefused(h);
+                }
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(2));
         }
-        if keep && !lease_lost {
-            return false;
+    }
+
+    fn acked(&mut self, h: Handle, acked: Result<(), QueueError>) -> Vec<Action> {
+        let event = match acked {
+            Ok(()) => Event::Acked(h),
+            Err(err) => {
+                tracing::warn!(pod = %self.pod_name, task = %self.held[&h].task.id, error = %err, "Ack failed; the task will run again (its success is recorded)");
+                Event::AckFailed(h)
+            }
+        };
+        let out = self.lc.step(event);
+        if self.lc.state(h).is_none() {
+            self.release(h);
         }
-        self.held = None;
-        if !lease_lost && let Err(err) = q.requeue(task).await {
-            tracing::warn!(pod = %self.pod_name, task = %task.id, error = %err, "Requeue failed; the broker returns the task");
-        }
-        self.counts.requeued += 1;
-        false
+        out
     }
 
     /// Hands back a task that was taken but never started (the worker began draining in
     /// between): it is requeued at once, neither failed nor held any more.
-    pub(crate) async fn give_back(&mut self, task: &Task) {
-        self.held = None;
-        self.lease_lost.store(false, Ordering::SeqCst);
-        let Some(q) = self.queue.clone() else { return };
-        if let Err(err) = q.requeue(task).await {
-            tracing::warn!(pod = %self.pod_name, task = %task.id, error = %err, "Handing the task back failed; the broker returns it when its lease expires");
-        }
-        self.counts.requeued += 1;
-    }
-
-    fn count_ack(&mut self, task: &Task, acked: Result<(), QueueError>) {
-        match acked {
-            Ok(()) => self.counts.succeeded += 1,
-            Err(err) => {
-                tracing::warn!(pod = %self.pod_name, task = %task.id, error = %err, "Ack failed; the task will run again");
-                self.counts.requeued += 1;
+    pub(crate) async fn give_back(&mut self, reporter: &Reporter<'_>) {
+        self.lc.step(Event::Drain);
+        if let Some(h) = self.current {
+            for action in self.lc.step(Event::Exited(h, Outcome::Stopped)) {
+                self.perform(action, reporter).await;
             }
         }
     }
 
-    /// Settles the held task (a fixed-completion pod that succeeded acks it, one that did not
-    /// gives it back) and closes the connection, which returns any prefetched delivery. A
-    /// fixed-completion pod calls this after its final status is reported (success first, then
-    /// the ack); a draining pod before, so that nothing it was handed can be stranded once
-    /// the other pods see it finished.
-    pub(crate) async fn finish(&mut self, exit: &Exit) {
-        if let (Some(done), Some(q)) = (self.pending_ack.take(), self.queue.clone()) {
-            let acked = q.ack(&done).await;
-            self.count_ack(&done, acked);
+    /// Ends the pod's queue side. A fixed-completion pod calls this after its final status was
+    /// reported (`report`: success first, then the ack; a refused report requeues the task); a
+    /// draining pod before (`None`), so that nothing it was handed can be stranded once the
+    /// other pods see it finished. Whatever is still held is acked if recorded, else requeued,
+    /// and the connection is closed, which returns any prefetched delivery.
+    pub(crate) async fn finish(&mut self, report: Option<Sent>, reporter: &Reporter<'_>) {
+        let mut actions = match report {
+            Some(Sent::Acked) => self.lc.step(Event::ReportAcked),
+            Some(_) => self.lc.step(Event::ReportRefused),
+            None => Vec::new(),
+        };
+        actions.extend(self.lc.step(Event::Stop));
+        if let Some(done) = self.pending_ack.take() {
+            actions.push(Action::Ack(done));
         }
-        if let (Some(task), Some(q)) = (self.held.take(), self.queue.clone()) {
-            let res = if exit.success() { q.ack(&task).await } else { q.requeue(&task).await };
-            if let Err(err) = res {
-                tracing::warn!(pod = %self.pod_name, task = %task.id, error = %err, "Settling the task failed");
+        while !actions.is_empty() {
+            let mut follow = Vec::new();
+            for action in actions {
+                if matches!(action, Action::Record(_) | Action::Ack(_) | Action::Requeue(_)) {
+                    follow.extend(self.perform(action, reporter).await);
+                }
             }
+            actions = follow;
+        }
+        // Anything left (a handler that never reported its end) goes back to the queue.
+        let left: Vec<Handle> = self.held.keys().copied().collect();
+        for h in left {
+            if let Some(q) = self.queue.clone() {
+                let _ = q.requeue(&self.held[&h].task).await;
+            }
+            self.release(h);
         }
         if let Some(q) = self.queue.take() {
             q.close().await;

@@ -1,0 +1,798 @@
+//! The task side of a queue pod's life as a pure state machine: which task is acked, requeued,
+//! recorded or reported, and when. No I/O, no clock, nothing async: [`Lifecycle::step`] takes an
+//! event and returns the actions to perform; [`crate::tasks`] performs them (it is the
+//! executor) and feeds the outcome back as the next event.
+//!
+//! # Expected flow
+//! One task of a pod (`h` is the executor's local handle for it):
+//! 1. `Taken(h)`: the task is held (leased); action `Run(h)`.
+//! 2. `Exited(h, Succeeded)`: action `Record(h)`: the success goes to the Job's task ledger in
+//!    the coordinator (semantics.md §10.10), before the ack.
+//! 3. `Recorded(h, first)`:
+//!    - drain until empty: action `Ack(h)`, whether `first` or a duplicate (the ledger counts it
+//!      once either way);
+//!    - fixed completions, `first`: action `ReportSucceeded`: the pod's final `Succeeded` report.
+//!      `ReportAcked` then gives `Ack(h)`; `ReportRefused` gives `Requeue(h)` (never an ack);
+//!    - fixed completions, a duplicate (the task had already succeeded in another pod whose
+//!      completion was counted): `Ack(h)` and `Take`: this pod's completion is another task.
+//! 4. `Exited(h, Failed)`: fixed completions under `OnFailure` keep the task leased through the
+//!    restart back-off (`RestartAfterBackOff(h)`, then `BackOffElapsed(h)` gives `Run(h)` again);
+//!    otherwise `Requeue(h)`. `Exited(h, Stopped)` (killed, deadline) requeues.
+//! 5. `Acked(h)`, `AckFailed(h)`, `Requeued(h)`: the task is settled and forgotten. A drain pod
+//!    then takes the next one.
+//! 6. `LeaseLost(h)` while the handler runs or waits in back-off: the broker gave the task back,
+//!    and another consumer may hold it now. It is forgotten: never recorded, reported, acked or
+//!    requeued by this pod after that, and a fixed-completion pod takes another task. Once the
+//!    success is on its way to the ledger, a lost lease changes nothing: the ledger decides which
+//!    success is the task's first, and the late ack fails harmlessly at the broker.
+//!
+//! `Drain` (the worker drains) and `Stop` (the pod is stopped) end taking: no `Take`, no
+//! restart; a task waiting in back-off is requeued; a success in flight is still recorded and
+//! acked (its work was done).
+//!
+//! # Invariants
+//! Checked after every step of random event sequences by the property test below:
+//! - a task is acked only after the coordinator recorded its success (and, for a fixed-completion
+//!   pod's own task, after its Succeeded report was acknowledged);
+//! - a refused record or report never leads to an ack;
+//! - every task taken and not settled is in [`Lifecycle::held`] (its lease is renewed), through
+//!   restart back-off, the record and the report;
+//! - every task taken ends acked, requeued or lost once the executor answers its actions;
+//! - a success is recorded at most once per delivery, never after its lease was found lost, and a
+//!   fixed-completion pod reports success at most once, only for a task it recorded first.
+
+use std::collections::BTreeMap;
+
+use drover_api::TaskCounts;
+
+/// The executor's local handle of one delivery.
+pub(crate) type Handle = u64;
+
+/// How the pod uses its queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Fixed completions: one task per pod; `on_failure` restarts it in place with the same task.
+    Fixed { on_failure: bool },
+    /// Drain until empty: take, run, ack, again.
+    Drain,
+}
+
+/// How a handler run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Succeeded,
+    /// The command failed (non-zero exit, a refused `Stream` answer, a start error).
+    Failed,
+    /// Killed: the pod was stopped or its deadline passed. Not a failure of the task.
+    Stopped,
+}
+
+/// Where one held task is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TaskState {
+    /// Its handler runs.
+    Running,
+    /// Failed under `OnFailure`: waits for the restart back-off, still leased.
+    BackOff,
+    /// Succeeded; its record in the Job's ledger is in flight.
+    Recording,
+    /// Recorded as the task's first success; the pod's final Succeeded report is in flight.
+    Reporting,
+    /// Recorded (and reported): its ack is due.
+    Acking,
+    /// Its requeue is due.
+    Requeuing,
+}
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Event {
+    /// A take returned a task.
+    Taken(Handle),
+    /// The handler of a task ended.
+    Exited(Handle, Outcome),
+    /// The restart back-off of a task passed.
+    BackOffElapsed(Handle),
+    /// The coordinator recorded the task's success; `first` unless it had succeeded before.
+    Recorded(Handle, bool),
+    /// The coordinator refused the record (the pod is not this worker's any more).
+    RecordRefused(Handle),
+    /// The pod's final Succeeded report was acknowledged.
+    ReportAcked,
+    /// The pod's final Succeeded report was refused (409).
+    ReportRefused,
+    /// The broker removed the task.
+    Acked(Handle),
+    /// The ack failed: the lease was lost and the broker has the task back.
+    AckFailed(Handle),
+    /// The task was handed back (or the broker returns it: a failed requeue loses nothing).
+    Requeued(Handle),
+    /// A renewal found the lease lost: the broker gave the task back.
+    LeaseLost(Handle),
+    /// The worker drains: no new task, no restart.
+    Drain,
+    /// The pod is being stopped.
+    Stop,
+}
+
+/// What to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Action {
+    /// Take the next task.
+    Take,
+    /// Run (or run again) the task's handler.
+    Run(Handle),
+    /// Wait for the restart back-off, then send `BackOffElapsed`.
+    RestartAfterBackOff(Handle),
+    /// Record the task's success in the Job's ledger; answer `Recorded` or `RecordRefused`.
+    Record(Handle),
+    /// Send the pod's final Succeeded report; answer `ReportAcked` or `ReportRefused`.
+    ReportSucceeded(Handle),
+    /// Ack the task; answer `Acked` or `AckFailed`.
+    Ack(Handle),
+    /// Requeue the task; answer `Requeued`.
+    Requeue(Handle),
+}
+
+/// The pure state of one queue pod's tasks; see the module docs.
+#[derive(Debug, Clone)]
+pub(crate) struct Lifecycle {
+    mode: Mode,
+    tasks: BTreeMap<Handle, TaskState>,
+    counts: TaskCounts,
+    /// Taking has ended: the worker drains or the pod is stopped.
+    closed: bool,
+    /// Fixed completions: the pod's own task succeeded and was reported (the pod is done).
+    reported: bool,
+    /// Fixed completions: a report was refused, so the pod is not this worker's any more.
+    refused: bool,
+}
+
+impl Lifecycle {
+    pub(crate) fn new(mode: Mode) -> Lifecycle {
+        Lifecycle {
+            mode,
+            tasks: BTreeMap::new(),
+            counts: TaskCounts::default(),
+            closed: false,
+            reported: false,
+            refused: false,
+        }
+    }
+
+    /// The task counts this pod reports (`succeeded` counts first successes it recorded,
+    /// `duplicates` successes of tasks that had succeeded before).
+    pub(crate) fn counts(&self) -> TaskCounts {
+        self.counts
+    }
+
+    /// Where a task is, if it is held.
+    pub(crate) fn state(&self, h: Handle) -> Option<TaskState> {
+        self.tasks.get(&h).copied()
+    }
+
+    /// The tasks whose lease must be kept: every task taken and not settled (the executor keeps
+    /// a renewal running for each).
+    #[cfg(test)]
+    pub(crate) fn held(&self) -> impl Iterator<Item = Handle> + '_ {
+        self.tasks.keys().copied()
+    }
+
+    /// True when no task is held.
+    #[cfg(test)]
+    pub(crate) fn is_idle(&self) -> bool {
+        self.tasks.is_empty()
+    }
+
+    /// True when the pod may take a task now.
+    pub(crate) fn may_take(&self) -> bool {
+        !self.closed
+            && !self.reported
+            && !self.refused
+            && match self.mode {
+                Mode::Drain => self.tasks.values().all(|s| *s != TaskState::Running),
+                Mode::Fixed { .. } => self.tasks.is_empty(),
+            }
+    }
+
+    /// Applies one event and returns the actions it calls for, in order.
+    pub(crate) fn step(&mut self, event: Event) -> Vec<Action> {
+        let mut out = Vec::new();
+        let mut lost_now = false;
+        match event {
+            Event::Taken(h) => {
+                if self.tasks.contains_key(&h) {
+                    return out;
+                }
+                if !self.may_take() {
+                    // Taken as taking ended (a drain began during the take): handed back.
+                    self.tasks.insert(h, TaskState::Requeuing);
+                    out.push(Action::Requeue(h));
+                } else {
+                    self.tasks.insert(h, TaskState::Running);
+                    out.push(Action::Run(h));
+                }
+            }
+            Event::Exited(h, outcome) => {
+                if self.state(h) != Some(TaskState::Running) {
+                    return out;
+                }
+                match outcome {
+                    Outcome::Succeeded => self.set(h, TaskState::Recording, Action::Record(h), &mut out),
+                    Outcome::Failed => {
+                        self.counts.failed += 1;
+                        let restart = matches!(self.mode, Mode::Fixed { on_failure: true });
+                        if restart && !self.closed {
+                            self.set(h, TaskState::BackOff, Action::RestartAfterBackOff(h), &mut out);
+                        } else {
+                            self.set(h, TaskState::Requeuing, Action::Requeue(h), &mut out);
+                        }
+                    }
+                    Outcome::Stopped => self.set(h, TaskState::Requeuing, Action::Requeue(h), &mut out),
+                }
+            }
+            Event::BackOffElapsed(h) => {
+                if self.state(h) != Some(TaskState::BackOff) {
+                    return out;
+                }
+                if self.closed {
+                    self.set(h, TaskState::Requeuing, Action::Requeue(h), &mut out);
+                } else {
+                    self.set(h, TaskState::Running, Action::Run(h), &mut out);
+                }
+            }
+            Event::Recorded(h, first) => {
+                if self.state(h) != Some(TaskState::Recording) {
+                    return out;
+                }
+                if first {
+                    self.counts.succeeded += 1;
+                } else {
+                    self.counts.duplicates += 1;
+                }
+                match self.mode {
+                    Mode::Fixed { .. } if first && !self.refused => {
+                        self.set(h, TaskState::Reporting, Action::ReportSucceeded(h), &mut out)
+                    }
+                    _ => self.set(h, TaskState::Acking, Action::Ack(h), &mut out),
+                }
+            }
+            Event::RecordRefused(h) => {
+                if self.state(h) != Some(TaskState::Recording) {
+                    return out;
+                }
+                self.refused = true;
+                self.set(h, TaskState::Requeuing, Action::Requeue(h), &mut out);
+            }
+            Event::ReportAcked => {
+                if let Some(h) = self.find(TaskState::Reporting) {
+                    self.reported = true;
+                    self.set(h, TaskState::Acking, Action::Ack(h), &mut out);
+                }
+            }
+            Event::ReportRefused => {
+                self.refused = true;
+                if let Some(h) = self.find(TaskState::Reporting) {
+                    self.set(h, TaskState::Requeuing, Action::Requeue(h), &mut out);
+                }
+            }
+            Event::Acked(h) => {
+                if self.state(h) == Some(TaskState::Acking) {
+                    self.tasks.remove(&h);
+                }
+            }
+            Event::AckFailed(h) => {
+                if self.state(h) == Some(TaskState::Acking) {
+                    self.tasks.remove(&h);
+                    self.counts.requeued += 1;
+                }
+            }
+            Event::Requeued(h) => {
+                if self.state(h) == Some(TaskState::Requeuing) {
+                    self.tasks.remove(&h);
+                    self.counts.requeued += 1;
+                }
+            }
+            Event::LeaseLost(h) => {
+                // The broker has the task back, and another consumer may hold it: a task that
+                // has not succeeded here is dropped (never run, recorded or requeued again).
+                // A success already on its way to the ledger goes on: the ledger decides whose
+                // success is the first, and a late ack or requeue fails harmlessly.
+                if let Some(TaskState::Running | TaskState::BackOff) = self.state(h) {
+                    self.tasks.remove(&h);
+                    self.counts.requeued += 1;
+                    lost_now = true;
+                }
+            }
+            Event::Drain | Event::Stop => {
+                self.closed = true;
+                let waiting: Vec<Handle> =
+                    self.tasks.iter().filter(|(_, s)| **s == TaskState::BackOff).map(|(h, _)| *h).collect();
+                for h in waiting {
+                    self.set(h, TaskState::Requeuing, Action::Requeue(h), &mut out);
+                }
+            }
+        }
+        // The pod goes on to another task: a drain pod after each recorded success, a
+        // fixed-completion pod whose task was a duplicate or was lost (its completion is still
+        // to be earned).
+        let next = match event {
+            Event::Recorded(_, first) => {
+                out.contains(&Action::Ack(handle_of(event))) && (self.mode == Mode::Drain || !first)
+            }
+            Event::LeaseLost(h) => self.state(h).is_none() && out.is_empty() && lost_now,
+            _ => false,
+        };
+        if next && !self.closed && !self.reported && !self.refused {
+            out.push(Action::Take);
+        }
+        out
+    }
+
+    fn set(&mut self, h: Handle, state: TaskState, action: Action, out: &mut Vec<Action>) {
+        self.tasks.insert(h, state);
+        out.push(action);
+    }
+
+    fn find(&self, state: TaskState) -> Option<Handle> {
+        self.tasks.iter().find(|(_, s)| **s == state).map(|(h, _)| *h)
+    }
+}
+
+fn handle_of(event: Event) -> Handle {
+    match event {
+        Event::Taken(h)
+        | Event::Exited(h, _)
+        | Event::BackOffElapsed(h)
+        | Event::Recorded(h, _)
+        | Event::RecordRefused(h)
+        | Event::Acked(h)
+        | Event::AckFailed(h)
+        | Event::Requeued(h)
+        | Event::LeaseLost(h) => h,
+        Event::ReportAcked | Event::ReportRefused | Event::Drain | Event::Stop => 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Action::*;
+    use Event::*;
+
+    const FIXED: Mode = Mode::Fixed { on_failure: false };
+    const ON_FAILURE: Mode = Mode::Fixed { on_failure: true };
+
+    /// Plays `events` and returns the actions of each step.
+    fn play(mode: Mode, events: &[Event]) -> (Lifecycle, Vec<Vec<Action>>) {
+        let mut lc = Lifecycle::new(mode);
+        let out = events.iter().map(|e| lc.step(*e)).collect();
+        (lc, out)
+    }
+
+    /// Named cases: (name, mode, events, the actions of each step, counts at the end).
+    #[test]
+    fn table() {
+        type Case = (&'static str, Mode, Vec<Event>, Vec<Vec<Action>>);
+        let cases: Vec<Case> = vec![
+            (
+                "fixed: success is recorded, then reported, then acked",
+                FIXED,
+                vec![Taken(1), Exited(1, Outcome::Succeeded), Recorded(1, true), ReportAcked, Acked(1)],
+                vec![vec![Run(1)], vec![Record(1)], vec![ReportSucceeded(1)], vec![Ack(1)], vec![]],
+            ),
+            (
+                "fixed: a refused report never leads to an ack (the task is requeued)",
+                FIXED,
+                vec![Taken(1), Exited(1, Outcome::Succeeded), Recorded(1, true), ReportRefused, Requeued(1)],
+                vec![vec![Run(1)], vec![Record(1)], vec![ReportSucceeded(1)], vec![Requeue(1)], vec![]],
+            ),
+            (
+                "fixed: a refused record requeues and reports nothing",
+                FIXED,
+                vec![Taken(1), Exited(1, Outcome::Succeeded), RecordRefused(1), Requeued(1)],
+                vec![vec![Run(1)], vec![Record(1)], vec![Requeue(1)], vec![]],
+            ),
+            (
+                "fixed: a duplicate success is acked and the pod takes another task",
+                FIXED,
+                vec![Taken(1), Exited(1, Outcome::Succeeded), Recorded(1, false), Acked(1), Taken(2)],
+                vec![vec![Run(1)], vec![Record(1)], vec![Ack(1), Take], vec![], vec![Run(2)]],
+            ),
+            (
+                "fixed, OnFailure: the task stays leased through the back-off and runs again",
+                ON_FAILURE,
+                vec![Taken(1), Exited(1, Outcome::Failed), BackOffElapsed(1), Exited(1, Outcome::Succeeded)],
+                vec![vec![Run(1)], vec![RestartAfterBackOff(1)], vec![Run(1)], vec![Record(1)]],
+            ),
+            (
+                "issue 10 case 1: a lease lost in the back-off is never run, recorded or acked again",
+                ON_FAILURE,
+                vec![Taken(1), Exited(1, Outcome::Failed), LeaseLost(1), BackOffElapsed(1), Taken(2)],
+                vec![vec![Run(1)], vec![RestartAfterBackOff(1)], vec![Take], vec![], vec![Run(2)]],
+            ),
+            (
+                "fixed, Never: a failure requeues",
+                FIXED,
+                vec![Taken(1), Exited(1, Outcome::Failed), Requeued(1)],
+                vec![vec![Run(1)], vec![Requeue(1)], vec![]],
+            ),
+            (
+                "a stopped handler requeues its task",
+                ON_FAILURE,
+                vec![Taken(1), Exited(1, Outcome::Stopped)],
+                vec![vec![Run(1)], vec![Requeue(1)]],
+            ),
+            (
+                "a lease lost while running: the success is neither recorded nor acked",
+                Mode::Drain,
+                vec![Taken(1), LeaseLost(1), Exited(1, Outcome::Succeeded), Taken(2)],
+                vec![vec![Run(1)], vec![Take], vec![], vec![Run(2)]],
+            ),
+            (
+                "drain: each success is recorded, then acked, and the pod goes on",
+                Mode::Drain,
+                vec![Taken(1), Exited(1, Outcome::Succeeded), Recorded(1, true), Taken(2), Acked(1)],
+                vec![vec![Run(1)], vec![Record(1)], vec![Ack(1), Take], vec![Run(2)], vec![]],
+            ),
+            (
+                "drain: a duplicate is acked too (counted once by the ledger)",
+                Mode::Drain,
+                vec![Taken(1), Exited(1, Outcome::Succeeded), Recorded(1, false), Acked(1)],
+                vec![vec![Run(1)], vec![Record(1)], vec![Ack(1), Take], vec![]],
+            ),
+            (
+                "a drain requeues a task waiting in the back-off, and restarts nothing",
+                ON_FAILURE,
+                vec![Taken(1), Exited(1, Outcome::Failed), Drain, BackOffElapsed(1)],
+                vec![vec![Run(1)], vec![RestartAfterBackOff(1)], vec![Requeue(1)], vec![]],
+            ),
+            (
+                "a task taken as the drain began is handed back",
+                Mode::Drain,
+                vec![Drain, Taken(1), Requeued(1)],
+                vec![vec![], vec![Requeue(1)], vec![]],
+            ),
+            (
+                "a success in flight when the pod stops is still recorded and acked",
+                Mode::Drain,
+                vec![Taken(1), Exited(1, Outcome::Succeeded), Stop, Recorded(1, true), Acked(1)],
+                vec![vec![Run(1)], vec![Record(1)], vec![], vec![Ack(1)], vec![]],
+            ),
+            (
+                "a lost lease does not cancel an ack already due (it fails at the broker)",
+                Mode::Drain,
+                vec![Taken(1), Exited(1, Outcome::Succeeded), Recorded(1, true), LeaseLost(1), AckFailed(1)],
+                vec![vec![Run(1)], vec![Record(1)], vec![Ack(1), Take], vec![], vec![]],
+            ),
+        ];
+        for (name, mode, events, want) in cases {
+            let (lc, got) = play(mode, &events);
+            assert_eq!(got, want, "{name}");
+            let (_, mut shadow) = (0, Lifecycle::new(mode));
+            for e in &events {
+                shadow.step(*e);
+            }
+            assert_eq!(lc.counts(), shadow.counts(), "{name}: deterministic");
+        }
+    }
+
+    #[test]
+    fn counts() {
+        let (lc, _) = play(
+            Mode::Drain,
+            &[
+                Taken(1),
+                Exited(1, Outcome::Succeeded),
+                Recorded(1, true),
+                Acked(1),
+                Taken(2),
+                Exited(2, Outcome::Succeeded),
+                Recorded(2, false),
+                AckFailed(2),
+                Taken(3),
+                Exited(3, Outcome::Failed),
+                Requeued(3),
+            ],
+        );
+        assert_eq!(lc.counts(), TaskCounts { succeeded: 1, failed: 1, requeued: 2, duplicates: 1 });
+        assert!(lc.is_idle());
+    }
+
+    mod property {
+        use std::collections::{BTreeMap, BTreeSet};
+
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        /// One step the random executor takes: answer an outstanding action (by index, with a
+        /// random answer), or inject an external event.
+        #[derive(Debug, Clone)]
+        enum Step {
+            Answer(usize, u8),
+            LeaseLost(usize),
+            Drain,
+            Stop,
+            /// A stale or repeated answer for an arbitrary handle (must be ignored or harmless).
+            Stray(u8, u64),
+        }
+
+        fn step_strategy() -> impl Strategy<Value = Step> {
+            prop_oneof![
+                8 => (0usize..8, any::<u8>()).prop_map(|(i, a)| Step::Answer(i, a)),
+                2 => (0usize..8).prop_map(Step::LeaseLost),
+                1 => Just(Step::Drain),
+                1 => Just(Step::Stop),
+                1 => (any::<u8>(), 1u64..6).prop_map(|(k, h)| Step::Stray(k, h)),
+            ]
+        }
+
+        fn mode_strategy() -> impl Strategy<Value = Mode> {
+            prop_oneof![
+                Just(Mode::Drain),
+                Just(Mode::Fixed { on_failure: false }),
+                Just(Mode::Fixed { on_failure: true }),
+            ]
+        }
+
+        /// What the executor and the world saw, to check the invariants against.
+        #[derive(Default)]
+        struct World {
+            next: Handle,
+            /// Actions issued and not answered yet.
+            outstanding: Vec<Action>,
+            /// Tasks taken and not yet settled (acked, ack failed, requeued, or lost).
+            taken: BTreeSet<Handle>,
+            /// Per task: recorded (with `first`), refused, lost, reported, report acked.
+            recorded: BTreeMap<Handle, bool>,
+            refused: BTreeSet<Handle>,
+            lost: BTreeSet<Handle>,
+            report_acked: BTreeSet<Handle>,
+            records_sent: BTreeMap<Handle, u32>,
+            reports_sent: u32,
+        }
+
+        impl World {
+            fn answer(action: Action, pick: u8, world: &mut World) -> Option<Event> {
+                Some(match action {
+                    Action::Take => {
+                        if pick % 4 == 0 {
+                            // The queue was empty.
+                            return None;
+                        }
+                        world.next += 1;
+                        Event::Taken(world.next)
+                    }
+                    Action::Run(h) => Event::Exited(
+                        h,
+                        match pick % 3 {
+                            0 => Outcome::Succeeded,
+                            1 => Outcome::Failed,
+                            _ => Outcome::Stopped,
+                        },
+                    ),
+                    Action::RestartAfterBackOff(h) => Event::BackOffElapsed(h),
+                    Action::Record(h) => match pick % 4 {
+                        0 => Event::RecordRefused(h),
+                        1 => Event::Recorded(h, false),
+                        _ => Event::Recorded(h, true),
+                    },
+                    Action::ReportSucceeded(_) => {
+                        if pick % 4 == 0 {
+                            Event::ReportRefused
+                        } else {
+                            Event::ReportAcked
+                        }
+                    }
+                    Action::Ack(h) => {
+                        if pick % 5 == 0 {
+                            Event::AckFailed(h)
+                        } else {
+                            Event::Acked(h)
+                        }
+                    }
+                    Action::Requeue(h) => Event::Requeued(h),
+                })
+            }
+
+            /// Notes what an event tells the world, before the machine sees it.
+            fn observe_event(&mut self, lc: &Lifecycle, e: Event) {
+                match e {
+                    Event::Taken(h) => {
+                        self.taken.insert(h);
+                    }
+                    Event::Recorded(h, first) if lc.state(h) == Some(TaskState::Recording) => {
+                        self.recorded.insert(h, first);
+                    }
+                    Event::RecordRefused(h) if lc.state(h) == Some(TaskState::Recording) => {
+                        self.refused.insert(h);
+                    }
+                    Event::ReportAcked => {
+                        if let Some(h) = lc.find(TaskState::Reporting) {
+                            self.report_acked.insert(h);
+                        }
+                    }
+                    Event::ReportRefused => {
+                        if let Some(h) = lc.find(TaskState::Reporting) {
+                            self.refused.insert(h);
+                        }
+                    }
+                    Event::LeaseLost(h) if lost_here(lc.state(h)) => {
+                        self.lost.insert(h);
+                    }
+                    _ => {}
+                }
+            }
+
+            /// Checks the actions of one step against the invariants.
+            fn check_actions(&mut self, mode: Mode, actions: &[Action]) -> Result<(), TestCaseError> {
+                for a in actions {
+                    match *a {
+                        Action::Ack(h) => {
+                            let first = self.recorded.get(&h).copied();
+                            prop_assert!(first.is_some(), "ack of {h} before its success was recorded");
+                            prop_assert!(!self.refused.contains(&h), "ack of {h} after a refusal");
+                            prop_assert!(!self.lost.contains(&h), "ack of {h} after its lease was lost");
+                            if matches!(mode, Mode::Fixed { .. }) && first == Some(true) {
+                                prop_assert!(
+                                    self.report_acked.contains(&h),
+                                    "fixed-completion ack of {h} before its report was acknowledged"
+                                );
+                            }
+                        }
+                        Action::Record(h) => {
+                            prop_assert!(!self.lost.contains(&h), "record of {h} after its lease was lost");
+                            let n = self.records_sent.entry(h).or_default();
+                            *n += 1;
+                            prop_assert!(*n == 1, "{h} recorded twice");
+                        }
+                        Action::ReportSucceeded(h) => {
+                            prop_assert!(matches!(mode, Mode::Fixed { .. }), "a success report from a drain pod");
+                            prop_assert_eq!(self.recorded.get(&h).copied(), Some(true));
+                            prop_assert!(!self.lost.contains(&h));
+                            self.reports_sent += 1;
+                            prop_assert!(self.reports_sent == 1, "two successes reported");
+                        }
+                        Action::Run(h) | Action::Requeue(h) | Action::RestartAfterBackOff(h) => {
+                            prop_assert!(!self.lost.contains(&h), "{a:?} after its lease was lost");
+                        }
+                        Action::Take => {}
+                    }
+                }
+                self.outstanding.extend_from_slice(actions);
+                Ok(())
+            }
+
+            /// The machine holds exactly the tasks taken and not settled, so their leases are
+            /// renewed, and each has an outstanding action that will move it on.
+            fn check_held(&self, lc: &Lifecycle) -> Result<(), TestCaseError> {
+                let held: BTreeSet<Handle> = lc.held().collect();
+                prop_assert_eq!(&held, &self.taken, "held tasks");
+                for h in &held {
+                    let moving = self.outstanding.iter().any(|a| {
+                        matches!(a, Action::Run(x) | Action::RestartAfterBackOff(x) | Action::Record(x)
+                            | Action::ReportSucceeded(x) | Action::Ack(x) | Action::Requeue(x) if x == h)
+                    });
+                    prop_assert!(moving, "task {} is stuck in {:?}", h, lc.state(*h));
+                }
+                Ok(())
+            }
+
+            fn settle(&mut self, e: Event, lc_state_before: Option<TaskState>) {
+                match e {
+                    Event::Acked(h) | Event::AckFailed(h) if lc_state_before == Some(TaskState::Acking) => {
+                        self.taken.remove(&h);
+                    }
+                    Event::Requeued(h) if lc_state_before == Some(TaskState::Requeuing) => {
+                        self.taken.remove(&h);
+                    }
+                    Event::LeaseLost(h) if lost_here(lc_state_before) => {
+                        self.taken.remove(&h);
+                    }
+                    _ => {}
+                }
+            }
+        }
+
+        fn apply(lc: &mut Lifecycle, world: &mut World, mode: Mode, e: Event) -> Result<(), TestCaseError> {
+            let before = match e {
+                Event::Acked(h) | Event::AckFailed(h) | Event::Requeued(h) | Event::LeaseLost(h) => lc.state(h),
+                _ => None,
+            };
+            world.observe_event(lc, e);
+            let actions = lc.step(e);
+            world.settle(e, before);
+            world.check_actions(mode, &actions)?;
+            world.check_held(lc)?;
+            if let Mode::Fixed { .. } = mode {
+                prop_assert!(lc.counts().succeeded <= 1, "a fixed-completion pod counts one success");
+            }
+            Ok(())
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 10_000, ..ProptestConfig::default() })]
+
+            #[test]
+            fn invariants_hold_after_every_step(mode in mode_strategy(), steps in prop::collection::vec(step_strategy(), 1..60)) {
+                let mut lc = Lifecycle::new(mode);
+                let mut world = World::default();
+                apply(&mut lc, &mut world, mode, Event::Taken(0))?;
+                for step in steps {
+                    let event = match step {
+                        Step::Answer(i, pick) => {
+                            if world.outstanding.is_empty() {
+                                continue;
+                            }
+                            let action = world.outstanding.remove(i % world.outstanding.len());
+                            match World::answer(action, pick, &mut world) {
+                                Some(e) => e,
+                                None => continue,
+                            }
+                        }
+                        Step::LeaseLost(i) => {
+                            let held: Vec<Handle> = lc.held().collect();
+                            if held.is_empty() {
+                                continue;
+                            }
+                            Event::LeaseLost(held[i % held.len()])
+                        }
+                        Step::Drain => Event::Drain,
+                        Step::Stop => Event::Stop,
+                        Step::Stray(kind, h) => match kind % 6 {
+                            0 => Event::Recorded(h, kind % 2 == 0),
+                            1 => Event::Acked(h),
+                            2 => Event::Exited(h, Outcome::Succeeded),
+                            3 => Event::BackOffElapsed(h),
+                            4 => Event::ReportAcked,
+                            _ => Event::Requeued(h),
+                        },
+                    };
+                    // A stray answer for an action still outstanding would be a real answer;
+                    // only feed strays the machine must ignore.
+                    if let Step::Stray(..) = step
+                        && stray_is_real(&lc, &world, event)
+                    {
+                        continue;
+                    }
+                    apply(&mut lc, &mut world, mode, event)?;
+                }
+                // Liveness: once the world answers every action (taking finds nothing more),
+                // every task taken ends settled.
+                let mut rounds = 0;
+                while let Some(action) = world.outstanding.pop() {
+                    rounds += 1;
+                    prop_assert!(rounds < 1_000, "the machine never settles");
+                    let event = match action {
+                        // Taking finds nothing more.
+                        Action::Take => continue,
+                        other => World::answer(other, 2, &mut world).expect("an answer"),
+                    };
+                    apply(&mut lc, &mut world, mode, event)?;
+                }
+                prop_assert!(lc.is_idle(), "tasks left held: {:?}", lc.held().collect::<Vec<_>>());
+                prop_assert!(world.taken.is_empty());
+            }
+        }
+
+        /// Whether a lost lease drops a task in this state.
+        fn lost_here(state: Option<TaskState>) -> bool {
+            matches!(state, Some(TaskState::Running | TaskState::BackOff))
+        }
+
+        /// True when `event` would answer an action that is outstanding (then it is not stray).
+        fn stray_is_real(lc: &Lifecycle, world: &World, event: Event) -> bool {
+            let _ = lc;
+            world.outstanding.iter().any(|a| match (*a, event) {
+                (Action::Record(x), Event::Recorded(h, _)) => x == h,
+                (Action::Ack(x), Event::Acked(h)) => x == h,
+                (Action::Run(x), Event::Exited(h, _)) => x == h,
+                (Action::RestartAfterBackOff(x), Event::BackOffElapsed(h)) => x == h,
+                (Action::ReportSucceeded(_), Event::ReportAcked) => true,
+                (Action::Requeue(x), Event::Requeued(h)) => x == h,
+                _ => false,
+            })
+        }
+    }
+}
