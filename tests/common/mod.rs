@@ -133,7 +133,13 @@ impl Cluster {
         let log = self.dir.0.join(format!("worker-{name}-{}.log", self.workers.len()));
         let child = Command::new(BIN)
             .args(["worker", "--coordinator", &self.url, "--name", name, "--slots", &slots.to_string()])
-            .args(["--heartbeat-interval", "200ms", "--restart-backoff-base", "100ms"])
+            .args(["--heartbeat-interval", "200ms"])
+            // (A test may set its own restart back-off.)
+            .args(
+                ["--restart-backoff-base", "100ms"]
+                    .iter()
+                    .filter(|_| !extra.contains(&"--restart-backoff-base")),
+            )
             .args(self.token.iter().flat_map(|t| ["--token".to_string(), t.clone()]))
             .args(extra)
             .env("DROVER_LOG", "info")

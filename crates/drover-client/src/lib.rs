@@ -390,7 +390,12 @@ impl Client {
 
     /// Reports a pod's status (in a batch with others, after [`Client::with_report_batching`]).
     /// TEMPORARY (replaced by the ledger branch).
-    pub async fn record_tasks(&self, _pod: &str, _uid: &str, tasks: &[String]) -> Result<Vec<bool>, ClientError> {
+    pub async fn record_tasks(
+        &self,
+        _pod: &str,
+        _uid: &str,
+        tasks: &[String],
+    ) -> Result<Vec<bool>, ClientError> {
         Ok(vec![true; tasks.len()])
     }
 

@@ -12,8 +12,8 @@
 //!   its pidfd.
 //! - `stream`: the `Stream` handler's long-lived process, one task per line.
 pub mod agent;
-pub mod process;
 mod lifecycle;
+pub mod process;
 mod spawn;
 mod stream;
 mod tasks;

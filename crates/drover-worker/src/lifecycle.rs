@@ -648,7 +648,10 @@ mod tests {
                             prop_assert!(*n == 1, "{h} recorded twice");
                         }
                         Action::ReportSucceeded(h) => {
-                            prop_assert!(matches!(mode, Mode::Fixed { .. }), "a success report from a drain pod");
+                            prop_assert!(
+                                matches!(mode, Mode::Fixed { .. }),
+                                "a success report from a drain pod"
+                            );
                             prop_assert_eq!(self.recorded.get(&h).copied(), Some(true));
                             prop_assert!(!self.lost.contains(&h));
                             self.reports_sent += 1;
@@ -697,7 +700,9 @@ mod tests {
 
         fn apply(lc: &mut Lifecycle, world: &mut World, mode: Mode, e: Event) -> Result<(), TestCaseError> {
             let before = match e {
-                Event::Acked(h) | Event::AckFailed(h) | Event::Requeued(h) | Event::LeaseLost(h) => lc.state(h),
+                Event::Acked(h) | Event::AckFailed(h) | Event::Requeued(h) | Event::LeaseLost(h) => {
+                    lc.state(h)
+                }
                 _ => None,
             };
             world.observe_event(lc, e);

@@ -506,7 +506,10 @@ impl QueuePod {
             }
             actions = follow;
         }
-        if settled != Settled::Restart && self.current == Some(h) && self.lc.state(h) != Some(TaskState::Reporting) {
+        if settled != Settled::Restart
+            && self.current == Some(h)
+            && self.lc.state(h) != Some(TaskState::Reporting)
+        {
             self.current = None;
         }
         settled
@@ -558,7 +561,9 @@ impl QueuePod {
                     reporter.stop.cancel();
                     return Event::RecordRefused(h);
                 }
-                Err(err) => tracing::debug!(pod = %self.pod_name, error = %err, "Recording the task failed; retrying"),
+                Err(err) => {
+                    tracing::debug!(pod = %self.pod_name, error = %err, "Recording the task failed; retrying")
+                }
             }
             if reporter.stop.is_cancelled() {
                 tries_after_stop += 1;
