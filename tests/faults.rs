@@ -68,3 +68,162 @@ async fn a_lease_shorter_than_the_restart_back_off_runs_each_task_once() {
     let (ready, in_flight) = stats(&c, Broker::Redis, &q);
     assert_eq!((ready, in_flight.as_str()), (0, "0"), "the queue ends empty");
 }
+
+/// The fault-injection runs share the brokers' connections (a cut closes every client's), so
+/// they run one at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// What one fault-injection run injected and measured.
+#[derive(Debug)]
+struct FaultRun {
+    tasks: usize,
+    runs: usize,
+    worker_kills: usize,
+    coordinator_kills: usize,
+    connection_cuts: usize,
+    /// From the last fault to the Job's Complete condition.
+    completed_after_faults: Duration,
+    /// The whole Job, create to Complete.
+    total: Duration,
+}
+
+/// Closes every client connection of the broker (Redis `CLIENT KILL TYPE normal`; RabbitMQ
+/// `rabbitmqctl close_all_connections`).
+fn cut_connections(broker: Broker) {
+    let out = match broker {
+        Broker::Redis => std::process::Command::new("redis-cli")
+            .args(["-u", &redis_url(), "CLIENT", "KILL", "TYPE", "normal"])
+            .output()
+            .expect("redis-cli"),
+        Broker::Rabbit => std::process::Command::new("rabbitmqctl")
+            .args(["close_all_connections", "drover fault test"])
+            .output()
+            .expect("rabbitmqctl"),
+    };
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A drain Job of `tasks` tasks on three workers (2 slots each) while, every 2 s, one of:
+/// a worker is SIGKILLed and started again under its name, the coordinator is SIGKILLed and
+/// started again, or every broker connection is cut. Then it checks the promises: every task
+/// ran, the count is exact, duplicates stay within what the faults can explain, the queue is
+/// empty, and the Job completes promptly once the faults stop.
+async fn fault_run(broker: Broker, tasks: usize) -> FaultRun {
+    let _serial = SERIAL.lock().await;
+    let mut c = Cluster::start("faults", &[]);
+    let workers = ["w1", "w2", "w3"];
+    for w in workers {
+        c.add_worker(w, 2, &[]).await;
+    }
+    let q = queue_name("faults");
+    let file = c.dir.0.join("tasks.txt");
+    std::fs::write(&file, (0..tasks).map(|i| format!("t-{i}\n")).collect::<String>()).unwrap();
+    let url = broker.url();
+    c.ok(&["queue", "publish", "--url", &url, "--queue", &q, "--file", file.to_str().unwrap()]);
+    let runs = c.dir.0.join("runs");
+    let script = format!("echo \"$DROVER_TASK\" >> {}; sleep 0.02", runs.display());
+    // Pods the fleet fails (WorkerLost, WorkerRestarted) are ignored: not failures of the Job.
+    let spec = "  parallelism: 6\n  backoffLimit: 0\n  podFailurePolicy:\n    rules:\n    - action: Ignore\n      onPodConditions:\n      - type: DisruptionTarget\n";
+    let yaml = with_lease(&queue_job("faults", broker, &q, spec, "Never", &script), 3);
+    let started = std::time::Instant::now();
+    c.create("job", &yaml);
+
+    // The faults, one every 2 s (pacing the injection, not waiting for anything).
+    let plan = ["worker", "cut", "worker", "coordinator", "worker", "cut", "worker", "coordinator", "worker"];
+    let (mut worker_kills, mut coordinator_kills, mut connection_cuts) = (0, 0, 0);
+    for (i, fault) in plan.iter().enumerate() {
+        tokio::time::sleep_until((started + SECS(2) * (i as u32 + 1)).into()).await;
+        let job = c.client().get_job("faults").await;
+        if job.is_ok_and(|j| j.condition_true("Complete").is_some()) {
+            break;
+        }
+        match *fault {
+            "worker" => {
+                let n = worker_kills % workers.len();
+                // The live process of worker n is the last one started under its name.
+                let idx = c.workers.len() - workers.len() + n;
+                c.workers[idx].kill9();
+                let fresh = c.workers.remove(idx);
+                c.add_worker(workers[n], 2, &[]).await;
+                // Keep the order w1, w2, w3 at the end of the list.
+                let new = c.workers.pop().unwrap();
+                c.workers.insert(idx, new);
+                drop(fresh);
+                worker_kills += 1;
+            }
+            "coordinator" => {
+                c.restart_coordinator_hard();
+                coordinator_kills += 1;
+            }
+            _ => {
+                cut_connections(broker);
+                connection_cuts += 1;
+            }
+        }
+    }
+    let faults_ended = std::time::Instant::now();
+    let job = c.wait_complete("faults", SECS(180)).await;
+    let completed_after_faults = faults_ended.elapsed();
+    let total = started.elapsed();
+    assert!(job.condition_true("Complete").is_some(), "{job:#?}\n{}", c.logs());
+
+    let ran = tally(&runs, "");
+    let run_count: usize = ran.values().sum();
+    let want: std::collections::BTreeSet<String> = (0..tasks).map(|i| format!("t-{i}")).collect();
+    let missing: Vec<&String> = want.iter().filter(|t| !ran.contains_key(*t)).collect();
+    assert!(missing.is_empty(), "tasks never ran: {missing:?}");
+    assert_eq!(ran.len(), tasks, "no task outside the published ones ran");
+    let counts = job.status.tasks.expect("task counts");
+    assert_eq!(counts.succeeded, tasks as i64, "exact count: {counts:?}\n{}", c.logs());
+    // Re-runs: the tasks a killed worker or a cut connection had in hand (2 slots a worker,
+    // 6 in all), and nothing else.
+    let bound = worker_kills * 2 + (connection_cuts + coordinator_kills) * 6;
+    assert!(
+        run_count - tasks <= bound,
+        "{} re-runs for {worker_kills} kills, {connection_cuts} cuts",
+        run_count - tasks
+    );
+    assert!(counts.duplicates as usize <= run_count - tasks, "{counts:?}");
+    let (ready, in_flight) = stats(&c, broker, &q);
+    assert_eq!(ready, 0, "the queue ends empty");
+    assert!(in_flight == "0" || in_flight == "-", "nothing left in flight: {in_flight}");
+    FaultRun {
+        tasks,
+        runs: run_count,
+        worker_kills,
+        coordinator_kills,
+        connection_cuts,
+        completed_after_faults,
+        total,
+    }
+}
+
+/// Prints a run's figures (docs/faults.md quotes them) and checks the Job finished promptly.
+fn report(broker: &str, r: &FaultRun) {
+    eprintln!(
+        "FAULTS {broker}: {} tasks, {} runs ({} re-runs), {} worker kills, {} coordinator kills, {} connection cuts; complete {:.1} s after the last fault ({:.1} s in all)",
+        r.tasks,
+        r.runs,
+        r.runs - r.tasks,
+        r.worker_kills,
+        r.coordinator_kills,
+        r.connection_cuts,
+        r.completed_after_faults.as_secs_f64(),
+        r.total.as_secs_f64()
+    );
+    assert!(r.worker_kills >= 3, "the Job ended before the faults did: {r:?}");
+    // 2,000 tasks at 6 slots take about 10 s undisturbed; the last fault comes at 18 s.
+    assert!(r.completed_after_faults < SECS(30), "slow to finish after the faults: {r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_injection_on_redis() {
+    let r = fault_run(Broker::Redis, 2000).await;
+    report("redis", &r);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fault_injection_on_rabbitmq() {
+    let r = fault_run(Broker::Rabbit, 2000).await;
+    report("rabbitmq", &r);
+}
