@@ -9,7 +9,7 @@
 //!
 //! | key                  | type       | holds                                                     |
 //! |----------------------|------------|-----------------------------------------------------------|
-//! | `q`                  | list       | ready tasks: plain bodies (producers `RPUSH`) and envelopes of tasks taken before; consumers take the head |
+//! | `q`                  | list       | ready tasks (plain bodies or envelopes); take pops the head |
 //! | `q:leases`           | sorted set | consumer id → lease expiry in ms (Redis clock)              |
 //! | `q:processing:<c>`   | list       | envelopes consumer `c` holds, in the order it took them     |
 //! | `q:receipts:<c>`     | set        | delivery sequence numbers consumer `c` holds                |
