@@ -2,13 +2,13 @@
 -- (a draining pod's hot path). The ack is exactly ack.lua; the take is exactly take.lua.
 --
 -- KEYS[1] ready list, KEYS[2] leases, KEYS[3] processing list of the consumer,
--- KEYS[4] receipts set of the consumer.
+-- KEYS[4] receipts set of the consumer, KEYS[5] id counter.
 -- ARGV[1] processing prefix, ARGV[2] receipts prefix, ARGV[3] consumer id,
--- ARGV[4] sequence number of the delivery to ack, ARGV[5] its body,
+-- ARGV[4] sequence number of the delivery to ack, ARGV[5] its envelope,
 -- ARGV[6] lease in ms, ARGV[7] sequence number for the new delivery.
 --
--- Returns {ack, body}: ack is 1 (acked), 0 (not held: lease lost) or -1 (body mismatch), as
--- ack.lua; body is the next task's body, or nil when the ready list is empty.
+-- Returns {ack, envelope}: ack is 1 (acked), 0 (not held: lease lost) or -1 (envelope
+-- mismatch), as ack.lua; envelope is the next task's, or nil when the ready list is empty.
 local held = drover_holds(KEYS[3], KEYS[4], ARGV[4], ARGV[5])
 if held == 1 then
   redis.call('LREM', KEYS[3], 1, ARGV[5])
@@ -17,10 +17,10 @@ if held == 1 then
 end
 local now = drover_now_ms()
 drover_reap(KEYS[1], KEYS[2], ARGV[1], ARGV[2], now)
-local body = redis.call('LMOVE', KEYS[1], KEYS[3], 'LEFT', 'RIGHT')
-if not body then
+local envelope = drover_take_one(KEYS[1], KEYS[3], KEYS[5], now)
+if not envelope then
   return {held, false}
 end
 redis.call('SADD', KEYS[4], ARGV[7])
 redis.call('ZADD', KEYS[2], 'GT', now + tonumber(ARGV[6]), ARGV[3])
-return {held, body}
+return {held, envelope}

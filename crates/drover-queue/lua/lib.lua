@@ -4,9 +4,15 @@
 -- Key layout, all derived from the queue name `q`:
 --   q                    list: ready tasks; producers RPUSH, take pops the head (LEFT)
 --   q:leases             sorted set: consumer id -> lease expiry (ms, Redis' own clock)
---   q:processing:<c>     list: bodies consumer c holds, in the order it took them
+--   q:processing:<c>     list: envelopes consumer c holds, in the order it took them
 --   q:receipts:<c>       set: delivery sequence numbers consumer c holds
+--   q:ids                string: counter of the task ids handed out (INCR), never deleted
 --   q:dead               list: dead-lettered tasks (read by stats only, for now)
+--
+-- Producers push plain bodies. The first take of a plain body gives it a task id and rewrites
+-- it, in the processing list, as an envelope: "\0drover\0" .. id .. "\0" .. body. From then on
+-- the envelope is what moves (requeue and reap push it back to the ready list), so every later
+-- take returns the same id. A value that already is an envelope is taken as it is.
 --
 -- Invariant kept by every script: q:processing:<c> is non-empty <=> q:receipts:<c> is non-empty
 -- <=> c is in q:leases, and LLEN q:processing:<c> == SCARD q:receipts:<c>. A task is therefore
@@ -50,15 +56,50 @@ local function drover_release_if_idle(leases, processing, receipts, consumer)
   end
 end
 
--- Checks that `consumer` holds delivery `seq` with body `body`. Returns 1 if it does, 0 if the
--- delivery is not held (acked already, or reaped), -1 if the delivery is held but the body is
--- not in the processing list (the caller changed the task's body).
-local function drover_holds(processing, receipts, seq, body)
+-- Checks that `consumer` holds delivery `seq` of the envelope `envelope`. Returns 1 if it does,
+-- 0 if the delivery is not held (acked already, or reaped), -1 if the delivery is held but the
+-- envelope is not in the processing list (the caller changed the task's id or body).
+local function drover_holds(processing, receipts, seq, envelope)
   if redis.call('SISMEMBER', receipts, seq) == 0 then
     return 0
   end
-  if not redis.call('LPOS', processing, body) then
+  if not redis.call('LPOS', processing, envelope) then
     return -1
   end
   return 1
+end
+
+-- The first bytes of an envelope. A NUL starts it, so no text body is mistaken for one.
+local DROVER_MARKER = '\0drover\0'
+
+-- Whether `value` is an envelope: the marker, an id of 1 to 128 characters from
+-- [A-Za-z0-9._:-], a NUL, then the body (anything, empty included). Anything else is a plain
+-- body, even one that starts with the marker.
+local function drover_is_envelope(value)
+  if string.sub(value, 1, 8) ~= DROVER_MARKER then
+    return false
+  end
+  local nul = string.find(value, '\0', 9, true)
+  if not nul or nul == 9 or nul > 9 + 128 then
+    return false
+  end
+  return string.find(string.sub(value, 9, nul - 1), '^[A-Za-z0-9%._:%-]+$') ~= nil
+end
+
+-- Moves the head of the ready list to the tail of `processing` and returns it as an envelope
+-- (false when the ready list is empty). A plain body gets the id "<now>-<n>", n from INCR on
+-- `ids`, and is rewritten in place. The Redis time in front keeps ids unique even if `ids` is
+-- deleted or rolled back (a restart that lost the tail of the AOF), as long as Redis' clock
+-- moves forward.
+local function drover_take_one(ready, processing, ids, now)
+  local value = redis.call('LMOVE', ready, processing, 'LEFT', 'RIGHT')
+  if not value then
+    return false
+  end
+  if not drover_is_envelope(value) then
+    local id = string.format('%d-%d', now, redis.call('INCR', ids))
+    value = DROVER_MARKER .. id .. '\0' .. value
+    redis.call('LSET', processing, -1, value)
+  end
+  return value
 end

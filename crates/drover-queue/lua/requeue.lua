@@ -1,8 +1,8 @@
--- requeue.lua: give a delivery back; its body goes to the head of the ready list, so it is the
--- next task taken.
+-- requeue.lua: give a delivery back; its envelope goes to the head of the ready list, so it is
+-- the next task taken, with the same id.
 --
 -- KEYS and ARGV as in ack.lua. Returns 1 when requeued, 0 when the delivery is not held, -1 when
--- the body does not match.
+-- the envelope does not match.
 local held = drover_holds(KEYS[3], KEYS[4], ARGV[4], ARGV[5])
 if held ~= 1 then
   return held

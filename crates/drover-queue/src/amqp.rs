@@ -57,9 +57,14 @@
 //! - `redeliveries` is 1 when the broker's `redelivered` flag is set and 0 otherwise, because
 //!   classic queues do not count deliveries. Quorum queues do (`x-delivery-count` header); when
 //!   that header is present it is used instead.
-//! - Task ids are the AMQP `message_id`, which [`Queue::publish`] sets to a fresh UUID. Messages
-//!   published by other tools without one (the Kubernetes docs' `amqp-publish`) get the receipt
-//!   as id, which is per delivery, not per task.
+//! - Task ids are the AMQP `message_id`, which [`Queue::publish`] sets to a fresh UUID (v4) per
+//!   task, so equal bodies published by Drover are distinct tasks. The broker keeps the property
+//!   through every redelivery (a requeue, a lost connection), so the id is stable. A message
+//!   published by another tool without a `message_id` (the Kubernetes docs' `amqp-publish`) gets
+//!   `sha256:<hex digest of the body>`, also stable across redeliveries; but equal bodies from
+//!   such a publisher share an id, so they are counted as one task in the Job's accounting
+//!   (each of them still runs). A foreign publisher that sets `message_id` must make it unique
+//!   per task: messages sharing one are one task for the accounting.
 //! - [`Queue::publish`] waits for every confirm without a time limit: a broker under a memory or
 //!   disk alarm blocks publishers until the alarm clears. Wrap the call in a timeout if needed.
 //! - A task taken and then neither acked nor requeued stays leased until the connection closes.
@@ -82,6 +87,7 @@ use lapin::{
     Acker, BasicProperties, Channel, ChannelStatus, Confirmation, Connection, ConnectionProperties, Consumer,
     ErrorKind,
 };
+use sha2::{Digest, Sha256};
 use tokio::time::{Instant, sleep, sleep_until, timeout_at};
 use uuid::Uuid;
 
@@ -377,7 +383,7 @@ impl AmqpQueue {
         let receipt = format!("{}:{delivery_tag}", active.tag);
         let id = match properties.message_id() {
             Some(id) if !id.as_str().is_empty() => id.to_string(),
-            _ => receipt.clone(),
+            _ => content_id(&data),
         };
         let redeliveries = delivery_count(&properties).unwrap_or(0).max(u32::from(redelivered));
         let lease = Lease { acker, channel: active.channel.status().clone() };
@@ -739,6 +745,12 @@ fn amqp_code(e: &lapin::Error) -> Option<u16> {
     }
 }
 
+/// The id of a message published without a `message_id`: `sha256:` and the body's digest in
+/// lower-case hex.
+fn content_id(body: &[u8]) -> String {
+    format!("sha256:{:x}", Sha256::digest(body))
+}
+
 /// Quorum queues count deliveries in the `x-delivery-count` header.
 fn delivery_count(properties: &BasicProperties) -> Option<u32> {
     let value = properties.headers().as_ref()?.inner().get("x-delivery-count")?;
@@ -757,4 +769,21 @@ fn delivery_count(properties: &BasicProperties) -> Option<u32> {
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_ids_are_the_bodys_sha256() {
+        assert_eq!(
+            content_id(b""),
+            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(
+            content_id(b"abc"),
+            "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
 }

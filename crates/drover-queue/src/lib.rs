@@ -18,7 +18,12 @@
 //! - At-least-once: a RabbitMQ ack is not confirmed by the broker, so an ack sent just before
 //!   the connection breaks may be lost and the task delivered again. Counts of successful acks
 //!   can then exceed the tasks by at most the deliveries in flight at the break.
-//! - Duplicate task bodies are distinct tasks: each task has its own id.
+//! - Every task has a stable id ([`Task::id`]): the same on every delivery of the task,
+//!   whatever happened in between (a requeue, an expired lease that was reaped, a lost
+//!   connection), so that a ledger keyed by it counts each task once however often it runs
+//!   (at-least-once execution, exactly-once accounting). Distinct tasks have distinct ids, equal
+//!   bodies included, with one exception: RabbitMQ messages published by another tool without a
+//!   `message_id` are named by their body (see [`Task::id`]).
 //! - Credentials in URLs never appear in errors or logs ([`redact_url`]).
 
 pub mod amqp;
@@ -37,16 +42,28 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// One task taken under a lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Task {
-    /// An id for this delivery: RabbitMQ uses the message's `message_id` (stable across
-    /// redeliveries when the publisher set one, as `drover queue publish` does); Redis uses
-    /// `<consumer>:<seq>`, unique per delivery.
+    /// The task's id, stable per task: every delivery of one task has the same id (after a
+    /// requeue, a reaped lease or a lost connection), and a ledger of finished tasks can be
+    /// keyed by it. Per broker:
+    /// - Redis: `<ms>-<n>`, drawn by the task's first take (`n` from `INCR <queue>:ids`, `ms`
+    ///   Redis' clock) and kept with the task in the list from then on (see
+    ///   [`redis_queue`]). Distinct for every task pushed, equal bodies included; a task whose
+    ///   first take was lost by Redis (writes not yet persisted at a crash) is named again.
+    /// - RabbitMQ: the message's `message_id`, which the broker keeps across redeliveries.
+    ///   [`Queue::publish`] sets a fresh UUID per task. A message without one (another tool,
+    ///   such as `amqp-publish`) gets `sha256:<hex digest of the body>`: stable too, but equal
+    ///   bodies from such a publisher share an id and count as one task (they all still run).
+    ///   A publisher's own `message_id`s are trusted to be unique per task.
     pub id: String,
-    /// The body as published.
+    /// The body as published (on Redis, never the envelope that carries the id).
     pub body: Vec<u8>,
     /// How many times the task was handed out before this delivery (0 on the first). RabbitMQ
     /// reports 1 for any redelivery; Redis cannot tell and reports 0.
     pub redeliveries: u32,
-    /// Backend-specific handle of this delivery (RabbitMQ delivery tag, Redis lease token).
+    /// Backend-specific handle of this delivery, unique per delivery (RabbitMQ
+    /// `<consumer-tag>:<delivery-tag>`, Redis `<consumer>:<seq>`): settling a delivery whose
+    /// lease was lost fails with [`QueueError::LeaseLost`] even when the same task was taken
+    /// again since.
     pub receipt: String,
 }
 

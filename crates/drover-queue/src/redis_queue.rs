@@ -9,51 +9,90 @@
 //!
 //! | key                  | type       | holds                                                     |
 //! |----------------------|------------|-----------------------------------------------------------|
-//! | `q`                  | list       | ready tasks: producers `RPUSH`, consumers take the head     |
+//! | `q`                  | list       | ready tasks (plain bodies or envelopes); take pops the head |
 //! | `q:leases`           | sorted set | consumer id → lease expiry in ms (Redis clock)              |
-//! | `q:processing:<c>`   | list       | bodies consumer `c` holds, in the order it took them        |
+//! | `q:processing:<c>`   | list       | envelopes consumer `c` holds, in the order it took them     |
 //! | `q:receipts:<c>`     | set        | delivery sequence numbers consumer `c` holds                |
+//! | `q:ids`              | string     | counter of the task ids handed out (`INCR`); never deleted  |
 //! | `q:dead`             | list       | dead-lettered tasks (counted by `stats`, not written yet)   |
 //!
-//! `q` is a plain list of bodies, so `redis-cli rpush job2 apple` enqueues a task exactly as in
-//! the Kubernetes "fine parallel processing" example.
+//! `q` starts as a plain list of bodies, so `redis-cli rpush job2 apple` enqueues a task exactly
+//! as in the Kubernetes "fine parallel processing" example.
+//!
+//! # Task ids
+//! A plain list value has no identity: equal bodies cannot be told apart, and a body that went
+//! back to the list is just a value again. So a task gets its id at its first take, in the script
+//! that moves it: when `take.lua` (or `ack_take.lua`) moves a plain body into the consumer's
+//! processing list, it draws `n = INCR q:ids` and rewrites that entry as an *envelope*,
+//! `"\0drover\0" <id> "\0" <body>`, with the id `<ms>-<n>` (`ms`: Redis' `TIME` at that take).
+//! From then on the envelope is what moves: requeue and reap push it back to the ready list, and
+//! a take of an envelope keeps it as it is, so every delivery of the task carries the same
+//! [`Task::id`]. [`Task::body`] is always the body the producer pushed, never the envelope.
+//!
+//! Why this design:
+//! - Producers stay plain (`RPUSH` of bodies, as [`Queue::publish`] also does), so there is one
+//!   path that names tasks, whoever produced them.
+//! - The id is drawn in the same atomic script as the move and the lease: no task is ever held
+//!   without its id, and a take whose reply was lost leaves an envelope that the reaper returns
+//!   with its id.
+//! - Ids derived from the body were rejected: equal bodies pushed twice are two tasks (the
+//!   Kubernetes example counts them twice). So were ids assigned by `publish` only (a foreign
+//!   `RPUSH` would get none) and a side map from values to ids (one more structure to keep
+//!   consistent with the lists, and equal bodies again).
+//! - `<ms>-<n>` rather than `n` alone: ids never repeat even if `q:ids` is deleted or rolled back
+//!   (a Redis restart that lost the tail of its AOF takes the counter back, and could otherwise
+//!   hand a used id to another body), as long as Redis' clock moves forward.
+//! - A `Task` needs nothing beyond its public fields to be settled: the stored envelope is
+//!   exactly marker, id, NUL, body, so `ack`, `requeue` and `extend` rebuild it from `Task::id`
+//!   and `Task::body` and match it byte for byte (`LPOS`, `LREM`); a task whose id or body was
+//!   changed is refused.
+//! - A value is an envelope when it is the marker `\0drover\0`, an id of 1 to 128 characters from
+//!   `[A-Za-z0-9._:-]`, a NUL and a body. A pushed value of that form is taken as an envelope (the
+//!   prefix is reserved); anything else, even a value that starts with the marker, is a plain body.
 //!
 //! # Invariant
 //! `q:processing:<c>` is non-empty ⇔ `q:receipts:<c>` is non-empty ⇔ `c` is in `q:leases`, and
-//! both have the same length. Every transition is one Lua script, so Redis runs it atomically
-//! and the invariant holds between any two commands. Hence a task is always in exactly one of:
-//! the ready list, the processing list of a consumer that holds a lease (which the reaper will
-//! find once the lease expires), or nowhere (acked).
+//! both have the same length. Every entry of a processing list is an envelope. Every transition
+//! is one Lua script, so Redis runs it atomically and the invariant holds between any two
+//! commands. Hence a task is always in exactly one of: the ready list, the processing list of a
+//! consumer that holds a lease (which the reaper will find once the lease expires), or nowhere
+//! (acked).
 //!
 //! # Expected flow
 //! 1. A producer appends bodies to `q` ([`Queue::publish`] or any Redis client).
 //! 2. [`Queue::take`] runs `take.lua`: reap expired leases, `LMOVE q q:processing:<c> LEFT
-//!    RIGHT`, `SADD q:receipts:<c> <seq>`, `ZADD q:leases GT now+lease <c>`.
+//!    RIGHT` (wrapping a plain body in an envelope with a new id), `SADD q:receipts:<c> <seq>`,
+//!    `ZADD q:leases GT now+lease <c>`.
 //! 3. The worker renews with [`Queue::extend`] (`extend.lua`) while it works.
-//! 4. [`Queue::ack`] (`ack.lua`) removes one occurrence of the body from the consumer's own
-//!    processing list and the delivery from its receipts; [`Queue::requeue`] (`requeue.lua`)
-//!    does the same and pushes the body back to the head of `q`. A consumer left holding
-//!    nothing leaves `q:leases`, so idle consumers are not counted as holding leases.
+//! 4. [`Queue::ack`] (`ack.lua`) removes the task's envelope from the consumer's own processing
+//!    list and the delivery from its receipts; [`Queue::requeue`] (`requeue.lua`) does the same
+//!    and pushes the envelope back to the head of `q`. A consumer left holding nothing leaves
+//!    `q:leases`, so idle consumers are not counted as holding leases.
 //! 5. If the consumer dies, its lease expires; the next `take`, `extend`, `stats` or
-//!    [`RedisQueue::reap`] by anyone pushes its tasks back to the head of `q`, oldest first.
+//!    [`RedisQueue::reap`] by anyone pushes its envelopes back to the head of `q`, oldest first.
 //!
 //! # Guarantees
 //! - No task is lost: it never leaves Redis between take and ack, and the move into a
 //!   processing list and the lease that makes the reaper find it are one atomic script.
-//! - Acks are exact per delivery: a delivery is acked at most once, an ack after the lease was
-//!   reaped fails with [`QueueError::LeaseLost`] (even if the same consumer took the same body
-//!   again since), and equal bodies never confuse completion, because a consumer only ever
-//!   removes from its own processing list and equal bodies there are interchangeable.
-//! - At-least-once: a task whose lease expired while its worker still ran is handed out again;
-//!   the late worker learns it from `extend` or `ack` failing with `LeaseLost`.
+//! - [`Task::id`] is stable per task: the same on every delivery (after a requeue, a reaped
+//!   lease, a lost connection), and distinct for distinct tasks, equal bodies included.
+//! - Acks are exact per delivery: [`Task::receipt`] (`<consumer>:<seq>`) is unique per delivery,
+//!   a delivery is acked at most once, and an ack after the lease was reaped fails with
+//!   [`QueueError::LeaseLost`] (even if the same consumer took the same task again since, with
+//!   the same id). Equal bodies never confuse completion: their envelopes differ by their ids,
+//!   and a consumer only ever removes from its own processing list.
+//! - At-least-once: a task whose lease expired while its worker still ran is handed out again
+//!   (with its id); the late worker learns it from `extend` or `ack` failing with `LeaseLost`.
 //!
 //! # Assumptions
 //! - Redis 6.2 or newer (`LMOVE`, `ZADD GT`), standalone or a single primary: scripts reach
 //!   per-consumer keys they learn from `q:leases`, which Redis Cluster would forbid.
-//! - Durability is Redis' own (AOF or snapshots); a Redis that loses writes loses tasks.
-//! - `Task::redeliveries` is always 0: a plain list value carries no delivery count.
-//! - `Task::id` is unique per delivery, not per task: a requeued or reaped body is just a list
-//!   value again, and its next delivery gets a new id.
+//! - Durability is Redis' own (AOF or snapshots); a Redis that loses writes loses tasks, and may
+//!   lose an id: a task whose envelope was written in the lost window (the last second with
+//!   `appendfsync everysec`) is a plain body again and gets a new id at its next take.
+//! - Every consumer of the queue knows envelopes (this version of Drover or a later one): an
+//!   older consumer, or a foreign `LPOP`, would read a requeued or reaped task as its envelope.
+//! - `Task::redeliveries` is always 0: an envelope carries no delivery count.
 
 use std::fmt;
 use std::sync::LazyLock;
@@ -149,6 +188,7 @@ struct Keys {
     ready: String,
     leases: String,
     dead: String,
+    ids: String,
     processing_prefix: String,
     receipts_prefix: String,
     /// This consumer's processing list.
@@ -161,6 +201,7 @@ struct Keys {
 enum Held {
     Yes,
     No,
+    /// The delivery is held, but the task's envelope (id and body) is not the one delivered.
     BodyMismatch,
 }
 
@@ -212,7 +253,8 @@ impl RedisQueue {
             conn: conn.clone(),
         };
         let mut load = redis::pipe();
-        for code in [TAKE_LUA, ACK_LUA, REQUEUE_LUA, EXTEND_LUA, STATS_LUA, REAP_LUA, PURGE_LUA] {
+        for code in [TAKE_LUA, ACK_TAKE_LUA, ACK_LUA, REQUEUE_LUA, EXTEND_LUA, STATS_LUA, REAP_LUA, PURGE_LUA]
+        {
             load.cmd("SCRIPT").arg("LOAD").arg(code).ignore();
         }
         load.query_async::<()>(&mut conn).await.map_err(|err| queue.error(err))?;
@@ -253,12 +295,13 @@ impl RedisQueue {
     /// One attempt of `take`: `Ok(None)` when the ready list is empty.
     async fn try_take(&self, lease_ms: u64) -> Result<Option<Task>, QueueError> {
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
-        let body: Option<Vec<u8>> = SCRIPTS
+        let envelope: Option<Vec<u8>> = SCRIPTS
             .take
             .key(&self.keys.ready)
             .key(&self.keys.leases)
             .key(&self.keys.processing)
             .key(&self.keys.receipts)
+            .key(&self.keys.ids)
             .arg(&self.keys.processing_prefix)
             .arg(&self.keys.receipts_prefix)
             .arg(&self.consumer)
@@ -267,10 +310,20 @@ impl RedisQueue {
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(|err| self.error(err))?;
-        Ok(body.map(|body| {
-            let id = format!("{}:{seq}", self.consumer);
-            Task { receipt: id.clone(), id, body, redeliveries: 0 }
-        }))
+        envelope.map(|envelope| self.delivered(envelope, seq)).transpose()
+    }
+
+    /// The task of a delivery the take scripts returned: id and body out of the envelope, and a
+    /// receipt unique to this delivery.
+    fn delivered(&self, envelope: Vec<u8>, seq: u64) -> Result<Task, QueueError> {
+        let (id, body) = open_envelope(envelope).map_err(|envelope| {
+            QueueError::Broker(format!(
+                "queue {}: the take script returned a malformed envelope ({} bytes)",
+                self.keys.ready,
+                envelope.len()
+            ))
+        })?;
+        Ok(Task { id, body, redeliveries: 0, receipt: format!("{}:{seq}", self.consumer) })
     }
 
     /// `ack_take.lua`: acks `done` and takes the next task in one script.
@@ -296,26 +349,24 @@ impl RedisQueue {
             return Ok((held, self.try_take(lease_ms).await?));
         }
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
-        let (held, body): (i64, Option<Vec<u8>>) = SCRIPTS
+        let (held, envelope): (i64, Option<Vec<u8>>) = SCRIPTS
             .ack_take
             .key(&self.keys.ready)
             .key(&self.keys.leases)
             .key(&self.keys.processing)
             .key(&self.keys.receipts)
+            .key(&self.keys.ids)
             .arg(&self.keys.processing_prefix)
             .arg(&self.keys.receipts_prefix)
             .arg(&self.consumer)
             .arg(done_seq)
-            .arg(&done.body)
+            .arg(envelope_of(done))
             .arg(lease_ms)
             .arg(seq)
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(|err| self.error(err))?;
-        let next = body.map(|body| {
-            let id = format!("{}:{seq}", self.consumer);
-            Task { receipt: id.clone(), id, body, redeliveries: 0 }
-        });
+        let next = envelope.map(|envelope| self.delivered(envelope, seq)).transpose()?;
         Ok((Held::from_reply(held), next))
     }
 
@@ -338,7 +389,7 @@ impl RedisQueue {
             .arg(&self.keys.receipts_prefix)
             .arg(consumer)
             .arg(seq)
-            .arg(&task.body);
+            .arg(envelope_of(task));
         if let Some(extra) = extra {
             invocation.arg(extra);
         }
@@ -350,9 +401,10 @@ impl RedisQueue {
                 tracing::debug!(queue = %self.keys.ready, task = %task.id, "Lease lost");
                 Err(QueueError::LeaseLost(task.id.clone()))
             }
-            Held::BodyMismatch => {
-                Err(QueueError::Broker(format!("task {}: the body differs from the one delivered", task.id)))
-            }
+            Held::BodyMismatch => Err(QueueError::Broker(format!(
+                "task {}: the id or body differs from the one delivered",
+                task.id
+            ))),
         }
     }
 
@@ -451,7 +503,7 @@ impl Queue for RedisQueue {
                         Held::Yes => Ok(()),
                         Held::No => Err(QueueError::LeaseLost(done.id.clone())),
                         Held::BodyMismatch => Err(QueueError::Broker(format!(
-                            "task {}: the body differs from the one delivered",
+                            "task {}: the id or body differs from the one delivered",
                             done.id
                         ))),
                     };
@@ -472,7 +524,8 @@ impl Queue for RedisQueue {
         Box::pin(self.on_delivery(&SCRIPTS.ack, task, None))
     }
 
-    /// Puts the body back at the head of the ready list (`requeue.lua`).
+    /// Puts the task's envelope back at the head of the ready list (`requeue.lua`): its next take
+    /// has the same id.
     fn requeue<'a>(&'a self, task: &'a Task) -> BoxFuture<'a, Result<(), QueueError>> {
         Box::pin(self.on_delivery(&SCRIPTS.requeue, task, None))
     }
@@ -529,6 +582,7 @@ impl Keys {
             ready: name.to_string(),
             leases: format!("{name}:leases"),
             dead: format!("{name}:dead"),
+            ids: format!("{name}:ids"),
             processing: format!("{processing_prefix}{consumer}"),
             receipts: format!("{receipts_prefix}{consumer}"),
             processing_prefix,
@@ -550,6 +604,36 @@ impl Held {
 }
 
 // === helpers ===
+
+/// The first bytes of an envelope (see "Task ids" in the [module docs](self)); `lib.lua` has
+/// the same.
+const ENVELOPE_MARKER: &[u8] = b"\0drover\0";
+
+/// The envelope a take stored for `task`: marker, id, NUL, body.
+fn envelope_of(task: &Task) -> Vec<u8> {
+    let mut envelope = Vec::with_capacity(ENVELOPE_MARKER.len() + task.id.len() + 1 + task.body.len());
+    envelope.extend_from_slice(ENVELOPE_MARKER);
+    envelope.extend_from_slice(task.id.as_bytes());
+    envelope.push(0);
+    envelope.extend_from_slice(&task.body);
+    envelope
+}
+
+/// Envelope → (id, body); the envelope back when it is not one (the take scripts only return
+/// envelopes, whose ids are ASCII).
+fn open_envelope(mut envelope: Vec<u8>) -> Result<(String, Vec<u8>), Vec<u8>> {
+    let Some(rest) = envelope.strip_prefix(ENVELOPE_MARKER) else {
+        return Err(envelope);
+    };
+    let Some(nul) = rest.iter().position(|&byte| byte == 0).filter(|&nul| nul > 0) else {
+        return Err(envelope);
+    };
+    let Ok(id) = std::str::from_utf8(&rest[..nul]).map(str::to_string) else {
+        return Err(envelope);
+    };
+    envelope.drain(..ENVELOPE_MARKER.len() + nul + 1);
+    Ok((id, envelope))
+}
 
 /// `<consumer>:<seq>` → (consumer, seq).
 fn parse_receipt(receipt: &str) -> Option<(&str, u64)> {
@@ -622,6 +706,24 @@ mod tests {
         assert_eq!(parse_receipt("42"), None);
         assert_eq!(parse_receipt(":42"), None);
         assert_eq!(parse_receipt("c:x"), None);
+    }
+
+    #[test]
+    fn envelopes_round_trip() {
+        let task = Task {
+            id: "1733400000123-7".into(),
+            body: b"a\0b".to_vec(),
+            redeliveries: 0,
+            receipt: String::new(),
+        };
+        let envelope = envelope_of(&task);
+        assert_eq!(envelope, b"\0drover\x001733400000123-7\0a\0b");
+        assert_eq!(open_envelope(envelope), Ok((task.id.clone(), task.body.clone())));
+        let empty = Task { body: Vec::new(), ..task };
+        assert_eq!(open_envelope(envelope_of(&empty)), Ok((empty.id.clone(), Vec::new())));
+        assert!(open_envelope(b"apple".to_vec()).is_err());
+        assert!(open_envelope(b"\0drover\0\0body".to_vec()).is_err(), "an empty id");
+        assert!(open_envelope(b"\0drover\0no-nul".to_vec()).is_err());
     }
 
     #[test]

@@ -246,6 +246,10 @@ async fn duplicate_bodies_are_distinct_tasks() {
     let second = take(&queue).await;
     assert_eq!(first.body, second.body);
     assert_ne!(first.id, second.id);
+    // `publish` names each task with a fresh UUID, never with the body's hash.
+    for task in [&first, &second] {
+        assert!(uuid::Uuid::parse_str(&task.id).is_ok(), "{}", task.id);
+    }
     queue.ack(&second).await.unwrap();
     delete_queues(&name).await;
 }
@@ -559,27 +563,51 @@ async fn existing_queue_with_other_arguments_is_used_as_it_is() {
 }
 
 #[tokio::test]
-async fn tasks_published_by_other_tools_get_an_id() {
+async fn tasks_published_by_other_tools_are_named_by_message_id_or_content_hash() {
     let name = unique_name();
     let _cleanup = Cleanup(name.clone());
     let queue = AmqpQueue::connect(&addr(), &name).await.unwrap();
-    // Like the Kubernetes docs' `amqp-publish`: no message id, not persistent.
+    // Like the Kubernetes docs' `amqp-publish`: no message id, not persistent. Twice the same
+    // body, then one with the publisher's own message id.
     let conn = raw_connection().await;
     let channel = conn.create_channel().await.unwrap();
-    channel
-        .basic_publish(
-            "".into(),
-            name.as_str().into(),
-            BasicPublishOptions::default(),
-            b"raw",
-            BasicProperties::default(),
-        )
-        .await
-        .unwrap();
-    let task = take(&queue).await;
-    assert_eq!(text(&task), "raw");
-    assert_eq!(task.id, task.receipt);
-    queue.ack(&task).await.unwrap();
+    let with_id = BasicProperties::default().with_message_id("order-17".into());
+    for (body, properties) in [
+        (b"raw".as_slice(), BasicProperties::default()),
+        (b"raw".as_slice(), BasicProperties::default()),
+        (b"own".as_slice(), with_id),
+    ] {
+        channel
+            .basic_publish("".into(), name.as_str().into(), BasicPublishOptions::default(), body, properties)
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+    }
+    let raw_id = "sha256:d7439bee24773bcbfa2d0a97947ee36227b10d1022b1a55847e928965bb6bfde";
+    let first = take(&queue).await;
+    assert_eq!((text(&first).as_str(), first.id.as_str()), ("raw", raw_id));
+    assert_ne!(first.id, first.receipt);
+    queue.ack(&first).await.unwrap();
+    // Equal bodies without a message id share the id (one task for the accounting).
+    let second = take(&queue).await;
+    assert_eq!((text(&second).as_str(), second.id.as_str()), ("raw", raw_id));
+    assert_ne!(second.receipt, first.receipt);
+
+    // A redelivery after the connection closed keeps the hash id.
+    queue.close_connection_for_test().await;
+    assert!(matches!(queue.ack(&second).await, Err(QueueError::LeaseLost(_))));
+    let again = take(&queue).await;
+    assert_eq!((again.id.as_str(), again.redeliveries), (raw_id, 1));
+    queue.ack(&again).await.unwrap();
+
+    let own = take(&queue).await;
+    assert_eq!((text(&own).as_str(), own.id.as_str()), ("own", "order-17"));
+    queue.requeue(&own).await.unwrap();
+    let own_again = take(&queue).await;
+    assert_eq!((own_again.id.as_str(), own_again.redeliveries), ("order-17", 1));
+    queue.ack(&own_again).await.unwrap();
+    assert_eq!(queue.stats().await.unwrap().ready, 0);
     let _ = conn.close(200, "OK".into()).await;
     delete_queues(&name).await;
 }

@@ -4,8 +4,11 @@
 //!
 //! Each test uses its own queue `drover-test-<uuid>` and deletes every key under that name at
 //! the end.
+//!
+//! A task taken once is stored as an envelope, `"\0drover\0" <id> "\0" <body>`; the fixture's
+//! `bodies_in` unwraps them to look at lists by body.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,13 +54,36 @@ impl Fixture {
         self.plain.clone().lrange(key, 0, -1).await.unwrap()
     }
 
+    /// The raw values of a list.
+    async fn raw(&self, key: &str) -> Vec<Vec<u8>> {
+        self.plain.clone().lrange(key, 0, -1).await.unwrap()
+    }
+
+    /// The bodies in a list: envelopes unwrapped, plain bodies as they are.
+    async fn bodies_in(&self, key: &str) -> Vec<String> {
+        self.raw(key)
+            .await
+            .iter()
+            .map(|value| text(unwrap(value).map_or(value.as_slice(), |(_, body)| body)).to_string())
+            .collect()
+    }
+
+    /// The bodies a consumer holds; each must be an envelope.
     async fn processing(&self, queue: &RedisQueue) -> Vec<String> {
-        self.list(&format!("{}:processing:{}", self.name, queue.consumer_id())).await
+        let key = format!("{}:processing:{}", self.name, queue.consumer_id());
+        let values = self.raw(&key).await;
+        values.iter().map(|value| text(unwrap(value).expect("an envelope").1).to_string()).collect()
     }
 
     /// Every key of this test's queue.
     async fn keys(&self) -> Vec<String> {
         self.plain.clone().keys(format!("{}*", self.name)).await.unwrap()
+    }
+
+    /// The keys left but the id counter, which is never deleted.
+    async fn leftover(&self) -> Vec<String> {
+        let ids = format!("{}:ids", self.name);
+        self.keys().await.into_iter().filter(|key| *key != ids).collect()
     }
 
     async fn cleanup(self) {
@@ -76,6 +102,19 @@ fn text(body: &[u8]) -> &str {
     std::str::from_utf8(body).unwrap()
 }
 
+/// An envelope's (id, body), `None` for a plain body.
+fn unwrap(value: &[u8]) -> Option<(&str, &[u8])> {
+    let rest = value.strip_prefix(b"\0drover\0")?;
+    let nul = rest.iter().position(|&byte| byte == 0)?;
+    Some((std::str::from_utf8(&rest[..nul]).ok()?, &rest[nul + 1..]))
+}
+
+/// Ids are `<ms>-<n>`.
+fn assert_id_shape(id: &str) {
+    let (ms, n) = id.split_once('-').unwrap_or_else(|| panic!("id {id:?}"));
+    assert!(ms.parse::<u64>().is_ok() && n.parse::<u64>().is_ok(), "id {id:?}");
+}
+
 fn stats(ready: u64, in_flight: u64, consumers: u64) -> Stats {
     Stats { ready, in_flight: Some(in_flight), consumers: Some(consumers), dead_lettered: 0 }
 }
@@ -90,20 +129,22 @@ async fn publish_take_ack_round_trip() {
     let apple = q.take(LONG, NO_WAIT).await.unwrap().unwrap();
     assert_eq!(text(&apple.body), "apple");
     assert_eq!(apple.redeliveries, 0);
-    assert!(apple.id.starts_with(q.consumer_id()));
+    assert_id_shape(&apple.id);
+    assert!(apple.receipt.starts_with(q.consumer_id()));
     assert_eq!(fx.processing(&q).await, ["apple"]);
     assert_eq!(q.stats().await.unwrap(), stats(1, 1, 1));
 
     let banana = q.take(LONG, NO_WAIT).await.unwrap().unwrap();
     assert_eq!(text(&banana.body), "banana");
     assert_ne!(apple.id, banana.id);
+    assert_ne!(apple.receipt, banana.receipt);
 
     q.ack(&apple).await.unwrap();
     assert_eq!(q.stats().await.unwrap(), stats(0, 1, 1));
     q.ack(&banana).await.unwrap();
-    // The consumer holds nothing, so it holds no lease either, and no keys are left behind.
+    // The consumer holds nothing, so it holds no lease either, and only the id counter is left.
     assert_eq!(q.stats().await.unwrap(), stats(0, 0, 0));
-    assert!(fx.keys().await.is_empty(), "{:?}", fx.keys().await);
+    assert_eq!(fx.keys().await, [format!("{}:ids", fx.name)]);
     // A second ack of the same delivery is refused.
     assert!(matches!(q.ack(&apple).await, Err(QueueError::LeaseLost(id)) if id == apple.id));
     fx.cleanup().await;
@@ -182,8 +223,10 @@ async fn dead_consumers_tasks_return_to_the_head_after_the_lease() {
     dead.publish(&bodies(&["apple", "banana"])).await.unwrap();
     let lease = Duration::from_millis(200);
     let taking = Instant::now();
-    assert_eq!(text(&dead.take(lease, NO_WAIT).await.unwrap().unwrap().body), "apple");
-    assert_eq!(text(&dead.take(lease, NO_WAIT).await.unwrap().unwrap().body), "banana");
+    let lost_apple = dead.take(lease, NO_WAIT).await.unwrap().unwrap();
+    let lost_banana = dead.take(lease, NO_WAIT).await.unwrap().unwrap();
+    assert_eq!(text(&lost_apple.body), "apple");
+    assert_eq!(text(&lost_banana.body), "banana");
     // Redis computed the lease's expiry before the takes returned, so it is over by then.
     let expired_by = Instant::now() + lease;
     drop(dead); // Dies without acking.
@@ -207,11 +250,14 @@ async fn dead_consumers_tasks_return_to_the_head_after_the_lease() {
     }
     let seen_bodies: Vec<&str> = seen.iter().map(|task| text(&task.body)).collect();
     assert_eq!(seen_bodies, ["apple", "banana", "cherry"]);
+    // Each reaped task keeps the id it had under the dead consumer.
+    assert_eq!((seen[0].id.as_str(), seen[1].id.as_str()), (lost_apple.id.as_str(), lost_banana.id.as_str()));
+    assert_ne!(seen[2].id, seen[0].id);
     assert_eq!(survivor.stats().await.unwrap(), stats(0, 3, 1));
     for task in &seen {
         survivor.ack(task).await.unwrap();
     }
-    assert!(fx.keys().await.is_empty());
+    assert!(fx.leftover().await.is_empty());
     fx.cleanup().await;
 }
 
@@ -221,11 +267,12 @@ async fn a_waiting_take_gets_a_dead_consumers_task_once_the_lease_expires() {
     let survivor = fx.consumer().await;
     let dead = fx.consumer().await;
     dead.publish(&bodies(&["apple"])).await.unwrap();
-    let _lost = dead.take(Duration::from_millis(200), NO_WAIT).await.unwrap().unwrap();
+    let lost = dead.take(Duration::from_millis(200), NO_WAIT).await.unwrap().unwrap();
     drop(dead);
     let started = Instant::now();
     let apple = survivor.take(LONG, Duration::from_secs(5)).await.unwrap().unwrap();
     assert_eq!(text(&apple.body), "apple");
+    assert_eq!(apple.id, lost.id);
     assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
     survivor.ack(&apple).await.unwrap();
     fx.cleanup().await;
@@ -248,7 +295,11 @@ async fn stats_and_reap_return_expired_tasks_without_a_take() {
     tokio::time::sleep_until(expired_by + Duration::from_millis(20)).await;
     let returned = watcher.reap().await.unwrap();
     assert!(returned == 1 || during == stats(2, 0, 0), "returned {returned}, stats {during:?}");
-    assert_eq!(fx.list(&fx.name).await, ["apple", "banana"]);
+    assert_eq!(fx.bodies_in(&fx.name).await, ["apple", "banana"]);
+    // The reaped task went back as its envelope, with its id; the other is still plain.
+    let ready = fx.raw(&fx.name).await;
+    assert_eq!(unwrap(&ready[0]).map(|(id, _)| id), Some(held.id.as_str()));
+    assert_eq!(ready[1], b"banana");
     assert_eq!(watcher.stats().await.unwrap(), stats(2, 0, 0));
     assert_eq!(watcher.reap().await.unwrap(), 0);
     assert!(matches!(dead.ack(&held).await, Err(QueueError::LeaseLost(_))));
@@ -302,7 +353,9 @@ async fn ack_after_the_lease_was_reaped_is_lease_lost_and_the_task_runs_once() {
 
     let retry = fast.take(LONG, NO_WAIT).await.unwrap().unwrap();
     assert_eq!(retry.body, late.body);
-    assert_ne!(retry.id, late.id);
+    // The same task, so the same id; another delivery, so another receipt.
+    assert_eq!(retry.id, late.id);
+    assert_ne!(retry.receipt, late.receipt);
     let mut acked = 0;
     for (queue, task) in [(&slow, &late), (&fast, &retry)] {
         match queue.ack(task).await {
@@ -326,7 +379,7 @@ async fn extend_after_expiry_is_lease_lost_and_the_task_is_ready_again() {
     let task = q.take(Duration::from_millis(100), NO_WAIT).await.unwrap().unwrap();
     sleep(Duration::from_millis(200)).await;
     assert!(matches!(q.extend(&task, LONG).await, Err(QueueError::LeaseLost(_))));
-    assert_eq!(fx.list(&fx.name).await, ["apple"]);
+    assert_eq!(fx.bodies_in(&fx.name).await, ["apple"]);
     fx.cleanup().await;
 }
 
@@ -340,7 +393,11 @@ async fn a_reaped_consumer_that_retakes_the_same_body_cannot_ack_the_old_deliver
     // This take reaps the consumer's own expired lease and gets the same body back.
     let new = q.take(LONG, NO_WAIT).await.unwrap().unwrap();
     assert_eq!(new.body, old.body);
+    // Same task and id: only the receipt tells the deliveries apart.
+    assert_eq!(new.id, old.id);
+    assert_ne!(new.receipt, old.receipt);
     assert!(matches!(q.ack(&old).await, Err(QueueError::LeaseLost(_))));
+    assert!(matches!(q.requeue(&old).await, Err(QueueError::LeaseLost(_))));
     assert!(matches!(q.extend(&old, LONG).await, Err(QueueError::LeaseLost(_))));
     q.ack(&new).await.unwrap();
     assert_eq!(q.stats().await.unwrap(), stats(0, 0, 0));
@@ -359,6 +416,7 @@ async fn duplicate_bodies_are_distinct_tasks() {
     assert!(one.take(LONG, NO_WAIT).await.unwrap().is_none());
     assert_eq!(one.stats().await.unwrap(), stats(0, 3, 2));
     assert_eq!(fx.processing(&one).await, ["apple", "apple"]);
+    assert!(a.id != b.id && b.id != c.id && a.id != c.id, "{} {} {}", a.id, b.id, c.id);
 
     // Acks in any order, each succeeds once; a repeated ack fails even though an equal body is
     // still held by the same consumer.
@@ -369,7 +427,7 @@ async fn duplicate_bodies_are_distinct_tasks() {
     assert!(matches!(two.ack(&b).await, Err(QueueError::LeaseLost(_))));
     one.ack(&a).await.unwrap();
     assert_eq!(one.stats().await.unwrap(), stats(0, 0, 0));
-    assert!(fx.keys().await.is_empty());
+    assert!(fx.leftover().await.is_empty());
     fx.cleanup().await;
 }
 
@@ -380,15 +438,26 @@ async fn requeue_puts_the_task_back_at_the_head() {
     q.publish(&bodies(&["apple", "banana"])).await.unwrap();
     let apple = q.take(LONG, NO_WAIT).await.unwrap().unwrap();
     q.requeue(&apple).await.unwrap();
-    assert_eq!(fx.list(&fx.name).await, ["apple", "banana"]);
+    assert_eq!(fx.bodies_in(&fx.name).await, ["apple", "banana"]);
     assert_eq!(q.stats().await.unwrap(), stats(2, 0, 0));
     assert!(matches!(q.requeue(&apple).await, Err(QueueError::LeaseLost(_))));
     assert!(matches!(q.ack(&apple).await, Err(QueueError::LeaseLost(_))));
 
     let again = q.take(LONG, NO_WAIT).await.unwrap().unwrap();
     assert_eq!(text(&again.body), "apple");
-    assert_ne!(again.id, apple.id);
-    q.ack(&again).await.unwrap();
+    assert_eq!(again.id, apple.id, "a requeued task keeps its id");
+    assert_ne!(again.receipt, apple.receipt);
+    // Taken again by ack_and_take's take, it keeps it too.
+    let banana = q.take(LONG, NO_WAIT).await.unwrap().unwrap();
+    assert_eq!(text(&banana.body), "banana");
+    q.requeue(&again).await.unwrap();
+    let (acked, third) = q.ack_and_take(&banana, LONG, NO_WAIT).await;
+    acked.unwrap();
+    let third = third.unwrap().unwrap();
+    assert_eq!((text(&third.body), third.id.as_str()), ("apple", apple.id.as_str()));
+    assert!(matches!(q.ack(&again).await, Err(QueueError::LeaseLost(_))));
+    q.ack(&third).await.unwrap();
+    assert!(fx.leftover().await.is_empty());
     fx.cleanup().await;
 }
 
@@ -401,6 +470,10 @@ async fn a_changed_body_is_refused_and_the_delivery_stays_held() {
     let mut forged = task.clone();
     forged.body = b"pear".to_vec();
     assert!(matches!(q.ack(&forged).await, Err(QueueError::Broker(_))));
+    let mut renamed = task.clone();
+    renamed.id = "1-1".into();
+    assert!(matches!(q.ack(&renamed).await, Err(QueueError::Broker(_))));
+    assert!(matches!(q.requeue(&renamed).await, Err(QueueError::Broker(_))));
     let mut foreign = task.clone();
     foreign.receipt = "17".into();
     assert!(matches!(q.ack(&foreign).await, Err(QueueError::Broker(_))));
@@ -433,11 +506,15 @@ async fn purge_deletes_ready_tasks_and_leaves_leased_ones() {
     let q = fx.consumer().await;
     q.publish(&bodies(&["a", "b", "c"])).await.unwrap();
     let a = q.take(LONG, NO_WAIT).await.unwrap().unwrap();
+    let b = q.take(LONG, NO_WAIT).await.unwrap().unwrap();
+    q.requeue(&b).await.unwrap();
+    // Ready: b's envelope and the plain c; both count and both go.
+    assert_eq!(q.stats().await.unwrap(), stats(2, 1, 1));
     assert_eq!(q.purge().await.unwrap(), 2);
     assert_eq!(q.purge().await.unwrap(), 0);
     assert_eq!(q.stats().await.unwrap(), stats(0, 1, 1));
     q.ack(&a).await.unwrap();
-    assert!(fx.keys().await.is_empty());
+    assert!(fx.leftover().await.is_empty());
     fx.cleanup().await;
 }
 
@@ -456,18 +533,20 @@ async fn four_consumers_drain_two_thousand_tasks_exactly_once() {
             let mut done = Vec::new();
             while let Some(task) = q.take(LONG, Duration::from_millis(200)).await.unwrap() {
                 q.ack(&task).await.unwrap();
-                done.push(String::from_utf8(task.body).unwrap());
+                done.push((task.id, String::from_utf8(task.body).unwrap()));
             }
             done
         }));
     }
     let mut counts: HashMap<String, usize> = HashMap::new();
+    let mut ids = HashSet::new();
     let mut acks = 0;
     for worker in workers {
         let done = worker.await.unwrap();
         assert!(!done.is_empty(), "a consumer got nothing");
         acks += done.len();
-        for body in done {
+        for (id, body) in done {
+            assert!(ids.insert(id.clone()), "id {id} given twice");
             *counts.entry(body).or_default() += 1;
         }
     }
@@ -477,7 +556,7 @@ async fn four_consumers_drain_two_thousand_tasks_exactly_once() {
         assert_eq!(counts.get(&format!("item-{i}")), Some(&1), "item-{i}");
     }
     assert_eq!(producer.stats().await.unwrap(), stats(0, 0, 0));
-    assert!(fx.keys().await.is_empty(), "left behind: {:?}", fx.keys().await);
+    assert!(fx.leftover().await.is_empty(), "left behind: {:?}", fx.leftover().await);
     fx.cleanup().await;
 }
 
@@ -535,7 +614,104 @@ async fn ack_and_take_acks_then_takes_in_one_round_trip() {
     let (acked, next) = q.ack_and_take(&b, LONG, NO_WAIT).await;
     assert!(matches!(acked, Err(QueueError::LeaseLost(_))));
     let c = next.unwrap().unwrap();
+    assert_id_shape(&c.id);
+    assert!(a.id != b.id && b.id != c.id, "{} {} {}", a.id, b.id, c.id);
     q.ack(&c).await.unwrap();
-    assert!(fx.keys().await.is_empty(), "{:?}", fx.keys().await);
+    assert!(fx.leftover().await.is_empty(), "{:?}", fx.leftover().await);
+    fx.cleanup().await;
+}
+
+#[tokio::test]
+async fn equal_bodies_from_a_foreign_producer_get_distinct_ids_that_survive_requeues() {
+    let Some(fx) = Fixture::new().await else { return };
+    let () = fx.plain.clone().rpush(&fx.name, &["apple", "apple"]).await.unwrap();
+    let q = fx.consumer().await;
+    let first = q.take(LONG, NO_WAIT).await.unwrap().unwrap();
+    let second = q.take(LONG, NO_WAIT).await.unwrap().unwrap();
+    assert_eq!((text(&first.body), text(&second.body)), ("apple", "apple"));
+    assert_id_shape(&first.id);
+    assert_id_shape(&second.id);
+    assert_ne!(first.id, second.id);
+    q.requeue(&first).await.unwrap();
+    q.requeue(&second).await.unwrap();
+    let mut again =
+        [q.take(LONG, NO_WAIT).await.unwrap().unwrap(), q.take(LONG, NO_WAIT).await.unwrap().unwrap()];
+    again.sort_by(|x, y| x.id.cmp(&y.id));
+    let mut ids = [first.id.clone(), second.id.clone()];
+    ids.sort();
+    assert_eq!([again[0].id.clone(), again[1].id.clone()], ids);
+    for task in &again {
+        assert_eq!(text(&task.body), "apple");
+        q.ack(task).await.unwrap();
+    }
+    assert!(fx.leftover().await.is_empty());
+    fx.cleanup().await;
+}
+
+#[tokio::test]
+async fn envelopes_never_leak_into_bodies() {
+    let Some(fx) = Fixture::new().await else { return };
+    let long_id = "7".repeat(129);
+    // Plain bodies, some of which look like envelopes without being well formed.
+    let plain: Vec<Vec<u8>> = vec![
+        b"".to_vec(),
+        b"a\0b\nc\xff".to_vec(),
+        b"\0drover\0".to_vec(),
+        b"\0drover\0\0no id".to_vec(),
+        b"\0drover\0bad id!\0x".to_vec(),
+        [b"\0drover\0".as_slice(), long_id.as_bytes(), b"\0x"].concat(),
+        b"\0drover\0no-nul".to_vec(),
+    ];
+    let () = fx.plain.clone().rpush(&fx.name, &plain).await.unwrap();
+    let q = fx.consumer().await;
+    let mut taken = Vec::new();
+    for body in &plain {
+        let task = q.take(LONG, NO_WAIT).await.unwrap().unwrap();
+        assert_eq!(&task.body, body);
+        assert_id_shape(&task.id);
+        taken.push(task);
+    }
+    // Around a requeue (the envelope goes back to the ready list) the bodies stay the same.
+    for task in taken.iter().rev() {
+        q.requeue(task).await.unwrap();
+    }
+    for task in &taken {
+        let again = q.take(LONG, NO_WAIT).await.unwrap().unwrap();
+        assert_eq!((&again.body, &again.id), (&task.body, &task.id));
+        q.ack(&again).await.unwrap();
+    }
+    // A value that is a well-formed envelope is read as one: the prefix is reserved.
+    let () = fx.plain.clone().rpush(&fx.name, b"\0drover\0mine-1\0pear").await.unwrap();
+    let mine = q.take(LONG, NO_WAIT).await.unwrap().unwrap();
+    assert_eq!((mine.id.as_str(), text(&mine.body)), ("mine-1", "pear"));
+    q.ack(&mine).await.unwrap();
+    assert!(fx.leftover().await.is_empty());
+    fx.cleanup().await;
+}
+
+#[tokio::test]
+async fn ids_do_not_repeat_when_the_counter_is_deleted() {
+    let Some(fx) = Fixture::new().await else { return };
+    let q = fx.consumer().await;
+    q.publish(&bodies(&["apple"])).await.unwrap();
+    let apple = q.take(LONG, NO_WAIT).await.unwrap().unwrap();
+    q.ack(&apple).await.unwrap();
+    let () = fx.plain.clone().del(format!("{}:ids", fx.name)).await.unwrap();
+    // Wait (bounded) for Redis' clock to leave the millisecond of the first id.
+    let taken_at: u64 = apple.id.split_once('-').unwrap().0.parse().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (secs, micros): (u64, u64) = redis::cmd("TIME").query_async(&mut fx.plain.clone()).await.unwrap();
+        if secs * 1_000 + micros / 1_000 > taken_at {
+            break;
+        }
+        assert!(Instant::now() < deadline, "Redis' clock did not move");
+        tokio::task::yield_now().await;
+    }
+    q.publish(&bodies(&["apple"])).await.unwrap();
+    let again = q.take(LONG, NO_WAIT).await.unwrap().unwrap();
+    assert!(again.id.ends_with("-1") && apple.id.ends_with("-1"), "{} {}", apple.id, again.id);
+    assert_ne!(again.id, apple.id);
+    q.ack(&again).await.unwrap();
     fx.cleanup().await;
 }
