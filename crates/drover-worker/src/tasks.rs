@@ -360,9 +360,15 @@ impl QueuePod {
         }
     }
 
-    /// The drain rule: nothing ready, nothing in flight (where the broker can tell), and every
-    /// other active pod of the Job that is bound to a worker drained too (an unbound pod holds no
-    /// task and checks the queue itself when it starts).
+    /// The drain rule: nothing ready, nothing held anywhere, and every other active pod of the
+    /// Job that is bound to a worker drained too (an unbound pod holds no task and checks the
+    /// queue itself when it starts).
+    ///
+    /// "Nothing held" never takes an unknown number for zero. Redis tells how many tasks are
+    /// leased. RabbitMQ cannot tell, but it counts the queue's consumers: a consumer beyond one
+    /// per live pod of the Job is a connection the broker still keeps open for a worker that is
+    /// gone (a vanished host), and it may hold a task that the broker will hand back once it
+    /// notices. The pods wait for it, so that redelivery is taken, not stranded.
     async fn drained_everywhere(
         &mut self,
         q: &Arc<dyn Queue>,
@@ -370,7 +376,7 @@ impl QueuePod {
         stop: &CancellationToken,
     ) -> bool {
         let Ok(stats) = q.stats().await else { return false };
-        if stats.ready > 0 || stats.in_flight.unwrap_or(0) > 0 {
+        if stats.ready > 0 || stats.in_flight.is_some_and(|n| n > 0) {
             return false;
         }
         if !self.drained_reported {
@@ -379,15 +385,15 @@ impl QueuePod {
         }
         let selector = format!("batch.kubernetes.io/job-name={}", self.job);
         let Ok(pods) = reporter.client.list_pods(&selector).await else { return false };
-        let others_drained = pods
+        let others: Vec<_> = pods
             .iter()
             .filter(|p| p.metadata.name != self.pod_name && p.is_active() && p.node_name().is_some())
-            .all(|p| p.condition_true(QUEUE_DRAINED));
-        if !others_drained {
+            .collect();
+        if !others.iter().all(|p| p.condition_true(QUEUE_DRAINED)) {
             return false;
         }
         // Check once more: a task may have been requeued while we looked at the pods.
-        matches!(q.stats().await, Ok(s) if s.ready == 0 && s.in_flight.unwrap_or(0) == 0)
+        matches!(q.stats().await, Ok(s) if s.ready == 0 && nothing_held(&s, others.len() + 1))
     }
 
     async fn report_drained(&mut self, reporter: &Reporter<'_>, drained: bool, stop: &CancellationToken) {
@@ -639,5 +645,36 @@ impl QueuePod {
         if let Some(q) = self.queue.take() {
             q.close().await;
         }
+    }
+}
+
+/// True when the broker's figures show that no consumer holds a task of the queue: no lease
+/// (Redis), or no more consumers than the Job's live pods, each of which holds nothing
+/// (RabbitMQ, which cannot count the tasks in flight). Unknown is never taken for zero.
+fn nothing_held(stats: &drover_queue::Stats, live_pods: usize) -> bool {
+    match (stats.in_flight, stats.consumers) {
+        (Some(n), _) => n == 0,
+        (None, Some(consumers)) => consumers <= live_pods as u64,
+        (None, None) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use drover_queue::Stats;
+
+    use super::nothing_held;
+
+    #[test]
+    fn the_drain_rule_never_takes_an_unknown_in_flight_count_for_zero() {
+        let s = |in_flight, consumers| Stats { ready: 0, in_flight, consumers, dead_lettered: 0 };
+        // Redis: leases are counted.
+        assert!(nothing_held(&s(Some(0), Some(9)), 1));
+        assert!(!nothing_held(&s(Some(1), Some(1)), 3));
+        // RabbitMQ: one consumer per live pod holds nothing; an extra one may hold a task.
+        assert!(nothing_held(&s(None, Some(3)), 3));
+        assert!(nothing_held(&s(None, Some(1)), 3), "pods that have not connected yet");
+        assert!(!nothing_held(&s(None, Some(4)), 3), "a consumer of a vanished worker");
+        assert!(!nothing_held(&s(None, None), 3), "unknown is not zero");
     }
 }
