@@ -596,14 +596,13 @@ async fn run_pod(
                         .await;
                 }
                 // (A queue pod's task lease is renewed from the take until the task is settled.)
-                let exit = match quick {
+                match quick {
                     Some(exit) => exit,
                     None => match until_stopped(running.wait(), &stop, pod_deadline).await {
                         Ok(exit) => exit,
                         Err(why) => interrupt(&running, &grace, why).await,
                     },
-                };
-                exit
+                }
             }
         };
         let stopped = matches!(exit.reason, ExitReason::Killed | ExitReason::DeadlineExceeded);

@@ -557,7 +557,7 @@ mod tests {
             fn answer(action: Action, pick: u8, world: &mut World) -> Option<Event> {
                 Some(match action {
                     Action::Take => {
-                        if pick % 4 == 0 {
+                        if pick.is_multiple_of(4) {
                             // The queue was empty.
                             return None;
                         }
@@ -579,14 +579,14 @@ mod tests {
                         _ => Event::Recorded(h, true),
                     },
                     Action::ReportSucceeded(_) => {
-                        if pick % 4 == 0 {
+                        if pick.is_multiple_of(4) {
                             Event::ReportRefused
                         } else {
                             Event::ReportAcked
                         }
                     }
                     Action::Ack(h) => {
-                        if pick % 5 == 0 {
+                        if pick.is_multiple_of(5) {
                             Event::AckFailed(h)
                         } else {
                             Event::Acked(h)
