@@ -70,6 +70,20 @@ pub struct HeartbeatReply {
 /// counted in its Job's `failed` nor toward `backoffLimit`, and the Job replaces it.
 pub const REASON_WORKER_DRAINED: &str = "WorkerDrained";
 
+/// The reason of a pod whose worker stopped heartbeating for the coordinator's `--worker-lease`
+/// (set by the coordinator, with the condition `DisruptionTarget=True`).
+pub const REASON_WORKER_LOST: &str = "WorkerLost";
+
+/// The reason of a started pod whose worker registered again as a new incarnation: the agent
+/// restarted and the pod's process died with it (set by the coordinator, with the condition
+/// `DisruptionTarget=True`).
+pub const REASON_WORKER_RESTARTED: &str = "WorkerRestarted";
+
+/// The reasons of pods failed by the fleet, not by their command (semantics.md §10.9): the Job
+/// replaces them at once, with no re-creation back-off.
+pub const DISRUPTION_REASONS: [&str; 3] =
+    [REASON_WORKER_LOST, REASON_WORKER_RESTARTED, REASON_WORKER_DRAINED];
+
 /// One entry of a batch of status reports (`POST …/workers/{name}/status`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -3,7 +3,9 @@
 //! # Expected flow
 //! 1. A change to a Job, or to a pod it owns, puts the Job's name on the queue; so does a due
 //!    requeue timer. Names already queued are not queued twice. The writes of the Job's own
-//!    sync do not queue it again unless that sync deleted pods (see `execute`).
+//!    sync do not queue it again unless that sync deleted pods (see `execute`); a sync that
+//!    created only the per-sync cap of the pods its Job lacks (JOB-M5) asks for a zero requeue,
+//!    so a Job wider than the cap fills up with no other event.
 //! 2. One task takes names off the queue and syncs them one at a time, so two syncs of the same
 //!    Job never overlap (kube-runtime's runner gives the same guarantee per key).
 //! 3. A sync reads the Job, its pods and its back-off record from the store, calls `decide`, and

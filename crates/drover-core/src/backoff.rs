@@ -1,7 +1,9 @@
 //! The pod re-creation back-off record and delay (semantics.md FAIL-10, FAIL-11).
 //!
 //! A port of kubernetes/kubernetes `pkg/controller/job/backoff_utils.go`. Unlike upstream, Drover
-//! persists the record (§10.3), so it is a plain value that `decide` takes and returns.
+//! persists the record (§10.3), so it is a plain value that `decide` takes and returns, and
+//! `decide` feeds it only the failures of a pod's command: pods the fleet failed (`WorkerLost`,
+//! `WorkerRestarted`, `WorkerDrained`) add nothing (§10.9).
 
 use std::time::Duration;
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 use drover_api::job::{condition, pod_failure_action, reason};
 use drover_api::labels::JOB_TRACKING_FINALIZER;
 use drover_api::pod::phase;
+use drover_api::protocol::{DISRUPTION_REASONS, REASON_WORKER_DRAINED};
 use drover_api::{Job, JobCondition, JobStatus, Pod, Time};
 
 use crate::backoff::BackoffRecord;
@@ -43,12 +44,14 @@ pub enum Outcome {
     /// Counted in `status.failed`.
     Failed,
     /// A disruption that is not the pod's fault (a worker's graceful drain, reason
-    /// `WorkerDrained`): released and replaced, but counted neither as a success nor as a failure,
-    /// and no back-off, as Kubernetes' podFailurePolicy `Ignore` on `DisruptionTarget` does. Its
-    /// task counts are folded in like any counted pod's.
+    /// `WorkerDrained`): released and replaced at once, counted neither as a success nor as a
+    /// failure, whatever the podFailurePolicy says, and no back-off (§10.9). Its task counts are
+    /// folded in like any counted pod's.
     Disrupted,
     /// A failure the Job's podFailurePolicy ignores (FAIL-15 `Ignore`): counted neither in
-    /// `status.failed` nor toward `backoffLimit`, and replaced, after the back-off delay.
+    /// `status.failed` nor toward `backoffLimit`, and replaced. A failure of the command waits
+    /// for the back-off delay first, as in Kubernetes; a pod failed by the fleet
+    /// (`WorkerLost`, `WorkerRestarted`) is replaced at once (§10.9).
     Ignored,
 }
 
@@ -96,7 +99,8 @@ pub struct JobPlan {
     pub backoff: BackoffRecord,
     /// When the Job must be synced again even if nothing changes (back-off expiry, deadline,
     /// TTL). `None` means wait for a change. `Some(Duration::ZERO)` means at once: the sync that
-    /// finishes a Job with `ttlSecondsAfterFinished: 0` asks for it, and the next sync deletes.
+    /// finishes a Job with `ttlSecondsAfterFinished: 0` asks for it, and the next sync deletes;
+    /// so does a sync that creates only `max_changes_per_sync` of the pods the Job lacks.
     pub requeue_after: Option<Duration>,
     /// True when `ttlSecondsAfterFinished` has expired: the runtime deletes the Job and its pods.
     pub delete_job: bool,
@@ -274,8 +278,9 @@ fn has_finalizer(pod: &Pod) -> bool {
 
 /// Step 2 (JOB-C5, STAT-1): counts every pod that carries the tracking finalizer and has an
 /// outcome, adds it to the counters and returns the finish times (FAIL-12) of the new successes
-/// and the new failures, for the back-off record. A pod with no time at all is taken to have
-/// finished `now`, which errs on the side of more back-off (RE-10).
+/// and the new failures of a command (not those the fleet caused, §10.9), for the back-off
+/// record. A pod with no time at all is taken to have finished `now`, which errs on the side of
+/// more back-off (RE-10).
 fn count_new_outcomes(
     job: &Job,
     pods: &[Pod],
@@ -288,7 +293,7 @@ fn count_new_outcomes(
         let outcome = if pod.status.phase == phase::SUCCEEDED {
             Outcome::Succeeded
         } else if pod.status.phase == phase::FAILED
-            && pod.status.reason.as_deref() == Some(drover_api::protocol::REASON_WORKER_DRAINED)
+            && pod.status.reason.as_deref() == Some(REASON_WORKER_DRAINED)
         {
             Outcome::Disrupted
         } else if is_failed(pod, replace_only_failed) {
@@ -307,7 +312,9 @@ fn count_new_outcomes(
         let finished = pod.finish_time().unwrap_or(now);
         match outcome {
             Outcome::Succeeded => new.successes.push(finished),
-            // FAIL-15: an ignored failure still delays the replacement.
+            // §10.9: a pod the fleet failed adds nothing to the back-off, counted or ignored.
+            Outcome::Failed | Outcome::Ignored if failed_by_fleet(pod) => {}
+            // FAIL-15: an ignored failure of the command still delays the replacement.
             Outcome::Failed | Outcome::Ignored => new.failures.push(finished),
             Outcome::Disrupted => {}
         }
@@ -316,12 +323,21 @@ fn count_new_outcomes(
     new
 }
 
+/// §10.9: the pod failed because of the fleet, not its command: its worker was lost
+/// (`WorkerLost`), restarted (`WorkerRestarted`) or drained (`WorkerDrained`). Only the
+/// coordinator and the worker agent set these reasons, always with `DisruptionTarget=True`.
+fn failed_by_fleet(pod: &Pod) -> bool {
+    pod.status.phase == phase::FAILED
+        && pod.status.reason.as_deref().is_some_and(|r| DISRUPTION_REASONS.contains(&r))
+}
+
 /// What step 2 found among the pods it counted.
 #[derive(Default)]
 struct NewOutcomes {
     /// Finish times of the new successes, for the back-off record.
     successes: Vec<Time>,
-    /// Finish times of the new failures (ignored ones included), for the back-off record.
+    /// Finish times of the new failures of a command (ignored ones included, FAIL-15; none the
+    /// fleet caused, §10.9), for the back-off record.
     failures: Vec<Time>,
     /// The message of the first new failure that matched a `FailJob` rule.
     fail_job: Option<String>,
@@ -620,6 +636,11 @@ fn manage_job(
         return;
     }
     plan.create = diff.min(config.max_changes_per_sync);
+    // JOB-M5 caps one sync's creations; the rest are the next sync's, at once. Nothing else need
+    // happen before it: the runtime does not sync a Job again for its own creations.
+    if diff > config.max_changes_per_sync {
+        requeue(plan, Duration::ZERO);
+    }
 }
 
 /// JOB-M2: the target number of active pods.

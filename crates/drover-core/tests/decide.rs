@@ -313,10 +313,13 @@ fn check_guarantees(case: &Case, plan: &JobPlan) {
         assert_eq!(c.message, msg, "{name}: message of {}", c.reason);
         assert!(c.last_transition_time.is_some() && c.last_probe_time.is_some(), "{name}: condition times");
     }
-    // JOB-T5: a requeue is never zero (no busy loop); only TTL may ask for an immediate one.
+    // JOB-T5: a requeue is never zero (no busy loop); only TTL, or creations capped by JOB-M5
+    // (each such sync creates pods), may ask for an immediate one.
     if let Some(d) = plan.requeue_after {
         assert!(
-            d >= Duration::from_millis(1) || case.job.spec.ttl_seconds_after_finished.is_some(),
+            d >= Duration::from_millis(1)
+                || case.job.spec.ttl_seconds_after_finished.is_some()
+                || plan.create == case.config.max_changes_per_sync,
             "{name}: requeue {d:?}"
         );
     }
@@ -413,9 +416,21 @@ fn creation_and_deletion_math() -> Vec<Case> {
                 )
                 .terminating(7),
         ),
-        case("JOB-M5 creations capped per sync", job().parallelism(10).completions(10).fresh(), vec![])
-            .max_changes(3)
-            .want(want().create(3).active(3)),
+        // The rest at once, with no other event to wait for (issue 10: parallelism > 500 stalled).
+        case(
+            "JOB-M5 creations capped per sync, the rest at once",
+            job().parallelism(10).completions(10).fresh(),
+            vec![],
+        )
+        .max_changes(3)
+        .want(want().create(3).active(3).requeue_exactly(Duration::ZERO)),
+        case(
+            "JOB-M5 creations exactly at the cap: nothing left",
+            job().parallelism(3).completions(10).fresh(),
+            vec![],
+        )
+        .max_changes(3)
+        .want(want().create(3).active(3)),
         case("JOB-M3 deletions capped per sync", job().parallelism(0).completions(5), running(5))
             .max_changes(3)
             .want(want().delete(&["pod-4", "pod-3", "pod-2"], true, SCALED_DOWN).active(2).terminating(3)),
@@ -1056,12 +1071,12 @@ fn pod_failure_policy() -> Vec<Case> {
         .backoff(1, ago(10))
         .want(want().create(1).active(1)),
         case(
-            "FAIL-16 Ignore on DisruptionTarget: a pod of a lost worker does not use up the budget",
+            "FAIL-16 Ignore on DisruptionTarget: a pod of a lost worker does not use up the budget (§10.9: nor wait)",
             job().backoff_limit(0).pod_failure_policy(vec![on_pod_condition("Ignore", "DisruptionTarget")]),
-            vec![pod_failed().condition("DisruptionTarget", "True")],
+            vec![pod_failed().lost()],
         )
-        .want(want().requeue(10))
-        .backoff_after(1, Some(now())),
+        .want(want().create(1).active(1))
+        .backoff_after(0, None),
         case(
             "FAIL-14 a condition with another status does not match",
             job().backoff_limit(0).pod_failure_policy(vec![on_pod_condition("Ignore", "DisruptionTarget")]),
@@ -1077,12 +1092,100 @@ fn pod_failure_policy() -> Vec<Case> {
     ]
 }
 
+/// §10.9: infrastructure disruptions skip the re-creation back-off. A pod the fleet failed
+/// (`WorkerLost`, `WorkerRestarted`, `WorkerDrained`; condition `DisruptionTarget`) is replaced at
+/// once and adds nothing to the back-off record; it counts toward backoffLimit as in Kubernetes
+/// (unless an `Ignore` rule matches), except `WorkerDrained`, which never counts.
+fn infrastructure_disruptions() -> Vec<Case> {
+    let ignore_disruptions = || vec![on_pod_condition("Ignore", "DisruptionTarget")];
+    vec![
+        case("§10.9 WorkerLost: counted, replaced at once, no back-off", job(), vec![pod_failed().lost()])
+            .want(want().create(1).counted(0, 1).active(1).failed(1))
+            .backoff_after(0, None),
+        case(
+            "§10.9 WorkerRestarted: counted, replaced at once, no back-off",
+            job(),
+            vec![pod_failed().restarted()],
+        )
+        .want(want().create(1).counted(0, 1).active(1).failed(1))
+        .backoff_after(0, None),
+        case(
+            "§10.9 WorkerLost counts toward backoffLimit as in Kubernetes: backoffLimit 0 fails the Job",
+            job().backoff_limit(0),
+            vec![pod_failed().lost()],
+        )
+        .want(want().counted(0, 1).failed(1).failed_with(BACKOFF)),
+        case(
+            "§10.9 WorkerRestarted matched by an Ignore rule: not counted, replaced at once",
+            job().backoff_limit(0).pod_failure_policy(ignore_disruptions()),
+            vec![pod_failed().restarted()],
+        )
+        .want(want().create(1).active(1))
+        .backoff_after(0, None),
+        case(
+            "§10.9 a burst of lost and restarted pods ignored by the policy: all replaced at once",
+            job().parallelism(4).work_queue().backoff_limit(0).pod_failure_policy(ignore_disruptions()),
+            vec![
+                pod_failed().lost(),
+                pod_failed().restarted(),
+                pod_failed().lost(),
+                pod_failed().restarted(),
+                pod_failed().lost().counted(),
+            ],
+        )
+        .backoff(0, ago(1))
+        .want(want().create(4).active(4))
+        .backoff_after(0, Some(ago(1))),
+        case(
+            "§10.9 WorkerDrained never counts, even under a Count rule on DisruptionTarget",
+            job().backoff_limit(0).pod_failure_policy(vec![on_pod_condition("Count", "DisruptionTarget")]),
+            vec![pod_failed().drained()],
+        )
+        .want(want().create(1).active(1))
+        .backoff_after(0, None),
+        case(
+            "§10.9 a disruption leaves the back-off of earlier command failures running",
+            job(),
+            vec![pod_failed().lost()],
+        )
+        .backoff(1, ago(4))
+        .want(want().counted(0, 1).failed(1).requeue(6))
+        .backoff_after(1, Some(ago(4))),
+        case(
+            "§10.9 a command failure beside a disruption still backs off",
+            job().parallelism(2).completions(5).pod_failure_policy(ignore_disruptions()),
+            vec![pod_failed().lost(), pod_failed_at(ago(1))],
+        )
+        .want(want().counted(0, 1).failed(1).requeue(9))
+        .backoff_after(1, Some(ago(1))),
+        case(
+            "§10.9 a command failure an exit-code Ignore rule matches still backs off (FAIL-15)",
+            job().parallelism(2).completions(5).pod_failure_policy(vec![
+                on_exit_codes("Ignore", None, "In", &[1]),
+                on_pod_condition("Ignore", "DisruptionTarget"),
+            ]),
+            vec![pod_failed().restarted(), pod_failed_with(1)],
+        )
+        .want(want().requeue(10))
+        .backoff_after(1, Some(now())),
+        case(
+            "§10.9 a success beside a disruption still resets the record",
+            job().parallelism(2).completions(5),
+            vec![pod_succeeded(), pod_failed().lost()],
+        )
+        .backoff(3, ago(5))
+        .want(want().create(2).counted(1, 1).active(2).succeeded(1).failed(1))
+        .backoff_after(0, None),
+    ]
+}
+
 fn all_cases() -> Vec<Case> {
     [
         creation_and_deletion_math(),
         completion(),
         failures(),
         pod_failure_policy(),
+        infrastructure_disruptions(),
         deadline(),
         suspend_and_replacement(),
         finished_and_ttl(),
@@ -1118,6 +1221,11 @@ fn s36_s43_suspend_and_replacement() {
 #[test]
 fn s55_s56_pod_failure_policy() {
     pod_failure_policy().iter().for_each(check);
+}
+
+#[test]
+fn s10_9_infrastructure_disruptions_skip_the_backoff() {
+    infrastructure_disruptions().iter().for_each(check);
 }
 
 #[test]

@@ -13,12 +13,13 @@
 mod common;
 
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 use common::*;
 use drover_api::labels::JOB_TRACKING_FINALIZER;
-use drover_api::pod::{StateTerminated, phase};
+use drover_api::pod::{PodCondition, StateTerminated, phase};
 use drover_api::{ContainerStatus, Job, Pod, Time};
-use drover_core::{BackoffRecord, JobConfig, decide};
+use drover_core::{BackoffRecord, JobConfig, Outcome, decide};
 
 struct World {
     job: Job,
@@ -31,6 +32,8 @@ struct World {
     created: Vec<(String, Time)>,
     /// Every pod counted so far: each at most once (STAT-1).
     counted: BTreeSet<String>,
+    /// Those of them released without a counter (outcomes `Ignored` and `Disrupted`).
+    released: usize,
     /// The most pods active at once.
     max_active: usize,
     /// Creations requested after the Job got FailureTarget, SuccessCriteriaMet or finished.
@@ -48,6 +51,7 @@ impl World {
             requeue_at: None,
             created: Vec::new(),
             counted: BTreeSet::new(),
+            released: 0,
             max_active: 0,
             creations_after_terminal: 0,
         }
@@ -76,6 +80,9 @@ impl World {
         self.backoff = plan.backoff.clone();
         for c in &plan.count {
             assert!(self.counted.insert(c.name.clone()), "{} counted twice", c.name);
+            if matches!(c.outcome, Outcome::Ignored | Outcome::Disrupted) {
+                self.released += 1;
+            }
             let pod = self.pod_mut(&c.name);
             assert!(
                 pod.metadata.has_finalizer(JOB_TRACKING_FINALIZER),
@@ -109,7 +116,7 @@ impl World {
         self.requeue_at = plan.requeue_after.map(|d| self.now + chrono::Duration::from_std(d).unwrap());
         if plan.delete_job {
             self.pods.clear();
-        } else if plan.delete.is_empty() {
+        } else if plan.delete.is_empty() && plan.requeue_after != Some(Duration::ZERO) {
             self.assert_fixed_point();
         }
         changed
@@ -118,7 +125,8 @@ impl World {
     /// The coordinator does not queue a Job again for the writes of its own sync when the plan
     /// deleted nothing (`Coordinator::commit_syncing`). That is sound only if such a plan leaves
     /// the Job at a fixed point: deciding again at once, with nothing else changed, must do
-    /// nothing.
+    /// nothing. A plan that asks to be synced again at once (creations capped by JOB-M5) is
+    /// exempt: the requeue is its next sync.
     fn assert_fixed_point(&self) {
         let again = decide(&self.job, &self.pods, &self.backoff, &self.config, self.now);
         assert!(
@@ -172,7 +180,7 @@ impl World {
             );
         }
         let s = &self.job.status;
-        assert_eq!(usize::try_from(s.succeeded + s.failed).unwrap(), self.counted.len());
+        assert_eq!(usize::try_from(s.succeeded + s.failed).unwrap() + self.released, self.counted.len());
         assert_eq!((s.active, s.terminating), (0, Some(0)));
         assert_eq!(self.creations_after_terminal, 0, "created pods after a terminal condition");
     }
@@ -439,4 +447,144 @@ fn s61_ttl_deletes_after_expiry() {
         }
     }
     assert_eq!(deleted_at, Some(done + chrono::Duration::seconds(100)));
+}
+
+/// Fails the pod the way the fleet does (the coordinator's `fail_pod`): phase Failed with
+/// `reason`, `DisruptionTarget=True` and `Ready=False` at `at`; the process never reported an exit.
+fn fail_by_fleet(pod: &mut Pod, reason: &str, at: Time) {
+    pod.status.phase = phase::FAILED.into();
+    pod.status.reason = Some(reason.into());
+    for (type_, status) in [("DisruptionTarget", "True"), ("Ready", "False")] {
+        pod.status.conditions.push(PodCondition {
+            type_: type_.into(),
+            status: status.into(),
+            reason: Some(reason.into()),
+            message: None,
+            last_transition_time: Some(at),
+        });
+    }
+}
+
+/// Pods start on the tick after creation and exit 0 after 5 s, but at each of `kills` (seconds
+/// after `now()`) every running pod is failed by the fleet, alternately `WorkerLost` and
+/// `WorkerRestarted`.
+fn worker_kills(kills: &'static [i64]) -> impl FnMut(&mut Pod, Time) -> bool {
+    let mut succeed = succeed_after(5);
+    move |pod, now| {
+        let tick = (now - common::now()).num_seconds();
+        if pod.status.phase == phase::RUNNING
+            && pod.is_active()
+            && let Some(i) = kills.iter().position(|k| *k == tick)
+        {
+            fail_by_fleet(pod, if i % 2 == 0 { "WorkerLost" } else { "WorkerRestarted" }, now);
+            return true;
+        }
+        succeed(pod, now)
+    }
+}
+
+const KILLS: &[i64] = &[2, 4, 6, 8, 10, 12];
+
+/// §10.9, issue 10 case 3: a burst of worker failures, each taking every running pod, with the
+/// podFailurePolicy `Ignore` rule on `DisruptionTarget`. Each lost pod is replaced on the tick it
+/// is counted, the back-off record stays empty, nothing counts toward backoffLimit 0, and once the
+/// faults stop the Job finishes exactly as fast as an undisturbed one (4 waves of 5 s).
+#[test]
+fn s10_9_a_burst_of_worker_failures_never_delays_recreation() {
+    let job = job()
+        .fresh()
+        .parallelism(3)
+        .completions(12)
+        .backoff_limit(0)
+        .pod_failure_policy(vec![on_pod_condition("Ignore", "DisruptionTarget")]);
+    let mut w = World::new(job.build());
+    w.run(worker_kills(KILLS), 200);
+    let created = w.creation_times();
+    for k in KILLS {
+        let disrupted =
+            w.pods.iter().filter(|p| p.status.reason.is_some() && p.finish_time() == Some(later(*k)));
+        let replaced = created.iter().filter(|t| **t == later(*k)).count();
+        assert_eq!(disrupted.count(), 3, "every running pod was disrupted at +{k} s");
+        assert_eq!(replaced, 3, "the 3 pods lost at +{k} s were replaced at once");
+    }
+    assert_eq!(created.len(), 3 + 3 * KILLS.len() + 9, "18 replacements, then 3 more waves of 3");
+    assert_eq!((w.job.status.succeeded, w.job.status.failed), (12, 0));
+    assert_eq!(w.released, 18, "every lost pod released uncounted");
+    assert!(w.conditions().contains(&cond("Complete", "True", "CompletionsReached")));
+    assert_eq!(
+        w.job.status.completion_time,
+        Some(later(12 + 4 * 5)),
+        "as fast as undisturbed once the faults stop"
+    );
+}
+
+/// §10.9 without a podFailurePolicy: the lost pods count toward backoffLimit, as in Kubernetes,
+/// but their replacements still never wait.
+#[test]
+fn s10_9_counted_disruptions_do_not_delay_recreation_either() {
+    let mut w = World::new(job().fresh().parallelism(3).completions(12).backoff_limit(100).build());
+    w.run(worker_kills(KILLS), 200);
+    assert_eq!((w.job.status.succeeded, w.job.status.failed), (12, 18));
+    for k in KILLS {
+        assert_eq!(w.creation_times().iter().filter(|t| **t == later(*k)).count(), 3, "+{k} s");
+    }
+    assert_eq!(w.job.status.completion_time, Some(later(12 + 4 * 5)));
+}
+
+/// §10.9 next to FAIL-11: failures of the command still back off, and disruptions between them
+/// neither delay a replacement nor lengthen the next delay. P=1, C=1: job-1 is lost at +2 s,
+/// job-2 restarted at +4 s (replaced at once), job-3 exits 1 at +6 s (back-off 10 s: job-4 at
+/// +16 s), job-4 is lost at +18 s (replaced at once), job-5 exits 1 at +20 s (n = 2: 20 s, not the
+/// 80 s that counting the disruptions would give), job-6 succeeds.
+#[test]
+fn s10_9_command_failures_among_disruptions_still_back_off() {
+    let mut w = World::new(job().fresh().build());
+    let behaviour = |pod: &mut Pod, now: Time| {
+        if !pod.is_active() {
+            return false;
+        }
+        if pod.status.phase == phase::PENDING {
+            pod.status.phase = phase::RUNNING.into();
+            return true;
+        }
+        if age(pod, now) < 2 {
+            return false;
+        }
+        match pod.metadata.name.as_str() {
+            "job-1" | "job-4" => fail_by_fleet(pod, "WorkerLost", now),
+            "job-2" => fail_by_fleet(pod, "WorkerRestarted", now),
+            "job-3" | "job-5" => exit(pod, 1, now),
+            _ => exit(pod, 0, now),
+        }
+        true
+    };
+    w.run(behaviour, 200);
+    let offsets: Vec<i64> = w.creation_times().iter().map(|t| (*t - now()).num_seconds()).collect();
+    assert_eq!(offsets, vec![0, 2, 4, 16, 18, 40]);
+    assert_eq!(
+        (w.job.status.succeeded, w.job.status.failed),
+        (1, 5),
+        "every failure counts without a policy"
+    );
+    assert_eq!(w.job.status.completion_time, Some(later(42)));
+}
+
+/// JOB-M5 (issue 10): a Job wider than the per-sync cap (500) gets every pod it lacks without
+/// waiting for any other event: the capped sync asks to be synced again at once. Here nothing else
+/// happens at all (no pod ever starts), and only due requeues run a sync.
+#[test]
+fn job_m5_a_job_wider_than_the_cap_fills_up_without_another_event() {
+    let mut w = World::new(job().fresh().parallelism(1_200).completions(1_200).build());
+    w.sync();
+    assert_eq!(w.created.len(), 500, "one sync creates at most 500");
+    for _ in 0..5 {
+        w.now += chrono::Duration::seconds(1);
+        if w.requeue_at.is_some_and(|t| t <= w.now) {
+            w.sync();
+        }
+    }
+    assert_eq!(w.created.len(), 1_200);
+    assert_eq!(w.job.status.active, 1_200);
+    assert_eq!(w.requeue_at, None, "full: nothing more to do");
+    w.assert_fixed_point();
 }

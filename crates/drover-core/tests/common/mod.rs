@@ -289,9 +289,23 @@ impl PodBuilder {
         self
     }
     /// Cut off by a worker's graceful drain: reason `WorkerDrained` (a disruption).
-    pub(crate) fn drained(mut self) -> Self {
-        self.0.status.reason = Some("WorkerDrained".into());
-        self
+    pub(crate) fn drained(self) -> Self {
+        self.failed_by_fleet("WorkerDrained")
+    }
+    /// Failed by the coordinator because its worker stopped heartbeating.
+    pub(crate) fn lost(self) -> Self {
+        self.failed_by_fleet("WorkerLost")
+    }
+    /// Failed by the coordinator because its worker's agent restarted.
+    pub(crate) fn restarted(self) -> Self {
+        self.failed_by_fleet("WorkerRestarted")
+    }
+    /// Failed by the fleet, not by its command (§10.9): `reason` and `DisruptionTarget=True`, as
+    /// the coordinator's `fail_pod` and the worker's drain set them.
+    pub(crate) fn failed_by_fleet(mut self, reason: &str) -> Self {
+        self.0.status.phase = phase::FAILED.into();
+        self.0.status.reason = Some(reason.into());
+        self.condition("DisruptionTarget", "True")
     }
     pub(crate) fn assigned(mut self) -> Self {
         self.0.spec.node_name = Some("w1".into());
