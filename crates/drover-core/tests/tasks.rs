@@ -7,7 +7,7 @@ use drover_api::{QueueSpec, TaskCounts};
 use drover_core::{BackoffRecord, JobConfig, decide};
 
 fn tasks(succeeded: i64, failed: i64, requeued: i64) -> Option<TaskCounts> {
-    Some(TaskCounts { succeeded, failed, requeued })
+    Some(TaskCounts { succeeded, failed, requeued, duplicates: 0 })
 }
 
 fn queue_job() -> drover_api::Job {
