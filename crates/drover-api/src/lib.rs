@@ -16,6 +16,7 @@ pub mod manifest;
 pub mod meta;
 pub mod pod;
 pub mod protocol;
+pub mod retry;
 pub mod validation;
 pub mod worker;
 

@@ -54,14 +54,7 @@ impl BackoffRecord {
         if self.failures_after_last_success == 0 {
             return Duration::ZERO;
         }
-        let mut delay = base.min(max);
-        for _ in 1..self.failures_after_last_success {
-            delay = delay.saturating_mul(2);
-            if delay >= max {
-                return max;
-            }
-        }
-        delay
+        drover_api::retry::Backoff::nth_delay(base.min(max), max, self.failures_after_last_success - 1)
     }
 
     /// The back-off time left at `now` (FAIL-11): `delay − (now − last_failure_time)`, floored at

@@ -91,6 +91,8 @@ use sha2::{Digest, Sha256};
 use tokio::time::{Instant, sleep, sleep_until, timeout_at};
 use uuid::Uuid;
 
+use drover_api::retry::Backoff;
+
 use crate::{BoxFuture, Queue, QueueError, Stats, Task, redact_url};
 
 /// Prefetch used unless [`AmqpQueue::with_prefetch`] says otherwise.
@@ -128,7 +130,7 @@ pub struct AmqpQueue {
     /// The current connection, if any (it may have died since).
     current: Mutex<Option<Arc<Session>>>,
     /// Held while reconnecting, so that one caller reconnects and the others wait.
-    reconnect: tokio::sync::Mutex<Backoff>,
+    reconnect: tokio::sync::Mutex<Reconnect>,
     /// The consumer; held by a `take` for as long as it waits.
     consumer: tokio::sync::Mutex<Option<ActiveConsumer>>,
     /// Deliveries handed out by `take` and not yet settled, by receipt.
@@ -177,7 +179,7 @@ impl AmqpQueue {
             prefetch: DEFAULT_PREFETCH,
             reconnect_timeout: DEFAULT_RECONNECT_TIMEOUT,
             current: Mutex::new(None),
-            reconnect: tokio::sync::Mutex::new(Backoff::default()),
+            reconnect: tokio::sync::Mutex::new(Reconnect::default()),
             consumer: tokio::sync::Mutex::new(None),
             leases: Mutex::new(HashMap::new()),
         };
@@ -498,12 +500,12 @@ impl AmqpQueue {
             match attempt {
                 Ok(session) => {
                     tracing::info!(url = %self.redactor.redacted, queue = %self.name, "Reconnected to RabbitMQ");
-                    *backoff = Backoff::default();
+                    *backoff = Reconnect::default();
                     *lock(&self.current) = Some(session.clone());
                     return Ok(session);
                 }
                 Err(e) => {
-                    backoff.delay = (backoff.delay * 2).clamp(BACKOFF_MIN, BACKOFF_MAX);
+                    backoff.delay = backoff.delays.next_delay();
                     backoff.retry_at = Some(Instant::now() + backoff.delay);
                     backoff.last_failure = match &e {
                         QueueError::Unavailable { reason, .. } => reason.clone(),
@@ -692,14 +694,26 @@ impl Lease {
 }
 
 /// Reconnection back-off, shared by every caller of one [`AmqpQueue`].
-#[derive(Default)]
-struct Backoff {
-    /// The last pause (zero after a success).
+struct Reconnect {
+    /// The pauses between failed attempts (reset after a success).
+    delays: Backoff,
+    /// The last pause.
     delay: Duration,
     /// No attempt before this.
     retry_at: Option<Instant>,
     /// Why the last attempt failed (already scrubbed).
     last_failure: String,
+}
+
+impl Default for Reconnect {
+    fn default() -> Reconnect {
+        Reconnect {
+            delays: Backoff::new(BACKOFF_MIN, BACKOFF_MAX),
+            delay: Duration::ZERO,
+            retry_at: None,
+            last_failure: String::new(),
+        }
+    }
 }
 
 /// Scrubs credentials out of error text (lapin's errors may quote the URI).
@@ -735,7 +749,7 @@ fn deadline_after(wait: Duration) -> Instant {
 
 /// Pause before the `attempt`-th restart of a consumer within one `take` (1-based).
 fn backoff(attempt: u32) -> Duration {
-    BACKOFF_MIN.saturating_mul(1 << attempt.saturating_sub(1).min(6)).min(BACKOFF_MAX)
+    Backoff::nth_delay(BACKOFF_MIN, BACKOFF_MAX, attempt.saturating_sub(1))
 }
 
 fn amqp_code(e: &lapin::Error) -> Option<u16> {

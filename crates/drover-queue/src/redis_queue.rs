@@ -99,6 +99,7 @@ use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use drover_api::retry::Backoff;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, Script};
 use tokio::time::Instant;
@@ -467,7 +468,7 @@ impl Queue for RedisQueue {
         Box::pin(async move {
             let lease_ms = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX).clamp(1, MAX_LEASE_MS);
             let deadline = Instant::now() + wait;
-            let mut pause = POLL_MIN;
+            let mut pauses = Backoff::new(POLL_MIN, POLL_MAX);
             loop {
                 if let Some(task) = self.try_take(lease_ms).await? {
                     return Ok(Some(task));
@@ -476,8 +477,7 @@ impl Queue for RedisQueue {
                 if now >= deadline {
                     return Ok(None);
                 }
-                tokio::time::sleep(pause.min(deadline - now)).await;
-                pause = (pause * 2).min(POLL_MAX);
+                tokio::time::sleep(pauses.next_delay().min(deadline - now)).await;
             }
         })
     }

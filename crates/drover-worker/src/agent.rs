@@ -61,6 +61,7 @@ use drover_api::pod::{
     ContainerState, ContainerStatus, PodCondition, StateRunning, StateTerminated, StateWaiting, phase,
 };
 use drover_api::protocol::{Assignment, REASON_WORKER_DRAINED, Registration, StatusReport};
+use drover_api::retry::Backoff;
 use drover_api::{Pod, PodStatus, Time};
 use drover_client::{Client, ClientError};
 use drover_queue::Task;
@@ -170,7 +171,7 @@ pub async fn run_with_drain(
         leave.clone(),
     ));
 
-    let mut delay = Duration::from_millis(100);
+    let mut delay = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
     while !leave.is_cancelled() {
         let reg = Registration {
             name: config.name.clone(),
@@ -182,7 +183,7 @@ pub async fn run_with_drain(
         match client.register_worker(&reg).await {
             Ok(_) => {
                 tracing::info!(worker = %config.name, slots = config.slots, coordinator = %config.coordinator, "Worker registered");
-                delay = Duration::from_millis(100);
+                delay.reset();
                 // Registering again resets the worker's phase: a drain under way is re-announced.
                 if state.started.is_cancelled() {
                     announce_drain(&client, &config.name, &leave).await;
@@ -197,9 +198,8 @@ pub async fn run_with_drain(
                 tracing::warn!(error = %err, "Cannot register; retrying");
                 tokio::select! {
                     _ = leave.cancelled() => break,
-                    _ = tokio::time::sleep(delay) => {}
+                    _ = tokio::time::sleep(delay.next_delay()) => {}
                 }
-                delay = (delay * 2).min(Duration::from_secs(5));
                 continue;
             }
         }
@@ -217,9 +217,8 @@ pub async fn run_with_drain(
             tracing::warn!(error = %err, "Assignment stream ended; reconnecting");
             tokio::select! {
                 _ = leave.cancelled() => break,
-                _ = tokio::time::sleep(delay) => {}
+                _ = tokio::time::sleep(delay.next_delay()) => {}
             }
-            delay = (delay * 2).min(Duration::from_secs(5));
         }
     }
 
@@ -306,7 +305,7 @@ async fn drain_agent(
 /// Asks the coordinator to mark this worker draining, retrying until it answers or `leave` is
 /// cancelled. An unknown worker (404) has nothing to drain there.
 async fn announce_drain(client: &Client, name: &str, leave: &CancellationToken) {
-    let mut delay = Duration::from_millis(50);
+    let mut delay = Backoff::new(Duration::from_millis(50), Duration::from_secs(2));
     loop {
         match client.drain_worker(name).await {
             Ok(_) => return,
@@ -318,16 +317,15 @@ async fn announce_drain(client: &Client, name: &str, leave: &CancellationToken) 
         }
         tokio::select! {
             _ = leave.cancelled() => return,
-            _ = tokio::time::sleep(delay) => {}
+            _ = tokio::time::sleep(delay.next_delay()) => {}
         }
-        delay = (delay * 2).min(Duration::from_secs(2));
     }
 }
 
 /// The drain's last step: removes this worker from the fleet, retrying for a while if the
 /// coordinator cannot be reached (it then declares the worker lost instead).
 async fn deregister(client: &Client, name: &str, shutdown: &CancellationToken) {
-    let mut delay = Duration::from_millis(50);
+    let mut delay = Backoff::new(Duration::from_millis(50), Duration::from_secs(2));
     for _ in 0..12 {
         match client.deregister_worker(name).await {
             Ok(_) => return,
@@ -336,9 +334,8 @@ async fn deregister(client: &Client, name: &str, shutdown: &CancellationToken) {
         }
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            _ = tokio::time::sleep(delay) => {}
+            _ = tokio::time::sleep(delay.next_delay()) => {}
         }
-        delay = (delay * 2).min(Duration::from_secs(2));
     }
     tracing::warn!(worker = %name, "Could not deregister; the coordinator will declare this worker lost");
 }
@@ -959,8 +956,7 @@ fn process_spec(
 }
 
 fn restart_delay(config: &AgentConfig, restarts: i32) -> Duration {
-    let factor = 2u32.saturating_pow((restarts - 1).clamp(0, 20) as u32);
-    config.restart_backoff_base.saturating_mul(factor).min(config.restart_backoff_max)
+    Backoff::nth_delay(config.restart_backoff_base, config.restart_backoff_max, (restarts - 1).max(0) as u32)
 }
 
 fn terminated(exit: &Exit) -> StateTerminated {
@@ -1037,7 +1033,7 @@ async fn report_until_acked(
     give_up: &CancellationToken,
 ) -> Sent {
     let report = StatusReport { uid: uid.to_string(), worker: config.name.clone(), status };
-    let mut delay = Duration::from_millis(50);
+    let mut delay = Backoff::new(Duration::from_millis(50), Duration::from_secs(2));
     loop {
         match client.report_status(name, &report).await {
             Ok(_) => return Sent::Acked,
@@ -1051,9 +1047,8 @@ async fn report_until_acked(
         }
         tokio::select! {
             _ = give_up.cancelled() => return Sent::GaveUp,
-            _ = tokio::time::sleep(delay) => {}
+            _ = tokio::time::sleep(delay.next_delay()) => {}
         }
-        delay = (delay * 2).min(Duration::from_secs(2));
     }
 }
 
@@ -1064,14 +1059,13 @@ async fn ship_logs(client: Client, name: String, uid: String, log: Arc<LogBuffer
         let (bytes, next) = log.read_from(offset);
         if !bytes.is_empty() {
             let start = next - bytes.len() as u64;
-            let mut delay = Duration::from_millis(50);
+            let mut delay = Backoff::new(Duration::from_millis(50), Duration::from_secs(2));
             for _ in 0..20 {
                 match client.append_log(&name, &uid, start, bytes.clone()).await {
                     Ok(()) => break,
                     Err(ClientError::Api { .. }) => break,
                     Err(_) => {
-                        tokio::time::sleep(delay).await;
-                        delay = (delay * 2).min(Duration::from_secs(2));
+                        tokio::time::sleep(delay.next_delay()).await;
                     }
                 }
             }

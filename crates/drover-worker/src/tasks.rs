@@ -73,6 +73,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use drover_api::pod::{ContainerState, PodCondition, StateWaiting, phase};
+use drover_api::retry::Backoff;
 use drover_api::{Pod, PodQueue, TaskCounts};
 use drover_client::ClientError;
 use drover_queue::{Queue, QueueError, Task};
@@ -232,7 +233,7 @@ impl QueuePod {
         stop: &CancellationToken,
         draining: &CancellationToken,
     ) -> Option<Arc<dyn Queue>> {
-        let mut delay = Duration::from_millis(100);
+        let mut delay = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         loop {
             if let Some(q) = &self.queue {
                 return Some(q.clone());
@@ -251,9 +252,8 @@ impl QueuePod {
             tokio::select! {
                 _ = stop.cancelled() => return None,
                 _ = draining.cancelled() => return None,
-                _ = tokio::time::sleep(delay) => {}
+                _ = tokio::time::sleep(delay.next_delay()) => {}
             }
-            delay = (delay * 2).min(Duration::from_secs(5));
         }
     }
 
@@ -294,7 +294,9 @@ impl QueuePod {
         }
         // A draining pod checks the drain rule soon after the queue looks empty (so the Job ends
         // promptly), then less and less often while other pods are still busy.
-        let mut wait = if self.spec.drain { Duration::from_millis(20) } else { Duration::from_millis(500) };
+        let first = if self.spec.drain { Duration::from_millis(20) } else { Duration::from_millis(500) };
+        let mut waits = Backoff::new(first, Duration::from_millis(500));
+        let mut wait = waits.next_delay();
         loop {
             if draining.is_cancelled() {
                 return Next::Draining;
@@ -343,7 +345,7 @@ impl QueuePod {
                     if self.drained_everywhere(&q, reporter, stop).await {
                         return Next::Drained;
                     }
-                    wait = (wait * 2).min(Duration::from_millis(500));
+                    wait = waits.next_delay();
                 }
                 Ok(None) => {
                     if !self.waiting_reported {
@@ -557,7 +559,7 @@ impl QueuePod {
     /// reached. A refusal (the pod is not this worker's any more) stops the pod.
     async fn record(&mut self, h: Handle, reporter: &Reporter<'_>) -> Event {
         let id = self.held[&h].task.id.clone();
-        let mut delay = Duration::from_millis(20);
+        let mut delay = Backoff::new(Duration::from_millis(20), Duration::from_secs(2));
         let mut tries_after_stop = 0;
         loop {
             match reporter.client.record_tasks(reporter.name, reporter.uid, std::slice::from_ref(&id)).await {
@@ -579,8 +581,7 @@ impl QueuePod {
                     return Event::RecordRefused(h);
                 }
             }
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(2));
+            tokio::time::sleep(delay.next_delay()).await;
         }
     }
 
