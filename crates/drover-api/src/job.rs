@@ -234,11 +234,13 @@ pub struct JobStatus {
     /// Pods whose termination was requested and which have not finished yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub terminating: Option<i32>,
-    /// Drover extension: task counts over all the Job's pods (queue Jobs only).
+    /// Drover extension: task counts over all the Job's pods (queue Jobs only); `succeeded` and
+    /// `duplicates` from the Job's task ledger once a worker recorded a task in it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tasks: Option<TaskCounts>,
     /// Drover extension: the part of `tasks` that comes from pods already counted (and
-    /// possibly removed). Folded in exactly once, with the pod's outcome.
+    /// possibly removed). Folded in exactly once, with the pod's outcome. Its `succeeded` is what
+    /// those pods reported; a Job with a task ledger takes `tasks.succeeded` from the ledger.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counted_tasks: Option<TaskCounts>,
 }

@@ -55,7 +55,8 @@ pub(crate) enum Request {
     Soon(Key),
 }
 
-/// How long a [`Request::Soon`] waits: the requests that arrive meanwhile join it.
+/// How long a sync asked for "soon" (after a commit to a Job's task ledger) waits: the requests
+/// that arrive meanwhile join it.
 pub const COALESCE: Duration = Duration::from_millis(100);
 
 /// The controller's queue: keys to sync in order (each at most once), timers, and the keys a

@@ -31,13 +31,17 @@ impl Drop for Served {
 }
 
 async fn serve() -> Served {
+    serve_with(None).await
+}
+
+async fn serve_with(token: Option<&str>) -> Served {
     let config = Config {
         data_dir: None,
         worker_lease: Duration::from_secs(60),
         event_ttl: Duration::from_secs(3600),
         job: Default::default(),
         cron_zone: chrono_tz::UTC,
-        token: None,
+        token: token.and_then(drover_api::meta::Secret::new),
         insecure: false,
     };
     let token = CancellationToken::new();
@@ -255,4 +259,21 @@ async fn a_deleted_job_takes_its_ledger_with_it() {
     let again = worker.record_tasks(&pod.metadata.name, &pod.metadata.uid, &ids(&["a"])).await.unwrap();
     assert_eq!(again, [true]);
     assert_eq!(tally(job.metadata.uid.clone()), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recording_needs_the_api_token() {
+    let s = serve_with(Some("sesame")).await;
+    let admin = Client::new(&s.url).with_token(Some("sesame"));
+    register(&admin, "w1", 1).await;
+    queue_job(&admin, "locked", 1).await;
+    let pod = bound_pods(&admin, "locked", 1).await.remove(0);
+    let (name, uid) = (pod.metadata.name.as_str(), pod.metadata.uid.as_str());
+    let stranger = Client::new(&s.url).with_report_batching("w1");
+    match stranger.record_tasks(name, uid, &ids(&["a"])).await {
+        Err(ClientError::TaskBatch(why)) => assert!(why.contains("Unauthorized"), "{why}"),
+        other => panic!("expected the batch to fail with 401, got {other:?}"),
+    }
+    let worker = Client::new(&s.url).with_token(Some("sesame")).with_report_batching("w1");
+    assert_eq!(worker.record_tasks(name, uid, &ids(&["a"])).await.unwrap(), [true]);
 }
