@@ -433,3 +433,36 @@ pub fn create_job(t: &mut Txn<'_>, mut job: Job, now: Time) -> Result<Job, Store
     job.spec.selector = Some(selector);
     t.update(job)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(name: &str) -> Key {
+        Key::Job(name.into())
+    }
+
+    #[test]
+    fn soon_requests_for_one_key_share_a_timer_and_a_new_one_starts_after_it_fires() {
+        let mut q = Queue::default();
+        let start = Instant::now();
+        q.request(Request::Soon(job("a")));
+        q.request(Request::Soon(job("a")));
+        q.request(Request::Soon(job("b")));
+        assert_eq!(q.timers.len(), 2, "one timer per key");
+        assert!(q.keys.is_empty(), "nothing is synced before the window ends");
+        q.fire(start);
+        assert!(q.keys.is_empty(), "not due yet");
+        q.fire(start + COALESCE + Duration::from_millis(50));
+        assert_eq!(q.keys, [job("a"), job("b")]);
+        assert!(q.soon.is_empty() && q.timers.is_empty());
+        // A request after the timer fired gets a timer of its own (its change may be newer than
+        // the sync now queued has read).
+        q.request(Request::Soon(job("a")));
+        assert_eq!(q.timers.len(), 1);
+        // An immediate request is queued at once, and only once.
+        q.request(Request::Now(job("c")));
+        q.request(Request::Now(job("c")));
+        assert_eq!(q.keys, [job("a"), job("b"), job("c")]);
+    }
+}
