@@ -167,7 +167,9 @@ pub struct QueueSpec {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskCounts {
-    /// Tasks processed and acked.
+    /// Tasks processed and acked. On a Job whose workers record their tasks in the task ledger
+    /// (every worker of this version), the number of distinct tasks that succeeded: exact,
+    /// however often a task ran.
     #[serde(default)]
     pub succeeded: i64,
     /// Task attempts whose command failed (the task was requeued).
@@ -176,8 +178,9 @@ pub struct TaskCounts {
     /// Tasks put back on the queue (after a failure, a termination or a lost lease).
     #[serde(default)]
     pub requeued: i64,
-    /// Successful runs of a task that had already succeeded (execution is at least once; the
-    /// ledger counts each task once in `succeeded`).
+    /// Successful runs of a task that had already succeeded: execution is at least once (a
+    /// task runs again after a lost lease or a killed worker), and this makes it visible. Not
+    /// part of `succeeded`. Job only, from the task ledger.
     #[serde(default, skip_serializing_if = "is_zero_i64")]
     pub duplicates: i64,
 }
@@ -231,11 +234,13 @@ pub struct JobStatus {
     /// Pods whose termination was requested and which have not finished yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub terminating: Option<i32>,
-    /// Drover extension: task counts over all the Job's pods (queue Jobs only).
+    /// Drover extension: task counts over all the Job's pods (queue Jobs only); `succeeded` and
+    /// `duplicates` from the Job's task ledger once a worker recorded a task in it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tasks: Option<TaskCounts>,
     /// Drover extension: the part of `tasks` that comes from pods already counted (and
-    /// possibly removed). Folded in exactly once, with the pod's outcome.
+    /// possibly removed). Folded in exactly once, with the pod's outcome. Its `succeeded` is what
+    /// those pods reported; a Job with a task ledger takes `tasks.succeeded` from the ledger.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counted_tasks: Option<TaskCounts>,
 }
@@ -371,5 +376,21 @@ impl Job {
         if self.metadata.labels.is_empty() {
             self.metadata.labels = spec.template.metadata.labels.clone();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_duplicates_are_not_serialized_when_zero() {
+        let json = serde_json::to_value(TaskCounts { succeeded: 3, ..Default::default() }).unwrap();
+        assert_eq!(json, serde_json::json!({"succeeded": 3, "failed": 0, "requeued": 0}));
+        let both = TaskCounts { succeeded: 3, duplicates: 1, ..Default::default() };
+        let json = serde_json::to_value(both).unwrap();
+        assert_eq!(json["duplicates"], 1);
+        assert_eq!(serde_json::from_value::<TaskCounts>(json).unwrap(), both);
+        assert_eq!(both.plus(both).duplicates, 2);
     }
 }

@@ -105,3 +105,37 @@ pub struct ReportResult {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub message: String,
 }
+
+/// One pod's tasks that succeeded, recorded in its Job's task ledger before they are acked
+/// (`POST /apis/drover.dev/v1/workers/{name}/tasks`, a JSON array of these).
+///
+/// Execution is at least once (a task may run again after a lost lease or a killed worker);
+/// accounting is exactly once: the ledger keeps each task id once per Job, so
+/// `status.tasks.succeeded` is the number of distinct tasks that succeeded.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskRecord {
+    /// The pod's name.
+    pub pod: String,
+    /// The pod's uid, so a record never lands on a newer pod of the same name.
+    pub uid: String,
+    /// The stable ids of the tasks that succeeded, in the order they did.
+    pub tasks: Vec<String>,
+}
+
+/// The answer to one [`TaskRecord`], in the batch's order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskRecordResult {
+    /// 200 when recorded; 409 when refused (the pod is gone, has another uid, is not bound to
+    /// this worker, or is already terminal): the worker must not ack those tasks (it requeues
+    /// them).
+    pub code: u16,
+    /// Why it was refused.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    /// Per task id, in order: true when this is the first success recorded for that task in its
+    /// Job, false when it is a duplicate (the task already succeeded once).
+    #[serde(default)]
+    pub first: Vec<bool>,
+}

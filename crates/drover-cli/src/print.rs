@@ -65,9 +65,13 @@ pub(crate) fn job_headers(wide: bool, tasks: bool) -> Vec<&'static str> {
     h
 }
 
-/// The TASKS column of `get jobs -o wide`: `succeeded/failed/requeued`, or `-` without a queue.
+/// The TASKS column of `get jobs -o wide`: `9 ok, 0 failed, 0 requeued`, with `, 1 dup` when a
+/// task succeeded more than once, or `-` without a queue.
 pub(crate) fn tasks(job: &Job) -> String {
     match job.status.tasks {
+        Some(t) if t.duplicates > 0 => {
+            format!("{} ok, {} failed, {} requeued, {} dup", t.succeeded, t.failed, t.requeued, t.duplicates)
+        }
         Some(t) => format!("{} ok, {} failed, {} requeued", t.succeeded, t.failed, t.requeued),
         None if job.spec.queue.is_some() => "0 ok, 0 failed, 0 requeued".into(),
         None => "-".into(),
@@ -549,6 +553,17 @@ mod tests {
         assert_eq!(completions(&job), "1/1 of 3");
         job.spec.completions = Some(4);
         assert_eq!(completions(&job), "1/4");
+    }
+
+    #[test]
+    fn task_counts_show_duplicates_only_when_there_are_some() {
+        let mut job = Job::default();
+        assert_eq!(tasks(&job), "-");
+        job.status.tasks =
+            Some(drover_api::TaskCounts { succeeded: 9, failed: 1, requeued: 2, duplicates: 0 });
+        assert_eq!(tasks(&job), "9 ok, 1 failed, 2 requeued");
+        job.status.tasks.as_mut().unwrap().duplicates = 1;
+        assert_eq!(tasks(&job), "9 ok, 1 failed, 2 requeued, 1 dup");
     }
 
     fn sample_cronjob() -> CronJob {

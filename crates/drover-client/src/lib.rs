@@ -6,7 +6,10 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use drover_api::meta::Secret;
-use drover_api::protocol::{Assignment, HeartbeatReply, PodReport, Registration, ReportResult, StatusReport};
+use drover_api::protocol::{
+    Assignment, HeartbeatReply, PodReport, Registration, ReportResult, StatusReport, TaskRecord,
+    TaskRecordResult,
+};
 use drover_api::{CronJob, Event, Job, Pod, Worker};
 use futures::{Stream, StreamExt, TryStreamExt};
 use serde::Deserialize;
@@ -48,6 +51,14 @@ pub enum ClientError {
     /// A batch of status reports this one was part of could not be sent; it may be sent again.
     #[error("the batch of status reports failed: {0}")]
     Batch(String),
+    /// A batch of task records this one was part of could not be sent, or its answer was lost:
+    /// the tasks may or may not be recorded, and may be recorded again (a task recorded twice
+    /// is counted once, as a duplicate).
+    #[error("the batch of task records failed: {0}")]
+    TaskBatch(String),
+    /// A worker call on a client that was not given the worker's name.
+    #[error("{0} needs the worker's name: build the client with with_report_batching(worker)")]
+    NoWorker(&'static str),
 }
 
 impl ClientError {
@@ -98,6 +109,80 @@ pub struct Client {
 struct Batcher {
     worker: String,
     queue: std::sync::Mutex<Option<mpsc::UnboundedSender<Queued>>>,
+    /// The same for task records ([`Client::record_tasks`]), on a task of their own.
+    tasks: std::sync::Mutex<Option<mpsc::UnboundedSender<QueuedTasks>>>,
+}
+
+/// One [`Client::record_tasks`] call waiting for its batch.
+#[derive(Debug)]
+struct QueuedTasks {
+    pod: String,
+    uid: String,
+    tasks: Vec<String>,
+    done: oneshot::Sender<Result<Vec<bool>, ClientError>>,
+}
+
+/// The most task ids one batch of task records carries.
+const MAX_BATCH_TASKS: usize = 4096;
+
+/// Sends a worker's task records in batches, as [`run_batches`] does for status reports. The
+/// calls about one pod (with one uid) in a batch become one [`TaskRecord`], and each call gets
+/// its own slice of the answer back.
+async fn run_task_batches(client: Client, worker: String, mut rx: mpsc::UnboundedReceiver<QueuedTasks>) {
+    while let Some(first) = rx.recv().await {
+        let mut n = first.tasks.len();
+        let mut items = vec![first];
+        while n < MAX_BATCH_TASKS
+            && let Ok(more) = rx.try_recv()
+        {
+            n += more.tasks.len();
+            items.push(more);
+        }
+        // Per call: which record it joined, where its tasks start there, and how many.
+        let mut records: Vec<TaskRecord> = Vec::new();
+        let mut at: Vec<(usize, usize, usize)> = Vec::with_capacity(items.len());
+        for item in &mut items {
+            let index = match records.iter().position(|r| r.uid == item.uid && r.pod == item.pod) {
+                Some(i) => i,
+                None => {
+                    let (pod, uid) = (item.pod.clone(), item.uid.clone());
+                    records.push(TaskRecord { pod, uid, tasks: Vec::new() });
+                    records.len() - 1
+                }
+            };
+            at.push((index, records[index].tasks.len(), item.tasks.len()));
+            records[index].tasks.append(&mut item.tasks);
+        }
+        let outcome = client.record_task_batch(&worker, &records).await;
+        let outcome = match outcome {
+            Ok(results)
+                if results.len() == records.len()
+                    && results
+                        .iter()
+                        .zip(&records)
+                        .all(|(res, rec)| res.code >= 300 || res.first.len() == rec.tasks.len()) =>
+            {
+                Ok(results)
+            }
+            Ok(results) => Err(format!("{} results for {} task records", results.len(), records.len())),
+            Err(err) => Err(err.to_string()),
+        };
+        for (item, (index, start, len)) in items.into_iter().zip(at) {
+            let reply = match &outcome {
+                Ok(results) if results[index].code < 300 => {
+                    Ok(results[index].first[start..start + len].to_vec())
+                }
+                Ok(results) => Err(ClientError::Api {
+                    code: results[index].code,
+                    reason: "Conflict".into(),
+                    message: results[index].message.clone(),
+                    causes: Vec::new(),
+                }),
+                Err(why) => Err(ClientError::TaskBatch(why.clone())),
+            };
+            let _ = item.done.send(reply);
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -162,12 +247,16 @@ impl Client {
         Client { http, server: server.trim_end_matches('/').to_string(), token: None, batcher: None }
     }
 
-    /// The same client, sending [`Client::report_status`] calls in batches for `worker` (see
-    /// the batch endpoint). The batching task starts with the first report.
+    /// The same client, sending [`Client::report_status`] and [`Client::record_tasks`] calls in
+    /// batches for `worker` (see the batch endpoints). Each batching task starts with its first
+    /// call.
     #[must_use]
     pub fn with_report_batching(mut self, worker: &str) -> Client {
-        self.batcher =
-            Some(Arc::new(Batcher { worker: worker.to_string(), queue: std::sync::Mutex::new(None) }));
+        self.batcher = Some(Arc::new(Batcher {
+            worker: worker.to_string(),
+            queue: std::sync::Mutex::new(None),
+            tasks: std::sync::Mutex::new(None),
+        }));
         self
     }
 
@@ -389,16 +478,6 @@ impl Client {
     }
 
     /// Reports a pod's status (in a batch with others, after [`Client::with_report_batching`]).
-    /// TEMPORARY (replaced by the ledger branch).
-    pub async fn record_tasks(
-        &self,
-        _pod: &str,
-        _uid: &str,
-        tasks: &[String],
-    ) -> Result<Vec<bool>, ClientError> {
-        Ok(vec![true; tasks.len()])
-    }
-
     pub async fn report_status(&self, pod: &str, report: &StatusReport) -> Result<(), ClientError> {
         let Some(batcher) = &self.batcher else {
             return self
@@ -434,6 +513,61 @@ impl Client {
     ) -> Result<Vec<ReportResult>, ClientError> {
         self.json(
             self.http.post(self.url(&format!("/apis/drover.dev/v1/workers/{worker}/status"))).json(reports),
+        )
+        .await
+    }
+
+    /// Records that `tasks` (stable task ids) of the pod `pod` (uid `uid`) succeeded, in its
+    /// Job's task ledger, and returns per task whether it is the first success of that task in
+    /// the Job (false: a duplicate, which is not counted again). The worker acks a task only
+    /// after this returned `Ok`: then a killed worker loses no count.
+    ///
+    /// `Err(ClientError::Api { code: 409, .. })` when the coordinator refused (the pod is gone,
+    /// has another uid, is not bound to this worker, or is terminal): the tasks must not be
+    /// acked. `Err(ClientError::TaskBatch(_))` when the answer did not arrive (the tasks may or
+    /// may not be recorded). Needs [`Client::with_report_batching`] (the worker's name).
+    ///
+    /// Calls made while a request is in flight leave together in the next one (one request,
+    /// one store transaction), so many pods recording thousands of tasks a second make a few
+    /// hundred requests, not one per task.
+    pub async fn record_tasks(
+        &self,
+        pod: &str,
+        uid: &str,
+        tasks: &[String],
+    ) -> Result<Vec<bool>, ClientError> {
+        let Some(batcher) = &self.batcher else { return Err(ClientError::NoWorker("record_tasks")) };
+        if tasks.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (done, wait) = oneshot::channel();
+        let queued = QueuedTasks { pod: pod.to_string(), uid: uid.to_string(), tasks: tasks.to_vec(), done };
+        {
+            let mut queue = batcher.tasks.lock().unwrap_or_else(|p| p.into_inner());
+            let tx = queue.get_or_insert_with(|| {
+                let (tx, rx) = mpsc::unbounded_channel();
+                let plain = Client { batcher: None, ..self.clone() };
+                tokio::spawn(run_task_batches(plain, batcher.worker.clone(), rx));
+                tx
+            });
+            if let Err(mpsc::error::SendError(queued)) = tx.send(queued) {
+                // The batching task is gone (its runtime ended): start another next time.
+                *queue = None;
+                let _ = queued.done.send(Err(ClientError::TaskBatch("the batching task stopped".into())));
+            }
+        }
+        wait.await.unwrap_or_else(|_| Err(ClientError::TaskBatch("the batching task stopped".into())))
+    }
+
+    /// Sends several task records of `worker`'s pods in one request (one store transaction).
+    /// The results are in the records' order.
+    pub async fn record_task_batch(
+        &self,
+        worker: &str,
+        records: &[TaskRecord],
+    ) -> Result<Vec<TaskRecordResult>, ClientError> {
+        self.json(
+            self.http.post(self.url(&format!("/apis/drover.dev/v1/workers/{worker}/tasks"))).json(records),
         )
         .await
     }

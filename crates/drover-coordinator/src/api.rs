@@ -18,6 +18,7 @@
 //! | `/apis/drover.dev/v1/workers/{name}` | GET, DELETE (deregister) |
 //! | `/apis/drover.dev/v1/workers/{name}/drain`, `/cordon`, `/uncordon` | POST |
 //! | `/apis/drover.dev/v1/workers/{name}/status` | POST (a batch of pod status reports) |
+//! | `/apis/drover.dev/v1/workers/{name}/tasks` | POST (a batch of task successes for the ledger) |
 //! | `/apis/drover.dev/v1/workers/{name}/heartbeat` | POST |
 //! | `/apis/drover.dev/v1/workers/{name}/assignments` | GET (stream) |
 //!
@@ -37,7 +38,9 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use drover_api::manifest::Object as Manifest;
 use drover_api::meta::parse_label_selector;
-use drover_api::protocol::{Assignment, PodReport, Registration, ReportResult, StatusReport};
+use drover_api::protocol::{
+    Assignment, PodReport, Registration, ReportResult, StatusReport, TaskRecord, TaskRecordResult,
+};
 use drover_api::{CronJob, Job, LabelSelector, Pod, Worker, labels};
 use drover_store::{Object, StoreError};
 use futures::stream::{self, Stream, StreamExt};
@@ -67,6 +70,7 @@ pub fn router(coordinator: Coordinator) -> Router {
         .route("/apis/drover.dev/v1/workers/{name}", get(get_worker).delete(deregister_worker))
         .route("/apis/drover.dev/v1/workers/{name}/drain", post(drain_worker))
         .route("/apis/drover.dev/v1/workers/{name}/status", post(report_statuses))
+        .route("/apis/drover.dev/v1/workers/{name}/tasks", post(record_tasks))
         .route("/apis/drover.dev/v1/workers/{name}/cordon", post(cordon_worker))
         .route("/apis/drover.dev/v1/workers/{name}/uncordon", post(uncordon_worker))
         .route("/apis/drover.dev/v1/workers/{name}/heartbeat", post(heartbeat))
@@ -691,6 +695,32 @@ async fn report_statuses(
             .map(|r| match r {
                 Ok(()) => ReportResult { code: 200, message: String::new() },
                 Err(message) => ReportResult { code: 409, message },
+            })
+            .collect(),
+    ))
+}
+
+/// The longest task id the ledger takes, in bytes (an AMQP `message_id` is at most 255).
+const MAX_TASK_ID: usize = 1024;
+
+async fn record_tasks(
+    State(c): State<Coordinator>,
+    Path(name): Path<String>,
+    Json(records): Json<Vec<TaskRecord>>,
+) -> ApiResult<Json<Vec<TaskRecordResult>>> {
+    if let Some(bad) = records.iter().flat_map(|r| &r.tasks).find(|t| t.is_empty() || t.len() > MAX_TASK_ID) {
+        return Err(ApiError::bad_request(format!(
+            "tasks: Invalid value: {} bytes: a task id must be 1 to {MAX_TASK_ID} bytes",
+            bad.len()
+        )));
+    }
+    let results = c.record_tasks(&name, &records)?;
+    Ok(Json(
+        results
+            .into_iter()
+            .map(|r| match r {
+                Ok(first) => TaskRecordResult { code: 200, message: String::new(), first },
+                Err(message) => TaskRecordResult { code: 409, message, first: Vec::new() },
             })
             .collect(),
     ))

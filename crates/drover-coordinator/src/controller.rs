@@ -2,13 +2,16 @@
 //!
 //! # Expected flow
 //! 1. A change to a Job, or to a pod it owns, puts the Job's name on the queue; so does a due
-//!    requeue timer. Names already queued are not queued twice. The writes of the Job's own
-//!    sync do not queue it again unless that sync deleted pods (see `execute`); a sync that
-//!    created only the per-sync cap of the pods its Job lacks (JOB-M5) asks for a zero requeue,
-//!    so a Job wider than the cap fills up with no other event.
+//!    requeue timer, and, within [`COALESCE`], a commit to its task ledger (those come by the
+//!    thousand a second; the ones within the window make one sync). Names already queued are
+//!    not queued twice. The writes of the Job's own sync do not queue it again unless that sync
+//!    deleted pods (see `execute`); a sync that created only the per-sync cap of the pods its
+//!    Job lacks (JOB-M5) asks for a zero requeue, so a Job wider than the cap fills up with no
+//!    other event.
 //! 2. One task takes names off the queue and syncs them one at a time, so two syncs of the same
 //!    Job never overlap (kube-runtime's runner gives the same guarantee per key).
-//! 3. A sync reads the Job, its pods and its back-off record from the store, calls `decide`, and
+//! 3. A sync reads the Job, its pods, its back-off record and its task ledger's tally from the
+//!    store, calls `decide`, and
 //!    writes the new status, the counted pods (tracking finalizer removed) and the back-off
 //!    record in **one** transaction, guarded by the Job's resourceVersion.
 //! 4. It then requests terminations, or creates pods in slow-start batches (doubling), each
@@ -27,7 +30,7 @@ use std::time::Duration;
 
 use drover_api::pod::phase;
 use drover_api::{CronJob, Event, Job, LabelSelector, ObjectMeta, OwnerReference, Pod, Time, labels};
-use drover_core::{BackoffRecord, JobPlan, decide};
+use drover_core::{BackoffRecord, JobPlan, TaskLedger, decide_with_ledger};
 use drover_store::{StoreError, Txn};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -43,6 +46,69 @@ pub enum Key {
     CronJob(String),
 }
 
+/// A request on the controller's queue.
+#[derive(Debug)]
+pub(crate) enum Request {
+    /// Sync the object as soon as possible.
+    Now(Key),
+    /// Sync the object within [`COALESCE`]: for changes that come by the thousand a second
+    /// (a busy Job's task ledger), so that they make a few syncs a second, not one each. Every
+    /// change still gets a sync that starts after it was committed.
+    Soon(Key),
+}
+
+/// How long a sync asked for "soon" (after a commit to a Job's task ledger) waits: the requests
+/// that arrive meanwhile join it.
+pub const COALESCE: Duration = Duration::from_millis(100);
+
+/// The controller's queue: keys to sync in order (each at most once), timers, and the keys a
+/// [`Request::Soon`] timer is pending for.
+#[derive(Default)]
+struct Queue {
+    keys: VecDeque<Key>,
+    queued: HashSet<Key>,
+    timers: BTreeMap<(Instant, u64), Key>,
+    timer_seq: u64,
+    soon: HashSet<Key>,
+}
+
+impl Queue {
+    fn push(&mut self, key: Key) {
+        if self.queued.insert(key.clone()) {
+            self.keys.push_back(key);
+        }
+    }
+
+    fn push_at(&mut self, at: Instant, key: Key) {
+        self.timer_seq += 1;
+        self.timers.insert((at, self.timer_seq), key);
+    }
+
+    fn request(&mut self, request: Request) {
+        match request {
+            Request::Now(key) => self.push(key),
+            // A pending timer fires after this request was sent, so its sync sees the change.
+            Request::Soon(key) => {
+                if self.soon.insert(key.clone()) {
+                    self.push_at(Instant::now() + COALESCE, key);
+                }
+            }
+        }
+    }
+
+    /// Queues the keys whose timers are due.
+    fn fire(&mut self, now: Instant) {
+        while let Some(entry) = self.timers.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let key = entry.remove();
+            self.soon.remove(&key);
+            self.push(key);
+        }
+    }
+}
+
 /// Runs the controllers (Jobs and CronJobs) until `token` is cancelled. One task runs every
 /// sync, so two syncs of one object never overlap.
 pub async fn run(coordinator: Coordinator, token: CancellationToken) {
@@ -50,10 +116,7 @@ pub async fn run(coordinator: Coordinator, token: CancellationToken) {
         tracing::error!("Job controller started twice");
         return;
     };
-    let mut queue: VecDeque<Key> = VecDeque::new();
-    let mut queued: HashSet<Key> = HashSet::new();
-    let mut timers: BTreeMap<(Instant, u64), Key> = BTreeMap::new();
-    let mut timer_seq = 0u64;
+    let mut queue = Queue::default();
 
     // Every Job and CronJob is synced at start: a restarted coordinator continues where it stopped.
     let all = coordinator.store().read(|t| {
@@ -62,67 +125,40 @@ pub async fn run(coordinator: Coordinator, token: CancellationToken) {
         Ok(cronjobs.chain(jobs).collect::<Vec<_>>())
     });
     match all {
-        Ok(keys) => {
-            for key in keys {
-                if queued.insert(key.clone()) {
-                    queue.push_back(key);
-                }
-            }
-        }
+        Ok(keys) => keys.into_iter().for_each(|key| queue.push(key)),
         Err(err) => tracing::error!(error = %err, "Cannot list Jobs and CronJobs at start"),
     }
 
     loop {
         // Drain everything already waiting, so a burst of changes makes one sync per object.
-        while let Ok(key) = rx.try_recv() {
-            if queued.insert(key.clone()) {
-                queue.push_back(key);
-            }
+        while let Ok(request) = rx.try_recv() {
+            queue.request(request);
         }
-        if let Some(key) = queue.pop_front() {
-            queued.remove(&key);
+        if let Some(key) = queue.keys.pop_front() {
+            queue.queued.remove(&key);
             let res = match &key {
                 Key::Job(name) => sync_job(&coordinator, name),
                 Key::CronJob(name) => crate::cronjobs::sync_cronjob(&coordinator, name),
             };
             match res {
-                Ok(Some(after)) => {
-                    timer_seq += 1;
-                    timers.insert((Instant::now() + after, timer_seq), key);
-                }
+                Ok(Some(after)) => queue.push_at(Instant::now() + after, key),
                 Ok(None) => {}
                 Err(err) => {
                     tracing::warn!(object = ?key, error = %err, "Sync failed; retrying");
-                    timer_seq += 1;
-                    timers.insert((Instant::now() + Duration::from_millis(200), timer_seq), key);
+                    queue.push_at(Instant::now() + Duration::from_millis(200), key);
                 }
             }
             tokio::task::yield_now().await;
             continue;
         }
-        let next_timer = timers.keys().next().map(|(at, _)| *at);
+        let next_timer = queue.timers.keys().next().map(|(at, _)| *at);
         tokio::select! {
             _ = token.cancelled() => return,
             msg = rx.recv() => match msg {
-                Some(key) => {
-                    if queued.insert(key.clone()) {
-                        queue.push_back(key);
-                    }
-                }
+                Some(request) => queue.request(request),
                 None => return,
             },
-            _ = sleep_until_opt(next_timer) => {
-                let now = Instant::now();
-                while let Some(entry) = timers.first_entry() {
-                    if entry.key().0 > now {
-                        break;
-                    }
-                    let key = entry.remove();
-                    if queued.insert(key.clone()) {
-                        queue.push_back(key);
-                    }
-                }
-            }
+            _ = sleep_until_opt(next_timer) => queue.fire(Instant::now()),
         }
     }
 }
@@ -137,20 +173,22 @@ async fn sleep_until_opt(at: Option<Instant>) {
 /// Syncs one Job. Returns when to sync it again regardless of changes.
 pub fn sync_job(coordinator: &Coordinator, name: &str) -> Result<Option<Duration>, StoreError> {
     let now = now();
-    let Some((job, pods, backoff)) = coordinator.store().read(|t| {
+    let Some((job, pods, backoff, ledger)) = coordinator.store().read(|t| {
         let Some(job) = t.get::<Job>(name)? else { return Ok(None) };
         let pods = t.list_owned_live::<Pod>(&job.metadata.uid)?;
         let (failures, last) = t.backoff(&job.metadata.uid)?;
+        let ledger = t.task_tally(&job.metadata.uid)?;
         Ok(Some((
             job,
             pods,
             BackoffRecord { failures_after_last_success: failures, last_failure_time: last },
+            ledger.map(|(succeeded, duplicates)| TaskLedger { succeeded, duplicates }),
         )))
     })?
     else {
         return Ok(None);
     };
-    let plan = decide(&job, &pods, &backoff, &coordinator.config.job, now);
+    let plan = decide_with_ledger(&job, &pods, &backoff, ledger.as_ref(), &coordinator.config.job, now);
     let backoff_changed = plan.backoff != backoff;
     execute(coordinator, job, plan, backoff_changed, now)
 }
@@ -396,4 +434,37 @@ pub fn create_job(t: &mut Txn<'_>, mut job: Job, now: Time) -> Result<Job, Store
     selector.match_labels.insert(labels::CONTROLLER_UID.into(), uid);
     job.spec.selector = Some(selector);
     t.update(job)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(name: &str) -> Key {
+        Key::Job(name.into())
+    }
+
+    #[test]
+    fn soon_requests_for_one_key_share_a_timer_and_a_new_one_starts_after_it_fires() {
+        let mut q = Queue::default();
+        let start = Instant::now();
+        q.request(Request::Soon(job("a")));
+        q.request(Request::Soon(job("a")));
+        q.request(Request::Soon(job("b")));
+        assert_eq!(q.timers.len(), 2, "one timer per key");
+        assert!(q.keys.is_empty(), "nothing is synced before the window ends");
+        q.fire(start);
+        assert!(q.keys.is_empty(), "not due yet");
+        q.fire(start + COALESCE + Duration::from_millis(50));
+        assert_eq!(q.keys, [job("a"), job("b")]);
+        assert!(q.soon.is_empty() && q.timers.is_empty());
+        // A request after the timer fired gets a timer of its own (its change may be newer than
+        // the sync now queued has read).
+        q.request(Request::Soon(job("a")));
+        assert_eq!(q.timers.len(), 1);
+        // An immediate request is queued at once, and only once.
+        q.request(Request::Now(job("c")));
+        q.request(Request::Now(job("c")));
+        assert_eq!(q.keys, [job("a"), job("b"), job("c")]);
+    }
 }

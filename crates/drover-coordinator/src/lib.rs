@@ -10,7 +10,8 @@
 //! - [`cronjobs`]: the CronJob controller runtime. It executes `drover_core::cronjob::decide`'s
 //!   plans on the same queue and task as the Job controller.
 //! - [`scheduler`]: binds pending pods to workers with free slots.
-//! - [`workers`]: registration, heartbeats, assignment streams and the lease checker.
+//! - [`workers`]: registration, heartbeats, assignment streams, status reports, task records
+//!   (the task ledger) and the lease checker.
 //! - [`events`]: removes events older than [`Config::event_ttl`].
 //! - [`metrics`]: `GET /metrics` in Prometheus' text format.
 //! - [`api`]: the axum router. Only this module knows HTTP paths and status codes.

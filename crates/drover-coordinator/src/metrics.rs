@@ -39,7 +39,7 @@ pub fn render(coordinator: &Coordinator) -> Result<String, StoreError> {
         sample(&mut out, "drover_jobs", &[("state", state)], *n as f64);
     }
 
-    let per_job: [PerJob; 7] = [
+    let per_job: [PerJob; 8] = [
         ("drover_job_status_active", "Active pods of the Job.", |j| Some(f64::from(j.status.active))),
         ("drover_job_status_succeeded", "Succeeded pods of the Job.", |j| {
             Some(f64::from(j.status.succeeded))
@@ -49,9 +49,14 @@ pub fn render(coordinator: &Coordinator) -> Result<String, StoreError> {
         ("drover_job_spec_completions", "The Job's completions (absent in work-queue mode).", |j| {
             j.spec.completions.map(f64::from)
         }),
-        ("drover_job_tasks_succeeded", "Queue tasks the Job's pods processed and acked.", |j| {
+        ("drover_job_tasks_succeeded", "Distinct queue tasks of the Job that succeeded.", |j| {
             j.status.tasks.as_ref().map(|t| t.succeeded as f64)
         }),
+        (
+            "drover_job_tasks_duplicates",
+            "Successful runs of a task of the Job that had already succeeded.",
+            |j| j.status.tasks.as_ref().map(|t| t.duplicates as f64),
+        ),
         ("drover_job_tasks_failed", "Queue tasks the Job's pods failed.", |j| {
             j.status.tasks.as_ref().map(|t| t.failed as f64)
         }),
@@ -129,6 +134,24 @@ pub fn render(coordinator: &Coordinator) -> Result<String, StoreError> {
     for cj in &cronjobs {
         let n = cj.status.missed_schedules.len() as f64;
         sample(&mut out, "drover_cronjob_missed_schedules", &[("cronjob", &cj.metadata.name)], n);
+    }
+
+    let ledger = coordinator.ledger_stats();
+    for (name, help, value) in [
+        (
+            "drover_task_ledger_batches_total",
+            "Batches of task successes committed to the task ledger, one transaction each.",
+            &ledger.batches,
+        ),
+        ("drover_task_ledger_tasks_total", "Task successes recorded in the task ledger.", &ledger.tasks),
+        (
+            "drover_task_ledger_duplicates_total",
+            "Task successes recorded for a task that had already succeeded.",
+            &ledger.duplicates,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
+        sample(&mut out, name, &[], value.load(std::sync::atomic::Ordering::Relaxed) as f64);
     }
 
     family(&mut out, "drover_store_revision", "The store's revision: it grows by one per object written.");

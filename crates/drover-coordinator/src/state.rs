@@ -18,7 +18,7 @@ use tokio::sync::{Notify, broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::Config;
-use crate::controller::Key;
+use crate::controller::{Key, Request};
 
 /// One change as watchers see it: Kubernetes' watch event shape.
 #[derive(Debug, Clone)]
@@ -98,13 +98,14 @@ pub struct Coordinator {
 struct Inner {
     store: Arc<Store>,
     watch: broadcast::Sender<WatchEvent>,
-    controller: mpsc::UnboundedSender<Key>,
-    controller_rx: Mutex<Option<mpsc::UnboundedReceiver<Key>>>,
+    controller: mpsc::UnboundedSender<Request>,
+    controller_rx: Mutex<Option<mpsc::UnboundedReceiver<Request>>>,
     scheduler: Notify,
     /// Each worker's assignment stream: the pods' JSON text as the store wrote it.
     sessions: Mutex<HashMap<String, mpsc::UnboundedSender<Arc<str>>>>,
     started: Time,
     leases: crate::workers::Leases,
+    ledger: crate::workers::LedgerStats,
     logs: tokio::sync::watch::Sender<u64>,
 }
 
@@ -123,6 +124,7 @@ impl Coordinator {
                 sessions: Mutex::new(HashMap::new()),
                 started: now(),
                 leases: crate::workers::Leases::default(),
+                ledger: crate::workers::LedgerStats::default(),
                 logs: tokio::sync::watch::channel(0).0,
             }),
             config: Arc::new(config),
@@ -229,11 +231,17 @@ impl Coordinator {
 
     /// Asks the controllers to sync `key`.
     pub fn enqueue(&self, key: Key) {
-        let _ = self.inner.controller.send(key);
+        let _ = self.inner.controller.send(Request::Now(key));
+    }
+
+    /// Asks the Job controller to sync `job` within [`crate::controller::COALESCE`], together
+    /// with every other such request for it meanwhile (after a commit to its task ledger).
+    pub fn enqueue_job_soon(&self, job: &str) {
+        let _ = self.inner.controller.send(Request::Soon(Key::Job(job.to_string())));
     }
 
     /// Takes the controller's queue receiver; the controller calls this once.
-    pub(crate) fn take_controller_queue(&self) -> Option<mpsc::UnboundedReceiver<Key>> {
+    pub(crate) fn take_controller_queue(&self) -> Option<mpsc::UnboundedReceiver<Request>> {
         self.inner.controller_rx.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
 
@@ -249,6 +257,11 @@ impl Coordinator {
 
     pub(crate) fn leases(&self) -> &crate::workers::Leases {
         &self.inner.leases
+    }
+
+    /// The task ledger's counters since this coordinator started.
+    pub fn ledger_stats(&self) -> &crate::workers::LedgerStats {
+        &self.inner.ledger
     }
 
     /// Resolves-on-change handle for pod log appends (`logs -f`).

@@ -12,21 +12,25 @@
 //! 3. It heartbeats. A worker whose last heartbeat is older than the lease is declared `Lost`
 //!    and its pods become Failed with reason `WorkerLost` and condition `DisruptionTarget`; the
 //!    Job rules replace them. A lost worker's heartbeat is refused, so it re-registers.
-//! 4. It reports each pod's status (`report_status`) and log chunks.
+//! 4. It reports each pod's status (`report_status`) and log chunks. Before it acks a task that
+//!    succeeded, it records the success in the task ledger of the pod's Job (`record_tasks`), and
+//!    acks only once the record is committed: a killed worker loses no count, and a task that
+//!    ran twice is counted once (semantics.md §10.10).
 //! 5. It drains (`drain_worker`, asked by `drover drain worker` or by the worker itself on
 //!    SIGTERM; the worker sees `drain: true` in its heartbeat reply): the worker is `Draining`
 //!    and unschedulable, its unstarted pods are rescheduled, its running pods finish within its
 //!    drain timeout or are stopped and reported `WorkerDrained` (a disruption: not counted,
 //!    replaced), and it deregisters (`deregister_worker`). `cordon_worker` only stops new pods.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use drover_api::pod::{PodCondition, phase};
-use drover_api::protocol::{HeartbeatReply, REASON_WORKER_DRAINED, Registration, StatusReport};
+use drover_api::protocol::{HeartbeatReply, REASON_WORKER_DRAINED, Registration, StatusReport, TaskRecord};
 use drover_api::worker::phase as wphase;
-use drover_api::{ObjectMeta, Pod, Time, Worker, WorkerSpec, WorkerStatus};
+use drover_api::{Job, ObjectMeta, Pod, Time, Worker, WorkerSpec, WorkerStatus};
 use drover_store::{StoreError, Txn};
 use tokio_util::sync::CancellationToken;
 
@@ -52,6 +56,21 @@ pub enum ReportError {
 pub(crate) struct Leases {
     pub(crate) last_seen: Mutex<HashMap<String, Time>>,
 }
+
+/// Counters of the task ledger's commits since the coordinator started (for `/metrics`).
+#[derive(Debug, Default)]
+pub struct LedgerStats {
+    /// Batches of task records committed (one request and one transaction each).
+    pub batches: AtomicU64,
+    /// Task successes recorded, first and duplicate.
+    pub tasks: AtomicU64,
+    /// The part of `tasks` that were duplicates.
+    pub duplicates: AtomicU64,
+}
+
+/// What a record's pod allows: refused (why), accepted with no Job to count in (an orphaned
+/// pod, or one whose Job is being deleted), or accepted for the Job `(name, uid)`.
+type Owner = Result<Option<(String, String)>, String>;
 
 impl Coordinator {
     /// Registers (or re-registers) a worker.
@@ -226,6 +245,85 @@ impl Coordinator {
             Ok(out)
         })
     }
+}
+
+impl Coordinator {
+    /// Records tasks of `worker`'s pods that succeeded in their Jobs' task ledgers, every record
+    /// of the batch in one transaction (a worker sends the records that queued up while its
+    /// previous batch was in flight), and queues each Job concerned for a sync (coalesced, see
+    /// [`Coordinator::enqueue_job_soon`]) that puts the ledger's tally in its status.
+    ///
+    /// Each record is checked as a status report is: the pod exists, has the record's uid, is
+    /// bound to `worker` and is not terminal; a refusal is `Err(reason)` in its place, and the
+    /// worker must not ack those tasks. An accepted record gives, per task, true when it is the
+    /// task's first success in its Job. A pod with no Job to count in (orphaned, or its Job is
+    /// being deleted) is accepted and nothing is recorded: every task is reported first.
+    pub fn record_tasks(
+        &self,
+        worker: &str,
+        records: &[TaskRecord],
+    ) -> Result<Vec<Result<Vec<bool>, String>>, StoreError> {
+        let (results, jobs) = self.commit(|t| {
+            let mut owners: HashMap<(&str, &str), Owner> = HashMap::new();
+            let mut jobs = BTreeSet::new();
+            let mut out = Vec::with_capacity(records.len());
+            for record in records {
+                let key = (record.pod.as_str(), record.uid.as_str());
+                let owner = match owners.get(&key) {
+                    Some(owner) => owner.clone(),
+                    None => {
+                        let owner = ledger_owner(t, worker, &record.pod, &record.uid)?;
+                        owners.insert(key, owner.clone());
+                        owner
+                    }
+                };
+                out.push(match owner {
+                    Err(reason) => Err(reason),
+                    Ok(None) => Ok(vec![true; record.tasks.len()]),
+                    Ok(Some((job, job_uid))) => {
+                        let first = t.record_tasks(&job_uid, &record.tasks)?;
+                        jobs.insert(job);
+                        Ok(first)
+                    }
+                });
+            }
+            Ok((out, jobs))
+        })?;
+        let stats = self.ledger_stats();
+        stats.batches.fetch_add(1, Ordering::Relaxed);
+        for first in results.iter().flatten() {
+            stats.tasks.fetch_add(first.len() as u64, Ordering::Relaxed);
+            stats.duplicates.fetch_add(first.iter().filter(|f| !**f).count() as u64, Ordering::Relaxed);
+        }
+        for job in jobs {
+            self.enqueue_job_soon(&job);
+        }
+        Ok(results)
+    }
+}
+
+/// The Job whose ledger a record of `worker` about the pod `name` (uid `uid`) goes to, inside
+/// the caller's transaction; refused on the checks of [`apply_report`].
+fn ledger_owner(t: &Txn<'_>, worker: &str, name: &str, uid: &str) -> Result<Owner, StoreError> {
+    let Some(pod) = t.get::<Pod>(name)? else {
+        return Ok(Err(format!("pod {name:?} not found")));
+    };
+    if pod.metadata.uid != uid {
+        return Ok(Err(format!("pod {name:?} has another uid")));
+    }
+    if pod.node_name() != Some(worker) {
+        return Ok(Err(format!("pod {name:?} is not bound to worker {worker:?}")));
+    }
+    if pod.is_terminal() {
+        return Ok(Err(format!("pod {name:?} is already {}", pod.status.phase)));
+    }
+    let Some(job) = pod.metadata.controller_ref().filter(|r| r.kind == drover_api::job::KIND) else {
+        return Ok(Ok(None));
+    };
+    if t.uid_of::<Job>(&job.name)?.as_deref() != Some(job.uid.as_str()) {
+        return Ok(Ok(None));
+    }
+    Ok(Ok(Some((job.name.clone(), job.uid.clone()))))
 }
 
 /// One status report, inside the caller's transaction: `Ok(Err(reason))` when it is stale.

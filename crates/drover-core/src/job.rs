@@ -123,15 +123,41 @@ pub struct JobPlan {
 /// - Never creates pods for a finished, suspended or failing Job.
 /// - Counters never decrease; a pod is counted only while it carries the tracking finalizer.
 pub fn decide(job: &Job, pods: &[Pod], backoff: &BackoffRecord, config: &JobConfig, now: Time) -> JobPlan {
+    decide_with_ledger(job, pods, backoff, None, config, now)
+}
+
+/// The tally of a Job's task ledger (semantics.md §10.10): the store keeps each task that
+/// succeeded once per Job, by its stable id, recorded before the task is acked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TaskLedger {
+    /// Distinct tasks that succeeded.
+    pub succeeded: i64,
+    /// Successful runs of a task that had already succeeded.
+    pub duplicates: i64,
+}
+
+/// [`decide`], given also the tally of the Job's task ledger (`None` when nothing was ever
+/// recorded for it). With a ledger, `status.tasks.succeeded` is its count of distinct tasks
+/// (exact, whatever ran twice) and `status.tasks.duplicates` its duplicates; `failed` and
+/// `requeued` still come from the pods' reports. Everything else is as [`decide`].
+pub fn decide_with_ledger(
+    job: &Job,
+    pods: &[Pod],
+    backoff: &BackoffRecord,
+    ledger: Option<&TaskLedger>,
+    config: &JobConfig,
+    now: Time,
+) -> JobPlan {
     let mut plan = decide_counts_and_pods(job, pods, backoff, config, now);
-    tally_tasks(job, pods, &mut plan);
+    tally_tasks(job, pods, ledger, &mut plan);
     plan
 }
 
 /// Drover's task counts (queue Jobs): `countedTasks` gains the task counts of the pods this
 /// sync counts, in the same transaction as their outcome, so each pod's tasks are added exactly
-/// once even after the pod is removed; `tasks` is that plus the pods not counted yet.
-fn tally_tasks(job: &Job, pods: &[Pod], plan: &mut JobPlan) {
+/// once even after the pod is removed; `tasks` is that plus the pods not counted yet, except
+/// that the task ledger, when the Job has one, gives `succeeded` and `duplicates`.
+fn tally_tasks(job: &Job, pods: &[Pod], ledger: Option<&TaskLedger>, plan: &mut JobPlan) {
     let counted_now: Vec<&str> = plan.count.iter().map(|c| c.name.as_str()).collect();
     let pod_tasks = |p: &Pod| p.status.tasks.unwrap_or_default();
     let mut counted = job.status.counted_tasks.unwrap_or_default();
@@ -143,11 +169,16 @@ fn tally_tasks(job: &Job, pods: &[Pod], plan: &mut JobPlan) {
             live = live.plus(pod_tasks(pod));
         }
     }
-    if job.spec.queue.is_none() && counted.is_zero() && live.is_zero() {
+    if job.spec.queue.is_none() && counted.is_zero() && live.is_zero() && ledger.is_none() {
         return;
     }
     plan.status.counted_tasks = Some(counted);
-    plan.status.tasks = Some(counted.plus(live));
+    let mut tasks = counted.plus(live);
+    if let Some(ledger) = ledger {
+        tasks.succeeded = ledger.succeeded;
+        tasks.duplicates = ledger.duplicates;
+    }
+    plan.status.tasks = Some(tasks);
 }
 
 fn decide_counts_and_pods(

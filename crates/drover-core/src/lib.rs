@@ -13,4 +13,4 @@ pub mod schedule;
 
 pub use backoff::BackoffRecord;
 pub use cronjob::CronJobPlan;
-pub use job::{CountedPod, JobConfig, JobPlan, Outcome, PodDeletion, decide};
+pub use job::{CountedPod, JobConfig, JobPlan, Outcome, PodDeletion, TaskLedger, decide, decide_with_ledger};

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use common::*;
 use drover_api::{Job, Pod, Time};
-use drover_core::{BackoffRecord, JobConfig, JobPlan, Outcome, decide};
+use drover_core::{BackoffRecord, JobConfig, JobPlan, Outcome, TaskLedger, decide, decide_with_ledger};
 
 const BACKOFF: &str = "BackoffLimitExceeded";
 const DEADLINE: &str = "DeadlineExceeded";
@@ -1252,6 +1252,28 @@ fn guarantees_hold_across_all_cases() {
         let plan = decide(&c.job, &c.pods, &c.backoff, &c.config, c.now);
         assert!(plan.create <= 1, "{}", c.name);
         check_guarantees(&c, &plan);
+    }
+}
+
+/// The task ledger's tally changes nothing but `status.tasks` (its `succeeded` and
+/// `duplicates`), in every case; without one, `decide_with_ledger` is `decide`.
+#[test]
+fn the_task_ledger_only_sets_the_task_counts() {
+    let ledger = TaskLedger { succeeded: 42, duplicates: 3 };
+    for c in all_cases() {
+        let plain = decide(&c.job, &c.pods, &c.backoff, &c.config, c.now);
+        let none = decide_with_ledger(&c.job, &c.pods, &c.backoff, None, &c.config, c.now);
+        assert_eq!(plain, none, "{}", c.name);
+        let mut with = decide_with_ledger(&c.job, &c.pods, &c.backoff, Some(&ledger), &c.config, c.now);
+        let tasks = with.status.tasks.take().expect("a Job with a ledger has task counts");
+        assert_eq!((tasks.succeeded, tasks.duplicates), (42, 3), "{}", c.name);
+        // A Job without a queue has no counted tasks of its own: zero, not absent, beside a ledger.
+        if plain.status.counted_tasks.is_none() {
+            assert_eq!(with.status.counted_tasks.take(), Some(Default::default()), "{}", c.name);
+        }
+        let mut plain = plain;
+        plain.status.tasks = None;
+        assert_eq!(with, plain, "{}: nothing else moves", c.name);
     }
 }
 

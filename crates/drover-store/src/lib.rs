@@ -1,10 +1,11 @@
 //! Drover's embedded store: SQLite through rusqlite (bundled), in WAL mode.
 //!
-//! Owns persistence of every object (Jobs, Pods, Workers), events, pod logs and the Jobs'
-//! back-off records. Every write goes through [`Store::write`], which runs a closure inside one
-//! SQLite transaction: either every change in it lands or none does. Each changed object gets a
-//! new `resourceVersion` from one store-wide revision counter (as etcd does), and updates check
-//! the caller's `resourceVersion` (optimistic concurrency).
+//! Owns persistence of every object (Jobs, Pods, Workers), events, pod logs, the Jobs'
+//! back-off records and their task ledgers (each task that succeeded, once per Job). Every write
+//! goes through [`Store::write`], which runs a closure inside one SQLite transaction: either
+//! every change in it lands or none does. Each changed object gets a new `resourceVersion` from
+//! one store-wide revision counter (as etcd does), and updates check the caller's
+//! `resourceVersion` (optimistic concurrency).
 //!
 //! The store knows nothing of HTTP, async or the controllers. It returns the list of changes a
 //! transaction made so the coordinator can publish them to watchers after the commit.
@@ -206,6 +207,19 @@ CREATE TABLE IF NOT EXISTS backoff (
     failures INTEGER NOT NULL,
     last_failure TEXT
 );
+-- The task ledger (semantics.md §10.10): each task that succeeded, once per Job, by its stable
+-- id; and per Job, the distinct successes and the duplicates, kept in the same transactions so
+-- that reading them is one row.
+CREATE TABLE IF NOT EXISTS task_ledger (
+    job_uid TEXT NOT NULL,
+    task TEXT NOT NULL,
+    PRIMARY KEY (job_uid, task)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS task_tally (
+    job_uid TEXT PRIMARY KEY,
+    succeeded INTEGER NOT NULL,
+    duplicates INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS logs (
     pod_uid TEXT NOT NULL,
     offset INTEGER NOT NULL,
@@ -579,9 +593,10 @@ impl Txn<'_> {
                 .execute(params![obj.meta().uid])?;
         }
         if T::KIND == "Job" {
-            self.tx
-                .prepare_cached("DELETE FROM backoff WHERE job_uid = ?1")?
-                .execute(params![obj.meta().uid])?;
+            let uid = &obj.meta().uid;
+            self.tx.prepare_cached("DELETE FROM backoff WHERE job_uid = ?1")?.execute(params![uid])?;
+            self.tx.prepare_cached("DELETE FROM task_ledger WHERE job_uid = ?1")?.execute(params![uid])?;
+            self.tx.prepare_cached("DELETE FROM task_tally WHERE job_uid = ?1")?.execute(params![uid])?;
         }
         self.changes.push(Change {
             kind: T::KIND,
@@ -591,6 +606,53 @@ impl Txn<'_> {
             revision: rev,
         });
         Ok(Some(obj))
+    }
+
+    /// The uid of the object of a kind named `name`, without reading its body.
+    pub fn uid_of<T: Object>(&self, name: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .tx
+            .prepare_cached("SELECT uid FROM objects WHERE kind = ?1 AND name = ?2")?
+            .query_row(params![T::KIND, name], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Records in the task ledger of the Job `job_uid` that `tasks` (stable task ids) succeeded.
+    /// Returns, per task in order, true when this is the task's first success in that Job and
+    /// false when it is a duplicate (an id already recorded, in an earlier call or earlier in
+    /// `tasks`). The Job's tally ([`Txn::task_tally`]) moves in the same transaction. The rows
+    /// go when the Job is deleted.
+    pub fn record_tasks(&mut self, job_uid: &str, tasks: &[String]) -> Result<Vec<bool>, StoreError> {
+        let mut first = Vec::with_capacity(tasks.len());
+        {
+            let mut insert = self
+                .tx
+                .prepare_cached("INSERT OR IGNORE INTO task_ledger (job_uid, task) VALUES (?1, ?2)")?;
+            for task in tasks {
+                first.push(insert.execute(params![job_uid, task])? == 1);
+            }
+        }
+        let new = first.iter().filter(|f| **f).count() as i64;
+        let duplicates = first.len() as i64 - new;
+        if !first.is_empty() {
+            self.tx
+                .prepare_cached(
+                    "INSERT INTO task_tally (job_uid, succeeded, duplicates) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (job_uid) DO UPDATE SET succeeded = succeeded + ?2, duplicates = duplicates + ?3",
+                )?
+                .execute(params![job_uid, new, duplicates])?;
+        }
+        Ok(first)
+    }
+
+    /// The tally of a Job's task ledger: `(distinct tasks that succeeded, duplicate successes)`,
+    /// or `None` when nothing was ever recorded for it. One row, however many tasks.
+    pub fn task_tally(&self, job_uid: &str) -> Result<Option<(i64, i64)>, StoreError> {
+        Ok(self
+            .tx
+            .prepare_cached("SELECT succeeded, duplicates FROM task_tally WHERE job_uid = ?1")?
+            .query_row(params![job_uid], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
     }
 
     /// Records an event.

@@ -389,3 +389,82 @@ fn expired_events_are_removed_oldest_first_in_bounded_batches() {
     assert!(old.is_empty(), "{old:?}");
     assert_eq!(new.iter().map(|e| e.message.as_str()).collect::<Vec<_>>(), ["after", "fresh"]);
 }
+
+fn ids(tasks: &[&str]) -> Vec<String> {
+    tasks.iter().map(|t| t.to_string()).collect()
+}
+
+#[test]
+fn the_task_ledger_keeps_each_task_once_per_job_and_tallies_duplicates() {
+    let store = Store::open_in_memory().unwrap();
+    let (j, _) = store.write(|t| t.create(job("q"), Utc::now())).unwrap();
+    let uid = j.metadata.uid.clone();
+    assert_eq!(store.read(|t| t.task_tally(&uid)).unwrap(), None, "nothing recorded yet");
+    let (first, changes) = store.write(|t| t.record_tasks(&uid, &ids(&["a", "b"]))).unwrap();
+    assert_eq!(first, [true, true]);
+    assert!(changes.is_empty(), "the ledger changes no object");
+    // "a" again, "c" new, and "c" twice in one call: the second is a duplicate of the first.
+    let (first, _) = store.write(|t| t.record_tasks(&uid, &ids(&["a", "c", "c"]))).unwrap();
+    assert_eq!(first, [false, true, false]);
+    assert_eq!(store.read(|t| t.task_tally(&uid)).unwrap(), Some((3, 2)));
+    // Another Job's ledger is its own: the same ids are first there.
+    let (other, _) = store.write(|t| t.create(job("r"), Utc::now())).unwrap();
+    let (first, _) = store.write(|t| t.record_tasks(&other.metadata.uid, &ids(&["a"]))).unwrap();
+    assert_eq!(first, [true]);
+    assert_eq!(store.read(|t| t.task_tally(&other.metadata.uid)).unwrap(), Some((1, 0)));
+    assert_eq!(store.read(|t| t.task_tally(&uid)).unwrap(), Some((3, 2)));
+    // An empty record changes nothing.
+    let (first, _) = store.write(|t| t.record_tasks(&uid, &[])).unwrap();
+    assert!(first.is_empty());
+    assert_eq!(store.read(|t| t.task_tally(&uid)).unwrap(), Some((3, 2)));
+}
+
+#[test]
+fn a_failed_transaction_records_no_task() {
+    let store = Store::open_in_memory().unwrap();
+    let (j, _) = store.write(|t| t.create(job("q"), Utc::now())).unwrap();
+    let uid = j.metadata.uid.clone();
+    let res: Result<((), _), _> = store.write(|t| {
+        t.record_tasks(&uid, &ids(&["a"]))?;
+        t.create(job("q"), Utc::now())?;
+        Ok(())
+    });
+    assert!(res.is_err());
+    assert_eq!(store.read(|t| t.task_tally(&uid)).unwrap(), None);
+    let (first, _) = store.write(|t| t.record_tasks(&uid, &ids(&["a"]))).unwrap();
+    assert_eq!(first, [true], "the rolled-back record left no row");
+}
+
+#[test]
+fn deleting_a_job_removes_its_task_ledger_and_survives_reopen() {
+    let dir = std::env::temp_dir().join(format!("drover-store-test-{}", uuid::Uuid::new_v4()));
+    let (kept, gone) = {
+        let store = Store::open(&dir).unwrap();
+        let (uids, _) = store
+            .write(|t| {
+                let kept = t.create(job("kept"), Utc::now())?.metadata.uid;
+                let gone = t.create(job("gone"), Utc::now())?.metadata.uid;
+                t.record_tasks(&kept, &ids(&["a", "b", "a"]))?;
+                t.record_tasks(&gone, &ids(&["a", "b"]))?;
+                Ok((kept, gone))
+            })
+            .unwrap();
+        store.write(|t| t.delete::<Job>("gone")).unwrap();
+        uids
+    };
+    let store = Store::open(&dir).unwrap();
+    assert_eq!(store.read(|t| t.task_tally(&kept)).unwrap(), Some((2, 1)));
+    assert_eq!(store.read(|t| t.task_tally(&gone)).unwrap(), None);
+    let rows: i64 = store
+        .read(|t| {
+            Ok(t.tx.query_row("SELECT COUNT(*) FROM task_ledger WHERE job_uid = ?1", [&gone], |r| r.get(0))?)
+        })
+        .unwrap();
+    assert_eq!(rows, 0, "the deleted Job's ledger rows are gone");
+    let (first, _) = store.write(|t| t.record_tasks(&kept, &ids(&["b", "c"]))).unwrap();
+    assert_eq!(first, [false, true], "the kept ledger survived the reopen");
+    assert_eq!(store.read(|t| t.uid_of::<Job>("kept")).unwrap(), Some(kept));
+    assert_eq!(store.read(|t| t.uid_of::<Job>("gone")).unwrap(), None);
+    drop(store);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
