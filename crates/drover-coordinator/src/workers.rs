@@ -31,7 +31,7 @@ use drover_api::pod::{PodCondition, phase};
 use drover_api::protocol::{HeartbeatReply, REASON_WORKER_DRAINED, Registration, StatusReport, TaskRecord};
 use drover_api::worker::phase as wphase;
 use drover_api::{Job, ObjectMeta, Pod, Time, Worker, WorkerSpec, WorkerStatus};
-use drover_store::{StoreError, Txn};
+use drover_store::{LedgerEntry, StoreError, Txn};
 use tokio_util::sync::CancellationToken;
 
 use crate::state::{Coordinator, now};
@@ -281,7 +281,7 @@ impl Coordinator {
                     Err(reason) => Err(reason),
                     Ok(None) => Ok(vec![true; record.tasks.len()]),
                     Ok(Some((job, job_uid))) => {
-                        let first = t.record_tasks(&job_uid, &record.tasks)?;
+                        let first = record_in_ledger(t, &job_uid, record)?;
                         jobs.insert(job);
                         Ok(first)
                     }
@@ -300,6 +300,36 @@ impl Coordinator {
         }
         Ok(results)
     }
+}
+
+/// Records one pod's successes in its Job's ledger and answers, per task, whether the pod owns
+/// the task's success (`first`):
+/// - a task new to the ledger: yes;
+/// - recorded before by the same pod (a record retried after its reply was lost): yes again,
+///   and no duplicate is counted;
+/// - recorded before by another pod that is still running or succeeded: no, a duplicate (at
+///   least once: the task ran twice); a fixed-completion pod then acks it and takes another
+///   task, so the two runs make one completion;
+/// - recorded before by a pod that has since failed or is gone (its success was never
+///   reported, or its report was refused, and it requeued the task): yes, this pod takes the
+///   success over (a duplicate run all the same), so that the task's completion is not lost.
+fn record_in_ledger(t: &mut Txn<'_>, job_uid: &str, record: &TaskRecord) -> Result<Vec<bool>, StoreError> {
+    let entries = t.record_tasks(job_uid, &record.pod, &record.uid, &record.tasks)?;
+    let mut first = Vec::with_capacity(entries.len());
+    for (task, entry) in record.tasks.iter().zip(entries) {
+        first.push(match entry {
+            LedgerEntry::New => true,
+            LedgerEntry::Owned { uid, .. } if uid == record.uid => true,
+            LedgerEntry::Owned { pod, uid } => {
+                let owner_counts = t
+                    .get::<Pod>(&pod)?
+                    .is_some_and(|p| p.metadata.uid == uid && p.status.phase != phase::FAILED);
+                t.record_duplicate(job_uid, task, &record.pod, &record.uid, !owner_counts)?;
+                !owner_counts
+            }
+        });
+    }
+    Ok(first)
 }
 
 /// The Job whose ledger a record of `worker` about the pod `name` (uid `uid`) goes to, inside

@@ -124,29 +124,60 @@ fn ids(tasks: &[&str]) -> Vec<String> {
 async fn a_task_recorded_twice_is_counted_once_and_shown_as_a_duplicate() {
     let s = serve().await;
     let admin = Client::new(&s.url);
-    register(&admin, "w1", 1).await;
-    queue_job(&admin, "twice", 1).await;
-    let pod = bound_pods(&admin, "twice", 1).await.remove(0);
+    register(&admin, "w1", 2).await;
+    queue_job(&admin, "twice", 2).await;
+    let pods = bound_pods(&admin, "twice", 2).await;
     let worker = Client::new(&s.url).with_report_batching("w1");
-    let (name, uid) = (pod.metadata.name.as_str(), pod.metadata.uid.as_str());
+    let (a, b) = (
+        (pods[0].metadata.name.as_str(), pods[0].metadata.uid.as_str()),
+        (pods[1].metadata.name.as_str(), pods[1].metadata.uid.as_str()),
+    );
 
-    assert_eq!(worker.record_tasks(name, uid, &ids(&["t-1"])).await.unwrap(), [true]);
+    assert_eq!(worker.record_tasks(a.0, a.1, &ids(&["t-1"])).await.unwrap(), [true]);
     let tasks = task_counts(&admin, "twice", (1, 0)).await;
     assert_eq!(tasks.succeeded, 1);
-    // The same task, run again (a lost lease, a killed worker): recorded, not counted again.
-    assert_eq!(worker.record_tasks(name, uid, &ids(&["t-1"])).await.unwrap(), [false]);
+    // The same record again (its reply was lost and the worker retried): still the pod's own
+    // success, nothing counted twice.
+    assert_eq!(worker.record_tasks(a.0, a.1, &ids(&["t-1"])).await.unwrap(), [true]);
+    // The same task, run again in another pod (a lost lease, a killed worker): recorded as a
+    // duplicate, not counted again; the first pod keeps the success.
+    assert_eq!(worker.record_tasks(b.0, b.1, &ids(&["t-1"])).await.unwrap(), [false]);
     let tasks = task_counts(&admin, "twice", (1, 1)).await;
     assert_eq!((tasks.succeeded, tasks.duplicates), (1, 1));
     // A new task and a repeat in one call.
-    assert_eq!(worker.record_tasks(name, uid, &ids(&["t-2", "t-1"])).await.unwrap(), [true, false]);
+    assert_eq!(worker.record_tasks(b.0, b.1, &ids(&["t-2", "t-1"])).await.unwrap(), [true, false]);
     let tasks = task_counts(&admin, "twice", (2, 2)).await;
     assert_eq!((tasks.failed, tasks.requeued), (0, 0), "failures and requeues come from the reports");
 
     // The metrics show the per-Job duplicates and the ledger's counters.
     let text = drover_coordinator::metrics::render(&s.coordinator).unwrap();
     assert!(text.contains("drover_job_tasks_duplicates{job_name=\"twice\"} 2"), "{text}");
-    assert!(text.contains("drover_task_ledger_tasks_total 4"), "{text}");
+    assert!(text.contains("drover_task_ledger_tasks_total 5"), "{text}");
     assert!(text.contains("drover_task_ledger_duplicates_total 2"), "{text}");
+}
+
+/// A fixed-completion pod whose success was recorded but never counted (its final report was
+/// refused: the pod was failed under it) requeues the task; the pod that runs it next takes the
+/// success over, so the task's completion is not lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_success_whose_pod_failed_is_taken_over_by_the_next_pod_that_runs_the_task() {
+    let s = serve().await;
+    let admin = Client::new(&s.url);
+    register(&admin, "w1", 2).await;
+    queue_job(&admin, "takeover", 2).await;
+    let pods = bound_pods(&admin, "takeover", 2).await;
+    let worker = Client::new(&s.url).with_report_batching("w1");
+    let (a, b) = (&pods[0], &pods[1]);
+    assert_eq!(worker.record_tasks(&a.metadata.name, &a.metadata.uid, &ids(&["x"])).await.unwrap(), [true]);
+    // While `a` runs, `b` running "x" again is a duplicate.
+    assert_eq!(worker.record_tasks(&b.metadata.name, &b.metadata.uid, &ids(&["x"])).await.unwrap(), [false]);
+    // `a` fails (here: its worker reports it Failed) without its success having counted.
+    let status = PodStatus { phase: "Failed".into(), ..Default::default() };
+    let report = StatusReport { uid: a.metadata.uid.clone(), worker: "w1".into(), status };
+    worker.report_status(&a.metadata.name, &report).await.unwrap();
+    assert_eq!(worker.record_tasks(&b.metadata.name, &b.metadata.uid, &ids(&["x"])).await.unwrap(), [true]);
+    let tasks = task_counts(&admin, "takeover", (1, 2)).await;
+    assert_eq!(tasks.succeeded, 1, "one task, however many runs");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -208,11 +208,13 @@ CREATE TABLE IF NOT EXISTS backoff (
     last_failure TEXT
 );
 -- The task ledger (semantics.md §10.10): each task that succeeded, once per Job, by its stable
--- id; and per Job, the distinct successes and the duplicates, kept in the same transactions so
--- that reading them is one row.
+-- id, with the pod that owns that success; and per Job, the distinct successes and the
+-- duplicates, kept in the same transactions so that reading them is one row.
 CREATE TABLE IF NOT EXISTS task_ledger (
     job_uid TEXT NOT NULL,
     task TEXT NOT NULL,
+    pod TEXT NOT NULL,
+    pod_uid TEXT NOT NULL,
     PRIMARY KEY (job_uid, task)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS task_tally (
@@ -323,6 +325,20 @@ impl Store {
     pub fn revision(&self) -> Result<i64, StoreError> {
         self.read(|t| t.revision())
     }
+}
+
+/// What the task ledger held for a task ([`Txn::record_tasks`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LedgerEntry {
+    /// The task's first success in its Job: recorded now.
+    New,
+    /// Recorded before; this pod (name and uid) owns that success.
+    Owned {
+        /// The owner pod's name.
+        pod: String,
+        /// The owner pod's uid.
+        uid: String,
+    },
 }
 
 /// A transaction. Reads see the transaction's own writes.
@@ -617,32 +633,72 @@ impl Txn<'_> {
             .optional()?)
     }
 
-    /// Records in the task ledger of the Job `job_uid` that `tasks` (stable task ids) succeeded.
-    /// Returns, per task in order, true when this is the task's first success in that Job and
-    /// false when it is a duplicate (an id already recorded, in an earlier call or earlier in
-    /// `tasks`). The Job's tally ([`Txn::task_tally`]) moves in the same transaction. The rows
-    /// go when the Job is deleted.
-    pub fn record_tasks(&mut self, job_uid: &str, tasks: &[String]) -> Result<Vec<bool>, StoreError> {
-        let mut first = Vec::with_capacity(tasks.len());
+    /// Records in the task ledger of the Job `job_uid` that `tasks` (stable task ids) succeeded in
+    /// the pod `pod` (uid `pod_uid`), which owns each success it records first. Returns, per
+    /// task in order, [`LedgerEntry::New`] for the task's first success in that Job (counted in
+    /// the tally's `succeeded`), or the owner of the success recorded before (an earlier call,
+    /// or earlier in `tasks`): the caller decides with [`Txn::record_duplicate`] what that second
+    /// success is. The rows go when the Job is deleted.
+    pub fn record_tasks(
+        &mut self,
+        job_uid: &str,
+        pod: &str,
+        pod_uid: &str,
+        tasks: &[String],
+    ) -> Result<Vec<LedgerEntry>, StoreError> {
+        let mut out = Vec::with_capacity(tasks.len());
         {
-            let mut insert = self
+            let mut insert = self.tx.prepare_cached(
+                "INSERT OR IGNORE INTO task_ledger (job_uid, task, pod, pod_uid) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            let mut owner = self
                 .tx
-                .prepare_cached("INSERT OR IGNORE INTO task_ledger (job_uid, task) VALUES (?1, ?2)")?;
+                .prepare_cached("SELECT pod, pod_uid FROM task_ledger WHERE job_uid = ?1 AND task = ?2")?;
             for task in tasks {
-                first.push(insert.execute(params![job_uid, task])? == 1);
+                if insert.execute(params![job_uid, task, pod, pod_uid])? == 1 {
+                    out.push(LedgerEntry::New);
+                } else {
+                    let (pod, uid) =
+                        owner.query_row(params![job_uid, task], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                    out.push(LedgerEntry::Owned { pod, uid });
+                }
             }
         }
-        let new = first.iter().filter(|f| **f).count() as i64;
-        let duplicates = first.len() as i64 - new;
-        if !first.is_empty() {
+        let new = out.iter().filter(|e| **e == LedgerEntry::New).count() as i64;
+        if new > 0 {
+            self.bump_tally(job_uid, new, 0)?;
+        }
+        Ok(out)
+    }
+
+    /// A task already in the Job's ledger succeeded again in `pod`: counts a duplicate, and with
+    /// `take_over` makes `pod` the owner of the task's success (its owner failed or is gone).
+    pub fn record_duplicate(
+        &mut self,
+        job_uid: &str,
+        task: &str,
+        pod: &str,
+        pod_uid: &str,
+        take_over: bool,
+    ) -> Result<(), StoreError> {
+        if take_over {
             self.tx
                 .prepare_cached(
-                    "INSERT INTO task_tally (job_uid, succeeded, duplicates) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (job_uid) DO UPDATE SET succeeded = succeeded + ?2, duplicates = duplicates + ?3",
+                    "UPDATE task_ledger SET pod = ?3, pod_uid = ?4 WHERE job_uid = ?1 AND task = ?2",
                 )?
-                .execute(params![job_uid, new, duplicates])?;
+                .execute(params![job_uid, task, pod, pod_uid])?;
         }
-        Ok(first)
+        self.bump_tally(job_uid, 0, 1)
+    }
+
+    fn bump_tally(&mut self, job_uid: &str, new: i64, duplicates: i64) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO task_tally (job_uid, succeeded, duplicates) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (job_uid) DO UPDATE SET succeeded = succeeded + ?2, duplicates = duplicates + ?3",
+            )?
+            .execute(params![job_uid, new, duplicates])?;
+        Ok(())
     }
 
     /// The tally of a Job's task ledger: `(distinct tasks that succeeded, duplicate successes)`,

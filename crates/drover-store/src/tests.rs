@@ -394,27 +394,41 @@ fn ids(tasks: &[&str]) -> Vec<String> {
     tasks.iter().map(|t| t.to_string()).collect()
 }
 
+/// `New` as true, an earlier owner as false.
+fn firsts(entries: &[LedgerEntry]) -> Vec<bool> {
+    entries.iter().map(|e| *e == LedgerEntry::New).collect()
+}
+
 #[test]
-fn the_task_ledger_keeps_each_task_once_per_job_and_tallies_duplicates() {
+fn the_task_ledger_keeps_each_task_once_per_job_with_its_owner_and_tallies_duplicates() {
     let store = Store::open_in_memory().unwrap();
     let (j, _) = store.write(|t| t.create(job("q"), Utc::now())).unwrap();
     let uid = j.metadata.uid.clone();
     assert_eq!(store.read(|t| t.task_tally(&uid)).unwrap(), None, "nothing recorded yet");
-    let (first, changes) = store.write(|t| t.record_tasks(&uid, &ids(&["a", "b"]))).unwrap();
-    assert_eq!(first, [true, true]);
+    let (first, changes) = store.write(|t| t.record_tasks(&uid, "p1", "u1", &ids(&["a", "b"]))).unwrap();
+    assert_eq!(firsts(&first), [true, true]);
     assert!(changes.is_empty(), "the ledger changes no object");
-    // "a" again, "c" new, and "c" twice in one call: the second is a duplicate of the first.
-    let (first, _) = store.write(|t| t.record_tasks(&uid, &ids(&["a", "c", "c"]))).unwrap();
-    assert_eq!(first, [false, true, false]);
+    // "a" again from another pod, "c" new, and "c" twice in one call: the repeats name their
+    // owner, and count nothing until the caller says what they are.
+    let (entries, _) = store.write(|t| t.record_tasks(&uid, "p2", "u2", &ids(&["a", "c", "c"]))).unwrap();
+    let owner = |pod: &str, uid: &str| LedgerEntry::Owned { pod: pod.into(), uid: uid.into() };
+    assert_eq!(entries, [owner("p1", "u1"), LedgerEntry::New, owner("p2", "u2")]);
+    assert_eq!(store.read(|t| t.task_tally(&uid)).unwrap(), Some((3, 0)));
+    store.write(|t| t.record_duplicate(&uid, "a", "p2", "u2", false)).unwrap();
+    assert_eq!(store.read(|t| t.task_tally(&uid)).unwrap(), Some((3, 1)));
+    // A take-over moves the success to the new pod.
+    store.write(|t| t.record_duplicate(&uid, "a", "p3", "u3", true)).unwrap();
+    let (entries, _) = store.write(|t| t.record_tasks(&uid, "p4", "u4", &ids(&["a"]))).unwrap();
+    assert_eq!(entries, [owner("p3", "u3")]);
     assert_eq!(store.read(|t| t.task_tally(&uid)).unwrap(), Some((3, 2)));
     // Another Job's ledger is its own: the same ids are first there.
     let (other, _) = store.write(|t| t.create(job("r"), Utc::now())).unwrap();
-    let (first, _) = store.write(|t| t.record_tasks(&other.metadata.uid, &ids(&["a"]))).unwrap();
-    assert_eq!(first, [true]);
+    let (first, _) = store.write(|t| t.record_tasks(&other.metadata.uid, "p9", "u9", &ids(&["a"]))).unwrap();
+    assert_eq!(firsts(&first), [true]);
     assert_eq!(store.read(|t| t.task_tally(&other.metadata.uid)).unwrap(), Some((1, 0)));
     assert_eq!(store.read(|t| t.task_tally(&uid)).unwrap(), Some((3, 2)));
     // An empty record changes nothing.
-    let (first, _) = store.write(|t| t.record_tasks(&uid, &[])).unwrap();
+    let (first, _) = store.write(|t| t.record_tasks(&uid, "p1", "u1", &[])).unwrap();
     assert!(first.is_empty());
     assert_eq!(store.read(|t| t.task_tally(&uid)).unwrap(), Some((3, 2)));
 }
@@ -425,14 +439,14 @@ fn a_failed_transaction_records_no_task() {
     let (j, _) = store.write(|t| t.create(job("q"), Utc::now())).unwrap();
     let uid = j.metadata.uid.clone();
     let res: Result<((), _), _> = store.write(|t| {
-        t.record_tasks(&uid, &ids(&["a"]))?;
+        t.record_tasks(&uid, "p", "u", &ids(&["a"]))?;
         t.create(job("q"), Utc::now())?;
         Ok(())
     });
     assert!(res.is_err());
     assert_eq!(store.read(|t| t.task_tally(&uid)).unwrap(), None);
-    let (first, _) = store.write(|t| t.record_tasks(&uid, &ids(&["a"]))).unwrap();
-    assert_eq!(first, [true], "the rolled-back record left no row");
+    let (first, _) = store.write(|t| t.record_tasks(&uid, "p", "u", &ids(&["a"]))).unwrap();
+    assert_eq!(firsts(&first), [true], "the rolled-back record left no row");
 }
 
 #[test]
@@ -444,8 +458,9 @@ fn deleting_a_job_removes_its_task_ledger_and_survives_reopen() {
             .write(|t| {
                 let kept = t.create(job("kept"), Utc::now())?.metadata.uid;
                 let gone = t.create(job("gone"), Utc::now())?.metadata.uid;
-                t.record_tasks(&kept, &ids(&["a", "b", "a"]))?;
-                t.record_tasks(&gone, &ids(&["a", "b"]))?;
+                t.record_tasks(&kept, "p", "u", &ids(&["a", "b", "a"]))?;
+                t.record_duplicate(&kept, "a", "q", "v", false)?;
+                t.record_tasks(&gone, "p", "u", &ids(&["a", "b"]))?;
                 Ok((kept, gone))
             })
             .unwrap();
@@ -461,8 +476,8 @@ fn deleting_a_job_removes_its_task_ledger_and_survives_reopen() {
         })
         .unwrap();
     assert_eq!(rows, 0, "the deleted Job's ledger rows are gone");
-    let (first, _) = store.write(|t| t.record_tasks(&kept, &ids(&["b", "c"]))).unwrap();
-    assert_eq!(first, [false, true], "the kept ledger survived the reopen");
+    let (first, _) = store.write(|t| t.record_tasks(&kept, "p", "u", &ids(&["b", "c"]))).unwrap();
+    assert_eq!(firsts(&first), [false, true], "the kept ledger survived the reopen");
     assert_eq!(store.read(|t| t.uid_of::<Job>("kept")).unwrap(), Some(kept));
     assert_eq!(store.read(|t| t.uid_of::<Job>("gone")).unwrap(), None);
     drop(store);
