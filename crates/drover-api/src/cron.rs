@@ -11,9 +11,10 @@
 //! - in every field: `*` and its synonym `?`, values `a`, ranges `a-b`, steps `*/n`, `a-b/n` and `a/n`
 //!   (from `a` to the field's maximum), and comma-separated lists of those;
 //! - the descriptors `@yearly`/`@annually`, `@monthly`, `@weekly`, `@daily`/`@midnight`, `@hourly`
-//!   (case-sensitive) and `@every <duration>` in Go's `time.ParseDuration` syntax. A duration under
-//!   one second becomes one second and fractional seconds are truncated. Unlike robfig, which turns
-//!   them into one second, a zero or negative duration is an error. `@reboot` is not accepted.
+//!   (case-sensitive) and `@every <duration>` in Go's `time.ParseDuration` syntax
+//!   ([`crate::duration::parse`]). As robfig's `Every`, a duration under one second, zero and
+//!   negative ones included, becomes one second, and fractional seconds are truncated (Kubernetes
+//!   accepts `@every 0s` and runs it every second). `@reboot` is not accepted.
 //!
 //! robfig's quirks are kept, because Kubernetes accepts them: empty list elements are ignored
 //! (`1,,2` is `1,2`), and anything after `*-` or `?-` in a range is ignored (`*-5` is `*`).
@@ -50,6 +51,8 @@ use std::time::Duration;
 use chrono::{DateTime, Datelike, LocalResult, NaiveDate, NaiveDateTime, TimeDelta, TimeZone, Timelike, Utc};
 use chrono_tz::Tz;
 
+use crate::duration::{self, ParseDurationError};
+
 /// A parsed CronJob schedule. Its `Display` is the original text.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Schedule {
@@ -80,11 +83,8 @@ pub enum ScheduleError {
         /// The whole schedule.
         spec: String,
         /// What is wrong with the duration.
-        reason: String,
+        reason: ParseDurationError,
     },
-    /// The duration of `@every` is zero or negative.
-    #[error("duration must be positive: {0}")]
-    NonPositiveDuration(String),
     /// A value, range end or step that is neither a number nor a known name.
     #[error("failed to parse int from {0}")]
     Int(String),
@@ -321,15 +321,14 @@ fn parse_descriptor(spec: &str) -> Result<Kind, ScheduleError> {
         "@daily" | "@midnight" => "0 0 * * *",
         "@hourly" => "0 * * * *",
         _ => {
-            let Some(duration) = spec.strip_prefix("@every ") else {
+            let Some(text) = spec.strip_prefix("@every ") else {
                 return Err(ScheduleError::UnrecognizedDescriptor(spec.to_owned()));
             };
-            let nanos = parse_go_duration(duration)
+            let nanos = duration::parse(text)
                 .map_err(|reason| ScheduleError::Duration { spec: spec.to_owned(), reason })?;
-            if nanos <= 0 {
-                return Err(ScheduleError::NonPositiveDuration(spec.to_owned()));
-            }
-            let secs = u64::try_from(nanos / 1_000_000_000).unwrap_or(u64::MAX).max(1);
+            // robfig's `Every`: under a second (zero and negative included) is one second, and
+            // the rest is truncated to whole seconds.
+            let secs = u64::try_from(nanos / 1_000_000_000).unwrap_or(0).max(1);
             return Ok(Kind::Every(secs));
         }
     };
@@ -424,108 +423,6 @@ fn parse_int_or_name(expr: &str, bounds: &Bounds) -> Result<u64, ScheduleError> 
 fn must_parse_int(expr: &str) -> Result<u64, ScheduleError> {
     let value: i64 = expr.parse().map_err(|_| ScheduleError::Int(expr.to_owned()))?;
     u64::try_from(value).map_err(|_| ScheduleError::Negative { value, expr: expr.to_owned() })
-}
-
-/// Go's `time.ParseDuration`, in nanoseconds: `[-+]?([0-9]*(\.[0-9]*)?[a-z]+)+`, units `ns`, `us`,
-/// `µs`, `μs`, `ms`, `s`, `m`, `h`, or the bare `0`. The error is Go's message without `time: `.
-fn parse_go_duration(orig: &str) -> Result<i128, String> {
-    const LIMIT: u64 = 1 << 63;
-    let invalid = || format!("invalid duration {orig:?}");
-    let mut s = orig;
-    let mut neg = false;
-    if let Some(rest) = s.strip_prefix('-') {
-        (neg, s) = (true, rest);
-    } else if let Some(rest) = s.strip_prefix('+') {
-        s = rest;
-    }
-    if s == "0" {
-        return Ok(0);
-    }
-    if s.is_empty() {
-        return Err(invalid());
-    }
-    let digits = |s: &str| s.bytes().take_while(u8::is_ascii_digit).count();
-    let mut total: u64 = 0;
-    while !s.is_empty() {
-        if !s.starts_with(|c: char| c == '.' || c.is_ascii_digit()) {
-            return Err(invalid());
-        }
-        // [0-9]*
-        let n = digits(s);
-        let mut v: u64 = 0;
-        for c in s[..n].bytes() {
-            if v > LIMIT / 10 {
-                return Err(invalid());
-            }
-            v = v * 10 + u64::from(c - b'0');
-            if v > LIMIT {
-                return Err(invalid());
-            }
-        }
-        let pre = n > 0;
-        s = &s[n..];
-        // (\.[0-9]*)?, digits past 63 bits of precision dropped
-        let (mut fraction, mut scale, mut post) = (0u64, 1f64, false);
-        if let Some(rest) = s.strip_prefix('.') {
-            let n = digits(rest);
-            let mut overflow = false;
-            for c in rest[..n].bytes() {
-                if overflow || fraction > (LIMIT - 1) / 10 {
-                    overflow = true;
-                    continue;
-                }
-                let next = fraction * 10 + u64::from(c - b'0');
-                if next > LIMIT {
-                    overflow = true;
-                    continue;
-                }
-                fraction = next;
-                scale *= 10.0;
-            }
-            post = n > 0;
-            s = &rest[n..];
-        }
-        if !pre && !post {
-            return Err(invalid());
-        }
-        // The unit runs up to the next '.' or digit.
-        let n = s.find(|c: char| c == '.' || c.is_ascii_digit()).unwrap_or(s.len());
-        if n == 0 {
-            return Err(format!("missing unit in duration {orig:?}"));
-        }
-        let unit: u64 = match &s[..n] {
-            "ns" => 1,
-            "us" | "µs" | "μs" => 1_000,
-            "ms" => 1_000_000,
-            "s" => 1_000_000_000,
-            "m" => 60_000_000_000,
-            "h" => 3_600_000_000_000,
-            other => return Err(format!("unknown unit {other:?} in duration {orig:?}")),
-        };
-        s = &s[n..];
-        if v > LIMIT / unit {
-            return Err(invalid());
-        }
-        v *= unit;
-        if fraction > 0 {
-            // As Go: float64 is nanosecond-accurate for fractions of hours; truncated.
-            v += (fraction as f64 * (unit as f64 / scale)) as u64;
-            if v > LIMIT {
-                return Err(invalid());
-            }
-        }
-        total += v;
-        if total > LIMIT {
-            return Err(invalid());
-        }
-    }
-    if neg {
-        return Ok(-i128::from(total));
-    }
-    if total > LIMIT - 1 {
-        return Err(invalid());
-    }
-    Ok(i128::from(total))
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 //!
 //! This crate owns the types that cross every boundary: batch/v1 `Job` and `CronJob`, the subset of core/v1
 //! `Pod` that a process runtime needs, Drover's own `Worker`, and core/v1 `Event`. It also owns
-//! validation on create (`validation`) and manifest parsing (`manifest`).
+//! validation on create (`validation`), manifest parsing (`manifest`), CronJob schedules (`cron`) and
+//! the one Go-duration parser (`duration`).
 //!
 //! It must not do IO, read the clock or depend on anything async: every function here is a pure
 //! function of its arguments, so the coordinator, the worker, the CLI and the tests all agree on
@@ -11,6 +12,7 @@
 
 pub mod cron;
 pub mod cronjob;
+pub mod duration;
 pub mod job;
 pub mod manifest;
 pub mod meta;

@@ -60,6 +60,13 @@ fn parse_accepts() {
         Case { name: "fractional seconds truncated", spec: "@every 2m1.9s", every: Some(121) },
         Case { name: "leading dot fraction", spec: "@every .5m", every: Some(30) },
         Case { name: "plus sign", spec: "@every +10s", every: Some(10) },
+        // robfig's `Every` (what Kubernetes runs): under a second, zero and negative included, is
+        // one second.
+        Case { name: "zero is every second", spec: "@every 0s", every: Some(1) },
+        Case { name: "bare zero is every second", spec: "@every 0", every: Some(1) },
+        Case { name: "negative is every second", spec: "@every -1h", every: Some(1) },
+        Case { name: "just under a second", spec: "@every 999ms", every: Some(1) },
+        Case { name: "repeated units add up", spec: "@every 1m1m", every: Some(120) },
     ];
     for case in cases {
         let schedule = parse(case.name, case.spec);
@@ -134,13 +141,6 @@ fn parse_rejects() {
             message: "unrecognized descriptor: @Hourly",
         },
         Case { name: "@every without duration", spec: "@every", message: "unrecognized descriptor: @every" },
-        Case { name: "@every zero", spec: "@every 0s", message: "duration must be positive: @every 0s" },
-        Case { name: "@every bare zero", spec: "@every 0", message: "duration must be positive: @every 0" },
-        Case {
-            name: "@every negative",
-            spec: "@every -1h",
-            message: "duration must be positive: @every -1h",
-        },
         Case {
             name: "@every days",
             spec: "@every 1d",
@@ -155,6 +155,16 @@ fn parse_rejects() {
             name: "@every empty duration",
             spec: "@every ",
             message: r#"failed to parse duration @every : invalid duration """#,
+        },
+        Case {
+            name: "@every exponent",
+            spec: "@every 1e3s",
+            message: r#"failed to parse duration @every 1e3s: unknown unit "e" in duration "1e3s""#,
+        },
+        Case {
+            name: "@every two spaces",
+            spec: "@every  1s",
+            message: r#"failed to parse duration @every  1s: invalid duration " 1s""#,
         },
         Case {
             name: "@every overflow",
@@ -470,6 +480,12 @@ fn every() {
             spec: "@every 1h",
             after: "2026-11-01T05:17:03Z",
             want: "2026-11-01T06:17:03Z",
+        },
+        Case {
+            name: "0s runs every second, as Kubernetes runs it",
+            spec: "@every 0s",
+            after: "2026-01-05T10:00:00.700Z",
+            want: "2026-01-05T10:00:01Z",
         },
     ];
     for case in cases {

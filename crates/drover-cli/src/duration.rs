@@ -1,43 +1,22 @@
-//! Durations as Kubernetes and Go write them (`10s`, `6m`, `1m30s`, `500ms`, `1h`), and
-//! kubectl's human-readable ages.
+//! Duration flags as kubectl reads them (`--timeout=1m30s`, `--worker-lease 10s`), through the one
+//! Go-duration parser ([`drover_api::duration::parse`]), and kubectl's human-readable ages.
 
 use std::time::Duration;
 
-/// Parses `10s`, `1m30s`, `500ms`, `2h`, `1.5s`. A bare number is seconds.
+/// A flag's duration: Go's `time.ParseDuration` grammar (`10s`, `1m30s`, `500ms`, `1.5h`), with two
+/// rules of the CLI on top: a bare number is seconds (`2` is `2s`), and a negative duration is
+/// refused. Surrounding whitespace (from an environment variable or a YAML value) is ignored.
 pub(crate) fn parse(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    if text.is_empty() {
-        return Err("empty duration".into());
-    }
-    if let Ok(secs) = text.parse::<f64>() {
-        return Duration::try_from_secs_f64(secs).map_err(|e| format!("invalid duration {text:?}: {e}"));
-    }
-    let mut total = 0f64;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
-        if num_end == 0 {
-            return Err(format!("invalid duration {text:?}: expected a number"));
-        }
-        let value: f64 = rest[..num_end].parse().map_err(|_| format!("invalid duration {text:?}"))?;
-        rest = &rest[num_end..];
-        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
-        let factor = match &rest[..unit_end] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            "d" => 86400.0,
-            unit => {
-                return Err(format!("invalid duration {text:?}: unknown unit {unit:?} (use ms, s, m or h)"));
-            }
-        };
-        total += value * factor;
-        rest = &rest[unit_end..];
-    }
-    Duration::try_from_secs_f64(total).map_err(|e| format!("invalid duration {text:?}: {e}"))
+    let bare_number = !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    let nanos = if bare_number {
+        drover_api::duration::parse(&format!("{text}s")).map_err(|_| format!("invalid duration {text:?}"))?
+    } else {
+        drover_api::duration::parse(text).map_err(|e| e.to_string())?
+    };
+    u64::try_from(nanos)
+        .map(Duration::from_nanos)
+        .map_err(|_| format!("invalid duration {text:?}: must not be negative"))
 }
 
 /// kubectl's `HumanDuration`: `45s`, `3m20s`, `15m`, `5h10m`, `20h`, `3d4h`, `40d`, `2y`.
@@ -89,6 +68,36 @@ mod tests {
         assert_eq!(parse("2").unwrap(), Duration::from_secs(2));
         assert!(parse("10x").unwrap_err().contains("unknown unit"));
         assert!(parse("").is_err());
+    }
+
+    /// The CLI's rules on top of Go's grammar; the grammar itself is tested in drover-api.
+    #[test]
+    fn flag_rules_on_top_of_go() {
+        let secs = Duration::from_secs;
+        let ok = [
+            ("1.5", Duration::from_millis(1500)),
+            ("0", Duration::ZERO),
+            ("0s", Duration::ZERO),
+            (" 10s\n", secs(10)),
+            ("1h1h", secs(7200)),
+            ("+5s", secs(5)),
+            (".5s", Duration::from_millis(500)),
+        ];
+        for (text, want) in ok {
+            assert_eq!(parse(text), Ok(want), "{text:?}");
+        }
+        let refused = [
+            ("-1s", r#"invalid duration "-1s": must not be negative"#),
+            ("1d", r#"unknown unit "d" in duration "1d""#),
+            ("1e3s", r#"unknown unit "e" in duration "1e3s""#),
+            ("1e3", r#"unknown unit "e" in duration "1e3""#),
+            (".", r#"invalid duration ".""#),
+            ("", r#"invalid duration """#),
+            ("99999999999999999999", r#"invalid duration "99999999999999999999""#),
+        ];
+        for (text, message) in refused {
+            assert_eq!(parse(text), Err(message.to_owned()), "{text:?}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! This crate is glue: argument parsing, output formatting and process setup. The logic lives
 //! in the library crates.
 
+mod architecture_check;
 mod client_cmds;
 mod compose_check;
 mod config_file;
