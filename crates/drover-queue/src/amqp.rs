@@ -612,6 +612,10 @@ impl fmt::Debug for AmqpQueue {
 }
 
 impl Queue for AmqpQueue {
+    fn max_unacked(&self) -> Option<usize> {
+        Some(usize::from(self.prefetch))
+    }
+
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async {
             if let Err(err) = AmqpQueue::close(self).await {

@@ -141,6 +141,11 @@ pub trait Queue: Send + Sync {
             (acked, next)
         })
     }
+    /// How many tasks this consumer may hold unacked before the broker hands it another (the
+    /// RabbitMQ prefetch); `None` when taking is not limited by unacked tasks (Redis).
+    fn max_unacked(&self) -> Option<usize> {
+        None
+    }
     /// Closes the connection gracefully, returning anything delivered but not taken (RabbitMQ's
     /// prefetch) to the queue before it returns. The default does nothing.
     fn close(&self) -> BoxFuture<'_, ()> {
@@ -150,9 +155,19 @@ pub trait Queue: Send + Sync {
 
 /// Connects to the queue `name` on the broker at `url`, picking the broker by the scheme.
 pub async fn connect(url: &str, name: &str) -> Result<Box<dyn Queue>, QueueError> {
+    connect_with_prefetch(url, name, amqp::DEFAULT_PREFETCH).await
+}
+
+/// [`connect`], letting the broker hand this consumer up to `prefetch` tasks before it acks
+/// (RabbitMQ's `basic.qos`; Redis takes one task per `take` and ignores it).
+pub async fn connect_with_prefetch(
+    url: &str,
+    name: &str,
+    prefetch: u16,
+) -> Result<Box<dyn Queue>, QueueError> {
     let scheme = url.split("://").next().unwrap_or_default();
     match scheme {
-        "amqp" => Ok(Box::new(amqp::AmqpQueue::connect(url, name).await?)),
+        "amqp" => Ok(Box::new(amqp::AmqpQueue::connect(url, name).await?.with_prefetch(prefetch))),
         "redis" => Ok(Box::new(redis_queue::RedisQueue::connect(url, name).await?)),
         "amqps" | "rediss" => Err(QueueError::InvalidUrl {
             url: redact_url(url),

@@ -7,7 +7,8 @@
 //! One task of a pod (`h` is the executor's local handle for it):
 //! 1. `Taken(h)`: the task is held (leased); action `Run(h)`.
 //! 2. `Exited(h, Succeeded)`: action `Record(h)`: the success goes to the Job's task ledger in
-//!    the coordinator (semantics.md §10.10), before the ack.
+//!    the coordinator (semantics.md §10.10), before the ack. A drain pod goes on at once
+//!    (`Take`): its records are pipelined, each task acked when its own record is answered.
 //! 3. `Recorded(h, first)`:
 //!    - drain until empty: action `Ack(h)`, whether `first` or a duplicate (the ledger counts it
 //!      once either way);
@@ -218,7 +219,14 @@ impl Lifecycle {
                     return out;
                 }
                 match outcome {
-                    Outcome::Succeeded => self.set(h, TaskState::Recording, Action::Record(h), &mut out),
+                    Outcome::Succeeded => {
+                        self.set(h, TaskState::Recording, Action::Record(h), &mut out);
+                        // A drain pod does not wait for the ledger: the next task runs while
+                        // this one's record is answered (the ack still waits for it).
+                        if self.mode == Mode::Drain && !self.closed {
+                            out.push(Action::Take);
+                        }
+                    }
                     Outcome::Failed => {
                         self.counts.failed += 1;
                         let restart = matches!(self.mode, Mode::Fixed { on_failure: true });
@@ -318,7 +326,7 @@ impl Lifecycle {
         // to be earned).
         let next = match event {
             Event::Recorded(_, first) => {
-                out.contains(&Action::Ack(handle_of(event))) && (self.mode == Mode::Drain || !first)
+                out.contains(&Action::Ack(handle_of(event))) && self.mode != Mode::Drain && !first
             }
             Event::LeaseLost(h) => self.state(h).is_none() && out.is_empty() && lost_now,
             _ => false,
@@ -430,16 +438,16 @@ mod tests {
                 vec![vec![Run(1)], vec![Take], vec![], vec![Run(2)]],
             ),
             (
-                "drain: each success is recorded, then acked, and the pod goes on",
+                "drain: the pod goes on while a success is recorded; the ack waits for the record",
                 Mode::Drain,
-                vec![Taken(1), Exited(1, Outcome::Succeeded), Recorded(1, true), Taken(2), Acked(1)],
-                vec![vec![Run(1)], vec![Record(1)], vec![Ack(1), Take], vec![Run(2)], vec![]],
+                vec![Taken(1), Exited(1, Outcome::Succeeded), Taken(2), Recorded(1, true), Acked(1)],
+                vec![vec![Run(1)], vec![Record(1), Take], vec![Run(2)], vec![Ack(1)], vec![]],
             ),
             (
                 "drain: a duplicate is acked too (counted once by the ledger)",
                 Mode::Drain,
                 vec![Taken(1), Exited(1, Outcome::Succeeded), Recorded(1, false), Acked(1)],
-                vec![vec![Run(1)], vec![Record(1)], vec![Ack(1), Take], vec![]],
+                vec![vec![Run(1)], vec![Record(1), Take], vec![Ack(1)], vec![]],
             ),
             (
                 "a drain requeues a task waiting in the back-off, and restarts nothing",
@@ -457,13 +465,13 @@ mod tests {
                 "a success in flight when the pod stops is still recorded and acked",
                 Mode::Drain,
                 vec![Taken(1), Exited(1, Outcome::Succeeded), Stop, Recorded(1, true), Acked(1)],
-                vec![vec![Run(1)], vec![Record(1)], vec![], vec![Ack(1)], vec![]],
+                vec![vec![Run(1)], vec![Record(1), Take], vec![], vec![Ack(1)], vec![]],
             ),
             (
                 "a lost lease does not cancel an ack already due (it fails at the broker)",
                 Mode::Drain,
                 vec![Taken(1), Exited(1, Outcome::Succeeded), Recorded(1, true), LeaseLost(1), AckFailed(1)],
-                vec![vec![Run(1)], vec![Record(1)], vec![Ack(1), Take], vec![], vec![]],
+                vec![vec![Run(1)], vec![Record(1), Take], vec![Ack(1)], vec![], vec![]],
             ),
         ];
         for (name, mode, events, want) in cases {

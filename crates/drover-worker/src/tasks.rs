@@ -75,7 +75,7 @@ use std::time::Duration;
 use drover_api::pod::{ContainerState, PodCondition, StateWaiting, phase};
 use drover_api::retry::Backoff;
 use drover_api::{Pod, PodQueue, TaskCounts};
-use drover_client::ClientError;
+use drover_client::{Client, ClientError};
 use drover_queue::{Queue, QueueError, Task};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -151,9 +151,12 @@ pub(crate) struct QueuePod {
     next_handle: Handle,
     /// The task the handler runs, or will run again after the back-off.
     current: Option<Handle>,
-    /// A draining pod's last recorded success, acked together with the next take (one round
-    /// trip on Redis), or on its own when the pod ends.
-    pending_ack: Option<Handle>,
+    /// A draining pod's successes whose records are in flight (the pod goes on meanwhile; each
+    /// is acked once its record is answered). At most [`RECORD_WINDOW`].
+    recording: tokio::task::JoinSet<(Handle, Option<bool>)>,
+    /// A draining pod's recorded successes: the oldest is acked together with the next take
+    /// (one round trip on Redis), the others on their own, or all when the pod ends.
+    pending_acks: Vec<Handle>,
     waiting_reported: bool,
     drained_reported: bool,
     last_report: Option<Instant>,
@@ -185,7 +188,8 @@ impl QueuePod {
             held: HashMap::new(),
             next_handle: 0,
             current: None,
-            pending_ack: None,
+            recording: tokio::task::JoinSet::new(),
+            pending_acks: Vec::new(),
             waiting_reported: false,
             drained_reported: false,
             last_report: None,
@@ -238,7 +242,12 @@ impl QueuePod {
             if let Some(q) = &self.queue {
                 return Some(q.clone());
             }
-            match drover_queue::connect(&self.spec.spec.url, &self.spec.spec.name).await {
+            // A draining pod may hold a few tasks whose records are on their way (RabbitMQ would
+            // deliver nothing more past its prefetch until they are acked).
+            let prefetch = if self.spec.drain { DRAIN_PREFETCH } else { 1 };
+            match drover_queue::connect_with_prefetch(&self.spec.spec.url, &self.spec.spec.name, prefetch)
+                .await
+            {
                 Ok(q) => {
                     let q: Arc<dyn Queue> = Arc::from(q);
                     self.queue = Some(q.clone());
@@ -304,7 +313,19 @@ impl QueuePod {
             let Some(q) = self.connect(reporter, stop, draining).await else {
                 return if stop.is_cancelled() { Next::Stopped } else { Next::Draining };
             };
-            let taken = match self.pending_ack.take() {
+            self.collect_records(reporter, false).await;
+            // The broker hands out nothing more while this consumer holds as many unacked tasks
+            // as its prefetch: wait for records rather than for a take that cannot succeed.
+            while q.max_unacked().is_some_and(|max| !self.recording.is_empty() && self.recording.len() >= max)
+            {
+                self.collect_records(reporter, true).await;
+            }
+            while self.pending_acks.len() > 1 {
+                let done = self.pending_acks.remove(0);
+                let acked = q.ack(&self.held[&done].task).await;
+                self.acked(done, acked);
+            }
+            let taken = match self.pending_acks.pop() {
                 // Not cancellable: the ack must land or fail, never be dropped half-way.
                 Some(done) => {
                     let task = self.held[&done].task.clone();
@@ -342,6 +363,11 @@ impl QueuePod {
                     }
                 }
                 Ok(None) if self.spec.drain => {
+                    if !self.recording.is_empty() || !self.pending_acks.is_empty() {
+                        // This pod's own successes are still on their way: not drained.
+                        self.collect_records(reporter, true).await;
+                        continue;
+                    }
                     if self.drained_everywhere(&q, reporter, stop).await {
                         return Next::Drained;
                     }
@@ -505,10 +531,9 @@ impl QueuePod {
                     Action::Take => settled = Settled::Next,
                     Action::RestartAfterBackOff(_) => settled = Settled::Restart,
                     Action::ReportSucceeded(_) => settled = Settled::Succeeded,
-                    // A draining pod acks with its next take (one round trip on Redis).
-                    Action::Ack(x) if self.spec.drain && self.pending_ack.is_none() => {
-                        self.pending_ack = Some(x);
-                    }
+                    // A draining pod records in the background and acks with a next take.
+                    Action::Record(x) if self.spec.drain => self.record_in_background(x, reporter),
+                    Action::Ack(x) if self.spec.drain => self.pending_acks.push(x),
                     other => follow.extend(self.perform(other, reporter).await),
                 }
             }
@@ -555,33 +580,68 @@ impl QueuePod {
         out
     }
 
-    /// Records a success in the Job's task ledger, retrying while the coordinator cannot be
-    /// reached. A refusal (the pod is not this worker's any more) stops the pod.
+    /// Records a success in the Job's task ledger and waits for the answer.
     async fn record(&mut self, h: Handle, reporter: &Reporter<'_>) -> Event {
         let id = self.held[&h].task.id.clone();
-        let mut delay = Backoff::new(Duration::from_millis(20), Duration::from_secs(2));
-        let mut tries_after_stop = 0;
+        let recorded = record_success(
+            reporter.client.clone(),
+            reporter.name.to_string(),
+            reporter.uid.to_string(),
+            id,
+            reporter.stop.clone(),
+        )
+        .await;
+        match recorded {
+            Some(first) => Event::Recorded(h, first),
+            None => Event::RecordRefused(h),
+        }
+    }
+
+    /// A draining pod's record: sent in the background (the client batches it with the other
+    /// pods'), so the next task runs meanwhile. At most [`RECORD_WINDOW`] are in flight; past
+    /// that, [`QueuePod::next_task`] waits for the oldest answers before it takes more.
+    fn record_in_background(&mut self, h: Handle, reporter: &Reporter<'_>) {
+        let id = self.held[&h].task.id.clone();
+        let record = record_success(
+            reporter.client.clone(),
+            reporter.name.to_string(),
+            reporter.uid.to_string(),
+            id,
+            reporter.stop.clone(),
+        );
+        self.recording.spawn(async move { (h, record.await) });
+    }
+
+    /// Feeds the answered background records to the lifecycle: a recorded success waits for
+    /// its ack, a refused one is requeued. With `wait`, waits for at least one answer first
+    /// (if any record is in flight); and it always waits while the window is full.
+    async fn collect_records(&mut self, reporter: &Reporter<'_>, wait: bool) {
+        let mut must_wait = wait;
         loop {
-            match reporter.client.record_tasks(reporter.name, reporter.uid, std::slice::from_ref(&id)).await {
-                Ok(first) => return Event::Recorded(h, first.first().copied().unwrap_or(false)),
-                Err(ClientError::Api { code, message, .. }) if code == 409 || code == 404 => {
-                    tracing::info!(pod = %self.pod_name, task = %id, %message, "The coordinator refused the task's record; requeueing it and stopping the pod");
-                    reporter.stop.cancel();
-                    return Event::RecordRefused(h);
-                }
-                Err(err) => {
-                    tracing::debug!(pod = %self.pod_name, error = %err, "Recording the task failed; retrying")
+            let answered = if must_wait || self.recording.len() >= RECORD_WINDOW {
+                self.recording.join_next().await
+            } else {
+                self.recording.try_join_next()
+            };
+            must_wait = false;
+            let Some(answered) = answered else { return };
+            let Ok((h, recorded)) = answered else { continue };
+            let event = match recorded {
+                Some(first) => Event::Recorded(h, first),
+                None => Event::RecordRefused(h),
+            };
+            for action in self.lc.step(event) {
+                match action {
+                    Action::Ack(x) => self.pending_acks.push(x),
+                    Action::Requeue(_) => {
+                        self.perform(action, reporter).await;
+                    }
+                    _ => {}
                 }
             }
-            if reporter.stop.is_cancelled() {
-                tries_after_stop += 1;
-                if tries_after_stop > 10 {
-                    // Stopping, and the coordinator stays out of reach: the task goes back (if
-                    // the record did land, the next run is counted as a duplicate).
-                    return Event::RecordRefused(h);
-                }
+            if self.lc.state(h).is_none() {
+                self.release(h);
             }
-            tokio::time::sleep(delay.next_delay()).await;
         }
     }
 
@@ -623,9 +683,11 @@ impl QueuePod {
             None => Vec::new(),
         };
         actions.extend(self.lc.step(Event::Stop));
-        if let Some(done) = self.pending_ack.take() {
-            actions.push(Action::Ack(done));
+        // Successes still being recorded are waited for, then acked (or requeued if refused).
+        while !self.recording.is_empty() {
+            self.collect_records(reporter, true).await;
         }
+        actions.extend(self.pending_acks.drain(..).map(Action::Ack));
         while !actions.is_empty() {
             let mut follow = Vec::new();
             for action in actions {
@@ -646,6 +708,47 @@ impl QueuePod {
         if let Some(q) = self.queue.take() {
             q.close().await;
         }
+    }
+}
+
+/// How many of a draining pod's successes may await their record at once.
+const RECORD_WINDOW: usize = 64;
+
+/// A draining pod's RabbitMQ prefetch: the tasks it may hold unacked while their records are on
+/// their way. Small, so that one pod does not hoard a short queue.
+const DRAIN_PREFETCH: u16 = 4;
+
+/// Records a task's success in its Job's ledger (`Client::record_tasks`, batched with the
+/// other pods' records), retrying while the coordinator cannot be reached. `Some(first)` once
+/// recorded; `None` when refused (the pod is not this worker's any more: the pod is stopped) or
+/// when the pod is stopping and the coordinator stays out of reach (the task then goes back; if
+/// the record did land, the next run counts as a duplicate).
+async fn record_success(
+    client: Client,
+    pod: String,
+    uid: String,
+    id: String,
+    stop: CancellationToken,
+) -> Option<bool> {
+    let mut delay = Backoff::new(Duration::from_millis(20), Duration::from_secs(2));
+    let mut tries_after_stop = 0;
+    loop {
+        match client.record_tasks(&pod, &uid, std::slice::from_ref(&id)).await {
+            Ok(first) => return Some(first.first().copied().unwrap_or(false)),
+            Err(ClientError::Api { code, message, .. }) if code == 409 || code == 404 => {
+                tracing::info!(%pod, task = %id, %message, "The coordinator refused the task's record; requeueing it and stopping the pod");
+                stop.cancel();
+                return None;
+            }
+            Err(err) => tracing::debug!(%pod, error = %err, "Recording the task failed; retrying"),
+        }
+        if stop.is_cancelled() {
+            tries_after_stop += 1;
+            if tries_after_stop > 10 {
+                return None;
+            }
+        }
+        tokio::time::sleep(delay.next_delay()).await;
     }
 }
 
