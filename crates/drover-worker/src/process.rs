@@ -73,7 +73,7 @@
 //! needs Linux ≥ 5.4.
 //!
 //! The leader is waited for through its pidfd, which is readable once it
-//! exited, on the tokio reactor: a task per pod (not `tokio::process`, no
+//! exited, on the tokio reactor: a task per pod (its exit task; not `tokio::process`, no
 //! `SIGCHLD` handler) kills the rest of the group while the
 //! exited leader is still an unreaped zombie, then reaps it with
 //! `waitid(P_PIDFD)`. Each child is reaped exactly once. If that task
@@ -562,7 +562,7 @@ const STOP_NONE: u8 = 0;
 const STOP_KILLED: u8 = 1;
 const STOP_DEADLINE: u8 = 2;
 
-/// State shared between a [`RunningProcess`] handle and its supervisor task.
+/// State shared between a [`RunningProcess`] handle and its exit task.
 #[derive(Debug)]
 struct Shared {
     pgid: Pid,
@@ -646,7 +646,7 @@ impl RunningProcess {
         {
             return exit.clone();
         }
-        // The supervisor task was dropped (runtime shutdown): its guard has
+        // The exit task was dropped (runtime shutdown): its guard has
         // SIGKILLed the group.
         let signal = Signal::SIGKILL as i32;
         Exit {
@@ -731,8 +731,9 @@ impl Drop for RunningProcess {
 /// Nothing starts before the first spawn. The state (spawner threads, watchdog, registry) lives
 /// until the last handle *and* the last of its process groups are gone (each live group holds
 /// it); then the watchdog is stopped, without killing anything since no group is registered any
-/// more, and the spawner threads end. Dropping the handles does not stop running pods: their
-/// [`RunningProcess`] handles and [`kill_all_groups`](Self::kill_all_groups) do.
+/// more, and the spawner threads end. Dropping the handles does not stop running pods (dropping
+/// or stopping their [`RunningProcess`] does, and so does
+/// [`kill_all_groups`](Self::kill_all_groups) while a handle is left).
 #[derive(Clone)]
 pub struct Supervisor {
     inner: Arc<Inner>,
@@ -853,7 +854,7 @@ impl Supervisor {
         Ok((cmd, handle))
     }
 
-    /// Everything after the exec: registration, output pumps, stdin and the supervisor task.
+    /// Everything after the exec: registration, output pumps, stdin and the exit task.
     fn start(
         &self,
         spec: &ProcessSpec,
@@ -1339,7 +1340,7 @@ mod tests {
         let rt = runtime();
         let p = rt.block_on(async { sup.spawn(&sh("exec sleep 60"), Arc::default()).unwrap() });
         let pid = p.pid();
-        // The supervisor task goes with the runtime: it kills the group and orphans the leader.
+        // The exit task goes with the runtime: it kills the group and orphans the leader.
         drop(rt);
         assert!(sup.live_groups().is_empty());
         let zombie_or_gone = || {

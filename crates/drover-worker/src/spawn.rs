@@ -44,12 +44,13 @@
 //! fallback.
 //!
 //! Every child is reaped exactly once, through its pidfd: by [`spawn`] itself if the child
-//! failed before `exec`, by [`Leader::reap`] after a normal exit, and otherwise (a [`Leader`] or
-//! a [`Spawned`] dropped before the exit, for instance when the runtime shuts down under the
-//! supervisor task) by [`Orphans::reap_or_defer`]: reaped at once if it already exited, else
-//! kept in the [`Orphans`] list of the `process::Supervisor` that started it, which
-//! [`Orphans::reap_exited`] (called at each of its spawns, and when it is dropped) empties. Such
-//! a child stays a zombie until then, or until the agent's exit.
+//! failed before `exec`, by [`Leader::reap`] after a normal exit, and otherwise (a [`Leader`]
+//! dropped before the exit, for instance when the runtime shuts down under the task waiting for
+//! it, or a [`Spawned`] nobody wants, [`Spawned::abandon`]ed) by [`Orphans::reap_or_defer`]:
+//! reaped at once if it already exited, else kept in the [`Orphans`] list of the
+//! `process::Supervisor` that started it, which [`Orphans::reap_exited`] (called at each of its
+//! spawns, and when it is dropped) empties. Such a child stays a zombie until then, or until the
+//! agent's exit.
 
 #![allow(unsafe_code)]
 

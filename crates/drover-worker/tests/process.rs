@@ -447,7 +447,7 @@ async fn a_pod_outlives_the_handles_of_its_supervisor() {
     let pgid = p.pgid();
     wait_for_output(p.log(), "ready").await;
     drop(sup);
-    // Still running, still registered (the registry lives as long as a group does), and still
+    // Still running (the supervisor's state lives as long as one of its groups does), and still
     // stopped by its own handle.
     assert!(p.try_exit().is_none());
     assert_eq!(live_group_members(pgid), [pgid]);
