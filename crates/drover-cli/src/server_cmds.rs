@@ -182,7 +182,7 @@ fn shutdown_on_signal() -> CancellationToken {
         tracing::info!("Shutting down (send the signal again to exit at once)");
         t.cancel();
         wait_signal().await;
-        drover_worker::process::kill_all_groups();
+        // Exiting kills every pod group: PDEATHSIG and each agent's group watchdog.
         std::process::exit(130);
     });
     token
@@ -202,7 +202,7 @@ fn drain_on_signal() -> (CancellationToken, CancellationToken) {
         tracing::info!("Stopping every pod (send the signal again to exit at once)");
         s.cancel();
         wait_signal().await;
-        drover_worker::process::kill_all_groups();
+        // Exiting kills every pod group: PDEATHSIG and each agent's group watchdog.
         std::process::exit(130);
     });
     (drain, shutdown)

@@ -69,7 +69,9 @@ use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::process::{self, Exit, ExitReason, LogBuffer, ProcessSpec, RunningProcess, SpawnError};
+use crate::process::{
+    self, Exit, ExitReason, LogBuffer, ProcessSpec, RunningProcess, SpawnError, Supervisor,
+};
 use crate::stream::{StreamProcess, StreamResult};
 use crate::tasks::{self, Handler};
 
@@ -159,6 +161,8 @@ pub async fn run_with_drain(
     let tracker = TaskTracker::new();
     let config = Arc::new(config);
     let state = Arc::new(Drain::new());
+    // Every pod process of this agent: started, registered with the watchdog, killed at the end.
+    let supervisor = Supervisor::new();
     // Ends the sessions for good: on shutdown, or when the drain is complete.
     let leave = shutdown.child_token();
     let drainer = tokio::spawn(drain_agent(
@@ -167,6 +171,7 @@ pub async fn run_with_drain(
         pods.clone(),
         tracker.clone(),
         state.clone(),
+        supervisor.clone(),
         drain,
         leave.clone(),
     ));
@@ -210,7 +215,7 @@ pub async fn run_with_drain(
             session.clone(),
             state.started.clone(),
         ));
-        let res = serve_assignments(&client, &config, &pods, &tracker, &state, &session).await;
+        let res = serve_assignments(&client, &config, &pods, &tracker, &state, &supervisor, &session).await;
         session.cancel();
         let _ = hb.await;
         if let Err(err) = res {
@@ -240,7 +245,7 @@ pub async fn run_with_drain(
     if tokio::time::timeout(STOP_WAIT, tracker.wait()).await.is_err() {
         tracing::warn!("Pods did not stop in time; killing their process groups");
     }
-    process::kill_all_groups();
+    supervisor.kill_all_groups();
     tracing::info!(worker = %config.name, "Worker stopped");
     Ok(())
 }
@@ -249,12 +254,14 @@ pub async fn run_with_drain(
 /// coordinator, stops what still runs at the drain timeout, and waits for every pod to end and
 /// be reported. Returns true when the drain is complete, having cancelled `leave`; false if
 /// `leave` was cancelled first (shutdown).
+#[expect(clippy::too_many_arguments, reason = "the agent's shared handles, each used by the drain")]
 async fn drain_agent(
     client: Client,
     config: Arc<AgentConfig>,
     pods: Pods,
     tracker: TaskTracker,
     state: Arc<Drain>,
+    supervisor: Supervisor,
     signal: CancellationToken,
     leave: CancellationToken,
 ) -> bool {
@@ -291,7 +298,7 @@ async fn drain_agent(
         _ = tracker.wait() => {}
         _ = overdue => {
             tracing::warn!("Pods did not stop in time; killing their process groups");
-            process::kill_all_groups();
+            supervisor.kill_all_groups();
         }
         _ = leave.cancelled() => return false,
     }
@@ -378,6 +385,7 @@ async fn serve_assignments(
     pods: &Pods,
     tracker: &TaskTracker,
     state: &Arc<Drain>,
+    supervisor: &Supervisor,
     session: &CancellationToken,
 ) -> Result<(), ClientError> {
     let mut stream = Box::pin(client.assignments(&config.name).await?);
@@ -399,10 +407,12 @@ async fn serve_assignments(
                     }
                 }
                 for pod in wanted {
-                    accept(client, config, pods, tracker, state, pod);
+                    accept(client, config, pods, tracker, state, supervisor, pod);
                 }
             }
-            Some(Ok(Assignment::Pod { pod })) => accept(client, config, pods, tracker, state, *pod),
+            Some(Ok(Assignment::Pod { pod })) => {
+                accept(client, config, pods, tracker, state, supervisor, *pod)
+            }
         }
     }
 }
@@ -415,6 +425,7 @@ fn accept(
     pods: &Pods,
     tracker: &TaskTracker,
     state: &Arc<Drain>,
+    supervisor: &Supervisor,
     pod: Pod,
 ) {
     let uid = pod.metadata.uid.clone();
@@ -453,9 +464,10 @@ fn accept(
     let config = config.clone();
     let pods = pods.clone();
     let state = state.clone();
+    let supervisor = supervisor.clone();
     // Spawned under the lock: the drain waits for every pod that passed the check above.
     tracker.spawn(async move {
-        run_pod(&client, &config, &pod, stop, grace, &state).await;
+        run_pod(&client, &config, &pod, stop, grace, &state, &supervisor).await;
         pods.lock().unwrap_or_else(|p| p.into_inner()).remove(&uid);
     });
     drop(map);
@@ -478,6 +490,7 @@ async fn run_pod(
     stop: CancellationToken,
     grace: Arc<Mutex<Duration>>,
     drain: &Drain,
+    supervisor: &Supervisor,
 ) {
     let name = &pod.metadata.name;
     let uid = &pod.metadata.uid;
@@ -558,13 +571,18 @@ async fn run_pod(
             (Handler::Stream, Some(task)) => {
                 let (s, fresh) = match stream.take() {
                     Some(s) => (s, false),
-                    None => match StreamProcess::start(&stream_spec(pod, &container), log.clone()).await {
-                        Ok(s) => (s, true),
-                        Err(err) => {
-                            final_exit = start_failed(&log, &mut queue, Some(task), &err, &reporter).await;
-                            break;
+                    None => {
+                        match StreamProcess::start(supervisor, &stream_spec(pod, &container), log.clone())
+                            .await
+                        {
+                            Ok(s) => (s, true),
+                            Err(err) => {
+                                final_exit =
+                                    start_failed(&log, &mut queue, Some(task), &err, &reporter).await;
+                                break;
+                            }
                         }
-                    },
+                    }
                 };
                 let s = stream.insert(s);
                 let started_at = s.process().started_at();
@@ -576,7 +594,7 @@ async fn run_pod(
             // (A `Stream` pod always has a task: it is a queue pod.)
             (Handler::Exec | Handler::Stream, _) => {
                 let spec = process_spec(pod, &container, task.as_ref());
-                let running = match process::spawn_async(&spec, log.clone()).await {
+                let running = match supervisor.spawn_async(&spec, log.clone()).await {
                     Ok(p) => p,
                     Err(err) => {
                         final_exit = start_failed(&log, &mut queue, task.as_ref(), &err, &reporter).await;
@@ -1201,9 +1219,12 @@ mod tests {
     ) -> Vec<PodStatus> {
         let grace = Arc::new(Mutex::new(Duration::from_secs(1)));
         let stop = drain.cut.child_token();
-        tokio::time::timeout(Duration::from_secs(10), run_pod(client, config, pod, stop, grace, drain))
-            .await
-            .expect("the pod ended");
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            run_pod(client, config, pod, stop, grace, drain, &Supervisor::new()),
+        )
+        .await
+        .expect("the pod ended");
         let mut reports = Vec::new();
         while let Ok((method, path, body)) = requests.try_recv() {
             if method == "PUT" && path.ends_with("/status") {
@@ -1279,7 +1300,8 @@ mod tests {
         let script = format!("echo run >> {}; sleep 0.5; exit 3", runs.display());
         let pod = pod(&script, "OnFailure");
         let grace = Arc::new(Mutex::new(Duration::from_secs(1)));
-        let runner = run_pod(&client, &config, &pod, drain.cut.child_token(), grace, &drain);
+        let supervisor = Supervisor::new();
+        let runner = run_pod(&client, &config, &pod, drain.cut.child_token(), grace, &drain, &supervisor);
         let mut reports = Vec::new();
         let drain_when_running = async {
             while let Some((method, path, body)) = requests.recv().await {

@@ -3,7 +3,9 @@
 //! - [`agent`]: registration, heartbeats, the assignment stream, running pods and reporting them,
 //!   and the drain (scaling down: finish or stop the running pods, hand back tasks, deregister).
 //! - [`process`]: one pod's process: a process group, log capture, termination and the
-//!   guarantee that no pod process outlives the agent.
+//!   guarantee that no pod process outlives the agent; the [`process::Supervisor`] the agent
+//!   owns (created in [`run_with_drain`], handed to every pod runner) holds the registry of live
+//!   groups, the group watchdog and the spawner threads: there is no process-wide state.
 //! - `tasks`: queue pods: taking a task under a lease, acking or requeueing it, and the drain
 //!   rule (exit 0 only when the queue is empty and nothing is in flight anywhere), and the
 //!   handlers (`Exec`, `Stream`, `Noop`).

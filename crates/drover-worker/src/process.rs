@@ -1,10 +1,29 @@
 //! Running one pod's process: spawning, log capture, exit status and
 //! process-group lifetime.
 //!
+//! # The supervisor
+//!
+//! Everything this module keeps beyond one process lives in a [`Supervisor`], an owned value
+//! and no global: the registry of live process groups, the group watchdog that knows them
+//! (layer 3 below), the "pod spawner" threads (layer 2) and the list of leaders left to reap.
+//! The agent creates one in `run_with_drain` and passes it to every pod runner, which starts
+//! its processes with [`Supervisor::spawn_async`]; on shutdown the agent calls
+//! [`Supervisor::kill_all_groups`]. A test makes its own supervisor, so its pods, its
+//! `kill_all_groups` and its watchdog are its own, and tests share a test binary.
+//!
+//! Expected flow:
+//! 1. [`Supervisor::new`]: nothing starts yet.
+//! 2. The first spawn starts the spawner threads and the watchdog.
+//! 3. Each spawn registers the new group (with the watchdog too); the group's exit, a kill or
+//!    the drop of its handle unregisters it.
+//! 4. On shutdown, [`Supervisor::kill_all_groups`].
+//! 5. Once the last handle and the last live group are gone, the watchdog is stopped (nothing
+//!    is registered, it kills nothing) and the spawner threads end.
+//!
 //! # Process model
 //!
 //! A pod is one local child process started from a [`ProcessSpec`] by
-//! [`spawn`]. It runs as the leader of its **own process group**
+//! [`Supervisor::spawn`]. It runs as the leader of its **own process group**
 //! (`setpgid(0, 0)`, pgid == pid), so every signal this module sends goes to
 //! the whole group with `killpg`: children the pod forks (a shell's
 //! pipeline, `sleep 60 &`, ...) are signalled together with it.
@@ -50,17 +69,17 @@
 //! `chdir`) and `execve`s. Everything it needs (the program resolved in the
 //! `PATH` of the final environment, `argv`/`envp`, pipes) is prepared before.
 //! A failure in the child (exec error, bad directory, agent gone) comes back as
-//! an errno and the child is reaped before [`spawn`] returns the error. This
+//! an errno and the child is reaped before [`Supervisor::spawn`] returns the error. This
 //! needs Linux ≥ 5.4.
 //!
 //! The leader is waited for through its pidfd, which is readable once it
-//! exited, on the tokio reactor: a supervisor task per pod (not
-//! `tokio::process`, no `SIGCHLD` handler) kills the rest of the group while the
+//! exited, on the tokio reactor: a task per pod (its exit task; not `tokio::process`, no
+//! `SIGCHLD` handler) kills the rest of the group while the
 //! exited leader is still an unreaped zombie, then reaps it with
-//! `waitid(P_PIDFD)`. Each child is reaped exactly once. If the supervisor task
+//! `waitid(P_PIDFD)`. Each child is reaped exactly once. If that task
 //! is dropped before that (the runtime shutting down), the group is killed and
-//! the leader is reaped at the next spawn, or stays a zombie until the agent
-//! exits.
+//! the leader is reaped at the supervisor's next spawn (or when the supervisor is dropped), or
+//! stays a zombie until the agent exits.
 //!
 //! # No pod process outlives the agent
 //!
@@ -70,7 +89,7 @@
 //!    its group; [`RunningProcess::terminate`], [`RunningProcess::kill`] and
 //!    [`RunningProcess::terminate_with_grace`] signal the group; dropping a
 //!    [`RunningProcess`] (or the runtime shutting down under it) `SIGKILL`s
-//!    the group; and [`kill_all_groups`] `SIGKILL`s every live group of the
+//!    the group; and [`Supervisor::kill_all_groups`] `SIGKILL`s every live group of the
 //!    agent, for the agent's own shutdown path.
 //! 2. **`PR_SET_PDEATHSIG(SIGKILL)`** is set in the child between clone and
 //!    exec, followed by a `getppid()` check against the agent's pid captured
@@ -79,10 +98,11 @@
 //!    signal to the *thread* that created the child, not the process, so
 //!    spawning from a `spawn_blocking` thread (which tokio retires after 10 s
 //!    idle) would kill pods at random. To make this impossible to get wrong,
-//!    [`spawn`] always clones from one of a few never-exiting "pod spawner"
-//!    threads, whatever thread calls it ([`spawn_async`] awaits the spawn
-//!    instead of blocking its caller).
-//! 3. **One group watchdog per agent.** `PDEATHSIG` only reaches the direct
+//!    [`Supervisor::spawn`] always clones from one of a few "pod spawner" threads of
+//!    the supervisor, whatever thread calls it ([`Supervisor::spawn_async`] awaits the
+//!    spawn instead of blocking its caller). Those threads end only with the supervisor's
+//!    state, which every live group holds, so never while a child of theirs is alive.
+//! 3. **One group watchdog per agent** (per [`Supervisor`]). `PDEATHSIG` only reaches the direct
 //!    child; when the agent crashes (`kill -9`, OOM, abort), grandchildren in
 //!    the pod's group (`sh -c 'sleep 60 & ...'`) would survive. So the first
 //!    spawn also starts a single watchdog process: `/bin/sh` running a short
@@ -91,12 +111,12 @@
 //!    agent writes `+<pgid>` when a group starts and `-<pgid>` when it is gone.
 //!    When the agent process dies, for whatever reason, the kernel closes the
 //!    pipe's write end; the watchdog reads EOF, `SIGKILL`s every group still
-//!    registered, and exits. The pipe is close-on-exec, so pods never hold
-//!    it. If the watchdog itself dies, it is restarted (and the live groups
-//!    replayed to it) at the next registration. It costs one idle process per
-//!    agent and no extra process per pod, so it does not slow down short pods.
-//!    [`set_group_watchdog_enabled`] turns it off for agents that run under a
-//!    cgroup-based supervisor.
+//!    registered, and exits. The pipe is close-on-exec, so pods (and the watchdogs of other
+//!    supervisors in the same process) never hold it. If the watchdog itself dies, it is
+//!    restarted (and the live groups replayed to it) at the next registration. It costs one
+//!    idle process per agent and no extra process per pod, so it does not slow down short
+//!    pods. [`Supervisor::without_group_watchdog`] does without it, for agents that run
+//!    under a cgroup-based supervisor.
 //!
 //! Alternatives rejected: a per-pod shim (`drover __pod-shim`) costs an extra
 //! exec per pod; re-exec'ing the agent binary as the watchdog works in
@@ -135,7 +155,7 @@ use tokio::runtime::Handle;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
-use crate::spawn::{ChildStack, Command, Leader, SpawnFailure, Spawned, Stdin, reap_or_defer, reap_orphans};
+use crate::spawn::{ChildStack, Command, Leader, Orphans, SpawnFailure, Spawned, Stdin};
 
 /// Default [`LogBuffer`] capacity: the last 1 MiB of output is kept.
 pub const DEFAULT_LOG_CAPACITY: usize = 1024 * 1024;
@@ -256,7 +276,7 @@ impl Exit {
     }
 }
 
-/// Why [`spawn`] could not start the process.
+/// Why [`Supervisor::spawn`] could not start the process.
 #[derive(Debug, thiserror::Error)]
 pub enum SpawnError {
     #[error("{program}: command not found")]
@@ -267,7 +287,7 @@ pub enum SpawnError {
     WorkingDir { path: PathBuf, source: io::Error },
     #[error("{program}: cannot start: {source}")]
     Io { program: String, source: io::Error },
-    #[error("process::spawn must be called from within a tokio runtime")]
+    #[error("Supervisor::spawn must be called from within a tokio runtime")]
     NoRuntime,
 }
 
@@ -542,7 +562,7 @@ const STOP_NONE: u8 = 0;
 const STOP_KILLED: u8 = 1;
 const STOP_DEADLINE: u8 = 2;
 
-/// State shared between a [`RunningProcess`] handle and its supervisor task.
+/// State shared between a [`RunningProcess`] handle and its exit task.
 #[derive(Debug)]
 struct Shared {
     pgid: Pid,
@@ -626,7 +646,7 @@ impl RunningProcess {
         {
             return exit.clone();
         }
-        // The supervisor task was dropped (runtime shutdown): its guard has
+        // The exit task was dropped (runtime shutdown): its guard has
         // SIGKILLed the group.
         let signal = Signal::SIGKILL as i32;
         Exit {
@@ -695,25 +715,245 @@ impl Drop for RunningProcess {
     }
 }
 
-/// Starts `spec` as a new process group, piping its output into `log`.
+// ---------------------------------------------------------------------------
+// Supervisor
+// ---------------------------------------------------------------------------
+
+/// The agent's pod processes, as one owned value: it starts them ([`spawn`](Self::spawn),
+/// [`spawn_async`](Self::spawn_async)) from its own spawner threads, knows every live process
+/// group ([`live_groups`](Self::live_groups), [`kill_all_groups`](Self::kill_all_groups)) and
+/// keeps its group watchdog (layer 3 in the module docs) informed.
 ///
-/// Must be called from within a tokio runtime (any thread of it); the process itself is always
-/// started from one of the module's dedicated spawner threads (see the module docs about
-/// `PDEATHSIG`), and this call blocks until it exec'd.
-pub fn spawn(spec: &ProcessSpec, log: Arc<LogBuffer>) -> Result<RunningProcess, SpawnError> {
-    let (cmd, handle) = prepare(spec)?;
-    let started_at = Utc::now();
-    let child = spawn_on_spawner_thread(cmd).map_err(|e| spawn_error(spec, e))?;
-    start(spec, log, child, &handle, started_at)
+/// The agent creates one in `run_with_drain` and hands it to every pod runner; a test creates
+/// its own, so that its pods, its `kill_all_groups` and its watchdog are nobody else's.
+/// Cloning is cheap: every clone is a handle to the same state, as mini-redis's `Db` is.
+///
+/// Nothing starts before the first spawn. The state (spawner threads, watchdog, registry) lives
+/// until the last handle *and* the last of its process groups are gone (each live group holds
+/// it); then the watchdog is stopped, without killing anything since no group is registered any
+/// more, and the spawner threads end. Dropping the handles does not stop running pods (dropping
+/// or stopping their [`RunningProcess`] does, and so does
+/// [`kill_all_groups`](Self::kill_all_groups) while a handle is left).
+#[derive(Clone)]
+pub struct Supervisor {
+    inner: Arc<Inner>,
 }
 
-/// Like [`spawn`], but waits for the spawn without blocking the caller's thread: the agent uses
-/// this, so that a slow spawn never stalls a runtime worker thread.
-pub async fn spawn_async(spec: &ProcessSpec, log: Arc<LogBuffer>) -> Result<RunningProcess, SpawnError> {
-    let (cmd, handle) = prepare(spec)?;
-    let started_at = Utc::now();
-    let child = spawn_on_spawner_async(cmd).await.map_err(|e| spawn_error(spec, e))?;
-    start(spec, log, child, &handle, started_at)
+impl Default for Supervisor {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for Supervisor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let reg = self.inner.lock_registry();
+        f.debug_struct("Supervisor")
+            .field("live_groups", &reg.groups)
+            .field("watchdog", &reg.watchdog.as_ref().map(|w| w.child.id()))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Supervisor {
+    /// A supervisor with its group watchdog.
+    pub fn new() -> Self {
+        Self::with_watchdog(true)
+    }
+
+    /// A supervisor without the group watchdog (layer 3 in the module docs), for agents under
+    /// something else (e.g. a cgroup) that contains their descendants. A grandchild in a pod's
+    /// group then survives a crash of the agent; the direct child still dies of `PDEATHSIG`.
+    pub fn without_group_watchdog() -> Self {
+        Self::with_watchdog(false)
+    }
+
+    fn with_watchdog(enabled: bool) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                registry: Mutex::new(Registry {
+                    groups: BTreeSet::new(),
+                    watchdog: None,
+                    watchdog_enabled: enabled,
+                }),
+                spawner: OnceLock::new(),
+                orphans: Arc::new(Orphans::default()),
+            }),
+        }
+    }
+
+    /// Starts `spec` as a new process group, piping its output into `log`.
+    ///
+    /// Must be called from within a tokio runtime (any thread of it); the process itself is
+    /// always started from one of this supervisor's spawner threads (see the module docs about
+    /// `PDEATHSIG`), and this call blocks until it exec'd.
+    pub fn spawn(&self, spec: &ProcessSpec, log: Arc<LogBuffer>) -> Result<RunningProcess, SpawnError> {
+        let (cmd, handle) = self.prepare(spec)?;
+        let started_at = Utc::now();
+        let child = self.inner.spawn_on_spawner_thread(cmd).map_err(|e| spawn_error(spec, e))?;
+        self.start(spec, log, child, &handle, started_at)
+    }
+
+    /// Like [`spawn`](Self::spawn), but waits for the spawn without blocking the caller's thread:
+    /// the agent uses this, so that a slow spawn never stalls a runtime worker thread.
+    pub async fn spawn_async(
+        &self,
+        spec: &ProcessSpec,
+        log: Arc<LogBuffer>,
+    ) -> Result<RunningProcess, SpawnError> {
+        let (cmd, handle) = self.prepare(spec)?;
+        let started_at = Utc::now();
+        let child = self.inner.spawn_on_spawner_async(cmd).await.map_err(|e| spawn_error(spec, e))?;
+        self.start(spec, log, child, &handle, started_at)
+    }
+
+    /// `SIGKILL`s every live process group this supervisor started. Call it on the agent's
+    /// shutdown paths (after any graceful termination). Returns the number of groups signalled.
+    /// Pods stopped this way report signal 9 with [`ExitReason::Error`], since no handle asked
+    /// them to stop.
+    pub fn kill_all_groups(&self) -> usize {
+        let reg = self.inner.lock_registry();
+        for &pgid in &reg.groups {
+            let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+        }
+        reg.groups.len()
+    }
+
+    /// Process group ids of this supervisor's pods currently alive (registered and not yet
+    /// finished), in ascending order.
+    pub fn live_groups(&self) -> Vec<i32> {
+        self.inner.lock_registry().groups.iter().copied().collect()
+    }
+
+    /// Everything before the spawn: checks and the command, with its final environment.
+    fn prepare(&self, spec: &ProcessSpec) -> Result<(Command, Handle), SpawnError> {
+        let handle = Handle::try_current().map_err(|_| SpawnError::NoRuntime)?;
+        // Children whose handle went away before they exited (runtime shutdown).
+        self.inner.orphans.reap_exited();
+
+        // Checked here so that a bad directory is reported as such, with the cause of the
+        // failure (the child reports a failed chdir too, but only as an errno).
+        if let Some(dir) = &spec.working_dir {
+            let err = match std::fs::metadata(dir) {
+                Ok(meta) if meta.is_dir() => None,
+                Ok(_) => Some(io::Error::from(io::ErrorKind::NotADirectory)),
+                Err(e) => Some(e),
+            };
+            if let Some(source) = err {
+                return Err(SpawnError::WorkingDir { path: dir.clone(), source });
+            }
+        }
+
+        let stdin = if spec.stdin.is_some() || spec.interactive { Stdin::Piped } else { Stdin::Null };
+        let cmd = Command::new(&spec.program, &spec.args, &spec.env, spec.working_dir.as_deref(), stdin)
+            .map_err(|e| SpawnError::from_io(&spec.program, e))?;
+
+        // Start the watchdog before the spawn, so the new group can be registered
+        // with it as soon as `spawn` returns.
+        self.inner.lock_registry().ensure_watchdog();
+        Ok((cmd, handle))
+    }
+
+    /// Everything after the exec: registration, output pumps, stdin and the exit task.
+    fn start(
+        &self,
+        spec: &ProcessSpec,
+        log: Arc<LogBuffer>,
+        child: Spawned,
+        handle: &Handle,
+        started_at: DateTime<Utc>,
+    ) -> Result<RunningProcess, SpawnError> {
+        // The pidfd and the pipes register with this runtime's reactor.
+        let _runtime = handle.enter();
+        let Spawned { pid, pidfd, stdin, stdout, stderr } = child;
+        let pgid = Pid::from_raw(pid);
+        let mut guard = GroupGuard::register(&self.inner, pgid);
+        let io_error = |source| SpawnError::Io { program: spec.program.clone(), source };
+
+        let leader = match Leader::register(pidfd, self.inner.orphans.clone()) {
+            Ok(leader) => leader,
+            Err((pidfd, e)) => {
+                guard.finish();
+                self.inner.orphans.reap_or_defer(pidfd);
+                return Err(io_error(e));
+            }
+        };
+        // The parent ends are non-blocking pipes (see `crate::spawn::spawn`).
+        let pipes = (|| {
+            io::Result::Ok((
+                stdin.map(pipe::Sender::from_owned_fd_unchecked).transpose()?,
+                pipe::Receiver::from_owned_fd_unchecked(stdout)?,
+                pipe::Receiver::from_owned_fd_unchecked(stderr)?,
+            ))
+        })();
+        let (mut stdin, stdout, stderr) = match pipes {
+            Ok(pipes) => pipes,
+            Err(e) => {
+                guard.finish();
+                drop(leader);
+                return Err(io_error(e));
+            }
+        };
+
+        let mut readers = Vec::with_capacity(2);
+        let mut stdio = None;
+        if spec.interactive {
+            // Handed to the caller; `supervise` never waits on them.
+            stdio = stdin.take().map(|stdin| (stdin, stdout));
+        } else {
+            readers.push(handle.spawn(pump(stdout, Source::Stdout, log.clone())));
+        }
+        readers.push(handle.spawn(pump(stderr, Source::Stderr, log.clone())));
+        let stdin_task = match (stdin, spec.stdin.clone()) {
+            (Some(mut stdin), Some(data)) => Some(handle.spawn(async move {
+                // EPIPE (the child exited or closed stdin) is expected; ignore. Dropping the
+                // sender closes the pipe.
+                let _ = stdin.write_all(&data).await;
+            })),
+            _ => None,
+        };
+
+        let shared =
+            Arc::new(Shared { pgid, exited: AtomicBool::new(false), stop: AtomicU8::new(STOP_NONE) });
+        let (tx, rx) = watch::channel(None);
+        handle.spawn(supervise(Supervised {
+            guard,
+            leader,
+            shared: shared.clone(),
+            log: log.clone(),
+            readers,
+            stdin_task,
+            keep_log_open: spec.keep_log_open,
+            started_at,
+            tx,
+        }));
+
+        Ok(RunningProcess { pid: pid.unsigned_abs(), started_at, log, shared, exit: rx, stdio })
+    }
+}
+
+/// A [`Supervisor`]'s state.
+struct Inner {
+    /// The live groups and the watchdog that knows them.
+    registry: Mutex<Registry>,
+    /// The long-lived threads this supervisor's pods are started from, once the first spawn
+    /// started them; `None` inside if none could be started.
+    spawner: OnceLock<Option<mpsc::Sender<SpawnRequest>>>,
+    /// Leaders whose supervision ended before they could be reaped; shared with the spawner
+    /// threads and every [`Leader`].
+    orphans: Arc<Orphans>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Every group held this state, so none is registered any more: stop the watchdog
+        // without letting it kill anything. (Dropping `spawner` then ends the spawner threads;
+        // no child of theirs is alive for their death signal to reach.)
+        let reg = self.registry.get_mut().unwrap_or_else(PoisonError::into_inner);
+        if let Some(watchdog) = reg.watchdog.take() {
+            watchdog.stop();
+        }
+    }
 }
 
 fn spawn_error(spec: &ProcessSpec, failure: SpawnFailure) -> SpawnError {
@@ -725,113 +965,9 @@ fn spawn_error(spec: &ProcessSpec, failure: SpawnFailure) -> SpawnError {
     }
 }
 
-/// Everything before the spawn: checks and the command, with its final environment.
-fn prepare(spec: &ProcessSpec) -> Result<(Command, Handle), SpawnError> {
-    let handle = Handle::try_current().map_err(|_| SpawnError::NoRuntime)?;
-    // Children whose handle went away before they exited (runtime shutdown).
-    reap_orphans();
-
-    // Checked here so that a bad directory is reported as such, with the cause of the failure
-    // (the child reports a failed chdir too, but only as an errno).
-    if let Some(dir) = &spec.working_dir {
-        let err = match std::fs::metadata(dir) {
-            Ok(meta) if meta.is_dir() => None,
-            Ok(_) => Some(io::Error::from(io::ErrorKind::NotADirectory)),
-            Err(e) => Some(e),
-        };
-        if let Some(source) = err {
-            return Err(SpawnError::WorkingDir { path: dir.clone(), source });
-        }
-    }
-
-    let stdin = if spec.stdin.is_some() || spec.interactive { Stdin::Piped } else { Stdin::Null };
-    let cmd = Command::new(&spec.program, &spec.args, &spec.env, spec.working_dir.as_deref(), stdin)
-        .map_err(|e| SpawnError::from_io(&spec.program, e))?;
-
-    // Start the watchdog before the spawn, so the new group can be registered
-    // with it as soon as `spawn` returns.
-    lock_registry().ensure_watchdog();
-    Ok((cmd, handle))
-}
-
-/// Everything after the exec: registration, output pumps, stdin and the supervisor.
-fn start(
-    spec: &ProcessSpec,
-    log: Arc<LogBuffer>,
-    child: Spawned,
-    handle: &Handle,
-    started_at: DateTime<Utc>,
-) -> Result<RunningProcess, SpawnError> {
-    // The pidfd and the pipes register with this runtime's reactor.
-    let _runtime = handle.enter();
-    let Spawned { pid, pidfd, stdin, stdout, stderr } = child;
-    let pgid = Pid::from_raw(pid);
-    let mut guard = GroupGuard::register(pgid);
-    let io_error = |source| SpawnError::Io { program: spec.program.clone(), source };
-
-    let leader = match Leader::register(pidfd) {
-        Ok(leader) => leader,
-        Err((pidfd, e)) => {
-            guard.finish();
-            reap_or_defer(pidfd);
-            return Err(io_error(e));
-        }
-    };
-    // The parent ends are non-blocking pipes (see `crate::spawn::spawn`).
-    let pipes = (|| {
-        io::Result::Ok((
-            stdin.map(pipe::Sender::from_owned_fd_unchecked).transpose()?,
-            pipe::Receiver::from_owned_fd_unchecked(stdout)?,
-            pipe::Receiver::from_owned_fd_unchecked(stderr)?,
-        ))
-    })();
-    let (mut stdin, stdout, stderr) = match pipes {
-        Ok(pipes) => pipes,
-        Err(e) => {
-            guard.finish();
-            drop(leader);
-            return Err(io_error(e));
-        }
-    };
-
-    let mut readers = Vec::with_capacity(2);
-    let mut stdio = None;
-    if spec.interactive {
-        // Handed to the caller; `supervise` never waits on them.
-        stdio = stdin.take().map(|stdin| (stdin, stdout));
-    } else {
-        readers.push(handle.spawn(pump(stdout, Source::Stdout, log.clone())));
-    }
-    readers.push(handle.spawn(pump(stderr, Source::Stderr, log.clone())));
-    let stdin_task = match (stdin, spec.stdin.clone()) {
-        (Some(mut stdin), Some(data)) => Some(handle.spawn(async move {
-            // EPIPE (the child exited or closed stdin) is expected; ignore. Dropping the
-            // sender closes the pipe.
-            let _ = stdin.write_all(&data).await;
-        })),
-        _ => None,
-    };
-
-    let shared = Arc::new(Shared { pgid, exited: AtomicBool::new(false), stop: AtomicU8::new(STOP_NONE) });
-    let (tx, rx) = watch::channel(None);
-    handle.spawn(supervise(Supervised {
-        guard,
-        leader,
-        shared: shared.clone(),
-        log: log.clone(),
-        readers,
-        stdin_task,
-        keep_log_open: spec.keep_log_open,
-        started_at,
-        tx,
-    }));
-
-    Ok(RunningProcess { pid: pid.unsigned_abs(), started_at, log, shared, exit: rx, stdio })
-}
-
 struct Supervised {
     /// Declared before `leader`: if the task is dropped (runtime shutdown), the group is killed
-    /// first, then the leader is left to `reap_or_defer`.
+    /// first, then the leader is left to `Orphans::reap_or_defer`.
     guard: GroupGuard,
     leader: Leader,
     shared: Arc<Shared>,
@@ -850,7 +986,7 @@ async fn supervise(mut s: Supervised) {
     // zombie it keeps the group id from being reused while the group is killed.
     s.guard.finish();
     s.shared.exited.store(true, Ordering::Release);
-    // On an error (none is expected) the leader is left to `reap_or_defer` by its drop.
+    // On an error (none is expected) the leader is left to `Orphans::reap_or_defer` by its drop.
     let status = exited.and_then(|()| s.leader.reap());
 
     let drain = async {
@@ -882,7 +1018,7 @@ async fn supervise(mut s: Supervised) {
 }
 
 // ---------------------------------------------------------------------------
-// Spawner thread
+// Spawner threads
 // ---------------------------------------------------------------------------
 
 type SpawnResult = Result<Spawned, SpawnFailure>;
@@ -897,77 +1033,87 @@ struct SpawnRequest {
     reply: Reply,
 }
 
-/// How many long-lived threads start pods. Several, so that spawns of concurrent pods overlap
-/// (each suspends its thread until the child exec'd); none ever exits, which is what
-/// PDEATHSIG needs.
+/// How many long-lived threads a supervisor starts pods from. Several, so that spawns of
+/// concurrent pods overlap (each suspends its thread until the child exec'd); none exits while
+/// a child of its is alive, which is what PDEATHSIG needs.
 const SPAWNER_THREADS: usize = 4;
 
 fn spawner_gone() -> SpawnFailure {
     SpawnFailure::Other(io::Error::other("pod spawner thread is gone"))
 }
 
-/// The long-lived threads all pods are started from (PDEATHSIG is per thread).
-fn spawner() -> Option<&'static mpsc::Sender<SpawnRequest>> {
-    static SPAWNER: OnceLock<Option<mpsc::Sender<SpawnRequest>>> = OnceLock::new();
-    SPAWNER
-        .get_or_init(|| {
-            let (tx, rx) = mpsc::channel::<SpawnRequest>();
-            let rx = Arc::new(Mutex::new(rx));
-            let mut started = 0;
-            for i in 0..SPAWNER_THREADS {
-                let rx = rx.clone();
-                let res =
-                    std::thread::Builder::new().name(format!("drover-pod-spawner-{i}")).spawn(move || {
-                        // This thread's children run on this stack until they exec.
-                        let mut stack = ChildStack::default();
-                        // The sender lives in a static, so this never ends.
-                        loop {
-                            let req = {
-                                let rx = rx.lock().unwrap_or_else(PoisonError::into_inner);
-                                rx.recv()
-                            };
-                            let Ok(SpawnRequest { cmd, reply }) = req else { return };
-                            let result = crate::spawn::spawn(&cmd, &mut stack);
-                            let unwanted = match reply {
-                                Reply::Blocking(tx) => tx.send(result).err().map(|e| e.0),
-                                Reply::Async(tx) => tx.send(result).err(),
-                            };
-                            // A caller that went away cannot supervise its child: kill its group.
-                            if let Some(Ok(child)) = unwanted {
-                                child.abandon();
+impl Inner {
+    fn lock_registry(&self) -> MutexGuard<'_, Registry> {
+        self.registry.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The long-lived threads all of this supervisor's pods are started from (PDEATHSIG is per
+    /// thread), started at the first call.
+    fn spawner(&self) -> Option<&mpsc::Sender<SpawnRequest>> {
+        self.spawner
+            .get_or_init(|| {
+                let (tx, rx) = mpsc::channel::<SpawnRequest>();
+                let rx = Arc::new(Mutex::new(rx));
+                let mut started = 0;
+                for i in 0..SPAWNER_THREADS {
+                    let rx = rx.clone();
+                    let orphans = self.orphans.clone();
+                    let res = std::thread::Builder::new().name(format!("drover-pod-spawner-{i}")).spawn(
+                        move || {
+                            // This thread's children run on this stack until they exec.
+                            let mut stack = ChildStack::default();
+                            // Ends when the supervisor's state is dropped, which every live group
+                            // holds: the death signal then has no live child to reach.
+                            loop {
+                                let req = {
+                                    let rx = rx.lock().unwrap_or_else(PoisonError::into_inner);
+                                    rx.recv()
+                                };
+                                let Ok(SpawnRequest { cmd, reply }) = req else { return };
+                                let result = crate::spawn::spawn(&cmd, &mut stack, &orphans);
+                                let unwanted = match reply {
+                                    Reply::Blocking(tx) => tx.send(result).err().map(|e| e.0),
+                                    Reply::Async(tx) => tx.send(result).err(),
+                                };
+                                // A caller that went away cannot supervise its child: kill its
+                                // group.
+                                if let Some(Ok(child)) = unwanted {
+                                    child.abandon(&orphans);
+                                }
                             }
-                        }
-                    });
-                match res {
-                    Ok(_) => started += 1,
-                    Err(e) => tracing::warn!(error = %e, "cannot start a pod spawner thread"),
+                        },
+                    );
+                    match res {
+                        Ok(_) => started += 1,
+                        Err(e) => tracing::warn!(error = %e, "cannot start a pod spawner thread"),
+                    }
                 }
-            }
-            if started == 0 {
-                tracing::warn!("no pod spawner thread; spawning from caller threads");
-                return None;
-            }
-            Some(tx)
-        })
-        .as_ref()
-}
+                if started == 0 {
+                    tracing::warn!("no pod spawner thread; spawning from caller threads");
+                    return None;
+                }
+                Some(tx)
+            })
+            .as_ref()
+    }
 
-fn spawn_on_spawner_thread(cmd: Command) -> SpawnResult {
-    let Some(spawner) = spawner() else {
-        return crate::spawn::spawn(&cmd, &mut ChildStack::default());
-    };
-    let (reply, result) = mpsc::sync_channel(1);
-    spawner.send(SpawnRequest { cmd, reply: Reply::Blocking(reply) }).map_err(|_| spawner_gone())?;
-    result.recv().map_err(|_| spawner_gone())?
-}
+    fn spawn_on_spawner_thread(&self, cmd: Command) -> SpawnResult {
+        let Some(spawner) = self.spawner() else {
+            return crate::spawn::spawn(&cmd, &mut ChildStack::default(), &self.orphans);
+        };
+        let (reply, result) = mpsc::sync_channel(1);
+        spawner.send(SpawnRequest { cmd, reply: Reply::Blocking(reply) }).map_err(|_| spawner_gone())?;
+        result.recv().map_err(|_| spawner_gone())?
+    }
 
-async fn spawn_on_spawner_async(cmd: Command) -> SpawnResult {
-    let Some(spawner) = spawner() else {
-        return crate::spawn::spawn(&cmd, &mut ChildStack::default());
-    };
-    let (reply, result) = tokio::sync::oneshot::channel();
-    spawner.send(SpawnRequest { cmd, reply: Reply::Async(reply) }).map_err(|_| spawner_gone())?;
-    result.await.map_err(|_| spawner_gone())?
+    async fn spawn_on_spawner_async(&self, cmd: Command) -> SpawnResult {
+        let Some(spawner) = self.spawner() else {
+            return crate::spawn::spawn(&cmd, &mut ChildStack::default(), &self.orphans);
+        };
+        let (reply, result) = tokio::sync::oneshot::channel();
+        spawner.send(SpawnRequest { cmd, reply: Reply::Async(reply) }).map_err(|_| spawner_gone())?;
+        result.await.map_err(|_| spawner_gone())?
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -975,18 +1121,21 @@ async fn spawn_on_spawner_async(cmd: Command) -> SpawnResult {
 // ---------------------------------------------------------------------------
 
 /// Registration of one live process group; `finish` (or drop) kills what is
-/// left of the group and unregisters it.
+/// left of the group and unregisters it. Holds the supervisor's state, and with it the spawner
+/// threads (the group leader's death signal is tied to one of them).
 struct GroupGuard {
+    inner: Arc<Inner>,
     pgid: Pid,
     done: bool,
 }
 
 impl GroupGuard {
-    fn register(pgid: Pid) -> Self {
-        let mut reg = lock_registry();
+    fn register(inner: &Arc<Inner>, pgid: Pid) -> Self {
+        let mut reg = inner.lock_registry();
         reg.groups.insert(pgid.as_raw());
         reg.send(&format!("+{}\n", pgid.as_raw()));
-        Self { pgid, done: false }
+        drop(reg);
+        Self { inner: inner.clone(), pgid, done: false }
     }
 
     fn finish(&mut self) {
@@ -995,7 +1144,7 @@ impl GroupGuard {
         }
         self.done = true;
         let _ = killpg(self.pgid, Signal::SIGKILL);
-        let mut reg = lock_registry();
+        let mut reg = self.inner.lock_registry();
         reg.groups.remove(&self.pgid.as_raw());
         if reg.watchdog.is_some() {
             reg.send(&format!("-{}\n", self.pgid.as_raw()));
@@ -1009,52 +1158,16 @@ impl Drop for GroupGuard {
     }
 }
 
-/// `SIGKILL`s every live pod process group started by this agent. Call it on
-/// the agent's shutdown paths (after any graceful termination). Returns the
-/// number of groups signalled. Pods stopped this way report signal 9 with
-/// [`ExitReason::Error`], since no handle asked them to stop.
-pub fn kill_all_groups() -> usize {
-    let reg = lock_registry();
-    for &pgid in &reg.groups {
-        let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
-    }
-    reg.groups.len()
-}
-
-/// Process group ids of the pods currently alive (registered and not yet
-/// finished), in ascending order.
-pub fn live_groups() -> Vec<i32> {
-    lock_registry().groups.iter().copied().collect()
-}
-
-/// Enables (the default) or disables the per-agent group watchdog (layer 3 in
-/// the module docs). Disabling stops a running watchdog without it killing
-/// anything; enabling starts it again at the next spawn. Disable it only when
-/// something else (e.g. a cgroup) contains the agent's descendants.
-pub fn set_group_watchdog_enabled(enabled: bool) {
-    WATCHDOG_ENABLED.store(enabled, Ordering::Release);
-    if !enabled && let Some(old) = lock_registry().watchdog.take() {
-        old.stop();
-    }
-}
-
-static WATCHDOG_ENABLED: AtomicBool = AtomicBool::new(true);
-
-static REGISTRY: Mutex<Registry> = Mutex::new(Registry { groups: BTreeSet::new(), watchdog: None });
-
-fn lock_registry() -> MutexGuard<'static, Registry> {
-    REGISTRY.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 struct Registry {
     groups: BTreeSet<i32>,
     watchdog: Option<Watchdog>,
+    watchdog_enabled: bool,
 }
 
 impl Registry {
     /// Makes sure a live watchdog knows about every registered group.
     fn ensure_watchdog(&mut self) -> bool {
-        if !WATCHDOG_ENABLED.load(Ordering::Acquire) {
+        if !self.watchdog_enabled {
             return false;
         }
         if let Some(w) = &mut self.watchdog {
@@ -1140,5 +1253,114 @@ impl Watchdog {
         let _ = self.child.kill();
         let _ = self.child.wait();
         drop(self.stdin);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The supervisor's own state, which only it can see: each test has a supervisor of its own.
+
+    use super::*;
+
+    const BOUND: Duration = Duration::from_secs(10);
+
+    fn sh(script: &str) -> ProcessSpec {
+        ProcessSpec::new("sh", ["-c", script])
+    }
+
+    fn watchdog_pid(sup: &Supervisor) -> Option<u32> {
+        sup.inner.lock_registry().watchdog.as_ref().map(|w| w.child.id())
+    }
+
+    async fn until(what: &str, mut done: impl FnMut() -> bool) {
+        let deadline = std::time::Instant::now() + BOUND;
+        while !done() {
+            assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    fn exists(pid: u32) -> bool {
+        std::path::Path::new(&format!("/proc/{pid}")).exists()
+    }
+
+    /// Layer 3 without killing the agent: the watchdog, restarted after it died, knows every live
+    /// group (replayed) and kills them all when its pipe closes, as it does when the agent dies.
+    #[tokio::test]
+    async fn a_restarted_watchdog_kills_every_live_group_at_eof() {
+        let sup = Supervisor::new();
+        let before = sup.spawn(&sh("sleep 60 & exec sleep 60"), Arc::default()).unwrap();
+        let first = watchdog_pid(&sup).expect("a watchdog");
+        {
+            let mut reg = sup.inner.lock_registry();
+            let w = reg.watchdog.as_mut().unwrap();
+            w.child.kill().unwrap();
+            w.child.wait().unwrap();
+        }
+        // The next registration restarts it and replays `before`'s group.
+        let after = sup.spawn(&sh("exec sleep 60"), Arc::default()).unwrap();
+        let second = watchdog_pid(&sup).expect("a new watchdog");
+        assert_ne!(first, second);
+        assert_eq!(sup.live_groups().len(), 2);
+
+        // What the agent's death does: the write end of the pipe closes.
+        let mut w = sup.inner.lock_registry().watchdog.take().unwrap();
+        drop(w.stdin);
+        assert!(w.child.wait().unwrap().success());
+        for p in [&before, &after] {
+            let exit = tokio::time::timeout(BOUND, p.wait()).await.expect("killed by the watchdog");
+            // Nobody here signalled it: the watchdog did.
+            assert_eq!((exit.signal, exit.reason.clone()), (Some(9), ExitReason::Error), "{exit:?}");
+        }
+        until("no live group", || sup.live_groups().is_empty()).await;
+    }
+
+    /// The state lives while a group does, then goes: the watchdog is stopped and reaped, and
+    /// the spawner threads end (their sender is gone).
+    #[tokio::test]
+    async fn the_state_goes_with_the_last_handle_and_the_last_group() {
+        let sup = Supervisor::new();
+        let p = sup.spawn(&sh("exec sleep 60"), Arc::default()).unwrap();
+        let watchdog = watchdog_pid(&sup).expect("a watchdog");
+        let state = Arc::downgrade(&sup.inner);
+        drop(sup);
+        assert!(state.upgrade().is_some(), "held by the live group");
+        assert!(exists(watchdog));
+        p.kill();
+        p.wait().await;
+        until("the state is dropped", || state.upgrade().is_none()).await;
+        assert!(!exists(watchdog), "the watchdog was stopped and reaped");
+    }
+
+    /// A leader whose supervision was dropped with its runtime is reaped at the next spawn.
+    #[test]
+    fn an_orphaned_leader_is_reaped_at_the_next_spawn() {
+        let sup = Supervisor::without_group_watchdog();
+        let runtime = || tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = runtime();
+        let p = rt.block_on(async { sup.spawn(&sh("exec sleep 60"), Arc::default()).unwrap() });
+        let pid = p.pid();
+        // The exit task goes with the runtime: it kills the group and orphans the leader.
+        drop(rt);
+        assert!(sup.live_groups().is_empty());
+        let zombie_or_gone = || {
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+                stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+            })
+        };
+        let deadline = std::time::Instant::now() + BOUND;
+        while !zombie_or_gone() {
+            assert!(std::time::Instant::now() < deadline, "{pid} still runs");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let rt = runtime();
+        let exit = rt.block_on(async {
+            let next = sup.spawn(&ProcessSpec::new("true", Vec::<String>::new()), Arc::default()).unwrap();
+            next.wait().await
+        });
+        assert!(exit.success());
+        assert_eq!(sup.inner.orphans.len(), 0);
+        assert!(!exists(pid), "reaped");
+        drop(p);
     }
 }

@@ -44,11 +44,13 @@
 //! fallback.
 //!
 //! Every child is reaped exactly once, through its pidfd: by [`spawn`] itself if the child
-//! failed before `exec`, by [`Leader::reap`] after a normal exit, and otherwise (a [`Leader`] or
-//! a [`Spawned`] dropped before the exit, for instance when the runtime shuts down under the
-//! supervisor task) by [`reap_or_defer`]: reaped at once if it already exited, else kept in a
-//! process-wide list that [`reap_orphans`] (called at every spawn) empties. Such a child stays a
-//! zombie until the next spawn or the agent's exit.
+//! failed before `exec`, by [`Leader::reap`] after a normal exit, and otherwise (a [`Leader`]
+//! dropped before the exit, for instance when the runtime shuts down under the task waiting for
+//! it, or a [`Spawned`] nobody wants, [`Spawned::abandon`]ed) by [`Orphans::reap_or_defer`]:
+//! reaped at once if it already exited, else kept in the [`Orphans`] list of the
+//! `process::Supervisor` that started it, which [`Orphans::reap_exited`] (called at each of its
+//! spawns, and when it is dropped) empties. Such a child stays a zombie until then, or until the
+//! agent's exit.
 
 #![allow(unsafe_code)]
 
@@ -61,7 +63,7 @@ use std::os::unix::ffi::OsStrExt as _;
 use std::path::{Path, PathBuf};
 use std::ptr;
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use libc::{c_char, c_int, c_void, pid_t};
 use tokio::io::Interest;
@@ -220,8 +222,8 @@ fn is_executable_file(path: &Path) -> bool {
 /// A started child: its pid (also its process group id), a pidfd, and the parent's ends of its
 /// stdio pipes (non-blocking, close-on-exec).
 ///
-/// Dropping it without [`Leader::register`]ing the pidfd leaves the child to [`reap_or_defer`],
-/// without killing it: use [`Spawned::abandon`] to get rid of a child nobody wants.
+/// Dropping it without [`Leader::register`]ing the pidfd leaves the child a zombie once it exits
+/// (nothing reaps it): use [`Spawned::abandon`] to get rid of a child nobody wants.
 #[derive(Debug)]
 pub(crate) struct Spawned {
     pub(crate) pid: pid_t,
@@ -233,12 +235,13 @@ pub(crate) struct Spawned {
 }
 
 impl Spawned {
-    /// `SIGKILL`s the child's process group and reaps the child (now or later).
-    pub(crate) fn abandon(self) {
+    /// `SIGKILL`s the child's process group and reaps the child (now or later, see
+    /// [`Orphans::reap_or_defer`]).
+    pub(crate) fn abandon(self, orphans: &Orphans) {
         // SAFETY: killpg takes plain integers. The group cannot have been reused: the unreaped
         // child (a zombie at worst) still holds its id.
         unsafe { libc::killpg(self.pid, libc::SIGKILL) };
-        reap_or_defer(self.pidfd);
+        orphans.reap_or_defer(self.pidfd);
     }
 }
 
@@ -423,8 +426,12 @@ fn above_stdio(fd: OwnedFd) -> io::Result<OwnedFd> {
 
 /// Starts `cmd` in a new process group, from the calling thread (which the child's
 /// `PR_SET_PDEATHSIG` is tied to), with `stack` as the child's stack until `execve`. Returns once
-/// the child exec'd, or failed and was reaped.
-pub(crate) fn spawn(cmd: &Command, stack: &mut ChildStack) -> Result<Spawned, SpawnFailure> {
+/// the child exec'd, or failed and was reaped (or, if that fails, left to `orphans`).
+pub(crate) fn spawn(
+    cmd: &Command,
+    stack: &mut ChildStack,
+    orphans: &Orphans,
+) -> Result<Spawned, SpawnFailure> {
     let path = cmd.resolve()?;
     let mut argv: Vec<*const c_char> = Vec::with_capacity(cmd.argv.len() + 2);
     argv.push(SHELL.as_ptr());
@@ -496,7 +503,7 @@ pub(crate) fn spawn(cmd: &Command, stack: &mut ChildStack) -> Result<Spawned, Sp
     if step != STEP_NONE {
         // The child called _exit: this wait is short.
         if reap(pidfd.as_fd()).is_err() {
-            reap_or_defer(pidfd);
+            orphans.reap_or_defer(pidfd);
         }
         let err = io::Error::from_raw_os_error(error.errno.load(Ordering::SeqCst));
         return Err(if step == STEP_CHDIR {
@@ -662,42 +669,66 @@ fn reap(pidfd: BorrowedFd<'_>) -> io::Result<ExitStatus> {
     wait_pidfd(pidfd, 0)?.ok_or_else(|| io::Error::other("waitid returned no child"))
 }
 
-/// Children whose owner went away before they exited.
-static ORPHANS: Mutex<Vec<OwnedFd>> = Mutex::new(Vec::new());
+/// Children whose owner went away before they exited: one list per `process::Supervisor`,
+/// shared with its spawner threads and its [`Leader`]s.
+#[derive(Debug, Default)]
+pub(crate) struct Orphans(Mutex<Vec<OwnedFd>>);
 
-/// Reaps the child now if it exited, else remembers it for [`reap_orphans`]. Does not signal it.
-pub(crate) fn reap_or_defer(pidfd: OwnedFd) {
-    if matches!(wait_pidfd(pidfd.as_fd(), libc::WNOHANG), Ok(None)) {
-        ORPHANS.lock().unwrap_or_else(PoisonError::into_inner).push(pidfd);
+impl Orphans {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<OwnedFd>> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Reaps the child now if it exited, else remembers it for [`reap_exited`](Self::reap_exited).
+    /// Does not signal it.
+    pub(crate) fn reap_or_defer(&self, pidfd: OwnedFd) {
+        if matches!(wait_pidfd(pidfd.as_fd(), libc::WNOHANG), Ok(None)) {
+            self.lock().push(pidfd);
+        }
+    }
+
+    /// Reaps the children left to [`reap_or_defer`](Self::reap_or_defer) that have exited since.
+    pub(crate) fn reap_exited(&self) {
+        let mut orphans = self.lock();
+        if !orphans.is_empty() {
+            orphans.retain(|pidfd| matches!(wait_pidfd(pidfd.as_fd(), libc::WNOHANG), Ok(None)));
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.lock().len()
     }
 }
 
-/// Reaps the children left to [`reap_or_defer`] that have exited since.
-pub(crate) fn reap_orphans() {
-    let mut orphans = ORPHANS.lock().unwrap_or_else(PoisonError::into_inner);
-    if !orphans.is_empty() {
-        orphans.retain(|pidfd| matches!(wait_pidfd(pidfd.as_fd(), libc::WNOHANG), Ok(None)));
+impl Drop for Orphans {
+    /// A last chance; the children still running stay zombies once they exit, until the agent
+    /// exits.
+    fn drop(&mut self) {
+        self.reap_exited();
     }
 }
 
 /// A spawned process group's leader, waited for through its pidfd on the tokio reactor (a
 /// pidfd is readable once the process exited). Dropping it before [`reap`](Self::reap) leaves
-/// the child to [`reap_or_defer`].
+/// the child to [`Orphans::reap_or_defer`].
 #[derive(Debug)]
 pub(crate) struct Leader {
     /// `None` only during drop.
     pidfd: Option<AsyncFd<OwnedFd>>,
     reaped: bool,
+    orphans: Arc<Orphans>,
 }
 
 impl Leader {
     /// Registers the pidfd with the current runtime's reactor (panics outside a runtime, like
-    /// every tokio I/O type). On error, the pidfd is handed back.
-    pub(crate) fn register(pidfd: OwnedFd) -> Result<Self, (OwnedFd, io::Error)> {
+    /// every tokio I/O type). On error, the pidfd is handed back. A leader dropped unreaped is
+    /// left to `orphans`.
+    pub(crate) fn register(pidfd: OwnedFd, orphans: Arc<Orphans>) -> Result<Self, (OwnedFd, io::Error)> {
         // SAFETY: an OwnedFd is an open fd that stays open, and is the same fd, until the
         // AsyncFd that owns it is dropped or unwrapped.
         match unsafe { AsyncFd::register_with_interest(pidfd, Interest::READABLE) } {
-            Ok(pidfd) => Ok(Self { pidfd: Some(pidfd), reaped: false }),
+            Ok(pidfd) => Ok(Self { pidfd: Some(pidfd), reaped: false, orphans }),
             Err(err) => Err(err.into_parts()),
         }
     }
@@ -735,7 +766,7 @@ impl Drop for Leader {
         if let Some(pidfd) = self.pidfd.take() {
             let pidfd = pidfd.into_inner();
             if !self.reaped {
-                reap_or_defer(pidfd);
+                self.orphans.reap_or_defer(pidfd);
             }
         }
     }

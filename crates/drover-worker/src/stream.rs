@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
 use tokio::net::unix::pipe;
 
-use crate::process::{self, Exit, LogBuffer, ProcessSpec, RunningProcess, SpawnError};
+use crate::process::{Exit, LogBuffer, ProcessSpec, RunningProcess, SpawnError, Supervisor};
 
 /// Bytes of an answer line kept; the rest of a longer line is read and dropped, so the process
 /// cannot make the agent buffer without bound and the line count stays in step.
@@ -34,11 +34,15 @@ pub(crate) struct StreamProcess {
 }
 
 impl StreamProcess {
-    /// Starts `spec` as an [interactive](ProcessSpec::interactive) process logging its stderr
-    /// into `log`.
-    pub(crate) async fn start(spec: &ProcessSpec, log: Arc<LogBuffer>) -> Result<StreamProcess, SpawnError> {
+    /// Starts `spec` under `supervisor` as an [interactive](ProcessSpec::interactive) process
+    /// logging its stderr into `log`.
+    pub(crate) async fn start(
+        supervisor: &Supervisor,
+        spec: &ProcessSpec,
+        log: Arc<LogBuffer>,
+    ) -> Result<StreamProcess, SpawnError> {
         let spec = ProcessSpec { interactive: true, stdin: None, ..spec.clone() };
-        let mut process = process::spawn_async(&spec, log).await?;
+        let mut process = supervisor.spawn_async(&spec, log).await?;
         let Some((stdin, stdout)) = process.take_stdio() else {
             // Cannot happen: an interactive process always has both pipes.
             return Err(SpawnError::Io {
@@ -141,7 +145,7 @@ mod tests {
 
     async fn stream(script: &str) -> StreamProcess {
         let spec = ProcessSpec::new("sh", ["-c", script]);
-        StreamProcess::start(&spec, Arc::new(LogBuffer::default())).await.expect("start")
+        StreamProcess::start(&Supervisor::new(), &spec, Arc::new(LogBuffer::default())).await.expect("start")
     }
 
     async fn bounded<F: std::future::Future>(fut: F) -> F::Output {

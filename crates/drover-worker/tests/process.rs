@@ -1,12 +1,19 @@
 //! Tests for `drover_worker::process`: spawning pods as process groups, exit
-//! codes, log capture, termination, and cleanup when the agent dies.
+//! codes, log capture, termination, the supervisor's registry, and cleanup when the agent dies.
+//!
+//! Every test uses supervisors of its own, so none can see or kill another's pods: they all
+//! share this binary. Only what is process-wide by nature runs in a child copy of it: the fd
+//! table and zombie count (`spawning_leaves_no_zombie_and_no_open_fd`) and the agent's death
+//! (`agent_killed_*`).
 
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use drover_worker::process::{self, Exit, ExitReason, LogBuffer, ProcessSpec, RunningProcess, SpawnError};
+use drover_worker::process::{
+    Exit, ExitReason, LogBuffer, ProcessSpec, RunningProcess, SpawnError, Supervisor,
+};
 use futures::FutureExt as _;
 use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _};
 
@@ -17,19 +24,36 @@ fn sh(script: &str) -> ProcessSpec {
     ProcessSpec::new("sh", ["-c", script])
 }
 
+/// Spawns `spec` under `supervisor`.
+fn start_under(supervisor: &Supervisor, spec: &ProcessSpec) -> RunningProcess {
+    supervisor.spawn(spec, Arc::new(LogBuffer::default())).expect("spawn")
+}
+
+/// Spawns `spec` under a supervisor of its own (which lives as long as the process does).
 fn start(spec: &ProcessSpec) -> RunningProcess {
-    process::spawn(spec, Arc::new(LogBuffer::default())).expect("spawn")
+    start_under(&Supervisor::new(), spec)
+}
+
+/// `Supervisor::new().spawn(spec)`, with a fresh log.
+fn try_start(spec: &ProcessSpec) -> Result<RunningProcess, SpawnError> {
+    Supervisor::new().spawn(spec, Arc::new(LogBuffer::default()))
 }
 
 async fn bounded<F: Future>(what: &str, fut: F) -> F::Output {
     tokio::time::timeout(BOUND, fut).await.unwrap_or_else(|_| panic!("timed out: {what}"))
 }
 
-async fn run(spec: &ProcessSpec) -> (Exit, String) {
-    let p = start(spec);
+/// Runs `spec` to its end under `supervisor`; returns its exit and output.
+async fn run_under(supervisor: &Supervisor, spec: &ProcessSpec) -> (Exit, String) {
+    let p = start_under(supervisor, spec);
     let exit = bounded("wait", p.wait()).await;
     let (bytes, _) = p.log().snapshot();
     (exit, String::from_utf8(bytes).expect("utf-8 output"))
+}
+
+/// Runs `spec` to its end under a supervisor of its own.
+async fn run(spec: &ProcessSpec) -> (Exit, String) {
+    run_under(&Supervisor::new(), spec).await
 }
 
 /// Waits (event-driven, via `changed`) until the log contains `needle`.
@@ -383,6 +407,54 @@ async fn dropping_the_handle_kills_the_group() {
     assert_group_gone_within(pgid, Duration::from_secs(2)).await;
 }
 
+// --- the supervisor ---------------------------------------------------------
+
+#[tokio::test]
+async fn kill_all_groups_kills_every_live_group_of_its_supervisor_only() {
+    let (sup, other) = (Supervisor::new(), Supervisor::new());
+    let a = start_under(&sup, &sh("sleep 60 & sleep 60"));
+    let b = start_under(&sup, &sh("sleep 60"));
+    let c = start_under(&other, &sh("exec sleep 60"));
+    let mut expected = vec![a.pgid(), b.pgid()];
+    expected.sort_unstable();
+    assert_eq!(sup.live_groups(), expected);
+    assert_eq!(other.live_groups(), [c.pgid()]);
+
+    assert_eq!(sup.kill_all_groups(), 2);
+    for p in [&a, &b] {
+        let exit = bounded("pod stopped", p.wait()).await;
+        assert_eq!(exit.signal, Some(9));
+        // Not stopped through its handle: reported as an error exit.
+        assert_eq!(exit.reason, ExitReason::Error);
+        assert_group_gone_within(p.pgid(), BOUND).await;
+    }
+    assert!(sup.live_groups().is_empty());
+    assert_eq!(sup.kill_all_groups(), 0);
+
+    // The other supervisor's pod was not touched.
+    assert!(c.try_exit().is_none(), "{:?}", c.try_exit());
+    assert_eq!(live_group_members(c.pgid()), [c.pgid()]);
+    assert_eq!(other.live_groups(), [c.pgid()]);
+    c.kill();
+    bounded("other pod stopped", c.wait()).await;
+    assert!(other.live_groups().is_empty());
+}
+
+#[tokio::test]
+async fn a_pod_outlives_the_handles_of_its_supervisor() {
+    let sup = Supervisor::new();
+    let p = start_under(&sup, &sh("echo ready; exec sleep 60"));
+    let pgid = p.pgid();
+    wait_for_output(p.log(), "ready").await;
+    drop(sup);
+    // Still running (the supervisor's state lives as long as one of its groups does), and still
+    // stopped by its own handle.
+    assert!(p.try_exit().is_none());
+    assert_eq!(live_group_members(pgid), [pgid]);
+    let exit = bounded("terminate", p.terminate_with_grace(BOUND)).await;
+    assert_eq!((exit.signal, exit.reason), (Some(15), ExitReason::Killed));
+}
+
 // --- log buffer -------------------------------------------------------------
 
 #[test]
@@ -485,7 +557,7 @@ async fn follow_loop_sees_all_output_of_a_process() {
 #[tokio::test]
 async fn command_not_found_is_127() {
     let spec = ProcessSpec::new("drover-no-such-command-xyz", Vec::<String>::new());
-    let err = process::spawn(&spec, Arc::new(LogBuffer::default())).unwrap_err();
+    let err = try_start(&spec).unwrap_err();
     assert!(matches!(err, SpawnError::NotFound { .. }), "{err:?}");
     assert_eq!(err.exit_code(), 127);
     assert!(err.to_string().contains("command not found"), "{err}");
@@ -500,7 +572,7 @@ async fn not_executable_is_126() {
     let file = dir.join("script.sh");
     std::fs::write(&file, "#!/bin/sh\necho hi\n").unwrap();
     let spec = ProcessSpec::new(file.to_string_lossy(), Vec::<String>::new());
-    let err = process::spawn(&spec, Arc::new(LogBuffer::default())).unwrap_err();
+    let err = try_start(&spec).unwrap_err();
     assert!(matches!(err, SpawnError::PermissionDenied { .. }), "{err:?}");
     assert_eq!(err.exit_code(), 126);
     let _ = std::fs::remove_dir_all(dir);
@@ -512,14 +584,14 @@ async fn bad_working_dir_is_a_start_error() {
         working_dir: Some("/nonexistent/drover/dir".into()),
         ..ProcessSpec::new("true", Vec::<String>::new())
     };
-    let err = process::spawn(&spec, Arc::new(LogBuffer::default())).unwrap_err();
+    let err = try_start(&spec).unwrap_err();
     assert!(matches!(err, SpawnError::WorkingDir { .. }), "{err:?}");
     assert_eq!(err.exit_code(), 126);
 }
 
 #[test]
 fn spawn_outside_a_runtime_is_an_error() {
-    let err = process::spawn(&sh("true"), Arc::new(LogBuffer::default())).unwrap_err();
+    let err = try_start(&sh("true")).unwrap_err();
     assert!(matches!(err, SpawnError::NoRuntime), "{err:?}");
 }
 
@@ -551,7 +623,7 @@ async fn the_child_starts_with_default_signals_and_nothing_blocked() {
 /// the file open for writing (ETXTBSY), so that is retried.
 async fn run_new_file(spec: &ProcessSpec) -> (Exit, String) {
     for _ in 0..50 {
-        match process::spawn(spec, Arc::new(LogBuffer::default())) {
+        match try_start(spec) {
             Err(SpawnError::Io { source, .. }) if source.kind() == std::io::ErrorKind::ExecutableFileBusy => {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
@@ -591,7 +663,7 @@ async fn the_program_is_looked_up_in_the_pods_path() {
         env: vec![("PATH".into(), second.display().to_string())],
         ..ProcessSpec::new("true", Vec::<String>::new())
     };
-    let err = process::spawn(&spec, Arc::new(LogBuffer::default())).unwrap_err();
+    let err = try_start(&spec).unwrap_err();
     assert!(matches!(err, SpawnError::NotFound { .. }), "{err:?}");
     let _ = std::fs::remove_dir_all(dir);
 }
@@ -659,13 +731,16 @@ fn open_fds() -> Vec<String> {
 
 /// The `hygiene` helper mode.
 async fn hygiene() {
+    let fds_initial = open_fds();
+    let sup = Supervisor::new();
     let true_ = || ProcessSpec::new("true", Vec::<String>::new());
     // Warm-up: starts the spawner threads and the watchdog (whose pipe stays open).
-    assert!(run(&true_()).await.0.success());
+    assert!(run_under(&sup, &true_()).await.0.success());
     let fds_before = open_fds();
+    assert_eq!(fds_before.len(), fds_initial.len() + 1, "the watchdog's pipe: {fds_before:?}");
 
     for _ in 0..200 {
-        assert!(run(&true_()).await.0.success());
+        assert!(run_under(&sup, &true_()).await.0.success());
     }
     // Concurrent spawns through the async path, with each stdin mode.
     let specs: Vec<ProcessSpec> = (0..60)
@@ -678,10 +753,9 @@ async fn hygiene() {
             _ => ProcessSpec { interactive: true, ..sh("read l; echo $l") },
         })
         .collect();
-    let started = futures::future::join_all(
-        specs.iter().map(|s| process::spawn_async(s, Arc::new(LogBuffer::default()))),
-    )
-    .await;
+    let started =
+        futures::future::join_all(specs.iter().map(|s| sup.spawn_async(s, Arc::new(LogBuffer::default()))))
+            .await;
     for p in started {
         let mut p = p.expect("spawn");
         let mut stdio = p.take_stdio();
@@ -704,16 +778,16 @@ async fn hygiene() {
         ("/nonexistent/drover/program".to_owned(), true),
         (not_executable.display().to_string(), false),
     ] {
-        let err =
-            process::spawn(&ProcessSpec::new(program, Vec::<String>::new()), Arc::new(LogBuffer::default()))
-                .unwrap_err();
+        let err = sup
+            .spawn(&ProcessSpec::new(program, Vec::<String>::new()), Arc::new(LogBuffer::default()))
+            .unwrap_err();
         assert_eq!(matches!(err, SpawnError::NotFound { .. }), not_found, "{err:?}");
         assert!(zombie_children().is_empty(), "zombies after {err}: {:?}", zombie_children());
     }
     let _ = std::fs::remove_dir_all(dir);
 
     // A handle dropped while its process runs: the group is killed and the leader reaped.
-    let p = start(&sh("sleep 60 & exec sleep 60"));
+    let p = start_under(&sup, &sh("sleep 60 & exec sleep 60"));
     let pid = p.pid();
     drop(p);
     bounded("dropped process reaped", async {
@@ -730,6 +804,16 @@ async fn hygiene() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert_eq!(open_fds(), fds_before);
+
+    // The supervisor goes with its last handle and its last group: its watchdog is stopped and
+    // reaped, its pipe closed.
+    drop(sup);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while open_fds() != fds_initial && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(open_fds(), fds_initial);
+    assert!(zombie_children().is_empty(), "zombies: {:?}", zombie_children());
     println!("HYGIENE-OK");
 }
 
@@ -798,16 +882,13 @@ async fn agent_helper() {
     let Ok(mode) = std::env::var(HELPER_ENV) else {
         return;
     };
-    let spec = match mode.as_str() {
+    let (supervisor, spec) = match mode.as_str() {
         "hygiene" => return hygiene().await,
-        "group" => sh("sleep 300 & sleep 300 & echo ready; wait"),
-        "pdeathsig" => {
-            process::set_group_watchdog_enabled(false);
-            sh("echo ready; exec sleep 300")
-        }
+        "group" => (Supervisor::new(), sh("sleep 300 & sleep 300 & echo ready; wait")),
+        "pdeathsig" => (Supervisor::without_group_watchdog(), sh("echo ready; exec sleep 300")),
         other => panic!("unknown helper mode {other}"),
     };
-    let p = start(&spec);
+    let p = start_under(&supervisor, &spec);
     wait_for_output(p.log(), "ready").await;
     println!("PGID={}", p.pgid());
     std::future::pending::<()>().await;
