@@ -87,7 +87,8 @@ fn read_objects(files: &FileArgs) -> anyhow::Result<Vec<Object>> {
 
 fn api_error(err: ClientError) -> anyhow::Error {
     match err {
-        ClientError::Api { code: 422, message, .. } => anyhow::anyhow!("{message}"),
+        // A field error (Kubernetes' `Invalid` Status) is printed as it is, kubectl-style.
+        ClientError::Api { reason, message, .. } if reason == "Invalid" => anyhow::anyhow!("{message}"),
         ClientError::Api { reason, message, .. } => {
             anyhow::anyhow!("error from server ({reason}): {message}")
         }
@@ -461,7 +462,7 @@ pub(crate) async fn set_suspend(
                 cj.spec.suspend = Some(suspend);
                 match client.replace_cronjob(&name, &serde_json::to_value(&cj)?).await {
                     Ok(_) => return Ok(verb.past),
-                    Err(ClientError::Api { code: 409, .. }) if attempts < 5 => attempts += 1,
+                    Err(err) if err.is_conflict() && attempts < 5 => attempts += 1,
                     Err(err) => return Err(api_error(err)),
                 }
             }

@@ -67,6 +67,29 @@ impl ClientError {
         matches!(self, ClientError::Api { code: 404, .. })
     }
 
+    /// True when the coordinator refused the request for want of the right token (401).
+    pub fn is_unauthorized(&self) -> bool {
+        matches!(self, ClientError::Api { code: 401, .. })
+    }
+
+    /// True for a `Conflict` answer (409): a stale resourceVersion, or a worker's report or
+    /// record about a pod it no longer holds.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, ClientError::Api { code: 409, .. })
+    }
+
+    /// True when a worker's report or record about a pod was refused: the pod is not its any
+    /// more (409), or is gone (404). It must not be sent again.
+    pub fn is_refused_pod(&self) -> bool {
+        self.is_conflict() || self.is_not_found()
+    }
+
+    /// True when the coordinator answered at all (any API error), as opposed to the request
+    /// not reaching it or its answer not arriving.
+    pub fn is_answer(&self) -> bool {
+        matches!(self, ClientError::Api { .. })
+    }
+
     /// The HTTP status code of an API error.
     pub fn code(&self) -> Option<u16> {
         match self {

@@ -194,7 +194,7 @@ pub async fn run_with_drain(
                     announce_drain(&client, &config.name, &leave).await;
                 }
             }
-            Err(err) if err.code() == Some(401) => {
+            Err(err) if err.is_unauthorized() => {
                 drainer.abort();
                 // Retrying cannot help: the operator must give the right token.
                 anyhow::bail!("the coordinator refused to register this worker: {err}");
@@ -316,7 +316,7 @@ async fn announce_drain(client: &Client, name: &str, leave: &CancellationToken) 
     loop {
         match client.drain_worker(name).await {
             Ok(_) => return,
-            Err(err) if err.code().is_some() => {
+            Err(err) if err.is_answer() => {
                 tracing::debug!(error = %err, "The coordinator refused the drain");
                 return;
             }
@@ -336,7 +336,7 @@ async fn deregister(client: &Client, name: &str, shutdown: &CancellationToken) {
     for _ in 0..12 {
         match client.deregister_worker(name).await {
             Ok(_) => return,
-            Err(err) if err.code() == Some(404) => return,
+            Err(err) if err.is_not_found() => return,
             Err(err) => tracing::warn!(error = %err, "Cannot deregister; retrying"),
         }
         tokio::select! {
@@ -1055,8 +1055,8 @@ async fn report_until_acked(
     loop {
         match client.report_status(name, &report).await {
             Ok(_) => return Sent::Acked,
-            Err(ClientError::Api { code, message, .. }) if code == 409 || code == 404 => {
-                tracing::debug!(pod = %name, %message, "Status report refused");
+            Err(err) if err.is_refused_pod() => {
+                tracing::debug!(pod = %name, error = %err, "Status report refused");
                 return Sent::Refused;
             }
             Err(err) => {

@@ -75,7 +75,7 @@ use std::time::Duration;
 use drover_api::pod::{ContainerState, PodCondition, StateWaiting, phase};
 use drover_api::retry::Backoff;
 use drover_api::{Pod, PodQueue, TaskCounts};
-use drover_client::{Client, ClientError};
+use drover_client::Client;
 use drover_queue::{Queue, QueueError, Task};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -131,11 +131,12 @@ pub(crate) enum Settled {
 /// One task the pod holds: leased from the take until it is acked, requeued or lost.
 struct Held {
     task: Task,
-    /// Set by the renewal task when the broker says the lease is gone.
+    /// Set by the pod's renewal task when the broker says the lease is gone.
     lost: Arc<AtomicBool>,
-    /// Renews the lease every third of it.
-    keeper: tokio::task::JoinHandle<()>,
 }
+
+/// The tasks a pod holds, as its renewal task sees them.
+type Leases = Arc<std::sync::Mutex<HashMap<Handle, (Task, Arc<AtomicBool>)>>>;
 
 /// The queue side of one pod: the executor of its [`Lifecycle`].
 pub(crate) struct QueuePod {
@@ -148,12 +149,21 @@ pub(crate) struct QueuePod {
     lc: Lifecycle,
     /// The tasks held, by handle.
     held: HashMap<Handle, Held>,
+    /// The same tasks, shared with `keeper`.
+    leases: Leases,
+    /// Renews the lease of every held task every third of the lease (one task per pod, started
+    /// with the connection).
+    keeper: Option<tokio::task::JoinHandle<()>>,
     next_handle: Handle,
     /// The task the handler runs, or will run again after the back-off.
     current: Option<Handle>,
     /// A draining pod's successes whose records are in flight (the pod goes on meanwhile; each
     /// is acked once its record is answered). At most [`RECORD_WINDOW`].
     recording: tokio::task::JoinSet<(Handle, Option<bool>)>,
+    /// The last handler run took at least [`PIPELINE_MAX_RUN`]: the pod then waits for its
+    /// records before it takes another task, so that a killed worker re-runs at most the one
+    /// task per slot it had in hand (pipelining pays only for tiny tasks).
+    last_run_long: bool,
     /// A draining pod's recorded successes: the oldest is acked together with the next take
     /// (one round trip on Redis), the others on their own, or all when the pod ends.
     pending_acks: Vec<Handle>,
@@ -164,8 +174,8 @@ pub(crate) struct QueuePod {
 
 impl Drop for QueuePod {
     fn drop(&mut self) {
-        for held in self.held.values() {
-            held.keeper.abort();
+        if let Some(keeper) = &self.keeper {
+            keeper.abort();
         }
     }
 }
@@ -186,9 +196,12 @@ impl QueuePod {
             queue: None,
             lc: Lifecycle::new(mode),
             held: HashMap::new(),
+            leases: Leases::default(),
+            keeper: None,
             next_handle: 0,
             current: None,
             recording: tokio::task::JoinSet::new(),
+            last_run_long: false,
             pending_acks: Vec::new(),
             waiting_reported: false,
             drained_reported: false,
@@ -314,18 +327,23 @@ impl QueuePod {
                 return if stop.is_cancelled() { Next::Stopped } else { Next::Draining };
             };
             self.collect_records(reporter, false).await;
+            while self.last_run_long && !self.recording.is_empty() {
+                self.collect_records(reporter, true).await;
+            }
             // The broker hands out nothing more while this consumer holds as many unacked tasks
             // as its prefetch: wait for records rather than for a take that cannot succeed.
             while q.max_unacked().is_some_and(|max| !self.recording.is_empty() && self.recording.len() >= max)
             {
                 self.collect_records(reporter, true).await;
             }
-            while self.pending_acks.len() > 1 {
+            // One ack rides with each take (one round trip on Redis); a backlog beyond a few is
+            // acked on its own.
+            while self.pending_acks.len() > ACK_BACKLOG {
                 let done = self.pending_acks.remove(0);
                 let acked = q.ack(&self.held[&done].task).await;
                 self.acked(done, acked);
             }
-            let taken = match self.pending_acks.pop() {
+            let taken = match (!self.pending_acks.is_empty()).then(|| self.pending_acks.remove(0)) {
                 // Not cancellable: the ack must land or fail, never be dropped half-way.
                 Some(done) => {
                     let task = self.held[&done].task.clone();
@@ -383,6 +401,10 @@ impl QueuePod {
                 Err(err) => {
                     tracing::warn!(pod = %self.pod_name, error = %err, "Taking a task failed; reconnecting");
                     self.queue = None;
+                    // The renewals go through the new connection once there is one.
+                    if let Some(keeper) = self.keeper.take() {
+                        keeper.abort();
+                    }
                 }
             }
         }
@@ -455,15 +477,18 @@ impl QueuePod {
         self.next_handle += 1;
         let h = self.next_handle;
         let lost = Arc::new(AtomicBool::new(false));
-        let keeper = self.keep_leased(task.clone(), lost.clone());
-        self.held.insert(h, Held { task, lost, keeper });
+        if self.keeper.as_ref().is_none_or(|k| k.is_finished()) {
+            self.keeper = Some(self.keep_leased());
+        }
+        lock(&self.leases).insert(h, (task.clone(), lost.clone()));
+        self.held.insert(h, Held { task, lost });
         h
     }
 
     /// Forgets a settled task and stops renewing its lease.
     fn release(&mut self, h: Handle) {
-        if let Some(held) = self.held.remove(&h) {
-            held.keeper.abort();
+        if self.held.remove(&h).is_some() {
+            lock(&self.leases).remove(&h);
         }
         if self.current == Some(h) {
             self.current = None;
@@ -482,24 +507,32 @@ impl QueuePod {
         }
     }
 
-    /// Renews the task's lease until aborted; a lost lease is remembered so the task is not
-    /// acked (it was returned to the queue and will run again).
-    fn keep_leased(&self, task: Task, lost: Arc<AtomicBool>) -> tokio::task::JoinHandle<()> {
+    /// Renews the lease of every task the pod holds, every third of the lease, until aborted; a
+    /// lost lease is remembered so that the task is not acked (the broker returned it and it
+    /// will run again).
+    fn keep_leased(&self) -> tokio::task::JoinHandle<()> {
         let q = self.queue.clone();
         let lease = self.lease;
+        let leases = self.leases.clone();
         let pod = self.pod_name.clone();
         tokio::spawn(async move {
             let Some(q) = q else { return };
             loop {
                 tokio::time::sleep(lease / 3).await;
-                match q.extend(&task, lease).await {
-                    Ok(()) => {}
-                    Err(QueueError::LeaseLost(_)) => {
-                        tracing::warn!(%pod, task = %task.id, "Lease lost; the task will run again elsewhere");
-                        lost.store(true, Ordering::SeqCst);
-                        return;
+                let held: Vec<(Task, Arc<AtomicBool>)> = lock(&leases)
+                    .values()
+                    .filter(|(_, lost)| !lost.load(Ordering::SeqCst))
+                    .cloned()
+                    .collect();
+                for (task, lost) in held {
+                    match q.extend(&task, lease).await {
+                        Ok(()) => {}
+                        Err(QueueError::LeaseLost(_)) => {
+                            tracing::warn!(%pod, task = %task.id, "Lease lost; the task will run again elsewhere");
+                            lost.store(true, Ordering::SeqCst);
+                        }
+                        Err(err) => tracing::debug!(%pod, error = %err, "Lease renewal failed; retrying"),
                     }
-                    Err(err) => tracing::debug!(%pod, error = %err, "Lease renewal failed; retrying"),
                 }
             }
         })
@@ -510,6 +543,8 @@ impl QueuePod {
     pub(crate) async fn settle(&mut self, exit: &Exit, reporter: &Reporter<'_>) -> Settled {
         let Some(h) = self.current else { return Settled::Done };
         self.check_lease(h);
+        self.last_run_long =
+            (exit.finished_at - exit.started_at).to_std().unwrap_or_default() >= PIPELINE_MAX_RUN;
         let outcome = if exit.success() {
             Outcome::Succeeded
         } else if matches!(exit.reason, ExitReason::Killed | ExitReason::DeadlineExceeded) {
@@ -712,7 +747,16 @@ impl QueuePod {
 }
 
 /// How many of a draining pod's successes may await their record at once.
-const RECORD_WINDOW: usize = 64;
+const RECORD_WINDOW: usize = 16;
+
+/// A handler run at least this long is not pipelined with the next task's: its record is
+/// awaited before the next take (the record's round trip is small beside the run, and a killed
+/// worker then re-runs at most one task per slot).
+const PIPELINE_MAX_RUN: Duration = Duration::from_millis(10);
+
+/// How many recorded successes may wait for a take to carry their ack before they are acked on
+/// their own.
+const ACK_BACKLOG: usize = 8;
 
 /// A draining pod's RabbitMQ prefetch: the tasks it may hold unacked while their records are on
 /// their way. Small, so that one pod does not hoard a short queue.
@@ -735,8 +779,8 @@ async fn record_success(
     loop {
         match client.record_tasks(&pod, &uid, std::slice::from_ref(&id)).await {
             Ok(first) => return Some(first.first().copied().unwrap_or(false)),
-            Err(ClientError::Api { code, message, .. }) if code == 409 || code == 404 => {
-                tracing::info!(%pod, task = %id, %message, "The coordinator refused the task's record; requeueing it and stopping the pod");
+            Err(err) if err.is_refused_pod() => {
+                tracing::info!(%pod, task = %id, error = %err, "The coordinator refused the task's record; requeueing it and stopping the pod");
                 stop.cancel();
                 return None;
             }
@@ -761,6 +805,10 @@ fn nothing_held(stats: &drover_queue::Stats, live_pods: usize) -> bool {
         (None, Some(consumers)) => consumers <= live_pods as u64,
         (None, None) => false,
     }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[cfg(test)]
