@@ -139,3 +139,12 @@ pub struct TaskRecordResult {
     #[serde(default)]
     pub first: Vec<bool>,
 }
+
+/// How often the coordinator writes an empty line on an NDJSON stream (a worker's assignment
+/// stream, a watch) that has sent nothing else for that long. Readers skip empty lines; they
+/// only prove the connection is alive.
+pub const STREAM_KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A client treats an NDJSON stream that has sent nothing, not even a keepalive, for this long
+/// (three keepalive periods) as dead: the connection is half-open, and waiting longer would hang.
+pub const STREAM_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);

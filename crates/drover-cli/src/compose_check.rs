@@ -48,6 +48,33 @@ mod tests {
     }
 
     #[test]
+    fn redis_keeps_its_data_on_a_volume() {
+        let c = compose();
+        let redis = &c["services"]["redis"];
+        let command = strings(&redis["command"]);
+        assert_eq!(command[0], "redis-server");
+        let flag = |name: &str| {
+            let i = command
+                .iter()
+                .position(|a| a == name)
+                .unwrap_or_else(|| panic!("{name} missing: {command:?}"));
+            command[i + 1].clone()
+        };
+        assert_eq!(flag("--appendonly"), "yes", "queued tasks must survive a Redis restart");
+        assert_eq!(flag("--appendfsync"), "everysec", "the README documents a one-second window");
+        // The AOF directory is a named volume, so it outlives the container.
+        let dir = flag("--dir");
+        let volumes = strings(&redis["volumes"]);
+        let volume = volumes
+            .iter()
+            .find_map(|v| {
+                v.split_once(':').filter(|(_, path)| *path == dir).map(|(name, _)| name.to_string())
+            })
+            .unwrap_or_else(|| panic!("no volume mounted at {dir}: {volumes:?}"));
+        assert!(c["volumes"].as_object().unwrap().contains_key(&volume), "volume {volume} is not declared");
+    }
+
+    #[test]
     fn drover_commands_parse_with_the_real_flags() {
         let c = compose();
         for name in ["coordinator", "worker"] {

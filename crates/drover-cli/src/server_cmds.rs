@@ -75,6 +75,7 @@ impl CoordinatorFlags {
             }),
             token: token.cloned(),
             insecure: self.insecure,
+            stream_keepalive: drover_api::protocol::STREAM_KEEPALIVE,
         }
     }
 }

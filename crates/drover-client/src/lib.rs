@@ -1,5 +1,20 @@
 //! A typed HTTP client for the coordinator's API, shared by the CLI, the worker agent and the
 //! tests. Only this crate (and the coordinator's `api` module) knows the paths.
+//!
+//! # Timeouts
+//! No call can hang on a half-open connection:
+//! - connecting takes at most 5 s;
+//! - an ordinary request takes at most [`DEFAULT_TIMEOUT`] (30 s; [`Client::with_timeout`]),
+//!   from connecting to the end of the reply's body, and then fails with
+//!   [`ClientError::Timeout`];
+//! - a stream (a watch, a worker's assignment stream) waits at most that long for the reply's
+//!   head, and then for as long as it lasts, but fails with [`ClientError::StreamIdle`] when it
+//!   sends nothing, not even the coordinator's keepalive (an empty line every
+//!   [`STREAM_KEEPALIVE`](drover_api::protocol::STREAM_KEEPALIVE)), for
+//!   [`STREAM_IDLE_TIMEOUT`](drover_api::protocol::STREAM_IDLE_TIMEOUT)
+//!   ([`Client::with_stream_idle_timeout`]). The empty lines never reach the caller;
+//! - a followed log (`logs -f`) is plain text, with no room for keepalives: TCP keepalive
+//!   probes (after 15 s idle, every 5 s, 3 tries) end it when the peer is gone.
 
 use std::time::Duration;
 
@@ -59,6 +74,25 @@ pub enum ClientError {
     /// A worker call on a client that was not given the worker's name.
     #[error("{0} needs the worker's name: build the client with with_report_batching(worker)")]
     NoWorker(&'static str),
+    /// The coordinator did not answer within the request timeout ([`Client::with_timeout`]).
+    #[error("the coordinator at {server} did not answer within {after:?} (is the connection half-open?)")]
+    Timeout {
+        /// The server URL.
+        server: String,
+        /// The timeout.
+        after: std::time::Duration,
+    },
+    /// A stream sent nothing, not even a keepalive, for its idle timeout: the connection is
+    /// presumed dead ([`Client::with_stream_idle_timeout`]).
+    #[error(
+        "the stream from the coordinator at {server} was silent for {after:?}: the connection is presumed dead"
+    )]
+    StreamIdle {
+        /// The server URL.
+        server: String,
+        /// The idle timeout.
+        after: std::time::Duration,
+    },
 }
 
 impl ClientError {
@@ -123,7 +157,16 @@ pub struct Client {
     token: Option<Secret>,
     /// With [`Client::with_report_batching`], status reports go through one batching task.
     batcher: Option<Arc<Batcher>>,
+    /// The bound on an ordinary request ([`DEFAULT_TIMEOUT`]).
+    timeout: Duration,
+    /// The bound on a stream's silence ([`STREAM_IDLE_TIMEOUT`]).
+    stream_idle: Duration,
 }
+
+/// How long an ordinary request may take, from connecting to the end of the reply's body.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub use drover_api::protocol::STREAM_IDLE_TIMEOUT;
 
 /// Sends a worker's pod status reports in batches: while one batch is in flight, the reports
 /// that arrive queue up and leave together in the next, in one request and one store
@@ -264,10 +307,37 @@ impl Client {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(5))
             .tcp_nodelay(true)
+            .tcp_keepalive(Duration::from_secs(15))
+            .tcp_keepalive_interval(Duration::from_secs(5))
+            .tcp_keepalive_retries(3)
             .pool_idle_timeout(Duration::from_secs(30))
             .build()
             .unwrap_or_default();
-        Client { http, server: server.trim_end_matches('/').to_string(), token: None, batcher: None }
+        Client {
+            http,
+            server: server.trim_end_matches('/').to_string(),
+            token: None,
+            batcher: None,
+            timeout: DEFAULT_TIMEOUT,
+            stream_idle: STREAM_IDLE_TIMEOUT,
+        }
+    }
+
+    /// The same client, with `timeout` as the bound on each ordinary request (from connecting
+    /// to the end of the reply's body) and on the wait for a stream's reply head.
+    #[must_use]
+    pub fn with_timeout(mut self, timeout: Duration) -> Client {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The same client, ending a stream (watch, assignments) with [`ClientError::StreamIdle`]
+    /// once it has sent nothing for `idle`. Keep it a few times the coordinator's keepalive
+    /// period.
+    #[must_use]
+    pub fn with_stream_idle_timeout(mut self, idle: Duration) -> Client {
+        self.stream_idle = idle;
+        self
     }
 
     /// The same client, sending [`Client::report_status`] and [`Client::record_tasks`] calls in
@@ -300,15 +370,41 @@ impl Client {
         format!("{}{}", self.server, path)
     }
 
+    /// An ordinary request: the whole exchange within the request timeout.
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, ClientError> {
+        self.execute(req.timeout(self.timeout)).await
+    }
+
+    /// A streamed reply: its head within the request timeout; its body is the caller's (an
+    /// NDJSON stream bounds its silence, see [`ndjson`]).
+    async fn send_stream(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, ClientError> {
+        tokio::time::timeout(self.timeout, self.execute(req)).await.unwrap_or_else(|_| Err(self.timed_out()))
+    }
+
+    fn timed_out(&self) -> ClientError {
+        ClientError::Timeout { server: self.server.clone(), after: self.timeout }
+    }
+
+    /// A transport error: a timeout once connected, or a failure to reach the server.
+    fn transport(&self, source: reqwest::Error) -> ClientError {
+        if source.is_timeout() && !source.is_connect() {
+            self.timed_out()
+        } else {
+            ClientError::Connect { server: self.server.clone(), source }
+        }
+    }
+
+    /// An error while reading a reply's body.
+    fn body_error(&self, err: reqwest::Error) -> ClientError {
+        if err.is_timeout() { self.timed_out() } else { ClientError::Decode(err.to_string()) }
+    }
+
+    async fn execute(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, ClientError> {
         let req = match &self.token {
             Some(token) => req.bearer_auth(token.expose()),
             None => req,
         };
-        let resp = req
-            .send()
-            .await
-            .map_err(|source| ClientError::Connect { server: self.server.clone(), source })?;
+        let resp = req.send().await.map_err(|source| self.transport(source))?;
         if resp.status().is_success() {
             return Ok(resp);
         }
@@ -326,7 +422,7 @@ impl Client {
     }
 
     async fn json<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> Result<T, ClientError> {
-        self.send(req).await?.json().await.map_err(|e| ClientError::Decode(e.to_string()))
+        self.send(req).await?.json().await.map_err(|e| self.body_error(e))
     }
 
     /// `GET /healthz`.
@@ -415,7 +511,7 @@ impl Client {
     /// A pod's log so far.
     pub async fn pod_log(&self, name: &str) -> Result<Vec<u8>, ClientError> {
         let resp = self.send(self.http.get(self.url(&format!("/api/v1/pods/{name}/log")))).await?;
-        Ok(resp.bytes().await.map_err(|e| ClientError::Decode(e.to_string()))?.to_vec())
+        Ok(resp.bytes().await.map_err(|e| self.body_error(e))?.to_vec())
     }
 
     /// A pod's log, followed until the pod ends.
@@ -424,7 +520,9 @@ impl Client {
         name: &str,
     ) -> Result<impl Stream<Item = Result<Vec<u8>, ClientError>> + use<>, ClientError> {
         let resp = self
-            .send(self.http.get(self.url(&format!("/api/v1/pods/{name}/log"))).query(&[("follow", "true")]))
+            .send_stream(
+                self.http.get(self.url(&format!("/api/v1/pods/{name}/log"))).query(&[("follow", "true")]),
+            )
             .await?;
         Ok(resp.bytes_stream().map(|r| r.map(|b| b.to_vec()).map_err(|e| ClientError::Decode(e.to_string()))))
     }
@@ -495,9 +593,9 @@ impl Client {
         name: &str,
     ) -> Result<impl Stream<Item = Result<Assignment, ClientError>> + use<>, ClientError> {
         let resp = self
-            .send(self.http.get(self.url(&format!("/apis/drover.dev/v1/workers/{name}/assignments"))))
+            .send_stream(self.http.get(self.url(&format!("/apis/drover.dev/v1/workers/{name}/assignments"))))
             .await?;
-        Ok(ndjson::<Assignment>(resp))
+        Ok(ndjson::<Assignment>(resp, self.stream_idle, self.server.clone()))
     }
 
     /// Reports a pod's status (in a batch with others, after [`Client::with_report_batching`]).
@@ -639,30 +737,48 @@ impl Client {
         if let Some(name) = name {
             q.push(("fieldSelector", format!("metadata.name={name}")));
         }
-        let resp = self.send(self.http.get(self.url(path)).query(&q)).await?;
-        Ok(ndjson::<WatchEvent<T>>(resp))
+        let resp = self.send_stream(self.http.get(self.url(path)).query(&q)).await?;
+        Ok(ndjson::<WatchEvent<T>>(resp, self.stream_idle, self.server.clone()))
     }
 }
 
-/// Splits a response body into lines and decodes each as JSON.
+/// Splits a response body into lines and decodes each as JSON. Blank lines (the coordinator's
+/// keepalives) are skipped. A body silent for `idle` yields [`ClientError::StreamIdle`], and
+/// the stream ends there.
 fn ndjson<T: DeserializeOwned + 'static>(
     resp: reqwest::Response,
+    idle: Duration,
+    server: String,
 ) -> impl Stream<Item = Result<T, ClientError>> {
     let bytes = resp.bytes_stream().map_err(|e| ClientError::Decode(e.to_string()));
-    futures::stream::unfold((bytes.boxed(), Vec::<u8>::new()), |(mut bytes, mut buf)| async move {
-        loop {
-            if let Some(pos) = buf.iter().position(|b| *b == b'\n') {
-                let line: Vec<u8> = buf.drain(..=pos).collect();
-                if line.len() <= 1 {
-                    continue;
+    ndjson_lines(bytes.boxed(), idle, server)
+}
+
+fn ndjson_lines<T: DeserializeOwned + 'static>(
+    bytes: futures::stream::BoxStream<'static, Result<bytes::Bytes, ClientError>>,
+    idle: Duration,
+    server: String,
+) -> impl Stream<Item = Result<T, ClientError>> {
+    futures::stream::unfold(Some((bytes, Vec::<u8>::new())), move |state| {
+        let server = server.clone();
+        async move {
+            let (mut bytes, mut buf) = state?;
+            loop {
+                if let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+                    let line: Vec<u8> = buf.drain(..=pos).collect();
+                    if line.iter().all(u8::is_ascii_whitespace) {
+                        continue;
+                    }
+                    let item =
+                        serde_json::from_slice::<T>(&line).map_err(|e| ClientError::Decode(e.to_string()));
+                    return Some((item, Some((bytes, buf))));
                 }
-                let item = serde_json::from_slice::<T>(&line).map_err(|e| ClientError::Decode(e.to_string()));
-                return Some((item, (bytes, buf)));
-            }
-            match bytes.next().await {
-                Some(Ok(chunk)) => buf.extend_from_slice(&chunk),
-                Some(Err(e)) => return Some((Err(e), (bytes, buf))),
-                None => return None,
+                match tokio::time::timeout(idle, bytes.next()).await {
+                    Ok(Some(Ok(chunk))) => buf.extend_from_slice(&chunk),
+                    Ok(Some(Err(e))) => return Some((Err(e), Some((bytes, buf)))),
+                    Ok(None) => return None,
+                    Err(_) => return Some((Err(ClientError::StreamIdle { server, after: idle }), None)),
+                }
             }
         }
     })

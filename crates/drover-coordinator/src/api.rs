@@ -29,6 +29,7 @@
 //! newline-delimited JSON; a watch event is `{"type":"ADDED|MODIFIED|DELETED","object":{…}}`.
 
 use std::convert::Infallible;
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
@@ -233,13 +234,30 @@ async fn list_or_watch<T: Object + Send + 'static>(c: Coordinator, q: ListQuery)
     Ok(ndjson(&c, initial.chain(updates)))
 }
 
-/// Streams values as newline-delimited JSON until the stream ends or the coordinator stops.
+/// `s`, with an empty string each time it has sent nothing for `every`: on the wire an empty
+/// NDJSON line, which readers skip, and which tells them the connection is alive.
+fn with_keepalive<S>(s: S, every: Duration) -> impl Stream<Item = String> + Send + 'static
+where
+    S: Stream<Item = String> + Send + 'static,
+{
+    let every = every.max(Duration::from_millis(10));
+    stream::unfold(Box::pin(s), move |mut s| async move {
+        match tokio::time::timeout(every, s.next()).await {
+            Ok(Some(line)) => Some((line, s)),
+            Ok(None) => None,
+            Err(_) => Some((String::new(), s)),
+        }
+    })
+}
+
+/// Streams values as newline-delimited JSON until the stream ends or the coordinator stops,
+/// with an empty line after every [`Config::stream_keepalive`](crate::Config) of silence.
 fn ndjson<S>(c: &Coordinator, s: S) -> Response
 where
     S: Stream<Item = String> + Send + 'static,
 {
     let token = c.shutdown.clone();
-    let lines = s
+    let lines = with_keepalive(s, c.config.stream_keepalive)
         .map(|mut line| {
             line.push('\n');
             Ok::<_, Infallible>(Bytes::from(line))
@@ -756,26 +774,143 @@ async fn assignments(State(c): State<Coordinator>, Path(name): Path<String>) -> 
     }
     // Open the session before reading the bound pods so nothing bound in between is missed;
     // a pod may then arrive twice, which the worker tolerates.
-    let rx = c.open_session(&name);
+    let (rx, guard) = c.open_session(&name).into_parts();
     let pods = c.bound_pods(&name)?;
     let first =
         stream::once(async move { serde_json::to_string(&Assignment::Sync { pods }).unwrap_or_default() });
-    let c2 = c.clone();
-    let rest = UnboundedReceiverStream::new(rx).map(|pod| assignment_pod_line(&pod));
-    let name2 = name.clone();
-    let s = first.chain(rest).chain(
-        stream::once(async move {
-            c2.close_session(&name2);
-            String::new()
-        })
-        .filter(|_| std::future::ready(false)),
-    );
-    Ok(ndjson(&c, s))
+    // The stream owns the session's guard: however it ends (replaced, ended by a deregistration
+    // or a lost lease, the worker gone, the coordinator stopping), dropping it removes the
+    // session.
+    let rest = UnboundedReceiverStream::new(rx).map(move |pod| {
+        let _session = &guard;
+        assignment_pod_line(&pod)
+    });
+    Ok(ndjson(&c, first.chain(rest)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    /// A coordinator (in-memory store, keepalive every 100 ms) serving on 127.0.0.1, with one
+    /// registered worker `w`.
+    async fn serve() -> (Coordinator, std::net::SocketAddr) {
+        let config = crate::Config {
+            data_dir: None,
+            worker_lease: Duration::from_secs(10),
+            event_ttl: Duration::from_secs(3600),
+            job: Default::default(),
+            cron_zone: chrono_tz::UTC,
+            token: None,
+            insecure: false,
+            stream_keepalive: Duration::from_millis(100),
+        };
+        let store = std::sync::Arc::new(drover_store::Store::open_in_memory().unwrap());
+        let c = Coordinator::new(store, config, tokio_util::sync::CancellationToken::new());
+        let reg = Registration {
+            name: "w".into(),
+            slots: 1,
+            version: "test".into(),
+            incarnation: "i1".into(),
+            hostname: None,
+        };
+        c.register_worker(&reg).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let token = c.shutdown.clone();
+        let app = router(c.clone());
+        tokio::spawn(async move {
+            axum::serve(listener, app).with_graceful_shutdown(async move { token.cancelled().await }).await
+        });
+        (c, addr)
+    }
+
+    /// Opens `path` with an HTTP/1.0 request (so the streamed body comes as it is, not chunked)
+    /// and returns the body's reader, past the head.
+    async fn raw_get(addr: std::net::SocketAddr, path: &str) -> BufReader<tokio::net::TcpStream> {
+        let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+        conn.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes()).await.unwrap();
+        let mut reader = BufReader::new(conn);
+        let mut line = String::new();
+        reader.read_line(&mut line).await.unwrap();
+        assert!(line.starts_with("HTTP/1.0 200") || line.starts_with("HTTP/1.1 200"), "{line}");
+        while line != "\r\n" {
+            line.clear();
+            reader.read_line(&mut line).await.unwrap();
+        }
+        reader
+    }
+
+    async fn next_line(reader: &mut BufReader<tokio::net::TcpStream>) -> Option<String> {
+        let mut line = String::new();
+        let n = tokio::time::timeout(Duration::from_secs(5), reader.read_line(&mut line))
+            .await
+            .expect("a line (or the end) within 5 s")
+            .unwrap();
+        (n > 0).then_some(line)
+    }
+
+    async fn poll(what: &str, mut cond: impl FnMut() -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while !cond() {
+            assert!(tokio::time::Instant::now() < deadline, "timed out waiting for: {what}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn the_assignment_stream_and_watches_send_keepalive_lines_when_quiet() {
+        let (c, addr) = serve().await;
+        let mut stream = raw_get(addr, "/apis/drover.dev/v1/workers/w/assignments").await;
+        let first = next_line(&mut stream).await.unwrap();
+        assert!(first.starts_with(r#"{"type":"SYNC""#), "{first}");
+        // Nothing else happens: three empty lines, about 100 ms apart.
+        let start = std::time::Instant::now();
+        for _ in 0..3 {
+            assert_eq!(next_line(&mut stream).await.as_deref(), Some("\n"));
+        }
+        assert!(start.elapsed() >= Duration::from_millis(250), "{:?}", start.elapsed());
+        // A watch too, after its initial list.
+        let mut watch = raw_get(addr, "/apis/drover.dev/v1/workers?watch=true").await;
+        let added = next_line(&mut watch).await.unwrap();
+        assert!(added.contains(r#""type":"ADDED""#) && added.contains(r#""name":"w""#), "{added}");
+        assert_eq!(next_line(&mut watch).await.as_deref(), Some("\n"));
+        c.shutdown.cancel();
+    }
+
+    #[tokio::test]
+    async fn a_session_is_removed_when_its_stream_ends_or_its_worker_leaves() {
+        let (c, addr) = serve().await;
+
+        // The worker goes away (its connection closes): the next keepalive write fails, the
+        // stream is dropped, and the session with it.
+        let mut stream = raw_get(addr, "/apis/drover.dev/v1/workers/w/assignments").await;
+        next_line(&mut stream).await.unwrap();
+        assert_eq!(c.session_count(), 1);
+        drop(stream);
+        poll("the session of a closed stream is removed", || c.session_count() == 0).await;
+
+        // A newer stream replaces an older one, which ends; the newer one stays.
+        let mut old = raw_get(addr, "/apis/drover.dev/v1/workers/w/assignments").await;
+        next_line(&mut old).await.unwrap();
+        let mut new = raw_get(addr, "/apis/drover.dev/v1/workers/w/assignments").await;
+        next_line(&mut new).await.unwrap();
+        while let Some(line) = next_line(&mut old).await {
+            assert_eq!(line, "\n");
+        }
+        assert_eq!(c.session_count(), 1);
+
+        // Deregistration ends the open stream and leaves nothing of the worker behind.
+        c.deregister_worker("w").unwrap().unwrap();
+        while let Some(line) = next_line(&mut new).await {
+            assert_eq!(line, "\n");
+        }
+        poll("no session left", || c.session_count() == 0).await;
+        assert!(c.leases().last_seen.lock().unwrap().is_empty());
+        assert!(c.store().get::<Worker>("w").unwrap().is_none());
+        c.shutdown.cancel();
+    }
 
     #[test]
     fn an_assignment_line_around_stored_text_decodes_as_the_protocol_message() {

@@ -60,6 +60,10 @@ pub struct Config {
     pub token: Option<drover_api::meta::Secret>,
     /// Serve without a token on a non-loopback address.
     pub insecure: bool,
+    /// An NDJSON stream (assignment stream, watch) that sent nothing for this long gets an
+    /// empty line, so its client can tell a quiet stream from a dead connection
+    /// ([`drover_api::protocol::STREAM_KEEPALIVE`] by default).
+    pub stream_keepalive: Duration,
 }
 
 /// Errors that stop the coordinator from starting or serving.

@@ -85,6 +85,9 @@ impl View {
     }
 }
 
+/// The sending end of a worker's assignment session.
+type Push = mpsc::UnboundedSender<Arc<str>>;
+
 /// The shared coordinator. Cheap to clone.
 #[derive(Clone)]
 pub struct Coordinator {
@@ -101,8 +104,11 @@ struct Inner {
     controller: mpsc::UnboundedSender<Request>,
     controller_rx: Mutex<Option<mpsc::UnboundedReceiver<Request>>>,
     scheduler: Notify,
-    /// Each worker's assignment stream: the pods' JSON text as the store wrote it.
-    sessions: Mutex<HashMap<String, mpsc::UnboundedSender<Arc<str>>>>,
+    /// Each worker's assignment stream: the pods' JSON text as the store wrote it, with the
+    /// session's id (a newer stream of the same worker replaces an older one).
+    sessions: Mutex<HashMap<String, (u64, Push)>>,
+    /// The last session id handed out.
+    session_ids: std::sync::atomic::AtomicU64,
     started: Time,
     leases: crate::workers::Leases,
     ledger: crate::workers::LedgerStats,
@@ -122,6 +128,7 @@ impl Coordinator {
                 controller_rx: Mutex::new(Some(controller_rx)),
                 scheduler: Notify::new(),
                 sessions: Mutex::new(HashMap::new()),
+                session_ids: std::sync::atomic::AtomicU64::new(0),
                 started: now(),
                 leases: crate::workers::Leases::default(),
                 ledger: crate::workers::LedgerStats::default(),
@@ -142,9 +149,15 @@ impl Coordinator {
         self.inner.started
     }
 
-    /// Runs `f` in one store transaction and publishes its changes after the commit.
+    /// Runs `f` in one store transaction, publishes its changes after the commit, and returns
+    /// once the commit is durable (the store's group commit): what an API call acknowledges
+    /// (a created object, a status report, a registration) survives an OS crash. The changes
+    /// are published before the flush, so the controller and watchers do not wait for it.
     pub fn commit<R>(&self, f: impl FnOnce(&mut Txn<'_>) -> Result<R, StoreError>) -> Result<R, StoreError> {
-        self.commit_syncing(None, f)
+        let (res, changes, ticket) = self.inner.store.write_deferred(f)?;
+        self.publish(changes, None);
+        self.inner.store.wait_durable(ticket)?;
+        Ok(res)
     }
 
     /// [`commit`](Self::commit) for the sync of the Job `syncing` (if `Some`): its changes do
@@ -152,12 +165,16 @@ impl Coordinator {
     /// later sync itself when it needs one; without this, every sync that writes would be
     /// followed by one that finds nothing to do. Everything else (watchers, other objects'
     /// queues, the scheduler, worker sessions) gets the changes as usual.
+    ///
+    /// It does not wait for the flush: the controller acknowledges nothing to anyone, and the
+    /// next durable commit (a worker's report on a pod it created, say) flushes it too. An OS
+    /// crash before then loses the sync's work, which the restarted controller redoes.
     pub(crate) fn commit_syncing<R>(
         &self,
         syncing: Option<&str>,
         f: impl FnOnce(&mut Txn<'_>) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
-        let (res, changes) = self.inner.store.write(f)?;
+        let (res, changes, _ticket) = self.inner.store.write_deferred(f)?;
         self.publish(changes, syncing);
         Ok(res)
     }
@@ -279,25 +296,61 @@ impl Coordinator {
         self.inner.watch.subscribe()
     }
 
-    /// Opens the assignment session of `worker`, replacing any previous one.
-    pub(crate) fn open_session(&self, worker: &str) -> mpsc::UnboundedReceiver<Arc<str>> {
+    /// Opens the assignment session of `worker`, replacing any previous one (whose stream then
+    /// ends). The session lasts as long as the returned [`Session`]: dropping it (the stream
+    /// ended, or its client went away) removes it, unless a newer one replaced it.
+    pub(crate) fn open_session(&self, worker: &str) -> Session {
         let (tx, rx) = mpsc::unbounded_channel();
-        self.inner.sessions.lock().unwrap_or_else(|p| p.into_inner()).insert(worker.to_string(), tx);
-        rx
+        let id = self.inner.session_ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        self.inner.sessions.lock().unwrap_or_else(|p| p.into_inner()).insert(worker.to_string(), (id, tx));
+        Session { rx, guard: SessionGuard { coordinator: self.clone(), worker: worker.to_string(), id } }
     }
 
-    /// Closes the session of `worker` if `rx` is still the current one.
-    pub(crate) fn close_session(&self, worker: &str) {
-        let mut sessions = self.inner.sessions.lock().unwrap_or_else(|p| p.into_inner());
-        if sessions.get(worker).is_some_and(|tx| tx.is_closed()) {
-            sessions.remove(worker);
-        }
+    /// Ends the session of `worker`, if any: its stream ends (the worker reconnects if it is
+    /// still there). For a worker that was deregistered or declared lost.
+    pub(crate) fn end_session(&self, worker: &str) {
+        self.inner.sessions.lock().unwrap_or_else(|p| p.into_inner()).remove(worker);
+    }
+
+    /// How many assignment sessions are open (metrics and tests).
+    pub fn session_count(&self) -> usize {
+        self.inner.sessions.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     fn push_to_worker(&self, worker: &str, pod: Arc<str>) {
         let sessions = self.inner.sessions.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(tx) = sessions.get(worker) {
+        if let Some((_, tx)) = sessions.get(worker) {
             let _ = tx.send(pod);
+        }
+    }
+}
+
+/// A worker's open assignment session: the pods pushed to it, until it is dropped.
+pub(crate) struct Session {
+    /// The pods' JSON text, as the store wrote it. Ends when the session is replaced or ended.
+    pub(crate) rx: mpsc::UnboundedReceiver<Arc<str>>,
+    guard: SessionGuard,
+}
+
+impl Session {
+    /// Splits the session into its receiver and the guard that removes it when dropped.
+    pub(crate) fn into_parts(self) -> (mpsc::UnboundedReceiver<Arc<str>>, SessionGuard) {
+        (self.rx, self.guard)
+    }
+}
+
+/// Removes its session from the coordinator when dropped, unless a newer one replaced it.
+pub(crate) struct SessionGuard {
+    coordinator: Coordinator,
+    worker: String,
+    id: u64,
+}
+
+impl Drop for SessionGuard {
+    fn drop(&mut self) {
+        let mut sessions = self.coordinator.inner.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        if sessions.get(&self.worker).is_some_and(|(id, _)| *id == self.id) {
+            sessions.remove(&self.worker);
         }
     }
 }

@@ -127,15 +127,27 @@ impl Coordinator {
 
     /// Records a heartbeat. `registered: false` when the worker is unknown or was declared
     /// lost (it must register again); `drain: true` when a drain was requested.
+    ///
+    /// The in-memory heartbeat is recorded before the worker's phase is read, so a lease check
+    /// racing with it either sees it (inside its transaction, see `check_leases`) or committed
+    /// `Lost` before this read, and the reply says `registered: false`.
     pub fn heartbeat(&self, name: &str) -> Result<HeartbeatReply, StoreError> {
-        let Some(worker) = self.store().get::<Worker>(name)? else { return Ok(HeartbeatReply::default()) };
+        let now = now();
+        let previous =
+            self.leases().last_seen.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), now);
+        let Some(worker) = self.store().get::<Worker>(name)? else {
+            // Unknown: keep no clock for it (the lease checker reads a worker's stored
+            // heartbeat when it has none in memory).
+            let mut seen = self.leases().last_seen.lock().unwrap_or_else(|p| p.into_inner());
+            if previous.is_none() && seen.get(name) == Some(&now) {
+                seen.remove(name);
+            }
+            return Ok(HeartbeatReply::default());
+        };
         if worker.status.phase == wphase::LOST {
             return Ok(HeartbeatReply::default());
         }
         let reply = HeartbeatReply { registered: true, drain: worker.status.phase == wphase::DRAINING };
-        let now = now();
-        let previous =
-            self.leases().last_seen.lock().unwrap_or_else(|p| p.into_inner()).insert(name.to_string(), now);
         // Persist the heartbeat at most once a second per worker.
         let stale = worker.status.last_heartbeat_time.is_none_or(|t| now - t > chrono::Duration::seconds(1));
         if stale || previous.is_none() {
@@ -212,6 +224,7 @@ impl Coordinator {
             t.delete::<Worker>(name)
         })?;
         self.leases().last_seen.lock().unwrap_or_else(|p| p.into_inner()).remove(name);
+        self.end_session(name);
         if worker.is_some() {
             tracing::info!(worker = %name, "Worker deregistered");
             self.kick_scheduler();
@@ -448,37 +461,173 @@ pub async fn run_lease_checker(coordinator: Coordinator, token: CancellationToke
 
 fn check_leases(coordinator: &Coordinator) -> Result<(), StoreError> {
     let now = now();
-    let lease =
-        chrono::Duration::from_std(coordinator.config.worker_lease).unwrap_or(chrono::Duration::seconds(10));
     let workers = coordinator.store().list::<Worker>()?;
     for w in workers {
-        if w.status.phase == wphase::LOST {
+        let last = last_heartbeat(coordinator, &w);
+        if !lease_expired(&w.status.phase, last, now, lease(coordinator)) {
             continue;
         }
-        let last = {
-            let mut seen = coordinator.leases().last_seen.lock().unwrap_or_else(|p| p.into_inner());
-            *seen.entry(w.metadata.name.clone()).or_insert_with(|| {
-                w.status.last_heartbeat_time.unwrap_or(coordinator.started()).max(coordinator.started())
-            })
-        };
-        if now - last <= lease {
-            continue;
+        if mark_lost_if_expired(coordinator, &w.metadata.name, now)? {
+            tracing::warn!(worker = %w.metadata.name, last_heartbeat = %last, "Worker lost: lease expired");
         }
-        tracing::warn!(worker = %w.metadata.name, last_heartbeat = %last, "Worker lost: lease expired");
-        let name = w.metadata.name.clone();
-        coordinator.commit(|t| {
-            let Some(mut w) = t.get::<Worker>(&name)? else { return Ok(()) };
-            w.status.phase = wphase::LOST.into();
-            t.update(w)?;
-            for mut pod in t.list_on_node_not_in::<Pod>(&name, FINISHED)? {
-                if pod.is_terminal() {
-                    continue;
-                }
-                fail_pod(&mut pod, "WorkerLost", &format!("Worker {name} stopped heartbeating"), now);
-                t.update(pod)?;
-            }
-            Ok(())
-        })?;
     }
     Ok(())
+}
+
+fn lease(coordinator: &Coordinator) -> chrono::Duration {
+    chrono::Duration::from_std(coordinator.config.worker_lease).unwrap_or(chrono::Duration::seconds(10))
+}
+
+/// A worker's last heartbeat: the newer of the in-memory one and the stored one (which a
+/// registration writes in its own commit). A worker this coordinator has not heard from yet
+/// starts its clock at the coordinator's start, so the coordinator's downtime never counts.
+fn last_heartbeat(coordinator: &Coordinator, w: &Worker) -> Time {
+    let stored = w.status.last_heartbeat_time.unwrap_or(coordinator.started()).max(coordinator.started());
+    let mut seen = coordinator.leases().last_seen.lock().unwrap_or_else(|p| p.into_inner());
+    let in_memory = *seen.entry(w.metadata.name.clone()).or_insert(stored);
+    in_memory.max(stored)
+}
+
+/// Whether a worker in `phase` whose last heartbeat was at `last` has lost its lease at `now`.
+/// A lost worker is not lost again.
+pub(crate) fn lease_expired(phase: &str, last: Time, now: Time, lease: chrono::Duration) -> bool {
+    phase != wphase::LOST && now - last > lease
+}
+
+/// Declares `name` lost and fails its pods, if its lease is still expired when re-read inside
+/// the transaction: a heartbeat or a re-registration that landed since the caller looked wins.
+/// Returns whether it did. Ends the worker's assignment session (a worker that is in fact
+/// alive reconnects, and registers again).
+pub(crate) fn mark_lost_if_expired(
+    coordinator: &Coordinator,
+    name: &str,
+    now: Time,
+) -> Result<bool, StoreError> {
+    let lost = coordinator.commit(|t| {
+        let Some(mut w) = t.get::<Worker>(name)? else { return Ok(false) };
+        // The store's lock is held: a registration cannot commit meanwhile, and a heartbeat
+        // records its time before it reads the worker (see `heartbeat`).
+        if !lease_expired(&w.status.phase, last_heartbeat(coordinator, &w), now, lease(coordinator)) {
+            return Ok(false);
+        }
+        w.status.phase = wphase::LOST.into();
+        t.update(w)?;
+        for mut pod in t.list_on_node_not_in::<Pod>(name, FINISHED)? {
+            if pod.is_terminal() {
+                continue;
+            }
+            fail_pod(&mut pod, "WorkerLost", &format!("Worker {name} stopped heartbeating"), now);
+            t.update(pod)?;
+        }
+        Ok(true)
+    })?;
+    if lost {
+        coordinator.end_session(name);
+    }
+    Ok(lost)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use drover_api::protocol::Registration;
+
+    use super::*;
+    use crate::Config;
+
+    fn coordinator() -> Coordinator {
+        let config = Config {
+            data_dir: None,
+            worker_lease: Duration::from_millis(500),
+            event_ttl: Duration::from_secs(3600),
+            job: Default::default(),
+            cron_zone: chrono_tz::UTC,
+            token: None,
+            insecure: false,
+            stream_keepalive: drover_api::protocol::STREAM_KEEPALIVE,
+        };
+        let store = Arc::new(drover_store::Store::open_in_memory().unwrap());
+        Coordinator::new(store, config, CancellationToken::new())
+    }
+
+    fn register(c: &Coordinator, incarnation: &str) {
+        let reg = Registration {
+            name: "w".into(),
+            slots: 1,
+            version: "test".into(),
+            incarnation: incarnation.into(),
+            hostname: None,
+        };
+        c.register_worker(&reg).unwrap();
+    }
+
+    /// Lets worker `w`'s lease (500 ms) lapse: time passing is what the tests are about.
+    fn lapse() {
+        std::thread::sleep(Duration::from_millis(600));
+    }
+
+    fn phase_of(c: &Coordinator) -> String {
+        c.store().get::<Worker>("w").unwrap().unwrap().status.phase
+    }
+
+    #[test]
+    fn the_lease_decision() {
+        let lease = chrono::Duration::seconds(10);
+        let t0 = now();
+        let later = |s: i64| t0 + chrono::Duration::seconds(s);
+        assert!(!lease_expired(wphase::READY, t0, later(10), lease), "exactly the lease: still held");
+        assert!(lease_expired(wphase::READY, t0, later(11), lease));
+        assert!(lease_expired(wphase::DRAINING, t0, later(11), lease));
+        assert!(lease_expired(wphase::CORDONED, t0, later(11), lease));
+        assert!(!lease_expired(wphase::LOST, t0, later(3600), lease), "lost once, not again");
+    }
+
+    #[test]
+    fn a_heartbeat_that_lands_before_the_lease_commit_wins() {
+        let c = coordinator();
+        register(&c, "i1");
+        lapse();
+        // The checker's first look: expired.
+        let w = c.store().get::<Worker>("w").unwrap().unwrap();
+        assert!(lease_expired(&w.status.phase, last_heartbeat(&c, &w), now(), lease(&c)));
+        // A heartbeat lands before the checker's transaction.
+        assert!(c.heartbeat("w").unwrap().registered);
+        assert!(!mark_lost_if_expired(&c, "w", now()).unwrap());
+        assert_eq!(phase_of(&c), wphase::READY);
+    }
+
+    #[test]
+    fn a_re_registration_that_lands_before_the_lease_commit_wins() {
+        let c = coordinator();
+        register(&c, "i1");
+        lapse();
+        // The agent restarted and registered again; the in-memory clock is still the old one
+        // (as when the checker reads it before the registration records it), the stored
+        // heartbeat is fresh.
+        register(&c, "i2");
+        c.leases().last_seen.lock().unwrap().insert("w".into(), now() - chrono::Duration::hours(1));
+        assert!(!mark_lost_if_expired(&c, "w", now()).unwrap());
+        assert_eq!(phase_of(&c), wphase::READY);
+    }
+
+    #[test]
+    fn an_expired_lease_makes_the_worker_lost_and_ends_its_session() {
+        let c = coordinator();
+        register(&c, "i1");
+        let mut session = c.open_session("w");
+        assert_eq!(c.session_count(), 1);
+        lapse();
+        check_leases(&c).unwrap();
+        assert_eq!(phase_of(&c), wphase::LOST);
+        assert_eq!(c.session_count(), 0);
+        // The stream's receiver sees the end.
+        assert!(session.rx.try_recv().is_err() && session.rx.is_closed());
+        // A lost worker's heartbeat is refused, and it is not lost twice.
+        assert!(!c.heartbeat("w").unwrap().registered);
+        assert!(!mark_lost_if_expired(&c, "w", now()).unwrap());
+        // An unknown worker's heartbeat leaves no clock behind.
+        assert!(!c.heartbeat("nobody").unwrap().registered);
+        assert!(!c.leases().last_seen.lock().unwrap().contains_key("nobody"));
+    }
 }

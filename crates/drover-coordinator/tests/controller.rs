@@ -18,6 +18,7 @@ fn coordinator() -> Coordinator {
         cron_zone: chrono_tz::UTC,
         token: None,
         insecure: false,
+        stream_keepalive: drover_api::protocol::STREAM_KEEPALIVE,
     };
     Coordinator::new(Arc::new(Store::open_in_memory().unwrap()), config, CancellationToken::new())
 }

@@ -43,6 +43,7 @@ async fn serve_with(token: Option<&str>) -> Served {
         cron_zone: chrono_tz::UTC,
         token: token.and_then(drover_api::meta::Secret::new),
         insecure: false,
+        stream_keepalive: drover_api::protocol::STREAM_KEEPALIVE,
     };
     let token = CancellationToken::new();
     let coordinator = Coordinator::new(Arc::new(Store::open_in_memory().unwrap()), config, token.clone());

@@ -9,9 +9,26 @@
 //!
 //! The store knows nothing of HTTP, async or the controllers. It returns the list of changes a
 //! transaction made so the coordinator can publish them to watchers after the commit.
+//!
+//! # Durability (group commit)
+//! SQLite runs with `synchronous=NORMAL`: a commit writes its WAL frames but does not `fsync`
+//! them, so it survives a process crash (kill -9) but not an OS crash or a power cut. The store
+//! adds the missing `fsync` itself, outside the store's lock, and shares it between concurrent
+//! commits (group commit):
+//! - [`Store::write`] returns only once its transaction is durable: an `fdatasync` of the WAL
+//!   file that started after the commit has finished. While one `fdatasync` runs, the commits
+//!   that land go on, and their writers wait for the next one, which covers them all.
+//! - [`Store::write_deferred`] returns at the commit with a [`CommitTicket`]; the caller may act
+//!   on the changes (publish them) and then wait with [`Store::wait_durable`]. A later durable
+//!   commit makes every earlier one durable too (the WAL is written in commit order).
+//!
+//! Guarantees: what a durable write returned survives an OS crash. A commit nobody waited for
+//! may be lost by an OS crash, with every commit after it, never one before it. A failed
+//! `fdatasync` makes every later wait fail (the kernel may have dropped the dirty pages): the
+//! coordinator must restart and recover from the file. The in-memory store has nothing to sync.
 
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 
 use drover_api::{CronJob, Event, Job, ObjectMeta, Pod, Time, Worker};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
@@ -127,6 +144,10 @@ pub enum StoreError {
     /// A stored body could not be (de)serialized.
     #[error("store: bad object body: {0}")]
     Json(#[from] serde_json::Error),
+    /// The write-ahead log could not be flushed to disk: committed transactions may not be
+    /// durable. Every later durable write fails the same way until the coordinator restarts.
+    #[error("store: cannot flush the write-ahead log to disk: {0}; restart the coordinator")]
+    Sync(String),
 }
 
 /// What happened to an object.
@@ -159,6 +180,38 @@ pub struct Change {
 /// The embedded store. Cheap to share behind an `Arc`; calls are short and synchronous.
 pub struct Store {
     inner: Mutex<Inner>,
+    /// The group commit of an on-disk store (`None` in memory).
+    sync: Option<GroupSync>,
+}
+
+/// A committed transaction's place in the commit order, to wait for its durability with
+/// [`Store::wait_durable`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[must_use = "a deferred commit is durable only once waited for"]
+pub struct CommitTicket(u64);
+
+/// Shares one `fdatasync` of the WAL between the commits that land while it runs.
+struct GroupSync {
+    /// The WAL file (`drover.db-wal`), opened for `fdatasync` only: the same file SQLite writes
+    /// (it keeps it, at the same inode, for as long as the connection is open).
+    wal: std::fs::File,
+    state: Mutex<SyncState>,
+    /// Signalled when an `fdatasync` ends.
+    synced: Condvar,
+}
+
+#[derive(Default)]
+struct SyncState {
+    /// The last commit whose WAL frames are written (set under the store's lock, in order).
+    written: u64,
+    /// Every commit up to this one is on disk.
+    durable: u64,
+    /// An `fdatasync` is running (its caller is the leader; the others wait).
+    syncing: bool,
+    /// How many `fdatasync`s ran (tests, and the ratio of commits to flushes).
+    flushes: u64,
+    /// A failed `fdatasync`: sticky.
+    failed: Option<String>,
 }
 
 struct Inner {
@@ -168,6 +221,8 @@ struct Inner {
     /// the newest object's revision, and `meta` is written only by a transaction that deletes
     /// an object (whose revision would otherwise be forgotten).
     revision: i64,
+    /// Commits made by this process, in order (the tickets).
+    commits: u64,
 }
 
 /// The log bytes kept per pod; older bytes are dropped.
@@ -240,14 +295,28 @@ impl Store {
             ))
         })?;
         let conn = Connection::open(dir.join("drover.db"))?;
-        Store::init(conn).map_err(|err| match err {
+        let mut store = Store::init(conn).map_err(|err| match err {
             StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
                 if e.code == rusqlite::ErrorCode::DatabaseBusy =>
             {
                 StoreError::InUse { dir: dir.display().to_string() }
             }
             other => other,
-        })
+        })?;
+        // The schema's writes created the WAL; SQLite keeps it until the connection closes.
+        match std::fs::File::open(dir.join("drover.db-wal")) {
+            Ok(wal) => {
+                store.sync = Some(GroupSync { wal, state: Mutex::default(), synced: Condvar::new() });
+            }
+            Err(err) => {
+                // Cannot happen with WAL mode on a local file system; stay durable anyway, with
+                // SQLite's own fsync on every commit (inside the lock).
+                tracing::warn!(error = %err, "No WAL file to flush; every commit will fsync");
+                let inner = store.inner.get_mut().unwrap_or_else(|p| p.into_inner());
+                inner.conn.pragma_update(None, "synchronous", "FULL")?;
+            }
+        }
+        Ok(store)
     }
 
     /// Opens a store that lives only in memory (tests).
@@ -256,9 +325,9 @@ impl Store {
     }
 
     fn init(conn: Connection) -> Result<Store, StoreError> {
-        // WAL with synchronous=NORMAL: a commit survives a process crash (kill -9); only an OS
-        // crash may lose the last transactions. busy_timeout lets a coordinator restarted while
-        // the old one is still exiting wait for its lock (see locking_mode below).
+        // WAL with synchronous=NORMAL: SQLite does not fsync at commit; the group commit does
+        // (see the module docs), outside the lock. busy_timeout lets a coordinator restarted
+        // while the old one is still exiting wait for its lock (see locking_mode below).
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -279,17 +348,30 @@ impl Store {
             [],
             |r| r.get(0),
         )?;
-        Ok(Store { inner: Mutex::new(Inner { conn, revision }) })
+        Ok(Store { inner: Mutex::new(Inner { conn, revision, commits: 0 }), sync: None })
     }
 
     /// Runs `f` inside one transaction. Commits when `f` returns `Ok`, rolls back otherwise.
-    /// Returns `f`'s value and the changes the transaction made, in order.
+    /// Returns `f`'s value and the changes the transaction made, in order, once the commit is
+    /// durable (see the module docs).
     pub fn write<R>(
         &self,
         f: impl FnOnce(&mut Txn<'_>) -> Result<R, StoreError>,
     ) -> Result<(R, Vec<Change>), StoreError> {
+        let (res, changes, ticket) = self.write_deferred(f)?;
+        self.wait_durable(ticket)?;
+        Ok((res, changes))
+    }
+
+    /// [`write`](Self::write), returning at the commit, before it is durable: wait for that
+    /// with [`wait_durable`](Self::wait_durable) before telling anyone outside the process
+    /// that it happened.
+    pub fn write_deferred<R>(
+        &self,
+        f: impl FnOnce(&mut Txn<'_>) -> Result<R, StoreError>,
+    ) -> Result<(R, Vec<Change>, CommitTicket), StoreError> {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let Inner { conn, revision: committed } = &mut *inner;
+        let Inner { conn, revision: committed, commits } = &mut *inner;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut txn = Txn { tx, changes: Vec::new(), revision: *committed, deleted: false };
         let res = f(&mut txn)?;
@@ -299,13 +381,62 @@ impl Store {
         }
         tx.commit()?;
         *committed = revision;
-        Ok((res, changes))
+        *commits += 1;
+        let ticket = CommitTicket(*commits);
+        if let Some(sync) = &self.sync {
+            // Still under the store's lock: `written` follows the commit order.
+            sync.state.lock().unwrap_or_else(|p| p.into_inner()).written = ticket.0;
+        }
+        Ok((res, changes, ticket))
+    }
+
+    /// Returns once the commit of `ticket` (and every one before it) is on disk. The first
+    /// caller to find no flush running flushes the WAL for every commit written so far; the
+    /// others wait for it, then flush again if it started before their commit.
+    pub fn wait_durable(&self, ticket: CommitTicket) -> Result<(), StoreError> {
+        let Some(sync) = &self.sync else { return Ok(()) };
+        let mut state = sync.state.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(err) = &state.failed {
+                return Err(StoreError::Sync(err.clone()));
+            }
+            if state.durable >= ticket.0 {
+                return Ok(());
+            }
+            if state.syncing {
+                state = sync.synced.wait(state).unwrap_or_else(|p| p.into_inner());
+                continue;
+            }
+            state.syncing = true;
+            let target = state.written;
+            drop(state);
+            let res = sync.wal.sync_data();
+            state = sync.state.lock().unwrap_or_else(|p| p.into_inner());
+            state.syncing = false;
+            state.flushes += 1;
+            match res {
+                Ok(()) => state.durable = state.durable.max(target),
+                Err(err) => {
+                    tracing::error!(error = %err, "Cannot flush the store's WAL: commits may not be durable");
+                    state.failed = Some(err.to_string());
+                }
+            }
+            sync.synced.notify_all();
+        }
+    }
+
+    /// How many `fdatasync`s of the WAL the group commit ran, and the newest durable commit
+    /// (`None` for an in-memory store).
+    pub fn flush_stats(&self) -> Option<(u64, CommitTicket)> {
+        let sync = self.sync.as_ref()?;
+        let state = sync.state.lock().unwrap_or_else(|p| p.into_inner());
+        Some((state.flushes, CommitTicket(state.durable)))
     }
 
     /// Runs `f` with read access. Reads see only committed data.
     pub fn read<R>(&self, f: impl FnOnce(&Txn<'_>) -> Result<R, StoreError>) -> Result<R, StoreError> {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let Inner { conn, revision } = &mut *inner;
+        let Inner { conn, revision, .. } = &mut *inner;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
         let txn = Txn { tx, changes: Vec::new(), revision: *revision, deleted: false };
         f(&txn)

@@ -483,3 +483,55 @@ fn deleting_a_job_removes_its_task_ledger_and_survives_reopen() {
     drop(store);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn an_on_disk_write_returns_durable_and_concurrent_writers_share_flushes() {
+    let dir = std::env::temp_dir().join(format!("drover-store-test-{}", uuid::Uuid::new_v4()));
+    let store = std::sync::Arc::new(Store::open(&dir).unwrap());
+    let (flushes_before, _) = store.flush_stats().expect("an on-disk store flushes its WAL itself");
+
+    // A deferred commit is not waited for; wait_durable makes it (and what came before) durable.
+    let ((), _, ticket) = store.write_deferred(|t| t.create(job("a"), Utc::now()).map(|_| ())).unwrap();
+    store.wait_durable(ticket).unwrap();
+    let (flushes, durable) = store.flush_stats().unwrap();
+    assert!(durable >= ticket, "{durable:?} < {ticket:?}");
+    assert_eq!(flushes, flushes_before + 1, "one commit waited for: one flush");
+    // Waiting again for a durable commit flushes nothing.
+    store.wait_durable(ticket).unwrap();
+    assert_eq!(store.flush_stats().unwrap().0, flushes);
+
+    // Eight threads, 40 durable writes each: every write returns durable.
+    let threads: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for j in 0..40 {
+                    let ((), _, ticket) = store
+                        .write_deferred(|t| t.create(job(&format!("j{i}-{j}")), Utc::now()).map(|_| ()))
+                        .unwrap();
+                    store.wait_durable(ticket).unwrap();
+                    assert!(store.flush_stats().unwrap().1 >= ticket);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let (flushes_after, _) = store.flush_stats().unwrap();
+    assert!(flushes_after - flushes <= 320, "at most one flush per commit: {}", flushes_after - flushes);
+    drop(store);
+    // Everything written is there after reopening.
+    let store = Store::open(&dir).unwrap();
+    assert_eq!(store.list::<Job>().unwrap().len(), 321);
+    drop(store);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn an_in_memory_store_has_nothing_to_flush() {
+    let store = Store::open_in_memory().unwrap();
+    assert!(store.flush_stats().is_none());
+    let ((), _, ticket) = store.write_deferred(|t| t.create(job("a"), Utc::now()).map(|_| ())).unwrap();
+    store.wait_durable(ticket).unwrap();
+}
