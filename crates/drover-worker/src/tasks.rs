@@ -759,8 +759,9 @@ const PIPELINE_MAX_RUN: Duration = Duration::from_millis(10);
 const ACK_BACKLOG: usize = 8;
 
 /// A draining pod's RabbitMQ prefetch: the tasks it may hold unacked while their records are on
-/// their way. Small, so that one pod does not hoard a short queue.
-const DRAIN_PREFETCH: u16 = 4;
+/// their way (as many as [`RECORD_WINDOW`]). A pod may thus hold up to this many tasks of a
+/// short queue that other pods could have run; `close` hands back what it never took.
+const DRAIN_PREFETCH: u16 = 16;
 
 /// Records a task's success in its Job's ledger (`Client::record_tasks`, batched with the
 /// other pods' records), retrying while the coordinator cannot be reached. `Some(first)` once
