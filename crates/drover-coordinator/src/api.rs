@@ -796,16 +796,8 @@ mod tests {
     /// A coordinator (in-memory store, keepalive every 100 ms) serving on 127.0.0.1, with one
     /// registered worker `w`.
     async fn serve() -> (Coordinator, std::net::SocketAddr) {
-        let config = crate::Config {
-            data_dir: None,
-            worker_lease: Duration::from_secs(10),
-            event_ttl: Duration::from_secs(3600),
-            job: Default::default(),
-            cron_zone: chrono_tz::UTC,
-            token: None,
-            insecure: false,
-            stream_keepalive: Duration::from_millis(100),
-        };
+        let config =
+            crate::Config { stream_keepalive: Duration::from_millis(100), ..crate::Config::default() };
         let store = std::sync::Arc::new(drover_store::Store::open_in_memory().unwrap());
         let c = Coordinator::new(store, config, tokio_util::sync::CancellationToken::new());
         let reg = Registration {

@@ -66,6 +66,24 @@ pub struct Config {
     pub stream_keepalive: Duration,
 }
 
+impl Default for Config {
+    /// The defaults of `drover coordinator`'s flags, with the store in memory: a 10 s worker
+    /// lease, events kept 1 h, Kubernetes' back-off, CronJobs in UTC, no token, loopback only,
+    /// keepalives every [`drover_api::protocol::STREAM_KEEPALIVE`].
+    fn default() -> Config {
+        Config {
+            data_dir: None,
+            worker_lease: Duration::from_secs(10),
+            event_ttl: Duration::from_secs(3600),
+            job: JobConfig::default(),
+            cron_zone: chrono_tz::UTC,
+            token: None,
+            insecure: false,
+            stream_keepalive: drover_api::protocol::STREAM_KEEPALIVE,
+        }
+    }
+}
+
 /// Errors that stop the coordinator from starting or serving.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -537,16 +537,7 @@ mod tests {
     use crate::Config;
 
     fn coordinator() -> Coordinator {
-        let config = Config {
-            data_dir: None,
-            worker_lease: Duration::from_millis(500),
-            event_ttl: Duration::from_secs(3600),
-            job: Default::default(),
-            cron_zone: chrono_tz::UTC,
-            token: None,
-            insecure: false,
-            stream_keepalive: drover_api::protocol::STREAM_KEEPALIVE,
-        };
+        let config = Config { worker_lease: Duration::from_millis(500), ..Config::default() };
         let store = Arc::new(drover_store::Store::open_in_memory().unwrap());
         Coordinator::new(store, config, CancellationToken::new())
     }

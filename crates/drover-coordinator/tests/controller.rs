@@ -10,16 +10,7 @@ use drover_store::Store;
 use tokio_util::sync::CancellationToken;
 
 fn coordinator() -> Coordinator {
-    let config = Config {
-        data_dir: None,
-        worker_lease: Duration::from_secs(10),
-        event_ttl: Duration::from_secs(3600),
-        job: Default::default(),
-        cron_zone: chrono_tz::UTC,
-        token: None,
-        insecure: false,
-        stream_keepalive: drover_api::protocol::STREAM_KEEPALIVE,
-    };
+    let config = Config::default();
     Coordinator::new(Arc::new(Store::open_in_memory().unwrap()), config, CancellationToken::new())
 }
 

@@ -36,14 +36,9 @@ async fn serve() -> Served {
 
 async fn serve_with(token: Option<&str>) -> Served {
     let config = Config {
-        data_dir: None,
         worker_lease: Duration::from_secs(60),
-        event_ttl: Duration::from_secs(3600),
-        job: Default::default(),
-        cron_zone: chrono_tz::UTC,
         token: token.and_then(drover_api::meta::Secret::new),
-        insecure: false,
-        stream_keepalive: drover_api::protocol::STREAM_KEEPALIVE,
+        ..Config::default()
     };
     let token = CancellationToken::new();
     let coordinator = Coordinator::new(Arc::new(Store::open_in_memory().unwrap()), config, token.clone());

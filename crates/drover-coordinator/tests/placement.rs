@@ -2,7 +2,6 @@
 //! unless pods are already waiting for one (they keep their turn with the scheduler).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use drover_api::{Job, ObjectMeta, Pod, Worker};
 use drover_coordinator::{Config, Coordinator, controller, scheduler};
@@ -10,16 +9,7 @@ use drover_store::Store;
 use tokio_util::sync::CancellationToken;
 
 fn coordinator() -> Coordinator {
-    let config = Config {
-        data_dir: None,
-        worker_lease: Duration::from_secs(10),
-        event_ttl: Duration::from_secs(3600),
-        job: Default::default(),
-        cron_zone: chrono_tz::UTC,
-        token: None,
-        insecure: false,
-        stream_keepalive: drover_api::protocol::STREAM_KEEPALIVE,
-    };
+    let config = Config::default();
     Coordinator::new(Arc::new(Store::open_in_memory().unwrap()), config, CancellationToken::new())
 }
 
