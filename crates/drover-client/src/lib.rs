@@ -179,6 +179,44 @@ struct Batcher {
     tasks: std::sync::Mutex<Option<mpsc::UnboundedSender<QueuedTasks>>>,
 }
 
+/// A call waiting for its batch, which can be told that the batch will not be sent.
+trait Batched {
+    fn fail(self, err: ClientError);
+}
+
+impl Batched for Queued {
+    fn fail(self, err: ClientError) {
+        let _ = self.done.send(Err(err));
+    }
+}
+
+impl Batched for QueuedTasks {
+    fn fail(self, err: ClientError) {
+        let _ = self.done.send(Err(err));
+    }
+}
+
+/// Hands `item` to the batching task behind `slot`, starting one (`start`, given its receiver)
+/// on first use. If the task is gone (its runtime ended), `item` fails with `stopped` and the
+/// next call starts another.
+fn hand_to<T: Batched>(
+    slot: &std::sync::Mutex<Option<mpsc::UnboundedSender<T>>>,
+    item: T,
+    stopped: ClientError,
+    start: impl FnOnce(mpsc::UnboundedReceiver<T>),
+) {
+    let mut queue = slot.lock().unwrap_or_else(|p| p.into_inner());
+    let tx = queue.get_or_insert_with(|| {
+        let (tx, rx) = mpsc::unbounded_channel();
+        start(rx);
+        tx
+    });
+    if let Err(mpsc::error::SendError(item)) = tx.send(item) {
+        *queue = None;
+        item.fail(stopped);
+    }
+}
+
 /// One [`Client::record_tasks`] call waiting for its batch.
 #[derive(Debug)]
 struct QueuedTasks {
@@ -635,21 +673,11 @@ impl Client {
         };
         let (done, wait) = oneshot::channel();
         let queued = Queued { report: PodReport { pod: pod.to_string(), report: report.clone() }, done };
-        {
-            let mut queue = batcher.queue.lock().unwrap_or_else(|p| p.into_inner());
-            let tx = queue.get_or_insert_with(|| {
-                let (tx, rx) = mpsc::unbounded_channel();
-                let plain = Client { batcher: None, ..self.clone() };
-                tokio::spawn(run_batches(plain, batcher.worker.clone(), rx));
-                tx
-            });
-            if let Err(mpsc::error::SendError(queued)) = tx.send(queued) {
-                // The batching task is gone (its runtime ended): start another next time.
-                *queue = None;
-                let _ = queued.done.send(Err(ClientError::Batch("the batching task stopped".into())));
-            }
-        }
-        wait.await.unwrap_or_else(|_| Err(ClientError::Batch("the batching task stopped".into())))
+        let stopped = || ClientError::Batch("the batching task stopped".into());
+        hand_to(&batcher.queue, queued, stopped(), |rx| {
+            tokio::spawn(run_batches(Client { batcher: None, ..self.clone() }, batcher.worker.clone(), rx));
+        });
+        wait.await.unwrap_or_else(|_| Err(stopped()))
     }
 
     /// Sends several status reports of `worker`'s pods in one request (one store transaction).
@@ -690,21 +718,15 @@ impl Client {
         }
         let (done, wait) = oneshot::channel();
         let queued = QueuedTasks { pod: pod.to_string(), uid: uid.to_string(), tasks: tasks.to_vec(), done };
-        {
-            let mut queue = batcher.tasks.lock().unwrap_or_else(|p| p.into_inner());
-            let tx = queue.get_or_insert_with(|| {
-                let (tx, rx) = mpsc::unbounded_channel();
-                let plain = Client { batcher: None, ..self.clone() };
-                tokio::spawn(run_task_batches(plain, batcher.worker.clone(), rx));
-                tx
-            });
-            if let Err(mpsc::error::SendError(queued)) = tx.send(queued) {
-                // The batching task is gone (its runtime ended): start another next time.
-                *queue = None;
-                let _ = queued.done.send(Err(ClientError::TaskBatch("the batching task stopped".into())));
-            }
-        }
-        wait.await.unwrap_or_else(|_| Err(ClientError::TaskBatch("the batching task stopped".into())))
+        let stopped = || ClientError::TaskBatch("the batching task stopped".into());
+        hand_to(&batcher.tasks, queued, stopped(), |rx| {
+            tokio::spawn(run_task_batches(
+                Client { batcher: None, ..self.clone() },
+                batcher.worker.clone(),
+                rx,
+            ));
+        });
+        wait.await.unwrap_or_else(|_| Err(stopped()))
     }
 
     /// Sends several task records of `worker`'s pods in one request (one store transaction).

@@ -617,16 +617,7 @@ impl QueuePod {
 
     /// Records a success in the Job's task ledger and waits for the answer.
     async fn record(&mut self, h: Handle, reporter: &Reporter<'_>) -> Event {
-        let id = self.held[&h].task.id.clone();
-        let recorded = record_success(
-            reporter.client.clone(),
-            reporter.name.to_string(),
-            reporter.uid.to_string(),
-            id,
-            reporter.stop.clone(),
-        )
-        .await;
-        match recorded {
+        match self.record_of(h, reporter).await {
             Some(first) => Event::Recorded(h, first),
             None => Event::RecordRefused(h),
         }
@@ -636,15 +627,23 @@ impl QueuePod {
     /// pods'), so the next task runs meanwhile. At most [`RECORD_WINDOW`] are in flight; past
     /// that, [`QueuePod::next_task`] waits for the oldest answers before it takes more.
     fn record_in_background(&mut self, h: Handle, reporter: &Reporter<'_>) {
-        let id = self.held[&h].task.id.clone();
-        let record = record_success(
+        let record = self.record_of(h, reporter);
+        self.recording.spawn(async move { (h, record.await) });
+    }
+
+    /// The record of task `h`'s success ([`record_success`]), owning what it needs.
+    fn record_of(
+        &self,
+        h: Handle,
+        reporter: &Reporter<'_>,
+    ) -> impl Future<Output = Option<bool>> + Send + 'static {
+        record_success(
             reporter.client.clone(),
             reporter.name.to_string(),
             reporter.uid.to_string(),
-            id,
+            self.held[&h].task.id.clone(),
             reporter.stop.clone(),
-        );
-        self.recording.spawn(async move { (h, record.await) });
+        )
     }
 
     /// Feeds the answered background records to the lifecycle: a recorded success waits for
