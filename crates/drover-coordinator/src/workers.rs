@@ -28,7 +28,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use drover_api::pod::{PodCondition, phase};
-use drover_api::protocol::{HeartbeatReply, REASON_WORKER_DRAINED, Registration, StatusReport, TaskRecord};
+use drover_api::protocol::{
+    HeartbeatReply, REASON_WORKER_DRAINED, REASON_WORKER_LOST, REASON_WORKER_RESTARTED, Registration,
+    StatusReport, TaskRecord,
+};
 use drover_api::worker::phase as wphase;
 use drover_api::{Job, ObjectMeta, Pod, Time, Worker, WorkerSpec, WorkerStatus};
 use drover_store::{LedgerEntry, StoreError, Txn};
@@ -91,7 +94,7 @@ impl Coordinator {
                     } else {
                         fail_pod(
                             &mut pod,
-                            "WorkerRestarted",
+                            REASON_WORKER_RESTARTED,
                             "The worker agent restarted while the pod ran",
                             now,
                         );
@@ -516,7 +519,7 @@ pub(crate) fn mark_lost_if_expired(
             if pod.is_terminal() {
                 continue;
             }
-            fail_pod(&mut pod, "WorkerLost", &format!("Worker {name} stopped heartbeating"), now);
+            fail_pod(&mut pod, REASON_WORKER_LOST, &format!("Worker {name} stopped heartbeating"), now);
             t.update(pod)?;
         }
         Ok(true)
