@@ -229,46 +229,19 @@ struct QueuedTasks {
 /// The most task ids one batch of task records carries.
 const MAX_BATCH_TASKS: usize = 4096;
 
-/// How long a batch of task records waits for more under load.
-const LINGER: Duration = Duration::from_millis(1);
-
-/// A batch this large leaves without lingering.
-const LINGER_ENOUGH: usize = 256;
-
 /// Sends a worker's task records in batches, as [`run_batches`] does for status reports. The
 /// calls about one pod (with one uid) in a batch become one [`TaskRecord`], and each call gets
 /// its own slice of the answer back.
-///
-/// Under load (the previous batch carried several calls) a batch lingers up to [`LINGER`] for
-/// more calls before it leaves, so that a busy worker sends a few large batches rather than
-/// many small ones (draining pods record in the background, so they do not wait on this); an
-/// idle worker's record leaves at once.
 async fn run_task_batches(client: Client, worker: String, mut rx: mpsc::UnboundedReceiver<QueuedTasks>) {
-    let mut busy = false;
     while let Some(first) = rx.recv().await {
         let mut n = first.tasks.len();
         let mut items = vec![first];
-        let linger = busy.then(|| tokio::time::Instant::now() + LINGER);
-        loop {
-            while n < MAX_BATCH_TASKS
-                && let Ok(more) = rx.try_recv()
-            {
-                n += more.tasks.len();
-                items.push(more);
-            }
-            let Some(until) = linger else { break };
-            if n >= LINGER_ENOUGH {
-                break;
-            }
-            match tokio::time::timeout_at(until, rx.recv()).await {
-                Ok(Some(more)) => {
-                    n += more.tasks.len();
-                    items.push(more);
-                }
-                _ => break,
-            }
+        while n < MAX_BATCH_TASKS
+            && let Ok(more) = rx.try_recv()
+        {
+            n += more.tasks.len();
+            items.push(more);
         }
-        busy = items.len() > 1;
         // Per call: which record it joined, where its tasks start there, and how many.
         let mut records: Vec<TaskRecord> = Vec::new();
         let mut at: Vec<(usize, usize, usize)> = Vec::with_capacity(items.len());

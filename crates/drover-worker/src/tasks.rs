@@ -758,9 +758,10 @@ const PIPELINE_MAX_RUN: Duration = Duration::from_millis(10);
 const ACK_BACKLOG: usize = 8;
 
 /// A draining pod's RabbitMQ prefetch: the tasks it may hold unacked while their records are on
-/// their way (as many as [`RECORD_WINDOW`]). A pod may thus hold up to this many tasks of a
-/// short queue that other pods could have run; `close` hands back what it never took.
-const DRAIN_PREFETCH: u16 = 16;
+/// their way. Small: a pod may hold up to this many tasks of a short queue that other pods
+/// could have run (with 16, one pod took all six tasks of a test while the other idled);
+/// `close` hands back what it never took.
+const DRAIN_PREFETCH: u16 = 4;
 
 /// Records a task's success in its Job's ledger (`Client::record_tasks`, batched with the
 /// other pods' records), retrying while the coordinator cannot be reached. `Some(first)` once
