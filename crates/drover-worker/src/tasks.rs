@@ -62,10 +62,12 @@
 //! # Guarantees
 //! - At-least-once: a task leaves the queue only when acked after its command succeeded. A
 //!   worker killed mid-task loses its connection (RabbitMQ requeues at once) or its lease
-//!   (Redis requeues when the lease expires), and the task runs again elsewhere: duplicates are
-//!   bounded by the tasks the dead worker held, one per slot.
-//! - Task counts are exact: `succeeded` counts successful acks, so a task run twice because its
-//!   lease was lost is counted once.
+//!   (Redis requeues when the lease expires), and the task runs again elsewhere: re-runs are
+//!   bounded by the tasks the dead worker held: one per slot for tasks of 10 ms or more, up to
+//!   [`RECORD_WINDOW`] (RabbitMQ: [`DRAIN_PREFETCH`]) per slot for shorter, pipelined ones.
+//! - Task counts are exact: each success is recorded by the task's stable id in the Job's
+//!   ledger before its ack, so `status.tasks.succeeded` counts distinct tasks, and a task run
+//!   twice is counted once (the second run shows in `status.tasks.duplicates`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -332,8 +334,7 @@ impl QueuePod {
             }
             // The broker hands out nothing more while this consumer holds as many unacked tasks
             // as its prefetch: wait for records rather than for a take that cannot succeed.
-            while q.max_unacked().is_some_and(|max| !self.recording.is_empty() && self.recording.len() >= max)
-            {
+            while q.max_unacked().is_some_and(|max| self.recording.len() >= max.max(1)) {
                 self.collect_records(reporter, true).await;
             }
             // One ack rides with each take (one round trip on Redis); a backlog beyond a few is
