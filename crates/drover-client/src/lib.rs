@@ -177,6 +177,8 @@ struct Batcher {
     queue: std::sync::Mutex<Option<mpsc::UnboundedSender<Queued>>>,
     /// The same for task records ([`Client::record_tasks`]), on a task of their own.
     tasks: std::sync::Mutex<Option<mpsc::UnboundedSender<QueuedTasks>>>,
+    /// Ends the linger of a batch of lazy task records ([`Client::flush_task_records`]).
+    flush: Arc<tokio::sync::Notify>,
 }
 
 /// A call waiting for its batch, which can be told that the batch will not be sent.
@@ -223,24 +225,66 @@ struct QueuedTasks {
     pod: String,
     uid: String,
     tasks: Vec<String>,
+    /// Sent at once; a lazy record ([`Client::record_tasks_lazily`]) may wait for company.
+    urgent: bool,
     done: oneshot::Sender<Result<Vec<bool>, ClientError>>,
 }
 
 /// The most task ids one batch of task records carries.
 const MAX_BATCH_TASKS: usize = 4096;
 
+/// How long a batch of lazy task records may wait for more before it leaves
+/// ([`Client::record_tasks_lazily`]).
+pub const TASK_RECORD_LINGER: Duration = Duration::from_millis(2);
+
+/// A batch of lazy task records this big leaves without lingering.
+const LINGER_ENOUGH: usize = 256;
+
 /// Sends a worker's task records in batches, as [`run_batches`] does for status reports. The
 /// calls about one pod (with one uid) in a batch become one [`TaskRecord`], and each call gets
 /// its own slice of the answer back.
-async fn run_task_batches(client: Client, worker: String, mut rx: mpsc::UnboundedReceiver<QueuedTasks>) {
+///
+/// A batch leaves at once if one of its calls is urgent; a batch of lazy calls only waits up to
+/// [`TASK_RECORD_LINGER`] for more (each request costs the coordinator a transaction and a
+/// flush of its log, so fewer, bigger batches leave it more of the CPU), and leaves earlier
+/// when an urgent call joins, when it is big enough, or when a caller waits for its answer
+/// ([`Client::flush_task_records`]).
+async fn run_task_batches(
+    client: Client,
+    worker: String,
+    flush: Arc<tokio::sync::Notify>,
+    mut rx: mpsc::UnboundedReceiver<QueuedTasks>,
+) {
     while let Some(first) = rx.recv().await {
         let mut n = first.tasks.len();
+        let mut urgent = first.urgent;
         let mut items = vec![first];
         while n < MAX_BATCH_TASKS
             && let Ok(more) = rx.try_recv()
         {
             n += more.tasks.len();
+            urgent |= more.urgent;
             items.push(more);
+        }
+        if !urgent && n < LINGER_ENOUGH {
+            let linger = tokio::time::sleep(TASK_RECORD_LINGER);
+            tokio::pin!(linger);
+            loop {
+                tokio::select! {
+                    biased;
+                    more = rx.recv() => {
+                        let Some(more) = more else { break };
+                        n += more.tasks.len();
+                        let urgent = more.urgent;
+                        items.push(more);
+                        if urgent || n >= LINGER_ENOUGH {
+                            break;
+                        }
+                    }
+                    _ = flush.notified() => break,
+                    _ = &mut linger => break,
+                }
+            }
         }
         // Per call: which record it joined, where its tasks start there, and how many.
         let mut records: Vec<TaskRecord> = Vec::new();
@@ -387,6 +431,7 @@ impl Client {
             worker: worker.to_string(),
             queue: std::sync::Mutex::new(None),
             tasks: std::sync::Mutex::new(None),
+            flush: Arc::new(tokio::sync::Notify::new()),
         }));
         self
     }
@@ -685,21 +730,67 @@ impl Client {
         uid: &str,
         tasks: &[String],
     ) -> Result<Vec<bool>, ClientError> {
-        let Some(batcher) = &self.batcher else { return Err(ClientError::NoWorker("record_tasks")) };
-        if tasks.is_empty() {
-            return Ok(Vec::new());
+        self.queue_task_records(pod, uid, tasks, true).await
+    }
+
+    /// [`record_tasks`](Self::record_tasks) for a caller that need not hear back soon (a
+    /// draining pod goes on with its next task meanwhile): the request may wait up to
+    /// [`TASK_RECORD_LINGER`] for other records to share it. The call is queued when this
+    /// function is called, before the future is first polled. A caller that comes to wait for
+    /// the answer calls [`flush_task_records`](Self::flush_task_records).
+    pub fn record_tasks_lazily(
+        &self,
+        pod: &str,
+        uid: &str,
+        tasks: &[String],
+    ) -> impl Future<Output = Result<Vec<bool>, ClientError>> + Send + use<> {
+        self.queue_task_records(pod, uid, tasks, false)
+    }
+
+    /// Sends the lazy task records waiting for company now.
+    pub fn flush_task_records(&self) {
+        if let Some(batcher) = &self.batcher {
+            batcher.flush.notify_one();
         }
-        let (done, wait) = oneshot::channel();
-        let queued = QueuedTasks { pod: pod.to_string(), uid: uid.to_string(), tasks: tasks.to_vec(), done };
+    }
+
+    fn queue_task_records(
+        &self,
+        pod: &str,
+        uid: &str,
+        tasks: &[String],
+        urgent: bool,
+    ) -> impl Future<Output = Result<Vec<bool>, ClientError>> + Send + use<> {
         let stopped = || ClientError::TaskBatch("the batching task stopped".into());
-        hand_to(&batcher.tasks, queued, stopped(), |rx| {
-            tokio::spawn(run_task_batches(
-                Client { batcher: None, ..self.clone() },
-                batcher.worker.clone(),
-                rx,
-            ));
-        });
-        wait.await.unwrap_or_else(|_| Err(stopped()))
+        let wait = match &self.batcher {
+            None => Err(ClientError::NoWorker("record_tasks")),
+            Some(_) if tasks.is_empty() => Ok(None),
+            Some(batcher) => {
+                let (done, wait) = oneshot::channel();
+                let queued = QueuedTasks {
+                    pod: pod.to_string(),
+                    uid: uid.to_string(),
+                    tasks: tasks.to_vec(),
+                    urgent,
+                    done,
+                };
+                hand_to(&batcher.tasks, queued, stopped(), |rx| {
+                    tokio::spawn(run_task_batches(
+                        Client { batcher: None, ..self.clone() },
+                        batcher.worker.clone(),
+                        batcher.flush.clone(),
+                        rx,
+                    ));
+                });
+                Ok(Some(wait))
+            }
+        };
+        async move {
+            match wait? {
+                None => Ok(Vec::new()),
+                Some(wait) => wait.await.unwrap_or_else(|_| Err(stopped())),
+            }
+        }
     }
 
     /// Sends several task records of `worker`'s pods in one request (one store transaction).

@@ -33,8 +33,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-/// What [`Queue::ack_and_take`] returns: the ack's result, then the take's.
-pub type AckAndTake = (Result<(), QueueError>, Result<Option<Task>, QueueError>);
+/// What [`Queue::ack_and_take`] returns: each ack's result (in the order given), then the
+/// take's.
+pub type AckAndTake = (Vec<Result<(), QueueError>>, Result<Option<Task>, QueueError>);
 
 /// A boxed future, so that [`Queue`] can be used as a trait object.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -127,16 +128,20 @@ pub trait Queue: Send + Sync {
     fn stats(&self) -> BoxFuture<'_, Result<Stats, QueueError>>;
     /// Deletes every ready task; returns how many.
     fn purge(&self) -> BoxFuture<'_, Result<u64, QueueError>>;
-    /// Acks `done`, then takes the next task (as [`Queue::take`]): one round trip where the
-    /// broker allows it (Redis runs both in one script). Returns the ack's result and the take's.
+    /// Acks each task of `done`, then takes the next task (as [`Queue::take`]): one round trip
+    /// where the broker allows it (Redis runs all of it in one script). Returns the acks'
+    /// results, in `done`'s order, and the take's.
     fn ack_and_take<'a>(
         &'a self,
-        done: &'a Task,
+        done: &'a [Task],
         lease: Duration,
         wait: Duration,
     ) -> BoxFuture<'a, AckAndTake> {
         Box::pin(async move {
-            let acked = self.ack(done).await;
+            let mut acked = Vec::with_capacity(done.len());
+            for task in done {
+                acked.push(self.ack(task).await);
+            }
             let next = self.take(lease, wait).await;
             (acked, next)
         })

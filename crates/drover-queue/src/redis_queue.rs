@@ -327,31 +327,29 @@ impl RedisQueue {
         Ok(Task { id, body, redeliveries: 0, receipt: format!("{}:{seq}", self.consumer) })
     }
 
-    /// `ack_take.lua`: acks `done` and takes the next task in one script.
+    /// `ack_take.lua`: acks this consumer's deliveries of `done` and takes the next task in one
+    /// script (another consumer's deliveries, from before a reconnection, are acked on their own
+    /// first). Each ack's result goes to `acked` (in `done`'s order); an error means that the
+    /// script did not run or its answer was lost, and leaves `None` where the ack is unsettled.
     async fn ack_then_try_take(
         &self,
-        done: &Task,
+        done: &[Task],
         lease_ms: u64,
-    ) -> Result<(Held, Option<Task>), QueueError> {
-        let (consumer, done_seq) = parse_receipt(&done.receipt).ok_or_else(|| {
-            QueueError::Broker(format!(
-                "task {}: receipt {:?} is not a Redis delivery",
-                done.id, done.receipt
-            ))
-        })?;
-        if consumer != self.consumer {
-            // Another consumer's delivery: ack it on its own, then take.
-            let acked = self.on_delivery(&SCRIPTS.ack, done, None).await;
-            let held = match acked {
-                Ok(()) => Held::Yes,
-                Err(QueueError::LeaseLost(_)) => Held::No,
-                Err(e) => return Err(e),
-            };
-            return Ok((held, self.try_take(lease_ms).await?));
+        acked: &mut Vec<Option<Result<(), QueueError>>>,
+    ) -> Result<Option<Task>, QueueError> {
+        let mut own: Vec<(usize, u64)> = Vec::with_capacity(done.len());
+        for (i, task) in done.iter().enumerate() {
+            match parse_receipt(&task.receipt) {
+                Some((consumer, seq)) if consumer == self.consumer => {
+                    acked.push(None);
+                    own.push((i, seq));
+                }
+                _ => acked.push(Some(self.on_delivery(&SCRIPTS.ack, task, None).await)),
+            }
         }
         let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
-        let (held, envelope): (i64, Option<Vec<u8>>) = SCRIPTS
-            .ack_take
+        let mut invocation = SCRIPTS.ack_take.prepare_invoke();
+        invocation
             .key(&self.keys.ready)
             .key(&self.keys.leases)
             .key(&self.keys.processing)
@@ -360,15 +358,32 @@ impl RedisQueue {
             .arg(&self.keys.processing_prefix)
             .arg(&self.keys.receipts_prefix)
             .arg(&self.consumer)
-            .arg(done_seq)
-            .arg(envelope_of(done))
             .arg(lease_ms)
-            .arg(seq)
-            .invoke_async(&mut self.conn.clone())
-            .await
-            .map_err(|err| self.error(err))?;
-        let next = envelope.map(|envelope| self.delivered(envelope, seq)).transpose()?;
-        Ok((Held::from_reply(held), next))
+            .arg(seq);
+        for &(i, done_seq) in &own {
+            invocation.arg(done_seq).arg(envelope_of(&done[i]));
+        }
+        let (held, envelope): (Vec<i64>, Option<Vec<u8>>) =
+            invocation.invoke_async(&mut self.conn.clone()).await.map_err(|err| self.error(err))?;
+        if held.len() != own.len() {
+            return Err(QueueError::Broker(format!(
+                "queue {}: the ack script answered {} acks for {}",
+                self.keys.ready,
+                held.len(),
+                own.len()
+            )));
+        }
+        for (&(i, _), held) in own.iter().zip(held) {
+            acked[i] = Some(match Held::from_reply(held) {
+                Held::Yes => Ok(()),
+                Held::No => Err(QueueError::LeaseLost(done[i].id.clone())),
+                Held::BodyMismatch => Err(QueueError::Broker(format!(
+                    "task {}: the id or body differs from the one delivered",
+                    done[i].id
+                ))),
+            });
+        }
+        envelope.map(|envelope| self.delivered(envelope, seq)).transpose()
     }
 
     /// Runs `ack.lua`, `requeue.lua` or `extend.lua` (which share their KEYS and first ARGV) for
@@ -486,35 +501,29 @@ impl Queue for RedisQueue {
     /// waiting like [`Queue::take`].
     fn ack_and_take<'a>(
         &'a self,
-        done: &'a Task,
+        done: &'a [Task],
         lease: Duration,
         wait: Duration,
     ) -> BoxFuture<'a, AckAndTake> {
         Box::pin(async move {
             let lease_ms = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX).clamp(1, MAX_LEASE_MS);
-            match self.ack_then_try_take(done, lease_ms).await {
-                Err(e) => {
-                    // The script did not run (or its reply was lost): settle the ack on its own.
-                    let acked = self.on_delivery(&SCRIPTS.ack, done, None).await;
-                    (acked, Err(e))
-                }
-                Ok((held, next)) => {
-                    let acked = match held {
-                        Held::Yes => Ok(()),
-                        Held::No => Err(QueueError::LeaseLost(done.id.clone())),
-                        Held::BodyMismatch => Err(QueueError::Broker(format!(
-                            "task {}: the id or body differs from the one delivered",
-                            done.id
-                        ))),
-                    };
-                    let next = match next {
-                        Some(task) => Ok(Some(task)),
-                        None if wait.is_zero() => Ok(None),
-                        None => self.take(lease, wait).await,
-                    };
-                    (acked, next)
-                }
+            let mut acked = Vec::with_capacity(done.len());
+            let next = match self.ack_then_try_take(done, lease_ms, &mut acked).await {
+                Err(e) => Err(e),
+                Ok(Some(task)) => Ok(Some(task)),
+                Ok(None) if wait.is_zero() => Ok(None),
+                Ok(None) => self.take(lease, wait).await,
+            };
+            // Acks the script did not settle (it did not run, or its reply was lost) are settled
+            // on their own.
+            let mut results = Vec::with_capacity(done.len());
+            for (task, ack) in done.iter().zip(acked.into_iter().chain(std::iter::repeat_with(|| None))) {
+                results.push(match ack {
+                    Some(result) => result,
+                    None => self.on_delivery(&SCRIPTS.ack, task, None).await,
+                });
             }
+            (results, next)
         })
     }
 

@@ -79,6 +79,9 @@ use drover_api::retry::Backoff;
 use drover_api::{Pod, PodQueue, TaskCounts};
 use drover_client::Client;
 use drover_queue::{Queue, QueueError, Task};
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -161,13 +164,15 @@ pub(crate) struct QueuePod {
     current: Option<Handle>,
     /// A draining pod's successes whose records are in flight (the pod goes on meanwhile; each
     /// is acked once its record is answered). At most [`RECORD_WINDOW`].
-    recording: tokio::task::JoinSet<(Handle, Option<bool>)>,
+    /// Polled by the pod itself (no task each: the batching task answers them, and the pod
+    /// picks the answers up between tasks, or waits for them).
+    recording: FuturesUnordered<BoxFuture<'static, (Handle, Option<bool>)>>,
     /// The last handler run took at least [`PIPELINE_MAX_RUN`]: the pod then waits for its
     /// records before it takes another task, so that a killed worker re-runs at most the one
     /// task per slot it had in hand (pipelining pays only for tiny tasks).
     last_run_long: bool,
-    /// A draining pod's recorded successes: the oldest is acked together with the next take
-    /// (one round trip on Redis), the others on their own, or all when the pod ends.
+    /// A draining pod's recorded successes: all are acked together with the next take (one
+    /// round trip on Redis), or when the pod ends.
     pending_acks: Vec<Handle>,
     waiting_reported: bool,
     drained_reported: bool,
@@ -202,7 +207,7 @@ impl QueuePod {
             keeper: None,
             next_handle: 0,
             current: None,
-            recording: tokio::task::JoinSet::new(),
+            recording: FuturesUnordered::new(),
             last_run_long: false,
             pending_acks: Vec::new(),
             waiting_reported: false,
@@ -337,31 +342,27 @@ impl QueuePod {
             while q.max_unacked().is_some_and(|max| self.recording.len() >= max.max(1)) {
                 self.collect_records(reporter, true).await;
             }
-            // One ack rides with each take (one round trip on Redis); a backlog beyond a few is
-            // acked on its own.
-            while self.pending_acks.len() > ACK_BACKLOG {
-                let done = self.pending_acks.remove(0);
-                let acked = q.ack(&self.held[&done].task).await;
-                self.acked(done, acked);
-            }
-            let taken = match (!self.pending_acks.is_empty()).then(|| self.pending_acks.remove(0)) {
-                // Not cancellable: the ack must land or fail, never be dropped half-way.
-                Some(done) => {
-                    let task = self.held[&done].task.clone();
-                    let (acked, taken) = q.ack_and_take(&task, self.lease, wait).await;
-                    self.acked(done, acked);
-                    if stop.is_cancelled() {
-                        if let Ok(Some(task)) = &taken {
-                            let _ = q.requeue(task).await;
-                        }
-                        return Next::Stopped;
-                    }
-                    taken
+            // The recorded successes are acked with the next take (one round trip on Redis).
+            let taken = if !self.pending_acks.is_empty() {
+                // Not cancellable: the acks must land or fail, never be dropped half-way.
+                let done = std::mem::take(&mut self.pending_acks);
+                let tasks: Vec<Task> = done.iter().map(|h| self.held[h].task.clone()).collect();
+                let (acked, taken) = q.ack_and_take(&tasks, self.lease, wait).await;
+                for (h, acked) in done.into_iter().zip(acked) {
+                    self.acked(h, acked);
                 }
-                None => tokio::select! {
+                if stop.is_cancelled() {
+                    if let Ok(Some(task)) = &taken {
+                        let _ = q.requeue(task).await;
+                    }
+                    return Next::Stopped;
+                }
+                taken
+            } else {
+                tokio::select! {
                     _ = stop.cancelled() => return Next::Stopped,
                     r = q.take(self.lease, wait) => r,
-                },
+                }
             };
             match taken {
                 Ok(Some(task)) => {
@@ -618,7 +619,7 @@ impl QueuePod {
 
     /// Records a success in the Job's task ledger and waits for the answer.
     async fn record(&mut self, h: Handle, reporter: &Reporter<'_>) -> Event {
-        match self.record_of(h, reporter).await {
+        match self.record_of(h, reporter, false).await {
             Some(first) => Event::Recorded(h, first),
             None => Event::RecordRefused(h),
         }
@@ -628,8 +629,8 @@ impl QueuePod {
     /// pods'), so the next task runs meanwhile. At most [`RECORD_WINDOW`] are in flight; past
     /// that, [`QueuePod::next_task`] waits for the oldest answers before it takes more.
     fn record_in_background(&mut self, h: Handle, reporter: &Reporter<'_>) {
-        let record = self.record_of(h, reporter);
-        self.recording.spawn(async move { (h, record.await) });
+        let record = self.record_of(h, reporter, true);
+        self.recording.push(Box::pin(async move { (h, record.await) }));
     }
 
     /// The record of task `h`'s success ([`record_success`]), owning what it needs.
@@ -637,6 +638,7 @@ impl QueuePod {
         &self,
         h: Handle,
         reporter: &Reporter<'_>,
+        lazy: bool,
     ) -> impl Future<Output = Option<bool>> + Send + 'static {
         record_success(
             reporter.client.clone(),
@@ -644,6 +646,7 @@ impl QueuePod {
             reporter.uid.to_string(),
             self.held[&h].task.id.clone(),
             reporter.stop.clone(),
+            lazy,
         )
     }
 
@@ -654,13 +657,14 @@ impl QueuePod {
         let mut must_wait = wait;
         loop {
             let answered = if must_wait || self.recording.len() >= RECORD_WINDOW {
-                self.recording.join_next().await
+                // Lazy records may be lingering for company: this pod waits for them now.
+                reporter.client.flush_task_records();
+                self.recording.next().await
             } else {
-                self.recording.try_join_next()
+                self.recording.next().now_or_never().flatten()
             };
             must_wait = false;
-            let Some(answered) = answered else { return };
-            let Ok((h, recorded)) = answered else { continue };
+            let Some((h, recorded)) = answered else { return };
             let event = match recorded {
                 Some(first) => Event::Recorded(h, first),
                 None => Event::RecordRefused(h),
@@ -754,10 +758,6 @@ const RECORD_WINDOW: usize = 16;
 /// worker then re-runs at most one task per slot).
 const PIPELINE_MAX_RUN: Duration = Duration::from_millis(10);
 
-/// How many recorded successes may wait for a take to carry their ack before they are acked on
-/// their own.
-const ACK_BACKLOG: usize = 8;
-
 /// A draining pod's RabbitMQ prefetch: the tasks it may hold unacked while their records are on
 /// their way. Small: a pod may hold up to this many tasks of a short queue that other pods
 /// could have run (with 16, one pod took all six tasks of a test while the other idled);
@@ -765,36 +765,45 @@ const ACK_BACKLOG: usize = 8;
 const DRAIN_PREFETCH: u16 = 4;
 
 /// Records a task's success in its Job's ledger (`Client::record_tasks`, batched with the
-/// other pods' records), retrying while the coordinator cannot be reached. `Some(first)` once
+/// other pods' records; `lazy`: the first try may linger for company, see
+/// `Client::record_tasks_lazily`), retrying while the coordinator cannot be reached. `Some(first)` once
 /// recorded; `None` when refused (the pod is not this worker's any more: the pod is stopped) or
 /// when the pod is stopping and the coordinator stays out of reach (the task then goes back; if
 /// the record did land, the next run counts as a duplicate).
-async fn record_success(
+fn record_success(
     client: Client,
     pod: String,
     uid: String,
     id: String,
     stop: CancellationToken,
-) -> Option<bool> {
-    let mut delay = Backoff::new(Duration::from_millis(20), Duration::from_secs(2));
-    let mut tries_after_stop = 0;
-    loop {
-        match client.record_tasks(&pod, &uid, std::slice::from_ref(&id)).await {
-            Ok(first) => return Some(first.first().copied().unwrap_or(false)),
-            Err(err) if err.is_refused_pod() => {
-                tracing::info!(%pod, task = %id, error = %err, "The coordinator refused the task's record; requeueing it and stopping the pod");
-                stop.cancel();
-                return None;
+    lazy: bool,
+) -> impl Future<Output = Option<bool>> + Send + 'static {
+    let mut lazy_try = lazy.then(|| client.record_tasks_lazily(&pod, &uid, std::slice::from_ref(&id)));
+    async move {
+        let mut delay = Backoff::new(Duration::from_millis(20), Duration::from_secs(2));
+        let mut tries_after_stop = 0;
+        loop {
+            let answer = match lazy_try.take() {
+                Some(first_try) => first_try.await,
+                None => client.record_tasks(&pod, &uid, std::slice::from_ref(&id)).await,
+            };
+            match answer {
+                Ok(first) => return Some(first.first().copied().unwrap_or(false)),
+                Err(err) if err.is_refused_pod() => {
+                    tracing::info!(%pod, task = %id, error = %err, "The coordinator refused the task's record; requeueing it and stopping the pod");
+                    stop.cancel();
+                    return None;
+                }
+                Err(err) => tracing::debug!(%pod, error = %err, "Recording the task failed; retrying"),
             }
-            Err(err) => tracing::debug!(%pod, error = %err, "Recording the task failed; retrying"),
-        }
-        if stop.is_cancelled() {
-            tries_after_stop += 1;
-            if tries_after_stop > 10 {
-                return None;
+            if stop.is_cancelled() {
+                tries_after_stop += 1;
+                if tries_after_stop > 10 {
+                    return None;
+                }
             }
+            tokio::time::sleep(delay.next_delay()).await;
         }
-        tokio::time::sleep(delay.next_delay()).await;
     }
 }
 

@@ -50,6 +50,12 @@ struct Args {
     amqp: String,
     #[arg(long, env = "REDIS_URL", default_value = "redis://127.0.0.1:6379")]
     redis: String,
+    /// The brokers to measure (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "rabbitmq,redis")]
+    brokers: Vec<String>,
+    /// The handlers to measure (comma-separated); the raw broker is always measured.
+    #[arg(long, value_delimiter = ',', default_value = "Noop,Stream,Exec")]
+    handlers: Vec<String>,
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -68,10 +74,16 @@ async fn main() -> anyhow::Result<()> {
     println!("| broker | what | tasks | tasks/s (median, min..max of {}) | × raw |", args.rounds);
     println!("|---|---|---|---|---|");
     for broker in ["rabbitmq", "redis"] {
+        if !args.brokers.iter().any(|b| b.eq_ignore_ascii_case(broker)) {
+            continue;
+        }
         let url = if broker == "rabbitmq" { &args.amqp } else { &args.redis };
         let raw = median_of(args.rounds, || raw_run(broker, url, args.tasks, args.parallelism)).await?;
         print_row(broker, "raw broker (reliable consume + ack)", args.tasks, &raw, None);
         for (handler, n) in [("Noop", args.tasks), ("Stream", args.tasks), ("Exec", args.exec_tasks)] {
+            if !args.handlers.iter().any(|h| h.eq_ignore_ascii_case(handler)) {
+                continue;
+            }
             let runs = median_of(args.rounds, || {
                 drover_run(&drover, &cluster.url, url, handler, n, args.parallelism)
             })
@@ -258,6 +270,7 @@ async fn drover_run(
     });
     let _ = drover;
     let mut watch = Box::pin(client.watch::<drover_api::Job>("jobs", "", Some(&name)).await?);
+    let before = ledger_batches(server).await;
     let start = Instant::now();
     client.create_job(&job).await?;
     let done = loop {
@@ -271,10 +284,26 @@ async fn drover_run(
         }
     };
     let secs = start.elapsed().as_secs_f64();
+    if let (Some(b0), Some(b1)) = (before, ledger_batches(server).await) {
+        eprintln!(
+            "  {handler}: {:.0} tasks/s, {} ledger batches ({:.1} tasks each)",
+            n as f64 / secs,
+            b1 - b0,
+            n as f64 / (b1 - b0).max(1.0)
+        );
+    }
     let succeeded = done.status.tasks.map(|t| t.succeeded).unwrap_or(0);
     if succeeded != n as i64 {
         bail!("Job {name}: {succeeded} tasks succeeded, expected {n}");
     }
     client.delete_job(&name, true).await.context("deleting the Job")?;
     Ok(n as f64 / secs)
+}
+
+/// The coordinator's `drover_task_ledger_batches_total`, if it can be read.
+async fn ledger_batches(server: &str) -> Option<f64> {
+    let text = reqwest::get(format!("{server}/metrics")).await.ok()?.text().await.ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("drover_task_ledger_batches_total "))
+        .and_then(|v| v.trim().parse().ok())
 }
