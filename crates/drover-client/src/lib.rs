@@ -179,6 +179,8 @@ struct Batcher {
     tasks: std::sync::Mutex<Option<mpsc::UnboundedSender<QueuedTasks>>>,
     /// Ends the linger of a batch of lazy task records ([`Client::flush_task_records`]).
     flush: Arc<tokio::sync::Notify>,
+    /// How long a batch of lazy task records may wait for more ([`TASK_RECORD_LINGER`]).
+    linger: Duration,
 }
 
 /// A call waiting for its batch, which can be told that the batch will not be sent.
@@ -253,6 +255,7 @@ async fn run_task_batches(
     client: Client,
     worker: String,
     flush: Arc<tokio::sync::Notify>,
+    linger: Duration,
     mut rx: mpsc::UnboundedReceiver<QueuedTasks>,
 ) {
     while let Some(first) = rx.recv().await {
@@ -267,7 +270,7 @@ async fn run_task_batches(
             items.push(more);
         }
         if !urgent && n < LINGER_ENOUGH {
-            let linger = tokio::time::sleep(TASK_RECORD_LINGER);
+            let linger = tokio::time::sleep(linger);
             tokio::pin!(linger);
             loop {
                 tokio::select! {
@@ -432,7 +435,24 @@ impl Client {
             queue: std::sync::Mutex::new(None),
             tasks: std::sync::Mutex::new(None),
             flush: Arc::new(tokio::sync::Notify::new()),
+            linger: TASK_RECORD_LINGER,
         }));
+        self
+    }
+
+    /// The same client, letting a batch of lazy task records wait up to `linger` for more
+    /// ([`TASK_RECORD_LINGER`] by default). Call after [`Client::with_report_batching`].
+    #[must_use]
+    pub fn with_task_record_linger(mut self, linger: Duration) -> Client {
+        if let Some(batcher) = &self.batcher {
+            self.batcher = Some(Arc::new(Batcher {
+                worker: batcher.worker.clone(),
+                queue: std::sync::Mutex::new(None),
+                tasks: std::sync::Mutex::new(None),
+                flush: Arc::new(tokio::sync::Notify::new()),
+                linger,
+            }));
+        }
         self
     }
 
@@ -779,6 +799,7 @@ impl Client {
                         Client { batcher: None, ..self.clone() },
                         batcher.worker.clone(),
                         batcher.flush.clone(),
+                        batcher.linger,
                         rx,
                     ));
                 });

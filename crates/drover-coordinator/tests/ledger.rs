@@ -268,6 +268,52 @@ async fn concurrent_records_share_requests_and_each_call_gets_its_own_answer() {
     task_counts(&admin, "busy", ((CALLS - CALLS / 10) as i64, (CALLS / 10) as i64)).await;
 }
 
+/// Lazy records (a draining pod's) wait for company, up to the client's linger (an hour
+/// here, so that only the two ways out can end the wait): a flush, or an urgent record joining
+/// them. Either way they all leave in one request.
+#[tokio::test(flavor = "current_thread")]
+async fn lazy_records_linger_until_flushed_or_joined_by_an_urgent_one() {
+    let s = serve().await;
+    let admin = Client::new(&s.url);
+    register(&admin, "w1", 2).await;
+    queue_job(&admin, "lazy", 2).await;
+    let pods = bound_pods(&admin, "lazy", 2).await;
+    let (a, b) = (&pods[0].metadata, &pods[1].metadata);
+    let worker =
+        Client::new(&s.url).with_report_batching("w1").with_task_record_linger(Duration::from_secs(3600));
+    let stats = s.coordinator.ledger_stats();
+    let batches = || stats.batches.load(Ordering::Relaxed);
+
+    // Queued when called, before anything is polled; the flush sends all three together.
+    let lazy: Vec<_> = ["l-1", "l-2", "l-3"]
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let pod = if i % 2 == 0 { a } else { b };
+            worker.record_tasks_lazily(&pod.name, &pod.uid, &ids(&[t]))
+        })
+        .collect();
+    let before = batches();
+    worker.flush_task_records();
+    let answers = tokio::time::timeout(SECS_10, futures::future::join_all(lazy)).await;
+    let answers = answers.expect("a flushed record still waits");
+    assert!(answers.iter().all(|r| matches!(r.as_deref(), Ok([true]))), "{answers:?}");
+    assert_eq!(batches() - before, 1, "three lazy records, one request");
+
+    // An urgent record joining a lazy one takes it along.
+    let lazy = worker.record_tasks_lazily(&b.name, &b.uid, &ids(&["l-4"]));
+    let before = batches();
+    let again = ids(&["l-1", "l-5"]);
+    let urgent = worker.record_tasks(&a.name, &a.uid, &again);
+    let both = tokio::time::timeout(SECS_10, async { tokio::join!(lazy, urgent) }).await;
+    let (lazy, urgent) = both.expect("a lazy record beside an urgent one still waits");
+    assert_eq!((lazy.unwrap(), urgent.unwrap()), (vec![true], vec![true, true]));
+    assert_eq!(batches() - before, 1, "the urgent record and the lazy one share a request");
+    task_counts(&admin, "lazy", (5, 0)).await;
+}
+
+const SECS_10: Duration = Duration::from_secs(10);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_job_takes_its_ledger_with_it() {
     let s = serve().await;

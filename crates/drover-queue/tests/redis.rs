@@ -592,6 +592,33 @@ async fn wrong_credentials_never_show_the_password() {
 }
 
 #[tokio::test]
+async fn ack_and_take_acks_many_deliveries_with_one_take() {
+    let Some(fx) = Fixture::new().await else { return };
+    let q = fx.consumer().await;
+    q.publish(&bodies(&["a", "b", "c", "d"])).await.unwrap();
+    let a = q.take(LONG, NO_WAIT).await.unwrap().unwrap();
+    let b = q.take(LONG, NO_WAIT).await.unwrap().unwrap();
+    let c = q.take(LONG, NO_WAIT).await.unwrap().unwrap();
+    q.requeue(&b).await.unwrap();
+    // a and c are held, b is not any more: each ack answers for itself, in order.
+    let (acked, next) = q.ack_and_take(&[a.clone(), b.clone(), c.clone()], LONG, NO_WAIT).await;
+    assert!(matches!(acked[..], [Ok(()), Err(QueueError::LeaseLost(_)), Ok(())]), "{acked:?}");
+    let b_again = next.unwrap().unwrap();
+    assert_eq!((text(&b_again.body), b_again.id.as_str()), ("b", b.id.as_str()));
+    assert_eq!(fx.processing(&q).await, ["b"]);
+    // No acks at all is a plain take.
+    let (acked, next) = q.ack_and_take(&[], LONG, NO_WAIT).await;
+    assert!(acked.is_empty());
+    let d = next.unwrap().unwrap();
+    let (acked, next) = q.ack_and_take(&[b_again, d], LONG, NO_WAIT).await;
+    assert!(matches!(acked[..], [Ok(()), Ok(())]), "{acked:?}");
+    assert!(next.unwrap().is_none());
+    assert_eq!(q.stats().await.unwrap(), stats(0, 0, 0));
+    assert!(fx.leftover().await.is_empty(), "{:?}", fx.leftover().await);
+    fx.cleanup().await;
+}
+
+#[tokio::test]
 async fn ack_and_take_acks_then_takes_in_one_round_trip() {
     let Some(fx) = Fixture::new().await else { return };
     let q = fx.consumer().await;

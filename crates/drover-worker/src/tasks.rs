@@ -63,8 +63,10 @@
 //! - At-least-once: a task leaves the queue only when acked after its command succeeded. A
 //!   worker killed mid-task loses its connection (RabbitMQ requeues at once) or its lease
 //!   (Redis requeues when the lease expires), and the task runs again elsewhere: re-runs are
-//!   bounded by the tasks the dead worker held: one per slot for tasks of 10 ms or more, up to
-//!   [`RECORD_WINDOW`] (RabbitMQ: [`DRAIN_PREFETCH`]) per slot for shorter, pipelined ones.
+//!   bounded by the tasks the dead worker held: one per slot for tasks of 10 ms or more; for
+//!   shorter, pipelined ones, about [`PIPELINE_BUDGET`] of work per slot (the record window,
+//!   [`QueuePod::record_window`]: at most [`MAX_RECORD_WINDOW`] tasks; on RabbitMQ at most
+//!   [`DRAIN_PREFETCH`]).
 //! - Task counts are exact: each success is recorded by the task's stable id in the Job's
 //!   ledger before its ack, so `status.tasks.succeeded` counts distinct tasks, and a task run
 //!   twice is counted once (the second run shows in `status.tasks.duplicates`).
@@ -163,7 +165,7 @@ pub(crate) struct QueuePod {
     /// The task the handler runs, or will run again after the back-off.
     current: Option<Handle>,
     /// A draining pod's successes whose records are in flight (the pod goes on meanwhile; each
-    /// is acked once its record is answered). At most [`RECORD_WINDOW`].
+    /// is acked once its record is answered). At most [`QueuePod::record_window`].
     /// Polled by the pod itself (no task each: the batching task answers them, and the pod
     /// picks the answers up between tasks, or waits for them).
     recording: FuturesUnordered<BoxFuture<'static, (Handle, Option<bool>)>>,
@@ -171,6 +173,8 @@ pub(crate) struct QueuePod {
     /// records before it takes another task, so that a killed worker re-runs at most the one
     /// task per slot it had in hand (pipelining pays only for tiny tasks).
     last_run_long: bool,
+    /// The handler's run time, smoothed over the last few tasks: it sizes the record window.
+    run_avg: Duration,
     /// A draining pod's recorded successes: all are acked together with the next take (one
     /// round trip on Redis), or when the pod ends.
     pending_acks: Vec<Handle>,
@@ -209,6 +213,7 @@ impl QueuePod {
             current: None,
             recording: FuturesUnordered::new(),
             last_run_long: false,
+            run_avg: Duration::ZERO,
             pending_acks: Vec::new(),
             waiting_reported: false,
             drained_reported: false,
@@ -545,8 +550,9 @@ impl QueuePod {
     pub(crate) async fn settle(&mut self, exit: &Exit, reporter: &Reporter<'_>) -> Settled {
         let Some(h) = self.current else { return Settled::Done };
         self.check_lease(h);
-        self.last_run_long =
-            (exit.finished_at - exit.started_at).to_std().unwrap_or_default() >= PIPELINE_MAX_RUN;
+        let ran = (exit.finished_at - exit.started_at).to_std().unwrap_or_default();
+        self.last_run_long = ran >= PIPELINE_MAX_RUN;
+        self.run_avg = (self.run_avg * 7 + ran) / 8;
         let outcome = if exit.success() {
             Outcome::Succeeded
         } else if matches!(exit.reason, ExitReason::Killed | ExitReason::DeadlineExceeded) {
@@ -626,8 +632,8 @@ impl QueuePod {
     }
 
     /// A draining pod's record: sent in the background (the client batches it with the other
-    /// pods'), so the next task runs meanwhile. At most [`RECORD_WINDOW`] are in flight; past
-    /// that, [`QueuePod::next_task`] waits for the oldest answers before it takes more.
+    /// pods'), so the next task runs meanwhile. At most [`QueuePod::record_window`] are in
+    /// flight; past that, [`QueuePod::next_task`] waits for answers before it takes more.
     fn record_in_background(&mut self, h: Handle, reporter: &Reporter<'_>) {
         let record = self.record_of(h, reporter, true);
         self.recording.push(Box::pin(async move { (h, record.await) }));
@@ -656,7 +662,7 @@ impl QueuePod {
     async fn collect_records(&mut self, reporter: &Reporter<'_>, wait: bool) {
         let mut must_wait = wait;
         loop {
-            let answered = if must_wait || self.recording.len() >= RECORD_WINDOW {
+            let answered = if must_wait || self.recording.len() >= self.record_window() {
                 // Lazy records may be lingering for company: this pod waits for them now.
                 reporter.client.flush_task_records();
                 self.recording.next().await
@@ -682,6 +688,12 @@ impl QueuePod {
                 self.release(h);
             }
         }
+    }
+
+    /// How many successes may await their records at once ([`record_window`] of the
+    /// handler's recent run time).
+    fn record_window(&self) -> usize {
+        record_window(self.run_avg)
     }
 
     fn acked(&mut self, h: Handle, acked: Result<(), QueueError>) -> Vec<Action> {
@@ -750,8 +762,14 @@ impl QueuePod {
     }
 }
 
-/// How many of a draining pod's successes may await their record at once.
-const RECORD_WINDOW: usize = 16;
+/// The most successes a draining pod may have awaiting their records at once.
+const MAX_RECORD_WINDOW: usize = 64;
+
+/// The handler time a pod may run ahead of its records ([`QueuePod::record_window`]).
+const PIPELINE_BUDGET: Duration = Duration::from_millis(10);
+
+/// Runs shorter than this count as this long when sizing the record window.
+const MIN_RUN_FOR_WINDOW: Duration = Duration::from_micros(150);
 
 /// A handler run at least this long is not pipelined with the next task's: its record is
 /// awaited before the next take (the record's round trip is small beside the run, and a killed
@@ -807,6 +825,17 @@ fn record_success(
     }
 }
 
+/// How many successes may await their records at once, for tasks that run about `per_task`: as
+/// many as fit in [`PIPELINE_BUDGET`], between 1 and [`MAX_RECORD_WINDOW`]. The tasks in the
+/// window are those a killed worker runs again, so the window bounds the work redone (about the
+/// budget per slot), not just a count of tasks; a window of a few tasks would leave tiny tasks
+/// waiting on each record's round trip.
+fn record_window(per_task: Duration) -> usize {
+    let per_task = per_task.max(MIN_RUN_FOR_WINDOW);
+    let fits = PIPELINE_BUDGET.as_micros() / per_task.as_micros().max(1);
+    usize::try_from(fits).unwrap_or(usize::MAX).clamp(1, MAX_RECORD_WINDOW)
+}
+
 /// True when the broker's figures show that no consumer holds a task of the queue: no lease
 /// (Redis), or no more consumers than the Job's live pods, each of which holds nothing
 /// (RabbitMQ, which cannot count the tasks in flight). Unknown is never taken for zero.
@@ -824,9 +853,27 @@ fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use drover_queue::Stats;
 
-    use super::nothing_held;
+    use super::{MAX_RECORD_WINDOW, nothing_held, record_window};
+
+    #[test]
+    fn the_record_window_holds_about_ten_milliseconds_of_work() {
+        let us = Duration::from_micros;
+        for (name, per_task, want) in [
+            ("no process (Noop)", us(0), MAX_RECORD_WINDOW),
+            ("a tiny Stream task", us(80), MAX_RECORD_WINDOW),
+            ("half a millisecond", us(500), 20),
+            ("a millisecond", us(1_000), 10),
+            ("four milliseconds", us(4_000), 2),
+            ("just under the pipelining limit", us(9_999), 1),
+            ("a long task", us(2_000_000), 1),
+        ] {
+            assert_eq!(record_window(per_task), want, "{name}");
+        }
+    }
 
     #[test]
     fn the_drain_rule_never_takes_an_unknown_in_flight_count_for_zero() {
