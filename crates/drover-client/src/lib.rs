@@ -237,7 +237,7 @@ const MAX_BATCH_TASKS: usize = 4096;
 
 /// How long a batch of lazy task records may wait for more before it leaves
 /// ([`Client::record_tasks_lazily`]).
-pub const TASK_RECORD_LINGER: Duration = Duration::from_millis(2);
+pub const TASK_RECORD_LINGER: Duration = Duration::from_millis(10);
 
 /// A batch of lazy task records this big leaves without lingering.
 const LINGER_ENOUGH: usize = 256;
