@@ -125,7 +125,10 @@ pub struct AmqpQueue {
     redactor: Redactor,
     name: String,
     queue: ShortString,
+    /// The consumer's limit of unacked deliveries (per consumer, set when it starts).
     prefetch: u16,
+    /// The channel's limit, at most `prefetch`, changed on the fly ([`Queue::set_max_unacked`]).
+    unacked_limit: std::sync::atomic::AtomicU16,
     reconnect_timeout: Duration,
     /// The current connection, if any (it may have died since).
     current: Mutex<Option<Arc<Session>>>,
@@ -177,6 +180,7 @@ impl AmqpQueue {
             name: name.to_string(),
             queue,
             prefetch: DEFAULT_PREFETCH,
+            unacked_limit: std::sync::atomic::AtomicU16::new(DEFAULT_PREFETCH),
             reconnect_timeout: DEFAULT_RECONNECT_TIMEOUT,
             current: Mutex::new(None),
             reconnect: tokio::sync::Mutex::new(Reconnect::default()),
@@ -199,12 +203,28 @@ impl AmqpQueue {
     #[must_use]
     pub fn with_prefetch(mut self, prefetch: u16) -> Self {
         self.prefetch = prefetch.max(1);
+        self.unacked_limit = std::sync::atomic::AtomicU16::new(self.prefetch);
         self
     }
 
-    /// The prefetch the consumer uses.
+    /// [`with_prefetch`](Self::with_prefetch) `max`, starting with a limit of `start` unacked
+    /// deliveries that [`Queue::set_max_unacked`] may then move between 1 and `max` while the
+    /// consumer runs (a per-channel `basic.qos`, which RabbitMQ applies at once, under the
+    /// per-consumer one).
+    #[must_use]
+    pub fn with_prefetch_range(self, start: u16, max: u16) -> Self {
+        let this = self.with_prefetch(max.max(start));
+        this.unacked_limit.store(start.max(1), std::sync::atomic::Ordering::Relaxed);
+        this
+    }
+
+    /// The prefetch the consumer uses (its most unacked deliveries).
     pub fn prefetch(&self) -> u16 {
         self.prefetch
+    }
+
+    fn unacked_limit(&self) -> u16 {
+        self.unacked_limit.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Sets how long `publish`, `stats` and `purge` keep trying to reconnect to a broker that went
@@ -366,6 +386,13 @@ impl AmqpQueue {
             .basic_qos(self.prefetch, BasicQosOptions::default())
             .await
             .map_err(|e| self.error("setting the prefetch", &e))?;
+        let limit = self.unacked_limit();
+        if limit < self.prefetch {
+            channel
+                .basic_qos(limit, BasicQosOptions { global: true })
+                .await
+                .map_err(|e| self.error("setting the channel's prefetch", &e))?;
+        }
         let tag = format!("drover-{}", Uuid::new_v4().simple());
         let consumer = channel
             .basic_consume(
@@ -613,7 +640,29 @@ impl fmt::Debug for AmqpQueue {
 
 impl Queue for AmqpQueue {
     fn max_unacked(&self) -> Option<usize> {
-        Some(usize::from(self.prefetch))
+        Some(usize::from(self.unacked_limit()))
+    }
+
+    /// Moves the limit of unacked deliveries (1 to the prefetch given at connection): a
+    /// per-channel `basic.qos` on the running consumer's channel, and the limit of the next
+    /// consumer if there is none.
+    fn set_max_unacked(&self, n: usize) -> BoxFuture<'_, Result<(), QueueError>> {
+        Box::pin(async move {
+            let limit = u16::try_from(n).unwrap_or(u16::MAX).clamp(1, self.prefetch);
+            if limit == self.unacked_limit() {
+                return Ok(());
+            }
+            let consumer = self.consumer.lock().await;
+            self.unacked_limit.store(limit, std::sync::atomic::Ordering::Relaxed);
+            if let Some(active) = consumer.as_ref() {
+                active
+                    .channel
+                    .basic_qos(limit, BasicQosOptions { global: true })
+                    .await
+                    .map_err(|e| self.error("setting the channel's prefetch", &e))?;
+            }
+            Ok(())
+        })
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {

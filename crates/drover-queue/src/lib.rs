@@ -151,6 +151,13 @@ pub trait Queue: Send + Sync {
     fn max_unacked(&self) -> Option<usize> {
         None
     }
+    /// Moves [`max_unacked`](Queue::max_unacked) within what the connection allows (RabbitMQ:
+    /// 1 to the most given to [`connect_with_prefetch`]); does nothing where taking is not
+    /// limited by unacked tasks.
+    fn set_max_unacked(&self, n: usize) -> BoxFuture<'_, Result<(), QueueError>> {
+        let _ = n;
+        Box::pin(async { Ok(()) })
+    }
     /// Closes the connection gracefully, returning anything delivered but not taken (RabbitMQ's
     /// prefetch) to the queue before it returns. The default does nothing.
     fn close(&self) -> BoxFuture<'_, ()> {
@@ -160,19 +167,23 @@ pub trait Queue: Send + Sync {
 
 /// Connects to the queue `name` on the broker at `url`, picking the broker by the scheme.
 pub async fn connect(url: &str, name: &str) -> Result<Box<dyn Queue>, QueueError> {
-    connect_with_prefetch(url, name, amqp::DEFAULT_PREFETCH).await
+    connect_with_prefetch(url, name, amqp::DEFAULT_PREFETCH, amqp::DEFAULT_PREFETCH).await
 }
 
 /// [`connect`], letting the broker hand this consumer up to `prefetch` tasks before it acks
-/// (RabbitMQ's `basic.qos`; Redis takes one task per `take` and ignores it).
+/// (RabbitMQ's `basic.qos`; Redis takes one task per `take` and ignores it), a limit that
+/// [`Queue::set_max_unacked`] may raise up to `max_prefetch` later.
 pub async fn connect_with_prefetch(
     url: &str,
     name: &str,
     prefetch: u16,
+    max_prefetch: u16,
 ) -> Result<Box<dyn Queue>, QueueError> {
     let scheme = url.split("://").next().unwrap_or_default();
     match scheme {
-        "amqp" => Ok(Box::new(amqp::AmqpQueue::connect(url, name).await?.with_prefetch(prefetch))),
+        "amqp" => Ok(Box::new(
+            amqp::AmqpQueue::connect(url, name).await?.with_prefetch_range(prefetch, max_prefetch),
+        )),
         "redis" => Ok(Box::new(redis_queue::RedisQueue::connect(url, name).await?)),
         "amqps" | "rediss" => Err(QueueError::InvalidUrl {
             url: redact_url(url),

@@ -519,6 +519,45 @@ async fn prefetch_caps_unacked_deliveries() {
     delete_queues(&name).await;
 }
 
+/// The limit of unacked deliveries moves while the consumer runs, within the prefetch given at
+/// connection: down to hold fewer, up to hold more.
+#[tokio::test]
+async fn the_unacked_limit_moves_within_the_prefetch_range() {
+    let name = unique_name();
+    let _cleanup = Cleanup(name.clone());
+    let queue = AmqpQueue::connect(&addr(), &name).await.unwrap().with_prefetch_range(2, 6);
+    assert_eq!((queue.prefetch(), queue.max_unacked()), (6, Some(2)));
+    let items: Vec<String> = (0..10).map(|i| format!("item-{i}")).collect();
+    queue.publish(&bodies(&items)).await.unwrap();
+    let short = Duration::from_millis(300);
+
+    let mut held = vec![take(&queue).await, take(&queue).await];
+    assert!(queue.take(LEASE, short).await.unwrap().is_none(), "the limit starts at 2");
+    // Raised on the running consumer: four more arrive, and no more than that.
+    queue.set_max_unacked(6).await.unwrap();
+    assert_eq!(queue.max_unacked(), Some(6));
+    for _ in 0..4 {
+        held.push(take(&queue).await);
+    }
+    assert!(queue.take(LEASE, short).await.unwrap().is_none(), "the limit is 6");
+    // Beyond the prefetch it stays at the prefetch.
+    queue.set_max_unacked(100).await.unwrap();
+    assert_eq!(queue.max_unacked(), Some(6));
+    // Lowered to 1: after acking five of the six held, still nothing more arrives (one is held).
+    queue.set_max_unacked(1).await.unwrap();
+    for task in held.drain(..5) {
+        queue.ack(&task).await.unwrap();
+    }
+    assert!(queue.take(LEASE, short).await.unwrap().is_none(), "the limit is 1, one is held");
+    queue.ack(&held.remove(0)).await.unwrap();
+    for _ in 0..4 {
+        let task = take(&queue).await;
+        queue.ack(&task).await.unwrap();
+    }
+    assert_eq!(queue.stats().await.unwrap().ready, 0);
+    delete_queues(&name).await;
+}
+
 #[tokio::test]
 async fn existing_queue_with_other_arguments_is_used_as_it_is() {
     let name = unique_name();

@@ -175,6 +175,8 @@ pub(crate) struct QueuePod {
     last_run_long: bool,
     /// The handler's run time, smoothed over the last few tasks: it sizes the record window.
     run_avg: Duration,
+    /// Handler runs so far.
+    runs: u32,
     /// A draining pod's recorded successes: all are acked together with the next take (one
     /// round trip on Redis), or when the pod ends.
     pending_acks: Vec<Handle>,
@@ -214,6 +216,7 @@ impl QueuePod {
             recording: FuturesUnordered::new(),
             last_run_long: false,
             run_avg: Duration::ZERO,
+            runs: 0,
             pending_acks: Vec::new(),
             waiting_reported: false,
             drained_reported: false,
@@ -270,8 +273,14 @@ impl QueuePod {
             // A draining pod may hold a few tasks whose records are on their way (RabbitMQ would
             // deliver nothing more past its prefetch until they are acked).
             let prefetch = if self.spec.drain { DRAIN_PREFETCH } else { 1 };
-            match drover_queue::connect_with_prefetch(&self.spec.spec.url, &self.spec.spec.name, prefetch)
-                .await
+            let most = if self.spec.drain { MAX_RECORD_WINDOW as u16 } else { 1 };
+            match drover_queue::connect_with_prefetch(
+                &self.spec.spec.url,
+                &self.spec.spec.name,
+                prefetch,
+                most,
+            )
+            .await
             {
                 Ok(q) => {
                     let q: Arc<dyn Queue> = Arc::from(q);
@@ -341,6 +350,16 @@ impl QueuePod {
             self.collect_records(reporter, false).await;
             while self.last_run_long && !self.recording.is_empty() {
                 self.collect_records(reporter, true).await;
+            }
+            // A pod of tiny tasks may hold as many unacked deliveries as its record window
+            // (RabbitMQ; not before a few runs have shown how long the tasks take).
+            if self.spec.drain && self.runs >= WINDOW_WARM_UP {
+                let want = self.record_window().max(usize::from(DRAIN_PREFETCH));
+                if q.max_unacked().is_some_and(|now| now != want)
+                    && let Err(err) = q.set_max_unacked(want).await
+                {
+                    tracing::debug!(pod = %self.pod_name, error = %err, "Cannot change the prefetch");
+                }
             }
             // The broker hands out nothing more while this consumer holds as many unacked tasks
             // as its prefetch: wait for records rather than for a take that cannot succeed.
@@ -553,6 +572,7 @@ impl QueuePod {
         let ran = (exit.finished_at - exit.started_at).to_std().unwrap_or_default();
         self.last_run_long = ran >= PIPELINE_MAX_RUN;
         self.run_avg = (self.run_avg * 7 + ran) / 8;
+        self.runs = self.runs.saturating_add(1);
         let outcome = if exit.success() {
             Outcome::Succeeded
         } else if matches!(exit.reason, ExitReason::Killed | ExitReason::DeadlineExceeded) {
@@ -779,8 +799,12 @@ const PIPELINE_MAX_RUN: Duration = Duration::from_millis(10);
 /// A draining pod's RabbitMQ prefetch: the tasks it may hold unacked while their records are on
 /// their way. Small: a pod may hold up to this many tasks of a short queue that other pods
 /// could have run (with 16, one pod took all six tasks of a test while the other idled);
-/// `close` hands back what it never took.
+/// `close` hands back what it never took. A pod whose tasks turn out tiny raises it to its
+/// record window (at most [`MAX_RECORD_WINDOW`]) once [`WINDOW_WARM_UP`] runs have shown it.
 const DRAIN_PREFETCH: u16 = 4;
+
+/// Handler runs before the run time may raise a RabbitMQ pod's prefetch.
+const WINDOW_WARM_UP: u32 = 8;
 
 /// Records a task's success in its Job's ledger (`Client::record_tasks`, batched with the
 /// other pods' records; `lazy`: the first try may linger for company, see
