@@ -362,3 +362,35 @@ async fn a_redelivery_after_a_worker_vanished_is_taken_not_stranded_on_rabbitmq(
     assert_eq!(stats(&c, Broker::Rabbit, &q).0, 0, "the queue ends empty");
     assert_eq!(job.status.tasks.unwrap().succeeded, items.len() as i64);
 }
+
+/// `drover verify`, the same run as a verb: a small one on Redis (every fault kind, one each)
+/// passes every check and prints its figures and a PASS line per promise.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drover_verify_runs_the_fault_suite_and_passes() {
+    let _serial = SERIAL.lock().await;
+    let out = tokio::task::spawn_blocking(|| {
+        std::process::Command::new(BIN)
+            .args(["verify", "--url", &redis_url(), "--tasks", "300", "--fault-interval", "1s"])
+            .args(["--faults", "worker,cut,coordinator,worker"])
+            .output()
+            .expect("drover verify")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "drover verify failed:\n{stdout}\n{stderr}");
+    for promise in [
+        "every task ran",
+        "the count is exact",
+        "re-runs are within what the faults explain",
+        "the queue is empty",
+        "the Job completed promptly after the faults",
+    ] {
+        assert!(stdout.contains(&format!("PASS {promise}")), "{promise}:\n{stdout}");
+    }
+    assert!(!stdout.contains("FAIL"), "{stdout}");
+    assert!(stdout.contains("300 tasks,"), "{stdout}");
+    // Nothing of the private fleet outlives the run.
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

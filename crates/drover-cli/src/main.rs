@@ -13,6 +13,7 @@ mod duration;
 mod print;
 mod queue_cmds;
 mod server_cmds;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -104,6 +105,10 @@ enum Command {
     Expand(client_cmds::ExpandArgs),
     /// Publish tasks to a queue, or show its stats, or purge it (RabbitMQ or Redis).
     Queue(queue_cmds::QueueArgs),
+    /// Check Drover's promises under faults on your broker: a drain Job of a few thousand tasks
+    /// on a private coordinator and workers while they are SIGKILLed and restarted and the broker
+    /// connections are cut; then every task ran, the count is exact and the queue is empty.
+    Verify(verify::VerifyArgs),
 }
 
 /// Flags every client verb shares.
@@ -161,6 +166,7 @@ fn main() -> ExitCode {
             }
             Command::Expand(args) => client_cmds::expand(args).await,
             Command::Queue(args) => queue_cmds::queue(args).await,
+            Command::Verify(args) => verify::verify(args).await,
         }
     });
     match res {
