@@ -529,3 +529,68 @@ async fn stream_process_is_stopped_at_the_pod_deadline() {
     assert!(processes_with("sleep 6543").is_empty(), "the stream process group is gone");
     purge(&c, Broker::Redis, &q);
 }
+
+/// Issue 11, case 2: a broker password never shows in `get` (YAML, JSON, of Jobs and pods),
+/// `describe`, events or a watch: neither one written in `spec.queue.url` (masked on every read)
+/// nor one the worker reads through `spec.queue.passwordFrom.file` (in no spec at all). Both Jobs
+/// run, so the worker had the password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_passwords_never_show_in_any_output() {
+    use futures::StreamExt;
+    let url = Broker::Rabbit.url();
+    let password = drover_api::meta::url_password(&url).expect("AMQP_ADDR carries a password").to_string();
+    let leaked = format!(":{password}@");
+    let mut c = Cluster::start("secrets", &[]);
+    c.add_worker("w1", 2, &[]).await;
+    let mut watch = Box::pin(c.client().watch::<drover_api::Job>("jobs", "", None).await.unwrap());
+
+    let q1 = queue_name("pw-in-url");
+    publish(&c, Broker::Rabbit, &q1, &["a", "b"]);
+    c.create("job", &queue_job("pw-in-url", Broker::Rabbit, &q1, "  parallelism: 1\n", "Never", "true"));
+
+    let q2 = queue_name("pw-from-file");
+    publish(&c, Broker::Rabbit, &q2, &["c", "d"]);
+    let file = c.dir.0.join("rabbitmq-password");
+    std::fs::write(&file, format!("{password}\n")).unwrap();
+    let user_only = url.replacen(&format!(":{password}@"), "@", 1);
+    let yaml = queue_job("pw-from-file", Broker::Rabbit, &q2, "  parallelism: 1\n", "Never", "true")
+        .replacen(
+            &format!("url: {url:?}\n"),
+            &format!("url: {user_only:?}\n    passwordFrom:\n      file: {:?}\n", file.display().to_string()),
+            1,
+        );
+    assert!(yaml.contains("passwordFrom"), "{yaml}");
+    c.create("job", &yaml);
+
+    for name in ["pw-in-url", "pw-from-file"] {
+        let job = c.wait_complete(name, SECS(60)).await;
+        assert!(job.condition_true("Complete").is_some(), "{name}: {job:#?}\n{}", c.logs());
+        assert_eq!(job.status.tasks.unwrap().succeeded, 2, "{name}: {job:#?}\n{}", c.logs());
+    }
+    let pod = c.pods_of("pw-in-url").await.remove(0).metadata.name;
+    let mut outputs = vec![
+        ("get job -o yaml", c.ok(&["get", "job", "pw-in-url", "-o", "yaml"])),
+        ("get jobs -o json", c.ok(&["get", "jobs", "-o", "json"])),
+        ("get pods -o yaml", c.ok(&["get", "pods", "-o", "yaml"])),
+        ("get pods -o json", c.ok(&["get", "pods", "-o", "json"])),
+        ("describe job", c.ok(&["describe", "job", "pw-in-url"])),
+        ("describe pod", c.ok(&["describe", "pod", &pod])),
+        ("get events", c.ok(&["get", "events"])),
+    ];
+    // A watch sees each Job from its creation to its completion.
+    let mut seen = String::new();
+    let mut complete = 0;
+    while complete < 2 {
+        let ev = tokio::time::timeout(SECS(10), watch.next()).await.expect("watch").unwrap().unwrap();
+        complete += usize::from(ev.object.condition_true("Complete").is_some());
+        seen.push_str(&serde_json::to_string(&ev.object).unwrap());
+    }
+    outputs.push(("watch", seen));
+    for (what, out) in &outputs {
+        assert!(!out.contains(&leaked), "{what} shows the password:\n{out}");
+    }
+    let yaml = &outputs[0].1;
+    assert!(yaml.contains(":***@"), "the URL shows, masked: {yaml}");
+    let both = &outputs[1].1;
+    assert!(both.contains("passwordFrom") && both.contains("rabbitmq-password"), "{both}");
+}

@@ -161,6 +161,25 @@ pub struct QueueSpec {
     /// it while the task runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease_seconds: Option<i64>,
+    /// Where the worker reads the broker's password, so that it is in no spec, event or
+    /// output: the URL then names the user only (`amqp://drover@rabbitmq:5672/%2f`;
+    /// `redis://rediss-host:6379` without a user), and each worker supplies the password from its
+    /// own environment or a file, as a pod's `env[].valueFrom.secretKeyRef` would in Kubernetes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_from: Option<PasswordSource>,
+}
+
+/// `spec.queue.passwordFrom`: exactly one of `env` and `file`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PasswordSource {
+    /// A variable of the worker's environment that holds the password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
+    /// A file on the worker's host that holds the password (one trailing newline is ignored),
+    /// such as a Docker or Kubernetes secret mounted at `/run/secrets/NAME`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
 }
 
 /// Drover extension: task counts, on a Job (all its pods) and on each pod.

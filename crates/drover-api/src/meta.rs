@@ -216,6 +216,73 @@ impl Event {
     }
 }
 
+/// The password of a URL's user info (`scheme://user:password@host…`), as written (still
+/// percent-encoded), if it has one.
+pub fn url_password(url: &str) -> Option<&str> {
+    let rest = &url[url.find("://")? + 3..];
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let (userinfo, _) = authority.rsplit_once('@')?;
+    userinfo.split_once(':').map(|(_, password)| password).filter(|p| !p.is_empty())
+}
+
+/// `url` with `password` as its user info's password (percent-encoded): `amqp://user@host` gives
+/// `amqp://user:PASSWORD@host`, `redis://host` gives `redis://:PASSWORD@host`. A password the
+/// URL already has is replaced.
+pub fn with_url_password(url: &str, password: &str) -> String {
+    let Some(scheme_end) = url.find("://") else { return url.to_string() };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (user, host) = match rest[..authority_end].rsplit_once('@') {
+        Some((userinfo, host)) => (userinfo.split_once(':').map_or(userinfo, |(u, _)| u), host),
+        None => ("", &rest[..authority_end]),
+    };
+    let mut encoded = String::with_capacity(password.len());
+    for b in password.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            encoded.push(char::from(b));
+        } else {
+            encoded.push_str(&format!("%{b:02X}"));
+        }
+    }
+    format!("{}{user}:{encoded}@{host}{}", &url[..scheme_end + 3], &rest[authority_end..])
+}
+
+/// `text` with the password of every URL in it masked as [`redact_url`] does: for JSON
+/// documents, events and messages that may quote a broker URL. Borrows `text` when it holds
+/// none.
+pub fn redact_urls(text: &str) -> std::borrow::Cow<'_, str> {
+    let mut out: Option<String> = None;
+    let mut copied = 0;
+    let mut from = 0;
+    while let Some(found) = text[from..].find("://") {
+        let start = from + found + 3;
+        // The authority ends at the first character no user info or host can hold unescaped.
+        let end = text[start..]
+            .find(|c: char| {
+                matches!(c, '/' | '?' | '#' | '"' | '\\' | '\'' | '<' | '>' | '`') || c.is_whitespace()
+            })
+            .map_or(text.len(), |i| start + i);
+        let authority = &text[start..end];
+        if let Some(at) = authority.rfind('@')
+            && let Some(colon) = authority[..at].find(':')
+            && colon + 1 < at
+        {
+            let buf = out.get_or_insert_with(|| String::with_capacity(text.len()));
+            buf.push_str(&text[copied..start + colon + 1]);
+            buf.push_str("***");
+            copied = start + at;
+        }
+        from = end.max(start);
+    }
+    match out {
+        None => std::borrow::Cow::Borrowed(text),
+        Some(mut buf) => {
+            buf.push_str(&text[copied..]);
+            std::borrow::Cow::Owned(buf)
+        }
+    }
+}
+
 /// Hides the password of a URL: `amqp://user:secret@host/` → `amqp://user:***@host/`. Used
 /// wherever a broker URL is shown (describe, logs, errors).
 pub fn redact_url(url: &str) -> String {
@@ -261,5 +328,51 @@ impl std::fmt::Debug for Secret {
 impl std::fmt::Display for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("<redacted>")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{redact_urls, url_password, with_url_password};
+
+    #[test]
+    fn every_url_password_in_a_text_is_masked() {
+        for (name, text, want) in [
+            ("no URL", "plain text", "plain text"),
+            ("no password", r#"{"url":"redis://redis:6379/0"}"#, r#"{"url":"redis://redis:6379/0"}"#),
+            ("user only", "amqp://drover@rabbit:5672/%2f", "amqp://drover@rabbit:5672/%2f"),
+            (
+                "in JSON",
+                r#"{"url":"amqp://guest:guest@rabbit:5672/%2f","n":1}"#,
+                r#"{"url":"amqp://guest:***@rabbit:5672/%2f","n":1}"#,
+            ),
+            ("redis without user", "redis://:s3cr%2Ft@r:6379", "redis://:***@r:6379"),
+            (
+                "two in a message",
+                "from amqp://a:b@h1 to redis://:c@h2/1 done",
+                "from amqp://a:***@h1 to redis://:***@h2/1 done",
+            ),
+            ("at the end", "url=amqp://u:p@h", "url=amqp://u:***@h"),
+            ("an @ after the path is not user info", "http://h/x?mail=a:b@c", "http://h/x?mail=a:b@c"),
+        ] {
+            assert_eq!(redact_urls(text), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_password_from_elsewhere_goes_into_the_url_percent_encoded() {
+        for (name, url, password, want) in [
+            ("user, no password", "amqp://drover@rabbit:5672/%2f", "pw", "amqp://drover:pw@rabbit:5672/%2f"),
+            ("no user", "redis://redis:6379/2", "pw", "redis://:pw@redis:6379/2"),
+            ("special characters", "amqp://u@h", "p@ss:w/rd %", "amqp://u:p%40ss%3Aw%2Frd%20%25@h"),
+            ("replaces one given", "amqp://u:old@h", "new", "amqp://u:new@h"),
+        ] {
+            let got = with_url_password(url, password);
+            assert_eq!(got, want, "{name}");
+            assert!(url_password(&got).is_some(), "{name}");
+        }
+        assert_eq!(url_password("amqp://u@h"), None);
+        assert_eq!(url_password("amqp://u:@h"), None);
+        assert_eq!(url_password("redis://:x@h/0"), Some("x"));
     }
 }

@@ -569,6 +569,40 @@ fn validate_queue(queue: &crate::job::QueueSpec, path: &str) -> Vec<FieldError> 
     {
         errs.push(FieldError::invalid(format!("{path}.leaseSeconds"), &lease, "must be greater than 0"));
     }
+    if let Some(from) = &queue.password_from {
+        let at = format!("{path}.passwordFrom");
+        match (from.env.as_deref(), from.file.as_deref()) {
+            (Some(_), Some(_)) => errs.push(FieldError::invalid(
+                at.clone(),
+                "env and file",
+                "may not specify more than 1 password source",
+            )),
+            (None, None) => errs.push(FieldError::required(at.clone(), "env or file")),
+            (Some(env), None) => {
+                let valid = env.chars().next().is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
+                    && env.chars().all(|c| c == '_' || c.is_ascii_alphanumeric());
+                if !valid {
+                    errs.push(FieldError::invalid(
+                        format!("{at}.env"),
+                        env,
+                        "a valid environment variable name must consist of letters, digits and '_', and not start with a digit",
+                    ));
+                }
+            }
+            (None, Some(file)) => {
+                if !file.starts_with('/') {
+                    errs.push(FieldError::invalid(format!("{at}.file"), file, "must be an absolute path"));
+                }
+            }
+        }
+        if crate::meta::url_password(&queue.url).is_some() {
+            errs.push(FieldError::invalid(
+                format!("{path}.url"),
+                shown.as_str(),
+                "may not carry a password when passwordFrom is set",
+            ));
+        }
+    }
     errs
 }
 

@@ -792,3 +792,57 @@ fn pod_failure_policy_manifest_errors() {
         ]
     );
 }
+
+#[test]
+fn queue_password_from_names_one_source_and_keeps_the_url_free_of_a_password() {
+    use drover_api::job::{PasswordSource, QueueSpec};
+    let with = |url: &str, env: Option<&str>, file: Option<&str>| {
+        let mut job = pi();
+        job.spec.parallelism = Some(2);
+        job.spec.queue = Some(QueueSpec {
+            url: url.into(),
+            name: "tasks".into(),
+            password_from: Some(PasswordSource { env: env.map(Into::into), file: file.map(Into::into) }),
+            ..QueueSpec::default()
+        });
+        messages(&job)
+    };
+    let user_only = "amqp://drover@rabbitmq:5672/%2f";
+    for (name, got, want) in [
+        ("env", with(user_only, Some("RABBITMQ_PASSWORD"), None), vec![]),
+        ("file", with("redis://redis:6379", None, Some("/run/secrets/redis")), vec![]),
+        (
+            "both",
+            with(user_only, Some("A"), Some("/x")),
+            vec![
+                "spec.queue.passwordFrom: Invalid value: \"env and file\": may not specify more than 1 password source",
+            ],
+        ),
+        (
+            "neither",
+            with(user_only, None, None),
+            vec!["spec.queue.passwordFrom: Required value: env or file"],
+        ),
+        (
+            "a bad variable name",
+            with(user_only, Some("1PASS-WORD"), None),
+            vec![
+                "spec.queue.passwordFrom.env: Invalid value: \"1PASS-WORD\": a valid environment variable name must consist of letters, digits and '_', and not start with a digit",
+            ],
+        ),
+        (
+            "a relative file",
+            with(user_only, None, Some("secrets/pw")),
+            vec!["spec.queue.passwordFrom.file: Invalid value: \"secrets/pw\": must be an absolute path"],
+        ),
+        (
+            "a password in the URL too (shown masked)",
+            with("amqp://drover:hunter2@rabbitmq:5672/%2f", Some("PW"), None),
+            vec![
+                "spec.queue.url: Invalid value: \"amqp://drover:***@rabbitmq:5672/%2f\": may not carry a password when passwordFrom is set",
+            ],
+        ),
+    ] {
+        assert_eq!(got, want, "{name}");
+    }
+}

@@ -76,6 +76,7 @@ pub fn router(coordinator: Coordinator) -> Router {
         .route("/apis/drover.dev/v1/workers/{name}/uncordon", post(uncordon_worker))
         .route("/apis/drover.dev/v1/workers/{name}/heartbeat", post(heartbeat))
         .route("/apis/drover.dev/v1/workers/{name}/assignments", get(assignments))
+        .layer(axum::middleware::from_fn(redact_passwords))
         .layer(axum::middleware::from_fn_with_state(coordinator.clone(), authenticate))
         .with_state(coordinator)
 }
@@ -113,6 +114,38 @@ async fn authenticate(
         "Unauthorized: the token is not valid"
     };
     ApiError::new(StatusCode::UNAUTHORIZED, "Unauthorized", message).into_response()
+}
+
+/// The most of a JSON reply [`redact_passwords`] reads (a list of every object, at worst).
+const MAX_REDACTED_REPLY: usize = 512 << 20;
+
+/// Masks the password of every URL in a JSON reply (a Job's or pod's `spec.queue.url`, an
+/// event's message): nothing read from the API shows a broker password. Watches are masked where
+/// their lines are made ([`list_or_watch`], and the store's changes as published); the worker's
+/// assignment stream, the one reader that needs the password, is NDJSON and left as it is.
+async fn redact_passwords(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let res = next.run(req).await;
+    let json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !json {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    let bytes = match axum::body::to_bytes(body, MAX_REDACTED_REPLY).await {
+        Ok(bytes) => bytes,
+        Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    };
+    let body = match std::str::from_utf8(&bytes).map(drover_api::meta::redact_urls) {
+        Ok(std::borrow::Cow::Owned(text)) => {
+            parts.headers.remove(header::CONTENT_LENGTH);
+            Body::from(text)
+        }
+        _ => Body::from(bytes),
+    };
+    Response::from_parts(parts, body)
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -217,7 +250,12 @@ async fn list_or_watch<T: Object + Send + 'static>(c: Coordinator, q: ListQuery)
         return Ok(Json(json!({"kind": "List", "apiVersion": "v1", "items": items})).into_response());
     }
     let initial = stream::iter(
-        items.into_iter().map(|o| json!({"type": "ADDED", "object": o}).to_string()).collect::<Vec<_>>(),
+        items
+            .into_iter()
+            .map(|o| {
+                drover_api::meta::redact_urls(&json!({"type": "ADDED", "object": o}).to_string()).into_owned()
+            })
+            .collect::<Vec<_>>(),
     );
     // Changes are matched on the name and labels decoded once at publication, and sent as the
     // text the store wrote: nothing is decoded or encoded again per watcher.
@@ -525,6 +563,7 @@ async fn replace_cronjob(
         if let Err(err) = check_resource_version("cronjobs.batch", &name, &submitted.metadata, &cj.metadata) {
             return Ok(Err(err));
         }
+        keep_redacted_password(&mut submitted.spec, &cj.spec);
         if cj.spec != submitted.spec {
             cj.metadata.generation = Some(cj.metadata.generation.unwrap_or(1) + 1);
         }
@@ -534,6 +573,21 @@ async fn replace_cronjob(
         Ok(Ok(t.update(cj)?))
     })??;
     Ok(Json(updated))
+}
+
+/// A CronJob read back from the API shows its queue URL's password masked; a replace that
+/// sends that masked URL back keeps the stored one (as `drop_generated_selector` does for a
+/// Job's generated fields), so that `get -o yaml`, edit, `apply` does not lose the password.
+fn keep_redacted_password(
+    submitted: &mut drover_api::cronjob::CronJobSpec,
+    stored: &drover_api::cronjob::CronJobSpec,
+) {
+    if let (Some(new), Some(old)) = (&mut submitted.job_template.spec.queue, &stored.job_template.spec.queue)
+        && new.url != old.url
+        && new.url == drover_api::meta::redact_url(&old.url)
+    {
+        new.url.clone_from(&old.url);
+    }
 }
 
 async fn remove_cronjob(
@@ -790,6 +844,29 @@ async fn assignments(State(c): State<Coordinator>, Path(name): Path<String>) -> 
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_cronjob_replaced_with_its_masked_url_keeps_the_stored_password() {
+        let spec_with = |url: &str| {
+            let mut spec = drover_api::cronjob::CronJobSpec::default();
+            spec.job_template.spec.queue =
+                Some(drover_api::job::QueueSpec { url: url.into(), name: "q".into(), ..Default::default() });
+            spec
+        };
+        let url = |spec: &drover_api::cronjob::CronJobSpec| {
+            spec.job_template.spec.queue.as_ref().unwrap().url.clone()
+        };
+        let stored = spec_with("amqp://u:hunter2@h/%2f");
+        let mut masked = spec_with("amqp://u:***@h/%2f");
+        super::keep_redacted_password(&mut masked, &stored);
+        assert_eq!(url(&masked), "amqp://u:hunter2@h/%2f", "the masked URL means: unchanged");
+        let mut changed = spec_with("amqp://u:new@h/%2f");
+        super::keep_redacted_password(&mut changed, &stored);
+        assert_eq!(url(&changed), "amqp://u:new@h/%2f", "a new password is taken");
+        let mut other_host = spec_with("amqp://u:***@other/%2f");
+        super::keep_redacted_password(&mut other_host, &stored);
+        assert_eq!(url(&other_host), "amqp://u:***@other/%2f", "only the stored URL, masked, is restored");
+    }
+
     use super::*;
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 

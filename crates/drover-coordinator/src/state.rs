@@ -204,12 +204,17 @@ impl Coordinator {
                 "Pod" => self.route_pod_change(&change, &view, syncing),
                 _ => {}
             }
+            // Watchers never see a broker password (the worker's assignments, above, need it).
+            let object = match drover_api::meta::redact_urls(&change.object) {
+                std::borrow::Cow::Borrowed(_) => change.object,
+                std::borrow::Cow::Owned(text) => Arc::from(text),
+            };
             let _ = self.inner.watch.send(WatchEvent {
                 kind: change.kind,
                 type_,
                 name: change.name,
                 labels: Arc::new(view.metadata.labels),
-                object: change.object,
+                object,
             });
         }
     }

@@ -274,14 +274,20 @@ impl QueuePod {
             // deliver nothing more past its prefetch until they are acked).
             let prefetch = if self.spec.drain { DRAIN_PREFETCH } else { 1 };
             let most = if self.spec.drain { MAX_RECORD_WINDOW as u16 } else { 1 };
-            match drover_queue::connect_with_prefetch(
-                &self.spec.spec.url,
-                &self.spec.spec.name,
-                prefetch,
-                most,
-            )
-            .await
-            {
+            let url = match broker_url(&self.spec.spec) {
+                Ok(url) => url,
+                Err(why) => {
+                    tracing::warn!(pod = %self.pod_name, "{why}");
+                    self.report_waiting(reporter, "PasswordUnavailable", why, stop).await;
+                    tokio::select! {
+                        _ = stop.cancelled() => return None,
+                        _ = draining.cancelled() => return None,
+                        _ = tokio::time::sleep(delay.next_delay()) => {}
+                    }
+                    continue;
+                }
+            };
+            match drover_queue::connect_with_prefetch(&url, &self.spec.spec.name, prefetch, most).await {
                 Ok(q) => {
                     let q: Arc<dyn Queue> = Arc::from(q);
                     self.queue = Some(q.clone());
@@ -860,6 +866,26 @@ fn record_window(per_task: Duration) -> usize {
     usize::try_from(fits).unwrap_or(usize::MAX).clamp(1, MAX_RECORD_WINDOW)
 }
 
+/// The broker URL a pod connects to: `spec.queue.url`, with the password of
+/// `spec.queue.passwordFrom` (this worker's environment variable or file) put in. The error names
+/// the source, never the password.
+fn broker_url(spec: &drover_api::job::QueueSpec) -> Result<String, String> {
+    let Some(from) = &spec.password_from else { return Ok(spec.url.clone()) };
+    let password = match (&from.env, &from.file) {
+        (Some(name), _) => std::env::var(name).map_err(|_| {
+            format!("spec.queue.passwordFrom.env: the worker's environment has no variable {name}")
+        })?,
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|err| format!("spec.queue.passwordFrom.file: cannot read {path}: {}", err.kind()))?;
+            let text = text.strip_suffix('\n').unwrap_or(&text);
+            text.strip_suffix('\r').unwrap_or(text).to_string()
+        }
+        (None, None) => return Ok(spec.url.clone()),
+    };
+    Ok(drover_api::meta::with_url_password(&spec.url, &password))
+}
+
 /// True when the broker's figures show that no consumer holds a task of the queue: no lease
 /// (Redis), or no more consumers than the Job's live pods, each of which holds nothing
 /// (RabbitMQ, which cannot count the tasks in flight). Unknown is never taken for zero.
@@ -881,7 +907,42 @@ mod tests {
 
     use drover_queue::Stats;
 
-    use super::{MAX_RECORD_WINDOW, nothing_held, record_window};
+    use super::{MAX_RECORD_WINDOW, broker_url, nothing_held, record_window};
+
+    #[test]
+    fn the_password_from_a_file_or_the_environment_goes_into_the_url_and_never_into_an_error() {
+        use drover_api::job::{PasswordSource, QueueSpec};
+        let spec = |env: Option<&str>, file: Option<&str>| QueueSpec {
+            url: "amqp://drover@127.0.0.1:5672/%2f".into(),
+            name: "q".into(),
+            password_from: Some(PasswordSource { env: env.map(Into::into), file: file.map(Into::into) }),
+            ..QueueSpec::default()
+        };
+        let dir = std::env::temp_dir().join(format!("drover-pw-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("pw");
+        std::fs::write(&file, "s3cret/x\n").unwrap();
+        let url = broker_url(&spec(None, file.to_str())).unwrap();
+        assert_eq!(url, "amqp://drover:s3cret%2Fx@127.0.0.1:5672/%2f");
+        // HOME is set wherever tests run; its value becomes the password.
+        let home = std::env::var("HOME").unwrap();
+        assert!(
+            broker_url(&spec(Some("HOME"), None))
+                .unwrap()
+                .contains(&format!(":{}@", home.replace('/', "%2F")))
+        );
+        let err = broker_url(&spec(Some("DROVER_NO_SUCH_PASSWORD_VARIABLE"), None)).unwrap_err();
+        assert!(
+            err.contains("spec.queue.passwordFrom.env") && err.contains("DROVER_NO_SUCH_PASSWORD_VARIABLE"),
+            "{err}"
+        );
+        let err = broker_url(&spec(None, Some("/nonexistent/drover/pw"))).unwrap_err();
+        assert!(err.contains("cannot read /nonexistent/drover/pw"), "{err}");
+        // Without passwordFrom the URL is used as it is.
+        let plain = QueueSpec { url: "redis://127.0.0.1:6379".into(), ..QueueSpec::default() };
+        assert_eq!(broker_url(&plain).unwrap(), "redis://127.0.0.1:6379");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn the_record_window_holds_about_ten_milliseconds_of_work() {
