@@ -70,16 +70,18 @@ async fn a_lease_shorter_than_the_restart_back_off_runs_each_task_once() {
     assert_eq!(tasks.duplicates, 0, "{tasks:?}");
     assert_eq!(job.status.succeeded, 4);
     // The last pod's ack follows its Succeeded report (success first, then the ack).
-    assert_queue_settles(&c, Broker::Redis, &q).await;
+    assert_queue_settles(&c, &Broker::Redis.url(), &q).await;
 }
 
 /// Waits (bounded) until the queue holds nothing ready and nothing in flight: a fixed-completion
 /// pod acks its task right after its success is reported, so the Job may complete a moment
 /// before its last ack lands.
-async fn assert_queue_settles(c: &Cluster, broker: Broker, q: &str) {
+async fn assert_queue_settles(c: &Cluster, url: &str, q: &str) {
     let deadline = std::time::Instant::now() + SECS(10);
     loop {
-        let (ready, in_flight) = stats(c, broker, q);
+        let out = c.ok(&["queue", "stats", "--url", url, "--queue", q]);
+        let row: Vec<&str> = out.lines().nth(1).unwrap().split('\t').collect();
+        let (ready, in_flight): (u64, &str) = (row[1].parse().unwrap(), row[2]);
         // (RabbitMQ cannot count what is in flight: "<unknown>"; its unacked tasks come back
         // as ready when their connection closes.)
         if ready == 0 && (in_flight == "0" || in_flight == "<unknown>") {
@@ -156,12 +158,73 @@ impl Drop for RabbitGuard {
     }
 }
 
-/// Closes every client connection of the broker (Redis `CLIENT KILL TYPE normal`; RabbitMQ
-/// `rabbitmqctl close_all_connections`).
-fn cut_connections(broker: Broker) {
+/// A Redis of the test's own (127.0.0.1, a free port, its own directory), with an append-only
+/// file synced at every write, so that it can be SIGKILLed and started again without losing
+/// an acknowledged write: the fault run restarts it, which the shared Redis (nothing on disk)
+/// could not survive.
+struct PrivateRedis {
+    port: u16,
+    dir: std::path::PathBuf,
+    child: Option<std::process::Child>,
+}
+
+impl PrivateRedis {
+    fn start(dir: &std::path::Path) -> PrivateRedis {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let dir = dir.join("redis");
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut r = PrivateRedis { port, dir, child: None };
+        r.spawn();
+        r
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn spawn(&mut self) {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+            .args(["--appendonly", "yes", "--appendfsync", "always", "--daemonize", "no"])
+            .arg("--dir")
+            .arg(&self.dir)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server");
+        self.child = Some(child);
+        // Polling a process that has no other way to say it is up.
+        let deadline = std::time::Instant::now() + SECS(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "the private Redis did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL, then start again on the same files (the append-only file is replayed).
+    fn restart(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.spawn();
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Closes every client connection of the broker at `url` (Redis `CLIENT KILL TYPE normal`;
+/// RabbitMQ `rabbitmqctl close_all_connections`).
+fn cut_connections(broker: Broker, url: &str) {
     let out = match broker {
         Broker::Redis => std::process::Command::new("redis-cli")
-            .args(["-u", &redis_url(), "CLIENT", "KILL", "TYPE", "normal"])
+            .args(["-u", url, "CLIENT", "KILL", "TYPE", "normal"])
             .output()
             .expect("redis-cli"),
         Broker::Rabbit => std::process::Command::new("rabbitmqctl")
@@ -174,14 +237,16 @@ fn cut_connections(broker: Broker) {
 
 /// A drain Job of `tasks` tasks on three workers (2 slots each) while, every 1.5 s, one of:
 /// a worker is SIGKILLed and started again under its name, the coordinator is SIGKILLed and
-/// started again, every broker connection is cut, or (RabbitMQ) the broker's application is
-/// restarted. Then it checks the promises: every task
+/// started again, every broker connection is cut, or the broker is restarted (RabbitMQ: its
+/// application; Redis: a private `redis-server` with an append-only file, SIGKILLed and started
+/// again). Then it checks the promises: every task
 /// ran, the count is exact, duplicates stay within what the faults can explain, the queue is
 /// empty, and the Job completes promptly once the faults stop.
 async fn fault_run(broker: Broker, tasks: usize) -> FaultRun {
     let _serial = SERIAL.lock().await;
     let _rabbit = matches!(broker, Broker::Rabbit).then_some(RabbitGuard);
     let mut c = Cluster::start("faults", &[]);
+    let mut private_redis = matches!(broker, Broker::Redis).then(|| PrivateRedis::start(&c.dir.0));
     let workers = ["w1", "w2", "w3"];
     for w in workers {
         c.add_worker(w, 2, &[]).await;
@@ -189,20 +254,22 @@ async fn fault_run(broker: Broker, tasks: usize) -> FaultRun {
     let q = queue_name("faults");
     let file = c.dir.0.join("tasks.txt");
     std::fs::write(&file, (0..tasks).map(|i| format!("t-{i}\n")).collect::<String>()).unwrap();
-    let url = broker.url();
+    let url = private_redis.as_ref().map_or_else(|| broker.url(), PrivateRedis::url);
     c.ok(&["queue", "publish", "--url", &url, "--queue", &q, "--file", file.to_str().unwrap()]);
     let runs = c.dir.0.join("runs");
     let script = format!("echo \"$DROVER_TASK\" >> {}; sleep 0.05", runs.display());
     // Pods the fleet fails (WorkerLost, WorkerRestarted) are ignored: not failures of the Job.
     let spec = "  parallelism: 6\n  backoffLimit: 0\n  podFailurePolicy:\n    rules:\n    - action: Ignore\n      onPodConditions:\n      - type: DisruptionTarget\n";
-    let yaml = with_lease(&queue_job("faults", broker, &q, spec, "Never", &script), 3);
+    let yaml = with_lease(&queue_job("faults", broker, &q, spec, "Never", &script), 3)
+        .replacen(&format!("url: {:?}", broker.url()), &format!("url: {url:?}"), 1);
+    assert!(yaml.contains(&format!("url: {url:?}")), "{yaml}");
     let started = std::time::Instant::now();
     c.create("job", &yaml);
 
     // The faults, one every 1.5 s (pacing the injection, not waiting for anything).
     let plan: &[&str] = match broker {
         Broker::Redis => {
-            &["worker", "cut", "worker", "coordinator", "worker", "cut", "worker", "coordinator", "worker"]
+            &["worker", "cut", "worker", "coordinator", "broker", "worker", "cut", "coordinator", "worker"]
         }
         Broker::Rabbit => {
             &["worker", "cut", "worker", "coordinator", "broker", "worker", "cut", "coordinator", "worker"]
@@ -234,11 +301,14 @@ async fn fault_run(broker: Broker, tasks: usize) -> FaultRun {
                 coordinator_kills += 1;
             }
             "broker" => {
-                restart_rabbitmq_app();
+                match private_redis.as_mut() {
+                    Some(redis) => redis.restart(),
+                    None => restart_rabbitmq_app(),
+                }
                 broker_restarts += 1;
             }
             _ => {
-                cut_connections(broker);
+                cut_connections(broker, &url);
                 connection_cuts += 1;
             }
         }
@@ -266,7 +336,7 @@ async fn fault_run(broker: Broker, tasks: usize) -> FaultRun {
         run_count - tasks
     );
     assert!(counts.duplicates as usize <= run_count - tasks, "{counts:?}");
-    assert_queue_settles(&c, broker, &q).await;
+    assert_queue_settles(&c, &url, &q).await;
     FaultRun {
         tasks,
         runs: run_count,
