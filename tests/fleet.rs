@@ -381,9 +381,14 @@ async fn a_pod_never_sees_the_token_of_a_worker_that_got_it_from_its_environment
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_reads_its_token_from_a_file_that_shows_neither_in_ps_nor_in_pods() {
     const FILE_TOKEN: &str = "file-tok-4e8b05-secret";
-    let mut c = Cluster::start_with_token("tokenfile", FILE_TOKEN, &[]);
-    let file = c.dir.0.join("token");
+    let secrets = TempDir::new("tokenfile-secret");
+    let file = secrets.0.join("token");
     std::fs::write(&file, format!("{FILE_TOKEN}\n")).unwrap();
+    let path = file.to_str().unwrap().to_string();
+    // The coordinator reads it from the file too.
+    let mut c = Cluster::start("tokenfile", &["--token-file", &path]);
+    c.token = Some(FILE_TOKEN.to_string());
+    assert_eq!(drover_client::Client::new(&c.url).list_jobs("").await.unwrap_err().code(), Some(401));
 
     // A file that cannot be read is named, with the flag.
     let missing = c.dir.0.join("no-such-token");
@@ -401,7 +406,6 @@ async fn a_worker_reads_its_token_from_a_file_that_shows_neither_in_ps_nor_in_po
         "{stderr}"
     );
 
-    let path = file.to_str().unwrap().to_string();
     let pid = add_own_worker(&mut c, "filew", |cmd| {
         cmd.args(["--token-file", &path]);
     })
@@ -413,7 +417,7 @@ async fn a_worker_reads_its_token_from_a_file_that_shows_neither_in_ps_nor_in_po
     let ps = Command::new("ps").args(["-ww", "-eo", "args"]).output().unwrap();
     let ps = String::from_utf8_lossy(&ps.stdout);
     assert!(ps.contains(&format!("--token-file {path}")), "the worker is not in ps:\n{ps}");
-    assert!(!ps.contains(FILE_TOKEN), "the token shows in ps:\n{ps}");
+    assert!(!ps.contains(FILE_TOKEN), "the token shows in ps (coordinator or worker):\n{ps}");
 
     // The worker runs pods, which see neither the token nor the file's path.
     let log = env_of_a_pod(&c, "file-env").await;
