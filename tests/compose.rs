@@ -89,7 +89,23 @@ async fn compose_topology_runs_s86_and_s87() {
 
     // worker, scaled to 2: the service's command with the coordinator's address, each with the
     // unique name a container's hostname would give it.
-    let (argv, env) = service(&c, "worker", &vars);
+    let (argv, mut env) = service(&c, "worker", &vars);
+    // The secrets the worker mounts, as compose makes them (from their variables), in the test's
+    // directory, and `/run/secrets/NAME` mapped to them.
+    let secrets = cluster.dir.0.join("secrets");
+    std::fs::create_dir_all(&secrets).unwrap();
+    for name in c["services"]["worker"]["secrets"].as_array().unwrap() {
+        let name = name.as_str().unwrap();
+        let var = c["secrets"][name]["environment"].as_str().unwrap();
+        let file = secrets.join(name);
+        std::fs::write(&file, vars[var]).unwrap();
+        for (_, value) in &mut env {
+            if *value == format!("/run/secrets/{name}") {
+                *value = file.to_str().unwrap().to_string();
+            }
+        }
+    }
+    assert!(!env.iter().any(|(_, v)| v.starts_with("/run/secrets/")), "a secret the worker does not mount");
     for i in 1..=2 {
         let mut argv = argv.clone();
         set_flag(&mut argv, "--coordinator", &cluster.url);
@@ -112,6 +128,15 @@ async fn compose_topology_runs_s86_and_s87() {
         }
     })
     .await;
+
+    // The workers got the token from the file: it is neither on their command line nor in their
+    // environment.
+    for worker in &cluster.workers {
+        for what in ["cmdline", "environ"] {
+            let bytes = std::fs::read(format!("/proc/{}/{what}", worker.pid())).unwrap();
+            assert!(!String::from_utf8_lossy(&bytes).contains(TOKEN), "the token is in a worker's {what}");
+        }
+    }
 
     // S86 on RabbitMQ and S87 on Redis, at once, from the examples with their own queue names.
     let q1 = queue_name("compose-s86");

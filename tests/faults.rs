@@ -260,8 +260,11 @@ async fn fault_run(broker: Broker, tasks: usize) -> FaultRun {
     let script = format!("echo \"$DROVER_TASK\" >> {}; sleep 0.05", runs.display());
     // Pods the fleet fails (WorkerLost, WorkerRestarted) are ignored: not failures of the Job.
     let spec = "  parallelism: 6\n  backoffLimit: 0\n  podFailurePolicy:\n    rules:\n    - action: Ignore\n      onPodConditions:\n      - type: DisruptionTarget\n";
-    let yaml = with_lease(&queue_job("faults", broker, &q, spec, "Never", &script), 3)
-        .replacen(&format!("url: {:?}", broker.url()), &format!("url: {url:?}"), 1);
+    let yaml = with_lease(&queue_job("faults", broker, &q, spec, "Never", &script), 3).replacen(
+        &format!("url: {:?}", broker.url()),
+        &format!("url: {url:?}"),
+        1,
+    );
     assert!(yaml.contains(&format!("url: {url:?}")), "{yaml}");
     let started = std::time::Instant::now();
     c.create("job", &yaml);

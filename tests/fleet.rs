@@ -331,3 +331,112 @@ async fn metrics_describe_jobs_pods_and_workers() {
         assert!(value.parse::<f64>().is_ok(), "{l}");
     }
 }
+
+/// A worker started by the test itself, with the token given by `auth` (the harness's workers
+/// get `--token`), waited for until Ready.
+async fn add_own_worker(c: &mut Cluster, name: &str, auth: impl FnOnce(&mut Command)) -> u32 {
+    let mut cmd = Command::new(BIN);
+    cmd.args(["worker", "--coordinator", &c.url, "--name", name, "--slots", "1"])
+        .args(["--heartbeat-interval", "200ms"])
+        .env("DROVER_LOG", "info")
+        .env_remove("DROVER_TOKEN")
+        .env_remove("DROVER_TOKEN_FILE");
+    auth(&mut cmd);
+    c.adopt_worker(cmd);
+    let pid = c.workers.last().unwrap().pid();
+    c.wait_for::<drover_api::Worker>("workers", name, SECS(10), |w| w.status.phase == "Ready").await;
+    pid
+}
+
+/// Runs a Job whose command is `env` and returns its pod's log (`drover logs`).
+async fn env_of_a_pod(c: &Cluster, job: &str) -> String {
+    c.create(job, &job_yaml(job, "", "Never", "env"));
+    let done = c.wait_complete(job, SECS(30)).await;
+    assert!(done.condition_true("Complete").is_some(), "{done:#?}");
+    let log = c.ok(&["logs", &format!("job/{job}")]);
+    let has = |line: &str| log.lines().any(|l| l == line || (line.ends_with('=') && l.starts_with(line)));
+    assert!(has(&format!("JOB_NAME={job}")) && has("PATH="), "not env's output: {log}");
+    log
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_never_sees_the_token_of_a_worker_that_got_it_from_its_environment() {
+    const ENV_TOKEN: &str = "env-tok-91c2d7-secret";
+    let mut c = Cluster::start_with_token("podenv", ENV_TOKEN, &[]);
+    add_own_worker(&mut c, "envw", |cmd| {
+        // As docker-compose.yml used to: the token and other settings in the environment, and a
+        // variable that is neither a setting nor on the allow-list.
+        cmd.env("DROVER_TOKEN", ENV_TOKEN).env("DROVER_DRAIN_TIMEOUT", "30s").env("WORKER_ONLY_SECRET", "x1");
+    })
+    .await;
+    let log = env_of_a_pod(&c, "show-env").await;
+    assert!(!log.contains(ENV_TOKEN), "the token reached the pod:\n{log}");
+    // No worker setting at all, nor anything off the allow-list.
+    assert!(!log.lines().any(|l| l.starts_with("DROVER_")), "a DROVER_* variable reached the pod:\n{log}");
+    assert!(!log.contains("WORKER_ONLY_SECRET"), "{log}");
+    // What the pod is given on purpose is there.
+    assert!(log.contains("POD_NAME=show-env-"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_reads_its_token_from_a_file_that_shows_neither_in_ps_nor_in_pods() {
+    const FILE_TOKEN: &str = "file-tok-4e8b05-secret";
+    let secrets = TempDir::new("tokenfile-secret");
+    let file = secrets.0.join("token");
+    std::fs::write(&file, format!("{FILE_TOKEN}\n")).unwrap();
+    let path = file.to_str().unwrap().to_string();
+    // The coordinator reads it from the file too.
+    let mut c = Cluster::start("tokenfile", &["--token-file", &path]);
+    c.token = Some(FILE_TOKEN.to_string());
+    assert_eq!(drover_client::Client::new(&c.url).list_jobs("").await.unwrap_err().code(), Some(401));
+
+    // A file that cannot be read is named, with the flag.
+    let missing = c.dir.0.join("no-such-token");
+    let out = Command::new(BIN)
+        .args(["worker", "--coordinator", &c.url, "--name", "nofile", "--token-file"])
+        .arg(&missing)
+        .env_remove("DROVER_TOKEN")
+        .env_remove("DROVER_TOKEN_FILE")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("--token-file {}: cannot read the token", missing.display())),
+        "{stderr}"
+    );
+
+    let pid = add_own_worker(&mut c, "filew", |cmd| {
+        cmd.args(["--token-file", &path]);
+    })
+    .await;
+    for what in ["cmdline", "environ"] {
+        let bytes = std::fs::read(format!("/proc/{pid}/{what}")).unwrap();
+        assert!(!String::from_utf8_lossy(&bytes).contains(FILE_TOKEN), "the token is in the worker's {what}");
+    }
+    let ps = Command::new("ps").args(["-ww", "-eo", "args"]).output().unwrap();
+    let ps = String::from_utf8_lossy(&ps.stdout);
+    assert!(ps.contains(&format!("--token-file {path}")), "the worker is not in ps:\n{ps}");
+    assert!(!ps.contains(FILE_TOKEN), "the token shows in ps (coordinator or worker):\n{ps}");
+
+    // The worker runs pods, which see neither the token nor the file's path.
+    let log = env_of_a_pod(&c, "file-env").await;
+    assert!(!log.contains(FILE_TOKEN) && !log.contains(&path), "{log}");
+
+    // The CLI takes the file too, from the flag or DROVER_TOKEN_FILE.
+    for flag in [true, false] {
+        let mut cmd = Command::new(BIN);
+        if flag {
+            cmd.args(["--token-file", &path]);
+        } else {
+            cmd.env("DROVER_TOKEN_FILE", &path);
+        }
+        let out = cmd
+            .args(["--server", &c.url, "get", "workers", "-o", "name"])
+            .env_remove("DROVER_TOKEN")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("filew"));
+    }
+}

@@ -593,4 +593,89 @@ async fn broker_passwords_never_show_in_any_output() {
     assert!(yaml.contains(":***@"), "the URL shows, masked: {yaml}");
     let both = &outputs[1].1;
     assert!(both.contains("passwordFrom") && both.contains("rabbitmq-password"), "{both}");
+
+/// Under `Exec`, a task body of any size and any bytes reaches the command on stdin; it is in
+/// `DROVER_TASK` only when small UTF-8 without NUL, else in the private file of
+/// `DROVER_TASK_FILE`, removed after the task.
+async fn task_bodies_of_any_size_and_bytes(broker: Broker) {
+    let mut c = Cluster::start("bodies", &[]);
+    c.add_worker("w1", 1, &[]).await;
+    let q = queue_name("bodies");
+    // A 10 MB body of every byte value (NULs, invalid UTF-8), in a pseudo-random order.
+    let mut x: u32 = 12345;
+    let binary_10mb: Vec<u8> = (0..10_000_000)
+        .map(|_| {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            (x >> 16) as u8
+        })
+        .collect();
+    let bodies: Vec<(&str, Vec<u8>)> = vec![
+        ("small", "small body \u{fc}ber".as_bytes().to_vec()),
+        ("300kb", vec![b'x'; 300 * 1000]),
+        ("10mb", binary_10mb),
+        ("nul", b"a\0b\xff\xfe".to_vec()),
+    ];
+    // The expected digests, from sha256sum itself.
+    let mut digests = BTreeMap::new();
+    for (name, body) in &bodies {
+        let file = c.dir.0.join(format!("body-{name}"));
+        std::fs::write(&file, body).unwrap();
+        let out = std::process::Command::new("sha256sum").arg(&file).output().unwrap();
+        let digest = String::from_utf8(out.stdout).unwrap().split(' ').next().unwrap().to_string();
+        digests.insert(digest, *name);
+    }
+    let queue = drover_queue::connect(&broker.url(), &q).await.unwrap();
+    queue.publish(&bodies.iter().map(|(_, b)| b.clone()).collect::<Vec<_>>()).await.unwrap();
+    queue.close().await;
+
+    // The command reports the digest of its stdin, of $DROVER_TASK_FILE (with its mode) and of
+    // $DROVER_TASK (or that it is absent), and the file's path.
+    let script = r#"in=$(sha256sum | cut -d' ' -f1)
+if [ -n "${DROVER_TASK_FILE:-}" ]; then f=$(sha256sum < "$DROVER_TASK_FILE" | cut -d' ' -f1); m=$(stat -c %a "$DROVER_TASK_FILE"); else f=none; m=none; fi
+if [ "${DROVER_TASK+set}" = set ]; then e=$(printf %s "$DROVER_TASK" | sha256sum | cut -d' ' -f1); else e=absent; fi
+echo "task stdin=$in file=$f mode=$m env=$e path=${DROVER_TASK_FILE:-none}""#;
+    c.create("job", &queue_job("bodies", broker, &q, "  parallelism: 1\n", "Never", script));
+    let job = c.wait_complete("bodies", SECS(120)).await;
+    assert!(job.condition_true("Complete").is_some(), "{job:#?}\n{}", c.logs());
+    assert_eq!(job.status.tasks.as_ref().unwrap().succeeded, 4, "{job:#?}");
+
+    let log = c.ok(&["logs", "job/bodies"]);
+    let mut seen = BTreeMap::new();
+    for line in log.lines().filter_map(|l| l.strip_prefix("task ")) {
+        let field = |name: &str| {
+            line.split(' ').find_map(|f| f.strip_prefix(&format!("{name}="))).unwrap().to_string()
+        };
+        let stdin = field("stdin");
+        let name = *digests.get(&stdin).unwrap_or_else(|| panic!("stdin digest of no body: {line}"));
+        if name == "small" {
+            // Small UTF-8: in DROVER_TASK as well, and no file.
+            assert_eq!(
+                (field("env"), field("file"), field("path")),
+                (stdin.clone(), "none".into(), "none".into())
+            );
+        } else {
+            // Too large or not text: no DROVER_TASK, the same bytes in a private file.
+            assert_eq!(
+                (field("env"), field("file"), field("mode")),
+                ("absent".into(), stdin.clone(), "600".into()),
+                "{name}"
+            );
+            let path = std::path::PathBuf::from(field("path"));
+            assert!(!path.exists(), "{name}: {} is left after the task", path.display());
+            assert!(!path.parent().unwrap().exists(), "{name}: the file's directory is left");
+        }
+        assert!(seen.insert(name, line.to_string()).is_none(), "{name} ran twice:\n{log}");
+    }
+    assert_eq!(seen.len(), 4, "every body ran once:\n{log}");
+    assert_eq!(stats(&c, broker, &q).0, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn task_bodies_of_any_size_and_bytes_run_under_exec_on_redis() {
+    task_bodies_of_any_size_and_bytes(Broker::Redis).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn task_bodies_of_any_size_and_bytes_run_under_exec_on_rabbitmq() {
+    task_bodies_of_any_size_and_bytes(Broker::Rabbit).await;
 }

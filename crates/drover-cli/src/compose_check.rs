@@ -104,13 +104,23 @@ mod tests {
         let worker = strings(&c["services"]["worker"]["command"]).join(" ");
         assert!(worker.contains("http://coordinator:7070"), "{worker}");
         // The coordinator listens beyond loopback, so it must have a token, and the workers the same.
-        for name in ["coordinator", "worker"] {
-            let token = c["services"][name]["environment"]["DROVER_TOKEN"].as_str().unwrap_or_default();
-            assert!(
-                token.starts_with("${DROVER_TOKEN:?"),
-                "service {name}: DROVER_TOKEN must be required: {token:?}"
-            );
-        }
+        let token = c["services"]["coordinator"]["environment"]["DROVER_TOKEN"].as_str().unwrap_or_default();
+        assert!(
+            token.starts_with("${DROVER_TOKEN:?"),
+            "the coordinator's DROVER_TOKEN must be required: {token:?}"
+        );
+        // The workers get it as a file, a Docker secret made from the same variable, and not in
+        // their environment (which would show in /proc/<worker>/environ).
+        let worker_env = &c["services"]["worker"]["environment"];
+        assert!(worker_env.get("DROVER_TOKEN").is_none(), "the workers' token must be a file");
+        let file = worker_env["DROVER_TOKEN_FILE"].as_str().unwrap_or_default();
+        let secret =
+            file.strip_prefix("/run/secrets/").unwrap_or_else(|| panic!("DROVER_TOKEN_FILE: {file:?}"));
+        assert!(
+            strings(&c["services"]["worker"]["secrets"]).iter().any(|s| s == secret),
+            "the worker service must mount the secret {secret}"
+        );
+        assert_eq!(c["secrets"][secret]["environment"].as_str(), Some("DROVER_TOKEN"), "secret {secret}");
         // A scaled-down worker gets time to drain.
         let grace = c["services"]["worker"]["stop_grace_period"].as_str().unwrap_or("10s");
         let grace = crate::duration::parse(grace).unwrap();

@@ -10,7 +10,7 @@
 //!
 //! ```yaml
 //! server: http://coordinator:7070
-//! token: s3cret
+//! token: s3cret              # or token-file: /path/to/token (the two are one setting)
 //! coordinator:
 //!   listen: 0.0.0.0:7070
 //!   worker-lease: 10s
@@ -97,10 +97,18 @@ pub(crate) fn apply(command: Command, args: Vec<OsString>) -> anyhow::Result<Vec
                 bail!("config file {}: {key:?} belongs in a verb's section", path.display());
             }
             let id = arg.get_id().as_str();
-            let given = matches!(
-                sub_matches.value_source(id),
-                Some(ValueSource::CommandLine) | Some(ValueSource::EnvVariable)
-            );
+            // One setting with two forms: the file's token gives way to a token file given as a
+            // flag or in the environment, and the other way round.
+            let ids = match id {
+                "token" | "token_file" => ["token", "token_file"].as_slice(),
+                _ => std::slice::from_ref(&id),
+            };
+            let given = ids.iter().any(|id| {
+                matches!(
+                    sub_matches.value_source(id),
+                    Some(ValueSource::CommandLine) | Some(ValueSource::EnvVariable)
+                )
+            });
             if given {
                 continue;
             }
@@ -162,6 +170,20 @@ mod tests {
             std::time::Duration::from_secs(7),
             "the file wins over the default"
         );
+    }
+
+    #[test]
+    fn a_token_and_a_token_file_are_one_setting() {
+        // The file's token gives way to a token file on the command line...
+        let cli =
+            with_file("token: from-file\n", "yaml", &["--token-file", "/run/t", "get", "jobs"]).unwrap();
+        assert_eq!((cli.token.as_deref(), cli.token_file.as_deref()), (None, Some("/run/t".as_ref())));
+        // ... and the file's token file to a token.
+        let cli = with_file("token-file: /etc/t\n", "yaml", &["--token", "flag", "get", "jobs"]).unwrap();
+        assert_eq!((cli.token.as_deref(), cli.token_file.as_deref()), (Some("flag"), None));
+        // Alone, the file's token file is used.
+        let cli = with_file("token-file: /etc/t\n", "yaml", &["get", "jobs"]).unwrap();
+        assert_eq!(cli.token_file.as_deref(), Some("/etc/t".as_ref()));
     }
 
     #[test]

@@ -35,6 +35,10 @@ pub(crate) struct Cli {
     /// The API token: the coordinator requires it, workers join with it, the client sends it.
     #[arg(long, global = true, env = "DROVER_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// Read the API token from this file (a trailing newline is ignored), so that it shows
+    /// neither in `ps` nor in the environment. Instead of --token.
+    #[arg(long, global = true, env = "DROVER_TOKEN_FILE", value_name = "FILE")]
+    token_file: Option<std::path::PathBuf>,
     /// A config file (YAML, TOML or JSON): flags win over the environment, which wins over the
     /// file. Default: ~/.config/drover/config.yaml if it exists.
     #[arg(long, global = true, env = "DROVER_CONFIG")]
@@ -122,6 +126,27 @@ struct FileArgs {
     item: Vec<String>,
 }
 
+/// The token of `--token`, or read from `--token-file`'s file (trimmed of surrounding
+/// whitespace, a trailing newline above all); an error names the flag and the path, never the
+/// content.
+fn token(
+    token: Option<String>,
+    file: Option<&std::path::Path>,
+) -> anyhow::Result<Option<drover_api::meta::Secret>> {
+    let Some(path) = file else { return Ok(token.and_then(drover_api::meta::Secret::new)) };
+    if token.is_some() {
+        anyhow::bail!("--token (DROVER_TOKEN) and --token-file (DROVER_TOKEN_FILE) are both set: give one");
+    }
+    let text = std::fs::read(path)
+        .map_err(|e| anyhow::anyhow!("--token-file {}: cannot read the token: {e}", path.display()))?;
+    let text = String::from_utf8(text)
+        .map_err(|_| anyhow::anyhow!("--token-file {}: the token is not UTF-8 text", path.display()))?;
+    match drover_api::meta::Secret::new(text.trim()) {
+        Some(secret) => Ok(Some(secret)),
+        None => anyhow::bail!("--token-file {}: the file is empty", path.display()),
+    }
+}
+
 fn main() -> ExitCode {
     use clap::CommandFactory as _;
     let args = match config_file::apply(Cli::command(), std::env::args_os().collect()) {
@@ -140,8 +165,8 @@ fn main() -> ExitCode {
         }
     };
     let res = runtime.block_on(async move {
-        let server =
-            Target { server: cli.server.clone(), token: cli.token.and_then(drover_api::meta::Secret::new) };
+        let token = token(cli.token, cli.token_file.as_deref())?;
+        let server = Target { server: cli.server.clone(), token };
         match cli.command {
             Command::Coordinator(args) => server_cmds::coordinator(args, &server).await,
             Command::Worker(args) => server_cmds::worker(args, &server).await,
@@ -181,5 +206,45 @@ fn main() -> ExitCode {
             }
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::token;
+
+    #[test]
+    fn the_token_file_is_read_trimmed_and_its_errors_name_the_flag_and_the_path() {
+        let dir = std::env::temp_dir().join(format!("drover-token-file-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("token");
+        std::fs::write(&file, "s3cret-from-file\n").unwrap();
+        let secret = token(None, Some(&file)).unwrap().unwrap();
+        assert_eq!(secret.expose(), "s3cret-from-file");
+        assert_eq!(token(Some("flag".into()), None).unwrap().unwrap().expose(), "flag");
+        assert!(token(None, None).unwrap().is_none());
+
+        let both = token(Some("flag".into()), Some(&file)).unwrap_err().to_string();
+        assert_eq!(
+            both,
+            "--token (DROVER_TOKEN) and --token-file (DROVER_TOKEN_FILE) are both set: give one"
+        );
+
+        let missing = dir.join("missing");
+        let err = token(None, Some(&missing)).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "--token-file {}: cannot read the token: No such file or directory (os error 2)",
+                missing.display()
+            )
+        );
+        std::fs::write(&file, "\n").unwrap();
+        let err = token(None, Some(&file)).unwrap_err().to_string();
+        assert_eq!(err, format!("--token-file {}: the file is empty", file.display()));
+        std::fs::write(&file, b"s3cret\xff\n").unwrap();
+        let err = token(None, Some(&file)).unwrap_err().to_string();
+        assert!(err.starts_with("--token-file ") && !err.contains("s3cret"), "{err}");
+        let _ = std::fs::remove_dir_all(dir);
     }
 }

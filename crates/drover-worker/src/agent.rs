@@ -956,9 +956,14 @@ fn process_spec(
     if let Some(job) = pod.metadata.controller_ref() {
         env.push(("JOB_NAME".into(), job.name.clone()));
     }
-    // A queue pod's task reaches the command on stdin and in DROVER_TASK.
+    // A queue pod's task reaches the command on stdin, and in DROVER_TASK if it fits there,
+    // else in the file named by DROVER_TASK_FILE (see `crate::pod_env`).
+    let mut stdin_file_env = None;
     if let Some(task) = task {
-        env.push(("DROVER_TASK".into(), String::from_utf8_lossy(&task.body).into_owned()));
+        match crate::pod_env::task_env(&task.body) {
+            Some(text) => env.push(("DROVER_TASK".into(), text.to_owned())),
+            None => stdin_file_env = Some("DROVER_TASK_FILE".into()),
+        }
         env.push(("DROVER_TASK_ID".into(), task.id.clone()));
     }
     ProcessSpec {
@@ -967,6 +972,7 @@ fn process_spec(
         env,
         working_dir: container.working_dir.as_ref().map(Into::into),
         stdin: task.map(|t| t.body.clone()),
+        stdin_file_env,
         // One log for the pod's whole life: restarts and tasks append to it.
         keep_log_open: true,
         interactive: false,

@@ -28,14 +28,18 @@
 //! the whole group with `killpg`: children the pod forks (a shell's
 //! pipeline, `sleep 60 &`, ...) are signalled together with it.
 //!
-//! * **Environment**: the agent's environment is inherited (a process runtime
-//!   needs `PATH`, `HOME`, ...; unlike a container there is no image to
-//!   provide them), then the pod's `env` is applied on top (pod wins).
+//! * **Environment**: only an allow-list of the agent's environment is
+//!   inherited (`PATH`, `HOME`, the locale, ...: a process runtime needs them,
+//!   and unlike a container there is no image to provide them; never the
+//!   agent's `DROVER_*` settings, see [`crate::pod_env`]), then the pod's `env`
+//!   is applied on top (pod wins).
 //! * **stdin**: `None` is `/dev/null`; `Some(bytes)` is written from a separate
-//!   task and then closed. A child that never reads its stdin cannot block the
-//!   agent; `EPIPE` is ignored (the agent, like every Rust binary, runs with
-//!   `SIGPIPE` ignored; the pod does not: it starts with every signal at its
-//!   default disposition and none blocked).
+//!   task and then closed, whatever its size. A child that never reads its
+//!   stdin cannot block the agent; `EPIPE` is ignored (the agent, like every
+//!   Rust binary, runs with `SIGPIPE` ignored; the pod does not: it starts with
+//!   every signal at its default disposition and none blocked). With
+//!   [`ProcessSpec::stdin_file_env`], the same bytes are also in a private file
+//!   named by that variable, removed once the process exited.
 //! * **Interactive** ([`ProcessSpec::interactive`]): stdin is a pipe kept
 //!   open and stdout is not captured; the caller takes both ends with
 //!   [`RunningProcess::take_stdio`] and talks to the process (the `Stream`
@@ -155,6 +159,7 @@ use tokio::runtime::Handle;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
+use crate::pod_env::BodyFile;
 use crate::spawn::{ChildStack, Command, Leader, Orphans, SpawnFailure, Spawned, Stdin};
 
 /// Default [`LogBuffer`] capacity: the last 1 MiB of output is kept.
@@ -183,13 +188,19 @@ pub struct ProcessSpec {
     /// Program name (looked up in `PATH`, the pod's `PATH` if it sets one) or path.
     pub program: String,
     pub args: Vec<String>,
-    /// Applied on top of the agent's inherited environment.
+    /// Applied on top of the part of the agent's environment a pod inherits (an allow-list,
+    /// see [`crate::pod_env`]).
     pub env: Vec<(String, String)>,
     /// Working directory; `None` keeps the agent's.
     pub working_dir: Option<PathBuf>,
     /// Bytes written to stdin, which is then closed; `None` means `/dev/null`. Ignored when
     /// [`interactive`](Self::interactive).
     pub stdin: Option<Vec<u8>>,
+    /// Also hand the [`stdin`](Self::stdin) bytes over as a file: written before the spawn to a
+    /// new file (mode 0600, in a directory of its own, mode 0700, under the agent's temp
+    /// directory) whose path is set in this environment variable, and removed once the process
+    /// exited (the task body of `DROVER_TASK_FILE`). Ignored without `stdin`.
+    pub stdin_file_env: Option<String>,
     /// Leave the log open when the process exits, because the caller runs more processes into
     /// the same log (a pod restarted in place, a queue pod running one process per task) and
     /// closes it itself.
@@ -788,10 +799,10 @@ impl Supervisor {
     /// always started from one of this supervisor's spawner threads (see the module docs about
     /// `PDEATHSIG`), and this call blocks until it exec'd.
     pub fn spawn(&self, spec: &ProcessSpec, log: Arc<LogBuffer>) -> Result<RunningProcess, SpawnError> {
-        let (cmd, handle) = self.prepare(spec)?;
+        let (cmd, body_file, handle) = self.prepare(spec)?;
         let started_at = Utc::now();
         let child = self.inner.spawn_on_spawner_thread(cmd).map_err(|e| spawn_error(spec, e))?;
-        self.start(spec, log, child, &handle, started_at)
+        self.start(spec, log, child, body_file, &handle, started_at)
     }
 
     /// Like [`spawn`](Self::spawn), but waits for the spawn without blocking the caller's thread:
@@ -801,10 +812,10 @@ impl Supervisor {
         spec: &ProcessSpec,
         log: Arc<LogBuffer>,
     ) -> Result<RunningProcess, SpawnError> {
-        let (cmd, handle) = self.prepare(spec)?;
+        let (cmd, body_file, handle) = self.prepare(spec)?;
         let started_at = Utc::now();
         let child = self.inner.spawn_on_spawner_async(cmd).await.map_err(|e| spawn_error(spec, e))?;
-        self.start(spec, log, child, &handle, started_at)
+        self.start(spec, log, child, body_file, &handle, started_at)
     }
 
     /// `SIGKILL`s every live process group this supervisor started. Call it on the agent's
@@ -826,7 +837,7 @@ impl Supervisor {
     }
 
     /// Everything before the spawn: checks and the command, with its final environment.
-    fn prepare(&self, spec: &ProcessSpec) -> Result<(Command, Handle), SpawnError> {
+    fn prepare(&self, spec: &ProcessSpec) -> Result<(Command, Option<BodyFile>, Handle), SpawnError> {
         let handle = Handle::try_current().map_err(|_| SpawnError::NoRuntime)?;
         // Children whose handle went away before they exited (runtime shutdown).
         self.inner.orphans.reap_exited();
@@ -845,13 +856,27 @@ impl Supervisor {
         }
 
         let stdin = if spec.stdin.is_some() || spec.interactive { Stdin::Piped } else { Stdin::Null };
-        let cmd = Command::new(&spec.program, &spec.args, &spec.env, spec.working_dir.as_deref(), stdin)
+        let mut env = std::borrow::Cow::Borrowed(spec.env.as_slice());
+        let mut body_file = None;
+        if let (Some(var), Some(data), false) = (&spec.stdin_file_env, &spec.stdin, spec.interactive) {
+            let parent = std::env::temp_dir();
+            let file = BodyFile::create(&parent, data).map_err(|e| SpawnError::Io {
+                program: spec.program.clone(),
+                source: io::Error::new(
+                    e.kind(),
+                    format!("cannot write {var} under {}: {e}", parent.display()),
+                ),
+            })?;
+            env.to_mut().push((var.clone(), file.path().to_string_lossy().into_owned()));
+            body_file = Some(file);
+        }
+        let cmd = Command::new(&spec.program, &spec.args, &env, spec.working_dir.as_deref(), stdin)
             .map_err(|e| SpawnError::from_io(&spec.program, e))?;
 
         // Start the watchdog before the spawn, so the new group can be registered
         // with it as soon as `spawn` returns.
         self.inner.lock_registry().ensure_watchdog();
-        Ok((cmd, handle))
+        Ok((cmd, body_file, handle))
     }
 
     /// Everything after the exec: registration, output pumps, stdin and the exit task.
@@ -860,6 +885,7 @@ impl Supervisor {
         spec: &ProcessSpec,
         log: Arc<LogBuffer>,
         child: Spawned,
+        body_file: Option<BodyFile>,
         handle: &Handle,
         started_at: DateTime<Utc>,
     ) -> Result<RunningProcess, SpawnError> {
@@ -923,6 +949,7 @@ impl Supervisor {
             log: log.clone(),
             readers,
             stdin_task,
+            body_file,
             keep_log_open: spec.keep_log_open,
             started_at,
             tx,
@@ -974,6 +1001,8 @@ struct Supervised {
     log: Arc<LogBuffer>,
     readers: Vec<JoinHandle<()>>,
     stdin_task: Option<JoinHandle<()>>,
+    /// The stdin file, removed once the process exited.
+    body_file: Option<BodyFile>,
     keep_log_open: bool,
     started_at: DateTime<Utc>,
     tx: watch::Sender<Option<Exit>>,
@@ -1003,6 +1032,7 @@ async fn supervise(mut s: Supervised) {
     if let Some(task) = &s.stdin_task {
         task.abort();
     }
+    drop(s.body_file.take());
     if !s.keep_log_open {
         s.log.close();
     }

@@ -132,8 +132,9 @@ fn cstring(bytes: &[u8]) -> io::Result<CString> {
 }
 
 impl Command {
-    /// `program` with `args`, in the agent's environment with `env` applied on top (the last
-    /// value of a key wins), in `cwd` (else the agent's working directory).
+    /// `program` with `args`, in the part of the agent's environment a pod inherits
+    /// ([`crate::pod_env`]) with `env` applied on top (the last value of a key wins), in `cwd`
+    /// (else the agent's working directory).
     pub(crate) fn new(
         program: &str,
         args: &[String],
@@ -147,7 +148,7 @@ impl Command {
             argv.push(cstring(arg.as_bytes())?);
         }
 
-        let mut vars: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+        let mut vars = crate::pod_env::inherited(std::env::vars_os());
         for (key, value) in env {
             match vars.iter_mut().find(|(k, _)| k == OsStr::new(key)) {
                 Some((_, v)) => *v = value.into(),

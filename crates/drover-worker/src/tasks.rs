@@ -4,7 +4,8 @@
 //! - **Fixed completions** (the Job sets `completions`): the pod takes exactly one task. While
 //!   the queue is empty it waits, visibly: its container is `Waiting` with reason
 //!   `WaitingForTask` (it neither hangs silently nor counts as a failure). The task reaches the
-//!   command on stdin and in `DROVER_TASK` (`DROVER_TASK_ID` beside it). Exit 0: the pod's
+//!   command as for the `Exec` handler below (stdin, `DROVER_TASK` or `DROVER_TASK_FILE`,
+//!   `DROVER_TASK_ID`). Exit 0: the pod's
 //!   success is reported first, then the task is acked. Non-zero: the task is requeued and the
 //!   pod fails (`Never`), or the process restarts with the same task still leased (`OnFailure`).
 //! - **Drain until empty** (`completions` unset): the pod loops: take, run, ack. When a take
@@ -30,7 +31,12 @@
 //!
 //! # Handlers (`spec.queue.handler`)
 //! - **`Exec`** (default): the container's command runs once per task, with the task body on
-//!   stdin and in `DROVER_TASK` (`DROVER_TASK_ID` beside it); exit 0 is success.
+//!   stdin, always, whatever its size and bytes (written by a task of the agent's, so a command
+//!   that does not read it blocks nothing), and `DROVER_TASK_ID` set. The body is also in
+//!   `DROVER_TASK` when it is UTF-8, has no NUL byte and is at most 64 KiB
+//!   ([`crate::pod_env::TASK_ENV_LIMIT`]); otherwise `DROVER_TASK` is absent and
+//!   `DROVER_TASK_FILE` names a file holding it (mode 0600, in a directory of its own, removed
+//!   once the command exited). Exit 0 is success.
 //! - **`Noop`**: no process; every task succeeds at once (for measuring the queue path).
 //! - **`Stream`**: one long-lived process per pod handles all of the pod's tasks, see below.
 //!

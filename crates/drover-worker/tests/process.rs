@@ -180,6 +180,45 @@ async fn env_is_inherited_and_overridden_and_working_dir_applied() {
 }
 
 #[tokio::test]
+async fn only_an_allow_list_of_the_agents_environment_is_inherited() {
+    // cargo sets CARGO_* for this test binary: the agent's own settings, which no pod may see.
+    assert!(std::env::var_os("CARGO_MANIFEST_DIR").is_some());
+    let spec = ProcessSpec {
+        env: vec![("POD_VAR".into(), "1".into())],
+        ..ProcessSpec::new("env", Vec::<String>::new())
+    };
+    let (exit, out) = run(&spec).await;
+    assert_eq!(exit.code, 0, "{out}");
+    let mut names: Vec<&str> = out.lines().filter_map(|l| l.split_once('=').map(|(k, _)| k)).collect();
+    names.sort_unstable();
+    let allowed = ["PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TMPDIR", "POD_VAR"];
+    assert!(
+        names.iter().all(|n| allowed.contains(n) || n.starts_with("LC_")),
+        "inherited beyond the allow-list: {names:?}"
+    );
+    assert!(names.contains(&"PATH") && names.contains(&"POD_VAR"), "{names:?}");
+}
+
+#[tokio::test]
+async fn stdin_is_also_a_private_file_removed_after_the_exit() {
+    // Not a C string (NULs), and over the kernel's 128 KiB limit for one environment string.
+    let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    let spec = ProcessSpec {
+        stdin: Some(body.clone()),
+        stdin_file_env: Some("BODY_FILE".into()),
+        ..sh(
+            r#"cmp - "$BODY_FILE" && stat -c %a "$BODY_FILE" && stat -c %a "$(dirname "$BODY_FILE")" && echo "$BODY_FILE""#,
+        )
+    };
+    let (exit, out) = run(&spec).await;
+    assert_eq!(exit.code, 0, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[..2], ["600", "700"], "{out}");
+    let path = PathBuf::from(lines[2]);
+    assert!(!path.exists() && !path.parent().unwrap().exists(), "{} is left", path.display());
+}
+
+#[tokio::test]
 async fn stdin_is_delivered_and_closed() {
     let spec = ProcessSpec {
         stdin: Some(b"hello\nworld\n".to_vec()),
