@@ -593,6 +593,7 @@ async fn broker_passwords_never_show_in_any_output() {
     assert!(yaml.contains(":***@"), "the URL shows, masked: {yaml}");
     let both = &outputs[1].1;
     assert!(both.contains("passwordFrom") && both.contains("rabbitmq-password"), "{both}");
+}
 
 /// Under `Exec`, a task body of any size and any bytes reaches the command on stdin; it is in
 /// `DROVER_TASK` only when small UTF-8 without NUL, else in the private file of
