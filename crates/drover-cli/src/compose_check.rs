@@ -35,9 +35,17 @@ mod tests {
         for name in ["rabbitmq", "redis", "coordinator", "worker"] {
             assert!(services.contains_key(name), "service {name} missing");
         }
-        assert!(strings(&c["services"]["rabbitmq"]["ports"]).contains(&"5672:5672".to_string()));
+        // The brokers keep default credentials (guest/guest, no Redis password): their ports are
+        // published on the host's loopback only, never to other hosts.
+        for (name, port) in [("rabbitmq", "5672"), ("redis", "6379")] {
+            let ports = strings(&c["services"][name]["ports"]);
+            assert!(ports.contains(&format!("127.0.0.1:{port}:{port}")), "{name}: {ports:?}");
+            assert!(
+                ports.iter().all(|p| p.starts_with("127.0.0.1:")),
+                "{name} published beyond loopback: {ports:?}"
+            );
+        }
         assert!(c["services"]["rabbitmq"]["image"].as_str().unwrap().contains("management"));
-        assert!(strings(&c["services"]["redis"]["ports"]).contains(&"6379:6379".to_string()));
         assert!(strings(&c["services"]["coordinator"]["ports"]).contains(&"7070:7070".to_string()));
         // The worker scales (`--scale worker=4`): no fixed name, no host port.
         assert!(c["services"]["worker"].get("container_name").is_none());
