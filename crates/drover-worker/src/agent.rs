@@ -644,7 +644,8 @@ impl PodRun<'_> {
                 }
             }
             Action::StartStream => {
-                match StreamProcess::start(self.supervisor, &stream_spec(pod, container), self.log.clone()).await
+                match StreamProcess::start(self.supervisor, &stream_spec(pod, container), self.log.clone())
+                    .await
                 {
                     Ok(s) => {
                         let started_at = s.process().started_at();
@@ -715,14 +716,23 @@ impl PodRun<'_> {
                 let waiting = ContainerState {
                     waiting: Some(StateWaiting {
                         reason: "CrashLoopBackOff".into(),
-                        message: Some(format!("back-off {}s restarting failed container", delay.as_secs_f64())),
+                        message: Some(format!(
+                            "back-off {}s restarting failed container",
+                            delay.as_secs_f64()
+                        )),
                     }),
                     ..Default::default()
                 };
                 let last_state = machine.last_state().map(terminated_state);
                 let counts = self.queue.as_ref().map(|q| q.counts());
-                let status =
-                    self.reporter.status(phase::RUNNING, waiting, last_state, machine.restarts(), false, counts);
+                let status = self.reporter.status(
+                    phase::RUNNING,
+                    waiting,
+                    last_state,
+                    machine.restarts(),
+                    false,
+                    counts,
+                );
                 self.reporter.report(status, self.stop).await;
                 Event::Reported
             }
@@ -991,8 +1001,11 @@ async fn run_stream_task(
 /// being stopped (`kill`), else its stdin is closed and it gets the grace period to exit.
 async fn end_stream(mut s: StreamProcess, kill: bool, grace: &Mutex<Duration>) {
     let running = s.process().try_exit().is_none();
-    let exit =
-        if kill { s.process().terminate_with_grace(grace_of(grace)).await } else { s.close(grace_of(grace)).await };
+    let exit = if kill {
+        s.process().terminate_with_grace(grace_of(grace)).await
+    } else {
+        s.close(grace_of(grace)).await
+    };
     if running && !kill && !exit.success() {
         let msg =
             format!("drover: the stream process exited with code {} at the end of its input\n", exit.code);
