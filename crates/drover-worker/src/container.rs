@@ -635,11 +635,13 @@ impl<I: Copy + Ord + Add<Duration, Output = I>> Machine<I> {
     fn conclude(&mut self) -> Vec<Action<I>> {
         let killed = self.ended.as_ref().is_some_and(|e| e.reason() == ExitReason::Killed);
         // Stopped at the drain's cut (the timeout, or a shutdown during the drain).
-        if self.drained.is_none() && self.draining && killed {
-            if let Some(why) = &self.cut {
-                let why = why.clone().unwrap_or_else(|| self.draining_msg("the pod was stopped"));
-                self.drained = Some(why);
-            }
+        if self.drained.is_none()
+            && self.draining
+            && killed
+            && let Some(why) = &self.cut
+        {
+            let why = why.clone().unwrap_or_else(|| self.draining_msg("the pod was stopped"));
+            self.drained = Some(why);
         }
         self.state = State::ClosingLog;
         vec![Action::CloseLog { note: self.drained.clone() }]
