@@ -10,7 +10,11 @@
 //!    one whose termination was requested.
 //! 4. Each pod runs in its own task: report Running, ship logs, wait for the exit (restarting
 //!    in place under `restartPolicy: OnFailure`, with back-off), flush logs, report the final
-//!    status until the coordinator acknowledges it.
+//!    status until the coordinator acknowledges it. What to do and when (spawn, the Running
+//!    report, kill at the stop or the deadline, the restart back-off, the drain's rules, the
+//!    final status) is decided by the pure [`crate::container::Machine`]; the pod's runner
+//!    (`run_pod`) only performs its actions and feeds back what happened, telling it first
+//!    what it saw of the pod's stop and the drain.
 //! 5. When the stream ends (coordinator restart), go back to 1. Running pods keep running and
 //!    their reports are retried, so a coordinator restart loses no outcome.
 //!
@@ -537,7 +541,9 @@ async fn run_pod(
     let mut event = container::Event::Start;
     loop {
         for seen in pod_run.flags() {
-            machine.step(seen, Instant::now());
+            // (Recorded: the machine acts on them at its next decision.)
+            let none = machine.step(seen, Instant::now());
+            debug_assert!(none.is_empty(), "{none:?}");
         }
         let mut next = None;
         for action in machine.step(event, Instant::now()) {
