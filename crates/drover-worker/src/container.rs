@@ -11,7 +11,9 @@
 //! 1. `Start`. A pod that is stopped or whose worker drains starts nothing (it ends at once, see
 //!    5). A queue pod asks for a task (`TakeTask`): `TaskReady`, or `NoTask` (the queue is
 //!    drained everywhere: the pod succeeds; the pod was stopped; the worker drains). A task that
-//!    arrives as the drain began (or the pod was stopped) is handed back (`GiveBack`).
+//!    arrives as the drain began (or the pod was stopped, or its deadline passed) is handed
+//!    back (`GiveBack`). A pod past its `activeDeadlineSeconds` starts nothing more: it ends
+//!    `DeadlineExceeded` (after a back-off, before a next task).
 //! 2. The handler runs. `Exec`: `Spawn`, then `AwaitQuickExit` for
 //!    [`RUNNING_REPORT_DELAY`]: a process that ends sooner is never reported Running (its final
 //!    report says it all); else `ReportRunning` and `AwaitExit` (until the exit, the pod's stop,
@@ -40,7 +42,7 @@
 //! Checked after every step of random event sequences by the property test below:
 //! - exactly one final report, and nothing after it but the queue's finish;
 //! - nothing is started (process, task, handler) once the pod is stopped, the worker drains, or
-//!   the pod's deadline passed;
+//!   the pod's deadline passed (a task taken before the drain still runs);
 //! - a restart happens only under `OnFailure`, only after its back-off elapsed, and is counted;
 //! - a process killed at the deadline ends the pod `Failed` with reason `DeadlineExceeded`;
 //! - a pod the drain ended is `Failed` with reason `WorkerDrained` and a `DisruptionTarget`
