@@ -1444,8 +1444,9 @@ mod tests {
 
         impl World {
             /// The answers the executor may give to the outstanding action now; the first is a
-            /// calm one that moves the pod toward its end.
-            fn answers(&mut self, spec: &Spec, calm: bool) -> Vec<Event> {
+            /// calm one that moves the pod toward its end. Each says whether time passes as the
+            /// answer implies (`false` only for a back-off's early wake-up).
+            fn answers(&mut self, spec: &Spec, calm: bool) -> Vec<(Event, bool)> {
                 let Some(action) = self.outstanding.clone() else { return Vec::new() };
                 let deadline = spec.active_deadline;
                 let mut out = Vec::new();
@@ -1505,6 +1506,15 @@ mod tests {
                             out.push(Interrupted);
                         }
                         out.push(BackOffElapsed);
+                        if !calm {
+                            // A wake-up before the instant (the executor never sends one): the
+                            // machine must not restart early.
+                            return out
+                                .into_iter()
+                                .map(|e| (e, true))
+                                .chain([(BackOffElapsed, false)])
+                                .collect();
+                        }
                     }
                     Action::EndStream { .. } => out.push(StreamEnded),
                     Action::FinishQueue | Action::FinishQueueAfterReport(_) => out.push(QueueFinished),
@@ -1514,7 +1524,7 @@ mod tests {
                     }
                     Action::ReportRunning { .. } => unreachable!("never outstanding"),
                 }
-                out
+                out.into_iter().map(|e| (e, true)).collect()
             }
 
             /// Lets time pass as the answer implies (a wait for an instant ends at it).
@@ -1633,15 +1643,20 @@ mod tests {
             }
         }
 
+        /// Steps the machine with a flag, or with an answer to the outstanding action (`on_time`:
+        /// time passes as the answer implies).
         fn apply(
             m: &mut Machine<At>,
             world: &mut World,
             spec: &Spec,
             event: Event,
+            on_time: bool,
         ) -> Result<(), TestCaseError> {
             let answer = !matches!(event, Stop | DrainStarted | DrainCut(_));
             if answer {
-                world.time_for(spec, &event);
+                if on_time {
+                    world.time_for(spec, &event);
+                }
                 world.outstanding = None;
             }
             let actions = m.step(event, world.now);
@@ -1660,7 +1675,7 @@ mod tests {
             fn invariants_hold_after_every_step(spec in spec_strategy(), steps in prop::collection::vec(step_strategy(), 1..80)) {
                 let mut m = Machine::new(spec.clone(), Duration::ZERO);
                 let mut world = World::default();
-                apply(&mut m, &mut world, &spec, Start)?;
+                apply(&mut m, &mut world, &spec, Start, true)?;
                 for step in steps {
                     match step {
                         Step::Answer(pick) => {
@@ -1668,36 +1683,36 @@ mod tests {
                             if answers.is_empty() {
                                 continue;
                             }
-                            let event = answers[pick as usize % answers.len()].clone();
-                            apply(&mut m, &mut world, &spec, event)?;
+                            let (event, on_time) = answers[pick as usize % answers.len()].clone();
+                            apply(&mut m, &mut world, &spec, event, on_time)?;
                         }
                         Step::Advance(ms) => world.now += MS(ms),
                         Step::Stop => {
                             world.stopped = true;
-                            apply(&mut m, &mut world, &spec, Stop)?;
+                            apply(&mut m, &mut world, &spec, Stop, true)?;
                         }
                         Step::Drain => {
                             world.draining = true;
-                            apply(&mut m, &mut world, &spec, DrainStarted)?;
+                            apply(&mut m, &mut world, &spec, DrainStarted, true)?;
                         }
                         Step::Cut => {
                             // The cut stops the pod too (its stop token is the cut's child).
                             world.cut = true;
                             world.stopped = true;
-                            apply(&mut m, &mut world, &spec, DrainCut(Some("cut".into())))?;
-                            apply(&mut m, &mut world, &spec, Stop)?;
+                            apply(&mut m, &mut world, &spec, DrainCut(Some("cut".into())), true)?;
+                            apply(&mut m, &mut world, &spec, Stop, true)?;
                         }
                     }
                 }
                 // Liveness: answered calmly (and stopped, so no task runs forever), every pod
                 // ends with exactly one final report.
                 world.stopped = true;
-                apply(&mut m, &mut world, &spec, Stop)?;
+                apply(&mut m, &mut world, &spec, Stop, true)?;
                 let mut rounds = 0;
-                while let Some(event) = world.answers(&spec, true).into_iter().next() {
+                while let Some((event, on_time)) = world.answers(&spec, true).into_iter().next() {
                     rounds += 1;
                     prop_assert!(rounds < 100, "the pod never ends");
-                    apply(&mut m, &mut world, &spec, event)?;
+                    apply(&mut m, &mut world, &spec, event, on_time)?;
                 }
                 prop_assert!(m.is_done(), "the pod is not done");
                 prop_assert_eq!(world.finals, 1);
