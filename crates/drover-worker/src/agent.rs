@@ -10,7 +10,11 @@
 //!    one whose termination was requested.
 //! 4. Each pod runs in its own task: report Running, ship logs, wait for the exit (restarting
 //!    in place under `restartPolicy: OnFailure`, with back-off), flush logs, report the final
-//!    status until the coordinator acknowledges it.
+//!    status until the coordinator acknowledges it. What to do and when (spawn, the Running
+//!    report, kill at the stop or the deadline, the restart back-off, the drain's rules, the
+//!    final status) is decided by the pure [`crate::container::Machine`]; the pod's runner
+//!    (`run_pod`) only performs its actions and feeds back what happened, telling it first
+//!    what it saw of the pod's stop and the drain.
 //! 5. When the stream ends (coordinator restart), go back to 1. Running pods keep running and
 //!    their reports are retried, so a coordinator restart loses no outcome.
 //!
@@ -66,9 +70,11 @@ use drover_api::{Pod, PodStatus, Time};
 use drover_client::{Client, ClientError};
 use drover_queue::Task;
 use futures::StreamExt;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::container;
 use crate::process::{
     self, Exit, ExitReason, LogBuffer, ProcessSpec, RunningProcess, SpawnError, Supervisor,
 };
@@ -480,9 +486,13 @@ fn accept(
 /// it (`Exec`: a process per task; `Stream`: one line to the pod's long-lived process; `Noop`:
 /// nothing); a draining pod loops over tasks until the queue is empty everywhere.
 ///
-/// When the worker drains (`drain`), the pod starts nothing new: no first process, no next
-/// task, no in-place restart. What runs goes on until the drain's cut (`stop` is its child).
-/// A pod the drain ended before its work was done reports `WorkerDrained` (see the module docs).
+/// What to do, and when, is decided by the pure [`container::Machine`] (start, Running report,
+/// restart back-off, stop, deadline, drain, the final status); this function is its executor:
+/// it performs each action and feeds the outcome back, after telling the machine what it saw of
+/// the pod's stop and the worker's drain. When the worker drains (`drain`), the pod starts
+/// nothing new: no first process, no next task, no in-place restart. What runs goes on until
+/// the drain's cut (`stop` is its child). A pod the drain ended before its work was done reports
+/// `WorkerDrained` (see the module docs).
 async fn run_pod(
     client: &Client,
     config: &AgentConfig,
@@ -495,247 +505,339 @@ async fn run_pod(
     let name = &pod.metadata.name;
     let uid = &pod.metadata.uid;
     let container = pod.spec.containers.first().cloned().unwrap_or_default();
-    let on_failure = pod.spec.restart_policy.as_deref() == Some("OnFailure");
     let start_time = Utc::now();
     let log = Arc::new(LogBuffer::new(process::DEFAULT_LOG_CAPACITY));
     let shipper = tokio::spawn(ship_logs(client.clone(), name.clone(), uid.clone(), log.clone()));
-    let pod_deadline = pod
-        .spec
-        .active_deadline_seconds
-        .map(|s| tokio::time::Instant::now() + Duration::from_secs(s.max(0) as u64));
-    let reporter = Reporter { client, config, name, uid, start_time, container: &container, stop: &stop };
-    let mut queue = pod.spec.queue.as_ref().map(|q| tasks::QueuePod::new(q.clone(), pod));
-    let handler = queue.as_ref().map_or(Handler::Exec, |q| q.handler());
-    // The `Stream` handler's process: started before the first task, ended with the container.
-    let mut stream: Option<StreamProcess> = None;
-
-    let mut restarts = 0i32;
-    let mut last_state: Option<ContainerState> = None;
-    let final_exit: Exit;
-    // Why the last task failed, when the exit code does not say it (a `Stream` task).
-    let mut failure: Option<String>;
-    // Set when the worker's drain ended the pod with its work not done: it is a disruption.
-    let mut drained: Option<String> = None;
-    let draining = |what: &str| format!("worker {} is draining: {what}", config.name);
+    let queue = pod.spec.queue.as_ref().map(|q| tasks::QueuePod::new(q.clone(), pod));
+    let spec = container::Spec {
+        worker: config.name.clone(),
+        on_failure: pod.spec.restart_policy.as_deref() == Some("OnFailure"),
+        queue: match &queue {
+            None => container::Queue::None,
+            Some(q) if q.drains() => container::Queue::Drain,
+            Some(_) => container::Queue::Fixed,
+        },
+        handler: queue.as_ref().map_or(Handler::Exec, |q| q.handler()),
+        active_deadline: pod.spec.active_deadline_seconds.map(|s| Duration::from_secs(s.max(0) as u64)),
+        backoff_base: config.restart_backoff_base,
+        backoff_max: config.restart_backoff_max,
+    };
+    let mut machine = container::Machine::new(spec, Instant::now());
+    let mut pod_run = PodRun {
+        reporter: Reporter { client, config, name, uid, start_time, container: &container, stop: &stop },
+        pod,
+        stop: &stop,
+        grace: &grace,
+        drain,
+        supervisor,
+        log,
+        shipper: Some(shipper),
+        queue,
+        task: None,
+        running: None,
+        stream: None,
+        seen: Seen::default(),
+    };
+    let mut event = container::Event::Start;
     loop {
-        failure = None;
-        if stop.is_cancelled() {
-            final_exit = killed_before_start();
-            break;
+        for seen in pod_run.flags() {
+            // (Recorded: the machine acts on them at its next decision.)
+            let none = machine.step(seen, Instant::now());
+            debug_assert!(none.is_empty(), "{none:?}");
         }
-        if drain.started.is_cancelled() {
-            // Nothing runs now (a draining queue pod between tasks, a pod not started yet or
-            // waiting to restart): nothing more is started.
-            drained = Some(draining(match &queue {
-                Some(q) if q.drains() => "the pod takes no more tasks",
-                _ if restarts > 0 => "the container is not restarted",
-                _ => "the pod was not started",
-            }));
-            final_exit = killed_before_start();
-            break;
-        }
-        // A queue pod needs a task before it runs anything.
-        let task = match &mut queue {
-            None => None,
-            Some(q) => match q.next_task(&reporter, &stop, &drain.started).await {
-                tasks::Next::Task(task) if drain.started.is_cancelled() => {
-                    // Taken as the drain began, not started: handed back.
-                    let _ = task;
-                    q.give_back(&reporter).await;
-                    drained = Some(draining("the task it had just taken was handed back"));
-                    final_exit = killed_before_start();
-                    break;
-                }
-                tasks::Next::Task(task) => Some(task),
-                tasks::Next::Drained => {
-                    final_exit = drained_exit();
-                    break;
-                }
-                tasks::Next::Stopped => {
-                    final_exit = killed_before_start();
-                    break;
-                }
-                tasks::Next::Draining => {
-                    drained = Some(draining(if q.drains() {
-                        "the pod takes no more tasks"
-                    } else {
-                        "the pod stopped waiting for a task"
-                    }));
-                    final_exit = killed_before_start();
-                    break;
-                }
-            },
-        };
-        let exit = match (handler, &task) {
-            (Handler::Noop, _) => noop_exit(),
-            (Handler::Stream, Some(task)) => {
-                let (s, fresh) = match stream.take() {
-                    Some(s) => (s, false),
-                    None => {
-                        match StreamProcess::start(supervisor, &stream_spec(pod, &container), log.clone())
-                            .await
-                        {
-                            Ok(s) => (s, true),
-                            Err(err) => {
-                                final_exit =
-                                    start_failed(&log, &mut queue, Some(task), &err, &reporter).await;
-                                break;
-                            }
-                        }
-                    }
-                };
-                let s = stream.insert(s);
-                let started_at = s.process().started_at();
-                report_running(&reporter, &mut queue, started_at, &last_state, restarts, fresh, &stop).await;
-                let (exit, why) = run_stream_task(s, task, &stop, pod_deadline, &grace).await;
-                failure = why;
-                exit
-            }
-            // (A `Stream` pod always has a task: it is a queue pod.)
-            (Handler::Exec | Handler::Stream, _) => {
-                let spec = process_spec(pod, &container, task.as_ref());
-                let running = match supervisor.spawn_async(&spec, log.clone()).await {
-                    Ok(p) => p,
-                    Err(err) => {
-                        final_exit = start_failed(&log, &mut queue, task.as_ref(), &err, &reporter).await;
-                        break;
-                    }
-                };
-                let started_at = running.started_at();
-                // A process that ends within a moment never shows Running: its final report
-                // says it all, which saves a report, a store commit and a Job sync per short
-                // pod (kubelet, too, reports status in periodic batches).
-                let quick = tokio::time::timeout(RUNNING_REPORT_DELAY, running.wait()).await.ok();
-                if quick.is_none() {
-                    report_running(&reporter, &mut queue, started_at, &last_state, restarts, false, &stop)
-                        .await;
-                }
-                // (A queue pod's task lease is renewed from the take until the task is settled.)
-                match quick {
-                    Some(exit) => exit,
-                    None => match until_stopped(running.wait(), &stop, pod_deadline).await {
-                        Ok(exit) => exit,
-                        Err(why) => interrupt(&running, &grace, why).await,
-                    },
-                }
-            }
-        };
-        let stopped = matches!(exit.reason, ExitReason::Killed | ExitReason::DeadlineExceeded);
-        if let (Some(q), Some(_)) = (&mut queue, &task) {
-            // The lifecycle decides (see `crate::lifecycle`): a success is recorded in the Job's
-            // ledger first; OnFailure keeps a fixed-completion pod's task leased for the restart.
-            match q.settle(&exit, &reporter).await {
-                // A draining pod goes on to the next task; so does a fixed-completion pod whose
-                // task was a duplicate or whose lease was lost.
-                tasks::Settled::Next => continue,
-                tasks::Settled::Succeeded => {
-                    final_exit = exit;
-                    break;
-                }
-                tasks::Settled::Restart | tasks::Settled::Done => {}
+        let mut next = None;
+        for action in machine.step(event, Instant::now()) {
+            if let Some(answer) = pod_run.perform(action, &machine).await {
+                next = Some(answer);
             }
         }
-        if exit.success() || !on_failure || stopped {
-            final_exit = exit;
-            break;
+        match next {
+            Some(answer) => event = answer,
+            None => break,
         }
-        if drain.started.is_cancelled() {
-            // (A fixed-completion pod's held task is requeued by `finish`.)
-            drained = Some(draining("the failed container is not restarted"));
-            final_exit = exit;
-            break;
-        }
-        // OnFailure: restart in place with kubelet-style back-off (a `Stream` process too).
-        if let Some(s) = stream.take() {
-            end_stream(s, &stop, &grace).await;
-        }
-        restarts += 1;
-        last_state = Some(ContainerState { terminated: Some(terminated(&exit)), ..Default::default() });
-        let delay = restart_delay(config, restarts);
-        let waiting = ContainerState {
-            waiting: Some(StateWaiting {
-                reason: "CrashLoopBackOff".into(),
-                message: Some(format!("back-off {}s restarting failed container", delay.as_secs_f64())),
-            }),
-            ..Default::default()
-        };
-        let counts = queue.as_ref().map(|q| q.counts());
-        let status = reporter.status(phase::RUNNING, waiting, last_state.clone(), restarts, false, counts);
-        reporter.report(status, &stop).await;
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = stop.cancelled() => {}
-            _ = drain.started.cancelled() => {}
-        }
-    }
-
-    // The container ends with the pod: the `Stream` process reads EOF (or is stopped).
-    if let Some(s) = stream.take() {
-        end_stream(s, &stop, &grace).await;
-    }
-    // A draining pod gives back anything its connection still holds before it is seen finished.
-    if let Some(q) = &mut queue
-        && q.drains()
-    {
-        q.finish(None, &reporter).await;
-    }
-    // Stopped at the drain's cut (the timeout, or a shutdown during the drain).
-    if drained.is_none()
-        && drain.started.is_cancelled()
-        && drain.cut.is_cancelled()
-        && final_exit.reason == ExitReason::Killed
-    {
-        drained = Some(drain.cut_reason.get().cloned().unwrap_or_else(|| draining("the pod was stopped")));
-    }
-    if let Some(why) = &drained {
-        log.append(format!("drover: {why}\n").as_bytes());
-    }
-    log.close();
-    let _ = shipper.await;
-    let phase = if final_exit.success() && drained.is_none() { phase::SUCCEEDED } else { phase::FAILED };
-    let counts = queue.as_ref().map(|q| q.counts());
-    let mut final_status = reporter.status(
-        phase,
-        ContainerState { terminated: Some(terminated(&final_exit)), ..Default::default() },
-        last_state,
-        restarts,
-        false,
-        counts,
-    );
-    if let Some(why) = drained {
-        // A disruption: the coordinator leaves it uncounted and the Job replaces it.
-        final_status.reason = Some(REASON_WORKER_DRAINED.into());
-        final_status.conditions.push(PodCondition {
-            type_: "DisruptionTarget".into(),
-            status: "True".into(),
-            reason: Some(REASON_WORKER_DRAINED.into()),
-            message: Some(why.clone()),
-            last_transition_time: Some(Utc::now()),
-        });
-        final_status.message = Some(why);
-    } else if phase == phase::FAILED {
-        final_status.reason = Some(match &final_exit.reason {
-            ExitReason::DeadlineExceeded => "DeadlineExceeded".into(),
-            ExitReason::StartError(_) => "StartError".into(),
-            ExitReason::Killed => "Terminated".into(),
-            _ => "Error".into(),
-        });
-        final_status.message =
-            Some(failure.unwrap_or_else(|| format!("process exited with code {}", final_exit.code)));
-    }
-    let sent = report_until_acked(client, config, name, uid, final_status, &CancellationToken::new()).await;
-    // Fixed completions: the success is recorded and reported first, then the task is acked
-    // (a refused report requeues it instead).
-    if let Some(q) = &mut queue
-        && !q.drains()
-    {
-        q.finish(Some(sent), &reporter).await;
     }
 }
 
-/// How long a just-started process may run before its Running report is sent; a process that
-/// ends sooner is reported only once, finished.
-const RUNNING_REPORT_DELAY: Duration = Duration::from_millis(25);
+/// The pod's stop and the worker's drain, as already told to the pod's machine.
+#[derive(Default)]
+struct Seen {
+    stop: bool,
+    drain: bool,
+    cut: bool,
+}
+
+/// The executor of one pod's [`container::Machine`]: everything it performs, and what it holds.
+struct PodRun<'a> {
+    reporter: Reporter<'a>,
+    pod: &'a Pod,
+    stop: &'a CancellationToken,
+    grace: &'a Mutex<Duration>,
+    drain: &'a Drain,
+    supervisor: &'a Supervisor,
+    log: Arc<LogBuffer>,
+    shipper: Option<tokio::task::JoinHandle<()>>,
+    queue: Option<tasks::QueuePod>,
+    /// The task the handler runs (a queue pod).
+    task: Option<Task>,
+    /// The `Exec` process, from its start until its exit.
+    running: Option<RunningProcess>,
+    /// The `Stream` handler's process: started before the first task, ended with the container.
+    stream: Option<StreamProcess>,
+    seen: Seen,
+}
+
+impl PodRun<'_> {
+    /// What changed in the pod's stop and the worker's drain since the last look.
+    fn flags(&mut self) -> Vec<container::Event> {
+        let mut out = Vec::new();
+        if !self.seen.stop && self.stop.is_cancelled() {
+            self.seen.stop = true;
+            out.push(container::Event::Stop);
+        }
+        if !self.seen.drain && self.drain.started.is_cancelled() {
+            self.seen.drain = true;
+            out.push(container::Event::DrainStarted);
+        }
+        if !self.seen.cut && self.drain.cut.is_cancelled() {
+            self.seen.cut = true;
+            out.push(container::Event::DrainCut(self.drain.cut_reason.get().cloned()));
+        }
+        out
+    }
+
+    /// Performs one action of the machine; returns its answer, if it has one.
+    async fn perform(
+        &mut self,
+        action: container::Action<Instant>,
+        machine: &container::Machine<Instant>,
+    ) -> Option<container::Event> {
+        use container::{Action, Event, NoTask};
+        let pod = self.pod;
+        let container = self.reporter.container;
+        Some(match action {
+            Action::TakeTask => {
+                let q = self.queue.as_mut().expect("a queue pod");
+                match q.next_task(&self.reporter, self.stop, &self.drain.started).await {
+                    tasks::Next::Task(task) => {
+                        self.task = Some(task);
+                        Event::TaskReady
+                    }
+                    tasks::Next::Drained => Event::NoTask(NoTask::Drained),
+                    tasks::Next::Stopped => Event::NoTask(NoTask::Stopped),
+                    tasks::Next::Draining => Event::NoTask(NoTask::Draining),
+                }
+            }
+            Action::GiveBack => {
+                self.task = None;
+                if let Some(q) = &mut self.queue {
+                    q.give_back(&self.reporter).await;
+                }
+                Event::GivenBack
+            }
+            Action::Settle(exit) => {
+                let q = self.queue.as_mut().expect("a queue pod");
+                Event::Settled(q.settle(&exit, &self.reporter).await)
+            }
+            Action::Spawn => {
+                let spec = process_spec(pod, container, self.task.as_ref());
+                match self.supervisor.spawn_async(&spec, self.log.clone()).await {
+                    Ok(p) => {
+                        let started_at = p.started_at();
+                        self.running = Some(p);
+                        Event::Spawned(started_at)
+                    }
+                    Err(err) => Event::StartFailed(self.start_failed(&err)),
+                }
+            }
+            Action::StartStream => {
+                match StreamProcess::start(self.supervisor, &stream_spec(pod, container), self.log.clone())
+                    .await
+                {
+                    Ok(s) => {
+                        let started_at = s.process().started_at();
+                        self.stream = Some(s);
+                        Event::StreamStarted(started_at)
+                    }
+                    Err(err) => Event::StartFailed(self.start_failed(&err)),
+                }
+            }
+            Action::RunStreamTask { deadline } => {
+                let s = self.stream.as_mut().expect("the Stream process");
+                let task = self.task.as_ref().expect("a task");
+                match run_stream_task(s, task, self.stop, deadline, self.grace).await {
+                    Ok((exit, why)) => Event::Exited(exit, why),
+                    Err(Interrupted::Stopped) => Event::Interrupted,
+                    Err(Interrupted::DeadlineExceeded) => Event::DeadlineReached,
+                }
+            }
+            Action::RunNoop => Event::Exited(noop_exit(), None),
+            Action::AwaitQuickExit { until } => {
+                let running = self.running.as_ref().expect("a process");
+                match tokio::time::timeout_at(until, running.wait()).await {
+                    Ok(exit) => {
+                        self.running = None;
+                        Event::Exited(exit, None)
+                    }
+                    Err(_) => Event::StillRunning,
+                }
+            }
+            Action::AwaitExit { deadline } => {
+                let running = self.running.as_ref().expect("a process");
+                match until_stopped(running.wait(), self.stop, deadline).await {
+                    Ok(exit) => {
+                        self.running = None;
+                        Event::Exited(exit, None)
+                    }
+                    Err(Interrupted::Stopped) => Event::Interrupted,
+                    Err(Interrupted::DeadlineExceeded) => Event::DeadlineReached,
+                }
+            }
+            Action::Kill(why) => {
+                let why = match why {
+                    container::Kill::Stopped => Interrupted::Stopped,
+                    container::Kill::DeadlineExceeded => Interrupted::DeadlineExceeded,
+                };
+                let exit = match (self.running.take(), &self.stream) {
+                    (Some(p), _) => interrupt(&p, self.grace, why).await,
+                    (None, Some(s)) => interrupt(s.process(), self.grace, why).await,
+                    (None, None) => killed_before_start(),
+                };
+                Event::Exited(exit, None)
+            }
+            Action::ReportRunning { started_at, force } => {
+                let last_state = machine.last_state().map(terminated_state);
+                report_running(
+                    &self.reporter,
+                    &mut self.queue,
+                    started_at,
+                    &last_state,
+                    machine.restarts(),
+                    force,
+                    self.stop,
+                )
+                .await;
+                return None;
+            }
+            Action::ReportWaiting { delay } => {
+                let waiting = ContainerState {
+                    waiting: Some(StateWaiting {
+                        reason: "CrashLoopBackOff".into(),
+                        message: Some(format!(
+                            "back-off {}s restarting failed container",
+                            delay.as_secs_f64()
+                        )),
+                    }),
+                    ..Default::default()
+                };
+                let last_state = machine.last_state().map(terminated_state);
+                let counts = self.queue.as_ref().map(|q| q.counts());
+                let status = self.reporter.status(
+                    phase::RUNNING,
+                    waiting,
+                    last_state,
+                    machine.restarts(),
+                    false,
+                    counts,
+                );
+                self.reporter.report(status, self.stop).await;
+                Event::Reported
+            }
+            Action::SleepUntil(at) => {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(at) => Event::BackOffElapsed,
+                    _ = self.stop.cancelled() => Event::Interrupted,
+                    _ = self.drain.started.cancelled() => Event::Interrupted,
+                }
+            }
+            Action::EndStream { kill } => {
+                if let Some(s) = self.stream.take() {
+                    end_stream(s, kill, self.grace).await;
+                }
+                Event::StreamEnded
+            }
+            Action::FinishQueue => {
+                if let Some(q) = &mut self.queue {
+                    q.finish(None, &self.reporter).await;
+                }
+                Event::QueueFinished
+            }
+            Action::CloseLog { note } => {
+                if let Some(why) = note {
+                    self.log.append(format!("drover: {why}\n").as_bytes());
+                }
+                self.log.close();
+                if let Some(shipper) = self.shipper.take() {
+                    let _ = shipper.await;
+                }
+                Event::LogClosed
+            }
+            Action::ReportFinal(fin) => {
+                let sent = report_until_acked(
+                    self.reporter.client,
+                    self.reporter.config,
+                    self.reporter.name,
+                    self.reporter.uid,
+                    self.final_status(fin),
+                    &CancellationToken::new(),
+                )
+                .await;
+                Event::FinalReported(sent)
+            }
+            Action::FinishQueueAfterReport(sent) => {
+                // Fixed completions: the success is recorded and reported first, then the task
+                // is acked (a refused report requeues it instead).
+                if let Some(q) = &mut self.queue {
+                    q.finish(Some(sent), &self.reporter).await;
+                }
+                Event::QueueFinished
+            }
+        })
+    }
+
+    /// Logs a process that could not be started and returns its exit.
+    fn start_failed(&self, err: &SpawnError) -> Exit {
+        self.log.append(format!("drover: {err}\n").as_bytes());
+        Exit::start_error(err)
+    }
+
+    /// The pod status of the machine's final decision.
+    fn final_status(&self, fin: container::Final) -> PodStatus {
+        let exit = match fin.exit {
+            container::Ended::NotStarted => killed_before_start(),
+            container::Ended::DeadlineNotStarted => {
+                Exit { reason: ExitReason::DeadlineExceeded, ..killed_before_start() }
+            }
+            container::Ended::QueueDrained => drained_exit(),
+            container::Ended::Exited(exit) => exit,
+        };
+        let counts = self.queue.as_ref().map(|q| q.counts());
+        let mut status = self.reporter.status(
+            fin.phase,
+            terminated_state(&exit),
+            fin.last_state.as_ref().map(terminated_state),
+            fin.restarts,
+            false,
+            counts,
+        );
+        status.reason = fin.reason;
+        status.message = fin.message;
+        if let Some(why) = fin.disruption {
+            // A disruption: the coordinator leaves it uncounted and the Job replaces it.
+            status.conditions.push(PodCondition {
+                type_: "DisruptionTarget".into(),
+                status: "True".into(),
+                reason: Some(REASON_WORKER_DRAINED.into()),
+                message: Some(why),
+                last_transition_time: Some(Utc::now()),
+            });
+        }
+        status
+    }
+}
+
+fn terminated_state(exit: &Exit) -> ContainerState {
+    ContainerState { terminated: Some(terminated(exit)), ..Default::default() }
+}
 
 /// Builds pod statuses for one pod.
 pub(crate) struct Reporter<'a> {
@@ -792,23 +894,6 @@ fn noop_exit() -> Exit {
     drained_exit()
 }
 
-/// Logs a process that could not be started, gives its task back, and returns the exit.
-/// (The pod ends: `finish` requeues a task the lifecycle kept for a restart.)
-async fn start_failed(
-    log: &LogBuffer,
-    queue: &mut Option<tasks::QueuePod>,
-    task: Option<&Task>,
-    err: &SpawnError,
-    reporter: &Reporter<'_>,
-) -> Exit {
-    log.append(format!("drover: {err}\n").as_bytes());
-    let exit = Exit::start_error(err);
-    if let (Some(q), Some(_)) = (queue, task) {
-        q.settle(&exit, reporter).await;
-    }
-    exit
-}
-
 /// Reports the container Running, started at `started_at`. A draining pod reports Running once
 /// (and again with `force`, for a new `Stream` process); per task it only reports its counts, at
 /// most once a second.
@@ -843,7 +928,7 @@ enum Interrupted {
 async fn until_stopped<T>(
     work: impl std::future::Future<Output = T>,
     stop: &CancellationToken,
-    deadline: Option<tokio::time::Instant>,
+    deadline: Option<Instant>,
 ) -> Result<T, Interrupted> {
     tokio::select! {
         r = work => Ok(r),
@@ -866,15 +951,16 @@ fn grace_of(grace: &Mutex<Duration>) -> Duration {
 }
 
 /// Runs one task through the `Stream` process (see [`crate::tasks`] for the protocol).
-/// Returns the exit to settle the task with: a success, a task failure (code 1), the process's
-/// own exit when it ended with the task in flight, or its stop; and, for a failure, why.
+/// Returns the exit to settle the task with: a success, a task failure (code 1), or the
+/// process's own exit when it ended with the task in flight; and, for a failure, why. The pod's
+/// stop or its deadline interrupts it (the caller then stops the process).
 async fn run_stream_task(
     s: &mut StreamProcess,
     task: &Task,
     stop: &CancellationToken,
-    deadline: Option<tokio::time::Instant>,
+    deadline: Option<Instant>,
     grace: &Mutex<Duration>,
-) -> (Exit, Option<String>) {
+) -> Result<(Exit, Option<String>), Interrupted> {
     let started_at = Utc::now();
     let log = s.process().log().clone();
     let failed = |why: String| {
@@ -884,13 +970,13 @@ async fn run_stream_task(
         (exit, Some(why))
     };
     if task.body.contains(&b'\n') {
-        return failed(format!(
+        return Ok(failed(format!(
             "task {} refused: the Stream handler takes one task per line, and its body contains a newline",
             task.id
-        ));
+        )));
     }
-    match until_stopped(s.run(&task.body), stop, deadline).await {
-        Ok(StreamResult::Ok) => {
+    Ok(match until_stopped(s.run(&task.body), stop, deadline).await? {
+        StreamResult::Ok => {
             let exit = Exit {
                 code: 0,
                 signal: None,
@@ -900,8 +986,8 @@ async fn run_stream_task(
             };
             (exit, None)
         }
-        Ok(StreamResult::Failed(line)) => failed(format!("task {} failed: {line}", task.id)),
-        Ok(StreamResult::Exited) => {
+        StreamResult::Failed(line) => failed(format!("task {} failed: {line}", task.id)),
+        StreamResult::Exited => {
             let mut exit = s.close(grace_of(grace)).await;
             // With a task in flight, even an exit 0 (or closing stdout) is a failure.
             if matches!(exit.reason, ExitReason::Completed | ExitReason::Killed) {
@@ -914,20 +1000,19 @@ async fn run_stream_task(
             log.append(format!("drover: {why}\n").as_bytes());
             (exit, Some(why))
         }
-        Err(why) => (interrupt(s.process(), grace, why).await, None),
-    }
+    })
 }
 
 /// Ends the `Stream` process with its container: stopped with the grace period if the pod is
-/// being stopped, else its stdin is closed and it gets the grace period to exit.
-async fn end_stream(mut s: StreamProcess, stop: &CancellationToken, grace: &Mutex<Duration>) {
+/// being stopped (`kill`), else its stdin is closed and it gets the grace period to exit.
+async fn end_stream(mut s: StreamProcess, kill: bool, grace: &Mutex<Duration>) {
     let running = s.process().try_exit().is_none();
-    let exit = if stop.is_cancelled() {
+    let exit = if kill {
         s.process().terminate_with_grace(grace_of(grace)).await
     } else {
         s.close(grace_of(grace)).await
     };
-    if running && !stop.is_cancelled() && !exit.success() {
+    if running && !kill && !exit.success() {
         let msg =
             format!("drover: the stream process exited with code {} at the end of its input\n", exit.code);
         s.process().log().append(msg.as_bytes());
@@ -977,10 +1062,6 @@ fn process_spec(
         keep_log_open: true,
         interactive: false,
     }
-}
-
-fn restart_delay(config: &AgentConfig, restarts: i32) -> Duration {
-    Backoff::nth_delay(config.restart_backoff_base, config.restart_backoff_max, (restarts - 1).max(0) as u32)
 }
 
 fn terminated(exit: &Exit) -> StateTerminated {
@@ -1103,7 +1184,7 @@ async fn ship_logs(client: Client, name: String, uid: String, log: Arc<LogBuffer
     }
 }
 
-async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+async fn sleep_until_opt(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,

@@ -6,6 +6,9 @@
 //!   guarantee that no pod process outlives the agent; the [`process::Supervisor`] the agent
 //!   owns (created in [`run_with_drain`], handed to every pod runner) holds the registry of live
 //!   groups, the group watchdog and the spawner threads: there is no process-wide state.
+//! - `container`: the process side of a pod as a pure state machine (start, Running report,
+//!   restart back-off, stop, deadline, drain, final status); [`agent`] executes it.
+//! - `lifecycle`: the task side of a queue pod as a pure state machine; `tasks` executes it.
 //! - `tasks`: queue pods: taking a task under a lease, acking or requeueing it, and the drain
 //!   rule (exit 0 only when the queue is empty and nothing is in flight anywhere), and the
 //!   handlers (`Exec`, `Stream`, `Noop`).
@@ -17,6 +20,7 @@
 //!   `DROVER_*` settings), and the task body in `DROVER_TASK` or, too large or binary, in a file
 //!   named by `DROVER_TASK_FILE`.
 pub mod agent;
+mod container;
 mod lifecycle;
 mod pod_env;
 pub mod process;
