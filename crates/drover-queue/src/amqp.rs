@@ -78,8 +78,8 @@ use std::time::Duration;
 use futures::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, BasicRejectOptions,
-    ConfirmSelectOptions, QueueDeclareOptions, QueuePurgeOptions,
+    BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
+    BasicRejectOptions, ConfirmSelectOptions, QueueDeclareOptions, QueuePurgeOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::uri::AMQPUri;
@@ -138,6 +138,9 @@ pub struct AmqpQueue {
     consumer: tokio::sync::Mutex<Option<ActiveConsumer>>,
     /// Deliveries handed out by `take` and not yet settled, by receipt.
     leases: Mutex<HashMap<String, Lease>>,
+    /// Deliveries a [`Queue::quiesce`] found in the stopped consumer, leased already: the next
+    /// takes return them first.
+    buffered: Mutex<std::collections::VecDeque<Task>>,
 }
 
 impl AmqpQueue {
@@ -186,6 +189,7 @@ impl AmqpQueue {
             reconnect: tokio::sync::Mutex::new(Reconnect::default()),
             consumer: tokio::sync::Mutex::new(None),
             leases: Mutex::new(HashMap::new()),
+            buffered: Mutex::new(std::collections::VecDeque::new()),
         };
         let session = match tokio::time::timeout(DEFAULT_RECONNECT_TIMEOUT, this.open_session()).await {
             Ok(session) => session?,
@@ -249,6 +253,7 @@ impl AmqpQueue {
     pub async fn close(&self) -> Result<(), QueueError> {
         let session = lock(&self.current).take();
         lock(&self.leases).clear();
+        lock(&self.buffered).clear();
         match session {
             Some(session) if session.alive() => session
                 .conn
@@ -337,6 +342,20 @@ impl AmqpQueue {
             // Another take holds the consumer for at least as long as our wait.
             return Ok(None);
         };
+        // What a quiesce kept, while its channel lives (else the broker requeued it).
+        loop {
+            let Some(task) = lock(&self.buffered).pop_front() else { break };
+            if lock(&self.leases).get(&task.receipt).is_some_and(Lease::alive) {
+                return Ok(Some(task));
+            }
+        }
+        // A quiesced consumer consumes again, on the same channel (which holds its leases).
+        if let Some(active) = slot.as_mut().filter(|a| a.cancelled && a.alive()) {
+            match self.consume_on(&active.session, active.channel.clone()).await {
+                Ok(fresh) => *active = fresh,
+                Err(_) => *slot = None,
+            }
+        }
         let mut attempts = 0u32;
         let mut last_error = None;
         loop {
@@ -380,6 +399,30 @@ impl AmqpQueue {
         }
     }
 
+    /// Stops the consumer and keeps what it was sent: once the broker confirms the cancel, every
+    /// delivery it sent before has arrived (a channel keeps its order), so nothing is in transit
+    /// to this instance any more. The deliveries found are leased and returned by the next takes;
+    /// the first take that finds none consumes again. Returns how many are buffered.
+    async fn quiesce_now(&self) -> Result<usize, QueueError> {
+        let mut slot = self.consumer.lock().await;
+        if let Some(active) = slot.as_mut().filter(|a| !a.cancelled && a.alive()) {
+            active
+                .channel
+                .basic_cancel(active.tag.as_str().into(), BasicCancelOptions::default())
+                .await
+                .map_err(|e| self.error("cancelling the consumer", &e))?;
+            active.cancelled = true;
+            // Everything sent before the cancel-ok is in the consumer's buffer now.
+            while let Ok(Some(Ok(delivery))) =
+                tokio::time::timeout(QUIESCE_DRAIN, active.consumer.next()).await
+            {
+                let task = self.lease(active, delivery);
+                lock(&self.buffered).push_back(task);
+            }
+        }
+        Ok(lock(&self.buffered).len())
+    }
+
     async fn start_consumer(&self, session: &Arc<Session>) -> Result<ActiveConsumer, QueueError> {
         let channel = self.open_channel(&session.conn).await?;
         channel
@@ -393,6 +436,15 @@ impl AmqpQueue {
                 .await
                 .map_err(|e| self.error("setting the channel's prefetch", &e))?;
         }
+        self.consume_on(session, channel).await
+    }
+
+    /// A consumer on `channel` (its prefetch set already).
+    async fn consume_on(
+        &self,
+        session: &Arc<Session>,
+        channel: Channel,
+    ) -> Result<ActiveConsumer, QueueError> {
         let tag = format!("drover-{}", Uuid::new_v4().simple());
         let consumer = channel
             .basic_consume(
@@ -403,7 +455,7 @@ impl AmqpQueue {
             )
             .await
             .map_err(|e| self.error(&format!("consuming from queue {}", self.name), &e))?;
-        Ok(ActiveConsumer { session: session.clone(), channel, consumer, tag })
+        Ok(ActiveConsumer { session: session.clone(), channel, consumer, tag, cancelled: false })
     }
 
     /// Records a delivery as leased and turns it into a [`Task`].
@@ -643,6 +695,10 @@ impl Queue for AmqpQueue {
         Some(usize::from(self.unacked_limit()))
     }
 
+    fn quiesce(&self) -> BoxFuture<'_, Result<usize, QueueError>> {
+        Box::pin(self.quiesce_now())
+    }
+
     /// Moves the limit of unacked deliveries (1 to the prefetch given at connection): a
     /// per-channel `basic.qos` on the running consumer's channel, and the limit of the next
     /// consumer if there is none.
@@ -726,7 +782,13 @@ struct ActiveConsumer {
     channel: Channel,
     consumer: Consumer,
     tag: String,
+    /// Stopped by a quiesce; the channel (and its leases) lives on.
+    cancelled: bool,
 }
+
+/// How long a quiesce waits for the stopped consumer's buffer to yield its next delivery (they
+/// are all there once the cancel is confirmed; this only bounds a misbehaving stream).
+const QUIESCE_DRAIN: Duration = Duration::from_millis(100);
 
 impl ActiveConsumer {
     fn alive(&self) -> bool {

@@ -158,6 +158,15 @@ pub trait Queue: Send + Sync {
         let _ = n;
         Box::pin(async { Ok(()) })
     }
+    /// Makes sure no task is on its way to this consumer, and returns how many it holds that
+    /// [`Queue::take`] has not returned yet (it returns them next). RabbitMQ pushes deliveries
+    /// (up to the prefetch) that may still be in transit when a take gives up waiting, and a
+    /// queue's figures cannot show them (they are neither ready nor countable as in flight): a
+    /// draining pod calls this before it believes the queue is empty. Redis hands a task out
+    /// only to a take, so there is nothing to do.
+    fn quiesce(&self) -> BoxFuture<'_, Result<usize, QueueError>> {
+        Box::pin(async { Ok(0) })
+    }
     /// Closes the connection gracefully, returning anything delivered but not taken (RabbitMQ's
     /// prefetch) to the queue before it returns. The default does nothing.
     fn close(&self) -> BoxFuture<'_, ()> {

@@ -558,6 +558,39 @@ async fn the_unacked_limit_moves_within_the_prefetch_range() {
     delete_queues(&name).await;
 }
 
+/// A quiesce stops the consumer and keeps what the broker had pushed to it (not ready any more,
+/// not yet taken): nothing is left in transit, takes return the kept deliveries first, then
+/// the consumer runs again.
+#[tokio::test]
+async fn a_quiesce_keeps_what_was_pushed_and_takes_it_next() {
+    let name = unique_name();
+    let _cleanup = Cleanup(name.clone());
+    let queue = AmqpQueue::connect(&addr(), &name).await.unwrap().with_prefetch(3);
+    queue.publish(&bodies(&["a", "b", "c"])).await.unwrap();
+    let first = take(&queue).await;
+    // The other two were pushed with the first (prefetch 3): none is ready, none taken.
+    assert_eq!(queue.quiesce().await.unwrap(), 2);
+    assert_eq!(queue.stats().await.unwrap().ready, 0);
+    let mut bodies_seen = vec![String::from_utf8(first.body.clone()).unwrap()];
+    let (second, third) = (take(&queue).await, take(&queue).await);
+    for task in [&first, &second, &third] {
+        if task.receipt != first.receipt {
+            bodies_seen.push(String::from_utf8(task.body.clone()).unwrap());
+        }
+        queue.ack(task).await.unwrap();
+    }
+    bodies_seen.sort();
+    assert_eq!(bodies_seen, ["a", "b", "c"]);
+    assert_eq!(queue.quiesce().await.unwrap(), 0, "nothing more was pushed");
+    // The consumer runs again for the next task.
+    queue.publish(&bodies(&["d"])).await.unwrap();
+    let d = take(&queue).await;
+    assert_eq!(d.body, b"d");
+    queue.ack(&d).await.unwrap();
+    assert_eq!(queue.stats().await.unwrap().ready, 0);
+    delete_queues(&name).await;
+}
+
 #[tokio::test]
 async fn existing_queue_with_other_arguments_is_used_as_it_is() {
     let name = unique_name();

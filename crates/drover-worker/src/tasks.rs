@@ -463,6 +463,12 @@ impl QueuePod {
         reporter: &Reporter<'_>,
         stop: &CancellationToken,
     ) -> bool {
+        // Nothing may still be on its way to this pod (RabbitMQ pushes deliveries that a take
+        // can give up waiting for, and that no figure of the queue shows); what arrived is
+        // taken next.
+        if !matches!(q.quiesce().await, Ok(0)) {
+            return false;
+        }
         let Ok(stats) = q.stats().await else { return false };
         if stats.ready > 0 || stats.in_flight.is_some_and(|n| n > 0) {
             return false;
