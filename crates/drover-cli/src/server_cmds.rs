@@ -37,6 +37,26 @@ pub(crate) struct CoordinatorFlags {
     /// run commands on the workers).
     #[arg(long, env = "DROVER_INSECURE")]
     insecure: bool,
+    /// Without a token, the API answers only requests whose Host is loopback or the listening
+    /// address (a guard against DNS rebinding); a name (or name:port) given here is answered too.
+    /// Repeat the flag, or separate names with commas.
+    #[arg(long = "public-host", env = "DROVER_PUBLIC_HOSTS", value_delimiter = ',', value_name = "NAME")]
+    public_hosts: Vec<String>,
+    /// How long a connection may take to send a request's head, from its opening or its previous
+    /// response; half-sent requests and idle connections are closed after it.
+    #[arg(long, env = "DROVER_HEADER_READ_TIMEOUT", default_value = "15s", value_parser = parse_positive)]
+    header_read_timeout: Duration,
+    /// The most connections open at once; more wait until one closes.
+    #[arg(long, env = "DROVER_MAX_CONNECTIONS", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
+}
+
+fn parse_positive(text: &str) -> Result<Duration, String> {
+    match duration::parse(text)? {
+        d if d.is_zero() => Err("must be greater than 0".to_string()),
+        d => Ok(d),
+    }
 }
 
 fn parse_zone(text: &str) -> Result<chrono_tz::Tz, String> {
@@ -55,6 +75,12 @@ impl CoordinatorFlags {
     #[cfg(test)]
     pub(crate) fn insecure(&self) -> bool {
         self.insecure
+    }
+
+    /// `--public-host` (for tests of the config file).
+    #[cfg(test)]
+    pub(crate) fn public_hosts(&self) -> &[String] {
+        &self.public_hosts
     }
 
     fn config(&self, token: Option<&drover_api::meta::Secret>) -> drover_coordinator::Config {
@@ -76,6 +102,9 @@ impl CoordinatorFlags {
             token: token.cloned(),
             insecure: self.insecure,
             stream_keepalive: drover_api::protocol::STREAM_KEEPALIVE,
+            public_hosts: self.public_hosts.clone(),
+            header_read_timeout: self.header_read_timeout,
+            max_connections: self.max_connections as usize,
         }
     }
 }

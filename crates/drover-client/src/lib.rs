@@ -395,7 +395,10 @@ impl Client {
             .tcp_keepalive(Duration::from_secs(15))
             .tcp_keepalive_interval(Duration::from_secs(5))
             .tcp_keepalive_retries(3)
-            .pool_idle_timeout(Duration::from_secs(30))
+            // Under the coordinator's 15 s header-read timeout, which also closes idle
+            // connections: the client drops an idle connection first, so no request is sent on
+            // one the server is closing.
+            .pool_idle_timeout(Duration::from_secs(10))
             .build()
             .unwrap_or_default();
         Client {
