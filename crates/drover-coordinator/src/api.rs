@@ -766,7 +766,9 @@ async fn append_log(
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "Conflict",
-            format!("pod {name:?} has uid {uid:?}, not {given:?}: the log chunk is for a pod that no longer exists"),
+            format!(
+                "pod {name:?} has uid {uid:?}, not {given:?}: the log chunk is for a pod that no longer exists"
+            ),
         ));
     }
     if let Some(worker) = q.worker

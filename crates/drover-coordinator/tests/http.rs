@@ -160,7 +160,10 @@ async fn half_sent_requests_are_closed_after_the_header_read_timeout_while_other
     let conns = half_sent(s.addr, 200).await;
     // While they hang, a whole request is answered at once.
     let client = Client::new(&s.url());
-    tokio::time::timeout(Duration::from_secs(1), client.list_jobs("")).await.expect("served at once").unwrap();
+    tokio::time::timeout(Duration::from_secs(1), client.list_jobs(""))
+        .await
+        .expect("served at once")
+        .unwrap();
     assert!(start.elapsed() < timeout, "answered before the timeout closed anything: {:?}", start.elapsed());
     // Every half-sent one is closed, within the timeout (plus the time to open them all).
     let closed = tokio::time::timeout(
@@ -222,8 +225,8 @@ async fn an_idle_kept_alive_connection_is_closed_but_a_quiet_stream_is_not_cut()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_beyond_the_cap_wait_until_one_closes() {
     let timeout = Duration::from_secs(1);
-    let s = Served::start(Config { header_read_timeout: timeout, max_connections: 3, ..Config::default() })
-        .await;
+    let s =
+        Served::start(Config { header_read_timeout: timeout, max_connections: 3, ..Config::default() }).await;
     let addr = s.addr;
     let start = Instant::now();
     let conns = half_sent(addr, 3).await;
@@ -259,7 +262,10 @@ async fn bodies_that_are_not_json_are_refused_with_a_status() {
     )
     .await;
     assert_eq!(code, 415, "{answer}");
-    assert!(answer.contains(r#""reason":"UnsupportedMediaType""#) && answer.contains("application/json"), "{answer}");
+    assert!(
+        answer.contains(r#""reason":"UnsupportedMediaType""#) && answer.contains("application/json"),
+        "{answer}"
+    );
     let body = "{\"kind\": ";
     let (code, answer) = raw(
         s.addr,
@@ -326,12 +332,37 @@ async fn a_log_append_must_name_an_existing_pod_its_uid_its_worker_and_a_bounded
 
     let cases: [(&str, String, u16, &str); 7] = [
         ("no-such-pod", format!("offset=0&uid={uid}"), 404, r#"pods \"no-such-pod\" not found"#),
-        (name, "offset=12&uid=not-the-uid".into(), 409, r#"not \"not-the-uid\": the log chunk is for a pod that no longer exists"#),
-        (name, format!("offset=12&uid={uid}&worker=w2"), 409, r#"is not bound to worker \"w2\" (bound to \"w1\")"#),
-        (name, format!("offset=-1&uid={uid}"), 422, "offset: Invalid value: -1: a log chunk of 1 bytes must lie between byte 0 and byte 1099511627776"),
-        (name, format!("offset=1099511627776&uid={uid}"), 422, "offset: Invalid value: 1099511627776: a log chunk of 1 bytes must lie between byte 0"),
+        (
+            name,
+            "offset=12&uid=not-the-uid".into(),
+            409,
+            r#"not \"not-the-uid\": the log chunk is for a pod that no longer exists"#,
+        ),
+        (
+            name,
+            format!("offset=12&uid={uid}&worker=w2"),
+            409,
+            r#"is not bound to worker \"w2\" (bound to \"w1\")"#,
+        ),
+        (
+            name,
+            format!("offset=-1&uid={uid}"),
+            422,
+            "offset: Invalid value: -1: a log chunk of 1 bytes must lie between byte 0 and byte 1099511627776",
+        ),
+        (
+            name,
+            format!("offset=1099511627776&uid={uid}"),
+            422,
+            "offset: Invalid value: 1099511627776: a log chunk of 1 bytes must lie between byte 0",
+        ),
         (name, format!("offset={}&uid={uid}", i64::MAX), 422, "offset: Invalid value: 9223372036854775807"),
-        (name, format!("offset=99999999999999999999&uid={uid}"), 422, r#"offset: Invalid value: \"99999999999999999999\": must be a byte offset"#),
+        (
+            name,
+            format!("offset=99999999999999999999&uid={uid}"),
+            422,
+            r#"offset: Invalid value: \"99999999999999999999\": must be a byte offset"#,
+        ),
     ];
     for (pod, query, want, message) in cases {
         let (code, answer) = append(s.addr, pod, &query, "x").await;

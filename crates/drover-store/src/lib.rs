@@ -139,7 +139,9 @@ pub enum StoreError {
         dir: String,
     },
     /// A log chunk that would start before byte 0 or end past [`MAX_LOG_OFFSET`].
-    #[error("offset: Invalid value: {offset}: a log chunk of {len} bytes must lie between byte 0 and byte {MAX_LOG_OFFSET}")]
+    #[error(
+        "offset: Invalid value: {offset}: a log chunk of {len} bytes must lie between byte 0 and byte {MAX_LOG_OFFSET}"
+    )]
     LogOffset {
         /// The chunk's offset.
         offset: i64,

@@ -138,7 +138,8 @@ fn log_is_bounded_and_resend_is_idempotent() {
 #[test]
 fn a_log_chunk_outside_0_to_the_max_offset_is_refused_without_overflow() {
     let store = Store::open_in_memory().unwrap();
-    for (offset, len) in [(-1, 1), (MAX_LOG_OFFSET, 1), (MAX_LOG_OFFSET - 1, 2), (i64::MAX, 1), (i64::MIN, 0)] {
+    for (offset, len) in [(-1, 1), (MAX_LOG_OFFSET, 1), (MAX_LOG_OFFSET - 1, 2), (i64::MAX, 1), (i64::MIN, 0)]
+    {
         let err = store.write(|t| t.append_log("p", offset, &vec![b'x'; len])).unwrap_err();
         assert!(
             matches!(err, StoreError::LogOffset { offset: o, len: l } if o == offset && l == len),
