@@ -830,7 +830,9 @@ impl Client {
         .await
     }
 
-    /// Appends a chunk to a pod's log at `offset`.
+    /// Appends a chunk to a pod's log at `offset`. A worker's client
+    /// ([`Client::with_report_batching`]) names its worker, so the coordinator refuses a chunk
+    /// for a pod bound elsewhere.
     pub async fn append_log(
         &self,
         pod: &str,
@@ -838,14 +840,13 @@ impl Client {
         offset: u64,
         data: Vec<u8>,
     ) -> Result<(), ClientError> {
-        self.send(
-            self.http
-                .post(self.url(&format!("/api/v1/pods/{pod}/log")))
-                .query(&[("offset", offset.to_string()), ("uid", uid.to_string())])
-                .body(data),
-        )
-        .await
-        .map(|_| ())
+        let mut query = vec![("offset", offset.to_string()), ("uid", uid.to_string())];
+        if let Some(batcher) = &self.batcher {
+            query.push(("worker", batcher.worker.clone()));
+        }
+        self.send(self.http.post(self.url(&format!("/api/v1/pods/{pod}/log"))).query(&query).body(data))
+            .await
+            .map(|_| ())
     }
 
     // === generic ===

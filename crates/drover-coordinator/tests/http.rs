@@ -369,7 +369,14 @@ async fn a_log_append_must_name_an_existing_pod_its_uid_its_worker_and_a_bounded
         assert_eq!(code, want, "{query}: {answer}");
         assert!(answer.contains(r#""kind":"Status""#) && answer.contains(message), "{query}: {answer}");
     }
+    // A worker's client names its worker: another worker's chunk is refused.
+    let other = Client::new(&s.url()).with_report_batching("w2");
+    let err = other.append_log(name, uid, 12, b"forged\n".to_vec()).await.unwrap_err();
+    assert!(err.is_conflict(), "{err}");
     assert_eq!(client.pod_log(name).await.unwrap(), b"hello world\n", "no refused chunk landed");
+    let own = Client::new(&s.url()).with_report_batching("w1");
+    own.append_log(name, uid, 12, b"bye\n".to_vec()).await.unwrap();
+    assert_eq!(client.pod_log(name).await.unwrap(), b"hello world\nbye\n");
     s.stop().await;
 }
 
