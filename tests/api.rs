@@ -99,3 +99,26 @@ fn the_data_directory_is_private_to_the_coordinators_user() {
         assert_eq!(mode(&data.join("drover.db-shm")), 0o600);
     }
 }
+
+/// The soft limit on open files of process `pid` (from `/proc/PID/limits`).
+fn soft_fd_limit(pid: u32) -> u64 {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits.lines().find(|l| l.starts_with("Max open files")).unwrap();
+    line.split_whitespace().nth(3).unwrap().parse().unwrap()
+}
+
+#[test]
+fn the_coordinator_raises_its_open_files_limit_to_fit_its_connection_cap() {
+    let dir = TempDir::new("fds");
+    let hard: u64 = {
+        let out = std::process::Command::new("sh").args(["-c", "ulimit -Hn"]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(u64::MAX)
+    };
+    // Started as a new user's shell might start it, with a soft limit of 256 open files.
+    let mut cmd = std::process::Command::new("sh");
+    cmd.args(["-c", r#"ulimit -Sn 256 && exec "$0" coordinator --listen 127.0.0.1:0 --data "$1""#, BIN])
+        .arg(dir.0.join("store"));
+    let (coordinator, _port) = spawn_coordinator_cmd(cmd, dir.0.join("coordinator.log"));
+    // --max-connections 1024 plus 128 spare, as far as the hard limit allows.
+    assert_eq!(soft_fd_limit(coordinator.pid()), 1152.min(hard));
+}

@@ -252,9 +252,38 @@ async fn wait_signal() {
     }
 }
 
+/// File descriptors the coordinator needs besides its connections (the store, the listener, the
+/// runtime).
+const SPARE_FDS: u64 = 128;
+
+/// Raises the soft limit on open files to `--max-connections` plus [`SPARE_FDS`] (as far as the
+/// hard limit allows), so the connection cap, not `accept`'s EMFILE, is what bounds connections;
+/// warns when the hard limit is lower.
+fn raise_fd_limit(max_connections: u32) {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let want = u64::from(max_connections) + SPARE_FDS;
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
+    };
+    if soft >= want {
+        return;
+    }
+    let new = want.min(hard);
+    if let Err(err) = setrlimit(Resource::RLIMIT_NOFILE, new, hard) {
+        tracing::warn!(error = %err, soft, "Cannot raise the limit on open files");
+    } else if new < want {
+        tracing::warn!(
+            limit = new,
+            "The limit on open files is below --max-connections plus {SPARE_FDS}: connections beyond it \
+             wait until others close; raise the hard limit (ulimit -Hn) or lower --max-connections"
+        );
+    }
+}
+
 /// `drover coordinator`.
 pub(crate) async fn coordinator(args: CoordinatorArgs, target: &crate::Target) -> anyhow::Result<ExitCode> {
     init_logging();
+    raise_fd_limit(args.flags.max_connections);
     let listener =
         TcpListener::bind(&args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
     let token = shutdown_on_signal();
@@ -284,6 +313,7 @@ pub(crate) async fn worker(args: WorkerArgs, target: &crate::Target) -> anyhow::
 /// `drover up`.
 pub(crate) async fn up(args: UpArgs, target: &crate::Target) -> anyhow::Result<ExitCode> {
     init_logging();
+    raise_fd_limit(args.coordinator.max_connections);
     let addr = format!("127.0.0.1:{}", args.port);
     let listener = TcpListener::bind(&addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let url = format!("http://{}", listener.local_addr()?);
