@@ -104,6 +104,7 @@ impl CoordinatorFlags {
             stream_keepalive: drover_api::protocol::STREAM_KEEPALIVE,
             public_hosts: self.public_hosts.clone(),
             header_read_timeout: self.header_read_timeout,
+            body_read_timeout: drover_coordinator::DEFAULT_BODY_READ_TIMEOUT,
             max_connections: self.max_connections as usize,
         }
     }

@@ -269,18 +269,15 @@ type ApiResult<T> = Result<T, ApiError>;
 
 /// A JSON request body. Unlike [`Json`], a body that is not JSON is refused with a `Status`: 415
 /// without `Content-Type: application/json`, 400 when it does not parse, 422 when it does not fit
-/// the type.
+/// the type; and one that has not arrived within [`Config::body_read_timeout`](crate::Config)
+/// with 408.
 struct ApiJson<T>(T);
 
-impl<T, S> axum::extract::FromRequest<S> for ApiJson<T>
-where
-    T: serde::de::DeserializeOwned,
-    S: Send + Sync,
-{
+impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<Coordinator> for ApiJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
-        match Json::<T>::from_request(req, state).await {
+    async fn from_request(req: axum::extract::Request, c: &Coordinator) -> Result<Self, ApiError> {
+        match within_body_timeout(c, Json::<T>::from_request(req, c)).await? {
             Ok(Json(value)) => Ok(ApiJson(value)),
             Err(rejection) => {
                 let code = rejection.status();
@@ -294,6 +291,41 @@ where
             }
         }
     }
+}
+
+/// A raw request body (a log chunk), read within [`Config::body_read_timeout`](crate::Config)
+/// (408 otherwise).
+struct ApiBytes(Bytes);
+
+impl axum::extract::FromRequest<Coordinator> for ApiBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, c: &Coordinator) -> Result<Self, ApiError> {
+        match within_body_timeout(c, Bytes::from_request(req, c)).await? {
+            Ok(bytes) => Ok(ApiBytes(bytes)),
+            Err(rejection) => {
+                let code = rejection.status();
+                let reason = if code == StatusCode::PAYLOAD_TOO_LARGE {
+                    "RequestEntityTooLarge"
+                } else {
+                    "BadRequest"
+                };
+                Err(ApiError::new(code, reason, rejection.body_text()))
+            }
+        }
+    }
+}
+
+/// `read`, or 408 when the body has not arrived within the configured time.
+async fn within_body_timeout<R>(c: &Coordinator, read: impl std::future::Future<Output = R>) -> ApiResult<R> {
+    let limit = c.config.body_read_timeout;
+    tokio::time::timeout(limit, read).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "Timeout",
+            format!("the request body did not arrive within {}s", limit.as_secs_f64()),
+        )
+    })
 }
 
 // === lists and watches ===
@@ -743,7 +775,7 @@ async fn append_log(
     State(c): State<Coordinator>,
     Path(name): Path<String>,
     Query(q): Query<AppendQuery>,
-    body: Bytes,
+    ApiBytes(body): ApiBytes,
 ) -> ApiResult<StatusCode> {
     let invalid = |message: String| {
         let mut err = ApiError::new(

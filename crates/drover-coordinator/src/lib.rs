@@ -75,6 +75,9 @@ pub struct Config {
     /// keep-alive timeout. A response that streams (watches, `logs -f`, the assignment stream)
     /// is not cut by it.
     pub header_read_timeout: Duration,
+    /// How long a request's body may take to arrive once its head has: a body sent slowly is
+    /// refused with 408 and its connection closed.
+    pub body_read_timeout: Duration,
     /// The most connections open at once; more wait in the listen queue until one closes.
     pub max_connections: usize,
 }
@@ -83,6 +86,9 @@ pub struct Config {
 /// so a request never races the server's close).
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// [`Config::body_read_timeout`]'s default: 30 s.
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// [`Config::max_connections`]'s default.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 
@@ -90,7 +96,7 @@ impl Default for Config {
     /// The defaults of `drover coordinator`'s flags, with the store in memory: a 10 s worker
     /// lease, events kept 1 h, Kubernetes' back-off, CronJobs in UTC, no token, loopback only,
     /// keepalives every [`drover_api::protocol::STREAM_KEEPALIVE`], no public host, a 15 s
-    /// header-read timeout, at most 1,024 connections.
+    /// header-read timeout, a 30 s body-read timeout, at most 1,024 connections.
     fn default() -> Config {
         Config {
             data_dir: None,
@@ -103,6 +109,7 @@ impl Default for Config {
             stream_keepalive: drover_api::protocol::STREAM_KEEPALIVE,
             public_hosts: Vec::new(),
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }

@@ -249,6 +249,37 @@ async fn connections_beyond_the_cap_wait_until_one_closes() {
     s.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_sent_too_slowly_is_refused_with_408_and_its_connection_closed() {
+    let limit = Duration::from_secs(1);
+    let s = Served::start(Config { body_read_timeout: limit, ..Config::default() }).await;
+    for (path, content_type) in
+        [("/apis/batch/v1/jobs", "application/json"), ("/api/v1/pods/p/log?offset=0", "text/plain")]
+    {
+        let mut conn = TcpStream::connect(s.addr).await.unwrap();
+        conn.write_all(
+            format!(
+                "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: {content_type}\r\nContent-Length: 100\r\n\r\n{{\"kind\""
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+        let start = Instant::now();
+        let answer = tokio::time::timeout(limit + Duration::from_secs(5), until_closed(conn))
+            .await
+            .expect("answered and closed");
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 408"), "{path}: {answer}");
+        assert!(
+            answer.contains(r#""reason":"Timeout""#) && answer.contains("did not arrive within 1s"),
+            "{answer}"
+        );
+        assert!(start.elapsed() >= limit - Duration::from_millis(100), "{:?}", start.elapsed());
+    }
+    s.stop().await;
+}
+
 #[tokio::test]
 async fn bodies_that_are_not_json_are_refused_with_a_status() {
     let s = Served::start(Config::default()).await;
