@@ -33,7 +33,11 @@
 //! browser sends, is answered. With a token, `Host` is not checked: the token guards the API.
 //!
 //! Request bodies are JSON (`Content-Type: application/json`), except a log chunk's; anything
-//! else is refused with 415, malformed JSON with 400.
+//! else is refused with 415, malformed JSON with 400. A body that has not arrived within
+//! `Config::body_read_timeout` of its head is refused with 408. A log chunk (`POST
+//! …/pods/{name}/log?offset=N&uid=U&worker=W`) must name an existing pod (404), its uid and, if
+//! `worker` is given, the worker it is bound to (409), and lie within the store's offset bound
+//! (422).
 //!
 //! Errors are Kubernetes `Status` objects. Watches and the assignment stream are
 //! newline-delimited JSON; a watch event is `{"type":"ADDED|MODIFIED|DELETED","object":{…}}`.
