@@ -119,11 +119,16 @@ pub(crate) fn apply(command: Command, args: Vec<OsString>) -> anyhow::Result<Vec
                     }
                 }
                 _ => {
-                    let text = value
-                        .clone()
-                        .into_string()
-                        .with_context(|| format!("config file setting {key:?}"))?;
-                    extra.push(format!("--{key}={text}").into());
+                    // A list gives the flag once per item (`public-host: [a, b]`).
+                    let items = match value.clone().into_array() {
+                        Ok(items) => items,
+                        Err(_) => vec![value.clone()],
+                    };
+                    for item in items {
+                        let text =
+                            item.into_string().with_context(|| format!("config file setting {key:?}"))?;
+                        extra.push(format!("--{key}={text}").into());
+                    }
                 }
             }
         }
@@ -191,6 +196,21 @@ mod tests {
         let cli = with_file("[coordinator]\ninsecure = true\n", "toml", &["coordinator"]).unwrap();
         let crate::Command::Coordinator(args) = cli.command else { panic!("coordinator") };
         assert!(args.flags.insecure());
+    }
+
+    #[test]
+    fn a_list_gives_a_repeatable_flag_once_per_item() {
+        let cli = with_file(
+            "coordinator:\n  public-host: [drover.example, 'ci.example:8080']\n",
+            "yaml",
+            &["coordinator"],
+        )
+        .unwrap();
+        let crate::Command::Coordinator(args) = cli.command else { panic!("coordinator") };
+        assert_eq!(args.flags.public_hosts(), ["drover.example", "ci.example:8080"]);
+        let cli = with_file("coordinator:\n  public-host: one.example\n", "yaml", &["coordinator"]).unwrap();
+        let crate::Command::Coordinator(args) = cli.command else { panic!("coordinator") };
+        assert_eq!(args.flags.public_hosts(), ["one.example"]);
     }
 
     #[test]

@@ -37,6 +37,26 @@ pub(crate) struct CoordinatorFlags {
     /// run commands on the workers).
     #[arg(long, env = "DROVER_INSECURE")]
     insecure: bool,
+    /// Without a token, the API answers only requests whose Host is loopback or the listening
+    /// address (a guard against DNS rebinding); a name (or name:port) given here is answered too.
+    /// Repeat the flag, or separate names with commas.
+    #[arg(long = "public-host", env = "DROVER_PUBLIC_HOSTS", value_delimiter = ',', value_name = "NAME")]
+    public_hosts: Vec<String>,
+    /// How long a connection may take to send a request's head, from its opening or its previous
+    /// response; half-sent requests and idle connections are closed after it.
+    #[arg(long, env = "DROVER_HEADER_READ_TIMEOUT", default_value = "15s", value_parser = parse_positive)]
+    header_read_timeout: Duration,
+    /// The most connections open at once; more wait until one closes.
+    #[arg(long, env = "DROVER_MAX_CONNECTIONS", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
+}
+
+fn parse_positive(text: &str) -> Result<Duration, String> {
+    match duration::parse(text)? {
+        d if d.is_zero() => Err("must be greater than 0".to_string()),
+        d => Ok(d),
+    }
 }
 
 fn parse_zone(text: &str) -> Result<chrono_tz::Tz, String> {
@@ -55,6 +75,12 @@ impl CoordinatorFlags {
     #[cfg(test)]
     pub(crate) fn insecure(&self) -> bool {
         self.insecure
+    }
+
+    /// `--public-host` (for tests of the config file).
+    #[cfg(test)]
+    pub(crate) fn public_hosts(&self) -> &[String] {
+        &self.public_hosts
     }
 
     fn config(&self, token: Option<&drover_api::meta::Secret>) -> drover_coordinator::Config {
@@ -76,6 +102,10 @@ impl CoordinatorFlags {
             token: token.cloned(),
             insecure: self.insecure,
             stream_keepalive: drover_api::protocol::STREAM_KEEPALIVE,
+            public_hosts: self.public_hosts.clone(),
+            header_read_timeout: self.header_read_timeout,
+            body_read_timeout: drover_coordinator::DEFAULT_BODY_READ_TIMEOUT,
+            max_connections: self.max_connections as usize,
         }
     }
 }
@@ -223,9 +253,38 @@ async fn wait_signal() {
     }
 }
 
+/// File descriptors the coordinator needs besides its connections (the store, the listener, the
+/// runtime).
+const SPARE_FDS: u64 = 128;
+
+/// Raises the soft limit on open files to `--max-connections` plus [`SPARE_FDS`] (as far as the
+/// hard limit allows), so the connection cap, not `accept`'s EMFILE, is what bounds connections;
+/// warns when the hard limit is lower.
+fn raise_fd_limit(max_connections: u32) {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let want = u64::from(max_connections) + SPARE_FDS;
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
+    };
+    if soft >= want {
+        return;
+    }
+    let new = want.min(hard);
+    if let Err(err) = setrlimit(Resource::RLIMIT_NOFILE, new, hard) {
+        tracing::warn!(error = %err, soft, "Cannot raise the limit on open files");
+    } else if new < want {
+        tracing::warn!(
+            limit = new,
+            "The limit on open files is below --max-connections plus {SPARE_FDS}: connections beyond it \
+             wait until others close; raise the hard limit (ulimit -Hn) or lower --max-connections"
+        );
+    }
+}
+
 /// `drover coordinator`.
 pub(crate) async fn coordinator(args: CoordinatorArgs, target: &crate::Target) -> anyhow::Result<ExitCode> {
     init_logging();
+    raise_fd_limit(args.flags.max_connections);
     let listener =
         TcpListener::bind(&args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
     let token = shutdown_on_signal();
@@ -255,6 +314,7 @@ pub(crate) async fn worker(args: WorkerArgs, target: &crate::Target) -> anyhow::
 /// `drover up`.
 pub(crate) async fn up(args: UpArgs, target: &crate::Target) -> anyhow::Result<ExitCode> {
     init_logging();
+    raise_fd_limit(args.coordinator.max_connections);
     let addr = format!("127.0.0.1:{}", args.port);
     let listener = TcpListener::bind(&addr).await.with_context(|| format!("cannot listen on {addr}"))?;
     let url = format!("http://{}", listener.local_addr()?);

@@ -395,7 +395,10 @@ impl Client {
             .tcp_keepalive(Duration::from_secs(15))
             .tcp_keepalive_interval(Duration::from_secs(5))
             .tcp_keepalive_retries(3)
-            .pool_idle_timeout(Duration::from_secs(30))
+            // Under the coordinator's 15 s header-read timeout, which also closes idle
+            // connections: the client drops an idle connection first, so no request is sent on
+            // one the server is closing.
+            .pool_idle_timeout(Duration::from_secs(10))
             .build()
             .unwrap_or_default();
         Client {
@@ -827,7 +830,9 @@ impl Client {
         .await
     }
 
-    /// Appends a chunk to a pod's log at `offset`.
+    /// Appends a chunk to a pod's log at `offset`. A worker's client
+    /// ([`Client::with_report_batching`]) names its worker, so the coordinator refuses a chunk
+    /// for a pod bound elsewhere.
     pub async fn append_log(
         &self,
         pod: &str,
@@ -835,14 +840,13 @@ impl Client {
         offset: u64,
         data: Vec<u8>,
     ) -> Result<(), ClientError> {
-        self.send(
-            self.http
-                .post(self.url(&format!("/api/v1/pods/{pod}/log")))
-                .query(&[("offset", offset.to_string()), ("uid", uid.to_string())])
-                .body(data),
-        )
-        .await
-        .map(|_| ())
+        let mut query = vec![("offset", offset.to_string()), ("uid", uid.to_string())];
+        if let Some(batcher) = &self.batcher {
+            query.push(("worker", batcher.worker.clone()));
+        }
+        self.send(self.http.post(self.url(&format!("/api/v1/pods/{pod}/log"))).query(&query).body(data))
+            .await
+            .map(|_| ())
     }
 
     // === generic ===

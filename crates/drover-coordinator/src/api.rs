@@ -25,6 +25,20 @@
 //! With a token configured (`Config::token`), every path but `/healthz` needs
 //! `Authorization: Bearer <token>`; otherwise the answer is 401 `Unauthorized`.
 //!
+//! Without a token, the API answers only requests addressed to this machine: their `Host` must
+//! be a loopback name (`localhost`, `127.0.0.1`, `[::1]`, …), the address the connection came in
+//! on, or one of `Config::public_hosts`, with any port; otherwise the answer is 421 (a `Status`
+//! naming the host). A web page the user visits cannot then reach the API through DNS rebinding
+//! (its requests carry the page's own host name). A request without `Host` (HTTP/1.0), which no
+//! browser sends, is answered. With a token, `Host` is not checked: the token guards the API.
+//!
+//! Request bodies are JSON (`Content-Type: application/json`), except a log chunk's; anything
+//! else is refused with 415, malformed JSON with 400. A body that has not arrived within
+//! `Config::body_read_timeout` of its head is refused with 408. A log chunk (`POST
+//! …/pods/{name}/log?offset=N&uid=U&worker=W`) must name an existing pod (404), its uid and, if
+//! `worker` is given, the worker it is bound to (409), and lie within the store's offset bound
+//! (422).
+//!
 //! Errors are Kubernetes `Status` objects. Watches and the assignment stream are
 //! newline-delimited JSON; a watch event is `{"type":"ADDED|MODIFIED|DELETED","object":{…}}`.
 
@@ -78,6 +92,7 @@ pub fn router(coordinator: Coordinator) -> Router {
         .route("/apis/drover.dev/v1/workers/{name}/assignments", get(assignments))
         .layer(axum::middleware::from_fn(redact_passwords))
         .layer(axum::middleware::from_fn_with_state(coordinator.clone(), authenticate))
+        .layer(axum::middleware::from_fn_with_state(coordinator.clone(), guard_host))
         .with_state(coordinator)
 }
 
@@ -148,6 +163,78 @@ async fn redact_passwords(req: axum::extract::Request, next: axum::middleware::N
     Response::from_parts(parts, body)
 }
 
+/// Without a token, refuses a request whose `Host` names another machine (see the module docs).
+async fn guard_host(
+    State(c): State<Coordinator>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if c.config.token.is_some() {
+        return next.run(req).await;
+    }
+    let host = match req.headers().get(header::HOST) {
+        Some(value) => Some(String::from_utf8_lossy(value.as_bytes()).into_owned()),
+        None => req.uri().authority().map(|a| a.as_str().to_string()),
+    };
+    let Some(host) = host else {
+        return next.run(req).await;
+    };
+    let local = req.extensions().get::<crate::serve::LocalAddr>().map(|l| l.0.ip());
+    if host_allowed(&host, local, &c.config.public_hosts) {
+        return next.run(req).await;
+    }
+    tracing::warn!(host = %host, "Refused a request for another host (no token is set)");
+    ApiError::new(
+        StatusCode::MISDIRECTED_REQUEST,
+        "MisdirectedRequest",
+        format!(
+            "Host {host:?} is not this coordinator: without a token it answers only requests to localhost, \
+             127.0.0.1, [::1], its listening address or a --public-host (a guard against DNS rebinding); \
+             add --public-host {name} or set a token",
+            name = split_host(&host).0
+        ),
+    )
+    .into_response()
+}
+
+/// `host[:port]` (`[v6]:port` too) as its lower-case name without brackets, a trailing dot or
+/// the port, and the port.
+fn split_host(host: &str) -> (String, Option<&str>) {
+    let host = host.trim();
+    let (name, port) = if let Some(rest) = host.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((name, tail)) => (name, tail.strip_prefix(':')),
+            None => (rest, None),
+        }
+    } else {
+        match host.rsplit_once(':') {
+            // More than one colon and no brackets: a bare IPv6 address.
+            Some((name, port)) if !name.contains(':') => (name, Some(port)),
+            _ => (host, None),
+        }
+    };
+    (name.trim_end_matches('.').to_ascii_lowercase(), port)
+}
+
+/// Whether `host` (a `Host` header) names this machine: a loopback name or address, the address
+/// the connection came in on (`local`), or a public host (a configured `name` matches any port,
+/// `name:port` only that port).
+fn host_allowed(host: &str, local: Option<std::net::IpAddr>, public_hosts: &[String]) -> bool {
+    let (name, port) = split_host(host);
+    if name == "localhost" {
+        return true;
+    }
+    if let Ok(ip) = name.parse::<std::net::IpAddr>()
+        && (ip.is_loopback() || Some(ip) == local)
+    {
+        return true;
+    }
+    public_hosts.iter().any(|allowed| {
+        let (allowed_name, allowed_port) = split_host(allowed);
+        allowed_name == name && allowed_port.is_none_or(|p| Some(p) == port)
+    })
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     let mut diff = a.len() ^ b.len();
     for (i, &x) in a.iter().enumerate() {
@@ -189,6 +276,9 @@ impl From<StoreError> for ApiError {
                 ApiError::new(StatusCode::CONFLICT, "AlreadyExists", err.to_string())
             }
             StoreError::Conflict { .. } => ApiError::new(StatusCode::CONFLICT, "Conflict", err.to_string()),
+            StoreError::LogOffset { .. } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "Invalid", err.to_string())
+            }
             other => {
                 tracing::error!(error = %other, "Store error");
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", other.to_string())
@@ -213,6 +303,67 @@ impl IntoResponse for ApiError {
 }
 
 type ApiResult<T> = Result<T, ApiError>;
+
+/// A JSON request body. Unlike [`Json`], a body that is not JSON is refused with a `Status`: 415
+/// without `Content-Type: application/json`, 400 when it does not parse, 422 when it does not fit
+/// the type; and one that has not arrived within [`Config::body_read_timeout`](crate::Config)
+/// with 408.
+struct ApiJson<T>(T);
+
+impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<Coordinator> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, c: &Coordinator) -> Result<Self, ApiError> {
+        match within_body_timeout(c, Json::<T>::from_request(req, c)).await? {
+            Ok(Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => {
+                let code = rejection.status();
+                let reason = match code {
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE => "UnsupportedMediaType",
+                    StatusCode::PAYLOAD_TOO_LARGE => "RequestEntityTooLarge",
+                    StatusCode::UNPROCESSABLE_ENTITY => "Invalid",
+                    _ => "BadRequest",
+                };
+                Err(ApiError::new(code, reason, rejection.body_text()))
+            }
+        }
+    }
+}
+
+/// A raw request body (a log chunk), read within [`Config::body_read_timeout`](crate::Config)
+/// (408 otherwise).
+struct ApiBytes(Bytes);
+
+impl axum::extract::FromRequest<Coordinator> for ApiBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, c: &Coordinator) -> Result<Self, ApiError> {
+        match within_body_timeout(c, Bytes::from_request(req, c)).await? {
+            Ok(bytes) => Ok(ApiBytes(bytes)),
+            Err(rejection) => {
+                let code = rejection.status();
+                let reason = if code == StatusCode::PAYLOAD_TOO_LARGE {
+                    "RequestEntityTooLarge"
+                } else {
+                    "BadRequest"
+                };
+                Err(ApiError::new(code, reason, rejection.body_text()))
+            }
+        }
+    }
+}
+
+/// `read`, or 408 when the body has not arrived within the configured time.
+async fn within_body_timeout<R>(c: &Coordinator, read: impl std::future::Future<Output = R>) -> ApiResult<R> {
+    let limit = c.config.body_read_timeout;
+    tokio::time::timeout(limit, read).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "Timeout",
+            format!("the request body did not arrive within {}s", limit.as_secs_f64()),
+        )
+    })
+}
 
 // === lists and watches ===
 
@@ -354,7 +505,7 @@ fn admit_cronjob(body: Value) -> ApiResult<CronJob> {
 
 async fn create_job(
     State(c): State<Coordinator>,
-    Json(body): Json<Value>,
+    ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<(StatusCode, Json<Job>)> {
     let job = admit_job(body)?;
     let now = now();
@@ -368,7 +519,7 @@ async fn create_job(
 async fn replace_job(
     State(c): State<Coordinator>,
     Path(name): Path<String>,
-    Json(body): Json<Value>,
+    ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Json<Job>> {
     let mut body = body;
     if let Some(stored) = c.store().get::<Job>(&name)? {
@@ -530,7 +681,7 @@ async fn get_cronjob(State(c): State<Coordinator>, Path(name): Path<String>) -> 
 
 async fn create_cronjob(
     State(c): State<Coordinator>,
-    Json(body): Json<Value>,
+    ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<(StatusCode, Json<CronJob>)> {
     let mut cj = admit_cronjob(body)?;
     cj.apply_defaults();
@@ -546,7 +697,7 @@ async fn create_cronjob(
 async fn replace_cronjob(
     State(c): State<Coordinator>,
     Path(name): Path<String>,
-    Json(body): Json<Value>,
+    ApiJson(body): ApiJson<Value>,
 ) -> ApiResult<Json<CronJob>> {
     let mut submitted = admit_cronjob(body)?;
     submitted.apply_defaults();
@@ -614,8 +765,6 @@ async fn get_pod(State(c): State<Coordinator>, Path(name): Path<String>) -> ApiR
 #[derive(Debug, Default, Deserialize)]
 struct LogQuery {
     follow: Option<bool>,
-    offset: Option<i64>,
-    uid: Option<String>,
 }
 
 async fn read_log(
@@ -668,17 +817,62 @@ async fn read_log(
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()))
 }
 
+#[derive(Debug, Default, Deserialize)]
+struct AppendQuery {
+    offset: Option<String>,
+    uid: Option<String>,
+    worker: Option<String>,
+}
+
+/// A worker appends a chunk of a pod's output at `offset`. The pod must exist, its uid must be
+/// the one given (404, 409: a chunk for a pod that was replaced), it must be bound to the worker
+/// given (409), and the chunk must lie between byte 0 and [`drover_store::MAX_LOG_OFFSET`]
+/// (422, from the store's own check). The worker
+/// is known when the request names it (`worker=`).
 async fn append_log(
     State(c): State<Coordinator>,
     Path(name): Path<String>,
-    Query(q): Query<LogQuery>,
-    body: Bytes,
+    Query(q): Query<AppendQuery>,
+    ApiBytes(body): ApiBytes,
 ) -> ApiResult<StatusCode> {
-    let uid = match q.uid {
-        Some(uid) => uid,
-        None => c.store().get::<Pod>(&name)?.ok_or_else(|| ApiError::not_found("pods", &name))?.metadata.uid,
+    let invalid = |message: String| {
+        let mut err = ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid",
+            format!("log chunk for pod {name:?} is invalid: {message}"),
+        );
+        err.causes = vec![message];
+        err
     };
-    let offset = q.offset.unwrap_or(0);
+    let offset = match q.offset.as_deref() {
+        None => 0,
+        Some(text) => text.parse::<i64>().map_err(|_| {
+            invalid(format!("offset: Invalid value: {text:?}: must be a byte offset (a whole number)"))
+        })?,
+    };
+    let pod = c.store().get::<Pod>(&name)?.ok_or_else(|| ApiError::not_found("pods", &name))?;
+    let uid = pod.metadata.uid;
+    if let Some(given) = q.uid.filter(|given| *given != uid) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "Conflict",
+            format!(
+                "pod {name:?} has uid {uid:?}, not {given:?}: the log chunk is for a pod that no longer exists"
+            ),
+        ));
+    }
+    if let Some(worker) = q.worker
+        && pod.spec.node_name.as_deref() != Some(worker.as_str())
+    {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "Conflict",
+            format!(
+                "pod {name:?} is not bound to worker {worker:?} (bound to {:?}): only its worker appends to its log",
+                pod.spec.node_name.as_deref().unwrap_or("")
+            ),
+        ));
+    }
     c.store().write(|t| t.append_log(&uid, offset, &body))?;
     c.notify_logs();
     Ok(StatusCode::NO_CONTENT)
@@ -687,7 +881,7 @@ async fn append_log(
 async fn report_status(
     State(c): State<Coordinator>,
     Path(name): Path<String>,
-    Json(report): Json<StatusReport>,
+    ApiJson(report): ApiJson<StatusReport>,
 ) -> ApiResult<Json<Pod>> {
     match c.report_status(&name, report) {
         Ok(pod) => Ok(Json(pod)),
@@ -730,7 +924,7 @@ async fn get_worker(State(c): State<Coordinator>, Path(name): Path<String>) -> A
 
 async fn register_worker(
     State(c): State<Coordinator>,
-    Json(reg): Json<Registration>,
+    ApiJson(reg): ApiJson<Registration>,
 ) -> ApiResult<Json<Worker>> {
     let errors = drover_api::validation::validate_name("name", &reg.name, 253);
     if !errors.is_empty() || reg.slots < 1 {
@@ -755,7 +949,7 @@ async fn heartbeat(State(c): State<Coordinator>, Path(name): Path<String>) -> Ap
 async fn report_statuses(
     State(c): State<Coordinator>,
     Path(name): Path<String>,
-    Json(reports): Json<Vec<PodReport>>,
+    ApiJson(reports): ApiJson<Vec<PodReport>>,
 ) -> ApiResult<Json<Vec<ReportResult>>> {
     if reports.iter().any(|r| r.report.worker != name) {
         return Err(ApiError::bad_request(format!("every report must come from worker {name:?}")));
@@ -778,7 +972,7 @@ const MAX_TASK_ID: usize = 1024;
 async fn record_tasks(
     State(c): State<Coordinator>,
     Path(name): Path<String>,
-    Json(records): Json<Vec<TaskRecord>>,
+    ApiJson(records): ApiJson<Vec<TaskRecord>>,
 ) -> ApiResult<Json<Vec<TaskRecordResult>>> {
     if let Some(bad) = records.iter().flat_map(|r| &r.tasks).find(|t| t.is_empty() || t.len() > MAX_TASK_ID) {
         return Err(ApiError::bad_request(format!(

@@ -15,6 +15,8 @@
 //! - [`events`]: removes events older than [`Config::event_ttl`].
 //! - [`metrics`]: `GET /metrics` in Prometheus' text format.
 //! - [`api`]: the axum router. Only this module knows HTTP paths and status codes.
+//! - [`serve`]: the connection loop: a cap on open connections, a header-read timeout, graceful
+//!   shutdown.
 //!
 //! [`run`] takes an already-bound listener and a shutdown future, so tests run on port 0.
 
@@ -24,6 +26,7 @@ pub mod cronjobs;
 pub mod events;
 pub mod metrics;
 pub mod scheduler;
+pub mod serve;
 pub mod state;
 pub mod workers;
 
@@ -64,12 +67,36 @@ pub struct Config {
     /// empty line, so its client can tell a quiet stream from a dead connection
     /// ([`drover_api::protocol::STREAM_KEEPALIVE`] by default).
     pub stream_keepalive: Duration,
+    /// Host names (optionally `name:port`) besides loopback and the listening address that an
+    /// API without a token answers (see [`api`]: the DNS-rebinding guard). Ignored with a token.
+    pub public_hosts: Vec<String>,
+    /// How long a connection may take to send a request's head, counted from its opening or from
+    /// the end of its previous response: it closes half-sent requests, and it is also the idle
+    /// keep-alive timeout. A response that streams (watches, `logs -f`, the assignment stream)
+    /// is not cut by it.
+    pub header_read_timeout: Duration,
+    /// How long a request's body may take to arrive once its head has: a body sent slowly is
+    /// refused with 408 and its connection closed.
+    pub body_read_timeout: Duration,
+    /// The most connections open at once; more wait in the listen queue until one closes.
+    pub max_connections: usize,
 }
+
+/// [`Config::header_read_timeout`]'s default: 15 s (clients drop idle connections after 10 s,
+/// so a request never races the server's close).
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// [`Config::body_read_timeout`]'s default: 30 s.
+pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// [`Config::max_connections`]'s default.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
 
 impl Default for Config {
     /// The defaults of `drover coordinator`'s flags, with the store in memory: a 10 s worker
     /// lease, events kept 1 h, Kubernetes' back-off, CronJobs in UTC, no token, loopback only,
-    /// keepalives every [`drover_api::protocol::STREAM_KEEPALIVE`].
+    /// keepalives every [`drover_api::protocol::STREAM_KEEPALIVE`], no public host, a 15 s
+    /// header-read timeout, a 30 s body-read timeout, at most 1,024 connections.
     fn default() -> Config {
         Config {
             data_dir: None,
@@ -80,6 +107,10 @@ impl Default for Config {
             token: None,
             insecure: false,
             stream_keepalive: drover_api::protocol::STREAM_KEEPALIVE,
+            public_hosts: Vec::new(),
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 }
@@ -91,9 +122,6 @@ pub enum Error {
     /// The store could not be opened.
     #[error("cannot open the store")]
     Store(#[from] drover_store::StoreError),
-    /// The HTTP server failed.
-    #[error("http server failed")]
-    Serve(#[source] std::io::Error),
     /// Asked to serve an open API beyond this machine.
     #[error(
         "refusing to listen on {0} without a token: anyone who can reach this port could run commands on the \
@@ -136,23 +164,19 @@ pub async fn run(
     tracker.spawn(events::run_event_gc(coordinator.clone(), token.clone()));
 
     let router = api::router(coordinator.clone());
-    let serve_token = token.clone();
-    // No Nagle delay: watch events and worker pushes are small writes that must leave at once.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(err) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %err, "Cannot set TCP_NODELAY");
-        }
-    });
-    let serve = axum::serve(listener, router).with_graceful_shutdown(async move {
+    // The shutdown future or a fatal error (the token) stops everything: streams end (they watch
+    // the token), then connections close.
+    let stop = token.clone();
+    tracker.spawn(async move {
         tokio::select! {
-            _ = shutdown => {}
-            _ = serve_token.cancelled() => {}
+            _ = shutdown => stop.cancel(),
+            _ = stop.cancelled() => {}
         }
     });
-    let res = serve.await.map_err(Error::Serve);
+    serve::serve(listener, router, &coordinator.config, token.clone()).await;
     token.cancel();
     tracker.close();
     tracker.wait().await;
     tracing::info!("Coordinator stopped");
-    res
+    Ok(())
 }

@@ -138,6 +138,16 @@ pub enum StoreError {
         /// The data directory.
         dir: String,
     },
+    /// A log chunk that would start before byte 0 or end past [`MAX_LOG_OFFSET`].
+    #[error(
+        "offset: Invalid value: {offset}: a log chunk of {len} bytes must lie between byte 0 and byte {MAX_LOG_OFFSET}"
+    )]
+    LogOffset {
+        /// The chunk's offset.
+        offset: i64,
+        /// The chunk's length.
+        len: usize,
+    },
     /// SQLite failed.
     #[error("store: {0}")]
     Sqlite(#[from] rusqlite::Error),
@@ -228,6 +238,10 @@ struct Inner {
 /// The log bytes kept per pod; older bytes are dropped.
 pub const LOG_LIMIT_BYTES: i64 = 1 << 20;
 
+/// The largest byte offset a pod's log may reach: 1 TiB of output over the pod's life (only the
+/// last [`LOG_LIMIT_BYTES`] are kept), far from `i64`'s end, so offsets never overflow.
+pub const MAX_LOG_OFFSET: i64 = 1 << 40;
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('revision', 0);
@@ -287,14 +301,50 @@ CREATE TABLE IF NOT EXISTS logs (
 
 impl Store {
     /// Opens (or creates) the store in `dir`, as `dir/drover.db`.
+    ///
+    /// The pods' logs and specs are in it, so only the coordinator's user may read it: a missing
+    /// `dir` is created `0700` (a warning names an existing one that others may enter), and the
+    /// database file is made `0600` before SQLite opens it (SQLite gives its `-wal` and `-shm`
+    /// files the database file's mode).
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|e| {
+        use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
+        let cannot = |what: String, e: std::io::Error| {
             StoreError::Sqlite(rusqlite::Error::SqliteFailure(
                 rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
-                Some(format!("cannot create data directory {}: {e}", dir.display())),
+                Some(format!("{what}: {e}")),
             ))
-        })?;
-        let conn = Connection::open(dir.join("drover.db"))?;
+        };
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| cannot(format!("cannot create data directory {}", dir.display()), e))?;
+        if let Ok(meta) = std::fs::metadata(dir)
+            && meta.permissions().mode() & 0o077 != 0
+        {
+            tracing::warn!(
+                dir = %dir.display(),
+                mode = format!("{:o}", meta.permissions().mode() & 0o777),
+                "The data directory is open to other users; chmod 700 it"
+            );
+        }
+        let path = dir.join("drover.db");
+        for file in [path.clone(), dir.join("drover.db-wal"), dir.join("drover.db-shm")] {
+            let created = std::fs::OpenOptions::new()
+                .write(true)
+                .create(file == path)
+                .truncate(false)
+                .mode(0o600)
+                .open(&file);
+            match created {
+                Ok(f) => f
+                    .set_permissions(std::fs::Permissions::from_mode(0o600))
+                    .map_err(|e| cannot(format!("cannot make {} private", file.display()), e))?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && file != path => {}
+                Err(e) => return Err(cannot(format!("cannot open {}", file.display()), e)),
+            }
+        }
+        let conn = Connection::open(&path)?;
         let mut store = Store::init(conn).map_err(|err| match err {
             StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _))
                 if e.code == rusqlite::ErrorCode::DatabaseBusy =>
@@ -934,12 +984,18 @@ impl Txn<'_> {
     /// `offset` is the byte offset of `data` in the pod's whole output; writing the same offset
     /// again is ignored (bytes before the stored end are skipped), so a worker may resend a chunk
     /// after a lost reply.
+    /// A chunk that starts before 0 or ends past [`MAX_LOG_OFFSET`] is refused
+    /// ([`StoreError::LogOffset`]).
     pub fn append_log(&mut self, pod_uid: &str, offset: i64, data: &[u8]) -> Result<(), StoreError> {
+        let end = i64::try_from(data.len())
+            .ok()
+            .and_then(|len| offset.checked_add(len))
+            .filter(|end| offset >= 0 && *end <= MAX_LOG_OFFSET)
+            .ok_or(StoreError::LogOffset { offset, len: data.len() })?;
         let current_end: i64 = self
             .tx
             .prepare_cached("SELECT COALESCE(MAX(offset + length(data)), 0) FROM logs WHERE pod_uid = ?1")?
             .query_row(params![pod_uid], |r| r.get(0))?;
-        let end = offset + data.len() as i64;
         if end <= current_end {
             return Ok(());
         }

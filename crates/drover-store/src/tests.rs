@@ -136,6 +136,23 @@ fn log_is_bounded_and_resend_is_idempotent() {
 }
 
 #[test]
+fn a_log_chunk_outside_0_to_the_max_offset_is_refused_without_overflow() {
+    let store = Store::open_in_memory().unwrap();
+    for (offset, len) in [(-1, 1), (MAX_LOG_OFFSET, 1), (MAX_LOG_OFFSET - 1, 2), (i64::MAX, 1), (i64::MIN, 0)]
+    {
+        let err = store.write(|t| t.append_log("p", offset, &vec![b'x'; len])).unwrap_err();
+        assert!(
+            matches!(err, StoreError::LogOffset { offset: o, len: l } if o == offset && l == len),
+            "{offset}+{len}: {err}"
+        );
+    }
+    // The last byte that fits is taken.
+    store.write(|t| t.append_log("p", MAX_LOG_OFFSET - 1, b"z")).unwrap();
+    let (bytes, next) = store.read(|t| t.read_log("p", 0)).unwrap();
+    assert_eq!((bytes, next), (b"z".to_vec(), MAX_LOG_OFFSET));
+}
+
+#[test]
 fn delete_reports_the_last_state() {
     let store = Store::open_in_memory().unwrap();
     store.write(|t| t.create(job("pi"), Utc::now())).unwrap();

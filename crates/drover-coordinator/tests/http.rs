@@ -1,0 +1,436 @@
+//! The coordinator's HTTP surface through `drover_coordinator::run` on a real 127.0.0.1:0
+//! listener: the DNS-rebinding guard, slow and half-sent requests, the connection cap, bodies
+//! that are not JSON, log appends, and the data directory's permissions.
+
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use drover_api::Pod;
+use drover_api::protocol::Registration;
+use drover_client::Client;
+use drover_coordinator::Config;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+
+/// A coordinator run by `drover_coordinator::run` in this process, stopped on drop.
+struct Served {
+    addr: SocketAddr,
+    stop: CancellationToken,
+    done: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Served {
+    async fn start(config: Config) -> Served {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = CancellationToken::new();
+        let until = stop.clone();
+        let done = tokio::spawn(async move {
+            drover_coordinator::run(listener, config, async move { until.cancelled().await }).await.unwrap();
+        });
+        Served { addr, stop, done: Some(done) }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops the coordinator and waits until `run` returned.
+    async fn stop(mut self) {
+        self.stop.cancel();
+        let done = self.done.take().unwrap();
+        tokio::time::timeout(Duration::from_secs(10), done).await.expect("run returns").unwrap();
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// Sends `request` as it is on a new connection and returns the status code and the whole
+/// answer (the request should carry `Connection: close`).
+async fn raw(addr: SocketAddr, request: &str) -> (u16, String) {
+    let mut conn = TcpStream::connect(addr).await.unwrap();
+    conn.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(10), conn.read_to_string(&mut answer))
+        .await
+        .expect("an answer within 10 s")
+        .unwrap();
+    let code = answer.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (code, answer)
+}
+
+async fn get_with_host(addr: SocketAddr, host: &str) -> (u16, String) {
+    raw(addr, &format!("GET /apis/batch/v1/jobs HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")).await
+}
+
+/// A fresh directory under the system's temp dir.
+fn temp_dir(tag: &str) -> PathBuf {
+    static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("drover-http-{tag}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).permissions().mode() & 0o777
+}
+
+#[tokio::test]
+async fn without_a_token_only_requests_addressed_to_this_machine_are_answered() {
+    let s = Served::start(Config { public_hosts: vec!["drover.example".into()], ..Config::default() }).await;
+    let port = s.addr.port();
+    for host in [
+        format!("127.0.0.1:{port}"),
+        format!("localhost:{port}"),
+        "localhost".to_string(),
+        format!("LocalHost.:{port}"),
+        format!("[::1]:{port}"),
+        format!("drover.example:{port}"),
+        "drover.example".to_string(),
+    ] {
+        let (code, answer) = get_with_host(s.addr, &host).await;
+        assert_eq!(code, 200, "Host {host}: {answer}");
+    }
+    for host in [
+        format!("attacker.example:{port}"),
+        "attacker.example".to_string(),
+        format!("localhost.attacker.example:{port}"),
+        format!("10.1.2.3:{port}"),
+    ] {
+        let (code, answer) = get_with_host(s.addr, &host).await;
+        assert_eq!(code, 421, "Host {host}: {answer}");
+        let name = host.rsplit_once(':').map_or(host.as_str(), |(n, _)| n);
+        assert!(answer.contains(r#""kind":"Status""#) && answer.contains(r#""code":421"#), "{answer}");
+        assert!(answer.contains(&format!(r#"Host \"{host}\" is not this coordinator"#)), "{answer}");
+        assert!(answer.contains(&format!("--public-host {name}")), "{answer}");
+    }
+    // The client (Host: 127.0.0.1:PORT) works.
+    Client::new(&s.url()).list_jobs("").await.unwrap();
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn with_a_token_the_host_is_not_checked() {
+    let token = "s3cret-token";
+    let s = Served::start(Config { token: drover_api::meta::Secret::new(token), ..Config::default() }).await;
+    let (code, answer) = raw(
+        s.addr,
+        &format!(
+            "GET /apis/batch/v1/jobs HTTP/1.1\r\nHost: drover.example\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+        ),
+    )
+    .await;
+    assert_eq!(code, 200, "{answer}");
+    let (code, answer) = get_with_host(s.addr, "drover.example").await;
+    assert_eq!(code, 401, "the token still guards the API: {answer}");
+    s.stop().await;
+}
+
+/// Opens `n` connections that each send half a request line and nothing more.
+async fn half_sent(addr: SocketAddr, n: usize) -> Vec<TcpStream> {
+    let mut conns = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut conn = TcpStream::connect(addr).await.unwrap();
+        conn.write_all(b"GET /apis/batch/v1/jo").await.unwrap();
+        conns.push(conn);
+    }
+    conns
+}
+
+/// Waits until the server closes `conn` (EOF or a reset), returning what it sent before.
+async fn until_closed(mut conn: TcpStream) -> Vec<u8> {
+    let mut got = Vec::new();
+    let _ = conn.read_to_end(&mut got).await;
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_sent_requests_are_closed_after_the_header_read_timeout_while_others_are_served() {
+    let timeout = Duration::from_secs(2);
+    let s = Served::start(Config { header_read_timeout: timeout, ..Config::default() }).await;
+    let start = Instant::now();
+    let conns = half_sent(s.addr, 200).await;
+    // While they hang, a whole request is answered at once.
+    let client = Client::new(&s.url());
+    tokio::time::timeout(Duration::from_secs(1), client.list_jobs(""))
+        .await
+        .expect("served at once")
+        .unwrap();
+    assert!(start.elapsed() < timeout, "answered before the timeout closed anything: {:?}", start.elapsed());
+    // Every half-sent one is closed, within the timeout (plus the time to open them all).
+    let closed = tokio::time::timeout(
+        timeout + Duration::from_secs(5),
+        futures::future::join_all(conns.into_iter().map(until_closed)),
+    )
+    .await
+    .expect("every half-sent request closed");
+    let elapsed = start.elapsed();
+    assert!(elapsed >= timeout, "closed after the timeout, not before: {elapsed:?}");
+    assert_eq!(closed.len(), 200);
+    client.list_jobs("").await.unwrap();
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_kept_alive_connection_is_closed_but_a_quiet_stream_is_not_cut() {
+    let timeout = Duration::from_secs(1);
+    let s = Served::start(Config {
+        header_read_timeout: timeout,
+        stream_keepalive: Duration::from_secs(60),
+        ..Config::default()
+    })
+    .await;
+    // One request on a kept-alive connection, then silence: closed after the timeout.
+    let mut idle = TcpStream::connect(s.addr).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n").await.unwrap();
+    let mut buf = [0u8; 1024];
+    let n = idle.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&buf[..n]));
+    let idle_since = Instant::now();
+    let rest = tokio::time::timeout(Duration::from_secs(5), until_closed(idle)).await.expect("idle closed");
+    assert!(rest.is_empty() || rest.ends_with(b"ok"), "{}", String::from_utf8_lossy(&rest));
+    assert!(idle_since.elapsed() >= timeout - Duration::from_millis(100), "{:?}", idle_since.elapsed());
+
+    // A watch that sends nothing for three timeouts (no keepalive line for 60 s) still delivers.
+    let client = Client::new(&s.url());
+    let mut watch = Box::pin(client.watch::<drover_api::Worker>("workers", "", None).await.unwrap());
+    // Time must pass here: three header-read timeouts in which the stream writes nothing.
+    tokio::time::sleep(timeout * 3).await;
+    let reg = Registration {
+        name: "w".into(),
+        slots: 1,
+        version: "test".into(),
+        incarnation: "i1".into(),
+        hostname: None,
+    };
+    client.register_worker(&reg).await.unwrap();
+    use futures::StreamExt as _;
+    let event = tokio::time::timeout(Duration::from_secs(5), watch.next())
+        .await
+        .expect("the watch is still open")
+        .expect("an event")
+        .unwrap();
+    assert_eq!(event.object.metadata.name, "w");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_beyond_the_cap_wait_until_one_closes() {
+    let timeout = Duration::from_secs(1);
+    let s =
+        Served::start(Config { header_read_timeout: timeout, max_connections: 3, ..Config::default() }).await;
+    let addr = s.addr;
+    let start = Instant::now();
+    let conns = half_sent(addr, 3).await;
+    // A fourth connection is not served while three are open...
+    let answered = tokio::spawn(async move {
+        let answer = get_with_host(addr, "localhost").await;
+        (answer, start.elapsed())
+    });
+    // ...but once the timeout closed them, it is.
+    let closed_at = tokio::time::timeout(Duration::from_secs(5), async {
+        futures::future::join_all(conns.into_iter().map(until_closed)).await;
+        start.elapsed()
+    })
+    .await
+    .expect("the half-sent requests are closed");
+    let ((code, answer), answered_at) = answered.await.unwrap();
+    assert_eq!(code, 200, "{answer}");
+    assert!(answered_at >= timeout, "waited for a free connection: answered at {answered_at:?}");
+    assert!(closed_at >= timeout, "{closed_at:?}");
+    s.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_sent_too_slowly_is_refused_with_408_and_its_connection_closed() {
+    let limit = Duration::from_secs(1);
+    let s = Served::start(Config { body_read_timeout: limit, ..Config::default() }).await;
+    for (path, content_type) in
+        [("/apis/batch/v1/jobs", "application/json"), ("/api/v1/pods/p/log?offset=0", "text/plain")]
+    {
+        let mut conn = TcpStream::connect(s.addr).await.unwrap();
+        conn.write_all(
+            format!(
+                "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: {content_type}\r\nContent-Length: 100\r\n\r\n{{\"kind\""
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+        let start = Instant::now();
+        let answer = tokio::time::timeout(limit + Duration::from_secs(5), until_closed(conn))
+            .await
+            .expect("answered and closed");
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 408"), "{path}: {answer}");
+        assert!(
+            answer.contains(r#""reason":"Timeout""#) && answer.contains("did not arrive within 1s"),
+            "{answer}"
+        );
+        assert!(start.elapsed() >= limit - Duration::from_millis(100), "{:?}", start.elapsed());
+    }
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn bodies_that_are_not_json_are_refused_with_a_status() {
+    let s = Served::start(Config::default()).await;
+    let body = "apiVersion: batch/v1\nkind: Job\n";
+    let (code, answer) = raw(
+        s.addr,
+        &format!(
+            "POST /apis/batch/v1/jobs HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/yaml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+    .await;
+    assert_eq!(code, 415, "{answer}");
+    assert!(
+        answer.contains(r#""reason":"UnsupportedMediaType""#) && answer.contains("application/json"),
+        "{answer}"
+    );
+    let body = "{\"kind\": ";
+    let (code, answer) = raw(
+        s.addr,
+        &format!(
+            "POST /apis/batch/v1/jobs HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+    .await;
+    assert_eq!(code, 400, "{answer}");
+    assert!(answer.contains(r#""kind":"Status""#) && answer.contains(r#""reason":"BadRequest""#), "{answer}");
+    s.stop().await;
+}
+
+/// POSTs a log chunk with the query `query` and returns the status code and the answer.
+async fn append(addr: SocketAddr, pod: &str, query: &str, body: &str) -> (u16, String) {
+    raw(
+        addr,
+        &format!(
+            "POST /api/v1/pods/{pod}/log?{query} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_append_must_name_an_existing_pod_its_uid_its_worker_and_a_bounded_offset() {
+    let s = Served::start(Config::default()).await;
+    let client = Client::new(&s.url());
+    let reg = Registration {
+        name: "w1".into(),
+        slots: 1,
+        version: "test".into(),
+        incarnation: "i1".into(),
+        hostname: None,
+    };
+    client.register_worker(&reg).await.unwrap();
+    let job = serde_json::json!({
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": "logs"},
+        "spec": {"template": {"spec": {
+            "restartPolicy": "Never",
+            "containers": [{"name": "c", "image": "busybox", "command": ["true"]}]
+        }}}
+    });
+    client.create_job(&job).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let pod: Pod = loop {
+        let pods = client.list_pods("job-name=logs").await.unwrap();
+        if let Some(p) = pods.into_iter().find(|p| p.node_name() == Some("w1")) {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "the pod is bound");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let (name, uid) = (pod.metadata.name.as_str(), pod.metadata.uid.as_str());
+
+    let (code, answer) = append(s.addr, name, &format!("offset=0&uid={uid}&worker=w1"), "hello ").await;
+    assert_eq!(code, 204, "{answer}");
+    client.append_log(name, uid, 6, b"world\n".to_vec()).await.unwrap();
+    assert_eq!(client.pod_log(name).await.unwrap(), b"hello world\n");
+
+    let cases: [(&str, String, u16, &str); 7] = [
+        ("no-such-pod", format!("offset=0&uid={uid}"), 404, r#"pods \"no-such-pod\" not found"#),
+        (
+            name,
+            "offset=12&uid=not-the-uid".into(),
+            409,
+            r#"not \"not-the-uid\": the log chunk is for a pod that no longer exists"#,
+        ),
+        (
+            name,
+            format!("offset=12&uid={uid}&worker=w2"),
+            409,
+            r#"is not bound to worker \"w2\" (bound to \"w1\")"#,
+        ),
+        (
+            name,
+            format!("offset=-1&uid={uid}"),
+            422,
+            "offset: Invalid value: -1: a log chunk of 1 bytes must lie between byte 0 and byte 1099511627776",
+        ),
+        (
+            name,
+            format!("offset=1099511627776&uid={uid}"),
+            422,
+            "offset: Invalid value: 1099511627776: a log chunk of 1 bytes must lie between byte 0",
+        ),
+        (name, format!("offset={}&uid={uid}", i64::MAX), 422, "offset: Invalid value: 9223372036854775807"),
+        (
+            name,
+            format!("offset=99999999999999999999&uid={uid}"),
+            422,
+            r#"offset: Invalid value: \"99999999999999999999\": must be a byte offset"#,
+        ),
+    ];
+    for (pod, query, want, message) in cases {
+        let (code, answer) = append(s.addr, pod, &query, "x").await;
+        assert_eq!(code, want, "{query}: {answer}");
+        assert!(answer.contains(r#""kind":"Status""#) && answer.contains(message), "{query}: {answer}");
+    }
+    // A worker's client names its worker: another worker's chunk is refused.
+    let other = Client::new(&s.url()).with_report_batching("w2");
+    let err = other.append_log(name, uid, 12, b"forged\n".to_vec()).await.unwrap_err();
+    assert!(err.is_conflict(), "{err}");
+    assert_eq!(client.pod_log(name).await.unwrap(), b"hello world\n", "no refused chunk landed");
+    let own = Client::new(&s.url()).with_report_batching("w1");
+    own.append_log(name, uid, 12, b"bye\n".to_vec()).await.unwrap();
+    assert_eq!(client.pod_log(name).await.unwrap(), b"hello world\nbye\n");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_data_directory_and_the_database_are_private_to_the_coordinators_user() {
+    let parent = temp_dir("modes");
+    let dir = parent.join("data");
+    let s = Served::start(Config { data_dir: Some(dir.clone()), ..Config::default() }).await;
+    Client::new(&s.url()).list_jobs("").await.unwrap();
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&dir.join("drover.db")), 0o600);
+    assert_eq!(mode(&dir.join("drover.db-wal")), 0o600);
+    if dir.join("drover.db-shm").exists() {
+        assert_eq!(mode(&dir.join("drover.db-shm")), 0o600);
+    }
+    s.stop().await;
+
+    // A database left readable by an older version is made private when opened again.
+    std::fs::set_permissions(dir.join("drover.db"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let s = Served::start(Config { data_dir: Some(dir.clone()), ..Config::default() }).await;
+    Client::new(&s.url()).list_jobs("").await.unwrap();
+    assert_eq!(mode(&dir.join("drover.db")), 0o600);
+    assert_eq!(mode(&dir.join("drover.db-wal")), 0o600);
+    s.stop().await;
+    std::fs::remove_dir_all(&parent).unwrap();
+}
