@@ -453,10 +453,11 @@ impl QueuePod {
     /// queue itself when it starts).
     ///
     /// "Nothing held" never takes an unknown number for zero. Redis tells how many tasks are
-    /// leased. RabbitMQ cannot tell, but it counts the queue's consumers: a consumer beyond one
-    /// per live pod of the Job is a connection the broker still keeps open for a worker that is
-    /// gone (a vanished host), and it may hold a task that the broker will hand back once it
-    /// notices. The pods wait for it, so that redelivery is taken, not stranded.
+    /// leased. RabbitMQ cannot tell, but it counts the queue's consumers: once this pod has
+    /// quiesced its own consumer, a consumer beyond one per other live pod of the Job is a
+    /// connection the broker still keeps open for a worker that is gone (a vanished host), and it
+    /// may hold a task that the broker will hand back once it notices. The pods wait for it, so
+    /// that redelivery is taken, not stranded.
     async fn drained_everywhere(
         &mut self,
         q: &Arc<dyn Queue>,
@@ -486,8 +487,9 @@ impl QueuePod {
         if !others.iter().all(|p| p.condition_true(QUEUE_DRAINED)) {
             return false;
         }
-        // Check once more: a task may have been requeued while we looked at the pods.
-        matches!(q.stats().await, Ok(s) if s.ready == 0 && nothing_held(&s, others.len() + 1))
+        // Check once more: a task may have been requeued while we looked at the pods. This pod's
+        // own consumer is stopped (the quiesce above), so only the other live pods may have one.
+        matches!(q.stats().await, Ok(s) if s.ready == 0 && nothing_held(&s, others.len()))
     }
 
     async fn report_drained(&mut self, reporter: &Reporter<'_>, drained: bool, stop: &CancellationToken) {
@@ -899,8 +901,9 @@ fn broker_url(spec: &drover_api::job::QueueSpec) -> Result<String, String> {
 }
 
 /// True when the broker's figures show that no consumer holds a task of the queue: no lease
-/// (Redis), or no more consumers than the Job's live pods, each of which holds nothing
-/// (RabbitMQ, which cannot count the tasks in flight). Unknown is never taken for zero.
+/// (Redis), or no more consumers than `live_pods`, the Job's other live pods, each of which
+/// holds nothing (RabbitMQ, which cannot count the tasks in flight; the asking pod's own
+/// consumer is stopped by then). Unknown is never taken for zero.
 fn nothing_held(stats: &drover_queue::Stats, live_pods: usize) -> bool {
     match (stats.in_flight, stats.consumers) {
         (Some(n), _) => n == 0,
