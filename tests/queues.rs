@@ -680,3 +680,40 @@ async fn task_bodies_of_any_size_and_bytes_run_under_exec_on_redis() {
 async fn task_bodies_of_any_size_and_bytes_run_under_exec_on_rabbitmq() {
     task_bodies_of_any_size_and_bytes(Broker::Rabbit).await;
 }
+
+/// A fixed-completion pod whose `activeDeadlineSeconds` passes while the queue stays empty ends
+/// `Failed` with reason `DeadlineExceeded` (nothing ran), as a Kubernetes pod would whose
+/// container waited for a task past its deadline; before, it waited for a task forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pod_waiting_for_a_task_past_its_deadline_fails_deadline_exceeded() {
+    let mut c = Cluster::start("deadline-wait", &[]);
+    c.add_worker("w1", 1, &[]).await;
+    let q = queue_name("deadline-wait");
+    let yaml = queue_job(
+        "deadline-wait",
+        Broker::Redis,
+        &q,
+        "  completions: 1\n  backoffLimit: 0\n",
+        "Never",
+        "true",
+    )
+    .replacen(
+        "      restartPolicy: Never\n",
+        "      restartPolicy: Never\n      activeDeadlineSeconds: 1\n",
+        1,
+    );
+    assert!(yaml.contains("activeDeadlineSeconds: 1"), "{yaml}");
+    c.create("job", &yaml);
+    let job = c
+        .wait_for::<drover_api::Job>("jobs", "deadline-wait", SECS(20), |j| {
+            j.condition_true("Failed").is_some()
+        })
+        .await;
+    let pods = c.pods_of("deadline-wait").await;
+    assert_eq!(pods.len(), 1, "{pods:#?}");
+    let pod = &pods[0];
+    assert_eq!(pod.status.phase, "Failed", "{pod:#?}");
+    assert_eq!(pod.status.reason.as_deref(), Some("DeadlineExceeded"), "{pod:#?}\n{job:#?}");
+    let waited = pod.status.container_statuses[0].state.terminated.as_ref().expect("terminated");
+    assert_eq!(waited.exit_code, 137, "nothing ran: {waited:#?}");
+}

@@ -617,7 +617,7 @@ impl PodRun<'_> {
         Some(match action {
             Action::TakeTask => {
                 let q = self.queue.as_mut().expect("a queue pod");
-                match q.next_task(&self.reporter, self.stop, &self.drain.started).await {
+                match q.next_task(&self.reporter, self.stop, &self.drain.started, machine.deadline()).await {
                     tasks::Next::Task(task) => {
                         self.task = Some(task);
                         Event::TaskReady
@@ -625,6 +625,7 @@ impl PodRun<'_> {
                     tasks::Next::Drained => Event::NoTask(NoTask::Drained),
                     tasks::Next::Stopped => Event::NoTask(NoTask::Stopped),
                     tasks::Next::Draining => Event::NoTask(NoTask::Draining),
+                    tasks::Next::DeadlineExceeded => Event::NoTask(NoTask::DeadlineExceeded),
                 }
             }
             Action::GiveBack => {

@@ -101,6 +101,8 @@ pub(crate) enum NoTask {
     Stopped,
     /// The worker drains: the pod takes no more tasks.
     Draining,
+    /// The pod's `activeDeadlineSeconds` passed while it waited (nothing ran meanwhile).
+    DeadlineExceeded,
 }
 
 /// Why a process is killed.
@@ -341,6 +343,12 @@ impl<I: Copy + Ord + Add<Duration, Output = I>> Machine<I> {
     }
 
     /// The in-place restarts so far.
+    /// When the pod's `activeDeadlineSeconds` passes, if it has one (the executor ends a wait
+    /// for a task there).
+    pub(crate) fn deadline(&self) -> Option<I> {
+        self.deadline
+    }
+
     pub(crate) fn restarts(&self) -> i32 {
         self.restarts
     }
@@ -396,6 +404,7 @@ impl<I: Copy + Ord + Add<Duration, Output = I>> Machine<I> {
             (State::Taking, Event::NoTask(why)) => match why {
                 NoTask::Drained => self.end(Ended::QueueDrained),
                 NoTask::Stopped => self.end(Ended::NotStarted),
+                NoTask::DeadlineExceeded => self.end(Ended::DeadlineNotStarted),
                 NoTask::Draining => {
                     self.drained = Some(self.draining_msg(if self.spec.queue == Queue::Drain {
                         "the pod takes no more tasks"
@@ -1182,6 +1191,16 @@ mod tests {
                 ],
             ),
             (
+                "fixed completions: the deadline passes while the pod waits for a task: DeadlineExceeded",
+                spec(Queue::Fixed, Handler::Exec, false, Some(Duration::from_secs(1))),
+                vec![(0, Start), (1_000, Event::NoTask(NoTask::DeadlineExceeded)), (1_001, LogClosed)],
+                vec![
+                    "TakeTask".into(),
+                    "CloseLog".into(),
+                    "Final Failed DeadlineExceeded process exited with code 137".into(),
+                ],
+            ),
+            (
                 "fixed completions: a pod waiting for its task stops waiting at the drain",
                 fixed.clone(),
                 vec![(0, Start), (1, DrainStarted), (2, Event::NoTask(NoTask::Draining)), (3, LogClosed)],
@@ -1460,6 +1479,9 @@ mod tests {
                         }
                         if spec.queue == Queue::Drain {
                             out.push(Event::NoTask(NoTask::Drained));
+                        }
+                        if deadline.is_some_and(|d| self.now >= d) {
+                            out.push(Event::NoTask(NoTask::DeadlineExceeded));
                         }
                         if !calm || out.is_empty() {
                             out.push(TaskReady);

@@ -122,6 +122,9 @@ pub(crate) enum Next {
     /// The worker drains: the pod takes no more tasks (a draining pod's last success is still
     /// pending its ack, which [`QueuePod::finish`] sends).
     Draining,
+    /// The pod's `activeDeadlineSeconds` passed while it waited (no take is cut short: the
+    /// deadline is checked between takes, each bounded by its wait).
+    DeadlineExceeded,
 }
 
 /// What [`QueuePod::settle`] decided once a handler ended.
@@ -336,6 +339,7 @@ impl QueuePod {
         reporter: &Reporter<'_>,
         stop: &CancellationToken,
         draining: &CancellationToken,
+        deadline: Option<Instant>,
     ) -> Next {
         if let Some(h) = self.current {
             self.check_lease(h);
@@ -355,6 +359,13 @@ impl QueuePod {
         loop {
             if draining.is_cancelled() {
                 return Next::Draining;
+            }
+            if let Some(deadline) = deadline {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Next::DeadlineExceeded;
+                }
+                wait = wait.min(left);
             }
             let Some(q) = self.connect(reporter, stop, draining).await else {
                 return if stop.is_cancelled() { Next::Stopped } else { Next::Draining };
