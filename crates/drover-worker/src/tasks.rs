@@ -3,7 +3,8 @@
 //! # Expected flow
 //! - **Fixed completions** (the Job sets `completions`): the pod takes exactly one task. While
 //!   the queue is empty it waits, visibly: its container is `Waiting` with reason
-//!   `WaitingForTask` (it neither hangs silently nor counts as a failure). The task reaches the
+//!   `WaitingForTask` (it neither hangs silently nor counts as a failure; a pod whose
+//!   `activeDeadlineSeconds` passes meanwhile stops waiting, [`Next::DeadlineExceeded`]). The task reaches the
 //!   command as for the `Exec` handler below (stdin, `DROVER_TASK` or `DROVER_TASK_FILE`,
 //!   `DROVER_TASK_ID`). Exit 0: the pod's
 //!   success is reported first, then the task is acked. Non-zero: the task is requeued and the
