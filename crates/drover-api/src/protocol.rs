@@ -140,6 +140,12 @@ pub struct TaskRecordResult {
     pub first: Vec<bool>,
 }
 
+/// The header that carries a worker's own credential, which the coordinator hands out at
+/// registration (in this same header of the reply). Every call a worker makes about itself or
+/// its pods (heartbeats, assignments, status reports, task records, log chunks) must carry it:
+/// the shared token only admits a worker; this proves which worker calls.
+pub const WORKER_CREDENTIAL_HEADER: &str = "x-drover-worker-credential";
+
 /// How often the coordinator writes an empty line on an NDJSON stream (a worker's assignment
 /// stream, a watch) that has sent nothing else for that long. Readers skip empty lines; they
 /// only prove the connection is alive.

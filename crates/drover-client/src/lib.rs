@@ -161,6 +161,9 @@ pub struct Client {
     timeout: Duration,
     /// The bound on a stream's silence ([`STREAM_IDLE_TIMEOUT`]).
     stream_idle: Duration,
+    /// The worker credential [`Client::register_worker`] received, sent with every call (clones
+    /// share it, so a re-registration updates them all).
+    credential: Arc<std::sync::Mutex<Option<Secret>>>,
 }
 
 /// How long an ordinary request may take, from connecting to the end of the reply's body.
@@ -408,6 +411,7 @@ impl Client {
             batcher: None,
             timeout: DEFAULT_TIMEOUT,
             stream_idle: STREAM_IDLE_TIMEOUT,
+            credential: Arc::default(),
         }
     }
 
@@ -508,6 +512,13 @@ impl Client {
     async fn execute(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, ClientError> {
         let req = match &self.token {
             Some(token) => req.bearer_auth(token.expose()),
+            None => req,
+        };
+        let credential = self.credential.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let req = match credential {
+            Some(credential) => {
+                req.header(drover_api::protocol::WORKER_CREDENTIAL_HEADER, credential.expose())
+            }
             None => req,
         };
         let resp = req.send().await.map_err(|source| self.transport(source))?;
@@ -657,8 +668,19 @@ impl Client {
     }
 
     /// Registers a worker.
+    /// The coordinator's reply carries the worker's credential, which this client (and its
+    /// clones) then send with every call: the calls about this worker and its pods need it.
     pub async fn register_worker(&self, reg: &Registration) -> Result<Worker, ClientError> {
-        self.json(self.http.post(self.url("/apis/drover.dev/v1/workers")).json(reg)).await
+        let resp = self.send(self.http.post(self.url("/apis/drover.dev/v1/workers")).json(reg)).await?;
+        let credential = resp
+            .headers()
+            .get(drover_api::protocol::WORKER_CREDENTIAL_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(Secret::new);
+        if credential.is_some() {
+            *self.credential.lock().unwrap_or_else(|p| p.into_inner()) = credential;
+        }
+        resp.json().await.map_err(|e| self.body_error(e))
     }
 
     /// Heartbeats. `registered: false` means the worker must register again; `drain: true`

@@ -55,6 +55,7 @@ use drover_api::manifest::Object as Manifest;
 use drover_api::meta::parse_label_selector;
 use drover_api::protocol::{
     Assignment, PodReport, Registration, ReportResult, StatusReport, TaskRecord, TaskRecordResult,
+    WORKER_CREDENTIAL_HEADER,
 };
 use drover_api::{CronJob, Job, LabelSelector, Pod, Worker, labels};
 use drover_store::{Object, StoreError};
@@ -832,6 +833,7 @@ struct AppendQuery {
 async fn append_log(
     State(c): State<Coordinator>,
     Path(name): Path<String>,
+    headers: axum::http::HeaderMap,
     Query(q): Query<AppendQuery>,
     ApiBytes(body): ApiBytes,
 ) -> ApiResult<StatusCode> {
@@ -861,9 +863,18 @@ async fn append_log(
             ),
         ));
     }
-    if let Some(worker) = q.worker
-        && pod.spec.node_name.as_deref() != Some(worker.as_str())
-    {
+    // Only a worker appends, about itself: it names itself and proves it.
+    let Some(worker) = q.worker else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            format!(
+                "Unauthorized: a log chunk comes from a worker, which names itself (worker=) and sends its credential ({WORKER_CREDENTIAL_HEADER})"
+            ),
+        ));
+    };
+    check_worker(&c, &headers, &worker)?;
+    if pod.spec.node_name.as_deref() != Some(worker.as_str()) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "Conflict",
@@ -881,8 +892,10 @@ async fn append_log(
 async fn report_status(
     State(c): State<Coordinator>,
     Path(name): Path<String>,
+    headers: axum::http::HeaderMap,
     ApiJson(report): ApiJson<StatusReport>,
 ) -> ApiResult<Json<Pod>> {
+    check_worker(&c, &headers, &report.worker)?;
     match c.report_status(&name, report) {
         Ok(pod) => Ok(Json(pod)),
         Err(ReportError::Store(e)) => Err(e.into()),
@@ -925,7 +938,7 @@ async fn get_worker(State(c): State<Coordinator>, Path(name): Path<String>) -> A
 async fn register_worker(
     State(c): State<Coordinator>,
     ApiJson(reg): ApiJson<Registration>,
-) -> ApiResult<Json<Worker>> {
+) -> ApiResult<Response> {
     let errors = drover_api::validation::validate_name("name", &reg.name, 253);
     if !errors.is_empty() || reg.slots < 1 {
         return Err(ApiError::new(
@@ -934,10 +947,37 @@ async fn register_worker(
             format!("invalid worker registration: name {:?}, slots {}", reg.name, reg.slots),
         ));
     }
-    Ok(Json(c.register_worker(&reg)?))
+    let (worker, credential) = c.register_worker(&reg)?;
+    let mut res = Json(worker).into_response();
+    if let Ok(value) = header::HeaderValue::from_str(&credential) {
+        res.headers_mut().insert(WORKER_CREDENTIAL_HEADER, value);
+    }
+    Ok(res)
 }
 
-async fn heartbeat(State(c): State<Coordinator>, Path(name): Path<String>) -> ApiResult<Response> {
+/// Refuses a call about worker `name` that does not carry its credential (401): the shared
+/// token admits workers, the credential says which one calls, so that no worker (and no holder
+/// of the token) reports, records or streams as another.
+fn check_worker(c: &Coordinator, headers: &axum::http::HeaderMap, name: &str) -> ApiResult<()> {
+    let presented = headers.get(WORKER_CREDENTIAL_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !presented.is_empty() && c.worker_credential_is(name, presented)? {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "Unauthorized",
+        format!(
+            "Unauthorized: calls about worker {name:?} need its credential ({WORKER_CREDENTIAL_HEADER}), which it gets when it registers"
+        ),
+    ))
+}
+
+async fn heartbeat(
+    State(c): State<Coordinator>,
+    Path(name): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> ApiResult<Response> {
+    check_worker(&c, &headers, &name)?;
     let reply = c.heartbeat(&name)?;
     if reply.registered {
         Ok(Json(reply).into_response())
@@ -949,8 +989,10 @@ async fn heartbeat(State(c): State<Coordinator>, Path(name): Path<String>) -> Ap
 async fn report_statuses(
     State(c): State<Coordinator>,
     Path(name): Path<String>,
+    headers: axum::http::HeaderMap,
     ApiJson(reports): ApiJson<Vec<PodReport>>,
 ) -> ApiResult<Json<Vec<ReportResult>>> {
+    check_worker(&c, &headers, &name)?;
     if reports.iter().any(|r| r.report.worker != name) {
         return Err(ApiError::bad_request(format!("every report must come from worker {name:?}")));
     }
@@ -972,8 +1014,10 @@ const MAX_TASK_ID: usize = 1024;
 async fn record_tasks(
     State(c): State<Coordinator>,
     Path(name): Path<String>,
+    headers: axum::http::HeaderMap,
     ApiJson(records): ApiJson<Vec<TaskRecord>>,
 ) -> ApiResult<Json<Vec<TaskRecordResult>>> {
+    check_worker(&c, &headers, &name)?;
     if let Some(bad) = records.iter().flat_map(|r| &r.tasks).find(|t| t.is_empty() || t.len() > MAX_TASK_ID) {
         return Err(ApiError::bad_request(format!(
             "tasks: Invalid value: {} bytes: a task id must be 1 to {MAX_TASK_ID} bytes",
@@ -1016,7 +1060,12 @@ fn assignment_pod_line(pod: &str) -> String {
     format!(r#"{{"type":"POD","pod":{pod}}}"#)
 }
 
-async fn assignments(State(c): State<Coordinator>, Path(name): Path<String>) -> ApiResult<Response> {
+async fn assignments(
+    State(c): State<Coordinator>,
+    Path(name): Path<String>,
+    headers: axum::http::HeaderMap,
+) -> ApiResult<Response> {
+    check_worker(&c, &headers, &name)?;
     if c.store().get::<Worker>(&name)?.is_none() {
         return Err(ApiError::not_found("workers", &name));
     }
@@ -1064,8 +1113,13 @@ mod tests {
     use super::*;
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
+    thread_local! {
+        /// Worker `w`'s credential in this test (current-thread runtime: one thread per test).
+        static CREDENTIAL: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    }
+
     /// A coordinator (in-memory store, keepalive every 100 ms) serving on 127.0.0.1, with one
-    /// registered worker `w`.
+    /// registered worker `w`, whose credential [`CREDENTIAL`] keeps.
     async fn serve() -> (Coordinator, std::net::SocketAddr) {
         let config =
             crate::Config { stream_keepalive: Duration::from_millis(100), ..crate::Config::default() };
@@ -1078,7 +1132,8 @@ mod tests {
             incarnation: "i1".into(),
             hostname: None,
         };
-        c.register_worker(&reg).unwrap();
+        let (_, credential) = c.register_worker(&reg).unwrap();
+        CREDENTIAL.with(|k| *k.borrow_mut() = credential);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let token = c.shutdown.clone();
@@ -1093,7 +1148,12 @@ mod tests {
     /// and returns the body's reader, past the head.
     async fn raw_get(addr: std::net::SocketAddr, path: &str) -> BufReader<tokio::net::TcpStream> {
         let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
-        conn.write_all(format!("GET {path} HTTP/1.0\r\n\r\n").as_bytes()).await.unwrap();
+        let credential = CREDENTIAL.with(|k| k.borrow().clone());
+        conn.write_all(
+            format!("GET {path} HTTP/1.0\r\n{WORKER_CREDENTIAL_HEADER}: {credential}\r\n\r\n").as_bytes(),
+        )
+        .await
+        .unwrap();
         let mut reader = BufReader::new(conn);
         let mut line = String::new();
         reader.read_line(&mut line).await.unwrap();

@@ -77,9 +77,14 @@ type Owner = Result<Option<(String, String)>, String>;
 
 impl Coordinator {
     /// Registers (or re-registers) a worker.
-    pub fn register_worker(&self, reg: &Registration) -> Result<Worker, StoreError> {
+    /// Registers (or re-registers) a worker; returns it and its new credential, which replaces
+    /// any earlier one (the store keeps only its digest).
+    pub fn register_worker(&self, reg: &Registration) -> Result<(Worker, String), StoreError> {
         let now = now();
+        let credential = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+        let digest = credential_digest(&credential);
         let worker = self.commit(|t| {
+            t.set_worker_credential(&reg.name, &digest)?;
             let existing = t.get::<Worker>(&reg.name)?;
             let restarted = existing
                 .as_ref()
@@ -125,7 +130,15 @@ impl Coordinator {
         self.leases().last_seen.lock().unwrap_or_else(|p| p.into_inner()).insert(reg.name.clone(), now);
         self.kick_scheduler();
         tracing::info!(worker = %reg.name, slots = reg.slots, "Worker registered");
-        Ok(worker)
+        Ok((worker, credential))
+    }
+
+    /// Whether `credential` is worker `name`'s current one.
+    pub fn worker_credential_is(&self, name: &str, credential: &str) -> Result<bool, StoreError> {
+        let stored = self.store().read(|t| t.worker_credential(name))?;
+        Ok(stored.is_some_and(|digest| {
+            constant_time_eq(digest.as_bytes(), credential_digest(credential).as_bytes())
+        }))
     }
 
     /// Records a heartbeat. `registered: false` when the worker is unknown or was declared
@@ -528,6 +541,17 @@ pub(crate) fn mark_lost_if_expired(
         coordinator.end_session(name);
     }
     Ok(lost)
+}
+
+/// The hex SHA-256 of a worker credential, as the store keeps it.
+fn credential_digest(credential: &str) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(credential.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Compares in a time that does not depend on where `a` and `b` differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

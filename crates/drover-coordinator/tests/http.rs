@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use drover_api::Pod;
-use drover_api::protocol::Registration;
+use drover_api::protocol::{Registration, WORKER_CREDENTIAL_HEADER};
 use drover_client::Client;
 use drover_coordinator::Config;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -312,29 +312,43 @@ async fn bodies_that_are_not_json_are_refused_with_a_status() {
 }
 
 /// POSTs a log chunk with the query `query` and returns the status code and the answer.
-async fn append(addr: SocketAddr, pod: &str, query: &str, body: &str) -> (u16, String) {
+async fn append(addr: SocketAddr, pod: &str, query: &str, body: &str, credential: &str) -> (u16, String) {
     raw(
         addr,
         &format!(
-            "POST /api/v1/pods/{pod}/log?{query} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "POST /api/v1/pods/{pod}/log?{query} HTTP/1.1\r\nHost: localhost\r\n{WORKER_CREDENTIAL_HEADER}: {credential}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         ),
     )
     .await
 }
 
+/// Registers worker `name` with a raw request; returns the credential the reply carries.
+async fn register_raw(addr: SocketAddr, name: &str) -> String {
+    let body = format!(r#"{{"name":"{name}","slots":1,"version":"test","incarnation":"i-{name}"}}"#);
+    let (code, answer) = raw(
+        addr,
+        &format!(
+            "POST /apis/drover.dev/v1/workers HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+    .await;
+    assert_eq!(code, 200, "{answer}");
+    let prefix = format!("{WORKER_CREDENTIAL_HEADER}: ");
+    answer
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase().starts_with(&prefix).then(|| l[prefix.len()..].trim().to_string())
+        })
+        .unwrap_or_else(|| panic!("no credential in {answer}"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_log_append_must_name_an_existing_pod_its_uid_its_worker_and_a_bounded_offset() {
     let s = Served::start(Config::default()).await;
     let client = Client::new(&s.url());
-    let reg = Registration {
-        name: "w1".into(),
-        slots: 1,
-        version: "test".into(),
-        incarnation: "i1".into(),
-        hostname: None,
-    };
-    client.register_worker(&reg).await.unwrap();
+    let c1 = register_raw(s.addr, "w1").await;
     let job = serde_json::json!({
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -356,16 +370,19 @@ async fn a_log_append_must_name_an_existing_pod_its_uid_its_worker_and_a_bounded
     };
     let (name, uid) = (pod.metadata.name.as_str(), pod.metadata.uid.as_str());
 
-    let (code, answer) = append(s.addr, name, &format!("offset=0&uid={uid}&worker=w1"), "hello ").await;
+    // The pods are bound: a second worker now changes nothing there.
+    let c2 = register_raw(s.addr, "w2").await;
+    let (code, answer) = append(s.addr, name, &format!("offset=0&uid={uid}&worker=w1"), "hello ", &c1).await;
     assert_eq!(code, 204, "{answer}");
-    client.append_log(name, uid, 6, b"world\n".to_vec()).await.unwrap();
+    let (code, answer) = append(s.addr, name, &format!("offset=6&uid={uid}&worker=w1"), "world\n", &c1).await;
+    assert_eq!(code, 204, "{answer}");
     assert_eq!(client.pod_log(name).await.unwrap(), b"hello world\n");
 
     let cases: [(&str, String, u16, &str); 7] = [
-        ("no-such-pod", format!("offset=0&uid={uid}"), 404, r#"pods \"no-such-pod\" not found"#),
+        ("no-such-pod", format!("offset=0&uid={uid}&worker=w1"), 404, r#"pods \"no-such-pod\" not found"#),
         (
             name,
-            "offset=12&uid=not-the-uid".into(),
+            "offset=12&uid=not-the-uid&worker=w1".into(),
             409,
             r#"not \"not-the-uid\": the log chunk is for a pod that no longer exists"#,
         ),
@@ -377,35 +394,56 @@ async fn a_log_append_must_name_an_existing_pod_its_uid_its_worker_and_a_bounded
         ),
         (
             name,
-            format!("offset=-1&uid={uid}"),
+            format!("offset=-1&uid={uid}&worker=w1"),
             422,
             "offset: Invalid value: -1: a log chunk of 1 bytes must lie between byte 0 and byte 1099511627776",
         ),
         (
             name,
-            format!("offset=1099511627776&uid={uid}"),
+            format!("offset=1099511627776&uid={uid}&worker=w1"),
             422,
             "offset: Invalid value: 1099511627776: a log chunk of 1 bytes must lie between byte 0",
         ),
-        (name, format!("offset={}&uid={uid}", i64::MAX), 422, "offset: Invalid value: 9223372036854775807"),
         (
             name,
-            format!("offset=99999999999999999999&uid={uid}"),
+            format!("offset={}&uid={uid}&worker=w1", i64::MAX),
+            422,
+            "offset: Invalid value: 9223372036854775807",
+        ),
+        (
+            name,
+            format!("offset=99999999999999999999&uid={uid}&worker=w1"),
             422,
             r#"offset: Invalid value: \"99999999999999999999\": must be a byte offset"#,
         ),
     ];
     for (pod, query, want, message) in cases {
-        let (code, answer) = append(s.addr, pod, &query, "x").await;
+        let credential = if query.contains("worker=w2") { &c2 } else { &c1 };
+        let (code, answer) = append(s.addr, pod, &query, "x", credential).await;
         assert_eq!(code, want, "{query}: {answer}");
         assert!(answer.contains(r#""kind":"Status""#) && answer.contains(message), "{query}: {answer}");
     }
-    // A worker's client names its worker: another worker's chunk is refused.
-    let other = Client::new(&s.url()).with_report_batching("w2");
-    let err = other.append_log(name, uid, 12, b"forged\n".to_vec()).await.unwrap_err();
-    assert!(err.is_conflict(), "{err}");
+    // Issue 11: the chunk's worker must prove who it is: no worker named, or another's
+    // credential, is 401.
+    for (query, credential, what) in [
+        (format!("offset=12&uid={uid}"), c1.as_str(), "no worker named"),
+        (format!("offset=12&uid={uid}&worker=w1"), c2.as_str(), "w2's credential as w1"),
+        (format!("offset=12&uid={uid}&worker=w1"), "forged", "a forged credential"),
+    ] {
+        let (code, answer) = append(s.addr, name, &query, "forged\n", credential).await;
+        assert_eq!(code, 401, "{what}: {answer}");
+    }
     assert_eq!(client.pod_log(name).await.unwrap(), b"hello world\n", "no refused chunk landed");
+    // A worker's client names its worker and sends the credential it registered with.
     let own = Client::new(&s.url()).with_report_batching("w1");
+    let reg = Registration {
+        name: "w1".into(),
+        slots: 1,
+        version: "test".into(),
+        incarnation: "i-w1".into(),
+        hostname: None,
+    };
+    own.register_worker(&reg).await.unwrap();
     own.append_log(name, uid, 12, b"bye\n".to_vec()).await.unwrap();
     assert_eq!(client.pod_log(name).await.unwrap(), b"hello world\nbye\n");
     s.stop().await;

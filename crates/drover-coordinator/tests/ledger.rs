@@ -120,10 +120,11 @@ fn ids(tasks: &[&str]) -> Vec<String> {
 async fn a_task_recorded_twice_is_counted_once_and_shown_as_a_duplicate() {
     let s = serve().await;
     let admin = Client::new(&s.url);
-    register(&admin, "w1", 2).await;
+    let w1_client = Client::new(&s.url).with_report_batching("w1");
+    register(&w1_client, "w1", 2).await;
     queue_job(&admin, "twice", 2).await;
     let pods = bound_pods(&admin, "twice", 2).await;
-    let worker = Client::new(&s.url).with_report_batching("w1");
+    let worker = w1_client.clone();
     let (a, b) = (
         (pods[0].metadata.name.as_str(), pods[0].metadata.uid.as_str()),
         (pods[1].metadata.name.as_str(), pods[1].metadata.uid.as_str()),
@@ -159,10 +160,11 @@ async fn a_task_recorded_twice_is_counted_once_and_shown_as_a_duplicate() {
 async fn a_success_whose_pod_failed_is_taken_over_by_the_next_pod_that_runs_the_task() {
     let s = serve().await;
     let admin = Client::new(&s.url);
-    register(&admin, "w1", 2).await;
+    let w1_client = Client::new(&s.url).with_report_batching("w1");
+    register(&w1_client, "w1", 2).await;
     queue_job(&admin, "takeover", 2).await;
     let pods = bound_pods(&admin, "takeover", 2).await;
-    let worker = Client::new(&s.url).with_report_batching("w1");
+    let worker = w1_client.clone();
     let (a, b) = (&pods[0], &pods[1]);
     assert_eq!(worker.record_tasks(&a.metadata.name, &a.metadata.uid, &ids(&["x"])).await.unwrap(), [true]);
     // While `a` runs, `b` running "x" again is a duplicate.
@@ -180,12 +182,15 @@ async fn a_success_whose_pod_failed_is_taken_over_by_the_next_pod_that_runs_the_
 async fn a_record_about_a_pod_the_worker_does_not_hold_is_refused() {
     let s = serve().await;
     let admin = Client::new(&s.url);
-    register(&admin, "w1", 2).await;
+    let w1_client = Client::new(&s.url).with_report_batching("w1");
+    register(&w1_client, "w1", 2).await;
     queue_job(&admin, "refuse", 2).await;
     let pods = bound_pods(&admin, "refuse", 2).await;
     let (a, b) = (&pods[0], &pods[1]);
-    let w1 = Client::new(&s.url).with_report_batching("w1");
+    let w1 = w1_client.clone();
     let w2 = Client::new(&s.url).with_report_batching("w2");
+    // A worker of its own (registered, with its credential), that does not hold the pods.
+    register(&w2, "w2", 1).await;
     let conflict = |res: Result<Vec<bool>, ClientError>, what: &str, why: &str| match res {
         Err(ClientError::Api { code: 409, message, .. }) => {
             assert!(message.contains(why), "{what}: {message}")
@@ -237,10 +242,11 @@ async fn a_record_about_a_pod_the_worker_does_not_hold_is_refused() {
 async fn concurrent_records_share_requests_and_each_call_gets_its_own_answer() {
     let s = serve().await;
     let admin = Client::new(&s.url);
-    register(&admin, "w1", 4).await;
+    let w1_client = Client::new(&s.url).with_report_batching("w1");
+    register(&w1_client, "w1", 4).await;
     queue_job(&admin, "busy", 4).await;
     let pods = bound_pods(&admin, "busy", 4).await;
-    let worker = Client::new(&s.url).with_report_batching("w1");
+    let worker = w1_client.clone();
     const CALLS: usize = 2000;
     let calls = (0..CALLS).map(|i| {
         let worker = worker.clone();
@@ -275,12 +281,12 @@ async fn concurrent_records_share_requests_and_each_call_gets_its_own_answer() {
 async fn lazy_records_linger_until_flushed_or_joined_by_an_urgent_one() {
     let s = serve().await;
     let admin = Client::new(&s.url);
-    register(&admin, "w1", 2).await;
+    let w1_client = Client::new(&s.url).with_report_batching("w1");
+    register(&w1_client, "w1", 2).await;
     queue_job(&admin, "lazy", 2).await;
     let pods = bound_pods(&admin, "lazy", 2).await;
     let (a, b) = (&pods[0].metadata, &pods[1].metadata);
-    let worker =
-        Client::new(&s.url).with_report_batching("w1").with_task_record_linger(Duration::from_secs(3600));
+    let worker = w1_client.clone().with_task_record_linger(Duration::from_secs(3600));
     let stats = s.coordinator.ledger_stats();
     let batches = || stats.batches.load(Ordering::Relaxed);
 
@@ -318,10 +324,11 @@ const SECS_10: Duration = Duration::from_secs(10);
 async fn a_deleted_job_takes_its_ledger_with_it() {
     let s = serve().await;
     let admin = Client::new(&s.url);
-    register(&admin, "w1", 1).await;
+    let w1_client = Client::new(&s.url).with_report_batching("w1");
+    register(&w1_client, "w1", 1).await;
     let job = queue_job(&admin, "gone", 1).await;
     let pod = bound_pods(&admin, "gone", 1).await.remove(0);
-    let worker = Client::new(&s.url).with_report_batching("w1");
+    let worker = w1_client.clone();
     worker.record_tasks(&pod.metadata.name, &pod.metadata.uid, &ids(&["a", "b"])).await.unwrap();
     let tally = |uid: String| s.coordinator.store().read(move |t| t.task_tally(&uid)).unwrap();
     assert_eq!(tally(job.metadata.uid.clone()), Some((2, 0)));
@@ -338,7 +345,8 @@ async fn a_deleted_job_takes_its_ledger_with_it() {
 async fn recording_needs_the_api_token() {
     let s = serve_with(Some("sesame")).await;
     let admin = Client::new(&s.url).with_token(Some("sesame"));
-    register(&admin, "w1", 1).await;
+    let worker = Client::new(&s.url).with_token(Some("sesame")).with_report_batching("w1");
+    register(&worker, "w1", 1).await;
     queue_job(&admin, "locked", 1).await;
     let pod = bound_pods(&admin, "locked", 1).await.remove(0);
     let (name, uid) = (pod.metadata.name.as_str(), pod.metadata.uid.as_str());
@@ -347,6 +355,26 @@ async fn recording_needs_the_api_token() {
         Err(ClientError::TaskBatch(why)) => assert!(why.contains("Unauthorized"), "{why}"),
         other => panic!("expected the batch to fail with 401, got {other:?}"),
     }
-    let worker = Client::new(&s.url).with_token(Some("sesame")).with_report_batching("w1");
     assert_eq!(worker.record_tasks(name, uid, &ids(&["a"])).await.unwrap(), [true]);
+    // Issue 11: the shared token admits a worker but proves nothing about which one. A holder
+    // of the token without w1's credential can neither record nor report for w1's pod, nor
+    // heartbeat or stream as w1.
+    let impostor = Client::new(&s.url).with_token(Some("sesame")).with_report_batching("w1");
+    match impostor.record_tasks(name, uid, &ids(&["b"])).await {
+        Err(ClientError::TaskBatch(why)) => assert!(why.contains("credential"), "{why}"),
+        other => panic!("expected the batch to fail with 401, got {other:?}"),
+    }
+    let status = PodStatus { phase: "Failed".into(), ..Default::default() };
+    let report = StatusReport { uid: uid.to_string(), worker: "w1".into(), status };
+    let err = impostor.report_status(name, &report).await.unwrap_err();
+    assert!(err.to_string().contains("credential"), "{err}");
+    assert!(impostor.heartbeat("w1").await.unwrap_err().is_unauthorized());
+    assert!(impostor.assignments("w1").await.err().expect("refused").is_unauthorized());
+    // Re-registering gives a new credential; the old one no longer works.
+    let old = worker.clone();
+    let fresh = Client::new(&s.url).with_token(Some("sesame")).with_report_batching("w1");
+    register(&fresh, "w1", 1).await;
+    assert!(old.heartbeat("w1").await.unwrap_err().is_unauthorized(), "the replaced credential");
+    assert!(fresh.heartbeat("w1").await.is_ok());
+    task_counts(&admin, "locked", (1, 0)).await;
 }

@@ -286,6 +286,12 @@ CREATE TABLE IF NOT EXISTS task_ledger (
     pod_uid TEXT NOT NULL,
     PRIMARY KEY (job_uid, task)
 ) WITHOUT ROWID;
+-- Each registered worker's credential, as its SHA-256 (hex): the secret itself is only ever
+-- in the worker's memory.
+CREATE TABLE IF NOT EXISTS worker_credentials (
+    name TEXT PRIMARY KEY,
+    sha256 TEXT NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS task_tally (
     job_uid TEXT PRIMARY KEY,
     succeeded INTEGER NOT NULL,
@@ -884,6 +890,26 @@ impl Txn<'_> {
 
     /// The tally of a Job's task ledger: `(distinct tasks that succeeded, duplicate successes)`,
     /// or `None` when nothing was ever recorded for it. One row, however many tasks.
+    /// Sets worker `name`'s credential digest (a registration replaces the previous one).
+    pub fn set_worker_credential(&mut self, name: &str, sha256: &str) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO worker_credentials (name, sha256) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET sha256 = ?2",
+            )?
+            .execute(params![name, sha256])?;
+        Ok(())
+    }
+
+    /// Worker `name`'s credential digest, if it registered.
+    pub fn worker_credential(&self, name: &str) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .tx
+            .prepare_cached("SELECT sha256 FROM worker_credentials WHERE name = ?1")?
+            .query_row(params![name], |r| r.get(0))
+            .optional()?)
+    }
+
     pub fn task_tally(&self, job_uid: &str) -> Result<Option<(i64, i64)>, StoreError> {
         Ok(self
             .tx
