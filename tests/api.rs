@@ -122,3 +122,57 @@ fn the_coordinator_raises_its_open_files_limit_to_fit_its_connection_cap() {
     // --max-connections 1024 plus 128 spare, as far as the hard limit allows.
     assert_eq!(soft_fd_limit(coordinator.pid()), 1152.min(hard));
 }
+
+/// Issue 11, case 1's second half: one token for everything let any holder report for any
+/// worker's pods. Now the token only admits a worker: a client with the token that is not
+/// worker `w1` (it never registered as it, so it has not w1's credential) can neither report a
+/// status for w1's running pod, record its tasks, append to its log, heartbeat nor stream as
+/// w1; the real worker goes on and its pod succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_holder_cannot_act_as_another_worker() {
+    let mut c = Cluster::start_with_token("impostor", "s3cret-token", &[]);
+    c.add_worker("w1", 1, &[]).await;
+    let marker = c.dir.0.join("go");
+    let script = format!("while [ ! -e {} ]; do sleep 0.05; done", marker.display());
+    let yaml = format!(
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: held\nspec:\n  backoffLimit: 0\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: c\n        image: busybox\n        command: [\"sh\", \"-c\", {script:?}]\n"
+    );
+    c.create("job", &yaml);
+    let pod = {
+        use futures::StreamExt as _;
+        let mut pods =
+            Box::pin(c.client().watch::<drover_api::Pod>("pods", "job-name=held", None).await.unwrap());
+        tokio::time::timeout(SECS_20, async {
+            loop {
+                let p = pods.next().await.expect("watch").unwrap().object;
+                if p.node_name() == Some("w1") && p.status.phase == "Running" {
+                    return p;
+                }
+            }
+        })
+        .await
+        .expect("the pod runs on w1")
+    };
+    let (name, uid) = (pod.metadata.name.clone(), pod.metadata.uid.clone());
+    let impostor =
+        drover_client::Client::new(&c.url).with_token(Some("s3cret-token")).with_report_batching("w1");
+    let failed = drover_api::PodStatus { phase: "Failed".into(), ..Default::default() };
+    let report = drover_api::protocol::StatusReport { uid: uid.clone(), worker: "w1".into(), status: failed };
+    let err = impostor.report_status(&name, &report).await.unwrap_err();
+    assert!(err.to_string().contains("credential"), "{err}");
+    let err = impostor.record_tasks(&name, &uid, &["t".to_string()]).await.unwrap_err();
+    assert!(err.to_string().contains("credential"), "{err}");
+    assert!(impostor.append_log(&name, &uid, 0, b"forged\n".to_vec()).await.unwrap_err().is_unauthorized());
+    assert!(impostor.heartbeat("w1").await.unwrap_err().is_unauthorized());
+    assert!(impostor.assignments("w1").await.err().expect("refused").is_unauthorized());
+    // The pod is untouched, and finishes as its real worker reports.
+    let still = c.client().get_pod(&name).await.unwrap();
+    assert_eq!(still.status.phase, "Running", "{still:#?}");
+    std::fs::write(&marker, "").unwrap();
+    let job = c.wait_complete("held", SECS_20).await;
+    assert!(job.condition_true("Complete").is_some(), "{job:#?}\n{}", c.logs());
+    let log = c.ok(&["logs", &name]);
+    assert!(!log.contains("forged"), "{log}");
+}
+
+const SECS_20: Duration = Duration::from_secs(20);
