@@ -200,7 +200,7 @@ pub(crate) async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         ),
         (
             "re-runs are within what the faults explain",
-            figures.runs - figures.distinct.min(figures.runs) <= bound,
+            figures.runs.saturating_sub(figures.distinct) <= bound,
             format!("{} re-runs, at most {bound} explained", figures.runs.saturating_sub(figures.distinct)),
         ),
         (

@@ -186,6 +186,19 @@ struct Batcher {
     linger: Duration,
 }
 
+impl Batcher {
+    /// The batching of `worker`'s calls; its tasks start with the first call.
+    fn new(worker: &str, linger: Duration) -> Batcher {
+        Batcher {
+            worker: worker.to_string(),
+            queue: std::sync::Mutex::new(None),
+            tasks: std::sync::Mutex::new(None),
+            flush: Arc::new(tokio::sync::Notify::new()),
+            linger,
+        }
+    }
+}
+
 /// A call waiting for its batch, which can be told that the batch will not be sent.
 trait Batched {
     fn fail(self, err: ClientError);
@@ -437,13 +450,7 @@ impl Client {
     /// call.
     #[must_use]
     pub fn with_report_batching(mut self, worker: &str) -> Client {
-        self.batcher = Some(Arc::new(Batcher {
-            worker: worker.to_string(),
-            queue: std::sync::Mutex::new(None),
-            tasks: std::sync::Mutex::new(None),
-            flush: Arc::new(tokio::sync::Notify::new()),
-            linger: TASK_RECORD_LINGER,
-        }));
+        self.batcher = Some(Arc::new(Batcher::new(worker, TASK_RECORD_LINGER)));
         self
     }
 
@@ -452,13 +459,7 @@ impl Client {
     #[must_use]
     pub fn with_task_record_linger(mut self, linger: Duration) -> Client {
         if let Some(batcher) = &self.batcher {
-            self.batcher = Some(Arc::new(Batcher {
-                worker: batcher.worker.clone(),
-                queue: std::sync::Mutex::new(None),
-                tasks: std::sync::Mutex::new(None),
-                flush: Arc::new(tokio::sync::Notify::new()),
-                linger,
-            }));
+            self.batcher = Some(Arc::new(Batcher::new(&batcher.worker, linger)));
         }
         self
     }

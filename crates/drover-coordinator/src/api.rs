@@ -236,7 +236,9 @@ fn host_allowed(host: &str, local: Option<std::net::IpAddr>, public_hosts: &[Str
     })
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+/// Compares in a time that does not depend on where `a` and `b` differ (the API token, a
+/// worker credential's digest).
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     let mut diff = a.len() ^ b.len();
     for (i, &x) in a.iter().enumerate() {
         diff |= usize::from(x ^ b.get(i % b.len().max(1)).copied().unwrap_or(0));

@@ -137,7 +137,7 @@ impl Coordinator {
     pub fn worker_credential_is(&self, name: &str, credential: &str) -> Result<bool, StoreError> {
         let stored = self.store().read(|t| t.worker_credential(name))?;
         Ok(stored.is_some_and(|digest| {
-            constant_time_eq(digest.as_bytes(), credential_digest(credential).as_bytes())
+            crate::api::constant_time_eq(digest.as_bytes(), credential_digest(credential).as_bytes())
         }))
     }
 
@@ -547,11 +547,6 @@ pub(crate) fn mark_lost_if_expired(
 fn credential_digest(credential: &str) -> String {
     use sha2::Digest as _;
     sha2::Sha256::digest(credential.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Compares in a time that does not depend on where `a` and `b` differ.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]

@@ -72,8 +72,8 @@
 //!   (Redis requeues when the lease expires), and the task runs again elsewhere: re-runs are
 //!   bounded by the tasks the dead worker held: one per slot for tasks of 10 ms or more; for
 //!   shorter, pipelined ones, about [`PIPELINE_BUDGET`] of work per slot (the record window,
-//!   [`QueuePod::record_window`]: at most [`MAX_RECORD_WINDOW`] tasks; on RabbitMQ at most
-//!   [`DRAIN_PREFETCH`]).
+//!   [`QueuePod::record_window`]: at most [`MAX_RECORD_WINDOW`] tasks; a RabbitMQ pod's
+//!   prefetched deliveries beyond those never ran, and come back unrun).
 //! - Task counts are exact: each success is recorded by the task's stable id in the Job's
 //!   ledger before its ack, so `status.tasks.succeeded` counts distinct tasks, and a task run
 //!   twice is counted once (the second run shows in `status.tasks.duplicates`).
@@ -376,9 +376,11 @@ impl QueuePod {
                 self.collect_records(reporter, true).await;
             }
             // A pod of tiny tasks may hold as many unacked deliveries as its record window
-            // (RabbitMQ; not before a few runs have shown how long the tasks take).
+            // (RabbitMQ; not before a few runs have shown how long the tasks take). Rounded up
+            // to a power of two, so that a run time that wobbles does not cost a `basic.qos`
+            // round trip per take.
             if self.spec.drain && self.runs >= WINDOW_WARM_UP {
-                let want = self.record_window().max(usize::from(DRAIN_PREFETCH));
+                let want = self.record_window().max(usize::from(DRAIN_PREFETCH)).next_power_of_two();
                 if q.max_unacked().is_some_and(|now| now != want)
                     && let Err(err) = q.set_max_unacked(want).await
                 {
