@@ -18,6 +18,7 @@ pub mod manifest;
 pub mod meta;
 pub mod pod;
 pub mod protocol;
+pub mod resource;
 pub mod retry;
 pub mod validation;
 pub mod worker;

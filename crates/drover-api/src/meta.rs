@@ -185,6 +185,66 @@ pub struct Event {
 }
 
 impl Event {
+    /// An event read back from its core/v1 form ([`to_core_v1`](Self::to_core_v1)); `None` if
+    /// it lacks a reason or a time.
+    pub fn from_core_v1(v: &serde_json::Value) -> Option<Event> {
+        let text = |x: &serde_json::Value| x.as_str().unwrap_or_default().to_string();
+        let time = v["lastTimestamp"].as_str().or(v["metadata"]["creationTimestamp"].as_str())?;
+        Some(Event {
+            type_: text(&v["type"]),
+            reason: v["reason"].as_str()?.to_string(),
+            message: text(&v["message"]),
+            involved_kind: text(&v["involvedObject"]["kind"]),
+            involved_name: text(&v["involvedObject"]["name"]),
+            involved_uid: text(&v["involvedObject"]["uid"]),
+            timestamp: DateTime::parse_from_rfc3339(time).ok()?.with_timezone(&Utc),
+        })
+    }
+
+    /// The event as a core/v1 `Event` object (what kubectl reads), given its id in the store:
+    /// the name is `<involved name>.<id in hex>`, as Kubernetes names events after their object.
+    pub fn to_core_v1(&self, id: i64) -> serde_json::Value {
+        let api_version = crate::resource::ALL
+            .iter()
+            .find(|r| r.kind == self.involved_kind)
+            .map(|r| r.api_version())
+            .unwrap_or_default();
+        let ts = self.timestamp.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+        let component = match self.involved_kind.as_str() {
+            "CronJob" => "cronjob-controller",
+            "Pod" => "drover-worker",
+            _ => "job-controller",
+        };
+        serde_json::json!({
+            "kind": "Event",
+            "apiVersion": "v1",
+            "metadata": {
+                "name": format!("{}.{id:016x}", self.involved_name),
+                "namespace": crate::resource::DEFAULT_NAMESPACE,
+                "uid": format!("event-{id}"),
+                "resourceVersion": id.to_string(),
+                "creationTimestamp": ts,
+            },
+            "involvedObject": {
+                "kind": self.involved_kind,
+                "namespace": crate::resource::DEFAULT_NAMESPACE,
+                "name": self.involved_name,
+                "uid": self.involved_uid,
+                "apiVersion": api_version,
+            },
+            "reason": self.reason,
+            "message": self.message,
+            "source": {"component": component},
+            "firstTimestamp": ts,
+            "lastTimestamp": ts,
+            "count": 1,
+            "type": self.type_,
+            "eventTime": null,
+            "reportingComponent": component,
+            "reportingInstance": "",
+        })
+    }
+
     /// A `Normal` event.
     pub fn normal(kind: &str, name: &str, uid: &str, reason: &str, message: String, now: Time) -> Event {
         Event::new("Normal", kind, name, uid, reason, message, now)

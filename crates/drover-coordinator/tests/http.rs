@@ -253,9 +253,10 @@ async fn connections_beyond_the_cap_wait_until_one_closes() {
 async fn a_body_sent_too_slowly_is_refused_with_408_and_its_connection_closed() {
     let limit = Duration::from_secs(1);
     let s = Served::start(Config { body_read_timeout: limit, ..Config::default() }).await;
-    for (path, content_type) in
-        [("/apis/batch/v1/jobs", "application/json"), ("/api/v1/pods/p/log?offset=0", "text/plain")]
-    {
+    for (path, content_type) in [
+        ("/apis/batch/v1/namespaces/default/jobs", "application/json"),
+        ("/api/v1/namespaces/default/pods/p/log?offset=0", "text/plain"),
+    ] {
         let mut conn = TcpStream::connect(s.addr).await.unwrap();
         conn.write_all(
             format!(
@@ -287,7 +288,7 @@ async fn bodies_that_are_not_json_are_refused_with_a_status() {
     let (code, answer) = raw(
         s.addr,
         &format!(
-            "POST /apis/batch/v1/jobs HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/yaml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "POST /apis/batch/v1/namespaces/default/jobs HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/yaml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         ),
     )
@@ -301,7 +302,7 @@ async fn bodies_that_are_not_json_are_refused_with_a_status() {
     let (code, answer) = raw(
         s.addr,
         &format!(
-            "POST /apis/batch/v1/jobs HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "POST /apis/batch/v1/namespaces/default/jobs HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         ),
     )
@@ -316,7 +317,7 @@ async fn append(addr: SocketAddr, pod: &str, query: &str, body: &str, credential
     raw(
         addr,
         &format!(
-            "POST /api/v1/pods/{pod}/log?{query} HTTP/1.1\r\nHost: localhost\r\n{WORKER_CREDENTIAL_HEADER}: {credential}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "POST /api/v1/namespaces/default/pods/{pod}/log?{query} HTTP/1.1\r\nHost: localhost\r\n{WORKER_CREDENTIAL_HEADER}: {credential}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         ),
     )
