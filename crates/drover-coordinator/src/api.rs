@@ -931,8 +931,89 @@ async fn get_job(State(c): State<Coordinator>, Named(name): Named) -> ApiResult<
     c.store().get::<Job>(&name)?.map(Json).ok_or_else(|| ApiError::not_found("jobs.batch", &name))
 }
 
-/// Checks a submitted object: unknown fields, types and validation, every error at once.
-fn admit(body: Value) -> ApiResult<Manifest> {
+/// The query of a write (POST, PUT, PATCH).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)] // field_manager and force: read by PATCH (server-side apply), coming next.
+struct WriteQuery {
+    /// `Strict` (Drover's default), `Warn` or `Ignore`: what an unknown field gets.
+    field_validation: Option<String>,
+    /// `All` asks for a dry run, which Drover does not do: refused rather than written.
+    dry_run: Option<String>,
+    /// Who applies (server-side apply).
+    field_manager: Option<String>,
+    /// Server-side apply takes the fields other managers own.
+    force: Option<String>,
+}
+
+/// What a write does with unknown fields (`fieldValidation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FieldValidation {
+    /// Refused with 400 (Drover's default; Kubernetes' is `Warn`, which loses a mistyped
+    /// field without the user noticing).
+    Strict,
+    /// Dropped, each with a `Warning` header.
+    Warn,
+    /// Dropped.
+    Ignore,
+}
+
+impl WriteQuery {
+    fn validation(&self) -> ApiResult<FieldValidation> {
+        match self.field_validation.as_deref() {
+            None | Some("") | Some("Strict") => Ok(FieldValidation::Strict),
+            Some("Warn") => Ok(FieldValidation::Warn),
+            Some("Ignore") => Ok(FieldValidation::Ignore),
+            Some(other) => Err(ApiError::bad_request(format!(
+                "fieldValidation: Unsupported value: {other:?}: supported values: \"Ignore\", \"Strict\", \"Warn\""
+            ))),
+        }
+    }
+
+    /// Refuses a dry run: Drover cannot write nothing and answer as if it had.
+    fn refuse_dry_run(&self) -> ApiResult<()> {
+        match self.dry_run.as_deref() {
+            None | Some("") => Ok(()),
+            Some("All") => Err(ApiError::bad_request(
+                "dryRun: Drover does not do server-side dry runs; nothing was written (use --dry-run=client)",
+            )),
+            Some(other) => Err(ApiError::bad_request(format!("dryRun: Unsupported value: {other:?}"))),
+        }
+    }
+}
+
+/// The path of an unknown field in a decoding error (`unknown field "spec.foo"`).
+fn unknown_field(message: &str) -> Option<&str> {
+    message.strip_prefix("unknown field \"").and_then(|rest| rest.strip_suffix('"'))
+}
+
+/// Removes the field at `path` (`spec.template.spec.containers[0].imagee`) from `value`.
+fn remove_field(value: &mut Value, path: &str) {
+    let mut parts: Vec<(String, Vec<usize>)> = Vec::new();
+    for part in path.split('.') {
+        let mut pieces = part.split('[');
+        let key = pieces.next().unwrap_or_default().to_string();
+        let indexes = pieces.filter_map(|p| p.trim_end_matches(']').parse().ok()).collect();
+        parts.push((key, indexes));
+    }
+    let Some((last, _)) = parts.pop() else { return };
+    let mut at = value;
+    for (key, indexes) in &parts {
+        let Some(next) = at.get_mut(key.as_str()) else { return };
+        at = next;
+        for i in indexes {
+            let Some(next) = at.get_mut(*i) else { return };
+            at = next;
+        }
+    }
+    if let Some(map) = at.as_object_mut() {
+        map.remove(&last);
+    }
+}
+
+/// Checks a submitted object: unknown fields (as `fieldValidation` says), types and
+/// validation, every error at once. Returns the object and the warnings to send.
+fn admit(body: Value, validation: FieldValidation) -> ApiResult<(Manifest, Vec<String>)> {
     let invalid = |kind: &str, name: &str, messages: Vec<String>| {
         let mut err = ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -942,39 +1023,85 @@ fn admit(body: Value) -> ApiResult<Manifest> {
         err.causes = messages;
         err
     };
-    drover_api::manifest::decode_object(body, "request body").map_err(|err| match err.reason {
-        drover_api::manifest::ManifestErrorKind::Invalid => {
-            invalid(err.kind.as_deref().unwrap_or("object"), err.name.as_deref().unwrap_or(""), err.messages)
+    let mut body = body;
+    let mut warnings = Vec::new();
+    for attempt in 0..2 {
+        let err = match drover_api::manifest::decode_object(body.clone(), "request body") {
+            Ok(object) => return Ok((object, warnings)),
+            Err(err) => err,
+        };
+        if err.reason != drover_api::manifest::ManifestErrorKind::Invalid {
+            return Err(ApiError::bad_request(err.to_string()));
         }
-        _ => ApiError::bad_request(err.to_string()),
-    })
+        let kind = err.kind.as_deref().unwrap_or("object");
+        let unknown: Vec<&str> = err.messages.iter().filter_map(|m| unknown_field(m)).collect();
+        if unknown.is_empty() || attempt > 0 {
+            return Err(invalid(kind, err.name.as_deref().unwrap_or(""), err.messages));
+        }
+        // Unknown fields are a decoding error, found before validation (as in Kubernetes).
+        if validation == FieldValidation::Strict {
+            let fields: Vec<String> = unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect();
+            let mut e = ApiError::bad_request(format!(
+                "{kind} in version \"v1\" cannot be handled as a {kind}: strict decoding error: {}",
+                fields.join(", ")
+            ));
+            e.causes = fields;
+            return Err(e);
+        }
+        for field in &unknown {
+            remove_field(&mut body, field);
+            if validation == FieldValidation::Warn {
+                warnings.push(format!("unknown field \"{field}\""));
+            }
+        }
+    }
+    unreachable!("the second attempt returns")
+}
+
+/// A reply with Kubernetes' `Warning` headers (`299 - "text"`), which kubectl prints.
+fn with_warnings(mut res: Response, warnings: &[String]) -> Response {
+    for w in warnings {
+        let text = format!("299 - \"{}\"", w.replace('\\', "\\\\").replace('"', "\\\""));
+        if let Ok(value) = header::HeaderValue::from_str(&text) {
+            res.headers_mut().append(header::WARNING, value);
+        }
+    }
+    res
 }
 
 /// [`admit`], for a Job.
-fn admit_job(body: Value) -> ApiResult<Job> {
-    match admit(body)? {
-        Manifest::Job(job) => Ok(job),
-        other => Err(ApiError::bad_request(format!("expected a Job, got a {}", other.kind()))),
+fn admit_job(body: Value, validation: FieldValidation) -> ApiResult<(Job, Vec<String>)> {
+    match admit(body, validation)? {
+        (Manifest::Job(job), warnings) => Ok((job, warnings)),
+        (other, _) => Err(ApiError::bad_request(format!("expected a Job, got a {}", other.kind()))),
     }
 }
 
 /// [`admit`], for a CronJob.
-fn admit_cronjob(body: Value) -> ApiResult<CronJob> {
-    match admit(body)? {
-        Manifest::CronJob(cj) => Ok(cj),
-        other => Err(ApiError::bad_request(format!("expected a CronJob, got a {}", other.kind()))),
+fn admit_cronjob(body: Value, validation: FieldValidation) -> ApiResult<(CronJob, Vec<String>)> {
+    match admit(body, validation)? {
+        (Manifest::CronJob(cj), warnings) => Ok((cj, warnings)),
+        (other, _) => Err(ApiError::bad_request(format!("expected a CronJob, got a {}", other.kind()))),
     }
 }
 
 async fn create_job(
     State(c): State<Coordinator>,
+    _: Scope,
+    Query(q): Query<WriteQuery>,
     ApiJson(body): ApiJson<Value>,
-) -> ApiResult<(StatusCode, Json<Job>)> {
-    let job = admit_job(body)?;
+) -> ApiResult<Response> {
+    q.refuse_dry_run()?;
+    let (job, warnings) = admit_job(body, q.validation()?)?;
+    let created = create_admitted_job(&c, job)?;
+    Ok(with_warnings((StatusCode::CREATED, Json(created)).into_response(), &warnings))
+}
+
+fn create_admitted_job(c: &Coordinator, job: Job) -> ApiResult<Job> {
     let now = now();
     let created = c.commit(|t| crate::controller::create_job(t, job, now))?;
     tracing::info!(job = %created.metadata.name, "Job created");
-    Ok((StatusCode::CREATED, Json(created)))
+    Ok(created)
 }
 
 /// `apply`: the mutable fields of the spec (VAL-22) take the submitted values; a change to an
@@ -982,13 +1109,27 @@ async fn create_job(
 async fn replace_job(
     State(c): State<Coordinator>,
     Named(name): Named,
+    Query(q): Query<WriteQuery>,
     ApiJson(body): ApiJson<Value>,
-) -> ApiResult<Json<Job>> {
+) -> ApiResult<Response> {
+    q.refuse_dry_run()?;
+    let (updated, warnings) = replace_job_with(&c, &name, body, q.validation()?)?;
+    Ok(with_warnings(Json(updated).into_response(), &warnings))
+}
+
+/// Replaces the Job `name` by `body` (a PUT's, or a PATCH's result).
+fn replace_job_with(
+    c: &Coordinator,
+    name: &str,
+    body: Value,
+    validation: FieldValidation,
+) -> ApiResult<(Job, Vec<String>)> {
+    let name = name.to_string();
     let mut body = body;
     if let Some(stored) = c.store().get::<Job>(&name)? {
         drop_generated_selector(&mut body, &stored);
     }
-    let mut submitted = admit_job(body)?;
+    let (mut submitted, warnings) = admit_job(body, validation)?;
     submitted.apply_defaults();
     if submitted.metadata.name != name {
         return Err(ApiError::bad_request(format!(
@@ -1045,12 +1186,13 @@ async fn replace_job(
         job.spec.pod_replacement_policy = new.pod_replacement_policy.clone();
         job.metadata.labels = submitted.metadata.labels.clone();
         job.metadata.annotations = submitted.metadata.annotations.clone();
+        job.metadata.managed_fields = submitted.metadata.managed_fields.clone();
         if spec_changed {
             job.metadata.generation = Some(job.metadata.generation.unwrap_or(1) + 1);
         }
         Ok(Ok(t.update(job)?))
     })??;
-    Ok(Json(updated))
+    Ok((updated, warnings))
 }
 
 /// A Job read back from the API carries the selector and the template labels generated from its
@@ -1148,15 +1290,23 @@ async fn get_cronjob(State(c): State<Coordinator>, Named(name): Named) -> ApiRes
 
 async fn create_cronjob(
     State(c): State<Coordinator>,
+    _: Scope,
+    Query(q): Query<WriteQuery>,
     ApiJson(body): ApiJson<Value>,
-) -> ApiResult<(StatusCode, Json<CronJob>)> {
-    let mut cj = admit_cronjob(body)?;
+) -> ApiResult<Response> {
+    q.refuse_dry_run()?;
+    let (cj, warnings) = admit_cronjob(body, q.validation()?)?;
+    let created = create_admitted_cronjob(&c, cj)?;
+    Ok(with_warnings((StatusCode::CREATED, Json(created)).into_response(), &warnings))
+}
+
+fn create_admitted_cronjob(c: &Coordinator, mut cj: CronJob) -> ApiResult<CronJob> {
     cj.apply_defaults();
     cj.status = Default::default();
     let now = now();
     let created = c.commit(|t| t.create(cj, now))?;
     tracing::info!(cronjob = %created.metadata.name, schedule = %created.spec.schedule, "CronJob created");
-    Ok((StatusCode::CREATED, Json(created)))
+    Ok(created)
 }
 
 /// `apply`, `suspend` and `resume`: every field of a CronJob's spec may change (CJ-S3: only
@@ -1164,9 +1314,23 @@ async fn create_cronjob(
 async fn replace_cronjob(
     State(c): State<Coordinator>,
     Named(name): Named,
+    Query(q): Query<WriteQuery>,
     ApiJson(body): ApiJson<Value>,
-) -> ApiResult<Json<CronJob>> {
-    let mut submitted = admit_cronjob(body)?;
+) -> ApiResult<Response> {
+    q.refuse_dry_run()?;
+    let (updated, warnings) = replace_cronjob_with(&c, &name, body, q.validation()?)?;
+    Ok(with_warnings(Json(updated).into_response(), &warnings))
+}
+
+/// Replaces the CronJob `name` by `body` (a PUT's, or a PATCH's result).
+fn replace_cronjob_with(
+    c: &Coordinator,
+    name: &str,
+    body: Value,
+    validation: FieldValidation,
+) -> ApiResult<(CronJob, Vec<String>)> {
+    let name = name.to_string();
+    let (mut submitted, warnings) = admit_cronjob(body, validation)?;
     submitted.apply_defaults();
     if submitted.metadata.name != name {
         return Err(ApiError::bad_request(format!(
@@ -1188,9 +1352,10 @@ async fn replace_cronjob(
         cj.spec = submitted.spec.clone();
         cj.metadata.labels = submitted.metadata.labels.clone();
         cj.metadata.annotations = submitted.metadata.annotations.clone();
+        cj.metadata.managed_fields = submitted.metadata.managed_fields.clone();
         Ok(Ok(t.update(cj)?))
     })??;
-    Ok(Json(updated))
+    Ok((updated, warnings))
 }
 
 /// A CronJob read back from the API shows its queue URL's password masked; a replace that
