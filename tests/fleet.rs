@@ -440,3 +440,85 @@ async fn a_worker_reads_its_token_from_a_file_that_shows_neither_in_ps_nor_in_po
         assert!(String::from_utf8_lossy(&out.stdout).contains("filew"));
     }
 }
+
+/// The README's one-liner: a self-signed certificate for 127.0.0.1 and localhost with
+/// `openssl` (not a CA, so rustls clients accept it as its own trust anchor). Returns the
+/// certificate and key files in `dir`.
+fn openssl_self_signed(dir: &std::path::Path) -> (String, String) {
+    let (cert, key) = (dir.join("tls.crt"), dir.join("tls.key"));
+    let out = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"])
+        .args(["-days", "365", "-subj", "/CN=drover"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl (the README's way to make a certificate) is installed");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    (cert.to_str().unwrap().to_string(), key.to_str().unwrap().to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_joins_an_https_coordinator_that_it_trusts_and_its_pods_see_no_tls_setting() {
+    let certs = TempDir::new("https-certs");
+    let (cert, key) = openssl_self_signed(&certs.0);
+    let c = Cluster::start_with_token(
+        "https",
+        TOKEN,
+        &["--tls-cert-file", &cert, "--tls-private-key-file", &key],
+    );
+    let mut c = c.https(cert.clone().into());
+    // The harness's worker gets DROVER_CERTIFICATE_AUTHORITY; its pod runs, and sees neither
+    // that nor the token.
+    c.add_worker("w1", 1, &[]).await;
+    let log = env_of_a_pod(&c, "https-env").await;
+    assert!(!log.lines().any(|l| l.starts_with("DROVER_")), "a DROVER_* variable reached the pod:\n{log}");
+    assert!(!log.contains(&cert) && !log.contains(TOKEN), "{log}");
+
+    // A worker that does not trust the certificate does not join, and its log says why.
+    let mut cmd = Command::new(BIN);
+    cmd.args(["worker", "--coordinator", &c.url, "--name", "untrusting", "--token", TOKEN])
+        .env_remove("DROVER_CERTIFICATE_AUTHORITY")
+        .env("DROVER_LOG", "info");
+    c.adopt_worker(cmd);
+    let log = c.workers.last().unwrap().log.clone();
+    let said = within(SECS(10), async {
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.contains("Cannot register") {
+                return text;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    assert!(said.contains("invalid peer certificate: UnknownIssuer"), "{said}");
+    let workers = c.ok(&["get", "workers"]);
+    assert!(!workers.contains("untrusting"), "{workers}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drover_up_serves_https_with_a_self_signed_certificate_its_workers_trust() {
+    let dir = TempDir::new("up-https");
+    let data = dir.0.join("data");
+    let mut cmd = Command::new(BIN);
+    cmd.args(["up", "--port", "0", "--workers", "1", "--slots", "1", "--tls-self-signed", "--data"])
+        .arg(&data)
+        .env_remove("DROVER_CERTIFICATE_AUTHORITY");
+    let (up, port) = spawn_coordinator_cmd(cmd, dir.0.join("up.log"));
+    let cert = data.join("tls.crt");
+    let c = Cluster::adopt(dir, up, port, None).https(cert.clone());
+    c.create("j", &job_yaml("up-https", "", "Never", "echo over-https"));
+    c.wait_complete("up-https", SECS(30)).await;
+    assert!(c.ok(&["logs", "job/up-https"]).contains("over-https"));
+    // The banner tells how to reach it.
+    let log = std::fs::read_to_string(c.dir.0.join("up.log")).unwrap();
+    let want = format!("--server https://127.0.0.1:{port} --certificate-authority {}", cert.display());
+    assert!(log.contains(&want), "{log}");
+    // Plain HTTP is not served.
+    let plain = drover_client::Client::new(&format!("http://127.0.0.1:{port}"));
+    assert_eq!(plain.list_jobs("").await.unwrap_err().code(), Some(400));
+}

@@ -80,6 +80,9 @@ pub struct Cluster {
     /// The API token the coordinator requires, if any; the harness's client, CLI runs and
     /// workers use it.
     pub token: Option<String>,
+    /// The CA file of an HTTPS coordinator ([`Cluster::https`]); the harness's client, CLI runs
+    /// and workers trust it.
+    pub ca: Option<PathBuf>,
 }
 
 impl Cluster {
@@ -103,7 +106,21 @@ impl Cluster {
             coordinator_args: args,
             restarts: 0,
             token: None,
+            ca: None,
         }
+    }
+
+    /// Switches the harness to a coordinator started with TLS flags: its URL becomes `https`,
+    /// and its client, CLI runs (`DROVER_CERTIFICATE_AUTHORITY`) and workers trust `ca`.
+    pub fn https(mut self, ca: PathBuf) -> Cluster {
+        self.url = format!("https://127.0.0.1:{}", self.port);
+        self.ca = Some(ca);
+        self
+    }
+
+    /// The certificate `--tls-self-signed` made in the coordinator's data directory.
+    pub fn self_signed_cert(&self) -> PathBuf {
+        self.dir.0.join("store").join("tls.crt")
     }
 
     /// [`Cluster::start`] with `--token TOKEN` on the coordinator.
@@ -142,6 +159,7 @@ impl Cluster {
             )
             .args(self.token.iter().flat_map(|t| ["--token".to_string(), t.clone()]))
             .args(extra)
+            .envs(self.ca.iter().map(|ca| ("DROVER_CERTIFICATE_AUTHORITY", ca)))
             .env("DROVER_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -165,7 +183,11 @@ impl Cluster {
     }
 
     pub fn client(&self) -> Client {
-        Client::new(&self.url).with_token(self.token.as_deref())
+        let client = match &self.ca {
+            Some(ca) => Client::new(&self.url).with_ca_pem(&std::fs::read(ca).unwrap()).unwrap(),
+            None => Client::new(&self.url),
+        };
+        client.with_token(self.token.as_deref())
     }
 
     /// Runs the CLI against this cluster.
@@ -180,6 +202,9 @@ impl Cluster {
         cmd.args(args).env("DROVER_SERVER", &self.url).stdout(Stdio::piped()).stderr(Stdio::null());
         if let Some(token) = &self.token {
             cmd.env("DROVER_TOKEN", token);
+        }
+        if let Some(ca) = &self.ca {
+            cmd.env("DROVER_CERTIFICATE_AUTHORITY", ca);
         }
         let mut child = cmd.spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
@@ -199,6 +224,9 @@ impl Cluster {
         cmd.args(args).env("DROVER_SERVER", &self.url).stdout(Stdio::piped()).stderr(Stdio::piped());
         if let Some(token) = &self.token {
             cmd.env("DROVER_TOKEN", token);
+        }
+        if let Some(ca) = &self.ca {
+            cmd.env("DROVER_CERTIFICATE_AUTHORITY", ca);
         }
         cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
         let mut child = cmd.spawn().unwrap();
@@ -319,6 +347,7 @@ impl Cluster {
             coordinator_args: Vec::new(),
             restarts: 0,
             token,
+            ca: None,
         }
     }
 

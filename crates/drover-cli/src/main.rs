@@ -40,6 +40,11 @@ pub(crate) struct Cli {
     /// neither in `ps` nor in the environment. Instead of --token.
     #[arg(long, global = true, env = "DROVER_TOKEN_FILE", value_name = "FILE")]
     token_file: Option<std::path::PathBuf>,
+    /// Trust only the CA certificates in this PEM file for an https coordinator (instead of the
+    /// system's roots); for a self-signed coordinator, its certificate. Client verbs and workers
+    /// use it; `drover kubeconfig` writes it in.
+    #[arg(long, global = true, env = "DROVER_CERTIFICATE_AUTHORITY", value_name = "FILE")]
+    certificate_authority: Option<std::path::PathBuf>,
     /// A config file (YAML, TOML or JSON): flags win over the environment, which wins over the
     /// file. Default: ~/.config/drover/config.yaml if it exists.
     #[arg(long, global = true, env = "DROVER_CONFIG")]
@@ -48,17 +53,48 @@ pub(crate) struct Cli {
     command: Command,
 }
 
-/// Where the client verbs send their calls, and with which token.
+/// Where the client verbs send their calls, with which token, trusting which CA.
 #[derive(Debug, Clone)]
 pub(crate) struct Target {
     server: String,
     token: Option<drover_api::meta::Secret>,
+    /// The CA file's path and its PEM certificates.
+    ca: Option<(std::path::PathBuf, Vec<u8>)>,
+    /// The client of the verbs, with the token and the CA.
+    client: drover_client::Client,
 }
 
 impl Target {
-    /// A client for the coordinator, carrying the token.
+    /// The target of `--server`, `token` and `--certificate-authority`'s file (read and checked
+    /// here; an error names the flag and the file).
+    fn new(
+        server: String,
+        token: Option<drover_api::meta::Secret>,
+        ca_file: Option<&std::path::Path>,
+    ) -> anyhow::Result<Target> {
+        let mut client = drover_client::Client::new(&server);
+        let mut ca = None;
+        if let Some(path) = ca_file {
+            let pem = std::fs::read(path).map_err(|e| {
+                anyhow::anyhow!("--certificate-authority {}: cannot read it: {e}", path.display())
+            })?;
+            client = client
+                .with_ca_pem(&pem)
+                .map_err(|e| anyhow::anyhow!("--certificate-authority {}: {e}", path.display()))?;
+            ca = Some((path.to_path_buf(), pem));
+        }
+        let client = client.with_token(token.as_ref().map(|t| t.expose()));
+        Ok(Target { server, token, ca, client })
+    }
+
+    /// A client for the coordinator, carrying the token and trusting the CA.
     pub(crate) fn client(&self) -> drover_client::Client {
-        drover_client::Client::new(&self.server).with_token(self.token.as_ref().map(|t| t.expose()))
+        self.client.clone()
+    }
+
+    /// `--certificate-authority`'s file and its PEM certificates, if given.
+    pub(crate) fn ca(&self) -> Option<(&std::path::Path, &[u8])> {
+        self.ca.as_ref().map(|(path, pem)| (path.as_path(), pem.as_slice()))
     }
 
     /// The coordinator's URL.
@@ -172,7 +208,7 @@ fn main() -> ExitCode {
     let res = runtime.block_on(async move {
         let token_file = cli.token_file.clone();
         let token = token(cli.token, cli.token_file.as_deref())?;
-        let server = Target { server: cli.server.clone(), token };
+        let server = Target::new(cli.server.clone(), token, cli.certificate_authority.as_deref())?;
         match cli.command {
             Command::Coordinator(args) => server_cmds::coordinator(args, &server).await,
             Command::Worker(args) => server_cmds::worker(args, &server).await,

@@ -50,6 +50,49 @@ pub(crate) struct CoordinatorFlags {
     #[arg(long, env = "DROVER_MAX_CONNECTIONS", default_value_t = 1024,
           value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: u32,
+    /// Serve HTTPS only, with this PEM certificate (chain); needs --tls-private-key-file.
+    #[arg(long, env = "DROVER_TLS_CERT_FILE", value_name = "FILE")]
+    tls_cert_file: Option<PathBuf>,
+    /// The PEM private key of --tls-cert-file.
+    #[arg(long, env = "DROVER_TLS_PRIVATE_KEY_FILE", value_name = "FILE")]
+    tls_private_key_file: Option<PathBuf>,
+    /// Serve HTTPS only, with a self-signed certificate made on first start in the data
+    /// directory (tls.crt, tls.key) for localhost, 127.0.0.1, ::1, the listening address and
+    /// each --public-host, and reused after; clients trust it with --certificate-authority
+    /// DATA/tls.crt. Delete both files to make a new one.
+    #[arg(long, env = "DROVER_TLS_SELF_SIGNED")]
+    tls_self_signed: bool,
+}
+
+/// How the coordinator gets its certificate, from the TLS flags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum TlsSource {
+    /// Plain HTTP.
+    None,
+    /// `--tls-cert-file` and `--tls-private-key-file`.
+    Files { cert: PathBuf, key: PathBuf },
+    /// `--tls-self-signed`.
+    SelfSigned,
+}
+
+/// The TLS flags, checked: both files or neither, and not with `--tls-self-signed`.
+fn tls_source(cert: Option<&PathBuf>, key: Option<&PathBuf>, self_signed: bool) -> anyhow::Result<TlsSource> {
+    match (cert, key, self_signed) {
+        (None, None, false) => Ok(TlsSource::None),
+        (None, None, true) => Ok(TlsSource::SelfSigned),
+        (Some(cert), Some(key), false) => Ok(TlsSource::Files { cert: cert.clone(), key: key.clone() }),
+        (Some(_), Some(_), true) => anyhow::bail!(
+            "--tls-self-signed and --tls-cert-file/--tls-private-key-file are both set: give one"
+        ),
+        (Some(_), None, _) => {
+            anyhow::bail!(
+                "--tls-cert-file needs --tls-private-key-file (DROVER_TLS_PRIVATE_KEY_FILE): give both"
+            )
+        }
+        (None, Some(_), _) => {
+            anyhow::bail!("--tls-private-key-file needs --tls-cert-file (DROVER_TLS_CERT_FILE): give both")
+        }
+    }
 }
 
 fn parse_positive(text: &str) -> Result<Duration, String> {
@@ -83,8 +126,46 @@ impl CoordinatorFlags {
         &self.public_hosts
     }
 
-    fn config(&self, token: Option<&drover_api::meta::Secret>) -> drover_coordinator::Config {
-        drover_coordinator::Config {
+    /// The coordinator's configuration on `listen` (the address it was bound to, whose IP a
+    /// self-signed certificate names), with its TLS certificate loaded or made, and the file
+    /// clients trust as their CA when it is self-signed.
+    fn config(
+        &self,
+        token: Option<&drover_api::meta::Secret>,
+        listen: std::net::SocketAddr,
+    ) -> anyhow::Result<(drover_coordinator::Config, Option<PathBuf>)> {
+        use drover_coordinator::tls;
+        let source = tls_source(
+            self.tls_cert_file.as_ref(),
+            self.tls_private_key_file.as_ref(),
+            self.tls_self_signed,
+        )?;
+        let (tls, self_signed) = match source {
+            TlsSource::None => (None, None),
+            TlsSource::Files { cert, key } => (
+                Some(tls::TlsConfig::from_files(&cert, &key).context("cannot load the TLS certificate")?),
+                None,
+            ),
+            TlsSource::SelfSigned => {
+                let mut hosts = self.public_hosts.clone();
+                if !listen.ip().is_unspecified() {
+                    hosts.push(listen.ip().to_string());
+                }
+                let pair = tls::self_signed(&self.data, &hosts).context("--tls-self-signed")?;
+                let config = tls::TlsConfig::from_files(&pair.cert, &pair.key)
+                    .context("cannot load the self-signed TLS certificate")?;
+                let cert = std::path::absolute(&pair.cert).unwrap_or(pair.cert);
+                if pair.created {
+                    tracing::info!(cert = %cert.display(), names = ?tls::self_signed_names(&hosts), "Made a self-signed TLS certificate");
+                }
+                tracing::info!(
+                    "Serving HTTPS with a self-signed certificate: clients trust it with --certificate-authority {}",
+                    cert.display()
+                );
+                (Some(config), Some(cert))
+            }
+        };
+        let config = drover_coordinator::Config {
             data_dir: Some(self.data.clone()),
             worker_lease: self.worker_lease,
             event_ttl: self.event_ttl,
@@ -106,7 +187,9 @@ impl CoordinatorFlags {
             header_read_timeout: self.header_read_timeout,
             body_read_timeout: drover_coordinator::DEFAULT_BODY_READ_TIMEOUT,
             max_connections: self.max_connections as usize,
-        }
+            tls,
+        };
+        Ok((config, self_signed))
     }
 }
 
@@ -147,6 +230,7 @@ impl WorkerFlags {
         coordinator: &str,
         name: String,
         token: Option<&drover_api::meta::Secret>,
+        ca_pem: Option<&[u8]>,
     ) -> drover_worker::AgentConfig {
         drover_worker::AgentConfig {
             coordinator: coordinator.to_string(),
@@ -156,6 +240,7 @@ impl WorkerFlags {
             restart_backoff_base: self.restart_backoff_base,
             restart_backoff_max: self.restart_backoff_max,
             token: token.cloned(),
+            ca_pem: ca_pem.map(<[u8]>::to_vec),
             drain_timeout: self.drain_timeout,
         }
     }
@@ -287,13 +372,9 @@ pub(crate) async fn coordinator(args: CoordinatorArgs, target: &crate::Target) -
     raise_fd_limit(args.flags.max_connections);
     let listener =
         TcpListener::bind(&args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
+    let (config, _) = args.flags.config(target.token(), listener.local_addr()?)?;
     let token = shutdown_on_signal();
-    drover_coordinator::run(
-        listener,
-        args.flags.config(target.token()),
-        async move { token.cancelled().await },
-    )
-    .await?;
+    drover_coordinator::run(listener, config, async move { token.cancelled().await }).await?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -306,8 +387,8 @@ pub(crate) async fn worker(args: WorkerArgs, target: &crate::Target) -> anyhow::
         .unwrap_or_else(|| "worker".into());
     let coordinator = args.coordinator.unwrap_or_else(|| target.server().to_string());
     let (drain, shutdown) = drain_on_signal();
-    drover_worker::run_with_drain(args.flags.config(&coordinator, name, target.token()), drain, shutdown)
-        .await?;
+    let config = args.flags.config(&coordinator, name, target.token(), target.ca().map(|(_, pem)| pem));
+    drover_worker::run_with_drain(config, drain, shutdown).await?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -317,26 +398,42 @@ pub(crate) async fn up(args: UpArgs, target: &crate::Target) -> anyhow::Result<E
     raise_fd_limit(args.coordinator.max_connections);
     let addr = format!("127.0.0.1:{}", args.port);
     let listener = TcpListener::bind(&addr).await.with_context(|| format!("cannot listen on {addr}"))?;
-    let url = format!("http://{}", listener.local_addr()?);
+    let local = listener.local_addr()?;
+    let (config, self_signed) = args.coordinator.config(target.token(), local)?;
+    let https = config.tls.is_some();
+    let url = format!("{}://{local}", if https { "https" } else { "http" });
+    // The local workers trust --certificate-authority, else the self-signed certificate, else
+    // the coordinator's own certificate file (a self-signed one is its own CA).
+    let ca: Option<(PathBuf, Vec<u8>)> = match (target.ca(), &self_signed, &args.coordinator.tls_cert_file) {
+        (Some((path, pem)), _, _) => Some((path.to_path_buf(), pem.to_vec())),
+        (None, Some(cert), _) | (None, None, Some(cert)) if https => {
+            let pem = std::fs::read(cert).with_context(|| format!("cannot read {}", cert.display()))?;
+            Some((std::path::absolute(cert).unwrap_or_else(|_| cert.clone()), pem))
+        }
+        _ => None,
+    };
     let token = shutdown_on_signal();
     let coordinator_token = CancellationToken::new();
     let ct = coordinator_token.clone();
-    let coordinator = tokio::spawn(drover_coordinator::run(
-        listener,
-        args.coordinator.config(target.token()),
-        async move { ct.cancelled().await },
-    ));
+    let coordinator =
+        tokio::spawn(drover_coordinator::run(listener, config, async move { ct.cancelled().await }));
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "local".into());
     let mut workers = Vec::new();
     for i in 1..=args.workers {
-        let config = args.worker.config(&url, format!("{host}-{i}"), target.token());
+        let ca_pem = ca.as_ref().map(|(_, pem)| pem.as_slice());
+        let config = args.worker.config(&url, format!("{host}-{i}"), target.token(), ca_pem);
         workers.push(tokio::spawn(drover_worker::run(config, token.clone())));
     }
     let slots = args.worker.slots.unwrap_or_else(cores);
+    let client_flags = match &ca {
+        Some((path, _)) if https => format!(" --server {url} --certificate-authority {}", path.display()),
+        _ if https => format!(" --server {url}"),
+        _ => String::new(),
+    };
     eprintln!(
-        "Drover is up: coordinator at {url}, {} worker(s) with {slots} slot(s) each, data in {}.\nTry: drover create -f examples/pi-job.yaml && drover get jobs -w\nPress Ctrl-C to stop.",
+        "Drover is up: coordinator at {url}, {} worker(s) with {slots} slot(s) each, data in {}.\nTry: drover{client_flags} create -f examples/pi-job.yaml && drover{client_flags} get jobs -w\nPress Ctrl-C to stop.",
         args.workers,
         args.coordinator.data.display()
     );
@@ -348,4 +445,56 @@ pub(crate) async fn up(args: UpArgs, target: &crate::Target) -> anyhow::Result<E
     coordinator_token.cancel();
     coordinator.await.context("coordinator task")??;
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A case: its name, `--tls-cert-file`, `--tls-private-key-file`, `--tls-self-signed`, and
+    /// the outcome.
+    type TlsCase<'a> = (&'a str, Option<&'a PathBuf>, Option<&'a PathBuf>, bool, Result<TlsSource, &'a str>);
+
+    #[test]
+    fn the_tls_flags_go_together_and_errors_name_them() {
+        let (cert, key) = (PathBuf::from("tls.crt"), PathBuf::from("tls.key"));
+        let files = TlsSource::Files { cert: cert.clone(), key: key.clone() };
+        let cases: &[TlsCase<'_>] = &[
+            ("none", None, None, false, Ok(TlsSource::None)),
+            ("both files", Some(&cert), Some(&key), false, Ok(files)),
+            ("self-signed", None, None, true, Ok(TlsSource::SelfSigned)),
+            (
+                "a certificate alone",
+                Some(&cert),
+                None,
+                false,
+                Err("--tls-cert-file needs --tls-private-key-file (DROVER_TLS_PRIVATE_KEY_FILE): give both"),
+            ),
+            (
+                "a key alone",
+                None,
+                Some(&key),
+                false,
+                Err("--tls-private-key-file needs --tls-cert-file (DROVER_TLS_CERT_FILE): give both"),
+            ),
+            (
+                "files and self-signed",
+                Some(&cert),
+                Some(&key),
+                true,
+                Err("--tls-self-signed and --tls-cert-file/--tls-private-key-file are both set: give one"),
+            ),
+            (
+                "a key alone and self-signed",
+                None,
+                Some(&key),
+                true,
+                Err("--tls-private-key-file needs --tls-cert-file (DROVER_TLS_CERT_FILE): give both"),
+            ),
+        ];
+        for (case, cert, key, self_signed, want) in cases {
+            let got = tls_source(*cert, *key, *self_signed).map_err(|e| e.to_string());
+            assert_eq!(got, want.clone().map_err(str::to_string), "{case}");
+        }
+    }
 }

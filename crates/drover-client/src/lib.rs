@@ -40,8 +40,9 @@ pub const DEFAULT_SERVER: &str = "http://127.0.0.1:7070";
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {
-    /// The coordinator could not be reached.
-    #[error("cannot reach the coordinator at {server}: {source}")]
+    /// The coordinator could not be reached. The message carries every cause (a refused
+    /// connection, an untrusted certificate), since reqwest's own names only the first.
+    #[error("cannot reach the coordinator at {server}: {}", causes(source))]
     Connect {
         /// The server URL.
         server: String,
@@ -72,6 +73,9 @@ pub enum ClientError {
     /// is counted once, as a duplicate).
     #[error("the batch of task records failed: {0}")]
     TaskBatch(String),
+    /// The CA certificates could not be read, or the TLS client could not be set up.
+    #[error("{0}")]
+    Tls(String),
     /// A worker call on a client that was not given the worker's name.
     #[error("{0} needs the worker's name: build the client with with_report_batching(worker)")]
     NoWorker(&'static str),
@@ -94,6 +98,18 @@ pub enum ClientError {
         /// The idle timeout.
         after: std::time::Duration,
     },
+}
+
+/// `err` and its causes, joined by `: `.
+fn causes(err: &reqwest::Error) -> String {
+    let mut text = err.to_string();
+    let mut cause = std::error::Error::source(err);
+    while let Some(err) = cause {
+        text.push_str(": ");
+        text.push_str(&err.to_string());
+        cause = err.source();
+    }
+    text
 }
 
 impl ClientError {
@@ -165,6 +181,26 @@ pub struct Client {
     /// The worker credential [`Client::register_worker`] received, sent with every call (clones
     /// share it, so a re-registration updates them all).
     credential: Arc<std::sync::Mutex<Option<Secret>>>,
+}
+
+/// The HTTP client's settings, but for TLS roots.
+fn http_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .tcp_nodelay(true)
+        .tcp_keepalive(Duration::from_secs(15))
+        .tcp_keepalive_interval(Duration::from_secs(5))
+        .tcp_keepalive_retries(3)
+        // Under the coordinator's 15 s header-read timeout, which also closes idle connections:
+        // the client drops an idle connection first, so no request is sent on one the server is
+        // closing.
+        .pool_idle_timeout(Duration::from_secs(10))
+        // The coordinator speaks HTTP/1.1 (and says so by ALPN over TLS).
+        .http1_only()
+}
+
+fn http_client(builder: reqwest::ClientBuilder) -> Result<reqwest::Client, ClientError> {
+    builder.build().map_err(|e| ClientError::Tls(format!("cannot set up the HTTP client: {e}")))
 }
 
 /// How long an ordinary request may take, from connecting to the end of the reply's body.
@@ -404,19 +440,15 @@ async fn run_batches(client: Client, worker: String, mut rx: mpsc::UnboundedRece
 }
 
 impl Client {
-    /// A client for the coordinator at `server` (`http://host:port`).
+    /// A client for the coordinator at `server` (`http://host:port` or `https://host:port`). An
+    /// `https` server's certificate must chain to the system's roots, or to a CA given with
+    /// [`Client::with_ca_pem`].
     pub fn new(server: &str) -> Client {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .tcp_nodelay(true)
-            .tcp_keepalive(Duration::from_secs(15))
-            .tcp_keepalive_interval(Duration::from_secs(5))
-            .tcp_keepalive_retries(3)
-            // Under the coordinator's 15 s header-read timeout, which also closes idle
-            // connections: the client drops an idle connection first, so no request is sent on
-            // one the server is closing.
-            .pool_idle_timeout(Duration::from_secs(10))
-            .build()
+        let https = server.starts_with("https:");
+        // The system's roots are read only for an https server (reading them costs a few ms).
+        // Unreadable system roots leave none: an https call then fails with the reason.
+        let http = http_client(http_builder().tls_built_in_root_certs(https))
+            .or_else(|_| http_client(http_builder().tls_built_in_root_certs(false)))
             .unwrap_or_default();
         Client {
             http,
@@ -473,6 +505,23 @@ impl Client {
         self
     }
 
+    /// The same client, trusting only the CA certificates in `pem` (one or more PEM
+    /// `CERTIFICATE` blocks, kubectl's `--certificate-authority`) for an `https` server, instead
+    /// of the system's roots. A self-signed server certificate is its own CA. Call it before the
+    /// client's first call.
+    pub fn with_ca_pem(mut self, pem: &[u8]) -> Result<Client, ClientError> {
+        let certs = reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| ClientError::Tls(format!("cannot read the CA certificates: {e}")))?;
+        if certs.is_empty() {
+            return Err(ClientError::Tls("no PEM certificate (BEGIN CERTIFICATE) in the CA file".into()));
+        }
+        let builder = certs
+            .into_iter()
+            .fold(http_builder().tls_built_in_root_certs(false), |b, cert| b.add_root_certificate(cert));
+        self.http = http_client(builder)?;
+        Ok(self)
+    }
+
     /// The server URL.
     pub fn server(&self) -> &str {
         &self.server
@@ -527,12 +576,18 @@ impl Client {
         if resp.status().is_success() {
             return Ok(resp);
         }
-        let code = resp.status().as_u16();
-        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        let body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        // A reply that is not a `Status` (plain HTTP to an HTTPS coordinator gets Go's one line
+        // of text; a proxy's error page) is shown as it is when it is short.
+        let text = text.trim();
+        let plain = (!text.is_empty() && text.len() <= 200 && !body.is_object()).then_some(text);
+        let http_reason = status.canonical_reason().unwrap_or("Unknown").replace(' ', "");
         Err(ClientError::Api {
-            code,
-            reason: body["reason"].as_str().unwrap_or("Unknown").to_string(),
-            message: body["message"].as_str().unwrap_or("the server returned an error").to_string(),
+            code: status.as_u16(),
+            reason: body["reason"].as_str().map_or(http_reason, str::to_string),
+            message: body["message"].as_str().or(plain).unwrap_or("the server returned an error").to_string(),
             causes: body["details"]["causes"]
                 .as_array()
                 .map(|a| a.iter().filter_map(|c| c["message"].as_str().map(String::from)).collect())
@@ -944,4 +999,41 @@ fn ndjson_lines<T: DeserializeOwned + 'static>(
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ca_file_must_hold_a_certificate() {
+        let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap().cert.pem();
+        let two = format!("{cert}{cert}");
+        let cases: &[(&str, &str, Option<&str>)] = &[
+            ("one certificate", &cert, None),
+            ("a bundle of two", &two, None),
+            ("empty", "", Some("no PEM certificate (BEGIN CERTIFICATE) in the CA file")),
+            (
+                "a private key only",
+                "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+                Some("no PEM certificate"),
+            ),
+            (
+                "bad base64",
+                "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n",
+                Some("cannot read the CA certificates"),
+            ),
+        ];
+        for (case, pem, want) in cases {
+            let got = Client::new("https://127.0.0.1:7070").with_ca_pem(pem.as_bytes());
+            match (got, want) {
+                (Ok(client), None) => assert_eq!(client.server(), "https://127.0.0.1:7070", "{case}"),
+                (Err(err), Some(want)) => {
+                    assert!(matches!(err, ClientError::Tls(_)), "{case}: {err:?}");
+                    assert!(err.to_string().starts_with(want), "{case}: {err}");
+                }
+                (got, want) => panic!("{case}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
 }

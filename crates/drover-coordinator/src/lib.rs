@@ -16,7 +16,9 @@
 //! - [`metrics`]: `GET /metrics` in Prometheus' text format.
 //! - [`api`]: the axum router. Only this module knows HTTP paths and status codes.
 //! - [`serve`]: the connection loop: a cap on open connections, a header-read timeout, graceful
-//!   shutdown.
+//!   shutdown, HTTPS.
+//! - [`tls`]: the certificate and key of HTTPS, and the self-signed pair of
+//!   `--tls-self-signed`.
 //!
 //! [`run`] takes an already-bound listener and a shutdown future, so tests run on port 0.
 
@@ -29,6 +31,7 @@ pub mod metrics;
 pub mod scheduler;
 pub mod serve;
 pub mod state;
+pub mod tls;
 pub mod workers;
 
 use std::future::Future;
@@ -81,6 +84,8 @@ pub struct Config {
     pub body_read_timeout: Duration,
     /// The most connections open at once; more wait in the listen queue until one closes.
     pub max_connections: usize,
+    /// Serve HTTPS only, with this certificate and key; `None` serves plain HTTP.
+    pub tls: Option<tls::TlsConfig>,
 }
 
 /// [`Config::header_read_timeout`]'s default: 15 s (clients drop idle connections after 10 s,
@@ -97,7 +102,7 @@ impl Default for Config {
     /// The defaults of `drover coordinator`'s flags, with the store in memory: a 10 s worker
     /// lease, events kept 1 h, Kubernetes' back-off, CronJobs in UTC, no token, loopback only,
     /// keepalives every [`drover_api::protocol::STREAM_KEEPALIVE`], no public host, a 15 s
-    /// header-read timeout, a 30 s body-read timeout, at most 1,024 connections.
+    /// header-read timeout, a 30 s body-read timeout, at most 1,024 connections, plain HTTP.
     fn default() -> Config {
         Config {
             data_dir: None,
@@ -112,6 +117,7 @@ impl Default for Config {
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            tls: None,
         }
     }
 }
@@ -145,6 +151,18 @@ pub async fn run(
     {
         return Err(Error::Insecure(addr));
     }
+    if let Ok(addr) = listener.local_addr()
+        && !addr.ip().is_loopback()
+        && config.token.is_some()
+        && config.tls.is_none()
+    {
+        tracing::warn!(
+            %addr,
+            "Serving plain HTTP beyond this machine: the token crosses the network in the clear. \
+             Serve HTTPS (--tls-cert-file and --tls-private-key-file, or --tls-self-signed), \
+             or put a TLS proxy in front"
+        );
+    }
     let store = match &config.data_dir {
         Some(dir) => drover_store::Store::open(dir)?,
         None => drover_store::Store::open_in_memory()?,
@@ -153,7 +171,8 @@ pub async fn run(
     let tracker = TaskTracker::new();
     let coordinator = Coordinator::new(Arc::new(store), config, token.clone());
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, data = ?coordinator.config.data_dir, "Coordinator listening");
+        let scheme = if coordinator.config.tls.is_some() { "https" } else { "http" };
+        tracing::info!(%addr, scheme, data = ?coordinator.config.data_dir, "Coordinator listening");
     }
     tracing::info!(
         "Pods run as processes on the workers; container images are kept and shown but never pulled or run"

@@ -1,6 +1,6 @@
 //! The coordinator's HTTP surface through `drover_coordinator::run` on a real 127.0.0.1:0
 //! listener: the DNS-rebinding guard, slow and half-sent requests, the connection cap, bodies
-//! that are not JSON, log appends, and the data directory's permissions.
+//! that are not JSON, log appends, the data directory's permissions, and HTTPS.
 
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt as _;
@@ -36,6 +36,10 @@ impl Served {
 
     fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    fn https_url(&self) -> String {
+        format!("https://{}", self.addr)
     }
 
     /// Stops the coordinator and waits until `run` returned.
@@ -472,4 +476,87 @@ async fn the_data_directory_and_the_database_are_private_to_the_coordinators_use
     assert_eq!(mode(&dir.join("drover.db-wal")), 0o600);
     s.stop().await;
     std::fs::remove_dir_all(&parent).unwrap();
+}
+
+/// A self-signed certificate for 127.0.0.1 and localhost in a fresh directory: the coordinator's
+/// TLS configuration and the PEM certificate clients trust.
+fn test_tls(tag: &str) -> (drover_coordinator::tls::TlsConfig, Vec<u8>, PathBuf) {
+    let dir = temp_dir(tag);
+    let pair = drover_coordinator::tls::self_signed(&dir, &[]).unwrap();
+    let tls = drover_coordinator::tls::TlsConfig::from_files(&pair.cert, &pair.key).unwrap();
+    (tls, std::fs::read(&pair.cert).unwrap(), dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_certificate_only_https_is_served() {
+    let (tls, ca, dir) = test_tls("https");
+    let s = Served::start(Config { tls: Some(tls), ..Config::default() }).await;
+
+    // A client that trusts the certificate is served, streams included.
+    let client = Client::new(&s.https_url()).with_ca_pem(&ca).unwrap();
+    assert!(client.list_jobs("").await.unwrap().is_empty());
+    let localhost = Client::new(&format!("https://localhost:{}", s.addr.port())).with_ca_pem(&ca).unwrap();
+    assert!(localhost.list_jobs("").await.unwrap().is_empty(), "the certificate names localhost too");
+    let watch = client.watch::<drover_api::Job>("jobs", "", None).await.unwrap();
+
+    // One that does not trust it refuses the certificate.
+    let err = Client::new(&s.https_url()).list_jobs("").await.unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, drover_client::ClientError::Connect { .. }), "{text}");
+    assert!(text.contains("invalid peer certificate: UnknownIssuer"), "the message says why: {text}");
+    // Nor does a certificate for other names pass for this one.
+    let (_, other_ca, other_dir) = test_tls("https-other");
+    let err = Client::new(&s.https_url()).with_ca_pem(&other_ca).unwrap().list_jobs("").await.unwrap_err();
+    assert!(err.to_string().contains("invalid peer certificate"), "{err}");
+
+    // Plain HTTP gets Go's answer and a closed connection, never the API.
+    let (code, answer) =
+        raw(s.addr, "GET /apis/batch/v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").await;
+    assert_eq!(code, 400, "{answer}");
+    assert!(answer.ends_with("\r\n\r\nClient sent an HTTP request to an HTTPS server.\n"), "{answer}");
+    let err = Client::new(&s.url()).list_jobs("").await.unwrap_err();
+    assert_eq!(err.code(), Some(400), "{err}");
+    assert_eq!(err.to_string(), "Client sent an HTTP request to an HTTPS server.");
+
+    // Stopping ends the TLS watch and closes its connection.
+    drop(watch);
+    s.stop().await;
+    let _ = std::fs::remove_dir_all(dir);
+    let _ = std::fs::remove_dir_all(other_dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_tls_handshake_is_closed_after_the_header_read_timeout() {
+    let (tls, ca, dir) = test_tls("https-stall");
+    let timeout = Duration::from_secs(1);
+    let s = Served::start(Config {
+        tls: Some(tls),
+        header_read_timeout: timeout,
+        max_connections: 2,
+        ..Config::default()
+    })
+    .await;
+    let start = Instant::now();
+    // One connection sends nothing; the other the first bytes of a ClientHello, then nothing.
+    let silent = TcpStream::connect(s.addr).await.unwrap();
+    let mut partial = TcpStream::connect(s.addr).await.unwrap();
+    partial.write_all(&[0x16, 0x03, 0x01, 0x00]).await.unwrap();
+    // They hold both permits: a third connection waits until the timeout closes them.
+    let client = Client::new(&s.https_url()).with_ca_pem(&ca).unwrap();
+    let served = tokio::spawn(async move {
+        client.list_jobs("").await.unwrap();
+        start.elapsed()
+    });
+    let closed = tokio::time::timeout(timeout + Duration::from_secs(5), async {
+        futures::future::join(until_closed(silent), until_closed(partial)).await
+    })
+    .await
+    .expect("both stalled handshakes closed");
+    let elapsed = start.elapsed();
+    assert!(elapsed >= timeout, "closed after the timeout, not before: {elapsed:?}");
+    assert_eq!(closed, (Vec::new(), Vec::new()), "nothing was answered");
+    let served_at = tokio::time::timeout(Duration::from_secs(5), served).await.expect("served").unwrap();
+    assert!(served_at >= timeout, "waited for a permit: {served_at:?}");
+    s.stop().await;
+    let _ = std::fs::remove_dir_all(dir);
 }

@@ -99,6 +99,9 @@ pub struct AgentConfig {
     pub restart_backoff_max: Duration,
     /// The join token the coordinator requires, if any.
     pub token: Option<drover_api::meta::Secret>,
+    /// The PEM CA certificates an `https` coordinator's certificate must chain to, instead of
+    /// the system's roots (`--certificate-authority`).
+    pub ca_pem: Option<Vec<u8>>,
     /// How long a drain lets running pods finish before stopping them (they then get their
     /// termination grace period).
     pub drain_timeout: Duration,
@@ -159,7 +162,11 @@ pub async fn run_with_drain(
     drain: CancellationToken,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let client = Client::new(&config.coordinator)
+    let client = match &config.ca_pem {
+        Some(pem) => Client::new(&config.coordinator).with_ca_pem(pem)?,
+        None => Client::new(&config.coordinator),
+    };
+    let client = client
         .with_report_batching(&config.name)
         .with_token(config.token.as_ref().map(drover_api::meta::Secret::expose));
     let incarnation = uuid_like();
@@ -1280,6 +1287,7 @@ mod tests {
             restart_backoff_base: Duration::from_millis(10),
             restart_backoff_max: Duration::from_millis(10),
             token: None,
+            ca_pem: None,
             drain_timeout: Duration::from_secs(30),
         }
     }

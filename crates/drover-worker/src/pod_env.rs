@@ -115,6 +115,8 @@ mod tests {
             ("PATH", "/bin"),
             ("DROVER_TOKEN", "s3cret"),
             ("DROVER_TOKEN_FILE", "/run/secrets/t"),
+            ("DROVER_CERTIFICATE_AUTHORITY", "/etc/drover/ca.crt"),
+            ("SSL_CERT_FILE", "/etc/drover/ca.crt"),
             ("HOME", "/home/w"),
             ("AWS_SECRET_ACCESS_KEY", "k"),
             ("LC_ALL", "C.UTF-8"),
