@@ -446,7 +446,8 @@ impl IntoResponse for ApiError {
 type ApiResult<T> = Result<T, ApiError>;
 
 /// A JSON request body. Unlike [`Json`], a body that is not JSON is refused with a `Status`: 415
-/// without `Content-Type: application/json`, 400 when it does not parse, 422 when it does not fit
+/// with another `Content-Type` than JSON (or with none from a browser, which sends an `Origin`),
+/// 400 when it does not parse, 422 when it does not fit
 /// the type; and one that has not arrived within [`Config::body_read_timeout`](crate::Config)
 /// with 408.
 struct ApiJson<T>(T);
@@ -455,6 +456,15 @@ impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<Coordinator> for
     type Rejection = ApiError;
 
     async fn from_request(req: axum::extract::Request, c: &Coordinator) -> Result<Self, ApiError> {
+        let mut req = req;
+        // kube-apiserver reads a body without a Content-Type as JSON, and some clients (the
+        // Python `kubernetes` client) send none. A browser may send none too, across sites and
+        // without a preflight: such a request carries an `Origin`, and is refused (415) as a
+        // cross-site request forgery would be.
+        let headers = req.headers_mut();
+        if !headers.contains_key(header::CONTENT_TYPE) && !headers.contains_key(header::ORIGIN) {
+            headers.insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+        }
         match within_body_timeout(c, Json::<T>::from_request(req, c)).await? {
             Ok(Json(value)) => Ok(ApiJson(value)),
             Err(rejection) => {
@@ -1412,7 +1422,7 @@ async fn read_log(
     let uid = pod.metadata.uid.clone();
     if !q.follow.unwrap_or(false) {
         let (bytes, _) = c.store().read(|t| t.read_log(&uid, 0))?;
-        return Ok(bytes.into_response());
+        return Ok(([(header::CONTENT_TYPE, "text/plain")], bytes).into_response());
     }
     let logs = c.log_notifications();
     let token = c.shutdown.clone();

@@ -312,6 +312,28 @@ async fn bodies_that_are_not_json_are_refused_with_a_status() {
     s.stop().await;
 }
 
+#[tokio::test]
+async fn a_body_without_content_type_is_json_unless_a_browser_sent_it() {
+    let s = Served::start(Config::default()).await;
+    let post = |name: &str, origin: &str| {
+        let body = format!(
+            r#"{{"apiVersion":"batch/v1","kind":"Job","metadata":{{"name":"{name}"}},"spec":{{"template":{{"spec":{{"restartPolicy":"Never","containers":[{{"name":"c","image":"busybox","command":["true"]}}]}}}}}}}}"#
+        );
+        format!(
+            "POST /apis/batch/v1/namespaces/default/jobs HTTP/1.1\r\nHost: localhost\r\n{origin}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    // What the Python `kubernetes` client sends: no Content-Type, no Origin.
+    let (code, answer) = raw(s.addr, &post("no-type", "")).await;
+    assert_eq!(code, 201, "{answer}");
+    // A page in a browser can send a body without a Content-Type across sites, with no
+    // preflight; the browser adds its Origin, and the request is refused.
+    let (code, answer) = raw(s.addr, &post("from-a-page", "Origin: https://evil.example\r\n")).await;
+    assert_eq!(code, 415, "{answer}");
+    s.stop().await;
+}
+
 /// POSTs a log chunk with the query `query` and returns the status code and the answer.
 async fn append(addr: SocketAddr, pod: &str, query: &str, body: &str, credential: &str) -> (u16, String) {
     raw(
