@@ -166,6 +166,21 @@ pub fn parse_label_selector(text: &str) -> Result<LabelSelector, String> {
     Ok(sel)
 }
 
+/// Kubernetes' `metav1.ListMeta`: the `metadata` of a list, and of a `Table`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListMeta {
+    /// The store revision the list was read at.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub resource_version: String,
+    /// The token that fetches the next page, when the list was cut short.
+    #[serde(rename = "continue", default, skip_serializing_if = "Option::is_none")]
+    pub continue_: Option<String>,
+    /// How many items the next pages hold, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remaining_item_count: Option<i64>,
+}
+
 /// Kubernetes' core/v1 `Event`, flattened to what `describe` shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -257,6 +272,67 @@ impl Event {
     /// A `Warning` event.
     pub fn warning(kind: &str, name: &str, uid: &str, reason: &str, message: String, now: Time) -> Event {
         Event::new("Warning", kind, name, uid, reason, message, now)
+    }
+
+    /// The event's name as Kubernetes' event recorder forms it: the involved object's name, a
+    /// dot, and the time in Unix nanoseconds in hexadecimal (`pi.17c8a3b2f4e1d000`).
+    pub fn name(&self) -> String {
+        let nanos = self.timestamp.timestamp_nanos_opt().unwrap_or_default();
+        format!("{}.{nanos:x}", self.involved_name)
+    }
+
+    /// The component that reported the event, as `describe`'s FROM column and the event's
+    /// `source.component` name it: `job-controller`, `cronjob-controller`, `worker` (a pod's
+    /// events, where Kubernetes says `kubelet`) or `coordinator`.
+    pub fn source_component(&self) -> &'static str {
+        match self.involved_kind.as_str() {
+            "Job" => "job-controller",
+            "CronJob" => "cronjob-controller",
+            "Pod" => "worker",
+            _ => "coordinator",
+        }
+    }
+
+    /// The event in core/v1's shape (`involvedObject`, `source`, `firstTimestamp`,
+    /// `lastTimestamp`, `count`, and a `metadata` with [`Event::name`]), as `kubectl get events`
+    /// reads it. A Drover event happens once: both timestamps are its time and `count` is 1.
+    pub fn to_core_v1(&self) -> serde_json::Value {
+        let at = self.timestamp.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let (api_version, namespaced) = match self.involved_kind.as_str() {
+            "Job" | "CronJob" => ("batch/v1", true),
+            "Pod" => ("v1", true),
+            "Worker" => ("drover.dev/v1", false),
+            _ => ("", true),
+        };
+        let mut involved = serde_json::json!({
+            "kind": self.involved_kind,
+            "name": self.involved_name,
+        });
+        if !api_version.is_empty() {
+            involved["apiVersion"] = api_version.into();
+        }
+        if namespaced {
+            involved["namespace"] = "default".into();
+        }
+        if !self.involved_uid.is_empty() {
+            involved["uid"] = self.involved_uid.clone().into();
+        }
+        serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": self.name(), "namespace": "default", "creationTimestamp": at},
+            "involvedObject": involved,
+            "reason": self.reason,
+            "message": self.message,
+            "type": self.type_,
+            "source": {"component": self.source_component()},
+            "reportingComponent": self.source_component(),
+            "reportingInstance": "",
+            "firstTimestamp": at,
+            "lastTimestamp": at,
+            "count": 1,
+            "eventTime": null,
+        })
     }
 
     fn new(
