@@ -52,6 +52,10 @@ pub struct ObjectMeta {
     /// Names of pending finalizers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub finalizers: Vec<String>,
+    /// The fields each server-side-apply manager owns (`metav1.ManagedFieldsEntry` objects),
+    /// kept as JSON: only [`crate::patch::server_side_apply`] reads or writes them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub managed_fields: Vec<serde_json::Value>,
 }
 
 impl ObjectMeta {
