@@ -98,11 +98,14 @@ pub fn router(coordinator: Coordinator) -> Router {
         )
         .route(&JOBS.collection_path(None), get(list_jobs))
         .route(&ns(&JOBS), get(list_jobs).post(create_job))
-        .route(&one(&JOBS), get(get_job).put(replace_job).delete(remove_job))
+        .route(&one(&JOBS), get(get_job).put(replace_job).patch(patch_job).delete(remove_job))
         .route(&format!("{}/status", one(&JOBS)), get(get_job))
         .route(&CRONJOBS.collection_path(None), get(list_cronjobs))
         .route(&ns(&CRONJOBS), get(list_cronjobs).post(create_cronjob))
-        .route(&one(&CRONJOBS), get(get_cronjob).put(replace_cronjob).delete(remove_cronjob))
+        .route(
+            &one(&CRONJOBS),
+            get(get_cronjob).put(replace_cronjob).patch(patch_cronjob).delete(remove_cronjob),
+        )
         .route(&format!("{}/status", one(&CRONJOBS)), get(get_cronjob))
         .route(&PODS.collection_path(None), get(list_pods))
         .route(&ns(&PODS), get(list_pods))
@@ -428,11 +431,14 @@ pub struct ApiError {
     reason: &'static str,
     message: String,
     causes: Vec<String>,
+    /// The object the error is about (`kind`, `group`, `name`), for the `Status`' details:
+    /// kubectl words an invalid object's error from them (`The Job "pi" is invalid: …`).
+    about: Option<(String, String, String)>,
 }
 
 impl ApiError {
     fn new(code: StatusCode, reason: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { code, reason, message: message.into(), causes: Vec::new() }
+        ApiError { code, reason, message: message.into(), causes: Vec::new(), about: None }
     }
 
     fn not_found(kind: &str, name: &str) -> ApiError {
@@ -442,6 +448,36 @@ impl ApiError {
     fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "BadRequest", message)
     }
+
+    /// The error is about the object `kind` (`Job`) `name`.
+    fn about(mut self, kind: &str, name: &str) -> ApiError {
+        let group = drover_api::resource::ALL.iter().find(|r| r.kind == kind).map_or("", |r| r.group);
+        self.about = Some((kind.to_string(), group.to_string(), name.to_string()));
+        self
+    }
+}
+
+/// A cause in a `Status`' details: a field error (`spec.completions: Invalid value: …`) is
+/// split into its field and message, with Kubernetes' reason for its type.
+fn cause_json(cause: &str) -> Value {
+    let Some((field, message)) = cause.split_once(": ").filter(|(f, _)| !f.is_empty() && !f.contains(' '))
+    else {
+        return json!({"message": cause});
+    };
+    let reason = [
+        ("Invalid value", "FieldValueInvalid"),
+        ("Required value", "FieldValueRequired"),
+        ("Unsupported value", "FieldValueNotSupported"),
+        ("Forbidden", "FieldValueForbidden"),
+        ("Duplicate value", "FieldValueDuplicate"),
+        ("Too long", "FieldValueTooLong"),
+        ("Too many", "FieldValueTooMany"),
+        ("Not found", "FieldValueNotFound"),
+    ]
+    .iter()
+    .find(|(prefix, _)| message.starts_with(prefix))
+    .map_or("FieldValueInvalid", |(_, reason)| reason);
+    json!({"reason": reason, "message": message, "field": field})
 }
 
 impl From<StoreError> for ApiError {
@@ -466,6 +502,12 @@ impl From<StoreError> for ApiError {
 impl ApiError {
     /// The error as a Kubernetes `Status` object.
     fn status_json(&self) -> Value {
+        let mut details = json!({"causes": self.causes.iter().map(|c| cause_json(c)).collect::<Vec<_>>()});
+        if let Some((kind, group, name)) = &self.about {
+            details["kind"] = json!(kind);
+            details["group"] = json!(group);
+            details["name"] = json!(name);
+        }
         json!({
             "kind": "Status",
             "apiVersion": "v1",
@@ -473,7 +515,7 @@ impl ApiError {
             "status": "Failure",
             "message": self.message,
             "reason": self.reason,
-            "details": { "causes": self.causes.iter().map(|c| json!({"message": c})).collect::<Vec<_>>() },
+            "details": details,
             "code": self.code.as_u16(),
         })
     }
@@ -481,16 +523,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({
-            "kind": "Status",
-            "apiVersion": "v1",
-            "status": "Failure",
-            "message": self.message,
-            "reason": self.reason,
-            "details": { "causes": self.causes.iter().map(|c| json!({"message": c})).collect::<Vec<_>>() },
-            "code": self.code.as_u16(),
-        });
-        (self.code, Json(body)).into_response()
+        (self.code, Json(self.status_json())).into_response()
     }
 }
 
@@ -1051,7 +1084,6 @@ async fn get_job(
 /// The query of a write (POST, PUT, PATCH).
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-#[allow(dead_code)] // field_manager and force: read by PATCH (server-side apply), coming next.
 struct WriteQuery {
     /// `Strict` (Drover's default), `Warn` or `Ignore`: what an unknown field gets.
     field_validation: Option<String>,
@@ -1138,7 +1170,7 @@ fn admit(body: Value, validation: FieldValidation) -> ApiResult<(Manifest, Vec<S
             drover_api::validation::invalid_message(kind, name, &messages),
         );
         err.causes = messages;
-        err
+        err.about(kind, name)
     };
     let mut body = body;
     let mut warnings = Vec::new();
@@ -1155,7 +1187,11 @@ fn admit(body: Value, validation: FieldValidation) -> ApiResult<(Manifest, Vec<S
         if unknown.is_empty() || attempt > 0 {
             return Err(invalid(kind, err.name.as_deref().unwrap_or(""), err.messages));
         }
-        // Unknown fields are a decoding error, found before validation (as in Kubernetes).
+        // Unknown fields alone are a decoding error (400, Kubernetes' strict decoding); with
+        // other errors, every error is reported at once (422), which Kubernetes would not.
+        if validation == FieldValidation::Strict && unknown.len() < err.messages.len() {
+            return Err(invalid(kind, err.name.as_deref().unwrap_or(""), err.messages));
+        }
         if validation == FieldValidation::Strict {
             let fields: Vec<String> = unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect();
             let mut e = ApiError::bad_request(format!(
@@ -1264,7 +1300,8 @@ fn replace_job_with(
         let mut errors = Vec::new();
         let (old, new) = (&job.spec, &submitted.spec);
         if old.completions != new.completions {
-            errors.push("spec.completions: Invalid value: field is immutable".to_string());
+            let value = new.completions.map_or("null".to_string(), |n| n.to_string());
+            errors.push(format!("spec.completions: Invalid value: {value}: field is immutable"));
         }
         let mut old_template = old.template.clone();
         let mut new_template = new.template.clone();
@@ -1287,7 +1324,7 @@ fn replace_job_with(
                 format!("Job.batch {name:?} is invalid: {}", errors.join(", ")),
             );
             err.causes = errors;
-            return Ok(Err(err));
+            return Ok(Err(err.about("Job", &name)));
         }
         let spec_changed = job.spec.parallelism != new.parallelism
             || job.spec.suspend != new.suspend
@@ -1389,6 +1426,149 @@ async fn remove_job(
 ) -> ApiResult<Json<Job>> {
     let cascade = q.cascade()?;
     delete_job(&c, &name, cascade)?.map(Json).ok_or_else(|| ApiError::not_found("jobs.batch", &name))
+}
+
+// === patches ===
+
+/// The most attempts a patch makes when the object changed between its read and its write (as
+/// kube-apiserver retries a patch on a conflict it caused itself).
+const PATCH_ATTEMPTS: usize = 5;
+
+/// The kind-specific parts of a patch: the kind's patch rules, its resource name, and how an
+/// admitted body replaces or creates the object.
+struct Patchable<T> {
+    kind: drover_api::patch::PatchKind,
+    resource: &'static str,
+    replace: fn(&Coordinator, &str, Value, FieldValidation) -> ApiResult<(T, Vec<String>)>,
+    create: fn(&Coordinator, Value, FieldValidation) -> ApiResult<(T, Vec<String>)>,
+}
+
+async fn patch_job(
+    State(c): State<Coordinator>,
+    Named(name): Named,
+    Query(q): Query<WriteQuery>,
+    headers: axum::http::HeaderMap,
+    ApiBytes(body): ApiBytes,
+) -> ApiResult<Response> {
+    let how = Patchable {
+        kind: drover_api::patch::PatchKind::Job,
+        resource: "jobs.batch",
+        replace: replace_job_with,
+        create: |c, body, validation| {
+            let (job, warnings) = admit_job(body, validation)?;
+            Ok((create_admitted_job(c, job)?, warnings))
+        },
+    };
+    patch(&c, &name, &q, &headers, &body, how)
+}
+
+async fn patch_cronjob(
+    State(c): State<Coordinator>,
+    Named(name): Named,
+    Query(q): Query<WriteQuery>,
+    headers: axum::http::HeaderMap,
+    ApiBytes(body): ApiBytes,
+) -> ApiResult<Response> {
+    let how = Patchable {
+        kind: drover_api::patch::PatchKind::CronJob,
+        resource: "cronjobs.batch",
+        replace: replace_cronjob_with,
+        create: |c, body, validation| {
+            let (cj, warnings) = admit_cronjob(body, validation)?;
+            Ok((create_admitted_cronjob(c, cj)?, warnings))
+        },
+    };
+    patch(&c, &name, &q, &headers, &body, how)
+}
+
+/// PATCH in Kubernetes' four forms, chosen by `Content-Type`: JSON merge patch, strategic
+/// merge patch (kubectl's default and client-side `apply`), JSON patch, and server-side apply
+/// (`application/apply-patch+yaml`, which creates the object when it does not exist). The
+/// patched object then goes through the same checks as a replace: validation, immutable
+/// fields, and the `resourceVersion` precondition when the patch sets one.
+fn patch<T: Object + serde::Serialize>(
+    c: &Coordinator,
+    name: &str,
+    q: &WriteQuery,
+    headers: &axum::http::HeaderMap,
+    body: &[u8],
+    how: Patchable<T>,
+) -> ApiResult<Response> {
+    use drover_api::patch;
+    q.refuse_dry_run()?;
+    let validation = q.validation()?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let bad = |e: patch::PatchError| ApiError::bad_request(e.to_string());
+    let apply = content_type == "application/apply-patch+yaml";
+    let patch_value: Value = match content_type.as_str() {
+        "application/apply-patch+yaml" => patch::parse_apply_body(body).map_err(bad)?,
+        "application/merge-patch+json"
+        | "application/strategic-merge-patch+json"
+        | "application/json-patch+json" => serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("the patch is not JSON: {e}")))?,
+        other => {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UnsupportedMediaType",
+                format!(
+                    "the body of the request was in an unknown format ({other:?}): accepted media types are application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml"
+                ),
+            ));
+        }
+    };
+    let force = flag(&q.force);
+    if force && !apply {
+        return Err(ApiError::bad_request("force: Forbidden: may not be specified for non-apply patch"));
+    }
+    let manager = q.field_manager.clone().unwrap_or_default();
+    let sets_version = patch_value["metadata"]["resourceVersion"].is_string();
+    for attempt in 1..=PATCH_ATTEMPTS {
+        let live = c.store().get::<T>(name)?;
+        let Some(live) = live else {
+            if !apply {
+                return Err(ApiError::not_found(how.resource, name));
+            }
+            let created =
+                patch::server_side_apply(None, &patch_value, &manager, force, now()).map_err(apply_error)?;
+            let (obj, warnings) = (how.create)(c, created, validation)?;
+            return Ok(with_warnings((StatusCode::CREATED, Json(obj)).into_response(), &warnings));
+        };
+        let mut target = serde_json::to_value(&live).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        match content_type.as_str() {
+            "application/merge-patch+json" => patch::merge_patch(&mut target, &patch_value),
+            "application/strategic-merge-patch+json" => {
+                patch::strategic_merge_patch(&mut target, &patch_value, how.kind).map_err(bad)?
+            }
+            "application/json-patch+json" => patch::json_patch(&mut target, &patch_value).map_err(bad)?,
+            _ => {
+                target = patch::server_side_apply(Some(&target), &patch_value, &manager, force, now())
+                    .map_err(apply_error)?
+            }
+        }
+        match (how.replace)(c, name, target, validation) {
+            Ok((obj, warnings)) => return Ok(with_warnings(Json(obj).into_response(), &warnings)),
+            // The object changed since it was read: patch the new version, unless the patch
+            // itself asked for a version.
+            Err(e) if e.code == StatusCode::CONFLICT && !sets_version && attempt < PATCH_ATTEMPTS => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    unreachable!("the last attempt returns")
+}
+
+/// A server-side apply error as Kubernetes answers it (409 for conflicts).
+fn apply_error(e: drover_api::patch::ApplyError) -> ApiError {
+    match e {
+        drover_api::patch::ApplyError::Conflict(_) => {
+            ApiError::new(StatusCode::CONFLICT, "Conflict", e.to_string())
+        }
+        other => ApiError::bad_request(other.to_string()),
+    }
 }
 
 // === cronjobs ===
