@@ -1,26 +1,46 @@
-//! The coordinator's HTTP API, in Kubernetes' shapes. Only this module knows paths and status
-//! codes.
+//! The coordinator's HTTP API, served as Kubernetes serves its own, so that kubectl and the
+//! Kubernetes client libraries work unchanged. Only this module knows paths and status codes;
+//! the paths come from [`drover_api::resource`]. `{ns}` is `default`, the one namespace: any
+//! other is answered 404 (`namespaces "x" not found`), as Kubernetes answers for one that does
+//! not exist.
 //!
 //! | path | verbs |
 //! |---|---|
-//! | `/healthz` | GET |
-//! | `/metrics` | GET (Prometheus text format) |
-//! | `/apis/batch/v1/jobs` | GET (`labelSelector`, `watch`), POST |
-//! | `/apis/batch/v1/jobs/{name}` | GET, PUT, DELETE (`propagationPolicy`) |
-//! | `/apis/batch/v1/cronjobs` | GET (`labelSelector`, `watch`), POST |
-//! | `/apis/batch/v1/cronjobs/{name}` | GET, PUT, DELETE (`propagationPolicy`) |
-//! | `/api/v1/pods` | GET (`labelSelector`, `watch`) |
-//! | `/api/v1/pods/{name}` | GET |
-//! | `/api/v1/pods/{name}/log` | GET (`follow`); POST (worker: `offset`) |
-//! | `/api/v1/pods/{name}/status` | PUT (worker) |
-//! | `/api/v1/events` | GET (`kind` and `name`; without them, the newest 1,000 of all objects) |
-//! | `/apis/drover.dev/v1/workers` | GET; POST (register) |
+//! | `/healthz`, `/metrics` | GET (the metrics in Prometheus text format) |
+//! | `/version`, `/api`, `/api/v1`, `/apis`, `/apis/{group}`, `/apis/{group}/{version}` | GET: discovery ([`crate::discovery`]) |
+//! | `/openapi/v2`, `/openapi/v3[/{path}]` | GET: the kinds' OpenAPI documents |
+//! | `/apis/batch/v1/namespaces/{ns}/jobs` (and `/apis/batch/v1/jobs`: every namespace) | GET (list, watch), POST |
+//! | `/apis/batch/v1/namespaces/{ns}/jobs/{name}` | GET, PUT, PATCH, DELETE (`propagationPolicy`) |
+//! | `/apis/batch/v1/namespaces/{ns}/jobs/{name}/status` | GET |
+//! | `…/cronjobs…` | as for jobs |
+//! | `/api/v1/namespaces/{ns}/pods` (and `/api/v1/pods`) | GET (list, watch) |
+//! | `/api/v1/namespaces/{ns}/pods/{name}` | GET |
+//! | `/api/v1/namespaces/{ns}/pods/{name}/log` | GET (`follow`); POST (worker: `offset`) |
+//! | `/api/v1/namespaces/{ns}/pods/{name}/status` | GET; PUT (worker) |
+//! | `/api/v1/namespaces/{ns}/events` (and `/api/v1/events`) | GET (core/v1 Events; the newest 1,000, or an object's by `involvedObject.*` field selectors) |
+//! | `/api/v1/namespaces[/{ns}]` | GET |
+//! | `/apis/drover.dev/v1/workers` | GET (list, watch); POST (register) |
 //! | `/apis/drover.dev/v1/workers/{name}` | GET, DELETE (deregister) |
 //! | `/apis/drover.dev/v1/workers/{name}/drain`, `/cordon`, `/uncordon` | POST |
 //! | `/apis/drover.dev/v1/workers/{name}/status` | POST (a batch of pod status reports) |
 //! | `/apis/drover.dev/v1/workers/{name}/tasks` | POST (a batch of task successes for the ledger) |
 //! | `/apis/drover.dev/v1/workers/{name}/heartbeat` | POST |
 //! | `/apis/drover.dev/v1/workers/{name}/assignments` | GET (stream) |
+//!
+//! Lists take `labelSelector`, `fieldSelector` (`metadata.name`, `metadata.namespace`, and per
+//! kind the fields Kubernetes allows: pods' `status.phase` and `spec.nodeName`, events'
+//! `involvedObject.*`), `limit` and `continue` (pages in name order; a page is read when it is
+//! asked for), and answer with the store's `resourceVersion`. A watch (`watch=true`) without a
+//! `resourceVersion` (or `0`) sends the current objects as `ADDED`, then every change; from a
+//! `resourceVersion`, the changes after it, out of the last [`crate::state::WATCH_HISTORY`]
+//! changes, or a 410 `Expired` error event when it is older. With `allowWatchBookmarks`, the
+//! keepalive is a `BOOKMARK`. A client that accepts a `meta.k8s.io` Table (kubectl's `get`)
+//! gets one, with kubectl's own columns ([`drover_api::table`]), for lists, gets and watches.
+//!
+//! Writes take `fieldValidation` (`Strict`, the default here, `Warn`, `Ignore`) and refuse
+//! `dryRun` (Drover does no dry runs: nothing is written). PATCH takes a JSON merge patch, a
+//! strategic merge patch, a JSON patch or a server-side apply (`fieldManager`, `force`)
+//! ([`drover_api::patch`]).
 //!
 //! With a token configured (`Config::token`), every path but `/healthz` needs
 //! `Authorization: Bearer <token>`; otherwise the answer is 401 `Unauthorized`.
@@ -32,15 +52,18 @@
 //! (its requests carry the page's own host name). A request without `Host` (HTTP/1.0), which no
 //! browser sends, is answered. With a token, `Host` is not checked: the token guards the API.
 //!
-//! Request bodies are JSON (`Content-Type: application/json`), except a log chunk's; anything
-//! else is refused with 415, malformed JSON with 400. A body that has not arrived within
+//! Request bodies are JSON (`Content-Type: application/json`, or none, unless a browser sent it
+//! with an `Origin`), except a log chunk's and a patch's; anything else is refused with 415,
+//! malformed JSON with 400. A body that has not arrived within
 //! `Config::body_read_timeout` of its head is refused with 408. A log chunk (`POST
 //! …/pods/{name}/log?offset=N&uid=U&worker=W`) must name an existing pod (404), its uid and, if
 //! `worker` is given, the worker it is bound to (409), and lie within the store's offset bound
 //! (422).
 //!
-//! Errors are Kubernetes `Status` objects. Watches and the assignment stream are
-//! newline-delimited JSON; a watch event is `{"type":"ADDED|MODIFIED|DELETED","object":{…}}`.
+//! Errors are Kubernetes `Status` objects, with the object and field causes kubectl words its
+//! messages from. A watch streams one JSON event a line (`application/json`, as Kubernetes
+//! does): `{"type":"ADDED|MODIFIED|DELETED|BOOKMARK|ERROR","object":{…}}`; the assignment stream
+//! is NDJSON.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -864,7 +887,7 @@ where
     }
     // A watch: the current objects as ADDED, then every change; or, from a resourceVersion,
     // the changes after it.
-    let (initial, after, rx) = match from {
+    let (initial, after, passed, rx) = match from {
         None => {
             // Subscribe before listing: a change is then either in the list or arrives after it
             // (the store publishes under the lock a read takes; see `Coordinator::commit`).
@@ -878,17 +901,19 @@ where
                         .into_owned()
                 })
                 .collect();
-            (initial, revision, rx)
+            (initial, revision, revision, rx)
         }
         Some(from) => match c.watch_from(from) {
             Ok(resumed) => {
+                // A bookmark may name the newest change replayed, of any kind.
+                let passed = resumed.replay.iter().map(|e| e.revision).max().unwrap_or(from).max(from);
                 let replay: Vec<String> = resumed
                     .replay
                     .iter()
                     .filter(|ev| ev.kind == T::KIND)
                     .filter_map(|ev| watch_line(ev, &selector, &fields))
                     .collect();
-                (replay, from, resumed.rx)
+                (replay, from, passed, resumed.rx)
             }
             Err(oldest) => {
                 let status = ApiError::new(
@@ -902,7 +927,7 @@ where
             }
         },
     };
-    let seen = Arc::new(std::sync::atomic::AtomicI64::new(after));
+    let seen = Arc::new(std::sync::atomic::AtomicI64::new(passed));
     let seen_by_updates = seen.clone();
     let updates =
         BroadcastStream::new(rx).take_while(|r| std::future::ready(r.is_ok())).filter_map(move |r| {
