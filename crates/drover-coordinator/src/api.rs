@@ -456,7 +456,7 @@ pub struct ApiError {
     causes: Vec<String>,
     /// The object the error is about (`kind`, `group`, `name`), for the `Status`' details:
     /// kubectl words an invalid object's error from them (`The Job "pi" is invalid: …`).
-    about: Option<(String, String, String)>,
+    about: Option<Box<(String, String, String)>>,
 }
 
 impl ApiError {
@@ -475,7 +475,7 @@ impl ApiError {
     /// The error is about the object `kind` (`Job`) `name`.
     fn about(mut self, kind: &str, name: &str) -> ApiError {
         let group = drover_api::resource::ALL.iter().find(|r| r.kind == kind).map_or("", |r| r.group);
-        self.about = Some((kind.to_string(), group.to_string(), name.to_string()));
+        self.about = Some(Box::new((kind.to_string(), group.to_string(), name.to_string())));
         self
     }
 }
@@ -526,7 +526,7 @@ impl ApiError {
     /// The error as a Kubernetes `Status` object.
     fn status_json(&self) -> Value {
         let mut details = json!({"causes": self.causes.iter().map(|c| cause_json(c)).collect::<Vec<_>>()});
-        if let Some((kind, group, name)) = &self.about {
+        if let Some((kind, group, name)) = self.about.as_deref() {
             details["kind"] = json!(kind);
             details["group"] = json!(group);
             details["name"] = json!(name);
@@ -1459,13 +1459,16 @@ async fn remove_job(
 /// kube-apiserver retries a patch on a conflict it caused itself).
 const PATCH_ATTEMPTS: usize = 5;
 
+/// A written object and the warnings to send with it.
+type Written<T> = ApiResult<(T, Vec<String>)>;
+
 /// The kind-specific parts of a patch: the kind's patch rules, its resource name, and how an
 /// admitted body replaces or creates the object.
 struct Patchable<T> {
     kind: drover_api::patch::PatchKind,
     resource: &'static str,
-    replace: fn(&Coordinator, &str, Value, FieldValidation) -> ApiResult<(T, Vec<String>)>,
-    create: fn(&Coordinator, Value, FieldValidation) -> ApiResult<(T, Vec<String>)>,
+    replace: fn(&Coordinator, &str, Value, FieldValidation) -> Written<T>,
+    create: fn(&Coordinator, Value, FieldValidation) -> Written<T>,
 }
 
 async fn patch_job(
