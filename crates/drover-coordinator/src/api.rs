@@ -1429,18 +1429,87 @@ fn check_resource_version(
 #[serde(rename_all = "camelCase")]
 struct DeleteQuery {
     propagation_policy: Option<String>,
+    dry_run: Option<String>,
 }
 
-impl DeleteQuery {
-    /// True unless `propagationPolicy=Orphan`.
-    fn cascade(&self) -> ApiResult<bool> {
-        match self.propagation_policy.as_deref() {
-            None | Some("Background") | Some("Foreground") => Ok(true),
-            Some("Orphan") => Ok(false),
-            Some(other) => {
-                Err(ApiError::bad_request(format!("propagationPolicy: Unsupported value: {other:?}")))
-            }
+/// A DELETE's body: Kubernetes' `DeleteOptions` (kubectl sends its `--cascade` there).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DeleteOptions {
+    propagation_policy: Option<String>,
+    /// The deprecated form of `propagationPolicy: Orphan`.
+    orphan_dependents: Option<bool>,
+    preconditions: Option<Preconditions>,
+    #[serde(default)]
+    dry_run: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Preconditions {
+    uid: Option<String>,
+    resource_version: Option<String>,
+}
+
+/// What a DELETE asks for: whether dependents go too, and the preconditions.
+struct Deletion {
+    cascade: bool,
+    preconditions: Preconditions,
+}
+
+impl Deletion {
+    /// From the query and the body (which wins): `Background` (the default) and `Foreground`
+    /// delete the dependents with the object, in one transaction (so the two differ only in
+    /// Kubernetes); `Orphan` leaves them. A dry run is refused: nothing is deleted.
+    fn read(q: &DeleteQuery, body: &[u8]) -> ApiResult<Deletion> {
+        let options: DeleteOptions = if body.iter().all(u8::is_ascii_whitespace) {
+            DeleteOptions::default()
+        } else {
+            serde_json::from_slice(body)
+                .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?
+        };
+        if !options.dry_run.is_empty() || q.dry_run.as_deref().is_some_and(|d| !d.is_empty()) {
+            return Err(ApiError::bad_request(
+                "dryRun: Drover does not do server-side dry runs; nothing was deleted (use --dry-run=client)",
+            ));
         }
+        let policy = options
+            .propagation_policy
+            .or_else(|| (options.orphan_dependents == Some(true)).then(|| "Orphan".to_string()))
+            .or_else(|| q.propagation_policy.clone());
+        let cascade = match policy.as_deref() {
+            None | Some("Background") | Some("Foreground") => true,
+            Some("Orphan") => false,
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "propagationPolicy: Unsupported value: {other:?}: supported values: \"Background\", \"Foreground\", \"Orphan\""
+                )));
+            }
+        };
+        Ok(Deletion { cascade, preconditions: options.preconditions.unwrap_or_default() })
+    }
+
+    /// Refuses the deletion when a precondition does not hold for `meta` (409, Kubernetes'
+    /// message).
+    fn check(&self, resource: &str, meta: &drover_api::ObjectMeta) -> ApiResult<()> {
+        let p = &self.preconditions;
+        let failed = |what: &str, want: &str, got: &str| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "Conflict",
+                format!(
+                    "Operation cannot be fulfilled on {resource} {:?}: Precondition failed: {what} in precondition: {want}, {what} in object meta: {got}",
+                    meta.name
+                ),
+            )
+        };
+        if let Some(uid) = p.uid.as_deref().filter(|u| *u != meta.uid) {
+            return Err(failed("UID", uid, &meta.uid));
+        }
+        if let Some(rv) = p.resource_version.as_deref().filter(|v| *v != meta.resource_version) {
+            return Err(failed("ResourceVersion", rv, &meta.resource_version));
+        }
+        Ok(())
     }
 }
 
@@ -1448,9 +1517,13 @@ async fn remove_job(
     State(c): State<Coordinator>,
     Named(name): Named,
     Query(q): Query<DeleteQuery>,
+    ApiBytes(body): ApiBytes,
 ) -> ApiResult<Json<Job>> {
-    let cascade = q.cascade()?;
-    delete_job(&c, &name, cascade)?.map(Json).ok_or_else(|| ApiError::not_found("jobs.batch", &name))
+    let deletion = Deletion::read(&q, &body)?;
+    if let Some(job) = c.store().get::<Job>(&name)? {
+        deletion.check("jobs.batch", &job.metadata)?;
+    }
+    delete_job(&c, &name, deletion.cascade)?.map(Json).ok_or_else(|| ApiError::not_found("jobs.batch", &name))
 }
 
 // === patches ===
@@ -1708,9 +1781,13 @@ async fn remove_cronjob(
     State(c): State<Coordinator>,
     Named(name): Named,
     Query(q): Query<DeleteQuery>,
+    ApiBytes(body): ApiBytes,
 ) -> ApiResult<Json<CronJob>> {
-    let cascade = q.cascade()?;
-    crate::cronjobs::delete_cronjob(&c, &name, cascade)?
+    let deletion = Deletion::read(&q, &body)?;
+    if let Some(cj) = c.store().get::<CronJob>(&name)? {
+        deletion.check("cronjobs.batch", &cj.metadata)?;
+    }
+    crate::cronjobs::delete_cronjob(&c, &name, deletion.cascade)?
         .map(Json)
         .ok_or_else(|| ApiError::not_found("cronjobs.batch", &name))
 }

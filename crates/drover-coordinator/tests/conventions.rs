@@ -390,3 +390,46 @@ async fn patches_in_four_forms_keep_immutable_fields_and_report_apply_conflicts(
     let (code, _) = s.patch(&path, "text/plain", "{}").await;
     assert_eq!(code, 415);
 }
+
+#[tokio::test]
+async fn delete_options_in_the_body_orphan_pods_and_check_preconditions() {
+    let s = Served::start(Config::default()).await;
+    let pods_of = |job: &str| format!("/api/v1/namespaces/default/pods?labelSelector=job-name%3D{job}");
+    for name in ["orphaned", "cascaded"] {
+        let mut j = job(name);
+        j["spec"]["suspend"] = json!(false);
+        let (code, body, _) = s.post(JOBS, &j).await;
+        assert_eq!(code, 201, "{body}");
+        // Pods are created (they stay Pending: there is no worker); wait for the first.
+        let resp = s.http.get(s.url(&format!("{}&watch=1", pods_of(name)))).send().await.unwrap();
+        read_until(resp, |e| e["type"] == "ADDED").await;
+    }
+    let delete = |name: &str, body: Value| s.http.delete(s.url(&format!("{JOBS}/{name}"))).json(&body).send();
+    let resp = delete(
+        "orphaned",
+        json!({"kind": "DeleteOptions", "apiVersion": "v1", "preconditions": {"uid": "not-it"}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status().as_u16(), 409, "a failed precondition deletes nothing");
+    let resp = delete(
+        "orphaned",
+        json!({"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Orphan"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let (_, left) = s.get(&pods_of("orphaned")).await;
+    assert!(!names(&left).is_empty(), "kubectl's --cascade=orphan (in the body) leaves the pods");
+    let resp = delete(
+        "cascaded",
+        json!({"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Background"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let (_, left) = s.get(&pods_of("cascaded")).await;
+    assert!(names(&left).is_empty(), "{left}");
+    let (code, _) = s.get(&format!("{JOBS}/cascaded")).await;
+    assert_eq!(code, 404);
+}
