@@ -2,8 +2,9 @@
 //!
 //! This crate owns the types that cross every boundary: batch/v1 `Job` and `CronJob`, the subset of core/v1
 //! `Pod` that a process runtime needs, Drover's own `Worker`, and core/v1 `Event`. It also owns
-//! validation on create (`validation`), manifest parsing (`manifest`), CronJob schedules (`cron`) and
-//! the one Go-duration parser (`duration`).
+//! validation on create (`validation`), manifest parsing (`manifest`), CronJob schedules (`cron`),
+//! the one Go-duration parser (`duration`) and the OpenAPI documents derived from the types
+//! (`openapi`).
 //!
 //! It must not do IO, read the clock or depend on anything async: every function here is a pure
 //! function of its arguments, so the coordinator, the worker, the CLI and the tests all agree on
@@ -16,6 +17,7 @@ pub mod duration;
 pub mod job;
 pub mod manifest;
 pub mod meta;
+pub mod openapi;
 pub mod pod;
 pub mod protocol;
 pub mod retry;
