@@ -108,8 +108,8 @@ pub struct CronJobStatus {
     /// reported again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_missed_time: Option<Time>,
-    /// Drover extension: the most recent runs that did not start, newest last, at most
-    /// [`MISSED_SCHEDULES_LIMIT`]. Kubernetes drops these silently (semantics.md RE-12, §10.7).
+    /// Drover extension: the most recent runs that did not start, newest last, at most 20
+    /// ([`MISSED_SCHEDULES_LIMIT`]). Kubernetes drops these silently (semantics.md RE-12, §10.7).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "atomic"))]
     pub missed_schedules: Vec<MissedSchedule>,

@@ -95,7 +95,7 @@ pub struct PodFailurePolicy {
     pub rules: Vec<PodFailurePolicyRule>,
 }
 
-/// One rule: exactly one of `on_exit_codes` and `on_pod_conditions`, and what to do on a match.
+/// One rule: exactly one of `onExitCodes` and `onPodConditions`, and what to do on a match.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 #[schemars(rename = "io.k8s.api.batch.v1.PodFailurePolicyRule")]

@@ -39,7 +39,7 @@ pub struct ObjectMeta {
     /// Set when termination of the object was requested.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion_timestamp: Option<Time>,
-    /// Seconds allowed for graceful termination once `deletion_timestamp` is set.
+    /// Seconds allowed for graceful termination once `deletionTimestamp` is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion_grace_period_seconds: Option<i64>,
     /// Identifying labels.

@@ -3,43 +3,43 @@
 //!
 //! # What kubectl 1.32 fetches, and why
 //!
-//! Read from kubectl v0.32.4, cli-runtime v0.32.4, client-go v0.32.4 and apimachinery v0.32.4,
-//! and checked against a `kubectl --server` run at `-v=8`:
+//! Read from kubectl, cli-runtime, client-go and apimachinery v0.32.4, and checked with kubectl
+//! 1.32.4 against these documents (`kubectl --server … -v=8`):
 //!
-//! - **`create -f` and `apply -f`** with the default `--validate=strict` build a
-//!   `ParamVerifyingSchema`: for each object's GVK it asks whether the server supports the
-//!   `fieldValidation` query parameter. It fetches `GET /openapi/v3` (the index: `{"paths":
-//!   {"apis/batch/v1": {"serverRelativeURL": "/openapi/v3/apis/batch/v1?hash=…"}}}`), then that
-//!   URL with `Accept: application/json` (JSON only: JSON is all we need to serve). It looks for
-//!   a path whose **`patch`** operation has `x-kubernetes-group-version-kind` equal to the
-//!   object's GVK (an object, not a list) and stops at the first one: that operation's own
-//!   `parameters` must list `{"name": "fieldValidation", "in": "query"}` (path-level
-//!   parameters are not read). If so, kubectl does **no** client-side schema validation and
-//!   sends `?fieldValidation=Strict` on the POST/PATCH: the server must refuse unknown fields
-//!   (Drover's strict decoding does). Otherwise it validates client-side from the OpenAPI
-//!   **v2** document, which client-go only requests as protobuf
-//!   (`application/com.github.proto-openapi.spec.v2@v1.0+protobuf`) and decodes as protobuf: a
-//!   JSON `/openapi/v2` cannot satisfy kubectl, so every kind a user may create must be in the
-//!   v3 documents with a PATCH operation carrying `fieldValidation`. A GV missing from the v3
-//!   index falls back to v2 as well (after a CRD lookup), and so does a kind with no PATCH
-//!   operation; `kind: List` always does.
+//! - **`create -f` and `apply -f`** with the default `--validate=strict` ask, for each object's
+//!   GVK, whether the server supports the `fieldValidation` query parameter. They fetch
+//!   `GET /openapi/v3` (`Accept: application/json, */*`; the index `{"paths": {"apis/batch/v1":
+//!   {"serverRelativeURL": "/openapi/v3/apis/batch/v1?hash=…"}}}`), then that URL with
+//!   `Accept: application/json`. They take the first path whose **`patch`** operation has
+//!   `x-kubernetes-group-version-kind` (an object) equal to the GVK; that operation's own
+//!   `parameters` must list `{"name": "fieldValidation", "in": "query"}` (path-level parameters
+//!   are not read). Then kubectl validates nothing itself and sends `?fieldValidation=Strict`
+//!   (and `fieldManager=kubectl-create` or `kubectl-client-side-apply`, `dryRun=All` with
+//!   `--dry-run=server`) on the POST or PATCH: the server refuses unknown fields.
+//! - Otherwise (no PATCH for the GVK, its group-version not in the index, or `kind: List`, which
+//!   always is) kubectl validates client-side from `/openapi/v2`, which client-go asks for **only
+//!   as protobuf** (`Accept: application/com.github.proto-openapi.spec.v2@v1.0+protobuf`) and
+//!   decodes as protobuf: a JSON v2 cannot serve it, so the create fails unless
+//!   `--validate=false`. Hence every kind a user creates has a PATCH operation with
+//!   `fieldValidation` here, and batch/v1beta1 (accepted for CronJobs) has a document too.
 //! - **`apply`** on an existing object computes a three-way strategic merge patch from the v3
 //!   document when the PATCH operation's `requestBody.content` has
-//!   `application/strategic-merge-patch+json`: it takes the schema whose
-//!   `x-kubernetes-group-version-kind` (a **list** of `{group, kind, version}`) holds the GVK,
-//!   follows `allOf[0]`/`$ref` to `#/components/schemas/…`, and reads
-//!   `x-kubernetes-patch-merge-key` and `x-kubernetes-patch-strategy` on the list property
-//!   itself. A field present in both the old and new object as a map or list, changed, and
-//!   missing from the schema makes kubectl warn and fall back (to v2, which fails, then to its
-//!   compiled-in Go types for batch/v1, or to a JSON merge patch for other groups). The patch is
-//!   sent as `application/strategic-merge-patch+json` with `fieldValidation=Strict`.
-//! - **`explain`** fetches `/openapi/v3` (if that fails, it uses v2 and fails), then the GV
-//!   document as JSON; it finds the GVK from the `get`/`post`/`put`/`patch`/`delete` operation
-//!   of `/apis/G/V/R`, `/apis/G/V/R/{name}`, `/apis/G/V/namespaces/{namespace}/R` or
+//!   `application/strategic-merge-patch+json`: from the schema whose
+//!   `x-kubernetes-group-version-kind` (a **list** of `{group, kind, version}`) holds the GVK, it
+//!   follows `allOf[0]` and `$ref`, and reads `x-kubernetes-patch-merge-key` and
+//!   `x-kubernetes-patch-strategy` on the list property itself. A map or list field changed
+//!   between the old and new object and missing from the schema makes kubectl warn and fall back
+//!   (to v2, which fails, then to its compiled-in Go types for batch/v1, or to a JSON merge patch
+//!   for other groups). The patch goes as `application/strategic-merge-patch+json`.
+//! - **`explain`** fetches `/openapi/v3` (if that fails, v2, which fails), then the
+//!   group-version's document; it takes the GVK from the `get`/`post`/`put`/`patch`/`delete`
+//!   operation of `/apis/G/V/R`, `…/R/{name}`, `/apis/G/V/namespaces/{namespace}/R` or
 //!   `…/{name}` (in that order), then the schema whose GVK list holds it, and walks
-//!   `properties`, `items`, `additionalProperties` and `allOf` for the field path.
-//! - All three need discovery (`/api`, `/apis`) first to map the resource; none of them asks for
-//!   `/openapi/v2` when the v3 documents answer. `--validate=false` fetches no OpenAPI at all.
+//!   `properties`, `items`, `additionalProperties` and `allOf` along the field path.
+//! - All of them map resources through discovery (`/api`, `/apis`); none asks for `/openapi/v2`
+//!   while the v3 documents answer. The documents are cached on disk by URL when the answer
+//!   allows it, so the hash must change with the document. `--validate=false` skips the
+//!   `fieldValidation` lookup (apply still reads v3 to patch an existing object).
 //!
 //! # The documents
 //!
@@ -669,12 +669,15 @@ fn tidy(schema: &mut Value) {
     }
 }
 
-/// Joins the lines of each paragraph of a doc comment.
+/// Joins the lines of each paragraph of a doc comment, and drops the brackets of intra-doc links
+/// (``[`Job`]`` becomes `` `Job` ``).
 fn unwrap_lines(text: &str) -> String {
     text.split("\n\n")
         .map(|p| p.split('\n').map(str::trim).collect::<Vec<_>>().join(" "))
         .collect::<Vec<_>>()
         .join("\n\n")
+        .replace("[`", "`")
+        .replace("`]", "`")
 }
 
 /// The apimachinery and core shapes Drover has no Rust type for.
@@ -1651,8 +1654,8 @@ spec:
             ("any value", json!(true), json!({})),
             (
                 "wrapped doc lines",
-                json!({"description": "one\ntwo\n\nthree", "type": "string"}),
-                json!({"description": "one two\n\nthree", "type": "string"}),
+                json!({"description": "one\ntwo\n\nthree [`Job`]", "type": "string"}),
+                json!({"description": "one two\n\nthree `Job`", "type": "string"}),
             ),
             (
                 "large defaults go, small ones stay",
