@@ -364,23 +364,10 @@ impl Job {
         self.condition_true(condition::COMPLETE).is_some() || self.condition_true(condition::FAILED).is_some()
     }
 
-    /// `Complete`, `Failed`, `Suspended`, `Running` or `Pending`: the STATUS column of `get jobs`,
-    /// as kubectl 1.30+ prints it (with `FailureTarget`/`SuccessCriteriaMet` shown as
-    /// `Failing`/`SuccessCriteriaMet`).
+    /// The STATUS column of `get jobs`, as kube-apiserver 1.32 prints it: see
+    /// [`crate::table::job_status`].
     pub fn display_status(&self) -> &'static str {
-        if self.condition_true(condition::COMPLETE).is_some() {
-            "Complete"
-        } else if self.condition_true(condition::FAILED).is_some() {
-            "Failed"
-        } else if self.condition_true(condition::FAILURE_TARGET).is_some() {
-            "FailureTarget"
-        } else if self.condition_true(condition::SUCCESS_CRITERIA_MET).is_some() {
-            "SuccessCriteriaMet"
-        } else if self.condition_true(condition::SUSPENDED).is_some() {
-            "Suspended"
-        } else {
-            "Running"
-        }
+        crate::table::job_status(self)
     }
 
     /// Applies the batch/v1 defaults (semantics.md §1.1) in place.

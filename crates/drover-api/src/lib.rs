@@ -3,8 +3,8 @@
 //! This crate owns the types that cross every boundary: batch/v1 `Job` and `CronJob`, the subset of core/v1
 //! `Pod` that a process runtime needs, Drover's own `Worker`, and core/v1 `Event`. It also owns
 //! validation on create (`validation`), manifest parsing (`manifest`), CronJob schedules (`cron`),
-//! the one Go-duration parser (`duration`) and the OpenAPI documents derived from the types
-//! (`openapi`).
+//! the one Go-duration parser (`duration`), the server-side tables `kubectl get` prints
+//! (`table`) and the OpenAPI documents derived from the types (`openapi`).
 //!
 //! It must not do IO, read the clock or depend on anything async: every function here is a pure
 //! function of its arguments, so the coordinator, the worker, the CLI and the tests all agree on
@@ -20,7 +20,9 @@ pub mod meta;
 pub mod openapi;
 pub mod pod;
 pub mod protocol;
+pub mod resource;
 pub mod retry;
+pub mod table;
 pub mod validation;
 pub mod worker;
 
@@ -29,7 +31,7 @@ pub use job::{
     Job, JobCondition, JobSpec, JobStatus, PodFailurePolicy, PodFailurePolicyOnExitCodes,
     PodFailurePolicyOnPodCondition, PodFailurePolicyRule, QueueSpec, TaskCounts,
 };
-pub use meta::{Event, LabelSelector, ObjectMeta, OwnerReference, Time};
+pub use meta::{Event, LabelSelector, ListMeta, ObjectMeta, OwnerReference, Time};
 pub use pod::{Container, ContainerStatus, EnvVar, Pod, PodQueue, PodSpec, PodStatus, PodTemplateSpec};
 pub use worker::{Worker, WorkerSpec, WorkerStatus};
 

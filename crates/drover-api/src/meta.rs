@@ -56,6 +56,10 @@ pub struct ObjectMeta {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "set", "x-kubernetes-patch-strategy" = "merge"))]
     pub finalizers: Vec<String>,
+    /// The fields each server-side-apply manager owns (`metav1.ManagedFieldsEntry` objects),
+    /// kept as JSON: only [`crate::patch::server_side_apply`] reads or writes them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub managed_fields: Vec<serde_json::Value>,
 }
 
 impl ObjectMeta {
@@ -171,6 +175,21 @@ pub fn parse_label_selector(text: &str) -> Result<LabelSelector, String> {
     Ok(sel)
 }
 
+/// Kubernetes' `metav1.ListMeta`: the `metadata` of a list, and of a `Table`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListMeta {
+    /// The store revision the list was read at.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub resource_version: String,
+    /// The token that fetches the next page, when the list was cut short.
+    #[serde(rename = "continue", default, skip_serializing_if = "Option::is_none")]
+    pub continue_: Option<String>,
+    /// How many items the next pages hold, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remaining_item_count: Option<i64>,
+}
+
 /// Kubernetes' core/v1 `Event`, flattened to what `describe` shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -196,6 +215,66 @@ pub struct Event {
 }
 
 impl Event {
+    /// An event read back from its core/v1 form ([`to_core_v1`](Self::to_core_v1)); `None` if
+    /// it lacks a reason or a time.
+    pub fn from_core_v1(v: &serde_json::Value) -> Option<Event> {
+        let text = |x: &serde_json::Value| x.as_str().unwrap_or_default().to_string();
+        let time = v["lastTimestamp"].as_str().or(v["metadata"]["creationTimestamp"].as_str())?;
+        Some(Event {
+            type_: text(&v["type"]),
+            reason: v["reason"].as_str()?.to_string(),
+            message: text(&v["message"]),
+            involved_kind: text(&v["involvedObject"]["kind"]),
+            involved_name: text(&v["involvedObject"]["name"]),
+            involved_uid: text(&v["involvedObject"]["uid"]),
+            timestamp: DateTime::parse_from_rfc3339(time).ok()?.with_timezone(&Utc),
+        })
+    }
+
+    /// The event as a core/v1 `Event` object (what kubectl reads), given its id in the store:
+    /// the name is `<involved name>.<id in hex>`, as Kubernetes names events after their object.
+    pub fn to_core_v1(&self, id: i64) -> serde_json::Value {
+        let api_version = crate::resource::ALL
+            .iter()
+            .find(|r| r.kind == self.involved_kind)
+            .map(|r| r.api_version())
+            .unwrap_or_default();
+        let ts = self.timestamp.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+        let component = match self.involved_kind.as_str() {
+            "CronJob" => "cronjob-controller",
+            "Pod" => "drover-worker",
+            _ => "job-controller",
+        };
+        serde_json::json!({
+            "kind": "Event",
+            "apiVersion": "v1",
+            "metadata": {
+                "name": format!("{}.{id:016x}", self.involved_name),
+                "namespace": crate::resource::DEFAULT_NAMESPACE,
+                "uid": format!("event-{id}"),
+                "resourceVersion": id.to_string(),
+                "creationTimestamp": ts,
+            },
+            "involvedObject": {
+                "kind": self.involved_kind,
+                "namespace": crate::resource::DEFAULT_NAMESPACE,
+                "name": self.involved_name,
+                "uid": self.involved_uid,
+                "apiVersion": api_version,
+            },
+            "reason": self.reason,
+            "message": self.message,
+            "source": {"component": component},
+            "firstTimestamp": ts,
+            "lastTimestamp": ts,
+            "count": 1,
+            "type": self.type_,
+            "eventTime": null,
+            "reportingComponent": component,
+            "reportingInstance": "",
+        })
+    }
+
     /// A `Normal` event.
     pub fn normal(kind: &str, name: &str, uid: &str, reason: &str, message: String, now: Time) -> Event {
         Event::new("Normal", kind, name, uid, reason, message, now)
@@ -204,6 +283,67 @@ impl Event {
     /// A `Warning` event.
     pub fn warning(kind: &str, name: &str, uid: &str, reason: &str, message: String, now: Time) -> Event {
         Event::new("Warning", kind, name, uid, reason, message, now)
+    }
+
+    /// The event's name as Kubernetes' event recorder forms it: the involved object's name, a
+    /// dot, and the time in Unix nanoseconds in hexadecimal (`pi.17c8a3b2f4e1d000`).
+    pub fn name(&self) -> String {
+        let nanos = self.timestamp.timestamp_nanos_opt().unwrap_or_default();
+        format!("{}.{nanos:x}", self.involved_name)
+    }
+
+    /// The component that reported the event, as `describe`'s FROM column and the event's
+    /// `source.component` name it: `job-controller`, `cronjob-controller`, `worker` (a pod's
+    /// events, where Kubernetes says `kubelet`) or `coordinator`.
+    pub fn source_component(&self) -> &'static str {
+        match self.involved_kind.as_str() {
+            "Job" => "job-controller",
+            "CronJob" => "cronjob-controller",
+            "Pod" => "worker",
+            _ => "coordinator",
+        }
+    }
+
+    /// The event in core/v1's shape (`involvedObject`, `source`, `firstTimestamp`,
+    /// `lastTimestamp`, `count`, and a `metadata` with [`Event::name`]), as `kubectl get events`
+    /// reads it. A Drover event happens once: both timestamps are its time and `count` is 1.
+    pub fn to_core_v1(&self) -> serde_json::Value {
+        let at = self.timestamp.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let (api_version, namespaced) = match self.involved_kind.as_str() {
+            "Job" | "CronJob" => ("batch/v1", true),
+            "Pod" => ("v1", true),
+            "Worker" => ("drover.dev/v1", false),
+            _ => ("", true),
+        };
+        let mut involved = serde_json::json!({
+            "kind": self.involved_kind,
+            "name": self.involved_name,
+        });
+        if !api_version.is_empty() {
+            involved["apiVersion"] = api_version.into();
+        }
+        if namespaced {
+            involved["namespace"] = "default".into();
+        }
+        if !self.involved_uid.is_empty() {
+            involved["uid"] = self.involved_uid.clone().into();
+        }
+        serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": self.name(), "namespace": "default", "creationTimestamp": at},
+            "involvedObject": involved,
+            "reason": self.reason,
+            "message": self.message,
+            "type": self.type_,
+            "source": {"component": self.source_component()},
+            "reportingComponent": self.source_component(),
+            "reportingInstance": "",
+            "firstTimestamp": at,
+            "lastTimestamp": at,
+            "count": 1,
+            "eventTime": null,
+        })
     }
 
     fn new(

@@ -223,9 +223,17 @@ pub struct ContainerStatus {
     /// In-place restarts under `restartPolicy: OnFailure`.
     #[serde(default)]
     pub restart_count: i32,
-    /// The image named in the template (kept, not run).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The image named in the template (kept, not run). Always written (`""` when none), as
+    /// Kubernetes clients require the field.
+    #[serde(default, serialize_with = "empty_if_none")]
     pub image: Option<String>,
+    /// The image's ID: always empty, since no image is pulled (clients require the field).
+    #[serde(rename = "imageID", default)]
+    pub image_id: String,
+}
+
+fn empty_if_none<S: serde::Serializer>(value: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(value.as_deref().unwrap_or_default())
 }
 
 /// Kubernetes' `ContainerState`: exactly one member is set.

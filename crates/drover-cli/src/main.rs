@@ -10,6 +10,7 @@ mod client_cmds;
 mod compose_check;
 mod config_file;
 mod duration;
+mod kubeconfig;
 mod print;
 mod queue_cmds;
 mod server_cmds;
@@ -113,6 +114,10 @@ enum Command {
     /// on a private coordinator and workers while they are SIGKILLed and restarted and the broker
     /// connections are cut; then every task ran, the count is exact and the queue is empty.
     Verify(verify::VerifyArgs),
+    /// Print a kubeconfig for this coordinator, so that kubectl and the Kubernetes client
+    /// libraries use it (`drover kubeconfig > drover.kubeconfig; KUBECONFIG=drover.kubeconfig
+    /// kubectl get jobs`).
+    Kubeconfig(kubeconfig::KubeconfigArgs),
 }
 
 /// Flags every client verb shares.
@@ -165,6 +170,7 @@ fn main() -> ExitCode {
         }
     };
     let res = runtime.block_on(async move {
+        let token_file = cli.token_file.clone();
         let token = token(cli.token, cli.token_file.as_deref())?;
         let server = Target { server: cli.server.clone(), token };
         match cli.command {
@@ -192,6 +198,7 @@ fn main() -> ExitCode {
             Command::Expand(args) => client_cmds::expand(args).await,
             Command::Queue(args) => queue_cmds::queue(args).await,
             Command::Verify(args) => verify::verify(args).await,
+            Command::Kubeconfig(args) => kubeconfig::kubeconfig(args, &server, token_file.as_deref()).await,
         }
     });
     match res {

@@ -25,6 +25,7 @@ use drover_api::protocol::{
     Assignment, HeartbeatReply, PodReport, Registration, ReportResult, StatusReport, TaskRecord,
     TaskRecordResult,
 };
+use drover_api::resource::{CRONJOBS, DEFAULT_NAMESPACE, EVENTS, JOBS, PODS, WORKERS};
 use drover_api::{CronJob, Event, Job, Pod, Worker};
 use futures::{Stream, StreamExt, TryStreamExt};
 use serde::Deserialize;
@@ -552,64 +553,59 @@ impl Client {
 
     /// Creates a Job from its JSON form.
     pub async fn create_job(&self, job: &Value) -> Result<Job, ClientError> {
-        self.json(self.http.post(self.url("/apis/batch/v1/jobs")).json(job)).await
+        self.json(self.http.post(self.url(&JOBS.collection_path(Some(DEFAULT_NAMESPACE)))).json(job)).await
     }
 
     /// Replaces the mutable fields of a Job (`apply`).
     pub async fn replace_job(&self, name: &str, job: &Value) -> Result<Job, ClientError> {
-        self.json(self.http.put(self.url(&format!("/apis/batch/v1/jobs/{name}"))).json(job)).await
+        self.json(self.http.put(self.url(&JOBS.object_path(name))).json(job)).await
     }
 
     /// One Job.
     pub async fn get_job(&self, name: &str) -> Result<Job, ClientError> {
-        self.json(self.http.get(self.url(&format!("/apis/batch/v1/jobs/{name}")))).await
+        self.json(self.http.get(self.url(&JOBS.object_path(name)))).await
     }
 
     /// Jobs matching a label selector (`""` for all).
     pub async fn list_jobs(&self, selector: &str) -> Result<Vec<Job>, ClientError> {
-        self.list("/apis/batch/v1/jobs", selector).await
+        self.list(&JOBS.collection_path(Some(DEFAULT_NAMESPACE)), selector).await
     }
 
     /// Deletes a Job; `cascade: false` orphans its pods.
     pub async fn delete_job(&self, name: &str, cascade: bool) -> Result<Job, ClientError> {
         let policy = if cascade { "Background" } else { "Orphan" };
-        self.json(
-            self.http
-                .delete(self.url(&format!("/apis/batch/v1/jobs/{name}")))
-                .query(&[("propagationPolicy", policy)]),
-        )
-        .await
+        self.json(self.http.delete(self.url(&JOBS.object_path(name))).query(&[("propagationPolicy", policy)]))
+            .await
     }
 
     // === cronjobs ===
 
     /// Creates a CronJob from its JSON form.
     pub async fn create_cronjob(&self, cronjob: &Value) -> Result<CronJob, ClientError> {
-        self.json(self.http.post(self.url("/apis/batch/v1/cronjobs")).json(cronjob)).await
+        self.json(self.http.post(self.url(&CRONJOBS.collection_path(Some(DEFAULT_NAMESPACE)))).json(cronjob))
+            .await
     }
 
     /// Replaces a CronJob's spec, labels and annotations (`apply`, `suspend`, `resume`).
     pub async fn replace_cronjob(&self, name: &str, cronjob: &Value) -> Result<CronJob, ClientError> {
-        self.json(self.http.put(self.url(&format!("/apis/batch/v1/cronjobs/{name}"))).json(cronjob)).await
+        self.json(self.http.put(self.url(&CRONJOBS.object_path(name))).json(cronjob)).await
     }
 
     /// One CronJob.
     pub async fn get_cronjob(&self, name: &str) -> Result<CronJob, ClientError> {
-        self.json(self.http.get(self.url(&format!("/apis/batch/v1/cronjobs/{name}")))).await
+        self.json(self.http.get(self.url(&CRONJOBS.object_path(name)))).await
     }
 
     /// CronJobs matching a label selector (`""` for all).
     pub async fn list_cronjobs(&self, selector: &str) -> Result<Vec<CronJob>, ClientError> {
-        self.list("/apis/batch/v1/cronjobs", selector).await
+        self.list(&CRONJOBS.collection_path(Some(DEFAULT_NAMESPACE)), selector).await
     }
 
     /// Deletes a CronJob; `cascade: false` orphans its Jobs.
     pub async fn delete_cronjob(&self, name: &str, cascade: bool) -> Result<CronJob, ClientError> {
         let policy = if cascade { "Background" } else { "Orphan" };
         self.json(
-            self.http
-                .delete(self.url(&format!("/apis/batch/v1/cronjobs/{name}")))
-                .query(&[("propagationPolicy", policy)]),
+            self.http.delete(self.url(&CRONJOBS.object_path(name))).query(&[("propagationPolicy", policy)]),
         )
         .await
     }
@@ -618,17 +614,17 @@ impl Client {
 
     /// One pod.
     pub async fn get_pod(&self, name: &str) -> Result<Pod, ClientError> {
-        self.json(self.http.get(self.url(&format!("/api/v1/pods/{name}")))).await
+        self.json(self.http.get(self.url(&PODS.object_path(name)))).await
     }
 
     /// Pods matching a label selector.
     pub async fn list_pods(&self, selector: &str) -> Result<Vec<Pod>, ClientError> {
-        self.list("/api/v1/pods", selector).await
+        self.list(&PODS.collection_path(Some(DEFAULT_NAMESPACE)), selector).await
     }
 
     /// A pod's log so far.
     pub async fn pod_log(&self, name: &str) -> Result<Vec<u8>, ClientError> {
-        let resp = self.send(self.http.get(self.url(&format!("/api/v1/pods/{name}/log")))).await?;
+        let resp = self.send(self.http.get(self.url(&format!("{}/log", PODS.object_path(name))))).await?;
         Ok(resp.bytes().await.map_err(|e| self.body_error(e))?.to_vec())
     }
 
@@ -639,7 +635,9 @@ impl Client {
     ) -> Result<impl Stream<Item = Result<Vec<u8>, ClientError>> + use<>, ClientError> {
         let resp = self
             .send_stream(
-                self.http.get(self.url(&format!("/api/v1/pods/{name}/log"))).query(&[("follow", "true")]),
+                self.http
+                    .get(self.url(&format!("{}/log", PODS.object_path(name))))
+                    .query(&[("follow", "true")]),
             )
             .await?;
         Ok(resp.bytes_stream().map(|r| r.map(|b| b.to_vec()).map_err(|e| ClientError::Decode(e.to_string()))))
@@ -647,32 +645,40 @@ impl Client {
 
     /// The newest events of every object (up to 1,000), oldest first.
     pub async fn recent_events(&self) -> Result<Vec<Event>, ClientError> {
-        let list: List<Event> = self.json(self.http.get(self.url("/api/v1/events"))).await?;
-        Ok(list.items)
+        self.core_events(&[]).await
     }
 
     /// Events about an object, oldest first.
     pub async fn events(&self, kind: &str, name: &str, uid: Option<&str>) -> Result<Vec<Event>, ClientError> {
-        let mut q = vec![("kind", kind), ("name", name)];
+        let mut fields = format!("involvedObject.kind={kind},involvedObject.name={name}");
         if let Some(uid) = uid {
-            q.push(("uid", uid));
+            fields.push_str(&format!(",involvedObject.uid={uid}"));
         }
-        let list: List<Event> = self.json(self.http.get(self.url("/api/v1/events")).query(&q)).await?;
-        Ok(list.items)
+        self.core_events(&[("fieldSelector", fields)]).await
+    }
+
+    /// core/v1 Events, read back into Drover's form, oldest first.
+    async fn core_events(&self, query: &[(&str, String)]) -> Result<Vec<Event>, ClientError> {
+        let path = EVENTS.collection_path(Some(DEFAULT_NAMESPACE));
+        let list: List<Value> = self.json(self.http.get(self.url(&path)).query(query)).await?;
+        let mut items = list.items;
+        // The resourceVersion of an event is its id, in the order the events happened.
+        items.sort_by_key(|e| e["metadata"]["resourceVersion"].as_str().and_then(|v| v.parse::<i64>().ok()));
+        Ok(items.iter().filter_map(Event::from_core_v1).collect())
     }
 
     // === workers ===
 
     /// Every worker.
     pub async fn list_workers(&self, selector: &str) -> Result<Vec<Worker>, ClientError> {
-        self.list("/apis/drover.dev/v1/workers", selector).await
+        self.list(&WORKERS.collection_path(None), selector).await
     }
 
     /// Registers a worker.
     /// The coordinator's reply carries the worker's credential, which this client (and its
     /// clones) then send with every call: the calls about this worker and its pods need it.
     pub async fn register_worker(&self, reg: &Registration) -> Result<Worker, ClientError> {
-        let resp = self.send(self.http.post(self.url("/apis/drover.dev/v1/workers")).json(reg)).await?;
+        let resp = self.send(self.http.post(self.url(&WORKERS.collection_path(None))).json(reg)).await?;
         let credential = resp
             .headers()
             .get(drover_api::protocol::WORKER_CREDENTIAL_HEADER)
@@ -689,7 +695,7 @@ impl Client {
     pub async fn heartbeat(&self, name: &str) -> Result<HeartbeatReply, ClientError> {
         match self
             .json::<HeartbeatReply>(
-                self.http.post(self.url(&format!("/apis/drover.dev/v1/workers/{name}/heartbeat"))),
+                self.http.post(self.url(&format!("{}/heartbeat", WORKERS.object_path(name)))),
             )
             .await
         {
@@ -702,18 +708,18 @@ impl Client {
     /// Asks a worker to drain (it stops taking pods, finishes or stops the running ones within
     /// its drain timeout, deregisters and exits). A worker asks this of itself on SIGTERM.
     pub async fn drain_worker(&self, name: &str) -> Result<Worker, ClientError> {
-        self.json(self.http.post(self.url(&format!("/apis/drover.dev/v1/workers/{name}/drain")))).await
+        self.json(self.http.post(self.url(&format!("{}/drain", WORKERS.object_path(name))))).await
     }
 
     /// Marks a worker unschedulable (`cordon`) or schedulable again (`uncordon`).
     pub async fn cordon_worker(&self, name: &str, cordon: bool) -> Result<Worker, ClientError> {
         let verb = if cordon { "cordon" } else { "uncordon" };
-        self.json(self.http.post(self.url(&format!("/apis/drover.dev/v1/workers/{name}/{verb}")))).await
+        self.json(self.http.post(self.url(&format!("{}/{verb}", WORKERS.object_path(name))))).await
     }
 
     /// Removes a worker from the fleet (the last step of a drain).
     pub async fn deregister_worker(&self, name: &str) -> Result<Worker, ClientError> {
-        self.json(self.http.delete(self.url(&format!("/apis/drover.dev/v1/workers/{name}")))).await
+        self.json(self.http.delete(self.url(&WORKERS.object_path(name)))).await
     }
 
     /// The worker's assignment stream.
@@ -722,7 +728,7 @@ impl Client {
         name: &str,
     ) -> Result<impl Stream<Item = Result<Assignment, ClientError>> + use<>, ClientError> {
         let resp = self
-            .send_stream(self.http.get(self.url(&format!("/apis/drover.dev/v1/workers/{name}/assignments"))))
+            .send_stream(self.http.get(self.url(&format!("{}/assignments", WORKERS.object_path(name)))))
             .await?;
         Ok(ndjson::<Assignment>(resp, self.stream_idle, self.server.clone()))
     }
@@ -731,7 +737,7 @@ impl Client {
     pub async fn report_status(&self, pod: &str, report: &StatusReport) -> Result<(), ClientError> {
         let Some(batcher) = &self.batcher else {
             return self
-                .send(self.http.put(self.url(&format!("/api/v1/pods/{pod}/status"))).json(report))
+                .send(self.http.put(self.url(&format!("{}/status", PODS.object_path(pod)))).json(report))
                 .await
                 .map(|_| ());
         };
@@ -751,10 +757,8 @@ impl Client {
         worker: &str,
         reports: &[PodReport],
     ) -> Result<Vec<ReportResult>, ClientError> {
-        self.json(
-            self.http.post(self.url(&format!("/apis/drover.dev/v1/workers/{worker}/status"))).json(reports),
-        )
-        .await
+        self.json(self.http.post(self.url(&format!("{}/status", WORKERS.object_path(worker)))).json(reports))
+            .await
     }
 
     /// Records that `tasks` (stable task ids) of the pod `pod` (uid `uid`) succeeded, in its
@@ -847,10 +851,8 @@ impl Client {
         worker: &str,
         records: &[TaskRecord],
     ) -> Result<Vec<TaskRecordResult>, ClientError> {
-        self.json(
-            self.http.post(self.url(&format!("/apis/drover.dev/v1/workers/{worker}/tasks"))).json(records),
-        )
-        .await
+        self.json(self.http.post(self.url(&format!("{}/tasks", WORKERS.object_path(worker)))).json(records))
+            .await
     }
 
     /// Appends a chunk to a pod's log at `offset`. A worker's client
@@ -867,9 +869,11 @@ impl Client {
         if let Some(batcher) = &self.batcher {
             query.push(("worker", batcher.worker.clone()));
         }
-        self.send(self.http.post(self.url(&format!("/api/v1/pods/{pod}/log"))).query(&query).body(data))
-            .await
-            .map(|_| ())
+        self.send(
+            self.http.post(self.url(&format!("{}/log", PODS.object_path(pod)))).query(&query).body(data),
+        )
+        .await
+        .map(|_| ())
     }
 
     // === generic ===
@@ -888,12 +892,9 @@ impl Client {
         selector: &str,
         name: Option<&str>,
     ) -> Result<impl Stream<Item = Result<WatchEvent<T>, ClientError>> + use<T>, ClientError> {
-        let path = match resource {
-            "jobs" => "/apis/batch/v1/jobs",
-            "cronjobs" => "/apis/batch/v1/cronjobs",
-            "pods" => "/api/v1/pods",
-            _ => "/apis/drover.dev/v1/workers",
-        };
+        let info = drover_api::resource::lookup(resource).unwrap_or(&WORKERS);
+        let path = info.collection_path(Some(DEFAULT_NAMESPACE));
+        let path = path.as_str();
         let mut q = vec![("watch", "true".to_string()), ("labelSelector", selector.to_string())];
         if let Some(name) = name {
             q.push(("fieldSelector", format!("metadata.name={name}")));

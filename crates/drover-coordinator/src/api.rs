@@ -49,7 +49,9 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use std::sync::Arc;
+
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use drover_api::manifest::Object as Manifest;
 use drover_api::meta::parse_label_selector;
@@ -69,32 +71,149 @@ use crate::state::{Coordinator, now};
 use crate::workers::ReportError;
 
 /// Builds the router. Tests drive it with `tower::ServiceExt::oneshot` or serve it on port 0.
+///
+/// The paths come from [`drover_api::resource`]: each namespaced kind at
+/// `…/namespaces/{namespace}/{plural}[/{name}[/{subresource}]]` and, for lists and watches
+/// across namespaces, `…/{plural}`; cluster-scoped kinds at `…/{plural}[/{name}]`.
 pub fn router(coordinator: Coordinator) -> Router {
+    use drover_api::resource::{CRONJOBS, EVENTS, JOBS, NAMESPACES, PODS, WORKERS};
+    let ns = |r: &drover_api::resource::ResourceInfo| r.collection_path(Some("{namespace}"));
+    let one = |r: &drover_api::resource::ResourceInfo| format!("{}/{{name}}", ns(r));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
-        .route("/apis/batch/v1/jobs", get(list_jobs).post(create_job))
-        .route("/apis/batch/v1/jobs/{name}", get(get_job).put(replace_job).delete(remove_job))
-        .route("/apis/batch/v1/cronjobs", get(list_cronjobs).post(create_cronjob))
-        .route("/apis/batch/v1/cronjobs/{name}", get(get_cronjob).put(replace_cronjob).delete(remove_cronjob))
-        .route("/api/v1/pods", get(list_pods))
-        .route("/api/v1/pods/{name}", get(get_pod))
-        .route("/api/v1/pods/{name}/log", get(read_log).post(append_log))
-        .route("/api/v1/pods/{name}/status", put(report_status))
-        .route("/api/v1/events", get(list_events))
-        .route("/apis/drover.dev/v1/workers", get(list_workers).post(register_worker))
-        .route("/apis/drover.dev/v1/workers/{name}", get(get_worker).delete(deregister_worker))
-        .route("/apis/drover.dev/v1/workers/{name}/drain", post(drain_worker))
-        .route("/apis/drover.dev/v1/workers/{name}/status", post(report_statuses))
-        .route("/apis/drover.dev/v1/workers/{name}/tasks", post(record_tasks))
-        .route("/apis/drover.dev/v1/workers/{name}/cordon", post(cordon_worker))
-        .route("/apis/drover.dev/v1/workers/{name}/uncordon", post(uncordon_worker))
-        .route("/apis/drover.dev/v1/workers/{name}/heartbeat", post(heartbeat))
-        .route("/apis/drover.dev/v1/workers/{name}/assignments", get(assignments))
+        .route("/version", get(|| async { Json(crate::discovery::version()) }))
+        .route("/api", get(|| async { Json(crate::discovery::core_versions()) }))
+        .route("/api/v1", get(|| async { discovered(crate::discovery::resource_list("", "v1")) }))
+        .route("/apis", get(|| async { Json(crate::discovery::group_list()) }))
+        .route(
+            "/apis/{group}",
+            get(|Path(g): Path<String>| async move { discovered(crate::discovery::group(&g)) }),
+        )
+        .route(
+            "/apis/{group}/{version}",
+            get(|Path((g, v)): Path<(String, String)>| async move {
+                discovered(crate::discovery::resource_list(&g, &v))
+            }),
+        )
+        .route(&JOBS.collection_path(None), get(list_jobs))
+        .route(&ns(&JOBS), get(list_jobs).post(create_job))
+        .route(&one(&JOBS), get(get_job).put(replace_job).delete(remove_job))
+        .route(&format!("{}/status", one(&JOBS)), get(get_job))
+        .route(&CRONJOBS.collection_path(None), get(list_cronjobs))
+        .route(&ns(&CRONJOBS), get(list_cronjobs).post(create_cronjob))
+        .route(&one(&CRONJOBS), get(get_cronjob).put(replace_cronjob).delete(remove_cronjob))
+        .route(&format!("{}/status", one(&CRONJOBS)), get(get_cronjob))
+        .route(&PODS.collection_path(None), get(list_pods))
+        .route(&ns(&PODS), get(list_pods))
+        .route(&one(&PODS), get(get_pod))
+        .route(&format!("{}/log", one(&PODS)), get(read_log).post(append_log))
+        .route(&format!("{}/status", one(&PODS)), get(get_pod).put(report_status))
+        .route(&EVENTS.collection_path(None), get(list_events))
+        .route(&ns(&EVENTS), get(list_events))
+        .route(&NAMESPACES.collection_path(None), get(list_namespaces))
+        .route(&format!("{}/{{namespace}}", NAMESPACES.collection_path(None)), get(get_namespace))
+        .route(&WORKERS.collection_path(None), get(list_workers).post(register_worker))
+        .route(&WORKERS.object_path("{name}"), get(get_worker).delete(deregister_worker))
+        .route(&WORKERS.object_path("{name}/drain"), post(drain_worker))
+        .route(&WORKERS.object_path("{name}/status"), post(report_statuses))
+        .route(&WORKERS.object_path("{name}/tasks"), post(record_tasks))
+        .route(&WORKERS.object_path("{name}/cordon"), post(cordon_worker))
+        .route(&WORKERS.object_path("{name}/uncordon"), post(uncordon_worker))
+        .route(&WORKERS.object_path("{name}/heartbeat"), post(heartbeat))
+        .route(&WORKERS.object_path("{name}/assignments"), get(assignments))
+        .fallback(|uri: axum::http::Uri| async move {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "NotFound",
+                format!("the server could not find the requested resource ({uri})"),
+            )
+        })
         .layer(axum::middleware::from_fn(redact_passwords))
         .layer(axum::middleware::from_fn_with_state(coordinator.clone(), authenticate))
         .layer(axum::middleware::from_fn_with_state(coordinator.clone(), guard_host))
         .with_state(coordinator)
+}
+
+/// A discovery document, or 404 for a group or version Drover does not serve.
+fn discovered(doc: Option<Value>) -> Response {
+    match doc {
+        Some(doc) => Json(doc).into_response(),
+        None => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
+        .into_response(),
+    }
+}
+
+/// Refuses a namespace other than `default`, the one Drover has, as Kubernetes refuses one that
+/// does not exist.
+fn check_namespace(ns: Option<&String>) -> ApiResult<()> {
+    match ns {
+        Some(ns) if ns != drover_api::resource::DEFAULT_NAMESPACE => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            format!("namespaces {ns:?} not found: Drover has a single namespace, \"default\""),
+        )),
+        _ => Ok(()),
+    }
+}
+
+async fn path_params(
+    parts: &mut axum::http::request::Parts,
+    c: &Coordinator,
+) -> ApiResult<std::collections::HashMap<String, String>> {
+    use axum::extract::FromRequestParts;
+    let Path(params) = Path::<std::collections::HashMap<String, String>>::from_request_parts(parts, c)
+        .await
+        .map_err(|e| ApiError::bad_request(e.body_text()))?;
+    check_namespace(params.get("namespace"))?;
+    Ok(params)
+}
+
+/// A collection's path: its `{namespace}`, if any, is checked ([`check_namespace`]).
+struct Scope;
+
+impl axum::extract::FromRequestParts<Coordinator> for Scope {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, c: &Coordinator) -> ApiResult<Scope> {
+        path_params(parts, c).await.map(|_| Scope)
+    }
+}
+
+/// An object's `{name}` in its path, whose `{namespace}`, if any, is checked.
+struct Named(String);
+
+impl axum::extract::FromRequestParts<Coordinator> for Named {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, c: &Coordinator) -> ApiResult<Named> {
+        let mut params = path_params(parts, c).await?;
+        params.remove("name").map(Named).ok_or_else(|| ApiError::bad_request("the path names no object"))
+    }
+}
+
+async fn list_namespaces() -> Json<Value> {
+    Json(json!({"kind": "NamespaceList", "apiVersion": "v1", "metadata": {}, "items": [namespace()]}))
+}
+
+async fn get_namespace(Path(name): Path<String>) -> ApiResult<Json<Value>> {
+    check_namespace(Some(&name))?;
+    Ok(Json(namespace()))
+}
+
+/// `default`, the one namespace.
+fn namespace() -> Value {
+    json!({
+        "kind": "Namespace",
+        "apiVersion": "v1",
+        "metadata": {"name": drover_api::resource::DEFAULT_NAMESPACE},
+        "spec": {"finalizers": ["kubernetes"]},
+        "status": {"phase": "Active"},
+    })
 }
 
 async fn metrics(State(c): State<Coordinator>) -> ApiResult<Response> {
@@ -141,6 +260,9 @@ const MAX_REDACTED_REPLY: usize = 512 << 20;
 /// assignment stream, the one reader that needs the password, is NDJSON and left as it is.
 async fn redact_passwords(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     let res = next.run(req).await;
+    if res.extensions().get::<Streamed>().is_some() {
+        return res;
+    }
     let json = res
         .headers()
         .get(header::CONTENT_TYPE)
@@ -290,6 +412,22 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl ApiError {
+    /// The error as a Kubernetes `Status` object.
+    fn status_json(&self) -> Value {
+        json!({
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "details": { "causes": self.causes.iter().map(|c| json!({"message": c})).collect::<Vec<_>>() },
+            "code": self.code.as_u16(),
+        })
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = json!({
@@ -308,7 +446,8 @@ impl IntoResponse for ApiError {
 type ApiResult<T> = Result<T, ApiError>;
 
 /// A JSON request body. Unlike [`Json`], a body that is not JSON is refused with a `Status`: 415
-/// without `Content-Type: application/json`, 400 when it does not parse, 422 when it does not fit
+/// with another `Content-Type` than JSON (or with none from a browser, which sends an `Origin`),
+/// 400 when it does not parse, 422 when it does not fit
 /// the type; and one that has not arrived within [`Config::body_read_timeout`](crate::Config)
 /// with 408.
 struct ApiJson<T>(T);
@@ -317,6 +456,15 @@ impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<Coordinator> for
     type Rejection = ApiError;
 
     async fn from_request(req: axum::extract::Request, c: &Coordinator) -> Result<Self, ApiError> {
+        let mut req = req;
+        // kube-apiserver reads a body without a Content-Type as JSON, and some clients (the
+        // Python `kubernetes` client) send none. A browser may send none too, across sites and
+        // without a preflight: such a request carries an `Origin`, and is refused (415) as a
+        // cross-site request forgery would be.
+        let headers = req.headers_mut();
+        if !headers.contains_key(header::CONTENT_TYPE) && !headers.contains_key(header::ORIGIN) {
+            headers.insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+        }
         match within_body_timeout(c, Json::<T>::from_request(req, c)).await? {
             Ok(Json(value)) => Ok(ApiJson(value)),
             Err(rejection) => {
@@ -375,55 +523,364 @@ async fn within_body_timeout<R>(c: &Coordinator, read: impl std::future::Future<
 struct ListQuery {
     label_selector: Option<String>,
     field_selector: Option<String>,
-    watch: Option<bool>,
+    /// `true` or `1` (client libraries send either).
+    watch: Option<String>,
+    resource_version: Option<String>,
+    allow_watch_bookmarks: Option<String>,
+    limit: Option<i64>,
+    #[serde(rename = "continue")]
+    continue_: Option<String>,
+    timeout_seconds: Option<u64>,
+}
+
+/// A boolean query parameter as Kubernetes reads one: `true`, `1` (any case).
+fn flag(value: &Option<String>) -> bool {
+    value.as_deref().is_some_and(|v| v == "1" || v.eq_ignore_ascii_case("true"))
 }
 
 impl ListQuery {
     fn selector(&self) -> ApiResult<LabelSelector> {
         parse_label_selector(self.label_selector.as_deref().unwrap_or(""))
-            .map_err(|e| ApiError::bad_request(format!("invalid labelSelector: {e}")))
+            .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))
     }
 
-    /// `metadata.name=X` is the one field selector supported (kubectl uses it for `get -w NAME`).
-    fn name(&self) -> Option<String> {
-        self.field_selector.as_deref().and_then(|f| f.strip_prefix("metadata.name=")).map(String::from)
+    fn fields(&self, info: &drover_api::resource::ResourceInfo) -> ApiResult<FieldSelector> {
+        FieldSelector::parse(self.field_selector.as_deref().unwrap_or(""), info)
+    }
+
+    /// The `resourceVersion` to list at or watch from: `None` for the newest (unset, `0`).
+    fn start_revision(&self) -> ApiResult<Option<i64>> {
+        match self.resource_version.as_deref() {
+            None | Some("") | Some("0") => Ok(None),
+            Some(text) => text.parse::<i64>().map(Some).map_err(|_| {
+                ApiError::bad_request(format!(
+                    "resourceVersion: Invalid value: {text:?}: must be a decimal number"
+                ))
+            }),
+        }
     }
 }
 
-fn matches<T: Object>(obj: &T, selector: &LabelSelector, name: &Option<String>) -> bool {
-    selector.matches(&obj.meta().labels) && name.as_ref().is_none_or(|n| &obj.meta().name == n)
+/// The fields each kind can be selected on (`fieldSelector`), besides `metadata.name` and
+/// `metadata.namespace`, as kube-apiserver allows them.
+fn selectable_fields(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "Pod" => &[
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "status.phase",
+            "status.podIP",
+            "status.nominatedNodeName",
+        ],
+        "Job" => &["status.successful"],
+        "Event" => &[
+            "involvedObject.kind",
+            "involvedObject.namespace",
+            "involvedObject.name",
+            "involvedObject.uid",
+            "involvedObject.apiVersion",
+            "involvedObject.resourceVersion",
+            "involvedObject.fieldPath",
+            "reason",
+            "reportingComponent",
+            "source",
+            "type",
+        ],
+        _ => &[],
+    }
 }
 
-async fn list_or_watch<T: Object + Send + 'static>(c: Coordinator, q: ListQuery) -> ApiResult<Response> {
+/// A parsed `fieldSelector`: `field=value`, `field==value` and `field!=value`, comma-separated,
+/// all of which must hold.
+#[derive(Debug, Default, Clone)]
+struct FieldSelector(Vec<(String, bool, String)>);
+
+impl FieldSelector {
+    fn parse(text: &str, info: &drover_api::resource::ResourceInfo) -> ApiResult<FieldSelector> {
+        let mut terms = Vec::new();
+        for term in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+            let (field, equal, value) = if let Some((f, v)) = term.split_once("!=") {
+                (f, false, v)
+            } else if let Some((f, v)) = term.split_once("==") {
+                (f, true, v)
+            } else if let Some((f, v)) = term.split_once('=') {
+                (f, true, v)
+            } else {
+                return Err(ApiError::bad_request(format!(
+                    "invalid selector: {text:?}; can't understand {term:?}"
+                )));
+            };
+            let field = field.trim();
+            let known = field == "metadata.name"
+                || field == "metadata.namespace"
+                || selectable_fields(info.kind).contains(&field);
+            if !known {
+                return Err(ApiError::bad_request(format!(
+                    "field label not supported: {field} (a {} can be selected on metadata.name, metadata.namespace{})",
+                    info.kind,
+                    selectable_fields(info.kind).iter().map(|f| format!(", {f}")).collect::<String>()
+                )));
+            }
+            terms.push((field.to_string(), equal, value.trim().to_string()));
+        }
+        Ok(FieldSelector(terms))
+    }
+
+    /// The name required by `metadata.name=X`, which can be matched without decoding.
+    fn name(&self) -> Option<&str> {
+        self.0.iter().find(|(f, eq, _)| f == "metadata.name" && *eq).map(|(_, _, v)| v.as_str())
+    }
+
+    /// Whether only `metadata.name` (or nothing) is selected on.
+    fn by_name_only(&self) -> bool {
+        self.0.iter().all(|(f, _, _)| f == "metadata.name")
+    }
+
+    /// Whether `object` (as JSON) has the selected field values. A field the object lacks reads
+    /// as the empty string, as in Kubernetes.
+    fn matches(&self, object: &Value) -> bool {
+        self.0.iter().all(|(field, equal, want)| {
+            let got = field_value(object, field);
+            (got == *want) == *equal
+        })
+    }
+}
+
+/// A field of an object by its dotted path, as the text a field selector compares.
+fn field_value(object: &Value, path: &str) -> String {
+    let value = match path {
+        "metadata.namespace" => {
+            return object["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or(drover_api::resource::DEFAULT_NAMESPACE)
+                .to_string();
+        }
+        // A Job's `status.successful` is its `status.succeeded`.
+        "status.successful" => &object["status"]["succeeded"],
+        "source" => &object["source"]["component"],
+        _ => path.split('.').fold(object, |v, key| &v[key]),
+    };
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// A list's continue token: the resourceVersion of its first page and the last name sent.
+fn continue_token(revision: i64, last: &str) -> String {
+    let hex: String = last.bytes().map(|b| format!("{b:02x}")).collect();
+    format!("{revision}-{hex}")
+}
+
+fn parse_continue(token: &str) -> ApiResult<(i64, String)> {
+    let bad = || {
+        ApiError::bad_request(format!("continue: Invalid value: {token:?}: not a token this server issued"))
+    };
+    let (rev, hex) = token.split_once('-').ok_or_else(bad)?;
+    let rev = rev.parse::<i64>().map_err(|_| bad())?;
+    if hex.len() % 2 != 0 {
+        return Err(bad());
+    }
+    let bytes = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16))
+        .collect::<Result<Vec<u8>, _>>()
+        .map_err(|_| bad())?;
+    Ok((rev, String::from_utf8(bytes).map_err(|_| bad())?))
+}
+
+/// One page of `items` (ordered by name) after the continue token's name, at most `limit`
+/// long, with the token for the next page.
+fn paginate<T>(
+    items: Vec<T>,
+    name: impl Fn(&T) -> &str,
+    q: &ListQuery,
+    revision: i64,
+) -> ApiResult<(Vec<T>, i64, Option<String>, usize)> {
+    let (revision, after) = match q.continue_.as_deref().filter(|t| !t.is_empty()) {
+        Some(token) => {
+            let (rev, after) = parse_continue(token)?;
+            (rev, Some(after))
+        }
+        None => (revision, None),
+    };
+    let mut items: Vec<T> = match &after {
+        Some(after) => items.into_iter().filter(|o| name(o) > after.as_str()).collect(),
+        None => items,
+    };
+    let limit = q.limit.filter(|l| *l > 0).map(|l| l as usize);
+    match limit {
+        Some(limit) if items.len() > limit => {
+            let remaining = items.len() - limit;
+            items.truncate(limit);
+            let token = continue_token(revision, name(items.last().expect("limit > 0")));
+            Ok((items, revision, Some(token), remaining))
+        }
+        _ => Ok((items, revision, None, 0)),
+    }
+}
+
+/// A list of `T` as Kubernetes answers it: `JobList` with `metadata.resourceVersion`, and
+/// `continue` and `remainingItemCount` when paged.
+fn list_body<T: serde::Serialize>(
+    info: &drover_api::resource::ResourceInfo,
+    items: &[T],
+    revision: i64,
+    continue_: Option<String>,
+    remaining: usize,
+) -> Value {
+    let mut metadata = json!({"resourceVersion": revision.to_string()});
+    if let Some(token) = continue_ {
+        metadata["continue"] = json!(token);
+        metadata["remainingItemCount"] = json!(remaining);
+    }
+    json!({"kind": format!("{}List", info.kind), "apiVersion": info.api_version(), "metadata": metadata, "items": items})
+}
+
+async fn list_or_watch<T>(c: Coordinator, q: ListQuery) -> ApiResult<Response>
+where
+    T: Object + drover_api::resource::Resource + Send + 'static,
+{
+    let info = T::INFO;
     let selector = q.selector()?;
-    let name = q.name();
-    // Subscribe before listing so no change between the two is missed.
-    let rx = c.watch();
-    let items: Vec<T> = c.store().list::<T>()?.into_iter().filter(|o| matches(o, &selector, &name)).collect();
-    if !q.watch.unwrap_or(false) {
-        return Ok(Json(json!({"kind": "List", "apiVersion": "v1", "items": items})).into_response());
+    let fields = q.fields(&info)?;
+    let from = q.start_revision()?;
+    let select = {
+        let (selector, fields) = (selector.clone(), fields.clone());
+        move |o: &T| {
+            selector.matches(&o.meta().labels)
+                && fields.name().is_none_or(|n| o.meta().name == n)
+                && (fields.by_name_only() || serde_json::to_value(o).is_ok_and(|v| fields.matches(&v)))
+        }
+    };
+    if !flag(&q.watch) {
+        let (items, revision) = c.store().read(|t| Ok((t.list::<T>()?, t.revision()?)))?;
+        let items: Vec<T> = items.into_iter().filter(|o| select(o)).collect();
+        let (page, revision, token, remaining) = paginate(items, |o| o.meta().name.as_str(), &q, revision)?;
+        return Ok(Json(list_body(&info, &page, revision, token, remaining)).into_response());
     }
-    let initial = stream::iter(
-        items
-            .into_iter()
-            .map(|o| {
-                drover_api::meta::redact_urls(&json!({"type": "ADDED", "object": o}).to_string()).into_owned()
-            })
-            .collect::<Vec<_>>(),
-    );
-    // Changes are matched on the name and labels decoded once at publication, and sent as the
-    // text the store wrote: nothing is decoded or encoded again per watcher.
+    // A watch: the current objects as ADDED, then every change; or, from a resourceVersion,
+    // the changes after it.
+    let (initial, after, rx) = match from {
+        None => {
+            // Subscribe before listing: a change is then either in the list or arrives after it
+            // (the store publishes under the lock a read takes; see `Coordinator::commit`).
+            let rx = c.watch();
+            let (items, revision) = c.store().read(|t| Ok((t.list::<T>()?, t.revision()?)))?;
+            let initial: Vec<String> = items
+                .into_iter()
+                .filter(|o| select(o))
+                .map(|o| {
+                    drover_api::meta::redact_urls(&json!({"type": "ADDED", "object": o}).to_string())
+                        .into_owned()
+                })
+                .collect();
+            (initial, revision, rx)
+        }
+        Some(from) => match c.watch_from(from) {
+            Ok(resumed) => {
+                let replay: Vec<String> = resumed
+                    .replay
+                    .iter()
+                    .filter(|ev| ev.kind == T::KIND)
+                    .filter_map(|ev| watch_line(ev, &selector, &fields))
+                    .collect();
+                (replay, from, resumed.rx)
+            }
+            Err(oldest) => {
+                let status = ApiError::new(
+                    StatusCode::GONE,
+                    "Expired",
+                    format!("too old resource version: {from} ({oldest})"),
+                )
+                .status_json();
+                let line = json!({"type": "ERROR", "object": status}).to_string();
+                return Ok(watch_response(&c, stream::iter(vec![line]), None, None));
+            }
+        },
+    };
+    let seen = Arc::new(std::sync::atomic::AtomicI64::new(after));
+    let seen_by_updates = seen.clone();
     let updates =
         BroadcastStream::new(rx).take_while(|r| std::future::ready(r.is_ok())).filter_map(move |r| {
             let out = r.ok().and_then(|ev| {
-                let wanted = ev.kind == T::KIND
-                    && name.as_ref().is_none_or(|n| *n == ev.name)
-                    && selector.matches(&ev.labels);
-                wanted.then(|| format!(r#"{{"type":"{}","object":{}}}"#, ev.type_, ev.object))
+                if ev.revision <= after {
+                    return None;
+                }
+                seen_by_updates.fetch_max(ev.revision, std::sync::atomic::Ordering::Relaxed);
+                if ev.kind != T::KIND {
+                    return None;
+                }
+                watch_line(&ev, &selector, &fields)
             });
             std::future::ready(out)
         });
-    Ok(ndjson(&c, initial.chain(updates)))
+    let bookmarks = flag(&q.allow_watch_bookmarks).then_some((info, seen));
+    let timeout = q.timeout_seconds.map(Duration::from_secs);
+    Ok(watch_response(&c, stream::iter(initial).chain(updates), bookmarks, timeout))
+}
+
+/// A change as a watch line for a watcher of `T` with these selectors, or `None` when it does
+/// not match. Changes are matched on the name and labels decoded once at publication, and sent
+/// as the text the store wrote; only a field selector on other fields decodes the object.
+fn watch_line(
+    ev: &crate::state::WatchEvent,
+    selector: &LabelSelector,
+    fields: &FieldSelector,
+) -> Option<String> {
+    let wanted = fields.name().is_none_or(|n| n == ev.name)
+        && selector.matches(&ev.labels)
+        && (fields.by_name_only()
+            || serde_json::from_str::<Value>(&ev.object).is_ok_and(|v| fields.matches(&v)));
+    wanted.then(|| format!(r#"{{"type":"{}","object":{}}}"#, ev.type_, ev.object))
+}
+
+/// Marks a streamed response, which [`redact_passwords`] must not buffer (its lines are masked
+/// where they are made).
+#[derive(Clone, Copy)]
+struct Streamed;
+
+/// A watch's response: JSON objects, one a line (`Content-Type: application/json`, as
+/// Kubernetes streams a watch), with a keepalive after each
+/// [`Config::stream_keepalive`](crate::Config) of silence: a `BOOKMARK` event carrying the last
+/// revision this watch has passed when the client allows bookmarks, else an empty line. Ends
+/// after `timeout` (`timeoutSeconds`), if given, or when the coordinator stops.
+fn watch_response<S>(
+    c: &Coordinator,
+    s: S,
+    bookmarks: Option<(drover_api::resource::ResourceInfo, Arc<std::sync::atomic::AtomicI64>)>,
+    timeout: Option<Duration>,
+) -> Response
+where
+    S: Stream<Item = String> + Send + 'static,
+{
+    let lines = with_keepalive(s, c.config.stream_keepalive).map(move |line| {
+        if !line.is_empty() {
+            return line;
+        }
+        match &bookmarks {
+            Some((info, seen)) => json!({
+                "type": "BOOKMARK",
+                "object": {
+                    "kind": info.kind,
+                    "apiVersion": info.api_version(),
+                    "metadata": {"resourceVersion": seen.load(std::sync::atomic::Ordering::Relaxed).to_string()},
+                },
+            })
+            .to_string(),
+            None => line,
+        }
+    });
+    let deadline = async move {
+        match timeout {
+            Some(t) => tokio::time::sleep(t).await,
+            None => std::future::pending().await,
+        }
+    };
+    let mut res = stream_lines(c, lines.take_until(deadline), "application/json");
+    res.extensions_mut().insert(Streamed);
+    res
 }
 
 /// `s`, with an empty string each time it has sent nothing for `every`: on the wire an empty
@@ -448,31 +905,125 @@ fn ndjson<S>(c: &Coordinator, s: S) -> Response
 where
     S: Stream<Item = String> + Send + 'static,
 {
+    stream_lines(c, with_keepalive(s, c.config.stream_keepalive), "application/x-ndjson")
+}
+
+/// Streams lines (each given a newline) as `content_type` until the stream ends or the
+/// coordinator stops.
+fn stream_lines<S>(c: &Coordinator, lines: S, content_type: &'static str) -> Response
+where
+    S: Stream<Item = String> + Send + 'static,
+{
     let token = c.shutdown.clone();
-    let lines = with_keepalive(s, c.config.stream_keepalive)
+    let lines = lines
         .map(|mut line| {
             line.push('\n');
             Ok::<_, Infallible>(Bytes::from(line))
         })
         .take_until(async move { token.cancelled().await });
     Response::builder()
-        .header(header::CONTENT_TYPE, "application/x-ndjson")
+        .header(header::CONTENT_TYPE, content_type)
         .body(Body::from_stream(lines))
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
 // === jobs ===
 
-async fn list_jobs(State(c): State<Coordinator>, Query(q): Query<ListQuery>) -> ApiResult<Response> {
+async fn list_jobs(
+    State(c): State<Coordinator>,
+    _: Scope,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Response> {
     list_or_watch::<Job>(c, q).await
 }
 
-async fn get_job(State(c): State<Coordinator>, Path(name): Path<String>) -> ApiResult<Json<Job>> {
+async fn get_job(State(c): State<Coordinator>, Named(name): Named) -> ApiResult<Json<Job>> {
     c.store().get::<Job>(&name)?.map(Json).ok_or_else(|| ApiError::not_found("jobs.batch", &name))
 }
 
-/// Checks a submitted object: unknown fields, types and validation, every error at once.
-fn admit(body: Value) -> ApiResult<Manifest> {
+/// The query of a write (POST, PUT, PATCH).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)] // field_manager and force: read by PATCH (server-side apply), coming next.
+struct WriteQuery {
+    /// `Strict` (Drover's default), `Warn` or `Ignore`: what an unknown field gets.
+    field_validation: Option<String>,
+    /// `All` asks for a dry run, which Drover does not do: refused rather than written.
+    dry_run: Option<String>,
+    /// Who applies (server-side apply).
+    field_manager: Option<String>,
+    /// Server-side apply takes the fields other managers own.
+    force: Option<String>,
+}
+
+/// What a write does with unknown fields (`fieldValidation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FieldValidation {
+    /// Refused with 400 (Drover's default; Kubernetes' is `Warn`, which loses a mistyped
+    /// field without the user noticing).
+    Strict,
+    /// Dropped, each with a `Warning` header.
+    Warn,
+    /// Dropped.
+    Ignore,
+}
+
+impl WriteQuery {
+    fn validation(&self) -> ApiResult<FieldValidation> {
+        match self.field_validation.as_deref() {
+            None | Some("") | Some("Strict") => Ok(FieldValidation::Strict),
+            Some("Warn") => Ok(FieldValidation::Warn),
+            Some("Ignore") => Ok(FieldValidation::Ignore),
+            Some(other) => Err(ApiError::bad_request(format!(
+                "fieldValidation: Unsupported value: {other:?}: supported values: \"Ignore\", \"Strict\", \"Warn\""
+            ))),
+        }
+    }
+
+    /// Refuses a dry run: Drover cannot write nothing and answer as if it had.
+    fn refuse_dry_run(&self) -> ApiResult<()> {
+        match self.dry_run.as_deref() {
+            None | Some("") => Ok(()),
+            Some("All") => Err(ApiError::bad_request(
+                "dryRun: Drover does not do server-side dry runs; nothing was written (use --dry-run=client)",
+            )),
+            Some(other) => Err(ApiError::bad_request(format!("dryRun: Unsupported value: {other:?}"))),
+        }
+    }
+}
+
+/// The path of an unknown field in a decoding error (`unknown field "spec.foo"`).
+fn unknown_field(message: &str) -> Option<&str> {
+    message.strip_prefix("unknown field \"").and_then(|rest| rest.strip_suffix('"'))
+}
+
+/// Removes the field at `path` (`spec.template.spec.containers[0].imagee`) from `value`.
+fn remove_field(value: &mut Value, path: &str) {
+    let mut parts: Vec<(String, Vec<usize>)> = Vec::new();
+    for part in path.split('.') {
+        let mut pieces = part.split('[');
+        let key = pieces.next().unwrap_or_default().to_string();
+        let indexes = pieces.filter_map(|p| p.trim_end_matches(']').parse().ok()).collect();
+        parts.push((key, indexes));
+    }
+    let Some((last, _)) = parts.pop() else { return };
+    let mut at = value;
+    for (key, indexes) in &parts {
+        let Some(next) = at.get_mut(key.as_str()) else { return };
+        at = next;
+        for i in indexes {
+            let Some(next) = at.get_mut(*i) else { return };
+            at = next;
+        }
+    }
+    if let Some(map) = at.as_object_mut() {
+        map.remove(&last);
+    }
+}
+
+/// Checks a submitted object: unknown fields (as `fieldValidation` says), types and
+/// validation, every error at once. Returns the object and the warnings to send.
+fn admit(body: Value, validation: FieldValidation) -> ApiResult<(Manifest, Vec<String>)> {
     let invalid = |kind: &str, name: &str, messages: Vec<String>| {
         let mut err = ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -482,53 +1033,113 @@ fn admit(body: Value) -> ApiResult<Manifest> {
         err.causes = messages;
         err
     };
-    drover_api::manifest::decode_object(body, "request body").map_err(|err| match err.reason {
-        drover_api::manifest::ManifestErrorKind::Invalid => {
-            invalid(err.kind.as_deref().unwrap_or("object"), err.name.as_deref().unwrap_or(""), err.messages)
+    let mut body = body;
+    let mut warnings = Vec::new();
+    for attempt in 0..2 {
+        let err = match drover_api::manifest::decode_object(body.clone(), "request body") {
+            Ok(object) => return Ok((object, warnings)),
+            Err(err) => err,
+        };
+        if err.reason != drover_api::manifest::ManifestErrorKind::Invalid {
+            return Err(ApiError::bad_request(err.to_string()));
         }
-        _ => ApiError::bad_request(err.to_string()),
-    })
+        let kind = err.kind.as_deref().unwrap_or("object");
+        let unknown: Vec<&str> = err.messages.iter().filter_map(|m| unknown_field(m)).collect();
+        if unknown.is_empty() || attempt > 0 {
+            return Err(invalid(kind, err.name.as_deref().unwrap_or(""), err.messages));
+        }
+        // Unknown fields are a decoding error, found before validation (as in Kubernetes).
+        if validation == FieldValidation::Strict {
+            let fields: Vec<String> = unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect();
+            let mut e = ApiError::bad_request(format!(
+                "{kind} in version \"v1\" cannot be handled as a {kind}: strict decoding error: {}",
+                fields.join(", ")
+            ));
+            e.causes = fields;
+            return Err(e);
+        }
+        for field in &unknown {
+            remove_field(&mut body, field);
+            if validation == FieldValidation::Warn {
+                warnings.push(format!("unknown field \"{field}\""));
+            }
+        }
+    }
+    unreachable!("the second attempt returns")
+}
+
+/// A reply with Kubernetes' `Warning` headers (`299 - "text"`), which kubectl prints.
+fn with_warnings(mut res: Response, warnings: &[String]) -> Response {
+    for w in warnings {
+        let text = format!("299 - \"{}\"", w.replace('\\', "\\\\").replace('"', "\\\""));
+        if let Ok(value) = header::HeaderValue::from_str(&text) {
+            res.headers_mut().append(header::WARNING, value);
+        }
+    }
+    res
 }
 
 /// [`admit`], for a Job.
-fn admit_job(body: Value) -> ApiResult<Job> {
-    match admit(body)? {
-        Manifest::Job(job) => Ok(job),
-        other => Err(ApiError::bad_request(format!("expected a Job, got a {}", other.kind()))),
+fn admit_job(body: Value, validation: FieldValidation) -> ApiResult<(Job, Vec<String>)> {
+    match admit(body, validation)? {
+        (Manifest::Job(job), warnings) => Ok((job, warnings)),
+        (other, _) => Err(ApiError::bad_request(format!("expected a Job, got a {}", other.kind()))),
     }
 }
 
 /// [`admit`], for a CronJob.
-fn admit_cronjob(body: Value) -> ApiResult<CronJob> {
-    match admit(body)? {
-        Manifest::CronJob(cj) => Ok(cj),
-        other => Err(ApiError::bad_request(format!("expected a CronJob, got a {}", other.kind()))),
+fn admit_cronjob(body: Value, validation: FieldValidation) -> ApiResult<(CronJob, Vec<String>)> {
+    match admit(body, validation)? {
+        (Manifest::CronJob(cj), warnings) => Ok((cj, warnings)),
+        (other, _) => Err(ApiError::bad_request(format!("expected a CronJob, got a {}", other.kind()))),
     }
 }
 
 async fn create_job(
     State(c): State<Coordinator>,
+    _: Scope,
+    Query(q): Query<WriteQuery>,
     ApiJson(body): ApiJson<Value>,
-) -> ApiResult<(StatusCode, Json<Job>)> {
-    let job = admit_job(body)?;
+) -> ApiResult<Response> {
+    q.refuse_dry_run()?;
+    let (job, warnings) = admit_job(body, q.validation()?)?;
+    let created = create_admitted_job(&c, job)?;
+    Ok(with_warnings((StatusCode::CREATED, Json(created)).into_response(), &warnings))
+}
+
+fn create_admitted_job(c: &Coordinator, job: Job) -> ApiResult<Job> {
     let now = now();
     let created = c.commit(|t| crate::controller::create_job(t, job, now))?;
     tracing::info!(job = %created.metadata.name, "Job created");
-    Ok((StatusCode::CREATED, Json(created)))
+    Ok(created)
 }
 
 /// `apply`: the mutable fields of the spec (VAL-22) take the submitted values; a change to an
 /// immutable field is refused.
 async fn replace_job(
     State(c): State<Coordinator>,
-    Path(name): Path<String>,
+    Named(name): Named,
+    Query(q): Query<WriteQuery>,
     ApiJson(body): ApiJson<Value>,
-) -> ApiResult<Json<Job>> {
+) -> ApiResult<Response> {
+    q.refuse_dry_run()?;
+    let (updated, warnings) = replace_job_with(&c, &name, body, q.validation()?)?;
+    Ok(with_warnings(Json(updated).into_response(), &warnings))
+}
+
+/// Replaces the Job `name` by `body` (a PUT's, or a PATCH's result).
+fn replace_job_with(
+    c: &Coordinator,
+    name: &str,
+    body: Value,
+    validation: FieldValidation,
+) -> ApiResult<(Job, Vec<String>)> {
+    let name = name.to_string();
     let mut body = body;
     if let Some(stored) = c.store().get::<Job>(&name)? {
         drop_generated_selector(&mut body, &stored);
     }
-    let mut submitted = admit_job(body)?;
+    let (mut submitted, warnings) = admit_job(body, validation)?;
     submitted.apply_defaults();
     if submitted.metadata.name != name {
         return Err(ApiError::bad_request(format!(
@@ -585,12 +1196,13 @@ async fn replace_job(
         job.spec.pod_replacement_policy = new.pod_replacement_policy.clone();
         job.metadata.labels = submitted.metadata.labels.clone();
         job.metadata.annotations = submitted.metadata.annotations.clone();
+        job.metadata.managed_fields = submitted.metadata.managed_fields.clone();
         if spec_changed {
             job.metadata.generation = Some(job.metadata.generation.unwrap_or(1) + 1);
         }
         Ok(Ok(t.update(job)?))
     })??;
-    Ok(Json(updated))
+    Ok((updated, warnings))
 }
 
 /// A Job read back from the API carries the selector and the template labels generated from its
@@ -665,7 +1277,7 @@ impl DeleteQuery {
 
 async fn remove_job(
     State(c): State<Coordinator>,
-    Path(name): Path<String>,
+    Named(name): Named,
     Query(q): Query<DeleteQuery>,
 ) -> ApiResult<Json<Job>> {
     let cascade = q.cascade()?;
@@ -674,35 +1286,61 @@ async fn remove_job(
 
 // === cronjobs ===
 
-async fn list_cronjobs(State(c): State<Coordinator>, Query(q): Query<ListQuery>) -> ApiResult<Response> {
+async fn list_cronjobs(
+    State(c): State<Coordinator>,
+    _: Scope,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Response> {
     list_or_watch::<CronJob>(c, q).await
 }
 
-async fn get_cronjob(State(c): State<Coordinator>, Path(name): Path<String>) -> ApiResult<Json<CronJob>> {
+async fn get_cronjob(State(c): State<Coordinator>, Named(name): Named) -> ApiResult<Json<CronJob>> {
     c.store().get::<CronJob>(&name)?.map(Json).ok_or_else(|| ApiError::not_found("cronjobs.batch", &name))
 }
 
 async fn create_cronjob(
     State(c): State<Coordinator>,
+    _: Scope,
+    Query(q): Query<WriteQuery>,
     ApiJson(body): ApiJson<Value>,
-) -> ApiResult<(StatusCode, Json<CronJob>)> {
-    let mut cj = admit_cronjob(body)?;
+) -> ApiResult<Response> {
+    q.refuse_dry_run()?;
+    let (cj, warnings) = admit_cronjob(body, q.validation()?)?;
+    let created = create_admitted_cronjob(&c, cj)?;
+    Ok(with_warnings((StatusCode::CREATED, Json(created)).into_response(), &warnings))
+}
+
+fn create_admitted_cronjob(c: &Coordinator, mut cj: CronJob) -> ApiResult<CronJob> {
     cj.apply_defaults();
     cj.status = Default::default();
     let now = now();
     let created = c.commit(|t| t.create(cj, now))?;
     tracing::info!(cronjob = %created.metadata.name, schedule = %created.spec.schedule, "CronJob created");
-    Ok((StatusCode::CREATED, Json(created)))
+    Ok(created)
 }
 
 /// `apply`, `suspend` and `resume`: every field of a CronJob's spec may change (CJ-S3: only
 /// future Jobs see a new template). The status is kept.
 async fn replace_cronjob(
     State(c): State<Coordinator>,
-    Path(name): Path<String>,
+    Named(name): Named,
+    Query(q): Query<WriteQuery>,
     ApiJson(body): ApiJson<Value>,
-) -> ApiResult<Json<CronJob>> {
-    let mut submitted = admit_cronjob(body)?;
+) -> ApiResult<Response> {
+    q.refuse_dry_run()?;
+    let (updated, warnings) = replace_cronjob_with(&c, &name, body, q.validation()?)?;
+    Ok(with_warnings(Json(updated).into_response(), &warnings))
+}
+
+/// Replaces the CronJob `name` by `body` (a PUT's, or a PATCH's result).
+fn replace_cronjob_with(
+    c: &Coordinator,
+    name: &str,
+    body: Value,
+    validation: FieldValidation,
+) -> ApiResult<(CronJob, Vec<String>)> {
+    let name = name.to_string();
+    let (mut submitted, warnings) = admit_cronjob(body, validation)?;
     submitted.apply_defaults();
     if submitted.metadata.name != name {
         return Err(ApiError::bad_request(format!(
@@ -724,9 +1362,10 @@ async fn replace_cronjob(
         cj.spec = submitted.spec.clone();
         cj.metadata.labels = submitted.metadata.labels.clone();
         cj.metadata.annotations = submitted.metadata.annotations.clone();
+        cj.metadata.managed_fields = submitted.metadata.managed_fields.clone();
         Ok(Ok(t.update(cj)?))
     })??;
-    Ok(Json(updated))
+    Ok((updated, warnings))
 }
 
 /// A CronJob read back from the API shows its queue URL's password masked; a replace that
@@ -746,7 +1385,7 @@ fn keep_redacted_password(
 
 async fn remove_cronjob(
     State(c): State<Coordinator>,
-    Path(name): Path<String>,
+    Named(name): Named,
     Query(q): Query<DeleteQuery>,
 ) -> ApiResult<Json<CronJob>> {
     let cascade = q.cascade()?;
@@ -757,11 +1396,15 @@ async fn remove_cronjob(
 
 // === pods ===
 
-async fn list_pods(State(c): State<Coordinator>, Query(q): Query<ListQuery>) -> ApiResult<Response> {
+async fn list_pods(
+    State(c): State<Coordinator>,
+    _: Scope,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Response> {
     list_or_watch::<Pod>(c, q).await
 }
 
-async fn get_pod(State(c): State<Coordinator>, Path(name): Path<String>) -> ApiResult<Json<Pod>> {
+async fn get_pod(State(c): State<Coordinator>, Named(name): Named) -> ApiResult<Json<Pod>> {
     c.store().get::<Pod>(&name)?.map(Json).ok_or_else(|| ApiError::not_found("pods", &name))
 }
 
@@ -772,14 +1415,14 @@ struct LogQuery {
 
 async fn read_log(
     State(c): State<Coordinator>,
-    Path(name): Path<String>,
+    Named(name): Named,
     Query(q): Query<LogQuery>,
 ) -> ApiResult<Response> {
     let pod = c.store().get::<Pod>(&name)?.ok_or_else(|| ApiError::not_found("pods", &name))?;
     let uid = pod.metadata.uid.clone();
     if !q.follow.unwrap_or(false) {
         let (bytes, _) = c.store().read(|t| t.read_log(&uid, 0))?;
-        return Ok(bytes.into_response());
+        return Ok(([(header::CONTENT_TYPE, "text/plain")], bytes).into_response());
     }
     let logs = c.log_notifications();
     let token = c.shutdown.clone();
@@ -834,7 +1477,7 @@ struct AppendQuery {
 /// is known when the request names it (`worker=`).
 async fn append_log(
     State(c): State<Coordinator>,
-    Path(name): Path<String>,
+    Named(name): Named,
     headers: axum::http::HeaderMap,
     Query(q): Query<AppendQuery>,
     ApiBytes(body): ApiBytes,
@@ -893,7 +1536,7 @@ async fn append_log(
 
 async fn report_status(
     State(c): State<Coordinator>,
-    Path(name): Path<String>,
+    Named(name): Named,
     headers: axum::http::HeaderMap,
     ApiJson(report): ApiJson<StatusReport>,
 ) -> ApiResult<Json<Pod>> {
@@ -918,22 +1561,58 @@ struct EventQuery {
 /// (events also expire after `--event-ttl`).
 const RECENT_EVENTS: usize = 1000;
 
-async fn list_events(State(c): State<Coordinator>, Query(q): Query<EventQuery>) -> ApiResult<Response> {
-    let events = match (&q.kind, &q.name) {
-        (Some(kind), Some(name)) => c.store().read(|t| t.events_for(kind, name, q.uid.as_deref()))?,
-        (None, None) => c.store().read(|t| t.recent_events(RECENT_EVENTS))?,
+async fn list_events(
+    State(c): State<Coordinator>,
+    _: Scope,
+    Query(q): Query<EventQuery>,
+    Query(lq): Query<ListQuery>,
+) -> ApiResult<Response> {
+    let fields = lq.fields(&drover_api::resource::EVENTS)?;
+    // Drover's own client names the object with `kind` and `name`; Kubernetes clients with a
+    // field selector on `involvedObject`.
+    let term = |f: &str| fields.0.iter().find(|(field, eq, _)| field == f && *eq).map(|(_, _, v)| v.clone());
+    let kind = q.kind.clone().or_else(|| term("involvedObject.kind"));
+    let name = q.name.clone().or_else(|| term("involvedObject.name"));
+    let uid = q.uid.clone().or_else(|| term("involvedObject.uid"));
+    let events = match (&kind, &name) {
+        (Some(kind), Some(name)) => {
+            c.store().read(|t| t.events_with_ids(Some((kind, name, uid.as_deref())), usize::MAX))?
+        }
+        (None, None) if q.kind.is_none() => c.store().read(|t| t.events_with_ids(None, RECENT_EVENTS))?,
         _ => return Err(ApiError::bad_request("kind and name go together")),
     };
-    Ok(Json(json!({"kind": "List", "apiVersion": "v1", "items": events})).into_response())
+    if q.kind.is_some() {
+        // Drover's own shape, for its client.
+        let items: Vec<_> = events.into_iter().map(|(_, e)| e).collect();
+        return Ok(Json(json!({"kind": "List", "apiVersion": "v1", "items": items})).into_response());
+    }
+    let revision = events.last().map_or(0, |(id, _)| *id);
+    // Ordered by name, as Kubernetes lists (an object's events then follow one another in time).
+    let mut items: Vec<Value> =
+        events.iter().map(|(id, e)| e.to_core_v1(*id)).filter(|v| fields.matches(v)).collect();
+    items.sort_by(|a, b| a["metadata"]["name"].as_str().cmp(&b["metadata"]["name"].as_str()));
+    let (page, revision, token, remaining) =
+        paginate(items, |v| v["metadata"]["name"].as_str().unwrap_or(""), &lq, revision)?;
+    if flag(&lq.watch) {
+        // Events are not watched: the current ones are sent, then the stream stays open.
+        let lines: Vec<String> =
+            page.iter().map(|e| json!({"type": "ADDED", "object": e}).to_string()).collect();
+        return Ok(watch_response(&c, stream::iter(lines).chain(stream::pending()), None, None));
+    }
+    Ok(Json(list_body(&drover_api::resource::EVENTS, &page, revision, token, remaining)).into_response())
 }
 
 // === workers ===
 
-async fn list_workers(State(c): State<Coordinator>, Query(q): Query<ListQuery>) -> ApiResult<Response> {
+async fn list_workers(
+    State(c): State<Coordinator>,
+    _: Scope,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Response> {
     list_or_watch::<Worker>(c, q).await
 }
 
-async fn get_worker(State(c): State<Coordinator>, Path(name): Path<String>) -> ApiResult<Json<Worker>> {
+async fn get_worker(State(c): State<Coordinator>, Named(name): Named) -> ApiResult<Json<Worker>> {
     c.store().get::<Worker>(&name)?.map(Json).ok_or_else(|| ApiError::not_found("workers", &name))
 }
 
@@ -976,7 +1655,7 @@ fn check_worker(c: &Coordinator, headers: &axum::http::HeaderMap, name: &str) ->
 
 async fn heartbeat(
     State(c): State<Coordinator>,
-    Path(name): Path<String>,
+    Named(name): Named,
     headers: axum::http::HeaderMap,
 ) -> ApiResult<Response> {
     check_worker(&c, &headers, &name)?;
@@ -990,7 +1669,7 @@ async fn heartbeat(
 
 async fn report_statuses(
     State(c): State<Coordinator>,
-    Path(name): Path<String>,
+    Named(name): Named,
     headers: axum::http::HeaderMap,
     ApiJson(reports): ApiJson<Vec<PodReport>>,
 ) -> ApiResult<Json<Vec<ReportResult>>> {
@@ -1015,7 +1694,7 @@ const MAX_TASK_ID: usize = 1024;
 
 async fn record_tasks(
     State(c): State<Coordinator>,
-    Path(name): Path<String>,
+    Named(name): Named,
     headers: axum::http::HeaderMap,
     ApiJson(records): ApiJson<Vec<TaskRecord>>,
 ) -> ApiResult<Json<Vec<TaskRecordResult>>> {
@@ -1038,22 +1717,19 @@ async fn record_tasks(
     ))
 }
 
-async fn drain_worker(State(c): State<Coordinator>, Path(name): Path<String>) -> ApiResult<Json<Worker>> {
+async fn drain_worker(State(c): State<Coordinator>, Named(name): Named) -> ApiResult<Json<Worker>> {
     c.drain_worker(&name)?.map(Json).ok_or_else(|| ApiError::not_found("workers", &name))
 }
 
-async fn cordon_worker(State(c): State<Coordinator>, Path(name): Path<String>) -> ApiResult<Json<Worker>> {
+async fn cordon_worker(State(c): State<Coordinator>, Named(name): Named) -> ApiResult<Json<Worker>> {
     c.cordon_worker(&name, true)?.map(Json).ok_or_else(|| ApiError::not_found("workers", &name))
 }
 
-async fn uncordon_worker(State(c): State<Coordinator>, Path(name): Path<String>) -> ApiResult<Json<Worker>> {
+async fn uncordon_worker(State(c): State<Coordinator>, Named(name): Named) -> ApiResult<Json<Worker>> {
     c.cordon_worker(&name, false)?.map(Json).ok_or_else(|| ApiError::not_found("workers", &name))
 }
 
-async fn deregister_worker(
-    State(c): State<Coordinator>,
-    Path(name): Path<String>,
-) -> ApiResult<Json<Worker>> {
+async fn deregister_worker(State(c): State<Coordinator>, Named(name): Named) -> ApiResult<Json<Worker>> {
     c.deregister_worker(&name)?.map(Json).ok_or_else(|| ApiError::not_found("workers", &name))
 }
 
@@ -1064,7 +1740,7 @@ fn assignment_pod_line(pod: &str) -> String {
 
 async fn assignments(
     State(c): State<Coordinator>,
-    Path(name): Path<String>,
+    Named(name): Named,
     headers: axum::http::HeaderMap,
 ) -> ApiResult<Response> {
     check_worker(&c, &headers, &name)?;

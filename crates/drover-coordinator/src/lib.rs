@@ -25,6 +25,7 @@
 pub mod api;
 pub mod controller;
 pub mod cronjobs;
+pub mod discovery;
 pub mod events;
 pub mod metrics;
 pub mod openapi;

@@ -33,6 +33,28 @@ pub struct WatchEvent {
     pub labels: Arc<BTreeMap<String, String>>,
     /// The object, as JSON text (sent to watchers as it is).
     pub object: Arc<str>,
+    /// The store revision of the change (the object's new `resourceVersion`).
+    pub revision: i64,
+}
+
+/// How many recent changes the coordinator keeps so that a watch can resume from a
+/// `resourceVersion` (Kubernetes' watch cache); a watch from an older one is told 410 Gone and
+/// lists again.
+pub const WATCH_HISTORY: usize = 4096;
+
+/// The recent changes, oldest first, and the newest revision no longer among them: a watch can
+/// resume from any revision at or after `forgotten`.
+struct History {
+    events: std::collections::VecDeque<WatchEvent>,
+    forgotten: i64,
+}
+
+/// A watch resumed from a `resourceVersion` ([`Coordinator::watch_from`]).
+pub struct Resumed {
+    /// The changes after that revision that happened before the subscription.
+    pub replay: Vec<WatchEvent>,
+    /// Every change from the subscription on.
+    pub rx: broadcast::Receiver<WatchEvent>,
 }
 
 /// The few fields of a changed object that routing and watchers need, decoded once per change
@@ -113,6 +135,7 @@ struct Inner {
     leases: crate::workers::Leases,
     ledger: crate::workers::LedgerStats,
     logs: tokio::sync::watch::Sender<u64>,
+    history: Mutex<History>,
 }
 
 impl Coordinator {
@@ -120,6 +143,8 @@ impl Coordinator {
     pub fn new(store: Arc<Store>, config: Config, shutdown: CancellationToken) -> Coordinator {
         let (watch, _) = broadcast::channel(16 * 1024);
         let (controller, controller_rx) = mpsc::unbounded_channel();
+        // Changes before this process started are not known: a watch resumes only from now on.
+        let forgotten = store.revision().unwrap_or(0);
         Coordinator {
             inner: Arc::new(Inner {
                 store,
@@ -133,6 +158,7 @@ impl Coordinator {
                 leases: crate::workers::Leases::default(),
                 ledger: crate::workers::LedgerStats::default(),
                 logs: tokio::sync::watch::channel(0).0,
+                history: Mutex::new(History { events: Default::default(), forgotten }),
             }),
             config: Arc::new(config),
             shutdown,
@@ -154,8 +180,9 @@ impl Coordinator {
     /// (a created object, a status report, a registration) survives an OS crash. The changes
     /// are published before the flush, so the controller and watchers do not wait for it.
     pub fn commit<R>(&self, f: impl FnOnce(&mut Txn<'_>) -> Result<R, StoreError>) -> Result<R, StoreError> {
-        let (res, changes, ticket) = self.inner.store.write_deferred(f)?;
-        self.publish(changes, None);
+        let mut views = Vec::new();
+        let (res, changes, ticket) = self.inner.store.write_deferred_then(f, |c| views = self.fan_out(c))?;
+        self.route(changes, views, None);
         self.inner.store.wait_durable(ticket)?;
         Ok(res)
     }
@@ -174,12 +201,18 @@ impl Coordinator {
         syncing: Option<&str>,
         f: impl FnOnce(&mut Txn<'_>) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
-        let (res, changes, _ticket) = self.inner.store.write_deferred(f)?;
-        self.publish(changes, syncing);
+        let mut views = Vec::new();
+        let (res, changes, _ticket) = self.inner.store.write_deferred_then(f, |c| views = self.fan_out(c))?;
+        self.route(changes, views, syncing);
         Ok(res)
     }
 
-    fn publish(&self, changes: Vec<Change>, syncing: Option<&str>) {
+    /// Hands committed changes to watchers and keeps them in the history. Called under the
+    /// store's lock, so watchers see changes in revision order, and a list read (which takes
+    /// the same lock) is either before a change or after it was published.
+    fn fan_out(&self, changes: &[Change]) -> Vec<View> {
+        let mut history = self.inner.history.lock().unwrap_or_else(|p| p.into_inner());
+        let mut views = Vec::with_capacity(changes.len());
         for change in changes {
             let type_ = match change.change {
                 ChangeType::Added => "ADDED",
@@ -187,6 +220,34 @@ impl Coordinator {
                 ChangeType::Deleted => "DELETED",
             };
             let view: View = serde_json::from_str(&change.object).unwrap_or_default();
+            // Watchers never see a broker password (the worker's assignments need it).
+            let object = match drover_api::meta::redact_urls(&change.object) {
+                std::borrow::Cow::Borrowed(_) => change.object.clone(),
+                std::borrow::Cow::Owned(text) => Arc::from(text),
+            };
+            let event = WatchEvent {
+                kind: change.kind,
+                type_,
+                name: change.name.clone(),
+                labels: Arc::new(view.metadata.labels.clone()),
+                object,
+                revision: change.revision,
+            };
+            if history.events.len() >= WATCH_HISTORY
+                && let Some(old) = history.events.pop_front()
+            {
+                history.forgotten = history.forgotten.max(old.revision);
+            }
+            history.events.push_back(event.clone());
+            let _ = self.inner.watch.send(event);
+            views.push(view);
+        }
+        views
+    }
+
+    /// Routes committed changes to the controllers, the scheduler and the workers' sessions.
+    fn route(&self, changes: Vec<Change>, views: Vec<View>, syncing: Option<&str>) {
+        for (change, view) in changes.into_iter().zip(views) {
             match change.kind {
                 "Job" => {
                     if change.change != ChangeType::Deleted && syncing != Some(change.name.as_str()) {
@@ -204,19 +265,20 @@ impl Coordinator {
                 "Pod" => self.route_pod_change(&change, &view, syncing),
                 _ => {}
             }
-            // Watchers never see a broker password (the worker's assignments, above, need it).
-            let object = match drover_api::meta::redact_urls(&change.object) {
-                std::borrow::Cow::Borrowed(_) => change.object,
-                std::borrow::Cow::Owned(text) => Arc::from(text),
-            };
-            let _ = self.inner.watch.send(WatchEvent {
-                kind: change.kind,
-                type_,
-                name: change.name,
-                labels: Arc::new(view.metadata.labels),
-                object,
-            });
         }
+    }
+
+    /// Subscribes to the changes after revision `from`: those already made are replayed from
+    /// the history, the rest arrive on the receiver. `Err(oldest)` when the history no longer
+    /// reaches back to `from` (Kubernetes' 410 Gone: "too old resource version").
+    pub fn watch_from(&self, from: i64) -> Result<Resumed, i64> {
+        let history = self.inner.history.lock().unwrap_or_else(|p| p.into_inner());
+        if from < history.forgotten {
+            return Err(history.forgotten);
+        }
+        let rx = self.inner.watch.subscribe();
+        let replay = history.events.iter().filter(|e| e.revision > from).cloned().collect();
+        Ok(Resumed { replay, rx })
     }
 
     fn route_pod_change(&self, change: &Change, view: &View, syncing: Option<&str>) {

@@ -253,9 +253,10 @@ async fn connections_beyond_the_cap_wait_until_one_closes() {
 async fn a_body_sent_too_slowly_is_refused_with_408_and_its_connection_closed() {
     let limit = Duration::from_secs(1);
     let s = Served::start(Config { body_read_timeout: limit, ..Config::default() }).await;
-    for (path, content_type) in
-        [("/apis/batch/v1/jobs", "application/json"), ("/api/v1/pods/p/log?offset=0", "text/plain")]
-    {
+    for (path, content_type) in [
+        ("/apis/batch/v1/namespaces/default/jobs", "application/json"),
+        ("/api/v1/namespaces/default/pods/p/log?offset=0", "text/plain"),
+    ] {
         let mut conn = TcpStream::connect(s.addr).await.unwrap();
         conn.write_all(
             format!(
@@ -287,7 +288,7 @@ async fn bodies_that_are_not_json_are_refused_with_a_status() {
     let (code, answer) = raw(
         s.addr,
         &format!(
-            "POST /apis/batch/v1/jobs HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/yaml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "POST /apis/batch/v1/namespaces/default/jobs HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/yaml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         ),
     )
@@ -301,7 +302,7 @@ async fn bodies_that_are_not_json_are_refused_with_a_status() {
     let (code, answer) = raw(
         s.addr,
         &format!(
-            "POST /apis/batch/v1/jobs HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "POST /apis/batch/v1/namespaces/default/jobs HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         ),
     )
@@ -311,12 +312,34 @@ async fn bodies_that_are_not_json_are_refused_with_a_status() {
     s.stop().await;
 }
 
+#[tokio::test]
+async fn a_body_without_content_type_is_json_unless_a_browser_sent_it() {
+    let s = Served::start(Config::default()).await;
+    let post = |name: &str, origin: &str| {
+        let body = format!(
+            r#"{{"apiVersion":"batch/v1","kind":"Job","metadata":{{"name":"{name}"}},"spec":{{"template":{{"spec":{{"restartPolicy":"Never","containers":[{{"name":"c","image":"busybox","command":["true"]}}]}}}}}}}}"#
+        );
+        format!(
+            "POST /apis/batch/v1/namespaces/default/jobs HTTP/1.1\r\nHost: localhost\r\n{origin}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    // What the Python `kubernetes` client sends: no Content-Type, no Origin.
+    let (code, answer) = raw(s.addr, &post("no-type", "")).await;
+    assert_eq!(code, 201, "{answer}");
+    // A page in a browser can send a body without a Content-Type across sites, with no
+    // preflight; the browser adds its Origin, and the request is refused.
+    let (code, answer) = raw(s.addr, &post("from-a-page", "Origin: https://evil.example\r\n")).await;
+    assert_eq!(code, 415, "{answer}");
+    s.stop().await;
+}
+
 /// POSTs a log chunk with the query `query` and returns the status code and the answer.
 async fn append(addr: SocketAddr, pod: &str, query: &str, body: &str, credential: &str) -> (u16, String) {
     raw(
         addr,
         &format!(
-            "POST /api/v1/pods/{pod}/log?{query} HTTP/1.1\r\nHost: localhost\r\n{WORKER_CREDENTIAL_HEADER}: {credential}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            "POST /api/v1/namespaces/default/pods/{pod}/log?{query} HTTP/1.1\r\nHost: localhost\r\n{WORKER_CREDENTIAL_HEADER}: {credential}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         ),
     )

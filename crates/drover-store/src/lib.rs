@@ -39,6 +39,9 @@ use serde::de::DeserializeOwned;
 pub trait Object: Serialize + DeserializeOwned + Clone {
     /// The Kubernetes kind, used as the table key.
     const KIND: &'static str;
+    /// Whether objects of the kind live in a namespace: the store writes them in
+    /// [`drover_api::resource::DEFAULT_NAMESPACE`], the one Drover has.
+    const NAMESPACED: bool = true;
     /// The object's metadata.
     fn meta(&self) -> &ObjectMeta;
     /// The object's metadata, mutable.
@@ -73,7 +76,17 @@ macro_rules! impl_object {
 }
 impl_object!(Job, "Job");
 impl_object!(CronJob, "CronJob");
-impl_object!(Worker, "Worker");
+
+impl Object for Worker {
+    const KIND: &'static str = "Worker";
+    const NAMESPACED: bool = false;
+    fn meta(&self) -> &ObjectMeta {
+        &self.metadata
+    }
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        &mut self.metadata
+    }
+}
 
 impl Object for Pod {
     const KIND: &'static str = "Pod";
@@ -91,6 +104,13 @@ impl Object for Pod {
     }
     fn index_live(&self) -> bool {
         !self.is_terminal() || self.metadata.has_finalizer(drover_api::labels::JOB_TRACKING_FINALIZER)
+    }
+}
+
+/// Puts a namespaced kind's object in the one namespace.
+fn set_namespace<T: Object>(meta: &mut ObjectMeta) {
+    if T::NAMESPACED {
+        meta.namespace = Some(drover_api::resource::DEFAULT_NAMESPACE.to_string());
     }
 }
 
@@ -426,6 +446,17 @@ impl Store {
         &self,
         f: impl FnOnce(&mut Txn<'_>) -> Result<R, StoreError>,
     ) -> Result<(R, Vec<Change>, CommitTicket), StoreError> {
+        self.write_deferred_then(f, |_| {})
+    }
+
+    /// [`write_deferred`](Self::write_deferred), calling `then` with the changes right after
+    /// the commit, still under the store's lock: what `then` does with them happens in commit
+    /// (revision) order, and before any later read sees the store. Keep it short.
+    pub fn write_deferred_then<R>(
+        &self,
+        f: impl FnOnce(&mut Txn<'_>) -> Result<R, StoreError>,
+        then: impl FnOnce(&[Change]),
+    ) -> Result<(R, Vec<Change>, CommitTicket), StoreError> {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let Inner { conn, revision: committed, commits } = &mut *inner;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -438,6 +469,7 @@ impl Store {
         tx.commit()?;
         *committed = revision;
         *commits += 1;
+        then(&changes);
         let ticket = CommitTicket(*commits);
         if let Some(sync) = &self.sync {
             // Still under the store's lock: `written` follows the commit order.
@@ -708,6 +740,7 @@ impl Txn<'_> {
         meta.resource_version = rev.to_string();
         meta.creation_timestamp = Some(now);
         meta.generation = Some(1);
+        set_namespace::<T>(meta);
         let text = serde_json::to_string(&obj)?;
         self.tx.prepare_cached("INSERT INTO objects (kind, name, uid, owner_uid, phase, node, live, revision, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")?.execute(params![
                 T::KIND,
@@ -760,6 +793,7 @@ impl Txn<'_> {
         let rev = self.next_revision();
         obj.meta_mut().resource_version = rev.to_string();
         obj.meta_mut().uid = stored_uid;
+        set_namespace::<T>(obj.meta_mut());
         let text = serde_json::to_string(&obj)?;
         self.tx.prepare_cached("UPDATE objects SET revision = ?3, body = ?4, owner_uid = ?5, phase = ?6, node = ?7, live = ?8 WHERE kind = ?1 AND name = ?2")?.execute(params![
                 T::KIND,
@@ -961,6 +995,37 @@ impl Txn<'_> {
 
     /// Events about the object `kind`/`name`, oldest first. When `uid` is given, only the events
     /// of that incarnation of the name.
+    /// Events with their ids (which only grow), oldest first: those about the object `kind`
+    /// `name` (and `uid`, if given) when `about` is given, else the newest `limit` of all.
+    pub fn events_with_ids(
+        &self,
+        about: Option<(&str, &str, Option<&str>)>,
+        limit: usize,
+    ) -> Result<Vec<(i64, Event)>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let decode = |r: &rusqlite::Row<'_>| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?));
+        let rows: Vec<(i64, String)> = match about {
+            Some((kind, name, uid)) => self
+                .tx
+                .prepare_cached(
+                    "SELECT id, body FROM events WHERE involved_kind = ?1 AND involved_name = ?2 AND (?3 IS NULL OR involved_uid = ?3) ORDER BY id DESC LIMIT ?4",
+                )?
+                .query_map(params![kind, name, uid, limit], decode)?
+                .collect::<Result<_, _>>()?,
+            None => self
+                .tx
+                .prepare_cached("SELECT id, body FROM events ORDER BY id DESC LIMIT ?1")?
+                .query_map(params![limit], decode)?
+                .collect::<Result<_, _>>()?,
+        };
+        let mut events = rows
+            .into_iter()
+            .map(|(id, b)| Ok((id, serde_json::from_str(&b)?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        events.reverse();
+        Ok(events)
+    }
+
     pub fn events_for(&self, kind: &str, name: &str, uid: Option<&str>) -> Result<Vec<Event>, StoreError> {
         let mut stmt = self.tx.prepare_cached(
             "SELECT body FROM events WHERE involved_kind = ?1 AND involved_name = ?2 AND (?3 IS NULL OR involved_uid = ?3) ORDER BY id",

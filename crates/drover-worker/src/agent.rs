@@ -1114,6 +1114,7 @@ fn status(
             ready,
             restart_count: restarts,
             image: container.image.clone(),
+            image_id: String::new(),
         }],
     }
 }
