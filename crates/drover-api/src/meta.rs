@@ -231,48 +231,13 @@ impl Event {
         })
     }
 
-    /// The event as a core/v1 `Event` object (what kubectl reads), given its id in the store:
-    /// the name is `<involved name>.<id in hex>`, as Kubernetes names events after their object.
-    pub fn to_core_v1(&self, id: i64) -> serde_json::Value {
-        let api_version = crate::resource::ALL
-            .iter()
-            .find(|r| r.kind == self.involved_kind)
-            .map(|r| r.api_version())
-            .unwrap_or_default();
-        let ts = self.timestamp.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
-        let component = match self.involved_kind.as_str() {
-            "CronJob" => "cronjob-controller",
-            "Pod" => "drover-worker",
-            _ => "job-controller",
-        };
-        serde_json::json!({
-            "kind": "Event",
-            "apiVersion": "v1",
-            "metadata": {
-                "name": format!("{}.{id:016x}", self.involved_name),
-                "namespace": crate::resource::DEFAULT_NAMESPACE,
-                "uid": format!("event-{id}"),
-                "resourceVersion": id.to_string(),
-                "creationTimestamp": ts,
-            },
-            "involvedObject": {
-                "kind": self.involved_kind,
-                "namespace": crate::resource::DEFAULT_NAMESPACE,
-                "name": self.involved_name,
-                "uid": self.involved_uid,
-                "apiVersion": api_version,
-            },
-            "reason": self.reason,
-            "message": self.message,
-            "source": {"component": component},
-            "firstTimestamp": ts,
-            "lastTimestamp": ts,
-            "count": 1,
-            "type": self.type_,
-            "eventTime": null,
-            "reportingComponent": component,
-            "reportingInstance": "",
-        })
+    /// [`to_core_v1`](Self::to_core_v1), with the event's id in the store as its
+    /// `resourceVersion` (ids only grow) and in its `uid`.
+    pub fn to_core_v1_with_id(&self, id: i64) -> serde_json::Value {
+        let mut v = self.to_core_v1();
+        v["metadata"]["resourceVersion"] = id.to_string().into();
+        v["metadata"]["uid"] = format!("event-{id}").into();
+        v
     }
 
     /// A `Normal` event.

@@ -196,24 +196,75 @@ impl axum::extract::FromRequestParts<Coordinator> for Named {
     }
 }
 
-async fn list_namespaces() -> Json<Value> {
-    Json(json!({"kind": "NamespaceList", "apiVersion": "v1", "metadata": {}, "items": [namespace()]}))
+/// What the client accepts: a `meta.k8s.io` Table (kubectl's `get`), with the options of
+/// `includeObject`, or the objects themselves.
+struct Negotiated(Option<drover_api::table::TableOptions>);
+
+impl axum::extract::FromRequestParts<Coordinator> for Negotiated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &Coordinator,
+    ) -> ApiResult<Negotiated> {
+        let accept = parts.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let Some(version) = drover_api::table::negotiate_table(accept) else {
+            return Ok(Negotiated(None));
+        };
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct IncludeQuery {
+            include_object: Option<String>,
+        }
+        let q = Query::<IncludeQuery>::try_from_uri(&parts.uri)
+            .map_err(|e| ApiError::bad_request(e.body_text()))?;
+        let include = drover_api::table::IncludeObject::from_query(q.0.include_object.as_deref())
+            .map_err(ApiError::bad_request)?;
+        Ok(Negotiated(Some(drover_api::table::TableOptions { include, version, no_headers: false })))
+    }
 }
 
-async fn get_namespace(Path(name): Path<String>) -> ApiResult<Json<Value>> {
+/// One object, or a Table of one row when the client asked for a Table.
+fn one<T: drover_api::table::Printable>(obj: T, table: Option<drover_api::table::TableOptions>) -> Response {
+    match table {
+        Some(options) => {
+            let meta = drover_api::meta::ListMeta { resource_version: String::new(), ..Default::default() };
+            Json(drover_api::table::table_with(std::slice::from_ref(&obj), now(), options, meta))
+                .into_response()
+        }
+        None => Json(obj).into_response(),
+    }
+}
+
+async fn list_namespaces(State(c): State<Coordinator>, Negotiated(table): Negotiated) -> Response {
+    namespaces(&c, table, true)
+}
+
+async fn get_namespace(
+    State(c): State<Coordinator>,
+    Path(name): Path<String>,
+    Negotiated(table): Negotiated,
+) -> ApiResult<Response> {
     check_namespace(Some(&name))?;
-    Ok(Json(namespace()))
+    Ok(namespaces(&c, table, false))
 }
 
-/// `default`, the one namespace.
-fn namespace() -> Value {
-    json!({
-        "kind": "Namespace",
-        "apiVersion": "v1",
-        "metadata": {"name": drover_api::resource::DEFAULT_NAMESPACE},
-        "spec": {"finalizers": ["kubernetes"]},
-        "status": {"phase": "Active"},
-    })
+/// `default`, the one namespace (created, as far as clients can tell, when the coordinator
+/// started): as a list, one object, or a Table.
+fn namespaces(c: &Coordinator, table: Option<drover_api::table::TableOptions>, list: bool) -> Response {
+    let name = drover_api::resource::DEFAULT_NAMESPACE;
+    if let Some(options) = table {
+        let meta = drover_api::meta::ListMeta::default();
+        return Json(drover_api::table::namespace_table(&[(name, Some(c.started()))], now(), options, meta))
+            .into_response();
+    }
+    let ns = drover_api::table::namespace_object(name, Some(c.started()));
+    if list {
+        Json(json!({"kind": "NamespaceList", "apiVersion": "v1", "metadata": {}, "items": [ns]}))
+            .into_response()
+    } else {
+        Json(ns).into_response()
+    }
 }
 
 async fn metrics(State(c): State<Coordinator>) -> ApiResult<Response> {
@@ -738,9 +789,17 @@ fn list_body<T: serde::Serialize>(
     json!({"kind": format!("{}List", info.kind), "apiVersion": info.api_version(), "metadata": metadata, "items": items})
 }
 
-async fn list_or_watch<T>(c: Coordinator, q: ListQuery) -> ApiResult<Response>
+/// Prepares objects for their Table rows (a worker's running pods are counted).
+type Prepare<T> = fn(&Coordinator, &mut [T]) -> ApiResult<()>;
+
+async fn list_or_watch<T>(
+    c: Coordinator,
+    q: ListQuery,
+    table: Option<drover_api::table::TableOptions>,
+    prepare: Prepare<T>,
+) -> ApiResult<Response>
 where
-    T: Object + drover_api::resource::Resource + Send + 'static,
+    T: Object + drover_api::resource::Resource + drover_api::table::Printable + Send + 'static,
 {
     let info = T::INFO;
     let selector = q.selector()?;
@@ -757,7 +816,17 @@ where
     if !flag(&q.watch) {
         let (items, revision) = c.store().read(|t| Ok((t.list::<T>()?, t.revision()?)))?;
         let items: Vec<T> = items.into_iter().filter(|o| select(o)).collect();
-        let (page, revision, token, remaining) = paginate(items, |o| o.meta().name.as_str(), &q, revision)?;
+        let (mut page, revision, token, remaining) =
+            paginate(items, |o| o.meta().name.as_str(), &q, revision)?;
+        if let Some(options) = table {
+            prepare(&c, &mut page)?;
+            let meta = drover_api::meta::ListMeta {
+                resource_version: revision.to_string(),
+                continue_: token,
+                remaining_item_count: (remaining > 0).then_some(remaining as i64),
+            };
+            return Ok(Json(drover_api::table::table_with(&page, now(), options, meta)).into_response());
+        }
         return Ok(Json(list_body(&info, &page, revision, token, remaining)).into_response());
     }
     // A watch: the current objects as ADDED, then every change; or, from a resourceVersion,
@@ -818,7 +887,39 @@ where
         });
     let bookmarks = flag(&q.allow_watch_bookmarks).then_some((info, seen));
     let timeout = q.timeout_seconds.map(Duration::from_secs);
-    Ok(watch_response(&c, stream::iter(initial).chain(updates), bookmarks, timeout))
+    let lines = stream::iter(initial).chain(updates);
+    let Some(options) = table else {
+        return Ok(watch_response(&c, lines, bookmarks, timeout));
+    };
+    // kubectl's `get -w`: each event's object is a Table of one row.
+    let cc = c.clone();
+    let lines = lines.map(move |line| as_table_event::<T>(&cc, &line, options, prepare).unwrap_or(line));
+    Ok(watch_response(&c, lines, bookmarks, timeout))
+}
+
+/// A watch line `{"type":…,"object":…}` with its object as a Table of one row; `None` when
+/// the line is not an event of a `T` (an error, a bookmark).
+fn as_table_event<T: Object + drover_api::table::Printable>(
+    c: &Coordinator,
+    line: &str,
+    options: drover_api::table::TableOptions,
+    prepare: Prepare<T>,
+) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Event<T> {
+        #[serde(rename = "type")]
+        type_: String,
+        object: T,
+    }
+    let ev: Event<T> = serde_json::from_str(line).ok()?;
+    let mut items = [ev.object];
+    prepare(c, &mut items).ok()?;
+    let meta = drover_api::meta::ListMeta {
+        resource_version: items[0].meta().resource_version.clone(),
+        ..Default::default()
+    };
+    let table = drover_api::table::table_with(&items, now(), options, meta);
+    Some(json!({"type": ev.type_, "object": table}).to_string())
 }
 
 /// A change as a watch line for a watcher of `T` with these selectors, or `None` when it does
@@ -932,13 +1033,19 @@ where
 async fn list_jobs(
     State(c): State<Coordinator>,
     _: Scope,
+    Negotiated(table): Negotiated,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Response> {
-    list_or_watch::<Job>(c, q).await
+    list_or_watch::<Job>(c, q, table, |_, _| Ok(())).await
 }
 
-async fn get_job(State(c): State<Coordinator>, Named(name): Named) -> ApiResult<Json<Job>> {
-    c.store().get::<Job>(&name)?.map(Json).ok_or_else(|| ApiError::not_found("jobs.batch", &name))
+async fn get_job(
+    State(c): State<Coordinator>,
+    Named(name): Named,
+    Negotiated(table): Negotiated,
+) -> ApiResult<Response> {
+    let obj = c.store().get::<Job>(&name)?.ok_or_else(|| ApiError::not_found("jobs.batch", &name))?;
+    Ok(one(obj, table))
 }
 
 /// The query of a write (POST, PUT, PATCH).
@@ -1289,13 +1396,19 @@ async fn remove_job(
 async fn list_cronjobs(
     State(c): State<Coordinator>,
     _: Scope,
+    Negotiated(table): Negotiated,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Response> {
-    list_or_watch::<CronJob>(c, q).await
+    list_or_watch::<CronJob>(c, q, table, |_, _| Ok(())).await
 }
 
-async fn get_cronjob(State(c): State<Coordinator>, Named(name): Named) -> ApiResult<Json<CronJob>> {
-    c.store().get::<CronJob>(&name)?.map(Json).ok_or_else(|| ApiError::not_found("cronjobs.batch", &name))
+async fn get_cronjob(
+    State(c): State<Coordinator>,
+    Named(name): Named,
+    Negotiated(table): Negotiated,
+) -> ApiResult<Response> {
+    let obj = c.store().get::<CronJob>(&name)?.ok_or_else(|| ApiError::not_found("cronjobs.batch", &name))?;
+    Ok(one(obj, table))
 }
 
 async fn create_cronjob(
@@ -1399,13 +1512,19 @@ async fn remove_cronjob(
 async fn list_pods(
     State(c): State<Coordinator>,
     _: Scope,
+    Negotiated(table): Negotiated,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Response> {
-    list_or_watch::<Pod>(c, q).await
+    list_or_watch::<Pod>(c, q, table, |_, _| Ok(())).await
 }
 
-async fn get_pod(State(c): State<Coordinator>, Named(name): Named) -> ApiResult<Json<Pod>> {
-    c.store().get::<Pod>(&name)?.map(Json).ok_or_else(|| ApiError::not_found("pods", &name))
+async fn get_pod(
+    State(c): State<Coordinator>,
+    Named(name): Named,
+    Negotiated(table): Negotiated,
+) -> ApiResult<Response> {
+    let obj = c.store().get::<Pod>(&name)?.ok_or_else(|| ApiError::not_found("pods", &name))?;
+    Ok(one(obj, table))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -1564,6 +1683,7 @@ const RECENT_EVENTS: usize = 1000;
 async fn list_events(
     State(c): State<Coordinator>,
     _: Scope,
+    Negotiated(table): Negotiated,
     Query(q): Query<EventQuery>,
     Query(lq): Query<ListQuery>,
 ) -> ApiResult<Response> {
@@ -1588,11 +1708,24 @@ async fn list_events(
     }
     let revision = events.last().map_or(0, |(id, _)| *id);
     // Ordered by name, as Kubernetes lists (an object's events then follow one another in time).
-    let mut items: Vec<Value> =
-        events.iter().map(|(id, e)| e.to_core_v1(*id)).filter(|v| fields.matches(v)).collect();
-    items.sort_by(|a, b| a["metadata"]["name"].as_str().cmp(&b["metadata"]["name"].as_str()));
+    let mut items: Vec<(Value, drover_api::Event)> = events
+        .into_iter()
+        .map(|(id, e)| (e.to_core_v1_with_id(id), e))
+        .filter(|(v, _)| fields.matches(v))
+        .collect();
+    items.sort_by(|a, b| a.0["metadata"]["name"].as_str().cmp(&b.0["metadata"]["name"].as_str()));
     let (page, revision, token, remaining) =
-        paginate(items, |v| v["metadata"]["name"].as_str().unwrap_or(""), &lq, revision)?;
+        paginate(items, |(v, _)| v["metadata"]["name"].as_str().unwrap_or(""), &lq, revision)?;
+    if let Some(options) = table {
+        let events: Vec<drover_api::Event> = page.into_iter().map(|(_, e)| e).collect();
+        let meta = drover_api::meta::ListMeta {
+            resource_version: revision.to_string(),
+            continue_: token,
+            remaining_item_count: (remaining > 0).then_some(remaining as i64),
+        };
+        return Ok(Json(drover_api::table::table_with(&events, now(), options, meta)).into_response());
+    }
+    let page: Vec<Value> = page.into_iter().map(|(v, _)| v).collect();
     if flag(&lq.watch) {
         // Events are not watched: the current ones are sent, then the stream stays open.
         let lines: Vec<String> =
@@ -1607,13 +1740,35 @@ async fn list_events(
 async fn list_workers(
     State(c): State<Coordinator>,
     _: Scope,
+    Negotiated(table): Negotiated,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Response> {
-    list_or_watch::<Worker>(c, q).await
+    list_or_watch::<Worker>(c, q, table, count_running).await
 }
 
-async fn get_worker(State(c): State<Coordinator>, Named(name): Named) -> ApiResult<Json<Worker>> {
-    c.store().get::<Worker>(&name)?.map(Json).ok_or_else(|| ApiError::not_found("workers", &name))
+async fn get_worker(
+    State(c): State<Coordinator>,
+    Named(name): Named,
+    Negotiated(table): Negotiated,
+) -> ApiResult<Response> {
+    let mut worker = c.store().get::<Worker>(&name)?.ok_or_else(|| ApiError::not_found("workers", &name))?;
+    if table.is_some() {
+        count_running(&c, std::slice::from_mut(&mut worker))?;
+    }
+    Ok(one(worker, table))
+}
+
+/// Fills each worker's `status.running` (for its Table row): its bound pods not yet finished.
+fn count_running(c: &Coordinator, workers: &mut [Worker]) -> ApiResult<()> {
+    let pods = c.store().list::<Pod>()?;
+    for w in workers {
+        let running = pods
+            .iter()
+            .filter(|p| p.spec.node_name.as_deref() == Some(w.metadata.name.as_str()) && !p.is_terminal())
+            .count();
+        w.status.running = i32::try_from(running).unwrap_or(i32::MAX);
+    }
+    Ok(())
 }
 
 async fn register_worker(
