@@ -59,6 +59,7 @@ pub struct ObjectMeta {
     /// The fields each server-side-apply manager owns (`metav1.ManagedFieldsEntry` objects),
     /// kept as JSON: only [`crate::patch::server_side_apply`] reads or writes them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "atomic"))]
     pub managed_fields: Vec<serde_json::Value>,
 }
 
@@ -176,8 +177,9 @@ pub fn parse_label_selector(text: &str) -> Result<LabelSelector, String> {
 }
 
 /// Kubernetes' `metav1.ListMeta`: the `metadata` of a list, and of a `Table`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta")]
 pub struct ListMeta {
     /// The store revision the list was read at.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -191,10 +193,8 @@ pub struct ListMeta {
 }
 
 /// Kubernetes' core/v1 `Event`, flattened to what `describe` shows.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-#[schemars(rename = "io.k8s.api.core.v1.Event")]
-#[schemars(extend("x-kubernetes-group-version-kind" = [{"group": "", "kind": "Event", "version": "v1"}]))]
 pub struct Event {
     /// `Normal` or `Warning`.
     #[serde(rename = "type")]

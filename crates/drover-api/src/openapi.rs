@@ -21,7 +21,8 @@
 //!   as protobuf** (`Accept: application/com.github.proto-openapi.spec.v2@v1.0+protobuf`) and
 //!   decodes as protobuf: a JSON v2 cannot serve it, so the create fails unless
 //!   `--validate=false`. Hence every kind a user creates has a PATCH operation with
-//!   `fieldValidation` here, and batch/v1beta1 (accepted for CronJobs) has a document too.
+//!   `fieldValidation` here. (batch/v1beta1, which Drover's manifests accept for CronJobs, is not
+//!   in discovery: kubectl refuses it before it reads OpenAPI.)
 //! - **`apply`** on an existing object computes a three-way strategic merge patch from the v3
 //!   document when the PATCH operation's `requestBody.content` has
 //!   `application/strategic-merge-patch+json`: from the schema whose
@@ -44,12 +45,15 @@
 //! # The documents
 //!
 //! [`v3_index`] and [`v3`] give the OpenAPI 3.0 documents, one per group-version in
-//! [`GROUP_VERSIONS`]; [`v2`] the Swagger 2.0 document of all of them (for other clients). The
-//! schemas are derived from the Rust types with `schemars` (their doc comments are the field
-//! descriptions), so they cannot drift from what the strict decoder accepts; only the
-//! apimachinery shapes Drover has no type for (`Status`, `ListMeta`, `DeleteOptions`, `Patch`,
-//! `Namespace`) and the `…List` kinds are written here. [`validate`] checks an object against a
-//! document the way a structural schema does (unknown fields, types, required fields).
+//! [`group_versions`]; [`v2`] the Swagger 2.0 document of all of them (for other clients). Paths
+//! and operations come from [`resource::ALL`] (its verbs and subresources), less the worker
+//! protocol's operations, whose bodies are not the kind. The schemas are derived from the Rust
+//! types with `schemars` (their doc comments are the field descriptions), so they cannot drift
+//! from what the strict decoder accepts; only the shapes Drover serves without a type of their
+//! own (`Status`, `DeleteOptions`, `Patch`, core/v1 `Namespace` and `Event`, as
+//! `table::namespace_object` and `Event::to_core_v1_with_id` write them) and the `…List` kinds
+//! are written here. [`validate`] checks an object against a document the way a structural
+//! schema does (unknown fields, types, required fields).
 //!
 //! Pure: no IO; the caller serves the JSON.
 
@@ -59,11 +63,8 @@ use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha512};
 
+use crate::resource::{self, ResourceInfo};
 use crate::validation::FieldError;
-
-/// The group-versions with a v3 document, as the keys of the v3 index (`api/v1`,
-/// `apis/<group>/<version>`).
-pub const GROUP_VERSIONS: [&str; 4] = ["api/v1", "apis/batch/v1", "apis/batch/v1beta1", "apis/drover.dev/v1"];
 
 /// The patch types the PATCH operations declare. kubectl sends a strategic merge patch for
 /// `apply` (it must be listed for kubectl to compute it from these documents).
@@ -73,264 +74,178 @@ pub const PATCH_CONTENT_TYPES: [&str; 3] =
 const SCHEMAS_REF: &str = "#/components/schemas/";
 const META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.";
 
-/// The operations a resource offers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Op {
-    /// `GET` on the collection (and, for a namespaced kind, on the all-namespaces path).
-    List,
-    /// `POST` on the collection.
-    Create,
-    /// `GET` on `{name}`.
-    Read,
-    /// `PUT` on `{name}`.
-    Replace,
-    /// `PATCH` on `{name}`.
-    Patch,
-    /// `DELETE` on `{name}`.
-    Delete,
-    /// `GET`, `PUT` and `PATCH` on `{name}/status`.
-    Status,
-    /// `GET` on `{name}/log` (text).
-    Log,
+/// Operations whose body is a message of the worker protocol, not the kind: `(kind,
+/// subresource, verb)`. They are left out of the documents (a worker registers with a
+/// `protocol::Registration`; it reports a pod's status with a `protocol::StatusReport`).
+const PROTOCOL_OPERATIONS: &[(&str, &str, &str)] = &[("Worker", "", "create"), ("Pod", "status", "update")];
+
+/// The group-versions with a v3 document, as the keys of the v3 index (`api/v1`,
+/// `apis/<group>/<version>`): those of [`resource::ALL`], in its order.
+pub fn group_versions() -> Vec<String> {
+    group_versions_of(resource::ALL)
 }
 
-/// One resource of the API.
-struct Resource {
-    group: &'static str,
-    version: &'static str,
-    kind: &'static str,
-    plural: &'static str,
-    namespaced: bool,
-    /// The schema of one object in `components.schemas`.
-    schema: &'static str,
-    ops: &'static [Op],
+fn group_versions_of(resources: &[ResourceInfo]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for r in resources {
+        let gv = r.group_version_path().trim_start_matches('/').to_string();
+        if !out.contains(&gv) {
+            out.push(gv);
+        }
+    }
+    out
 }
 
-const WRITABLE: &[Op] = &[Op::List, Op::Create, Op::Read, Op::Replace, Op::Patch, Op::Delete, Op::Status];
+/// The name of a kind's schema, as Kubernetes names it: `io.k8s.api.batch.v1.Job`,
+/// `io.k8s.api.core.v1.Pod`; Drover's own kinds are `dev.drover.api.<version>.<Kind>`.
+fn schema_name(r: &ResourceInfo) -> String {
+    match r.group {
+        "" => format!("io.k8s.api.core.{}.{}", r.version, r.kind),
+        "drover.dev" => format!("dev.drover.api.{}.{}", r.version, r.kind),
+        group => format!("io.k8s.api.{}.{}.{}", group.split('.').next().unwrap_or(group), r.version, r.kind),
+    }
+}
 
-/// Every resource Drover serves, and what it offers.
-const RESOURCES: &[Resource] = &[
-    Resource {
-        group: "batch",
-        version: "v1",
-        kind: "Job",
-        plural: "jobs",
-        namespaced: true,
-        schema: "io.k8s.api.batch.v1.Job",
-        ops: WRITABLE,
-    },
-    Resource {
-        group: "batch",
-        version: "v1",
-        kind: "CronJob",
-        plural: "cronjobs",
-        namespaced: true,
-        schema: "io.k8s.api.batch.v1.CronJob",
-        ops: WRITABLE,
-    },
-    Resource {
-        group: "batch",
-        version: "v1beta1",
-        kind: "CronJob",
-        plural: "cronjobs",
-        namespaced: true,
-        schema: "io.k8s.api.batch.v1beta1.CronJob",
-        ops: WRITABLE,
-    },
-    Resource {
-        group: "",
-        version: "v1",
-        kind: "Pod",
-        plural: "pods",
-        namespaced: true,
-        schema: "io.k8s.api.core.v1.Pod",
-        ops: &[Op::List, Op::Read, Op::Log],
-    },
-    Resource {
-        group: "",
-        version: "v1",
-        kind: "Event",
-        plural: "events",
-        namespaced: true,
-        schema: "io.k8s.api.core.v1.Event",
-        ops: &[Op::List],
-    },
-    Resource {
-        group: "",
-        version: "v1",
-        kind: "Namespace",
-        plural: "namespaces",
-        namespaced: false,
-        schema: "io.k8s.api.core.v1.Namespace",
-        ops: &[Op::List, Op::Read],
-    },
-    Resource {
-        group: "drover.dev",
-        version: "v1",
-        kind: "Worker",
-        plural: "workers",
-        namespaced: false,
-        schema: "dev.drover.api.v1.Worker",
-        ops: &[Op::List, Op::Read, Op::Delete],
-    },
-];
+fn gvk(r: &ResourceInfo) -> Value {
+    json!({"group": r.group, "kind": r.kind, "version": r.version})
+}
 
-impl Resource {
-    fn group_version_path(&self) -> String {
-        if self.group.is_empty() {
-            format!("api/{}", self.version)
-        } else {
-            format!("apis/{}/{}", self.group, self.version)
+/// `BatchV1`, `CoreV1`, `DroverDevV1`: the middle of Kubernetes' operation ids.
+fn id_infix(r: &ResourceInfo) -> String {
+    let group = if r.group.is_empty() { "core" } else { r.group };
+    let mut out = String::new();
+    for part in group.split('.').chain([r.version]) {
+        let mut chars = part.chars();
+        if let Some(first) = chars.next() {
+            out.extend(first.to_uppercase());
+            out.push_str(chars.as_str());
         }
     }
-
-    fn gvk(&self) -> Value {
-        json!({"group": self.group, "kind": self.kind, "version": self.version})
-    }
-
-    fn list_schema(&self) -> String {
-        format!("{}List", self.schema)
-    }
-
-    /// `BatchV1`, `CoreV1`, `DroverDevV1`: the middle of Kubernetes' operation ids.
-    fn id_infix(&self) -> String {
-        let group = if self.group.is_empty() { "core" } else { self.group };
-        let mut out = String::new();
-        for part in group.split('.').chain([self.version]) {
-            let mut chars = part.chars();
-            if let Some(first) = chars.next() {
-                out.extend(first.to_uppercase());
-                out.push_str(chars.as_str());
-            }
-        }
-        out
-    }
-
-    fn collection_path(&self) -> String {
-        let namespace = if self.namespaced { "/namespaces/{namespace}" } else { "" };
-        format!("/{}{namespace}/{}", self.group_version_path(), self.plural)
-    }
-
-    /// The operations of this resource, by path and method.
-    fn operations(&self) -> Vec<Operation> {
-        let scope = if self.namespaced { "Namespaced" } else { "" };
-        let id = |verb: &str, suffix: &str| format!("{verb}{}{scope}{}{suffix}", self.id_infix(), self.kind);
-        let collection = self.collection_path();
-        let item = format!("{collection}/{{name}}");
-        let object = self.schema.to_string();
-        let mut out = Vec::new();
-        for op in self.ops {
-            match op {
-                Op::List => {
-                    out.push(self.operation(&collection, "get", "list", id("list", ""), Action::List));
-                    if self.namespaced {
-                        let all = format!("/{}/{}", self.group_version_path(), self.plural);
-                        let id = format!("list{}{}ForAllNamespaces", self.id_infix(), self.kind);
-                        out.push(self.operation(&all, "get", "list", id, Action::List));
-                    }
-                }
-                Op::Create => {
-                    out.push(self.operation(
-                        &collection,
-                        "post",
-                        "post",
-                        id("create", ""),
-                        Action::Write(object.clone()),
-                    ));
-                }
-                Op::Read => out.push(self.operation(&item, "get", "get", id("read", ""), Action::Read)),
-                Op::Replace => {
-                    out.push(self.operation(
-                        &item,
-                        "put",
-                        "put",
-                        id("replace", ""),
-                        Action::Write(object.clone()),
-                    ));
-                }
-                Op::Patch => {
-                    out.push(self.operation(&item, "patch", "patch", id("patch", ""), Action::Patch))
-                }
-                Op::Delete => {
-                    out.push(self.operation(&item, "delete", "delete", id("delete", ""), Action::Delete))
-                }
-                Op::Status => {
-                    let status = format!("{item}/status");
-                    out.push(self.operation(&status, "get", "get", id("read", "Status"), Action::Read));
-                    out.push(self.operation(
-                        &status,
-                        "put",
-                        "put",
-                        id("replace", "Status"),
-                        Action::Write(object.clone()),
-                    ));
-                    out.push(self.operation(&status, "patch", "patch", id("patch", "Status"), Action::Patch));
-                }
-                Op::Log => {
-                    let log = format!("{item}/log");
-                    out.push(self.operation(&log, "get", "get", id("read", "Log"), Action::Log));
-                }
-            }
-        }
-        out
-    }
-
-    fn operation(
-        &self,
-        path: &str,
-        method: &'static str,
-        action: &'static str,
-        id: String,
-        what: Action,
-    ) -> Operation {
-        let noun = match &what {
-            Action::List => format!("list or watch objects of kind {}", self.kind),
-            Action::Write(_) if method == "post" => format!("create a {}", self.kind),
-            Action::Write(_) => format!("replace the specified {}", self.kind),
-            Action::Read => format!("read the specified {}", self.kind),
-            Action::Patch => format!("partially update the specified {}", self.kind),
-            Action::Delete => format!("delete a {}", self.kind),
-            Action::Log => format!("read log of the specified {}", self.kind),
-        };
-        let description = if path.ends_with("/status") { format!("{noun} (its status)") } else { noun };
-        Operation {
-            path: path.to_string(),
-            method,
-            action,
-            id,
-            description,
-            gvk: self.gvk(),
-            tag: self.id_infix(),
-            what,
-            object_schema: self.schema.to_string(),
-            list_schema: self.list_schema(),
-        }
-    }
+    out
 }
 
 /// What an operation does, and so what it takes and gives.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Action {
+    /// `GET` a collection (or watch it).
     List,
-    /// Create or replace, with the object's schema as the body.
-    Write(String),
+    /// `POST` or `PUT` the object.
+    Write,
+    /// `GET` the object.
     Read,
+    /// `PATCH` the object.
     Patch,
+    /// `DELETE` the object.
     Delete,
+    /// `DELETE` a collection.
+    DeleteCollection,
+    /// `GET` a pod's log, as text.
     Log,
 }
 
+/// One operation of the documents.
 struct Operation {
     path: String,
     method: &'static str,
-    action: &'static str,
+    action: Action,
     id: String,
     description: String,
     gvk: Value,
     tag: String,
-    what: Action,
     object_schema: String,
-    list_schema: String,
+}
+
+/// The operations of `r`, from its verbs and subresources, as kube-apiserver lays them out.
+fn operations(r: &ResourceInfo) -> Vec<Operation> {
+    let scope = if r.namespaced { "Namespaced" } else { "" };
+    let infix = id_infix(r);
+    let collection = r.collection_path(r.namespaced.then_some("{namespace}"));
+    let item = format!("{collection}/{{name}}");
+    let has = |sub: &str, verb: &str| {
+        let verbs = if sub.is_empty() {
+            Some(r.verbs)
+        } else {
+            r.subresources.iter().find(|(name, _)| *name == sub).map(|(_, verbs)| *verbs)
+        };
+        verbs.is_some_and(|v| v.contains(&verb)) && !PROTOCOL_OPERATIONS.contains(&(r.kind, sub, verb))
+    };
+    let op = |path: &str, method, action, verb: &str, suffix: &str, description: String| Operation {
+        path: path.to_string(),
+        method,
+        action,
+        id: format!("{verb}{infix}{scope}{}{suffix}", r.kind),
+        description,
+        gvk: gvk(r),
+        tag: infix.clone(),
+        object_schema: schema_name(r),
+    };
+    let kind = r.kind;
+    let mut out = Vec::new();
+    if has("", "list") {
+        out.push(op(
+            &collection,
+            "get",
+            Action::List,
+            "list",
+            "",
+            format!("list or watch objects of kind {kind}"),
+        ));
+        if r.namespaced {
+            let mut all = op(
+                &r.collection_path(None),
+                "get",
+                Action::List,
+                "list",
+                "",
+                format!("list or watch objects of kind {kind} in every namespace"),
+            );
+            all.id = format!("list{infix}{kind}ForAllNamespaces");
+            out.push(all);
+        }
+    }
+    if has("", "create") {
+        out.push(op(&collection, "post", Action::Write, "create", "", format!("create a {kind}")));
+    }
+    if has("", "deletecollection") {
+        let mut delete = op(
+            &collection,
+            "delete",
+            Action::DeleteCollection,
+            "delete",
+            "",
+            format!("delete a collection of {kind}"),
+        );
+        delete.id = format!("delete{infix}Collection{scope}{kind}");
+        out.push(delete);
+    }
+    let item_ops = [
+        ("get", "get", Action::Read, "read", "read the specified"),
+        ("update", "put", Action::Write, "replace", "replace the specified"),
+        ("patch", "patch", Action::Patch, "patch", "partially update the specified"),
+        ("delete", "delete", Action::Delete, "delete", "delete a"),
+    ];
+    for (verb, method, action, id_verb, what) in item_ops {
+        if has("", verb) {
+            out.push(op(&item, method, action, id_verb, "", format!("{what} {kind}")));
+        }
+    }
+    let status = format!("{item}/status");
+    for (verb, method, action, id_verb, what) in item_ops {
+        if verb != "delete" && has("status", verb) {
+            out.push(op(&status, method, action, id_verb, "Status", format!("{what} {kind}'s status")));
+        }
+    }
+    if has("log", "get") {
+        out.push(op(
+            &format!("{item}/log"),
+            "get",
+            Action::Log,
+            "read",
+            "Log",
+            format!("read log of the specified {kind}"),
+        ));
+    }
+    out
 }
 
 /// A parameter as kube-apiserver declares it.
@@ -365,28 +280,51 @@ const FORCE: Param = query(
     "Force an apply request: re-acquire conflicting fields owned by other managers. Must be unset for \
      non-apply patches.",
 );
-const LIST_PARAMS: [Param; 8] = [
-    query("allowWatchBookmarks", "boolean", "Request watch events of type BOOKMARK."),
-    query("continue", "string", "The continue token of a previous, limited list call."),
-    query("fieldSelector", "string", "A selector on the objects' fields. Defaults to everything."),
-    query("labelSelector", "string", "A selector on the objects' labels. Defaults to everything."),
-    query(
-        "limit",
-        "integer",
-        "The most objects to return; the list metadata's continue token fetches the rest.",
-    ),
-    query("resourceVersion", "string", "The resource version the list or watch starts from."),
-    query("timeoutSeconds", "integer", "Timeout for the list or watch call."),
-    query("watch", "boolean", "Stream added, modified and deleted notifications instead of a list."),
+const ALLOW_WATCH_BOOKMARKS: Param =
+    query("allowWatchBookmarks", "boolean", "Request watch events of type BOOKMARK.");
+const CONTINUE: Param = query("continue", "string", "The continue token of a previous, limited list call.");
+const FIELD_SELECTOR: Param =
+    query("fieldSelector", "string", "A selector on the objects' fields. Defaults to everything.");
+const LABEL_SELECTOR: Param =
+    query("labelSelector", "string", "A selector on the objects' labels. Defaults to everything.");
+const LIMIT: Param = query(
+    "limit",
+    "integer",
+    "The most objects to return; the list metadata's continue token fetches the rest.",
+);
+const RESOURCE_VERSION: Param =
+    query("resourceVersion", "string", "The resource version the list or watch starts from.");
+const TIMEOUT_SECONDS: Param = query("timeoutSeconds", "integer", "Timeout for the list or watch call.");
+const WATCH: Param =
+    query("watch", "boolean", "Stream added, modified and deleted notifications instead of a list.");
+const GRACE_PERIOD_SECONDS: Param =
+    query("gracePeriodSeconds", "integer", "Seconds before the object is deleted; 0 deletes at once.");
+const PROPAGATION_POLICY: Param = query(
+    "propagationPolicy",
+    "string",
+    "Whether and how dependents are deleted: Orphan, Background or Foreground.",
+);
+const LIST_PARAMS: [&Param; 8] = [
+    &ALLOW_WATCH_BOOKMARKS,
+    &CONTINUE,
+    &FIELD_SELECTOR,
+    &LABEL_SELECTOR,
+    &LIMIT,
+    &RESOURCE_VERSION,
+    &TIMEOUT_SECONDS,
+    &WATCH,
 ];
-const DELETE_PARAMS: [Param; 3] = [
-    DRY_RUN,
-    query("gracePeriodSeconds", "integer", "Seconds before the object is deleted; 0 deletes at once."),
-    query(
-        "propagationPolicy",
-        "string",
-        "Whether and how dependents are deleted: Orphan, Background or Foreground.",
-    ),
+const DELETE_PARAMS: [&Param; 3] = [&DRY_RUN, &GRACE_PERIOD_SECONDS, &PROPAGATION_POLICY];
+const DELETE_COLLECTION_PARAMS: [&Param; 9] = [
+    &CONTINUE,
+    &DRY_RUN,
+    &FIELD_SELECTOR,
+    &GRACE_PERIOD_SECONDS,
+    &LABEL_SELECTOR,
+    &LIMIT,
+    &PROPAGATION_POLICY,
+    &RESOURCE_VERSION,
+    &TIMEOUT_SECONDS,
 ];
 const LOG_PARAMS: [Param; 7] = [
     query("container", "string", "The container whose log to return; defaults to the only container."),
@@ -400,11 +338,12 @@ const LOG_PARAMS: [Param; 7] = [
 
 impl Operation {
     fn query_params(&self) -> Vec<&'static Param> {
-        match self.what {
-            Action::List => LIST_PARAMS.iter().collect(),
-            Action::Write(_) => vec![&DRY_RUN, &FIELD_MANAGER, &FIELD_VALIDATION],
+        match self.action {
+            Action::List => LIST_PARAMS.to_vec(),
+            Action::Write => vec![&DRY_RUN, &FIELD_MANAGER, &FIELD_VALIDATION],
             Action::Patch => vec![&DRY_RUN, &FIELD_MANAGER, &FIELD_VALIDATION, &FORCE],
-            Action::Delete => DELETE_PARAMS.iter().collect(),
+            Action::Delete => DELETE_PARAMS.to_vec(),
+            Action::DeleteCollection => DELETE_COLLECTION_PARAMS.to_vec(),
             Action::Read => Vec::new(),
             Action::Log => LOG_PARAMS.iter().collect(),
         }
@@ -413,9 +352,12 @@ impl Operation {
     fn path_params(&self) -> Vec<Param> {
         let mut out = Vec::new();
         if self.path.contains("{name}") {
-            let description =
-                if self.path.ends_with("/log") { "name of the Pod" } else { "name of the object" };
-            out.push(Param { name: "name", location: "path", ty: "string", description });
+            out.push(Param {
+                name: "name",
+                location: "path",
+                ty: "string",
+                description: "name of the object",
+            });
         }
         if self.path.contains("{namespace}") {
             out.push(Param {
@@ -428,72 +370,93 @@ impl Operation {
         out
     }
 
+    /// `x-kubernetes-action`, as kube-apiserver names the verbs.
+    fn action_name(&self) -> &'static str {
+        match (self.action, self.method) {
+            (Action::List, _) => "list",
+            (Action::Write, "post") => "post",
+            (Action::Write, _) => "put",
+            (Action::Read | Action::Log, _) => "get",
+            (Action::Patch, _) => "patch",
+            (Action::Delete, _) => "delete",
+            (Action::DeleteCollection, _) => "deletecollection",
+        }
+    }
+
+    /// The request body's schema and whether it is required.
+    fn body(&self) -> Option<(String, bool)> {
+        match self.action {
+            Action::Write => Some((self.object_schema.clone(), true)),
+            Action::Patch => Some((format!("{META}Patch"), true)),
+            Action::Delete | Action::DeleteCollection => Some((format!("{META}DeleteOptions"), false)),
+            _ => None,
+        }
+    }
+
     /// The response schema of a 200: the object, the list, `Status`, or text.
     fn response_schema(&self) -> Value {
-        match self.what {
-            Action::List => schema_ref(&self.list_schema),
-            Action::Delete => schema_ref(&format!("{META}Status")),
+        match self.action {
+            Action::List => schema_ref(&format!("{}List", self.object_schema)),
+            Action::Delete | Action::DeleteCollection => schema_ref(&format!("{META}Status")),
             Action::Log => json!({"type": "string"}),
             _ => schema_ref(&self.object_schema),
+        }
+    }
+
+    fn request_types(&self) -> Vec<&'static str> {
+        match self.action {
+            Action::Patch => PATCH_CONTENT_TYPES.to_vec(),
+            _ => vec!["*/*"],
+        }
+    }
+
+    fn response_types(&self) -> Vec<&'static str> {
+        match self.action {
+            Action::List => vec!["application/json", "application/json;stream=watch"],
+            Action::Log => vec!["text/plain"],
+            _ => vec!["application/json"],
         }
     }
 
     fn v3(&self) -> Value {
         let parameters: Vec<Value> = self.query_params().into_iter().map(Param::v3).collect();
         let response = self.response_schema();
-        let content = |types: &[&str]| -> Value {
-            types.iter().map(|t| (t.to_string(), json!({"schema": response}))).collect::<Map<_, _>>().into()
+        let content = |types: Vec<&str>, schema: &Value| -> Value {
+            types
+                .into_iter()
+                .map(|t| (t.to_string(), json!({"schema": schema})))
+                .collect::<Map<_, _>>()
+                .into()
         };
-        let ok = match self.what {
-            Action::List => content(&["application/json", "application/json;stream=watch"]),
-            Action::Log => content(&["text/plain"]),
-            _ => content(&["application/json"]),
-        };
-        let mut responses =
-            json!({"200": {"description": "OK", "content": ok}, "401": {"description": "Unauthorized"}});
-        if matches!(self.what, Action::Write(_) | Action::Patch) {
-            responses["201"] = json!({"description": "Created", "content": content(&["application/json"])});
+        let mut responses = json!({
+            "200": {"description": "OK", "content": content(self.response_types(), &response)},
+            "401": {"description": "Unauthorized"},
+        });
+        if matches!(self.action, Action::Write | Action::Patch) {
+            responses["201"] =
+                json!({"description": "Created", "content": content(self.response_types(), &response)});
         }
         let mut op = json!({
             "description": self.description,
             "operationId": self.id,
             "responses": responses,
             "tags": [self.tag],
-            "x-kubernetes-action": self.action,
+            "x-kubernetes-action": self.action_name(),
             "x-kubernetes-group-version-kind": self.gvk,
         });
         if !parameters.is_empty() {
             op["parameters"] = Value::Array(parameters);
         }
-        match &self.what {
-            Action::Write(schema) => {
-                op["requestBody"] =
-                    json!({"content": {"*/*": {"schema": schema_ref(schema)}}, "required": true});
-            }
-            Action::Patch => {
-                let patch = schema_ref(&format!("{META}Patch"));
-                let content: Map<String, Value> =
-                    PATCH_CONTENT_TYPES.iter().map(|t| (t.to_string(), json!({"schema": patch}))).collect();
-                op["requestBody"] = json!({"content": content, "required": true});
-            }
-            Action::Delete => {
-                op["requestBody"] =
-                    json!({"content": {"*/*": {"schema": schema_ref(&format!("{META}DeleteOptions"))}}});
-            }
-            _ => {}
+        if let Some((schema, required)) = self.body() {
+            op["requestBody"] =
+                json!({"content": content(self.request_types(), &schema_ref(&schema)), "required": required});
         }
         op
     }
 
     fn v2(&self) -> Value {
         let mut parameters: Vec<Value> = self.query_params().into_iter().map(Param::v2).collect();
-        let body = match &self.what {
-            Action::Write(schema) => Some((schema.clone(), true)),
-            Action::Patch => Some((format!("{META}Patch"), true)),
-            Action::Delete => Some((format!("{META}DeleteOptions"), false)),
-            _ => None,
-        };
-        if let Some((schema, required)) = body {
+        if let Some((schema, required)) = self.body() {
             parameters.insert(
                 0,
                 json!({"in": "body", "name": "body", "required": required, "schema": v2_ref(&schema)}),
@@ -502,27 +465,18 @@ impl Operation {
         let response = to_v2_schema(self.response_schema());
         let mut responses =
             json!({"200": {"description": "OK", "schema": response}, "401": {"description": "Unauthorized"}});
-        if matches!(self.what, Action::Write(_) | Action::Patch) {
+        if matches!(self.action, Action::Write | Action::Patch) {
             responses["201"] = json!({"description": "Created", "schema": response});
         }
-        let consumes: Vec<&str> = match self.what {
-            Action::Patch => PATCH_CONTENT_TYPES.to_vec(),
-            _ => vec!["*/*"],
-        };
-        let produces: Vec<&str> = match self.what {
-            Action::List => vec!["application/json", "application/json;stream=watch"],
-            Action::Log => vec!["text/plain"],
-            _ => vec!["application/json"],
-        };
         let mut op = json!({
-            "consumes": consumes,
+            "consumes": self.request_types(),
             "description": self.description,
             "operationId": self.id,
-            "produces": produces,
+            "produces": self.response_types(),
             "responses": responses,
             "schemes": ["https"],
             "tags": [self.tag],
-            "x-kubernetes-action": self.action,
+            "x-kubernetes-action": self.action_name(),
             "x-kubernetes-group-version-kind": self.gvk,
         });
         if !parameters.is_empty() {
@@ -571,41 +525,47 @@ fn v2_ref(name: &str) -> Value {
 
 // === Schemas ===
 
-/// Every schema, by name: derived from the Rust types, plus the apimachinery shapes and lists.
-fn all_schemas() -> Map<String, Value> {
+/// Every schema, by name: derived from the Rust types, plus the shapes Drover has no type for,
+/// and for each of `resources` its kind (a version with no type of its own takes another
+/// version's shape, as batch/v1beta1 CronJob has batch/v1's) and its list.
+fn all_schemas(resources: &[ResourceInfo]) -> Map<String, Value> {
     let mut generator = SchemaSettings::openapi3().with(|s| s.transforms.clear()).into_generator();
     generator.subschema_for::<crate::Job>();
     generator.subschema_for::<crate::CronJob>();
     generator.subschema_for::<crate::Pod>();
-    generator.subschema_for::<crate::Event>();
     generator.subschema_for::<crate::Worker>();
+    generator.subschema_for::<crate::meta::ListMeta>();
     let mut schemas = generator.take_definitions(false);
     for schema in schemas.values_mut() {
         tidy(schema);
     }
     add_handwritten(&mut schemas);
-    // batch/v1beta1 CronJob has the batch/v1 shape.
-    if let Some(cronjob) = schemas.get("io.k8s.api.batch.v1.CronJob").cloned() {
-        let mut beta = cronjob;
-        beta["x-kubernetes-group-version-kind"] =
-            json!([{"group": "batch", "kind": "CronJob", "version": "v1beta1"}]);
-        schemas.insert("io.k8s.api.batch.v1beta1.CronJob".to_string(), beta);
-    }
-    for resource in RESOURCES {
-        let description = format!("A list of {}.", resource.plural);
+    for r in resources {
+        let name = schema_name(r);
+        if !schemas.contains_key(&name) {
+            let same_kind = schemas.values().find(|s| {
+                s["x-kubernetes-group-version-kind"]
+                    .as_array()
+                    .is_some_and(|l| l.iter().any(|g| g["group"] == r.group && g["kind"] == r.kind))
+            });
+            if let Some(mut schema) = same_kind.cloned() {
+                schema["x-kubernetes-group-version-kind"] = json!([gvk(r)]);
+                schemas.insert(name.clone(), schema);
+            }
+        }
         let list = json!({
-            "description": description,
+            "description": format!("A list of {}.", r.plural),
             "properties": {
                 "apiVersion": {"description": "The list's apiVersion.", "type": "string"},
-                "items": {"description": "The objects.", "items": schema_ref(resource.schema), "type": "array"},
+                "items": {"description": "The objects.", "items": schema_ref(&name), "type": "array"},
                 "kind": {"description": "The list's kind.", "type": "string"},
                 "metadata": {"allOf": [schema_ref(&format!("{META}ListMeta"))], "description": "Standard list metadata."},
             },
             "required": ["items"],
             "type": "object",
-            "x-kubernetes-group-version-kind": [{"group": resource.group, "kind": format!("{}List", resource.kind), "version": resource.version}],
+            "x-kubernetes-group-version-kind": [{"group": r.group, "kind": format!("{}List", r.kind), "version": r.version}],
         });
-        schemas.insert(resource.list_schema(), list);
+        schemas.insert(format!("{name}List"), list);
     }
     schemas
 }
@@ -685,18 +645,6 @@ fn add_handwritten(schemas: &mut Map<String, Value>) {
     let string = |d: &str| json!({"description": d, "type": "string"});
     let integer = |d: &str| json!({"description": d, "format": "int64", "type": "integer"});
     schemas.insert(
-        format!("{META}ListMeta"),
-        json!({
-            "description": "Metadata of a list.",
-            "properties": {
-                "continue": string("Set when the list was limited: the token for the rest."),
-                "remainingItemCount": integer("The number of items after this page, when known."),
-                "resourceVersion": string("The store revision the list was read at."),
-            },
-            "type": "object",
-        }),
-    );
-    schemas.insert(
         format!("{META}Status"),
         json!({
             "description": "The result of an operation that returns no object, and every error.",
@@ -731,6 +679,8 @@ fn add_handwritten(schemas: &mut Map<String, Value>) {
         format!("{META}Patch"),
         json!({"description": "A patch, in one of the declared patch types.", "type": "object"}),
     );
+    let time = |d: &str| json!({"description": d, "format": "date-time", "type": "string"});
+    let object_meta = || json!({"allOf": [schema_ref(&format!("{META}ObjectMeta"))], "default": {}, "description": "Name, uid and the rest."});
     schemas.insert(
         "io.k8s.api.core.v1.Namespace".to_string(),
         json!({
@@ -738,15 +688,50 @@ fn add_handwritten(schemas: &mut Map<String, Value>) {
             "properties": {
                 "apiVersion": string("v1"),
                 "kind": string("Namespace"),
-                "metadata": {"allOf": [schema_ref(&format!("{META}ObjectMeta"))], "default": {}, "description": "Name, uid and the rest."},
+                "metadata": object_meta(),
+                "spec": {
+                    "description": "The namespace's finalizers.",
+                    "properties": {"finalizers": {"description": "`kubernetes`.", "items": {"type": "string"}, "type": "array", "x-kubernetes-list-type": "atomic"}},
+                    "type": "object",
+                },
                 "status": {
                     "description": "The namespace's phase.",
-                    "properties": {"phase": string("Active.")},
+                    "properties": {"phase": string("`Active`.")},
                     "type": "object",
                 },
             },
             "type": "object",
             "x-kubernetes-group-version-kind": [{"group": "", "kind": "Namespace", "version": "v1"}],
+        }),
+    );
+    // What `meta::Event::to_core_v1_with_id` writes.
+    schemas.insert(
+        "io.k8s.api.core.v1.Event".to_string(),
+        json!({
+            "description": "Something that happened to an object, as a controller or a worker reported it. A Drover event happens once: both timestamps are its time and count is 1.",
+            "properties": {
+                "apiVersion": string("v1"),
+                "count": {"description": "How often it happened: 1.", "format": "int32", "type": "integer"},
+                "eventTime": time("Unset (Drover's events carry firstTimestamp and lastTimestamp)."),
+                "firstTimestamp": time("When it happened."),
+                "involvedObject": {"allOf": [schema_ref("io.k8s.api.core.v1.ObjectReference")], "default": {}, "description": "The object it happened to."},
+                "kind": string("Event"),
+                "lastTimestamp": time("When it happened."),
+                "message": string("A human-readable sentence."),
+                "metadata": object_meta(),
+                "reason": string("A CamelCase reason such as SuccessfulCreate."),
+                "reportingComponent": string("The component that reported it: job-controller, cronjob-controller, worker or coordinator."),
+                "reportingInstance": string("Empty."),
+                "source": {
+                    "description": "The component that reported it.",
+                    "properties": {"component": string("job-controller, cronjob-controller, worker or coordinator.")},
+                    "type": "object",
+                },
+                "type": string("Normal or Warning."),
+            },
+            "required": ["metadata", "involvedObject"],
+            "type": "object",
+            "x-kubernetes-group-version-kind": [{"group": "", "kind": "Event", "version": "v1"}],
         }),
     );
 }
@@ -814,20 +799,18 @@ fn closure(schemas: &Map<String, Value>, roots: BTreeSet<String>) -> Map<String,
 }
 
 /// The paths of the resources matching `select`, with their operations, as v3 or v2.
-fn paths(select: impl Fn(&Resource) -> bool, v3: bool) -> Map<String, Value> {
+fn paths<'r>(resources: impl Iterator<Item = &'r ResourceInfo>, v3: bool) -> Map<String, Value> {
     let mut paths: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
-    for resource in RESOURCES.iter().filter(|r| select(r)) {
-        for op in resource.operations() {
-            let entry = paths.entry(op.path.clone()).or_default();
-            if !entry.contains_key("parameters") {
-                let params: Vec<Value> =
-                    op.path_params().iter().map(|p| if v3 { p.v3() } else { p.v2() }).collect();
-                if !params.is_empty() {
-                    entry.insert("parameters".to_string(), Value::Array(params));
-                }
+    for op in resources.flat_map(operations) {
+        let entry = paths.entry(op.path.clone()).or_default();
+        if !entry.contains_key("parameters") {
+            let params: Vec<Value> =
+                op.path_params().iter().map(|p| if v3 { p.v3() } else { p.v2() }).collect();
+            if !params.is_empty() {
+                entry.insert("parameters".to_string(), Value::Array(params));
             }
-            entry.insert(op.method.to_string(), if v3 { op.v3() } else { op.v2() });
         }
+        entry.insert(op.method.to_string(), if v3 { op.v3() } else { op.v2() });
     }
     paths.into_iter().map(|(k, v)| (k, Value::Object(v))).collect()
 }
@@ -837,17 +820,22 @@ fn info() -> Value {
 }
 
 /// The OpenAPI 3.0 document of one group-version (`apis/batch/v1`, `api/v1`, …; see
-/// [`GROUP_VERSIONS`]), as kube-apiserver serves at `/openapi/v3/<group-version>`: its paths
+/// [`group_versions`]), as kube-apiserver serves at `/openapi/v3/<group-version>`: its paths
 /// and operations, and every schema they reach. `None` for a group-version Drover does not
 /// serve.
 pub fn v3(group_version: &str) -> Option<Value> {
-    if !GROUP_VERSIONS.contains(&group_version) {
+    v3_of(resource::ALL, group_version)
+}
+
+fn v3_of(resources: &[ResourceInfo], group_version: &str) -> Option<Value> {
+    let in_gv = |r: &&ResourceInfo| r.group_version_path().trim_start_matches('/') == group_version;
+    if !resources.iter().any(|r| in_gv(&r)) {
         return None;
     }
-    let paths = paths(|r| r.group_version_path() == group_version, true);
+    let paths = paths(resources.iter().filter(in_gv), true);
     let mut roots = BTreeSet::new();
     refs_in(&Value::Object(paths.clone()), &mut roots);
-    let schemas = closure(&all_schemas(), roots);
+    let schemas = closure(&all_schemas(resources), roots);
     Some(json!({
         "components": {
             "schemas": schemas,
@@ -870,12 +858,12 @@ pub fn hash(document: &Value) -> String {
 /// The document kube-apiserver serves at `/openapi/v3`: each group-version's path and the URL of
 /// its document, `/openapi/v3/<group-version>?hash=<hash>`.
 pub fn v3_index() -> Value {
-    let paths: Map<String, Value> = GROUP_VERSIONS
-        .iter()
+    let paths: Map<String, Value> = group_versions()
+        .into_iter()
         .filter_map(|gv| {
-            let document = v3(gv)?;
+            let document = v3(&gv)?;
             let url = format!("/openapi/v3/{gv}?hash={}", hash(&document));
-            Some((gv.to_string(), json!({"serverRelativeURL": url})))
+            Some((gv, json!({"serverRelativeURL": url})))
         })
         .collect();
     json!({"paths": paths})
@@ -884,9 +872,9 @@ pub fn v3_index() -> Value {
 /// The Swagger 2.0 document of every resource, as kube-apiserver serves at `/openapi/v2` to a
 /// client that accepts JSON. kubectl itself only reads v2 as protobuf (see the module docs).
 pub fn v2() -> Value {
-    let paths = paths(|_| true, false);
+    let paths = paths(resource::ALL.iter(), false);
     let definitions: Map<String, Value> =
-        all_schemas().into_iter().map(|(name, schema)| (name, to_v2_schema(schema))).collect();
+        all_schemas(resource::ALL).into_iter().map(|(name, schema)| (name, to_v2_schema(schema))).collect();
     json!({
         "definitions": definitions,
         "info": info(),
@@ -1084,7 +1072,12 @@ mod tests {
             // The strict decoder takes the file as it is (with `$ITEM` expanded): the schema must too.
             let expanded = crate::manifest::expand_template(&text, &[("ITEM".into(), "apple".into())]);
             crate::manifest::parse_documents(&expanded, &name).unwrap_or_else(|e| panic!("{name}: {e}"));
-            for object in yaml_documents(&text) {
+            for mut object in yaml_documents(&text) {
+                // Drover reads batch/v1beta1 CronJobs as batch/v1 (the same shape); kubectl
+                // cannot send them (discovery has no batch/v1beta1).
+                if object["apiVersion"] == "batch/v1beta1" {
+                    object["apiVersion"] = json!("batch/v1");
+                }
                 let api_version = object["apiVersion"].as_str().unwrap();
                 assert_eq!(
                     messages(validate(&doc_for(api_version), &object)),
@@ -1272,10 +1265,105 @@ spec:
     fn the_schemas_have_exactly_the_fields_of_the_types() {
         round_trip::<crate::Job>("batch/v1", "Job");
         round_trip::<crate::CronJob>("batch/v1", "CronJob");
-        round_trip::<crate::CronJob>("batch/v1beta1", "CronJob");
         round_trip::<crate::Pod>("v1", "Pod");
-        round_trip::<crate::Event>("v1", "Event");
         round_trip::<crate::Worker>("drover.dev/v1", "Worker");
+    }
+
+    /// The property paths of `schema` (`metadata.name`, `spec.containers[].env[].name`), down
+    /// through references, stopping at a schema already on the way.
+    fn property_paths(
+        document: &Value,
+        schema: &Value,
+        prefix: &str,
+        seen: &mut Vec<String>,
+        out: &mut BTreeSet<String>,
+    ) {
+        let walker = Walker { document };
+        let resolved = walker.resolve(schema);
+        let key = resolved.to_string();
+        if seen.contains(&key) {
+            return;
+        }
+        seen.push(key);
+        if let Some(items) = resolved.get("items") {
+            property_paths(document, items, &format!("{prefix}[]"), seen, out);
+        }
+        for (name, child) in resolved.get("properties").and_then(Value::as_object).into_iter().flatten() {
+            let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}.{name}") };
+            out.insert(path.clone());
+            property_paths(document, child, &path, seen, out);
+        }
+        seen.pop();
+    }
+
+    /// The paths of the fields set in `value`, in the form of [`property_paths`].
+    fn value_paths(value: &Value, prefix: &str, out: &mut BTreeSet<String>) {
+        match value {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                    out.insert(path.clone());
+                    value_paths(v, &path, out);
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|v| value_paths(v, &format!("{prefix}[]"), out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn the_shapes_served_without_a_type_match_their_schemas() {
+        let at =
+            chrono::DateTime::parse_from_rfc3339("2024-05-06T07:08:09Z").unwrap().with_timezone(&chrono::Utc);
+        let events: Vec<Value> = ["Job", "CronJob", "Pod", "Worker"]
+            .iter()
+            .enumerate()
+            .map(|(i, kind)| {
+                let event =
+                    crate::meta::Event::warning(kind, "pi", "u-1", "BackoffLimitExceeded", "m".into(), at);
+                event.to_core_v1_with_id(i64::try_from(i).unwrap() + 1)
+            })
+            .collect();
+        let namespace = crate::table::namespace_object("default", Some(at));
+        let core = doc("api/v1");
+        for (kind, objects) in [("Event", events), ("Namespace", vec![namespace])] {
+            let (name, schema) = schema_for(&core, "v1", kind).unwrap();
+            let mut served = BTreeSet::new();
+            for object in &objects {
+                assert_eq!(messages(validate(&core, object)), Vec::<String>::new(), "{kind}: {object}");
+                value_paths(object, "", &mut served);
+            }
+            // Every property of the schema is served (metadata's are ObjectMeta's, served in part).
+            let mut described = BTreeSet::new();
+            property_paths(&core, schema, "", &mut Vec::new(), &mut described);
+            let missing: Vec<&String> = described
+                .iter()
+                .filter(|p| {
+                    !served.contains(*p) && !p.starts_with("metadata.") && !p.starts_with("involvedObject.")
+                })
+                .collect();
+            assert!(missing.is_empty(), "{name}: described, never served: {missing:?}");
+        }
+    }
+
+    #[test]
+    fn a_version_without_a_type_of_its_own_takes_the_shape_of_another() {
+        let beta = ResourceInfo { version: "v1beta1", ..resource::CRONJOBS };
+        let resources = [resource::JOBS, resource::CRONJOBS, beta];
+        assert_eq!(group_versions_of(&resources), ["apis/batch/v1", "apis/batch/v1beta1"]);
+        let document = v3_of(&resources, "apis/batch/v1beta1").unwrap();
+        let (name, _) = schema_for(&document, "batch/v1beta1", "CronJob").unwrap();
+        assert_eq!(name, "io.k8s.api.batch.v1beta1.CronJob");
+        let gvk = json!({"group": "batch", "kind": "CronJob", "version": "v1beta1"});
+        let patch = patch_operation(&document, &gvk).unwrap();
+        assert!(patch["parameters"].as_array().unwrap().iter().any(|p| p["name"] == "fieldValidation"));
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/cronjob-hello.yaml");
+        let mut hello = yaml_documents(&std::fs::read_to_string(path).unwrap()).remove(0);
+        assert_eq!(hello["apiVersion"], "batch/v1beta1");
+        assert_eq!(messages(validate(&document, &hello)), Vec::<String>::new());
+        hello["spec"]["schedulee"] = json!("x");
+        assert_eq!(messages(validate(&document, &hello)), [r#"unknown field "spec.schedulee""#]);
+        assert!(v3_of(&resources, "api/v1").is_none());
     }
 
     /// kubectl's `supportsQueryParamV3`: the first PATCH operation of the kind must list the
@@ -1292,7 +1380,6 @@ spec:
         for (gv, gvk) in [
             ("apis/batch/v1", json!({"group": "batch", "kind": "Job", "version": "v1"})),
             ("apis/batch/v1", json!({"group": "batch", "kind": "CronJob", "version": "v1"})),
-            ("apis/batch/v1beta1", json!({"group": "batch", "kind": "CronJob", "version": "v1beta1"})),
         ] {
             let document = doc(gv);
             let patch = patch_operation(&document, &gvk).unwrap_or_else(|| panic!("no PATCH for {gvk}"));
@@ -1316,7 +1403,8 @@ spec:
             assert_eq!(holders.len(), 1, "{gvk}: {holders:?}");
         }
         // Kinds Drover does not take from users have no PATCH, in any document.
-        for gv in GROUP_VERSIONS {
+        for gv in group_versions() {
+            let gv = gv.as_str();
             let document = doc(gv);
             for kind in ["Pod", "Event", "Namespace", "Worker"] {
                 let group = if gv == "apis/drover.dev/v1" { "drover.dev" } else { "" };
@@ -1330,7 +1418,8 @@ spec:
 
     #[test]
     fn every_write_operation_declares_its_parameters() {
-        for gv in GROUP_VERSIONS {
+        for gv in group_versions() {
+            let gv = gv.as_str();
             let document = doc(gv);
             for (path, item) in document["paths"].as_object().unwrap() {
                 for (method, op) in item.as_object().unwrap().iter().filter(|(m, _)| *m != "parameters") {
@@ -1341,7 +1430,8 @@ spec:
                     let want: &[&str] = match (method.as_str(), op["x-kubernetes-action"].as_str().unwrap()) {
                         ("post" | "put", _) => &["dryRun", "fieldManager", "fieldValidation"],
                         ("patch", _) => &["dryRun", "fieldManager", "fieldValidation", "force"],
-                        ("delete", _) => &["dryRun", "propagationPolicy"],
+                        ("delete", "delete") => &["dryRun", "propagationPolicy"],
+                        ("delete", _) => &["dryRun", "propagationPolicy", "labelSelector", "fieldSelector"],
                         ("get", "list") => &[
                             "labelSelector",
                             "fieldSelector",
@@ -1412,11 +1502,18 @@ spec:
             ),
             ("apis/batch/v1", "/apis/batch/v1/cronjobs", "get", "listBatchV1CronJobForAllNamespaces", "list"),
             (
-                "apis/batch/v1beta1",
-                "/apis/batch/v1beta1/namespaces/{namespace}/cronjobs",
-                "post",
-                "createBatchV1beta1NamespacedCronJob",
-                "post",
+                "apis/batch/v1",
+                "/apis/batch/v1/namespaces/{namespace}/cronjobs",
+                "delete",
+                "deleteBatchV1CollectionNamespacedCronJob",
+                "deletecollection",
+            ),
+            (
+                "api/v1",
+                "/api/v1/namespaces/{namespace}/pods/{name}",
+                "delete",
+                "deleteCoreV1NamespacedPod",
+                "delete",
             ),
             ("api/v1", "/api/v1/namespaces/{namespace}/pods", "get", "listCoreV1NamespacedPod", "list"),
             ("api/v1", "/api/v1/namespaces/{namespace}/pods/{name}", "get", "readCoreV1NamespacedPod", "get"),
@@ -1508,7 +1605,6 @@ spec:
                 &["spec", "jobTemplate", "spec", "backoffLimit"],
                 "integer",
             ),
-            ("apis/batch/v1beta1", "/apis/batch/v1beta1", "cronjobs", &["spec", "schedule"], "string"),
             (
                 "api/v1",
                 "/api/v1",
@@ -1551,7 +1647,7 @@ spec:
             ("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta", "finalizers", None, Some("merge"), "set"),
             ("io.k8s.api.batch.v1.PodFailurePolicy", "rules", None, None, "atomic"),
         ];
-        let schemas = all_schemas();
+        let schemas = all_schemas(resource::ALL);
         for (schema, field, key, strategy, list_type) in cases {
             let property = &schemas[schema]["properties"][field];
             assert_eq!(property["x-kubernetes-patch-merge-key"].as_str(), key, "{schema}.{field}");
@@ -1594,7 +1690,8 @@ spec:
                 assert!(document.pointer(r.trim_start_matches('#')).is_some(), "{r} does not resolve");
             }
         };
-        for gv in GROUP_VERSIONS {
+        for gv in group_versions() {
+            let gv = gv.as_str();
             let document = doc(gv);
             check(&document, SCHEMAS_REF);
             assert_eq!(document["openapi"], "3.0.0");
@@ -1621,8 +1718,13 @@ spec:
     fn the_index_points_at_each_document_by_its_hash() {
         let index = v3_index();
         let paths = index["paths"].as_object().unwrap();
-        assert_eq!(paths.keys().map(String::as_str).collect::<Vec<_>>(), GROUP_VERSIONS.to_vec());
-        for gv in GROUP_VERSIONS {
+        assert_eq!(
+            paths.keys().cloned().collect::<Vec<_>>(),
+            ["api/v1", "apis/batch/v1", "apis/drover.dev/v1"]
+        );
+        assert_eq!(group_versions(), ["apis/batch/v1", "api/v1", "apis/drover.dev/v1"]);
+        for gv in group_versions() {
+            let gv = gv.as_str();
             let h = hash(&doc(gv));
             assert_eq!(h.len(), 128);
             assert!(h.chars().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase()), "{h}");
