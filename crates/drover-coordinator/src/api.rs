@@ -1,26 +1,46 @@
-//! The coordinator's HTTP API, in Kubernetes' shapes. Only this module knows paths and status
-//! codes.
+//! The coordinator's HTTP API, served as Kubernetes serves its own, so that kubectl and the
+//! Kubernetes client libraries work unchanged. Only this module knows paths and status codes;
+//! the paths come from [`drover_api::resource`]. `{ns}` is `default`, the one namespace: any
+//! other is answered 404 (`namespaces "x" not found`), as Kubernetes answers for one that does
+//! not exist.
 //!
 //! | path | verbs |
 //! |---|---|
-//! | `/healthz` | GET |
-//! | `/metrics` | GET (Prometheus text format) |
-//! | `/apis/batch/v1/jobs` | GET (`labelSelector`, `watch`), POST |
-//! | `/apis/batch/v1/jobs/{name}` | GET, PUT, DELETE (`propagationPolicy`) |
-//! | `/apis/batch/v1/cronjobs` | GET (`labelSelector`, `watch`), POST |
-//! | `/apis/batch/v1/cronjobs/{name}` | GET, PUT, DELETE (`propagationPolicy`) |
-//! | `/api/v1/pods` | GET (`labelSelector`, `watch`) |
-//! | `/api/v1/pods/{name}` | GET |
-//! | `/api/v1/pods/{name}/log` | GET (`follow`); POST (worker: `offset`) |
-//! | `/api/v1/pods/{name}/status` | PUT (worker) |
-//! | `/api/v1/events` | GET (`kind` and `name`; without them, the newest 1,000 of all objects) |
-//! | `/apis/drover.dev/v1/workers` | GET; POST (register) |
+//! | `/healthz`, `/metrics` | GET (the metrics in Prometheus text format) |
+//! | `/version`, `/api`, `/api/v1`, `/apis`, `/apis/{group}`, `/apis/{group}/{version}` | GET: discovery ([`crate::discovery`]) |
+//! | `/openapi/v2`, `/openapi/v3[/{path}]` | GET: the kinds' OpenAPI documents |
+//! | `/apis/batch/v1/namespaces/{ns}/jobs` (and `/apis/batch/v1/jobs`: every namespace) | GET (list, watch), POST |
+//! | `/apis/batch/v1/namespaces/{ns}/jobs/{name}` | GET, PUT, PATCH, DELETE (`propagationPolicy`) |
+//! | `/apis/batch/v1/namespaces/{ns}/jobs/{name}/status` | GET |
+//! | `…/cronjobs…` | as for jobs |
+//! | `/api/v1/namespaces/{ns}/pods` (and `/api/v1/pods`) | GET (list, watch) |
+//! | `/api/v1/namespaces/{ns}/pods/{name}` | GET |
+//! | `/api/v1/namespaces/{ns}/pods/{name}/log` | GET (`follow`); POST (worker: `offset`) |
+//! | `/api/v1/namespaces/{ns}/pods/{name}/status` | GET; PUT (worker) |
+//! | `/api/v1/namespaces/{ns}/events` (and `/api/v1/events`) | GET (core/v1 Events; the newest 1,000, or an object's by `involvedObject.*` field selectors) |
+//! | `/api/v1/namespaces[/{ns}]` | GET |
+//! | `/apis/drover.dev/v1/workers` | GET (list, watch); POST (register) |
 //! | `/apis/drover.dev/v1/workers/{name}` | GET, DELETE (deregister) |
 //! | `/apis/drover.dev/v1/workers/{name}/drain`, `/cordon`, `/uncordon` | POST |
 //! | `/apis/drover.dev/v1/workers/{name}/status` | POST (a batch of pod status reports) |
 //! | `/apis/drover.dev/v1/workers/{name}/tasks` | POST (a batch of task successes for the ledger) |
 //! | `/apis/drover.dev/v1/workers/{name}/heartbeat` | POST |
 //! | `/apis/drover.dev/v1/workers/{name}/assignments` | GET (stream) |
+//!
+//! Lists take `labelSelector`, `fieldSelector` (`metadata.name`, `metadata.namespace`, and per
+//! kind the fields Kubernetes allows: pods' `status.phase` and `spec.nodeName`, events'
+//! `involvedObject.*`), `limit` and `continue` (pages in name order; a page is read when it is
+//! asked for), and answer with the store's `resourceVersion`. A watch (`watch=true`) without a
+//! `resourceVersion` (or `0`) sends the current objects as `ADDED`, then every change; from a
+//! `resourceVersion`, the changes after it, out of the last [`crate::state::WATCH_HISTORY`]
+//! changes, or a 410 `Expired` error event when it is older. With `allowWatchBookmarks`, the
+//! keepalive is a `BOOKMARK`. A client that accepts a `meta.k8s.io` Table (kubectl's `get`)
+//! gets one, with kubectl's own columns ([`drover_api::table`]), for lists, gets and watches.
+//!
+//! Writes take `fieldValidation` (`Strict`, the default here, `Warn`, `Ignore`) and refuse
+//! `dryRun` (Drover does no dry runs: nothing is written). PATCH takes a JSON merge patch, a
+//! strategic merge patch, a JSON patch or a server-side apply (`fieldManager`, `force`)
+//! ([`drover_api::patch`]).
 //!
 //! With a token configured (`Config::token`), every path but `/healthz` needs
 //! `Authorization: Bearer <token>`; otherwise the answer is 401 `Unauthorized`.
@@ -32,15 +52,18 @@
 //! (its requests carry the page's own host name). A request without `Host` (HTTP/1.0), which no
 //! browser sends, is answered. With a token, `Host` is not checked: the token guards the API.
 //!
-//! Request bodies are JSON (`Content-Type: application/json`), except a log chunk's; anything
-//! else is refused with 415, malformed JSON with 400. A body that has not arrived within
+//! Request bodies are JSON (`Content-Type: application/json`, or none, unless a browser sent it
+//! with an `Origin`), except a log chunk's and a patch's; anything else is refused with 415,
+//! malformed JSON with 400. A body that has not arrived within
 //! `Config::body_read_timeout` of its head is refused with 408. A log chunk (`POST
 //! …/pods/{name}/log?offset=N&uid=U&worker=W`) must name an existing pod (404), its uid and, if
 //! `worker` is given, the worker it is bound to (409), and lie within the store's offset bound
 //! (422).
 //!
-//! Errors are Kubernetes `Status` objects. Watches and the assignment stream are
-//! newline-delimited JSON; a watch event is `{"type":"ADDED|MODIFIED|DELETED","object":{…}}`.
+//! Errors are Kubernetes `Status` objects, with the object and field causes kubectl words its
+//! messages from. A watch streams one JSON event a line (`application/json`, as Kubernetes
+//! does): `{"type":"ADDED|MODIFIED|DELETED|BOOKMARK|ERROR","object":{…}}`; the assignment stream
+//! is NDJSON.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -98,11 +121,14 @@ pub fn router(coordinator: Coordinator) -> Router {
         )
         .route(&JOBS.collection_path(None), get(list_jobs))
         .route(&ns(&JOBS), get(list_jobs).post(create_job))
-        .route(&one(&JOBS), get(get_job).put(replace_job).delete(remove_job))
+        .route(&one(&JOBS), get(get_job).put(replace_job).patch(patch_job).delete(remove_job))
         .route(&format!("{}/status", one(&JOBS)), get(get_job))
         .route(&CRONJOBS.collection_path(None), get(list_cronjobs))
         .route(&ns(&CRONJOBS), get(list_cronjobs).post(create_cronjob))
-        .route(&one(&CRONJOBS), get(get_cronjob).put(replace_cronjob).delete(remove_cronjob))
+        .route(
+            &one(&CRONJOBS),
+            get(get_cronjob).put(replace_cronjob).patch(patch_cronjob).delete(remove_cronjob),
+        )
         .route(&format!("{}/status", one(&CRONJOBS)), get(get_cronjob))
         .route(&PODS.collection_path(None), get(list_pods))
         .route(&ns(&PODS), get(list_pods))
@@ -428,11 +454,14 @@ pub struct ApiError {
     reason: &'static str,
     message: String,
     causes: Vec<String>,
+    /// The object the error is about (`kind`, `group`, `name`), for the `Status`' details:
+    /// kubectl words an invalid object's error from them (`The Job "pi" is invalid: …`).
+    about: Option<Box<(String, String, String)>>,
 }
 
 impl ApiError {
     fn new(code: StatusCode, reason: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { code, reason, message: message.into(), causes: Vec::new() }
+        ApiError { code, reason, message: message.into(), causes: Vec::new(), about: None }
     }
 
     fn not_found(kind: &str, name: &str) -> ApiError {
@@ -442,6 +471,36 @@ impl ApiError {
     fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "BadRequest", message)
     }
+
+    /// The error is about the object `kind` (`Job`) `name`.
+    fn about(mut self, kind: &str, name: &str) -> ApiError {
+        let group = drover_api::resource::ALL.iter().find(|r| r.kind == kind).map_or("", |r| r.group);
+        self.about = Some(Box::new((kind.to_string(), group.to_string(), name.to_string())));
+        self
+    }
+}
+
+/// A cause in a `Status`' details: a field error (`spec.completions: Invalid value: …`) is
+/// split into its field and message, with Kubernetes' reason for its type.
+fn cause_json(cause: &str) -> Value {
+    let Some((field, message)) = cause.split_once(": ").filter(|(f, _)| !f.is_empty() && !f.contains(' '))
+    else {
+        return json!({"message": cause});
+    };
+    let reason = [
+        ("Invalid value", "FieldValueInvalid"),
+        ("Required value", "FieldValueRequired"),
+        ("Unsupported value", "FieldValueNotSupported"),
+        ("Forbidden", "FieldValueForbidden"),
+        ("Duplicate value", "FieldValueDuplicate"),
+        ("Too long", "FieldValueTooLong"),
+        ("Too many", "FieldValueTooMany"),
+        ("Not found", "FieldValueNotFound"),
+    ]
+    .iter()
+    .find(|(prefix, _)| message.starts_with(prefix))
+    .map_or("FieldValueInvalid", |(_, reason)| reason);
+    json!({"reason": reason, "message": message, "field": field})
 }
 
 impl From<StoreError> for ApiError {
@@ -466,6 +525,12 @@ impl From<StoreError> for ApiError {
 impl ApiError {
     /// The error as a Kubernetes `Status` object.
     fn status_json(&self) -> Value {
+        let mut details = json!({"causes": self.causes.iter().map(|c| cause_json(c)).collect::<Vec<_>>()});
+        if let Some((kind, group, name)) = self.about.as_deref() {
+            details["kind"] = json!(kind);
+            details["group"] = json!(group);
+            details["name"] = json!(name);
+        }
         json!({
             "kind": "Status",
             "apiVersion": "v1",
@@ -473,7 +538,7 @@ impl ApiError {
             "status": "Failure",
             "message": self.message,
             "reason": self.reason,
-            "details": { "causes": self.causes.iter().map(|c| json!({"message": c})).collect::<Vec<_>>() },
+            "details": details,
             "code": self.code.as_u16(),
         })
     }
@@ -481,16 +546,7 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({
-            "kind": "Status",
-            "apiVersion": "v1",
-            "status": "Failure",
-            "message": self.message,
-            "reason": self.reason,
-            "details": { "causes": self.causes.iter().map(|c| json!({"message": c})).collect::<Vec<_>>() },
-            "code": self.code.as_u16(),
-        });
-        (self.code, Json(body)).into_response()
+        (self.code, Json(self.status_json())).into_response()
     }
 }
 
@@ -831,7 +887,7 @@ where
     }
     // A watch: the current objects as ADDED, then every change; or, from a resourceVersion,
     // the changes after it.
-    let (initial, after, rx) = match from {
+    let (initial, after, passed, rx) = match from {
         None => {
             // Subscribe before listing: a change is then either in the list or arrives after it
             // (the store publishes under the lock a read takes; see `Coordinator::commit`).
@@ -845,17 +901,19 @@ where
                         .into_owned()
                 })
                 .collect();
-            (initial, revision, rx)
+            (initial, revision, revision, rx)
         }
         Some(from) => match c.watch_from(from) {
             Ok(resumed) => {
+                // A bookmark may name the newest change replayed, of any kind.
+                let passed = resumed.replay.iter().map(|e| e.revision).max().unwrap_or(from).max(from);
                 let replay: Vec<String> = resumed
                     .replay
                     .iter()
                     .filter(|ev| ev.kind == T::KIND)
                     .filter_map(|ev| watch_line(ev, &selector, &fields))
                     .collect();
-                (replay, from, resumed.rx)
+                (replay, from, passed, resumed.rx)
             }
             Err(oldest) => {
                 let status = ApiError::new(
@@ -869,7 +927,7 @@ where
             }
         },
     };
-    let seen = Arc::new(std::sync::atomic::AtomicI64::new(after));
+    let seen = Arc::new(std::sync::atomic::AtomicI64::new(passed));
     let seen_by_updates = seen.clone();
     let updates =
         BroadcastStream::new(rx).take_while(|r| std::future::ready(r.is_ok())).filter_map(move |r| {
@@ -1051,7 +1109,6 @@ async fn get_job(
 /// The query of a write (POST, PUT, PATCH).
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-#[allow(dead_code)] // field_manager and force: read by PATCH (server-side apply), coming next.
 struct WriteQuery {
     /// `Strict` (Drover's default), `Warn` or `Ignore`: what an unknown field gets.
     field_validation: Option<String>,
@@ -1138,7 +1195,7 @@ fn admit(body: Value, validation: FieldValidation) -> ApiResult<(Manifest, Vec<S
             drover_api::validation::invalid_message(kind, name, &messages),
         );
         err.causes = messages;
-        err
+        err.about(kind, name)
     };
     let mut body = body;
     let mut warnings = Vec::new();
@@ -1155,7 +1212,11 @@ fn admit(body: Value, validation: FieldValidation) -> ApiResult<(Manifest, Vec<S
         if unknown.is_empty() || attempt > 0 {
             return Err(invalid(kind, err.name.as_deref().unwrap_or(""), err.messages));
         }
-        // Unknown fields are a decoding error, found before validation (as in Kubernetes).
+        // Unknown fields alone are a decoding error (400, Kubernetes' strict decoding); with
+        // other errors, every error is reported at once (422), which Kubernetes would not.
+        if validation == FieldValidation::Strict && unknown.len() < err.messages.len() {
+            return Err(invalid(kind, err.name.as_deref().unwrap_or(""), err.messages));
+        }
         if validation == FieldValidation::Strict {
             let fields: Vec<String> = unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect();
             let mut e = ApiError::bad_request(format!(
@@ -1264,7 +1325,8 @@ fn replace_job_with(
         let mut errors = Vec::new();
         let (old, new) = (&job.spec, &submitted.spec);
         if old.completions != new.completions {
-            errors.push("spec.completions: Invalid value: field is immutable".to_string());
+            let value = new.completions.map_or("null".to_string(), |n| n.to_string());
+            errors.push(format!("spec.completions: Invalid value: {value}: field is immutable"));
         }
         let mut old_template = old.template.clone();
         let mut new_template = new.template.clone();
@@ -1287,7 +1349,7 @@ fn replace_job_with(
                 format!("Job.batch {name:?} is invalid: {}", errors.join(", ")),
             );
             err.causes = errors;
-            return Ok(Err(err));
+            return Ok(Err(err.about("Job", &name)));
         }
         let spec_changed = job.spec.parallelism != new.parallelism
             || job.spec.suspend != new.suspend
@@ -1389,6 +1451,152 @@ async fn remove_job(
 ) -> ApiResult<Json<Job>> {
     let cascade = q.cascade()?;
     delete_job(&c, &name, cascade)?.map(Json).ok_or_else(|| ApiError::not_found("jobs.batch", &name))
+}
+
+// === patches ===
+
+/// The most attempts a patch makes when the object changed between its read and its write (as
+/// kube-apiserver retries a patch on a conflict it caused itself).
+const PATCH_ATTEMPTS: usize = 5;
+
+/// A written object and the warnings to send with it.
+type Written<T> = ApiResult<(T, Vec<String>)>;
+
+/// The kind-specific parts of a patch: the kind's patch rules, its resource name, and how an
+/// admitted body replaces or creates the object.
+struct Patchable<T> {
+    kind: drover_api::patch::PatchKind,
+    resource: &'static str,
+    replace: fn(&Coordinator, &str, Value, FieldValidation) -> Written<T>,
+    create: fn(&Coordinator, Value, FieldValidation) -> Written<T>,
+}
+
+async fn patch_job(
+    State(c): State<Coordinator>,
+    Named(name): Named,
+    Query(q): Query<WriteQuery>,
+    headers: axum::http::HeaderMap,
+    ApiBytes(body): ApiBytes,
+) -> ApiResult<Response> {
+    let how = Patchable {
+        kind: drover_api::patch::PatchKind::Job,
+        resource: "jobs.batch",
+        replace: replace_job_with,
+        create: |c, body, validation| {
+            let (job, warnings) = admit_job(body, validation)?;
+            Ok((create_admitted_job(c, job)?, warnings))
+        },
+    };
+    patch(&c, &name, &q, &headers, &body, how)
+}
+
+async fn patch_cronjob(
+    State(c): State<Coordinator>,
+    Named(name): Named,
+    Query(q): Query<WriteQuery>,
+    headers: axum::http::HeaderMap,
+    ApiBytes(body): ApiBytes,
+) -> ApiResult<Response> {
+    let how = Patchable {
+        kind: drover_api::patch::PatchKind::CronJob,
+        resource: "cronjobs.batch",
+        replace: replace_cronjob_with,
+        create: |c, body, validation| {
+            let (cj, warnings) = admit_cronjob(body, validation)?;
+            Ok((create_admitted_cronjob(c, cj)?, warnings))
+        },
+    };
+    patch(&c, &name, &q, &headers, &body, how)
+}
+
+/// PATCH in Kubernetes' four forms, chosen by `Content-Type`: JSON merge patch, strategic
+/// merge patch (kubectl's default and client-side `apply`), JSON patch, and server-side apply
+/// (`application/apply-patch+yaml`, which creates the object when it does not exist). The
+/// patched object then goes through the same checks as a replace: validation, immutable
+/// fields, and the `resourceVersion` precondition when the patch sets one.
+fn patch<T: Object + serde::Serialize>(
+    c: &Coordinator,
+    name: &str,
+    q: &WriteQuery,
+    headers: &axum::http::HeaderMap,
+    body: &[u8],
+    how: Patchable<T>,
+) -> ApiResult<Response> {
+    use drover_api::patch;
+    q.refuse_dry_run()?;
+    let validation = q.validation()?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let bad = |e: patch::PatchError| ApiError::bad_request(e.to_string());
+    let apply = content_type == "application/apply-patch+yaml";
+    let patch_value: Value = match content_type.as_str() {
+        "application/apply-patch+yaml" => patch::parse_apply_body(body).map_err(bad)?,
+        "application/merge-patch+json"
+        | "application/strategic-merge-patch+json"
+        | "application/json-patch+json" => serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("the patch is not JSON: {e}")))?,
+        other => {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UnsupportedMediaType",
+                format!(
+                    "the body of the request was in an unknown format ({other:?}): accepted media types are application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml"
+                ),
+            ));
+        }
+    };
+    let force = flag(&q.force);
+    if force && !apply {
+        return Err(ApiError::bad_request("force: Forbidden: may not be specified for non-apply patch"));
+    }
+    let manager = q.field_manager.clone().unwrap_or_default();
+    let sets_version = patch_value["metadata"]["resourceVersion"].is_string();
+    for attempt in 1..=PATCH_ATTEMPTS {
+        let live = c.store().get::<T>(name)?;
+        let Some(live) = live else {
+            if !apply {
+                return Err(ApiError::not_found(how.resource, name));
+            }
+            let created =
+                patch::server_side_apply(None, &patch_value, &manager, force, now()).map_err(apply_error)?;
+            let (obj, warnings) = (how.create)(c, created, validation)?;
+            return Ok(with_warnings((StatusCode::CREATED, Json(obj)).into_response(), &warnings));
+        };
+        let mut target = serde_json::to_value(&live).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        match content_type.as_str() {
+            "application/merge-patch+json" => patch::merge_patch(&mut target, &patch_value),
+            "application/strategic-merge-patch+json" => {
+                patch::strategic_merge_patch(&mut target, &patch_value, how.kind).map_err(bad)?
+            }
+            "application/json-patch+json" => patch::json_patch(&mut target, &patch_value).map_err(bad)?,
+            _ => {
+                target = patch::server_side_apply(Some(&target), &patch_value, &manager, force, now())
+                    .map_err(apply_error)?
+            }
+        }
+        match (how.replace)(c, name, target, validation) {
+            Ok((obj, warnings)) => return Ok(with_warnings(Json(obj).into_response(), &warnings)),
+            // The object changed since it was read: patch the new version, unless the patch
+            // itself asked for a version.
+            Err(e) if e.code == StatusCode::CONFLICT && !sets_version && attempt < PATCH_ATTEMPTS => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    unreachable!("the last attempt returns")
+}
+
+/// A server-side apply error as Kubernetes answers it (409 for conflicts).
+fn apply_error(e: drover_api::patch::ApplyError) -> ApiError {
+    match e {
+        drover_api::patch::ApplyError::Conflict(_) => {
+            ApiError::new(StatusCode::CONFLICT, "Conflict", e.to_string())
+        }
+        other => ApiError::bad_request(other.to_string()),
+    }
 }
 
 // === cronjobs ===

@@ -84,6 +84,9 @@ pub struct Config {
     pub body_read_timeout: Duration,
     /// The most connections open at once; more wait in the listen queue until one closes.
     pub max_connections: usize,
+    /// How many recent changes are kept for watches that resume from a `resourceVersion`
+    /// ([`state::WATCH_HISTORY`] by default); an older one gets 410 Expired.
+    pub watch_history: usize,
 }
 
 /// [`Config::header_read_timeout`]'s default: 15 s (clients drop idle connections after 10 s,
@@ -111,6 +114,7 @@ impl Default for Config {
             token: None,
             insecure: false,
             stream_keepalive: drover_api::protocol::STREAM_KEEPALIVE,
+            watch_history: state::WATCH_HISTORY,
             public_hosts: Vec::new(),
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,
