@@ -125,7 +125,7 @@ pub struct PodFailurePolicyOnExitCodes {
     pub operator: String,
     /// 1 to 255 exit codes, ascending, no duplicates (`In` may not hold 0).
     #[serde(default)]
-    #[schemars(extend("x-kubernetes-list-type" = "set"))]
+    #[schemars(extend("x-kubernetes-list-type" = "atomic"))]
     pub values: Vec<i32>,
 }
 

@@ -66,10 +66,14 @@ use sha2::{Digest, Sha512};
 use crate::resource::{self, ResourceInfo};
 use crate::validation::FieldError;
 
-/// The patch types the PATCH operations declare. kubectl sends a strategic merge patch for
-/// `apply` (it must be listed for kubectl to compute it from these documents).
-pub const PATCH_CONTENT_TYPES: [&str; 3] =
-    ["application/json-patch+json", "application/merge-patch+json", "application/strategic-merge-patch+json"];
+/// The patch types the PATCH operations declare (those `patch` applies). kubectl's client-side
+/// `apply` computes a strategic merge patch from these documents only when it is listed.
+pub const PATCH_CONTENT_TYPES: [&str; 4] = [
+    "application/apply-patch+yaml",
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/strategic-merge-patch+json",
+];
 
 const SCHEMAS_REF: &str = "#/components/schemas/";
 const META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.";
@@ -1662,6 +1666,79 @@ spec:
             for (field, property) in schema["properties"].as_object().into_iter().flatten() {
                 if property["type"] == "array" && !(name.ends_with("List") && field == "items") {
                     assert!(property.get("x-kubernetes-list-type").is_some(), "{name}.{field}");
+                }
+            }
+        }
+    }
+
+    /// Every list property of `schema`, by its path with list items transparent
+    /// (`spec.template.spec.containers.env`), as `patch`'s tables name them.
+    fn list_properties(
+        document: &Value,
+        schema: &Value,
+        prefix: &str,
+        depth: usize,
+        out: &mut Vec<(String, Value)>,
+    ) {
+        let walker = Walker { document };
+        let mut resolved = walker.resolve(schema);
+        while let Some(items) = resolved.get("items") {
+            resolved = walker.resolve(items);
+        }
+        if depth > 12 {
+            return;
+        }
+        for (name, child) in resolved.get("properties").and_then(Value::as_object).into_iter().flatten() {
+            let path = if prefix.is_empty() { name.clone() } else { format!("{prefix}.{name}") };
+            if walker.resolve(child)["type"] == "array" {
+                out.push((path.clone(), child.clone()));
+            }
+            list_properties(document, child, &path, depth + 1, out);
+        }
+    }
+
+    #[test]
+    fn list_extensions_agree_with_the_servers_patch_tables() {
+        use crate::patch::{PatchKind, SmpList, SsaList};
+        for (api_version, kind, patch_kind) in [
+            ("batch/v1", "Job", PatchKind::Job),
+            ("batch/v1", "CronJob", PatchKind::CronJob),
+            ("v1", "Pod", PatchKind::Pod),
+            ("drover.dev/v1", "Worker", PatchKind::Worker),
+        ] {
+            let document = doc_for(api_version);
+            let (_, schema) = schema_for(&document, api_version, kind).unwrap();
+            let mut lists = Vec::new();
+            list_properties(&document, schema, "", 0, &mut lists);
+            assert!(lists.len() >= 3, "{kind}: {lists:?}");
+            for (path, property) in &lists {
+                let rule = patch_kind.list_rule(path);
+                let smp = rule.map_or(SmpList::Atomic, |r| r.smp);
+                let ssa = rule.map_or(SsaList::Atomic, |r| r.ssa);
+                let key = property["x-kubernetes-patch-merge-key"].as_str();
+                let strategy = property["x-kubernetes-patch-strategy"].as_str();
+                let (want_key, want_strategy) = match smp {
+                    SmpList::Atomic => (None, None),
+                    SmpList::MergeKey(k) => (Some(k), Some("merge")),
+                    SmpList::MergePrimitives => (None, Some("merge")),
+                };
+                assert_eq!((key, strategy), (want_key, want_strategy), "{kind} {path}: strategic merge");
+                let list_type = property["x-kubernetes-list-type"].as_str();
+                let map_keys: Vec<&str> = property["x-kubernetes-list-map-keys"]
+                    .as_array()
+                    .map(|keys| keys.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                match ssa {
+                    SsaList::Atomic => assert_eq!(list_type, Some("atomic"), "{kind} {path}"),
+                    SsaList::Set => assert_eq!(list_type, Some("set"), "{kind} {path}"),
+                    SsaList::Map(keys) => {
+                        assert_eq!(list_type, Some("map"), "{kind} {path}");
+                        assert_eq!(
+                            map_keys,
+                            keys.iter().map(|k| k.name).collect::<Vec<_>>(),
+                            "{kind} {path}"
+                        );
+                    }
                 }
             }
         }
