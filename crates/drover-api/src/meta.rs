@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// A point in time, serialized as RFC 3339 in UTC (Kubernetes' `metav1.Time`, with sub-second
@@ -10,8 +11,9 @@ use serde::{Deserialize, Serialize};
 pub type Time = DateTime<Utc>;
 
 /// Kubernetes' `metav1.ObjectMeta`, the fields Drover uses.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta")]
 pub struct ObjectMeta {
     /// The object's name, unique per kind.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -37,7 +39,7 @@ pub struct ObjectMeta {
     /// Set when termination of the object was requested.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion_timestamp: Option<Time>,
-    /// Seconds allowed for graceful termination once `deletion_timestamp` is set.
+    /// Seconds allowed for graceful termination once `deletionTimestamp` is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion_grace_period_seconds: Option<i64>,
     /// Identifying labels.
@@ -48,13 +50,16 @@ pub struct ObjectMeta {
     pub annotations: BTreeMap<String, String>,
     /// The objects this one belongs to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["uid"], "x-kubernetes-patch-merge-key" = "uid", "x-kubernetes-patch-strategy" = "merge"))]
     pub owner_references: Vec<OwnerReference>,
     /// Names of pending finalizers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "set", "x-kubernetes-patch-strategy" = "merge"))]
     pub finalizers: Vec<String>,
     /// The fields each server-side-apply manager owns (`metav1.ManagedFieldsEntry` objects),
     /// kept as JSON: only [`crate::patch::server_side_apply`] reads or writes them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "atomic"))]
     pub managed_fields: Vec<serde_json::Value>,
 }
 
@@ -71,8 +76,9 @@ impl ObjectMeta {
 }
 
 /// Kubernetes' `metav1.OwnerReference`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "io.k8s.apimachinery.pkg.apis.meta.v1.OwnerReference")]
 pub struct OwnerReference {
     /// The owner's apiVersion.
     pub api_version: String,
@@ -91,20 +97,23 @@ pub struct OwnerReference {
 }
 
 /// Kubernetes' `metav1.LabelSelector`, the `matchLabels` form and `matchExpressions`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector")]
 pub struct LabelSelector {
     /// Every pair must be present.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub match_labels: BTreeMap<String, String>,
     /// Every expression must hold.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "atomic"))]
     pub match_expressions: Vec<LabelSelectorRequirement>,
 }
 
 /// One `matchExpressions` entry.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelectorRequirement")]
 pub struct LabelSelectorRequirement {
     /// The label key.
     pub key: String,
@@ -112,6 +121,7 @@ pub struct LabelSelectorRequirement {
     pub operator: String,
     /// The values for `In` and `NotIn`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "atomic"))]
     pub values: Vec<String>,
 }
 
@@ -167,8 +177,9 @@ pub fn parse_label_selector(text: &str) -> Result<LabelSelector, String> {
 }
 
 /// Kubernetes' `metav1.ListMeta`: the `metadata` of a list, and of a `Table`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta")]
 pub struct ListMeta {
     /// The store revision the list was read at.
     #[serde(default, skip_serializing_if = "String::is_empty")]

@@ -15,6 +15,8 @@
 //! - [`events`]: removes events older than [`Config::event_ttl`].
 //! - [`metrics`]: `GET /metrics` in Prometheus' text format.
 //! - [`api`]: the axum router. Only this module knows HTTP paths and status codes.
+//! - [`openapi`]: `/openapi/v2` and `/openapi/v3…`, the documents of `drover_api::openapi`
+//!   (`openapi::routes()`, merged into the router).
 //! - [`serve`]: the connection loop: a cap on open connections, a header-read timeout, graceful
 //!   shutdown.
 //!
@@ -26,6 +28,7 @@ pub mod cronjobs;
 pub mod discovery;
 pub mod events;
 pub mod metrics;
+pub mod openapi;
 pub mod scheduler;
 pub mod serve;
 pub mod state;
