@@ -148,6 +148,7 @@ pub fn router(coordinator: Coordinator) -> Router {
         .route(&WORKERS.object_path("{name}/uncordon"), post(uncordon_worker))
         .route(&WORKERS.object_path("{name}/heartbeat"), post(heartbeat))
         .route(&WORKERS.object_path("{name}/assignments"), get(assignments))
+        .merge(crate::openapi::routes())
         .fallback(|uri: axum::http::Uri| async move {
             ApiError::new(
                 StatusCode::NOT_FOUND,
