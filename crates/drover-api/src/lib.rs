@@ -2,9 +2,9 @@
 //!
 //! This crate owns the types that cross every boundary: batch/v1 `Job` and `CronJob`, the subset of core/v1
 //! `Pod` that a process runtime needs, Drover's own `Worker`, and core/v1 `Event`. It also owns
-//! validation on create (`validation`), manifest parsing (`manifest`), CronJob schedules (`cron`) and
-//! the one Go-duration parser (`duration`), and the server-side tables `kubectl get` prints
-//! (`table`).
+//! validation on create (`validation`), manifest parsing (`manifest`), Kubernetes protobuf request
+//! bodies read as JSON (`protobuf`), CronJob schedules (`cron`) and the one Go-duration parser
+//! (`duration`), and the server-side tables `kubectl get` prints (`table`).
 //!
 //! It must not do IO, read the clock or depend on anything async: every function here is a pure
 //! function of its arguments, so the coordinator, the worker, the CLI and the tests all agree on
@@ -18,6 +18,7 @@ pub mod job;
 pub mod manifest;
 pub mod meta;
 pub mod pod;
+pub mod protobuf;
 pub mod protocol;
 pub mod resource;
 pub mod retry;
