@@ -53,8 +53,9 @@
 //! browser sends, is answered. With a token, `Host` is not checked: the token guards the API.
 //!
 //! Request bodies are JSON (`Content-Type: application/json`, or none, unless a browser sent it
-//! with an `Origin`), except a log chunk's and a patch's; anything else is refused with 415,
-//! malformed JSON with 400. A body that has not arrived within
+//! with an `Origin`), or Kubernetes protobuf (`application/vnd.kubernetes.protobuf`, a batch/v1
+//! Job or CronJob, read as JSON), except a log chunk's and a patch's; anything else is refused
+//! with 415, malformed JSON or protobuf with 400. A body that has not arrived within
 //! `Config::body_read_timeout` of its head is refused with 408. A log chunk (`POST
 //! …/pods/{name}/log?offset=N&uid=U&worker=W`) must name an existing pod (404), its uid and, if
 //! `worker` is given, the worker it is bound to (409), and lie within the store's offset bound
@@ -553,9 +554,10 @@ impl IntoResponse for ApiError {
 
 type ApiResult<T> = Result<T, ApiError>;
 
-/// A JSON request body. Unlike [`Json`], a body that is not JSON is refused with a `Status`: 415
-/// with another `Content-Type` than JSON (or with none from a browser, which sends an `Origin`),
-/// 400 when it does not parse, 422 when it does not fit
+/// A JSON request body, or a Kubernetes protobuf one read as JSON
+/// ([`drover_api::protobuf::decode`], 400 when it cannot be). Unlike [`Json`], a body that is
+/// neither is refused with a `Status`: 415 with another `Content-Type` than JSON (or with none
+/// from a browser, which sends an `Origin`), 400 when it does not parse, 422 when it does not fit
 /// the type; and one that has not arrived within [`Config::body_read_timeout`](crate::Config)
 /// with 408.
 struct ApiJson<T>(T);
@@ -572,6 +574,19 @@ impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<Coordinator> for
         let headers = req.headers_mut();
         if !headers.contains_key(header::CONTENT_TYPE) && !headers.contains_key(header::ORIGIN) {
             headers.insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+        }
+        // kubectl's typed clients (`create job`, `create cronjob`) send Kubernetes protobuf.
+        let protobuf = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+            let media_type = v.split(';').next().unwrap_or_default().trim();
+            media_type.eq_ignore_ascii_case(drover_api::protobuf::CONTENT_TYPE)
+        });
+        if protobuf {
+            let bytes = ApiBytes::from_request(req, c).await?.0;
+            let value =
+                drover_api::protobuf::decode(&bytes).map_err(|e| ApiError::bad_request(e.to_string()))?;
+            return serde_json::from_value(value)
+                .map(ApiJson)
+                .map_err(|e| ApiError::bad_request(e.to_string()));
         }
         match within_body_timeout(c, Json::<T>::from_request(req, c)).await? {
             Ok(Json(value)) => Ok(ApiJson(value)),
