@@ -418,3 +418,45 @@ async fn kubectl_needs_the_coordinators_token() {
     c.create("j", &job_yaml("over-https", "", "Never", "true"));
     assert_eq!(k.ok(&["get", "jobs", "-o", "name"]).trim(), "job.batch/over-https");
 }
+
+/// Whether Python's `kubernetes` client is installed; panics when it is missing and CI requires
+/// it (`DROVER_REQUIRE_PYTHON_KUBERNETES=1`, set by `.ci/run`, which installs it).
+fn have_python_client() -> bool {
+    let found = Command::new("python3")
+        .args(["-c", "import kubernetes"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !found {
+        assert!(
+            std::env::var("DROVER_REQUIRE_PYTHON_KUBERNETES").is_err(),
+            "the Python kubernetes client is required (DROVER_REQUIRE_PYTHON_KUBERNETES is set) but not installed"
+        );
+        eprintln!("SKIPPED: the Python kubernetes client is not installed (pip install kubernetes)");
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_kubernetes_client_creates_lists_watches_and_deletes_a_job() {
+    if !have_python_client() {
+        return;
+    }
+    let mut c = Cluster::start("python-client", &[]);
+    c.add_worker("w1", 2, &[]).await;
+    let kubeconfig = c.dir.0.join("kubeconfig");
+    std::fs::write(&kubeconfig, c.ok(&["kubeconfig"])).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/python/k8s_client.py");
+    let out = Command::new("python3").arg(script).arg(&kubeconfig).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "the Python client failed:\n{stdout}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        c.logs()
+    );
+    let steps: Vec<&str> = stdout.lines().filter_map(|l| l.split_whitespace().next()).collect();
+    assert_eq!(steps, ["created", "listed", "watched", "pods", "deleted"], "{stdout}");
+    assert!(c.client().list_jobs("").await.unwrap().is_empty(), "the Job is gone");
+}

@@ -1,6 +1,7 @@
 //! batch/v1 `CronJob` (batch/v1beta1 is accepted on input and stored as batch/v1: the two
 //! shapes are the same).
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::job::JobSpec;
@@ -22,8 +23,10 @@ pub const INSTANTIATE_ANNOTATION: &str = "cronjob.kubernetes.io/instantiate";
 pub const MISSED_SCHEDULES_LIMIT: usize = 20;
 
 /// Kubernetes' batch/v1 `CronJob`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "io.k8s.api.batch.v1.CronJob")]
+#[schemars(extend("x-kubernetes-group-version-kind" = [{"group": "batch", "kind": "CronJob", "version": "v1"}]))]
 pub struct CronJob {
     /// `batch/v1` once stored.
     #[serde(default)]
@@ -43,8 +46,9 @@ pub struct CronJob {
 }
 
 /// Kubernetes' `CronJobSpec`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "io.k8s.api.batch.v1.CronJobSpec")]
 pub struct CronJobSpec {
     /// Five cron fields, a macro such as `@hourly`, or `@every <duration>`.
     #[serde(default)]
@@ -73,8 +77,9 @@ pub struct CronJobSpec {
 }
 
 /// Kubernetes' `JobTemplateSpec`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "io.k8s.api.batch.v1.JobTemplateSpec")]
 pub struct JobTemplateSpec {
     /// Labels and annotations copied to each Job.
     #[serde(default)]
@@ -85,11 +90,13 @@ pub struct JobTemplateSpec {
 }
 
 /// Kubernetes' `CronJobStatus`, plus Drover's record of missed runs.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "io.k8s.api.batch.v1.CronJobStatus")]
 pub struct CronJobStatus {
     /// The Jobs this CronJob started that have not finished.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "atomic"))]
     pub active: Vec<ObjectReference>,
     /// The nominal time of the last Job created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -101,15 +108,17 @@ pub struct CronJobStatus {
     /// reported again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_missed_time: Option<Time>,
-    /// Drover extension: the most recent runs that did not start, newest last, at most
-    /// [`MISSED_SCHEDULES_LIMIT`]. Kubernetes drops these silently (semantics.md RE-12, §10.7).
+    /// Drover extension: the most recent runs that did not start, newest last, at most 20
+    /// ([`MISSED_SCHEDULES_LIMIT`]). Kubernetes drops these silently (semantics.md RE-12, §10.7).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "atomic"))]
     pub missed_schedules: Vec<MissedSchedule>,
 }
 
 /// Kubernetes' `ObjectReference`, the fields `status.active` uses.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "io.k8s.api.core.v1.ObjectReference")]
 pub struct ObjectReference {
     /// `batch/v1`.
     #[serde(default)]
@@ -129,8 +138,9 @@ pub struct ObjectReference {
 }
 
 /// One scheduled time (or a run of them) that did not start.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "dev.drover.api.v1.MissedSchedule")]
 pub struct MissedSchedule {
     /// The nominal scheduled time (the latest one when `count` > 1).
     pub scheduled_time: Time,

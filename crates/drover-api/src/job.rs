@@ -1,5 +1,6 @@
 //! batch/v1 `Job`.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::meta::{LabelSelector, ObjectMeta, Time};
@@ -11,8 +12,10 @@ pub const API_VERSION: &str = "batch/v1";
 pub const KIND: &str = "Job";
 
 /// Kubernetes' batch/v1 `Job`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "io.k8s.api.batch.v1.Job")]
+#[schemars(extend("x-kubernetes-group-version-kind" = [{"group": "batch", "kind": "Job", "version": "v1"}]))]
 pub struct Job {
     /// Always `batch/v1` once stored.
     #[serde(default)]
@@ -32,8 +35,9 @@ pub struct Job {
 }
 
 /// Kubernetes' `JobSpec`, the fields Drover implements plus those it accepts and validates.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "io.k8s.api.batch.v1.JobSpec")]
 pub struct JobSpec {
     /// Upper bound on concurrently active pods. Defaults to 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -58,14 +62,14 @@ pub struct JobSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completion_mode: Option<String>,
     /// `TerminatingOrFailed` (the default) or `Failed` (the default, and the only value, with a
-    /// `pod_failure_policy`).
+    /// `podFailurePolicy`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_replacement_policy: Option<String>,
     /// What a failed pod means for the Job, by its exit code or its conditions (FAIL-13..16):
     /// fail the Job at once, ignore the failure, or count it. Implies `restartPolicy: Never`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_failure_policy: Option<PodFailurePolicy>,
-    /// The selector over the Job's pods; generated unless `manual_selector` is true.
+    /// The selector over the Job's pods; generated unless `manualSelector` is true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<LabelSelector>,
     /// True turns off selector generation.
@@ -81,17 +85,20 @@ pub struct JobSpec {
 }
 
 /// `spec.podFailurePolicy`: rules tried in order on each newly failed pod; the first match wins.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "io.k8s.api.batch.v1.PodFailurePolicy")]
 pub struct PodFailurePolicy {
     /// At most 20.
     #[serde(default)]
+    #[schemars(extend("x-kubernetes-list-type" = "atomic"))]
     pub rules: Vec<PodFailurePolicyRule>,
 }
 
-/// One rule: exactly one of `on_exit_codes` and `on_pod_conditions`, and what to do on a match.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// One rule: exactly one of `onExitCodes` and `onPodConditions`, and what to do on a match.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "io.k8s.api.batch.v1.PodFailurePolicyRule")]
 pub struct PodFailurePolicyRule {
     /// `FailJob`, `Ignore` or `Count` (`FailIndex` needs Indexed Jobs, which Drover refuses).
     #[serde(default)]
@@ -101,12 +108,14 @@ pub struct PodFailurePolicyRule {
     pub on_exit_codes: Option<PodFailurePolicyOnExitCodes>,
     /// Matches on the pod's conditions.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "atomic"))]
     pub on_pod_conditions: Vec<PodFailurePolicyOnPodCondition>,
 }
 
 /// `onExitCodes`: a non-zero exit code `In` or `NotIn` `values`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "io.k8s.api.batch.v1.PodFailurePolicyOnExitCodesRequirement")]
 pub struct PodFailurePolicyOnExitCodes {
     /// Only this container's exit code, when set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -116,12 +125,14 @@ pub struct PodFailurePolicyOnExitCodes {
     pub operator: String,
     /// 1 to 255 exit codes, ascending, no duplicates (`In` may not hold 0).
     #[serde(default)]
+    #[schemars(extend("x-kubernetes-list-type" = "atomic"))]
     pub values: Vec<i32>,
 }
 
 /// `onPodConditions` pattern: a condition `type` with `status` (default `True`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "io.k8s.api.batch.v1.PodFailurePolicyOnPodConditionsPattern")]
 pub struct PodFailurePolicyOnPodCondition {
     /// The condition type, e.g. `DisruptionTarget`.
     #[serde(rename = "type", default)]
@@ -144,8 +155,9 @@ pub mod pod_failure_action {
 }
 
 /// Drover extension: where a Job's tasks come from, and how a pod handles them.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "dev.drover.api.v1.QueueSpec")]
 pub struct QueueSpec {
     /// `amqp://…` (RabbitMQ) or `redis://…` (Redis). Its password is never printed.
     pub url: String,
@@ -170,8 +182,9 @@ pub struct QueueSpec {
 }
 
 /// `spec.queue.passwordFrom`: exactly one of `env` and `file`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "dev.drover.api.v1.PasswordSource")]
 pub struct PasswordSource {
     /// A variable of the worker's environment that holds the password.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -183,8 +196,9 @@ pub struct PasswordSource {
 }
 
 /// Drover extension: task counts, on a Job (all its pods) and on each pod.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "dev.drover.api.v1.TaskCounts")]
 pub struct TaskCounts {
     /// Tasks processed and acked. On a Job whose workers record their tasks in the task ledger
     /// (every worker of this version), the number of distinct tasks that succeeded: exact,
@@ -226,11 +240,13 @@ impl TaskCounts {
 }
 
 /// Kubernetes' `JobStatus`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "io.k8s.api.batch.v1.JobStatus")]
 pub struct JobStatus {
     /// Conditions in the order they were added.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "atomic", "x-kubernetes-patch-merge-key" = "type", "x-kubernetes-patch-strategy" = "merge"))]
     pub conditions: Vec<JobCondition>,
     /// When the Job was first (or last resumed and) started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -269,8 +285,9 @@ fn is_zero(n: &i32) -> bool {
 }
 
 /// One entry of `status.conditions`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "io.k8s.api.batch.v1.JobCondition")]
 pub struct JobCondition {
     /// `Complete`, `Failed`, `FailureTarget`, `SuccessCriteriaMet` or `Suspended`.
     #[serde(rename = "type")]
@@ -347,23 +364,10 @@ impl Job {
         self.condition_true(condition::COMPLETE).is_some() || self.condition_true(condition::FAILED).is_some()
     }
 
-    /// `Complete`, `Failed`, `Suspended`, `Running` or `Pending`: the STATUS column of `get jobs`,
-    /// as kubectl 1.30+ prints it (with `FailureTarget`/`SuccessCriteriaMet` shown as
-    /// `Failing`/`SuccessCriteriaMet`).
+    /// The STATUS column of `get jobs`, as kube-apiserver 1.32 prints it: see
+    /// [`crate::table::job_status`].
     pub fn display_status(&self) -> &'static str {
-        if self.condition_true(condition::COMPLETE).is_some() {
-            "Complete"
-        } else if self.condition_true(condition::FAILED).is_some() {
-            "Failed"
-        } else if self.condition_true(condition::FAILURE_TARGET).is_some() {
-            "FailureTarget"
-        } else if self.condition_true(condition::SUCCESS_CRITERIA_MET).is_some() {
-            "SuccessCriteriaMet"
-        } else if self.condition_true(condition::SUSPENDED).is_some() {
-            "Suspended"
-        } else {
-            "Running"
-        }
+        crate::table::job_status(self)
     }
 
     /// Applies the batch/v1 defaults (semantics.md §1.1) in place.

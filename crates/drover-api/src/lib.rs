@@ -2,8 +2,11 @@
 //!
 //! This crate owns the types that cross every boundary: batch/v1 `Job` and `CronJob`, the subset of core/v1
 //! `Pod` that a process runtime needs, Drover's own `Worker`, and core/v1 `Event`. It also owns
-//! validation on create (`validation`), manifest parsing (`manifest`), CronJob schedules (`cron`) and
-//! the one Go-duration parser (`duration`).
+//! validation on create (`validation`), manifest parsing (`manifest`), PATCH semantics (`patch`),
+//! Kubernetes protobuf request bodies read as JSON (`protobuf`), CronJob schedules (`cron`), the
+//! one Go-duration parser (`duration`), the server-side tables `kubectl get` prints (`table`),
+//! each kind's names and paths (`resource`) and the OpenAPI documents derived from the types
+//! (`openapi`).
 //!
 //! It must not do IO, read the clock or depend on anything async: every function here is a pure
 //! function of its arguments, so the coordinator, the worker, the CLI and the tests all agree on
@@ -16,10 +19,14 @@ pub mod duration;
 pub mod job;
 pub mod manifest;
 pub mod meta;
+pub mod openapi;
+pub mod patch;
 pub mod pod;
+pub mod protobuf;
 pub mod protocol;
 pub mod resource;
 pub mod retry;
+pub mod table;
 pub mod validation;
 pub mod worker;
 
@@ -28,7 +35,7 @@ pub use job::{
     Job, JobCondition, JobSpec, JobStatus, PodFailurePolicy, PodFailurePolicyOnExitCodes,
     PodFailurePolicyOnPodCondition, PodFailurePolicyRule, QueueSpec, TaskCounts,
 };
-pub use meta::{Event, LabelSelector, ObjectMeta, OwnerReference, Time};
+pub use meta::{Event, LabelSelector, ListMeta, ObjectMeta, OwnerReference, Time};
 pub use pod::{Container, ContainerStatus, EnvVar, Pod, PodQueue, PodSpec, PodStatus, PodTemplateSpec};
 pub use worker::{Worker, WorkerSpec, WorkerStatus};
 

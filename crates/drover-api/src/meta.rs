@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// A point in time, serialized as RFC 3339 in UTC (Kubernetes' `metav1.Time`, with sub-second
@@ -10,8 +11,9 @@ use serde::{Deserialize, Serialize};
 pub type Time = DateTime<Utc>;
 
 /// Kubernetes' `metav1.ObjectMeta`, the fields Drover uses.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta")]
 pub struct ObjectMeta {
     /// The object's name, unique per kind.
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -37,7 +39,7 @@ pub struct ObjectMeta {
     /// Set when termination of the object was requested.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion_timestamp: Option<Time>,
-    /// Seconds allowed for graceful termination once `deletion_timestamp` is set.
+    /// Seconds allowed for graceful termination once `deletionTimestamp` is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion_grace_period_seconds: Option<i64>,
     /// Identifying labels.
@@ -48,13 +50,16 @@ pub struct ObjectMeta {
     pub annotations: BTreeMap<String, String>,
     /// The objects this one belongs to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["uid"], "x-kubernetes-patch-merge-key" = "uid", "x-kubernetes-patch-strategy" = "merge"))]
     pub owner_references: Vec<OwnerReference>,
     /// Names of pending finalizers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "set", "x-kubernetes-patch-strategy" = "merge"))]
     pub finalizers: Vec<String>,
     /// The fields each server-side-apply manager owns (`metav1.ManagedFieldsEntry` objects),
     /// kept as JSON: only [`crate::patch::server_side_apply`] reads or writes them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "atomic"))]
     pub managed_fields: Vec<serde_json::Value>,
 }
 
@@ -71,8 +76,9 @@ impl ObjectMeta {
 }
 
 /// Kubernetes' `metav1.OwnerReference`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "io.k8s.apimachinery.pkg.apis.meta.v1.OwnerReference")]
 pub struct OwnerReference {
     /// The owner's apiVersion.
     pub api_version: String,
@@ -91,20 +97,23 @@ pub struct OwnerReference {
 }
 
 /// Kubernetes' `metav1.LabelSelector`, the `matchLabels` form and `matchExpressions`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector")]
 pub struct LabelSelector {
     /// Every pair must be present.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub match_labels: BTreeMap<String, String>,
     /// Every expression must hold.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "atomic"))]
     pub match_expressions: Vec<LabelSelectorRequirement>,
 }
 
 /// One `matchExpressions` entry.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelectorRequirement")]
 pub struct LabelSelectorRequirement {
     /// The label key.
     pub key: String,
@@ -112,6 +121,7 @@ pub struct LabelSelectorRequirement {
     pub operator: String,
     /// The values for `In` and `NotIn`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "atomic"))]
     pub values: Vec<String>,
 }
 
@@ -166,6 +176,22 @@ pub fn parse_label_selector(text: &str) -> Result<LabelSelector, String> {
     Ok(sel)
 }
 
+/// Kubernetes' `metav1.ListMeta`: the `metadata` of a list, and of a `Table`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(rename = "io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta")]
+pub struct ListMeta {
+    /// The store revision the list was read at.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub resource_version: String,
+    /// The token that fetches the next page, when the list was cut short.
+    #[serde(rename = "continue", default, skip_serializing_if = "Option::is_none")]
+    pub continue_: Option<String>,
+    /// How many items the next pages hold, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remaining_item_count: Option<i64>,
+}
+
 /// Kubernetes' core/v1 `Event`, flattened to what `describe` shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -205,48 +231,13 @@ impl Event {
         })
     }
 
-    /// The event as a core/v1 `Event` object (what kubectl reads), given its id in the store:
-    /// the name is `<involved name>.<id in hex>`, as Kubernetes names events after their object.
-    pub fn to_core_v1(&self, id: i64) -> serde_json::Value {
-        let api_version = crate::resource::ALL
-            .iter()
-            .find(|r| r.kind == self.involved_kind)
-            .map(|r| r.api_version())
-            .unwrap_or_default();
-        let ts = self.timestamp.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
-        let component = match self.involved_kind.as_str() {
-            "CronJob" => "cronjob-controller",
-            "Pod" => "drover-worker",
-            _ => "job-controller",
-        };
-        serde_json::json!({
-            "kind": "Event",
-            "apiVersion": "v1",
-            "metadata": {
-                "name": format!("{}.{id:016x}", self.involved_name),
-                "namespace": crate::resource::DEFAULT_NAMESPACE,
-                "uid": format!("event-{id}"),
-                "resourceVersion": id.to_string(),
-                "creationTimestamp": ts,
-            },
-            "involvedObject": {
-                "kind": self.involved_kind,
-                "namespace": crate::resource::DEFAULT_NAMESPACE,
-                "name": self.involved_name,
-                "uid": self.involved_uid,
-                "apiVersion": api_version,
-            },
-            "reason": self.reason,
-            "message": self.message,
-            "source": {"component": component},
-            "firstTimestamp": ts,
-            "lastTimestamp": ts,
-            "count": 1,
-            "type": self.type_,
-            "eventTime": null,
-            "reportingComponent": component,
-            "reportingInstance": "",
-        })
+    /// [`to_core_v1`](Self::to_core_v1), with the event's id in the store as its
+    /// `resourceVersion` (ids only grow) and in its `uid`.
+    pub fn to_core_v1_with_id(&self, id: i64) -> serde_json::Value {
+        let mut v = self.to_core_v1();
+        v["metadata"]["resourceVersion"] = id.to_string().into();
+        v["metadata"]["uid"] = format!("event-{id}").into();
+        v
     }
 
     /// A `Normal` event.
@@ -257,6 +248,67 @@ impl Event {
     /// A `Warning` event.
     pub fn warning(kind: &str, name: &str, uid: &str, reason: &str, message: String, now: Time) -> Event {
         Event::new("Warning", kind, name, uid, reason, message, now)
+    }
+
+    /// The event's name as Kubernetes' event recorder forms it: the involved object's name, a
+    /// dot, and the time in Unix nanoseconds in hexadecimal (`pi.17c8a3b2f4e1d000`).
+    pub fn name(&self) -> String {
+        let nanos = self.timestamp.timestamp_nanos_opt().unwrap_or_default();
+        format!("{}.{nanos:x}", self.involved_name)
+    }
+
+    /// The component that reported the event, as `describe`'s FROM column and the event's
+    /// `source.component` name it: `job-controller`, `cronjob-controller`, `worker` (a pod's
+    /// events, where Kubernetes says `kubelet`) or `coordinator`.
+    pub fn source_component(&self) -> &'static str {
+        match self.involved_kind.as_str() {
+            "Job" => "job-controller",
+            "CronJob" => "cronjob-controller",
+            "Pod" => "worker",
+            _ => "coordinator",
+        }
+    }
+
+    /// The event in core/v1's shape (`involvedObject`, `source`, `firstTimestamp`,
+    /// `lastTimestamp`, `count`, and a `metadata` with [`Event::name`]), as `kubectl get events`
+    /// reads it. A Drover event happens once: both timestamps are its time and `count` is 1.
+    pub fn to_core_v1(&self) -> serde_json::Value {
+        let at = self.timestamp.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let (api_version, namespaced) = match self.involved_kind.as_str() {
+            "Job" | "CronJob" => ("batch/v1", true),
+            "Pod" => ("v1", true),
+            "Worker" => ("drover.dev/v1", false),
+            _ => ("", true),
+        };
+        let mut involved = serde_json::json!({
+            "kind": self.involved_kind,
+            "name": self.involved_name,
+        });
+        if !api_version.is_empty() {
+            involved["apiVersion"] = api_version.into();
+        }
+        if namespaced {
+            involved["namespace"] = "default".into();
+        }
+        if !self.involved_uid.is_empty() {
+            involved["uid"] = self.involved_uid.clone().into();
+        }
+        serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": self.name(), "namespace": "default", "creationTimestamp": at},
+            "involvedObject": involved,
+            "reason": self.reason,
+            "message": self.message,
+            "type": self.type_,
+            "source": {"component": self.source_component()},
+            "reportingComponent": self.source_component(),
+            "reportingInstance": "",
+            "firstTimestamp": at,
+            "lastTimestamp": at,
+            "count": 1,
+            "eventTime": null,
+        })
     }
 
     fn new(

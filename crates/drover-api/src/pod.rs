@@ -3,6 +3,7 @@
 //! A pod is one execution of a Job's template on a worker. Drover's process runtime keeps
 //! `image` and shows it, but does not run it: the command runs directly on the worker's host.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::meta::{ObjectMeta, Time};
@@ -13,8 +14,10 @@ pub const API_VERSION: &str = "v1";
 pub const KIND: &str = "Pod";
 
 /// Kubernetes' core/v1 `Pod`, the fields Drover uses.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "io.k8s.api.core.v1.Pod")]
+#[schemars(extend("x-kubernetes-group-version-kind" = [{"group": "", "kind": "Pod", "version": "v1"}]))]
 pub struct Pod {
     /// Always `v1` once stored.
     #[serde(default)]
@@ -34,8 +37,9 @@ pub struct Pod {
 }
 
 /// Kubernetes' `PodTemplateSpec`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "io.k8s.api.core.v1.PodTemplateSpec")]
 pub struct PodTemplateSpec {
     /// Labels and annotations given to each pod.
     #[serde(default)]
@@ -46,12 +50,14 @@ pub struct PodTemplateSpec {
 }
 
 /// Kubernetes' `PodSpec`, the fields Drover uses.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "io.k8s.api.core.v1.PodSpec")]
 pub struct PodSpec {
     /// The processes to run. Drover runs the first container's command; more than one container
     /// is rejected on create.
     #[serde(default)]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"], "x-kubernetes-patch-merge-key" = "name", "x-kubernetes-patch-strategy" = "merge"))]
     pub containers: Vec<Container>,
     /// `Never` or `OnFailure` for a Job's pods.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -75,8 +81,9 @@ pub struct PodSpec {
 }
 
 /// Drover extension: a pod's work queue.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "dev.drover.api.v1.PodQueue")]
 pub struct PodQueue {
     /// The Job's queue.
     #[serde(flatten)]
@@ -88,8 +95,9 @@ pub struct PodQueue {
 }
 
 /// Kubernetes' `Container`, the fields Drover uses.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "io.k8s.api.core.v1.Container")]
 pub struct Container {
     /// The container's name.
     #[serde(default)]
@@ -102,24 +110,29 @@ pub struct Container {
     pub image_pull_policy: Option<String>,
     /// The executable and its first arguments.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "atomic"))]
     pub command: Vec<String>,
     /// Arguments appended to `command`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "atomic"))]
     pub args: Vec<String>,
     /// Environment variables.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"], "x-kubernetes-patch-merge-key" = "name", "x-kubernetes-patch-strategy" = "merge"))]
     pub env: Vec<EnvVar>,
     /// The working directory of the process.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub working_dir: Option<String>,
     /// Accepted for compatibility with container manifests; not enforced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
     pub resources: Option<serde_json::Value>,
 }
 
 /// One environment variable.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "io.k8s.api.core.v1.EnvVar")]
 pub struct EnvVar {
     /// The variable's name.
     pub name: String,
@@ -129,14 +142,16 @@ pub struct EnvVar {
 }
 
 /// Kubernetes' `PodStatus`, the fields Drover uses.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "io.k8s.api.core.v1.PodStatus")]
 pub struct PodStatus {
     /// `Pending`, `Running`, `Succeeded`, `Failed` or `Unknown`.
     #[serde(default)]
     pub phase: String,
     /// Conditions such as `Ready` and `DisruptionTarget`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"], "x-kubernetes-patch-merge-key" = "type", "x-kubernetes-patch-strategy" = "merge"))]
     pub conditions: Vec<PodCondition>,
     /// A CamelCase reason for the phase, such as `DeadlineExceeded` or `WorkerLost`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -149,6 +164,7 @@ pub struct PodStatus {
     pub start_time: Option<Time>,
     /// The process's status.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "atomic"))]
     pub container_statuses: Vec<ContainerStatus>,
     /// Drover extension: the tasks this pod handled (queue pods only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -168,8 +184,9 @@ pub mod phase {
 }
 
 /// One entry of `status.conditions` on a pod.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "io.k8s.api.core.v1.PodCondition")]
 pub struct PodCondition {
     /// `Ready`, `DisruptionTarget`, …
     #[serde(rename = "type")]
@@ -188,8 +205,9 @@ pub struct PodCondition {
 }
 
 /// Kubernetes' `ContainerStatus`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "io.k8s.api.core.v1.ContainerStatus")]
 pub struct ContainerStatus {
     /// The container's name.
     pub name: String,
@@ -205,14 +223,23 @@ pub struct ContainerStatus {
     /// In-place restarts under `restartPolicy: OnFailure`.
     #[serde(default)]
     pub restart_count: i32,
-    /// The image named in the template (kept, not run).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The image named in the template (kept, not run). Always written (`""` when none), as
+    /// Kubernetes clients require the field.
+    #[serde(default, serialize_with = "empty_if_none")]
     pub image: Option<String>,
+    /// The image's ID: always empty, since no image is pulled (clients require the field).
+    #[serde(rename = "imageID", default)]
+    pub image_id: String,
+}
+
+fn empty_if_none<S: serde::Serializer>(value: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(value.as_deref().unwrap_or_default())
 }
 
 /// Kubernetes' `ContainerState`: exactly one member is set.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "io.k8s.api.core.v1.ContainerState")]
 pub struct ContainerState {
     /// Not started, or waiting to restart.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -226,8 +253,9 @@ pub struct ContainerState {
 }
 
 /// `ContainerStateWaiting`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "io.k8s.api.core.v1.ContainerStateWaiting")]
 pub struct StateWaiting {
     /// For example `CrashLoopBackOff`.
     #[serde(default)]
@@ -238,8 +266,9 @@ pub struct StateWaiting {
 }
 
 /// `ContainerStateRunning`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "io.k8s.api.core.v1.ContainerStateRunning")]
 pub struct StateRunning {
     /// When the process started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -247,8 +276,9 @@ pub struct StateRunning {
 }
 
 /// `ContainerStateTerminated`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "io.k8s.api.core.v1.ContainerStateTerminated")]
 pub struct StateTerminated {
     /// The exit code; 128+N when killed by signal N.
     pub exit_code: i32,

@@ -1,5 +1,6 @@
 //! Drover's `Worker`: a process that runs pods, in the place of a Kubernetes Node.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::meta::{ObjectMeta, Time};
@@ -10,8 +11,10 @@ pub const API_VERSION: &str = "drover.dev/v1";
 pub const KIND: &str = "Worker";
 
 /// A worker agent registered with the coordinator.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "dev.drover.api.v1.Worker")]
+#[schemars(extend("x-kubernetes-group-version-kind" = [{"group": "drover.dev", "kind": "Worker", "version": "v1"}]))]
 pub struct Worker {
     /// Always `drover.dev/v1` once stored.
     #[serde(default)]
@@ -31,8 +34,9 @@ pub struct Worker {
 }
 
 /// What a worker offers.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "dev.drover.api.v1.WorkerSpec")]
 pub struct WorkerSpec {
     /// How many pods the worker runs at once.
     pub slots: i32,
@@ -42,8 +46,9 @@ pub struct WorkerSpec {
 }
 
 /// What the coordinator observed about a worker.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(rename = "dev.drover.api.v1.WorkerStatus")]
 pub struct WorkerStatus {
     /// `Ready`, `Cordoned`, `Draining` or `Lost`.
     #[serde(default)]

@@ -158,8 +158,8 @@ async fn create_job_from(
     server: &crate::Target,
 ) -> anyhow::Result<ExitCode> {
     let name = match args {
-        [kind, name] if matches!(kind.as_str(), "job" | "jobs" | "job.batch") => name,
-        [kind, ..] if !matches!(kind.as_str(), "job" | "jobs" | "job.batch") => {
+        [kind, name] if is_job_kind(kind) => name,
+        [kind, ..] if !is_job_kind(kind) => {
             bail!(
                 "drover create makes only a job from arguments (`create job NAME --from=cronjob/NAME`), not {kind:?}; use -f for other objects"
             )
@@ -282,12 +282,14 @@ fn resource_prefix(obj: &Object) -> &'static str {
     }
 }
 
+/// Whether `kind` names Jobs (`job`, `jobs`, `jobs.batch`, …: [`drover_api::resource`]).
 fn is_job_kind(kind: &str) -> bool {
-    matches!(kind, "job" | "jobs" | "job.batch" | "jobs.batch")
+    drover_api::resource::JOBS.is_called(kind)
 }
 
+/// Whether `kind` names CronJobs (`cj` too).
 fn is_cronjob_kind(kind: &str) -> bool {
-    matches!(kind, "cronjob" | "cronjobs" | "cj" | "cronjob.batch" | "cronjobs.batch")
+    drover_api::resource::CRONJOBS.is_called(kind)
 }
 
 /// The kind a `delete`, `suspend` or `resume` names.
@@ -550,9 +552,10 @@ fn kind(resource: &str) -> anyhow::Result<(Kind, Option<String>)> {
     let kind = match res {
         r if is_job_kind(r) => Kind::Jobs,
         r if is_cronjob_kind(r) => Kind::CronJobs,
-        "pod" | "pods" | "po" => Kind::Pods,
-        "worker" | "workers" | "wk" | "node" | "nodes" => Kind::Workers,
-        "event" | "events" | "ev" => Kind::Events,
+        r if drover_api::resource::PODS.is_called(r) => Kind::Pods,
+        // `node` too: a worker is what Kubernetes calls a node.
+        r if drover_api::resource::WORKERS.is_called(r) || matches!(r, "node" | "nodes") => Kind::Workers,
+        r if drover_api::resource::EVENTS.is_called(r) => Kind::Events,
         other => {
             bail!(
                 "the server doesn't have a resource type {other:?} (try: jobs, cronjobs, pods, workers, events)"

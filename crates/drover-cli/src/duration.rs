@@ -1,5 +1,6 @@
 //! Duration flags as kubectl reads them (`--timeout=1m30s`, `--worker-lease 10s`), through the one
-//! Go-duration parser ([`drover_api::duration::parse`]), and kubectl's human-readable ages.
+//! Go-duration parser ([`drover_api::duration::parse`]). Human-readable ages are
+//! [`drover_api::table::human_duration`], shared with the server's tables.
 
 use std::time::Duration;
 
@@ -17,42 +18,6 @@ pub(crate) fn parse(text: &str) -> Result<Duration, String> {
     u64::try_from(nanos)
         .map(Duration::from_nanos)
         .map_err(|_| format!("invalid duration {text:?}: must not be negative"))
-}
-
-/// kubectl's `HumanDuration`: `45s`, `3m20s`, `15m`, `5h10m`, `20h`, `3d4h`, `40d`, `2y`.
-pub(crate) fn human(d: chrono::Duration) -> String {
-    let secs = d.num_seconds();
-    if secs < -1 {
-        return "<invalid>".into();
-    }
-    let secs = secs.max(0);
-    let (m, h, day) = (secs / 60, secs / 3600, secs / 86400);
-    if secs < 120 {
-        format!("{secs}s")
-    } else if m < 10 {
-        match secs % 60 {
-            0 => format!("{m}m"),
-            s => format!("{m}m{s}s"),
-        }
-    } else if h < 3 {
-        format!("{m}m")
-    } else if h < 8 {
-        match m % 60 {
-            0 => format!("{h}h"),
-            mm => format!("{h}h{mm}m"),
-        }
-    } else if h < 48 {
-        format!("{h}h")
-    } else if day < 8 {
-        match h % 24 {
-            0 => format!("{day}d"),
-            hh => format!("{day}d{hh}h"),
-        }
-    } else if day < 365 * 2 {
-        format!("{day}d")
-    } else {
-        format!("{}y", day / 365)
-    }
 }
 
 #[cfg(test)]
@@ -98,17 +63,5 @@ mod tests {
         for (text, message) in refused {
             assert_eq!(parse(text), Err(message.to_owned()), "{text:?}");
         }
-    }
-
-    #[test]
-    fn human_matches_kubectl() {
-        let s = chrono::Duration::seconds;
-        assert_eq!(human(s(45)), "45s");
-        assert_eq!(human(s(200)), "3m20s");
-        assert_eq!(human(s(15 * 60)), "15m");
-        assert_eq!(human(s(5 * 3600 + 600)), "5h10m");
-        assert_eq!(human(s(20 * 3600)), "20h");
-        assert_eq!(human(s(3 * 86400 + 4 * 3600)), "3d4h");
-        assert_eq!(human(s(40 * 86400)), "40d");
     }
 }

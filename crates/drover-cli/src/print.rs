@@ -1,9 +1,8 @@
 //! kubectl-style output: tables, `-o json|yaml|name`, and `describe`.
 
 use chrono::{SecondsFormat, Utc};
+use drover_api::table::{self, human_duration as human, row_text};
 use drover_api::{CronJob, Event, Job, MissedSchedule, Pod, PodTemplateSpec, Time, Worker};
-
-use crate::duration::human;
 
 /// A table printed like kubectl: upper-case headers, columns separated by three spaces.
 pub(crate) struct Table {
@@ -50,7 +49,7 @@ impl Table {
 }
 
 fn age(t: Option<drover_api::Time>) -> String {
-    t.map(|t| human(Utc::now() - t)).unwrap_or_else(|| "<unknown>".into())
+    table::age(t, Utc::now())
 }
 
 /// kubectl's Job columns; `-o wide` adds TASKS, CONTAINERS, IMAGES and SELECTOR, and `tasks`
@@ -78,55 +77,20 @@ pub(crate) fn tasks(job: &Job) -> String {
     }
 }
 
-/// COMPLETIONS as kubectl prints it: `2/4`, or `1/1 of 3` for a work queue.
-pub(crate) fn completions(job: &Job) -> String {
-    match job.spec.completions {
-        Some(c) => format!("{}/{}", job.status.succeeded, c),
-        None => {
-            let p = job.parallelism();
-            if p > 1 {
-                format!("{}/1 of {}", job.status.succeeded, p)
-            } else {
-                format!("{}/1", job.status.succeeded)
-            }
-        }
-    }
-}
-
+/// kube-apiserver's Job cells (the server's Table has the same), with Drover's TASKS after AGE.
 pub(crate) fn job_row(job: &Job, wide: bool, with_tasks: bool) -> Vec<String> {
-    let duration = match (job.status.start_time, job.status.completion_time) {
-        (Some(s), Some(c)) => human(c - s),
-        (Some(s), None) => human(Utc::now() - s),
-        _ => String::new(),
-    };
-    let mut row = vec![
-        job.metadata.name.clone(),
-        job.display_status().to_string(),
-        completions(job),
-        duration,
-        age(job.metadata.creation_timestamp),
-    ];
-    if !wide && with_tasks {
-        row.push(tasks(job));
-    }
+    let mut row = row_text(job, Utc::now(), wide);
     if wide {
+        row.insert(5, tasks(job));
+    } else if with_tasks {
         row.push(tasks(job));
-        let containers = &job.spec.template.spec.containers;
-        row.push(containers.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(","));
-        row.push(
-            containers.iter().map(|c| c.image.as_deref().unwrap_or("<none>")).collect::<Vec<_>>().join(","),
-        );
-        row.push(selector(job));
     }
     row
 }
 
+/// The Job's selector as `describe job` prints it (empty without one).
 pub(crate) fn selector(job: &Job) -> String {
-    job.spec
-        .selector
-        .as_ref()
-        .map(|s| s.match_labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","))
-        .unwrap_or_default()
+    table::label_selector_string(job.spec.selector.as_ref()).unwrap_or_else(|_| "<error>".into())
 }
 
 pub(crate) fn pod_headers(wide: bool) -> Vec<&'static str> {
@@ -137,42 +101,9 @@ pub(crate) fn pod_headers(wide: bool) -> Vec<&'static str> {
     h
 }
 
-/// The STATUS column of `get pods`, as kubectl derives it.
-pub(crate) fn pod_status(pod: &Pod) -> String {
-    if pod.metadata.deletion_timestamp.is_some() && !pod.is_terminal() {
-        return "Terminating".into();
-    }
-    if let Some(cs) = pod.status.container_statuses.first() {
-        if let Some(w) = &cs.state.waiting
-            && !w.reason.is_empty()
-        {
-            return w.reason.clone();
-        }
-        if let Some(t) = &cs.state.terminated
-            && !t.reason.is_empty()
-        {
-            return t.reason.clone();
-        }
-    }
-    if pod.is_terminal()
-        && let Some(reason) = &pod.status.reason
-    {
-        return reason.clone();
-    }
-    if pod.status.phase.is_empty() { "Unknown".into() } else { pod.status.phase.clone() }
-}
-
+/// kube-apiserver's default Pod cells; `-o wide` adds Drover's WORKER and IMAGE.
 pub(crate) fn pod_row(pod: &Pod, wide: bool) -> Vec<String> {
-    let total = pod.spec.containers.len().max(1);
-    let ready = pod.status.container_statuses.iter().filter(|c| c.ready).count();
-    let restarts = pod.restart_count();
-    let mut row = vec![
-        pod.metadata.name.clone(),
-        format!("{ready}/{total}"),
-        pod_status(pod),
-        restarts.to_string(),
-        age(pod.metadata.creation_timestamp),
-    ];
+    let mut row = row_text(pod, Utc::now(), false);
     if wide {
         row.push(pod.node_name().unwrap_or("<none>").to_string());
         row.push(
@@ -190,24 +121,10 @@ pub(crate) fn worker_headers(wide: bool) -> Vec<&'static str> {
     h
 }
 
+/// The server's Worker cells, with `running` counted from the pods listed.
 pub(crate) fn worker_row(w: &Worker, running: usize, wide: bool) -> Vec<String> {
-    let mut status = w.status.phase.clone();
-    if w.spec.unschedulable && status == "Ready" {
-        status = "Ready,SchedulingDisabled".into();
-    }
-    let mut row = vec![
-        w.metadata.name.clone(),
-        status,
-        w.spec.slots.to_string(),
-        running.to_string(),
-        w.status.last_heartbeat_time.map(|t| human(Utc::now() - t)).unwrap_or_else(|| "<never>".into()),
-        age(w.metadata.creation_timestamp),
-        w.status.version.clone(),
-    ];
-    if wide {
-        row.push(w.status.hostname.clone().unwrap_or_default());
-    }
-    row
+    let running = i64::try_from(running).unwrap_or(i64::MAX);
+    table::visible_text(table::WORKER_COLUMNS, &table::worker_cells(w, running, Utc::now()), wide)
 }
 
 /// `True`/`False`, as kubectl prints a bool in tables and `describe`.
@@ -224,32 +141,14 @@ pub(crate) fn cronjob_headers(wide: bool) -> Vec<&'static str> {
     h
 }
 
-/// A row of `get cronjobs`.
+/// A row of `get cronjobs`: the server's cells.
 pub(crate) fn cronjob_row(cj: &CronJob, wide: bool) -> Vec<String> {
-    let mut row = vec![
-        cj.metadata.name.clone(),
-        cj.spec.schedule.clone(),
-        cj.spec.time_zone.clone().unwrap_or_else(|| "<none>".into()),
-        title_bool(cj.suspended()).into(),
-        cj.status.active.len().to_string(),
-        cj.status.last_schedule_time.map(|t| human(Utc::now() - t)).unwrap_or_else(|| "<none>".into()),
-        age(cj.metadata.creation_timestamp),
-    ];
-    if wide {
-        let template = &cj.spec.job_template.spec;
-        let containers = &template.template.spec.containers;
-        row.push(containers.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(","));
-        row.push(
-            containers.iter().map(|c| c.image.as_deref().unwrap_or("<none>")).collect::<Vec<_>>().join(","),
-        );
-        row.push(label_selector(template.selector.as_ref()).unwrap_or_else(|| "<none>".into()));
-    }
-    row
+    row_text(cj, Utc::now(), wide)
 }
 
-/// `k=v,k2=v2` of a selector's `matchLabels`; `None` when there is no selector.
+/// A selector as `describe cronjob` prints it: `<unset>` without one.
 fn label_selector(selector: Option<&drover_api::LabelSelector>) -> Option<String> {
-    selector.map(|s| s.match_labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","))
+    selector.map(|s| table::label_selector_string(Some(s)).unwrap_or_else(|_| "<error>".into()))
 }
 
 fn map_or_none(m: &std::collections::BTreeMap<String, String>, indent: usize) -> String {
@@ -262,14 +161,9 @@ fn map_or_none(m: &std::collections::BTreeMap<String, String>, indent: usize) ->
 /// `get events`: kubectl's columns, oldest first.
 pub(crate) fn events_table(events: &[Event]) -> String {
     let mut t = Table::new(vec!["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"]);
+    let now = Utc::now();
     for e in events {
-        t.push(vec![
-            age(Some(e.timestamp)),
-            e.type_.clone(),
-            e.reason.clone(),
-            format!("{}/{}", e.involved_kind.to_lowercase(), e.involved_name),
-            e.message.clone(),
-        ]);
+        t.push(row_text(e, now, false));
     }
     t.render(true)
 }
@@ -280,17 +174,11 @@ fn events_section(events: &[Event]) -> String {
     }
     let mut t = Table::new(vec!["Type", "Reason", "Age", "From", "Message"]);
     for e in events {
-        let from = match e.involved_kind.as_str() {
-            "Job" => "job-controller",
-            "CronJob" => "cronjob-controller",
-            "Pod" => "worker",
-            _ => "coordinator",
-        };
         t.push(vec![
             e.type_.clone(),
             e.reason.clone(),
             age(Some(e.timestamp)),
-            from.into(),
+            e.source_component().into(),
             e.message.clone(),
         ]);
     }
@@ -493,7 +381,7 @@ pub(crate) fn describe_pod(pod: &Pod, events: &[Event]) -> String {
     kv("Namespace", "default".into());
     kv("Worker", pod.node_name().unwrap_or("<none>").into());
     kv("Labels", map_or_none(&pod.metadata.labels, 14));
-    kv("Status", pod_status(pod));
+    kv("Status", table::pod_status(pod));
     if let Some(r) = &pod.status.reason {
         kv("Reason", r.clone());
     }
@@ -545,14 +433,37 @@ mod tests {
         assert_eq!(redact("plain"), "plain");
     }
 
+    /// The CLI's headers are the server Table's (kubectl upper-cases the column names), plus
+    /// Drover's TASKS for Jobs and WORKER and IMAGE for `get pods -o wide`.
     #[test]
-    fn work_queue_completions() {
+    fn headers_are_the_server_tables() {
+        use drover_api::table::headers;
+        assert_eq!(job_headers(false, false), headers::<Job>(false));
+        let mut wide = headers::<Job>(true);
+        wide.insert(5, "TASKS".into());
+        assert_eq!(job_headers(true, false), wide);
+        assert_eq!(pod_headers(false), headers::<Pod>(false));
+        assert_eq!(pod_headers(true)[5..], ["WORKER", "IMAGE"]);
+        assert_eq!(cronjob_headers(false), headers::<CronJob>(false));
+        assert_eq!(cronjob_headers(true), headers::<CronJob>(true));
+        assert_eq!(worker_headers(false), headers::<Worker>(false));
+        assert_eq!(worker_headers(true), headers::<Worker>(true));
+        assert_eq!(["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"], headers::<Event>(false).as_slice());
+    }
+
+    #[test]
+    fn job_rows_add_tasks_to_the_server_cells() {
         let mut job = Job::default();
+        job.metadata.name = "q".into();
         job.spec.parallelism = Some(3);
+        job.spec.queue =
+            Some(drover_api::QueueSpec { url: "redis://r".into(), name: "n".into(), ..Default::default() });
         job.status.succeeded = 1;
-        assert_eq!(completions(&job), "1/1 of 3");
-        job.spec.completions = Some(4);
-        assert_eq!(completions(&job), "1/4");
+        assert_eq!(job_row(&job, false, false), ["q", "Running", "1/1 of 3", "", "<unknown>"]);
+        assert_eq!(job_row(&job, false, true)[5], "0 ok, 0 failed, 0 requeued");
+        let wide = job_row(&job, true, false);
+        assert_eq!(wide.len(), 9);
+        assert_eq!(wide[5..], ["0 ok, 0 failed, 0 requeued", "", "", "<none>"]);
     }
 
     #[test]

@@ -183,6 +183,7 @@ impl CoordinatorFlags {
             token: token.cloned(),
             insecure: self.insecure,
             stream_keepalive: drover_api::protocol::STREAM_KEEPALIVE,
+            watch_history: drover_coordinator::state::WATCH_HISTORY,
             public_hosts: self.public_hosts.clone(),
             header_read_timeout: self.header_read_timeout,
             body_read_timeout: drover_coordinator::DEFAULT_BODY_READ_TIMEOUT,

@@ -590,7 +590,17 @@ impl Client {
             message: body["message"].as_str().or(plain).unwrap_or("the server returned an error").to_string(),
             causes: body["details"]["causes"]
                 .as_array()
-                .map(|a| a.iter().filter_map(|c| c["message"].as_str().map(String::from)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|c| {
+                            let message = c["message"].as_str()?;
+                            Some(match c["field"].as_str() {
+                                Some(field) => format!("{field}: {message}"),
+                                None => message.to_string(),
+                            })
+                        })
+                        .collect()
+                })
                 .unwrap_or_default(),
         })
     }

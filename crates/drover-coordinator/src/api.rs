@@ -1,26 +1,46 @@
-//! The coordinator's HTTP API, in Kubernetes' shapes. Only this module knows paths and status
-//! codes.
+//! The coordinator's HTTP API, served as Kubernetes serves its own, so that kubectl and the
+//! Kubernetes client libraries work unchanged. Only this module knows paths and status codes;
+//! the paths come from [`drover_api::resource`]. `{ns}` is `default`, the one namespace: any
+//! other is answered 404 (`namespaces "x" not found`), as Kubernetes answers for one that does
+//! not exist.
 //!
 //! | path | verbs |
 //! |---|---|
-//! | `/healthz` | GET |
-//! | `/metrics` | GET (Prometheus text format) |
-//! | `/apis/batch/v1/jobs` | GET (`labelSelector`, `watch`), POST |
-//! | `/apis/batch/v1/jobs/{name}` | GET, PUT, DELETE (`propagationPolicy`) |
-//! | `/apis/batch/v1/cronjobs` | GET (`labelSelector`, `watch`), POST |
-//! | `/apis/batch/v1/cronjobs/{name}` | GET, PUT, DELETE (`propagationPolicy`) |
-//! | `/api/v1/pods` | GET (`labelSelector`, `watch`) |
-//! | `/api/v1/pods/{name}` | GET |
-//! | `/api/v1/pods/{name}/log` | GET (`follow`); POST (worker: `offset`) |
-//! | `/api/v1/pods/{name}/status` | PUT (worker) |
-//! | `/api/v1/events` | GET (`kind` and `name`; without them, the newest 1,000 of all objects) |
-//! | `/apis/drover.dev/v1/workers` | GET; POST (register) |
+//! | `/healthz`, `/metrics` | GET (the metrics in Prometheus text format) |
+//! | `/version`, `/api`, `/api/v1`, `/apis`, `/apis/{group}`, `/apis/{group}/{version}` | GET: discovery ([`crate::discovery`]) |
+//! | `/openapi/v2`, `/openapi/v3[/{path}]` | GET: the kinds' OpenAPI documents |
+//! | `/apis/batch/v1/namespaces/{ns}/jobs` (and `/apis/batch/v1/jobs`: every namespace) | GET (list, watch), POST |
+//! | `/apis/batch/v1/namespaces/{ns}/jobs/{name}` | GET, PUT, PATCH, DELETE (`propagationPolicy`) |
+//! | `/apis/batch/v1/namespaces/{ns}/jobs/{name}/status` | GET |
+//! | `…/cronjobs…` | as for jobs |
+//! | `/api/v1/namespaces/{ns}/pods` (and `/api/v1/pods`) | GET (list, watch) |
+//! | `/api/v1/namespaces/{ns}/pods/{name}` | GET |
+//! | `/api/v1/namespaces/{ns}/pods/{name}/log` | GET (`follow`); POST (worker: `offset`) |
+//! | `/api/v1/namespaces/{ns}/pods/{name}/status` | GET; PUT (worker) |
+//! | `/api/v1/namespaces/{ns}/events` (and `/api/v1/events`) | GET (core/v1 Events; the newest 1,000, or an object's by `involvedObject.*` field selectors) |
+//! | `/api/v1/namespaces[/{ns}]` | GET |
+//! | `/apis/drover.dev/v1/workers` | GET (list, watch); POST (register) |
 //! | `/apis/drover.dev/v1/workers/{name}` | GET, DELETE (deregister) |
 //! | `/apis/drover.dev/v1/workers/{name}/drain`, `/cordon`, `/uncordon` | POST |
 //! | `/apis/drover.dev/v1/workers/{name}/status` | POST (a batch of pod status reports) |
 //! | `/apis/drover.dev/v1/workers/{name}/tasks` | POST (a batch of task successes for the ledger) |
 //! | `/apis/drover.dev/v1/workers/{name}/heartbeat` | POST |
 //! | `/apis/drover.dev/v1/workers/{name}/assignments` | GET (stream) |
+//!
+//! Lists take `labelSelector`, `fieldSelector` (`metadata.name`, `metadata.namespace`, and per
+//! kind the fields Kubernetes allows: pods' `status.phase` and `spec.nodeName`, events'
+//! `involvedObject.*`), `limit` and `continue` (pages in name order; a page is read when it is
+//! asked for), and answer with the store's `resourceVersion`. A watch (`watch=true`) without a
+//! `resourceVersion` (or `0`) sends the current objects as `ADDED`, then every change; from a
+//! `resourceVersion`, the changes after it, out of the last [`crate::state::WATCH_HISTORY`]
+//! changes, or a 410 `Expired` error event when it is older. With `allowWatchBookmarks`, the
+//! keepalive is a `BOOKMARK`. A client that accepts a `meta.k8s.io` Table (kubectl's `get`)
+//! gets one, with kubectl's own columns ([`drover_api::table`]), for lists, gets and watches.
+//!
+//! Writes take `fieldValidation` (`Strict`, the default here, `Warn`, `Ignore`) and refuse
+//! `dryRun` (Drover does no dry runs: nothing is written). PATCH takes a JSON merge patch, a
+//! strategic merge patch, a JSON patch or a server-side apply (`fieldManager`, `force`)
+//! ([`drover_api::patch`]).
 //!
 //! With a token configured (`Config::token`), every path but `/healthz` needs
 //! `Authorization: Bearer <token>`; otherwise the answer is 401 `Unauthorized`.
@@ -32,15 +52,19 @@
 //! (its requests carry the page's own host name). A request without `Host` (HTTP/1.0), which no
 //! browser sends, is answered. With a token, `Host` is not checked: the token guards the API.
 //!
-//! Request bodies are JSON (`Content-Type: application/json`), except a log chunk's; anything
-//! else is refused with 415, malformed JSON with 400. A body that has not arrived within
+//! Request bodies are JSON (`Content-Type: application/json`, or none, unless a browser sent it
+//! with an `Origin`), or Kubernetes protobuf (`application/vnd.kubernetes.protobuf`, a batch/v1
+//! Job or CronJob, read as JSON), except a log chunk's and a patch's; anything else is refused
+//! with 415, malformed JSON or protobuf with 400. A body that has not arrived within
 //! `Config::body_read_timeout` of its head is refused with 408. A log chunk (`POST
 //! …/pods/{name}/log?offset=N&uid=U&worker=W`) must name an existing pod (404), its uid and, if
 //! `worker` is given, the worker it is bound to (409), and lie within the store's offset bound
 //! (422).
 //!
-//! Errors are Kubernetes `Status` objects. Watches and the assignment stream are
-//! newline-delimited JSON; a watch event is `{"type":"ADDED|MODIFIED|DELETED","object":{…}}`.
+//! Errors are Kubernetes `Status` objects, with the object and field causes kubectl words its
+//! messages from. A watch streams one JSON event a line (`application/json`, as Kubernetes
+//! does): `{"type":"ADDED|MODIFIED|DELETED|BOOKMARK|ERROR","object":{…}}`; the assignment stream
+//! is NDJSON.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -98,11 +122,14 @@ pub fn router(coordinator: Coordinator) -> Router {
         )
         .route(&JOBS.collection_path(None), get(list_jobs))
         .route(&ns(&JOBS), get(list_jobs).post(create_job))
-        .route(&one(&JOBS), get(get_job).put(replace_job).delete(remove_job))
+        .route(&one(&JOBS), get(get_job).put(replace_job).patch(patch_job).delete(remove_job))
         .route(&format!("{}/status", one(&JOBS)), get(get_job))
         .route(&CRONJOBS.collection_path(None), get(list_cronjobs))
         .route(&ns(&CRONJOBS), get(list_cronjobs).post(create_cronjob))
-        .route(&one(&CRONJOBS), get(get_cronjob).put(replace_cronjob).delete(remove_cronjob))
+        .route(
+            &one(&CRONJOBS),
+            get(get_cronjob).put(replace_cronjob).patch(patch_cronjob).delete(remove_cronjob),
+        )
         .route(&format!("{}/status", one(&CRONJOBS)), get(get_cronjob))
         .route(&PODS.collection_path(None), get(list_pods))
         .route(&ns(&PODS), get(list_pods))
@@ -122,6 +149,7 @@ pub fn router(coordinator: Coordinator) -> Router {
         .route(&WORKERS.object_path("{name}/uncordon"), post(uncordon_worker))
         .route(&WORKERS.object_path("{name}/heartbeat"), post(heartbeat))
         .route(&WORKERS.object_path("{name}/assignments"), get(assignments))
+        .merge(crate::openapi::routes())
         .fallback(|uri: axum::http::Uri| async move {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -196,24 +224,75 @@ impl axum::extract::FromRequestParts<Coordinator> for Named {
     }
 }
 
-async fn list_namespaces() -> Json<Value> {
-    Json(json!({"kind": "NamespaceList", "apiVersion": "v1", "metadata": {}, "items": [namespace()]}))
+/// What the client accepts: a `meta.k8s.io` Table (kubectl's `get`), with the options of
+/// `includeObject`, or the objects themselves.
+struct Negotiated(Option<drover_api::table::TableOptions>);
+
+impl axum::extract::FromRequestParts<Coordinator> for Negotiated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &Coordinator,
+    ) -> ApiResult<Negotiated> {
+        let accept = parts.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let Some(version) = drover_api::table::negotiate_table(accept) else {
+            return Ok(Negotiated(None));
+        };
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct IncludeQuery {
+            include_object: Option<String>,
+        }
+        let q = Query::<IncludeQuery>::try_from_uri(&parts.uri)
+            .map_err(|e| ApiError::bad_request(e.body_text()))?;
+        let include = drover_api::table::IncludeObject::from_query(q.0.include_object.as_deref())
+            .map_err(ApiError::bad_request)?;
+        Ok(Negotiated(Some(drover_api::table::TableOptions { include, version, no_headers: false })))
+    }
 }
 
-async fn get_namespace(Path(name): Path<String>) -> ApiResult<Json<Value>> {
+/// One object, or a Table of one row when the client asked for a Table.
+fn one<T: drover_api::table::Printable>(obj: T, table: Option<drover_api::table::TableOptions>) -> Response {
+    match table {
+        Some(options) => {
+            let meta = drover_api::meta::ListMeta { resource_version: String::new(), ..Default::default() };
+            Json(drover_api::table::table_with(std::slice::from_ref(&obj), now(), options, meta))
+                .into_response()
+        }
+        None => Json(obj).into_response(),
+    }
+}
+
+async fn list_namespaces(State(c): State<Coordinator>, Negotiated(table): Negotiated) -> Response {
+    namespaces(&c, table, true)
+}
+
+async fn get_namespace(
+    State(c): State<Coordinator>,
+    Path(name): Path<String>,
+    Negotiated(table): Negotiated,
+) -> ApiResult<Response> {
     check_namespace(Some(&name))?;
-    Ok(Json(namespace()))
+    Ok(namespaces(&c, table, false))
 }
 
-/// `default`, the one namespace.
-fn namespace() -> Value {
-    json!({
-        "kind": "Namespace",
-        "apiVersion": "v1",
-        "metadata": {"name": drover_api::resource::DEFAULT_NAMESPACE},
-        "spec": {"finalizers": ["kubernetes"]},
-        "status": {"phase": "Active"},
-    })
+/// `default`, the one namespace (created, as far as clients can tell, when the coordinator
+/// started): as a list, one object, or a Table.
+fn namespaces(c: &Coordinator, table: Option<drover_api::table::TableOptions>, list: bool) -> Response {
+    let name = drover_api::resource::DEFAULT_NAMESPACE;
+    if let Some(options) = table {
+        let meta = drover_api::meta::ListMeta::default();
+        return Json(drover_api::table::namespace_table(&[(name, Some(c.started()))], now(), options, meta))
+            .into_response();
+    }
+    let ns = drover_api::table::namespace_object(name, Some(c.started()));
+    if list {
+        Json(json!({"kind": "NamespaceList", "apiVersion": "v1", "metadata": {}, "items": [ns]}))
+            .into_response()
+    } else {
+        Json(ns).into_response()
+    }
 }
 
 async fn metrics(State(c): State<Coordinator>) -> ApiResult<Response> {
@@ -377,11 +456,14 @@ pub struct ApiError {
     reason: &'static str,
     message: String,
     causes: Vec<String>,
+    /// The object the error is about (`kind`, `group`, `name`), for the `Status`' details:
+    /// kubectl words an invalid object's error from them (`The Job "pi" is invalid: …`).
+    about: Option<Box<(String, String, String)>>,
 }
 
 impl ApiError {
     fn new(code: StatusCode, reason: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { code, reason, message: message.into(), causes: Vec::new() }
+        ApiError { code, reason, message: message.into(), causes: Vec::new(), about: None }
     }
 
     fn not_found(kind: &str, name: &str) -> ApiError {
@@ -391,6 +473,36 @@ impl ApiError {
     fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "BadRequest", message)
     }
+
+    /// The error is about the object `kind` (`Job`) `name`.
+    fn about(mut self, kind: &str, name: &str) -> ApiError {
+        let group = drover_api::resource::ALL.iter().find(|r| r.kind == kind).map_or("", |r| r.group);
+        self.about = Some(Box::new((kind.to_string(), group.to_string(), name.to_string())));
+        self
+    }
+}
+
+/// A cause in a `Status`' details: a field error (`spec.completions: Invalid value: …`) is
+/// split into its field and message, with Kubernetes' reason for its type.
+fn cause_json(cause: &str) -> Value {
+    let Some((field, message)) = cause.split_once(": ").filter(|(f, _)| !f.is_empty() && !f.contains(' '))
+    else {
+        return json!({"message": cause});
+    };
+    let reason = [
+        ("Invalid value", "FieldValueInvalid"),
+        ("Required value", "FieldValueRequired"),
+        ("Unsupported value", "FieldValueNotSupported"),
+        ("Forbidden", "FieldValueForbidden"),
+        ("Duplicate value", "FieldValueDuplicate"),
+        ("Too long", "FieldValueTooLong"),
+        ("Too many", "FieldValueTooMany"),
+        ("Not found", "FieldValueNotFound"),
+    ]
+    .iter()
+    .find(|(prefix, _)| message.starts_with(prefix))
+    .map_or("FieldValueInvalid", |(_, reason)| reason);
+    json!({"reason": reason, "message": message, "field": field})
 }
 
 impl From<StoreError> for ApiError {
@@ -415,6 +527,12 @@ impl From<StoreError> for ApiError {
 impl ApiError {
     /// The error as a Kubernetes `Status` object.
     fn status_json(&self) -> Value {
+        let mut details = json!({"causes": self.causes.iter().map(|c| cause_json(c)).collect::<Vec<_>>()});
+        if let Some((kind, group, name)) = self.about.as_deref() {
+            details["kind"] = json!(kind);
+            details["group"] = json!(group);
+            details["name"] = json!(name);
+        }
         json!({
             "kind": "Status",
             "apiVersion": "v1",
@@ -422,7 +540,7 @@ impl ApiError {
             "status": "Failure",
             "message": self.message,
             "reason": self.reason,
-            "details": { "causes": self.causes.iter().map(|c| json!({"message": c})).collect::<Vec<_>>() },
+            "details": details,
             "code": self.code.as_u16(),
         })
     }
@@ -430,23 +548,16 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({
-            "kind": "Status",
-            "apiVersion": "v1",
-            "status": "Failure",
-            "message": self.message,
-            "reason": self.reason,
-            "details": { "causes": self.causes.iter().map(|c| json!({"message": c})).collect::<Vec<_>>() },
-            "code": self.code.as_u16(),
-        });
-        (self.code, Json(body)).into_response()
+        (self.code, Json(self.status_json())).into_response()
     }
 }
 
 type ApiResult<T> = Result<T, ApiError>;
 
-/// A JSON request body. Unlike [`Json`], a body that is not JSON is refused with a `Status`: 415
-/// without `Content-Type: application/json`, 400 when it does not parse, 422 when it does not fit
+/// A JSON request body, or a Kubernetes protobuf one read as JSON
+/// ([`drover_api::protobuf::decode`], 400 when it cannot be). Unlike [`Json`], a body that is
+/// neither is refused with a `Status`: 415 with another `Content-Type` than JSON (or with none
+/// from a browser, which sends an `Origin`), 400 when it does not parse, 422 when it does not fit
 /// the type; and one that has not arrived within [`Config::body_read_timeout`](crate::Config)
 /// with 408.
 struct ApiJson<T>(T);
@@ -455,6 +566,28 @@ impl<T: serde::de::DeserializeOwned> axum::extract::FromRequest<Coordinator> for
     type Rejection = ApiError;
 
     async fn from_request(req: axum::extract::Request, c: &Coordinator) -> Result<Self, ApiError> {
+        let mut req = req;
+        // kube-apiserver reads a body without a Content-Type as JSON, and some clients (the
+        // Python `kubernetes` client) send none. A browser may send none too, across sites and
+        // without a preflight: such a request carries an `Origin`, and is refused (415) as a
+        // cross-site request forgery would be.
+        let headers = req.headers_mut();
+        if !headers.contains_key(header::CONTENT_TYPE) && !headers.contains_key(header::ORIGIN) {
+            headers.insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+        }
+        // kubectl's typed clients (`create job`, `create cronjob`) send Kubernetes protobuf.
+        let protobuf = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| {
+            let media_type = v.split(';').next().unwrap_or_default().trim();
+            media_type.eq_ignore_ascii_case(drover_api::protobuf::CONTENT_TYPE)
+        });
+        if protobuf {
+            let bytes = ApiBytes::from_request(req, c).await?.0;
+            let value =
+                drover_api::protobuf::decode(&bytes).map_err(|e| ApiError::bad_request(e.to_string()))?;
+            return serde_json::from_value(value)
+                .map(ApiJson)
+                .map_err(|e| ApiError::bad_request(e.to_string()));
+        }
         match within_body_timeout(c, Json::<T>::from_request(req, c)).await? {
             Ok(Json(value)) => Ok(ApiJson(value)),
             Err(rejection) => {
@@ -728,9 +861,17 @@ fn list_body<T: serde::Serialize>(
     json!({"kind": format!("{}List", info.kind), "apiVersion": info.api_version(), "metadata": metadata, "items": items})
 }
 
-async fn list_or_watch<T>(c: Coordinator, q: ListQuery) -> ApiResult<Response>
+/// Prepares objects for their Table rows (a worker's running pods are counted).
+type Prepare<T> = fn(&Coordinator, &mut [T]) -> ApiResult<()>;
+
+async fn list_or_watch<T>(
+    c: Coordinator,
+    q: ListQuery,
+    table: Option<drover_api::table::TableOptions>,
+    prepare: Prepare<T>,
+) -> ApiResult<Response>
 where
-    T: Object + drover_api::resource::Resource + Send + 'static,
+    T: Object + drover_api::resource::Resource + drover_api::table::Printable + Send + 'static,
 {
     let info = T::INFO;
     let selector = q.selector()?;
@@ -747,12 +888,22 @@ where
     if !flag(&q.watch) {
         let (items, revision) = c.store().read(|t| Ok((t.list::<T>()?, t.revision()?)))?;
         let items: Vec<T> = items.into_iter().filter(|o| select(o)).collect();
-        let (page, revision, token, remaining) = paginate(items, |o| o.meta().name.as_str(), &q, revision)?;
+        let (mut page, revision, token, remaining) =
+            paginate(items, |o| o.meta().name.as_str(), &q, revision)?;
+        if let Some(options) = table {
+            prepare(&c, &mut page)?;
+            let meta = drover_api::meta::ListMeta {
+                resource_version: revision.to_string(),
+                continue_: token,
+                remaining_item_count: (remaining > 0).then_some(remaining as i64),
+            };
+            return Ok(Json(drover_api::table::table_with(&page, now(), options, meta)).into_response());
+        }
         return Ok(Json(list_body(&info, &page, revision, token, remaining)).into_response());
     }
     // A watch: the current objects as ADDED, then every change; or, from a resourceVersion,
     // the changes after it.
-    let (initial, after, rx) = match from {
+    let (initial, after, passed, rx) = match from {
         None => {
             // Subscribe before listing: a change is then either in the list or arrives after it
             // (the store publishes under the lock a read takes; see `Coordinator::commit`).
@@ -766,17 +917,19 @@ where
                         .into_owned()
                 })
                 .collect();
-            (initial, revision, rx)
+            (initial, revision, revision, rx)
         }
         Some(from) => match c.watch_from(from) {
             Ok(resumed) => {
+                // A bookmark may name the newest change replayed, of any kind.
+                let passed = resumed.replay.iter().map(|e| e.revision).max().unwrap_or(from).max(from);
                 let replay: Vec<String> = resumed
                     .replay
                     .iter()
                     .filter(|ev| ev.kind == T::KIND)
                     .filter_map(|ev| watch_line(ev, &selector, &fields))
                     .collect();
-                (replay, from, resumed.rx)
+                (replay, from, passed, resumed.rx)
             }
             Err(oldest) => {
                 let status = ApiError::new(
@@ -790,7 +943,7 @@ where
             }
         },
     };
-    let seen = Arc::new(std::sync::atomic::AtomicI64::new(after));
+    let seen = Arc::new(std::sync::atomic::AtomicI64::new(passed));
     let seen_by_updates = seen.clone();
     let updates =
         BroadcastStream::new(rx).take_while(|r| std::future::ready(r.is_ok())).filter_map(move |r| {
@@ -808,7 +961,39 @@ where
         });
     let bookmarks = flag(&q.allow_watch_bookmarks).then_some((info, seen));
     let timeout = q.timeout_seconds.map(Duration::from_secs);
-    Ok(watch_response(&c, stream::iter(initial).chain(updates), bookmarks, timeout))
+    let lines = stream::iter(initial).chain(updates);
+    let Some(options) = table else {
+        return Ok(watch_response(&c, lines, bookmarks, timeout));
+    };
+    // kubectl's `get -w`: each event's object is a Table of one row.
+    let cc = c.clone();
+    let lines = lines.map(move |line| as_table_event::<T>(&cc, &line, options, prepare).unwrap_or(line));
+    Ok(watch_response(&c, lines, bookmarks, timeout))
+}
+
+/// A watch line `{"type":…,"object":…}` with its object as a Table of one row; `None` when
+/// the line is not an event of a `T` (an error, a bookmark).
+fn as_table_event<T: Object + drover_api::table::Printable>(
+    c: &Coordinator,
+    line: &str,
+    options: drover_api::table::TableOptions,
+    prepare: Prepare<T>,
+) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Event<T> {
+        #[serde(rename = "type")]
+        type_: String,
+        object: T,
+    }
+    let ev: Event<T> = serde_json::from_str(line).ok()?;
+    let mut items = [ev.object];
+    prepare(c, &mut items).ok()?;
+    let meta = drover_api::meta::ListMeta {
+        resource_version: items[0].meta().resource_version.clone(),
+        ..Default::default()
+    };
+    let table = drover_api::table::table_with(&items, now(), options, meta);
+    Some(json!({"type": ev.type_, "object": table}).to_string())
 }
 
 /// A change as a watch line for a watcher of `T` with these selectors, or `None` when it does
@@ -922,19 +1107,24 @@ where
 async fn list_jobs(
     State(c): State<Coordinator>,
     _: Scope,
+    Negotiated(table): Negotiated,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Response> {
-    list_or_watch::<Job>(c, q).await
+    list_or_watch::<Job>(c, q, table, |_, _| Ok(())).await
 }
 
-async fn get_job(State(c): State<Coordinator>, Named(name): Named) -> ApiResult<Json<Job>> {
-    c.store().get::<Job>(&name)?.map(Json).ok_or_else(|| ApiError::not_found("jobs.batch", &name))
+async fn get_job(
+    State(c): State<Coordinator>,
+    Named(name): Named,
+    Negotiated(table): Negotiated,
+) -> ApiResult<Response> {
+    let obj = c.store().get::<Job>(&name)?.ok_or_else(|| ApiError::not_found("jobs.batch", &name))?;
+    Ok(one(obj, table))
 }
 
 /// The query of a write (POST, PUT, PATCH).
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
-#[allow(dead_code)] // field_manager and force: read by PATCH (server-side apply), coming next.
 struct WriteQuery {
     /// `Strict` (Drover's default), `Warn` or `Ignore`: what an unknown field gets.
     field_validation: Option<String>,
@@ -1021,7 +1211,7 @@ fn admit(body: Value, validation: FieldValidation) -> ApiResult<(Manifest, Vec<S
             drover_api::validation::invalid_message(kind, name, &messages),
         );
         err.causes = messages;
-        err
+        err.about(kind, name)
     };
     let mut body = body;
     let mut warnings = Vec::new();
@@ -1038,7 +1228,11 @@ fn admit(body: Value, validation: FieldValidation) -> ApiResult<(Manifest, Vec<S
         if unknown.is_empty() || attempt > 0 {
             return Err(invalid(kind, err.name.as_deref().unwrap_or(""), err.messages));
         }
-        // Unknown fields are a decoding error, found before validation (as in Kubernetes).
+        // Unknown fields alone are a decoding error (400, Kubernetes' strict decoding); with
+        // other errors, every error is reported at once (422), which Kubernetes would not.
+        if validation == FieldValidation::Strict && unknown.len() < err.messages.len() {
+            return Err(invalid(kind, err.name.as_deref().unwrap_or(""), err.messages));
+        }
         if validation == FieldValidation::Strict {
             let fields: Vec<String> = unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect();
             let mut e = ApiError::bad_request(format!(
@@ -1147,7 +1341,8 @@ fn replace_job_with(
         let mut errors = Vec::new();
         let (old, new) = (&job.spec, &submitted.spec);
         if old.completions != new.completions {
-            errors.push("spec.completions: Invalid value: field is immutable".to_string());
+            let value = new.completions.map_or("null".to_string(), |n| n.to_string());
+            errors.push(format!("spec.completions: Invalid value: {value}: field is immutable"));
         }
         let mut old_template = old.template.clone();
         let mut new_template = new.template.clone();
@@ -1170,7 +1365,7 @@ fn replace_job_with(
                 format!("Job.batch {name:?} is invalid: {}", errors.join(", ")),
             );
             err.causes = errors;
-            return Ok(Err(err));
+            return Ok(Err(err.about("Job", &name)));
         }
         let spec_changed = job.spec.parallelism != new.parallelism
             || job.spec.suspend != new.suspend
@@ -1250,18 +1445,87 @@ fn check_resource_version(
 #[serde(rename_all = "camelCase")]
 struct DeleteQuery {
     propagation_policy: Option<String>,
+    dry_run: Option<String>,
 }
 
-impl DeleteQuery {
-    /// True unless `propagationPolicy=Orphan`.
-    fn cascade(&self) -> ApiResult<bool> {
-        match self.propagation_policy.as_deref() {
-            None | Some("Background") | Some("Foreground") => Ok(true),
-            Some("Orphan") => Ok(false),
-            Some(other) => {
-                Err(ApiError::bad_request(format!("propagationPolicy: Unsupported value: {other:?}")))
-            }
+/// A DELETE's body: Kubernetes' `DeleteOptions` (kubectl sends its `--cascade` there).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct DeleteOptions {
+    propagation_policy: Option<String>,
+    /// The deprecated form of `propagationPolicy: Orphan`.
+    orphan_dependents: Option<bool>,
+    preconditions: Option<Preconditions>,
+    #[serde(default)]
+    dry_run: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Preconditions {
+    uid: Option<String>,
+    resource_version: Option<String>,
+}
+
+/// What a DELETE asks for: whether dependents go too, and the preconditions.
+struct Deletion {
+    cascade: bool,
+    preconditions: Preconditions,
+}
+
+impl Deletion {
+    /// From the query and the body (which wins): `Background` (the default) and `Foreground`
+    /// delete the dependents with the object, in one transaction (so the two differ only in
+    /// Kubernetes); `Orphan` leaves them. A dry run is refused: nothing is deleted.
+    fn read(q: &DeleteQuery, body: &[u8]) -> ApiResult<Deletion> {
+        let options: DeleteOptions = if body.iter().all(u8::is_ascii_whitespace) {
+            DeleteOptions::default()
+        } else {
+            serde_json::from_slice(body)
+                .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?
+        };
+        if !options.dry_run.is_empty() || q.dry_run.as_deref().is_some_and(|d| !d.is_empty()) {
+            return Err(ApiError::bad_request(
+                "dryRun: Drover does not do server-side dry runs; nothing was deleted (use --dry-run=client)",
+            ));
         }
+        let policy = options
+            .propagation_policy
+            .or_else(|| (options.orphan_dependents == Some(true)).then(|| "Orphan".to_string()))
+            .or_else(|| q.propagation_policy.clone());
+        let cascade = match policy.as_deref() {
+            None | Some("Background") | Some("Foreground") => true,
+            Some("Orphan") => false,
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "propagationPolicy: Unsupported value: {other:?}: supported values: \"Background\", \"Foreground\", \"Orphan\""
+                )));
+            }
+        };
+        Ok(Deletion { cascade, preconditions: options.preconditions.unwrap_or_default() })
+    }
+
+    /// Refuses the deletion when a precondition does not hold for `meta` (409, Kubernetes'
+    /// message).
+    fn check(&self, resource: &str, meta: &drover_api::ObjectMeta) -> ApiResult<()> {
+        let p = &self.preconditions;
+        let failed = |what: &str, want: &str, got: &str| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "Conflict",
+                format!(
+                    "Operation cannot be fulfilled on {resource} {:?}: Precondition failed: {what} in precondition: {want}, {what} in object meta: {got}",
+                    meta.name
+                ),
+            )
+        };
+        if let Some(uid) = p.uid.as_deref().filter(|u| *u != meta.uid) {
+            return Err(failed("UID", uid, &meta.uid));
+        }
+        if let Some(rv) = p.resource_version.as_deref().filter(|v| *v != meta.resource_version) {
+            return Err(failed("ResourceVersion", rv, &meta.resource_version));
+        }
+        Ok(())
     }
 }
 
@@ -1269,9 +1533,159 @@ async fn remove_job(
     State(c): State<Coordinator>,
     Named(name): Named,
     Query(q): Query<DeleteQuery>,
+    ApiBytes(body): ApiBytes,
 ) -> ApiResult<Json<Job>> {
-    let cascade = q.cascade()?;
-    delete_job(&c, &name, cascade)?.map(Json).ok_or_else(|| ApiError::not_found("jobs.batch", &name))
+    let deletion = Deletion::read(&q, &body)?;
+    if let Some(job) = c.store().get::<Job>(&name)? {
+        deletion.check("jobs.batch", &job.metadata)?;
+    }
+    delete_job(&c, &name, deletion.cascade)?.map(Json).ok_or_else(|| ApiError::not_found("jobs.batch", &name))
+}
+
+// === patches ===
+
+/// The most attempts a patch makes when the object changed between its read and its write (as
+/// kube-apiserver retries a patch on a conflict it caused itself).
+const PATCH_ATTEMPTS: usize = 5;
+
+/// A written object and the warnings to send with it.
+type Written<T> = ApiResult<(T, Vec<String>)>;
+
+/// The kind-specific parts of a patch: the kind's patch rules, its resource name, and how an
+/// admitted body replaces or creates the object.
+struct Patchable<T> {
+    kind: drover_api::patch::PatchKind,
+    resource: &'static str,
+    replace: fn(&Coordinator, &str, Value, FieldValidation) -> Written<T>,
+    create: fn(&Coordinator, Value, FieldValidation) -> Written<T>,
+}
+
+async fn patch_job(
+    State(c): State<Coordinator>,
+    Named(name): Named,
+    Query(q): Query<WriteQuery>,
+    headers: axum::http::HeaderMap,
+    ApiBytes(body): ApiBytes,
+) -> ApiResult<Response> {
+    let how = Patchable {
+        kind: drover_api::patch::PatchKind::Job,
+        resource: "jobs.batch",
+        replace: replace_job_with,
+        create: |c, body, validation| {
+            let (job, warnings) = admit_job(body, validation)?;
+            Ok((create_admitted_job(c, job)?, warnings))
+        },
+    };
+    patch(&c, &name, &q, &headers, &body, how)
+}
+
+async fn patch_cronjob(
+    State(c): State<Coordinator>,
+    Named(name): Named,
+    Query(q): Query<WriteQuery>,
+    headers: axum::http::HeaderMap,
+    ApiBytes(body): ApiBytes,
+) -> ApiResult<Response> {
+    let how = Patchable {
+        kind: drover_api::patch::PatchKind::CronJob,
+        resource: "cronjobs.batch",
+        replace: replace_cronjob_with,
+        create: |c, body, validation| {
+            let (cj, warnings) = admit_cronjob(body, validation)?;
+            Ok((create_admitted_cronjob(c, cj)?, warnings))
+        },
+    };
+    patch(&c, &name, &q, &headers, &body, how)
+}
+
+/// PATCH in Kubernetes' four forms, chosen by `Content-Type`: JSON merge patch, strategic
+/// merge patch (kubectl's default and client-side `apply`), JSON patch, and server-side apply
+/// (`application/apply-patch+yaml`, which creates the object when it does not exist). The
+/// patched object then goes through the same checks as a replace: validation, immutable
+/// fields, and the `resourceVersion` precondition when the patch sets one.
+fn patch<T: Object + serde::Serialize>(
+    c: &Coordinator,
+    name: &str,
+    q: &WriteQuery,
+    headers: &axum::http::HeaderMap,
+    body: &[u8],
+    how: Patchable<T>,
+) -> ApiResult<Response> {
+    use drover_api::patch;
+    q.refuse_dry_run()?;
+    let validation = q.validation()?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let bad = |e: patch::PatchError| ApiError::bad_request(e.to_string());
+    let apply = content_type == "application/apply-patch+yaml";
+    let patch_value: Value = match content_type.as_str() {
+        "application/apply-patch+yaml" => patch::parse_apply_body(body).map_err(bad)?,
+        "application/merge-patch+json"
+        | "application/strategic-merge-patch+json"
+        | "application/json-patch+json" => serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("the patch is not JSON: {e}")))?,
+        other => {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UnsupportedMediaType",
+                format!(
+                    "the body of the request was in an unknown format ({other:?}): accepted media types are application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json, application/apply-patch+yaml"
+                ),
+            ));
+        }
+    };
+    let force = flag(&q.force);
+    if force && !apply {
+        return Err(ApiError::bad_request("force: Forbidden: may not be specified for non-apply patch"));
+    }
+    let manager = q.field_manager.clone().unwrap_or_default();
+    let sets_version = patch_value["metadata"]["resourceVersion"].is_string();
+    for attempt in 1..=PATCH_ATTEMPTS {
+        let live = c.store().get::<T>(name)?;
+        let Some(live) = live else {
+            if !apply {
+                return Err(ApiError::not_found(how.resource, name));
+            }
+            let created =
+                patch::server_side_apply(None, &patch_value, &manager, force, now()).map_err(apply_error)?;
+            let (obj, warnings) = (how.create)(c, created, validation)?;
+            return Ok(with_warnings((StatusCode::CREATED, Json(obj)).into_response(), &warnings));
+        };
+        let mut target = serde_json::to_value(&live).map_err(|e| ApiError::bad_request(e.to_string()))?;
+        match content_type.as_str() {
+            "application/merge-patch+json" => patch::merge_patch(&mut target, &patch_value),
+            "application/strategic-merge-patch+json" => {
+                patch::strategic_merge_patch(&mut target, &patch_value, how.kind).map_err(bad)?
+            }
+            "application/json-patch+json" => patch::json_patch(&mut target, &patch_value).map_err(bad)?,
+            _ => {
+                target = patch::server_side_apply(Some(&target), &patch_value, &manager, force, now())
+                    .map_err(apply_error)?
+            }
+        }
+        match (how.replace)(c, name, target, validation) {
+            Ok((obj, warnings)) => return Ok(with_warnings(Json(obj).into_response(), &warnings)),
+            // The object changed since it was read: patch the new version, unless the patch
+            // itself asked for a version.
+            Err(e) if e.code == StatusCode::CONFLICT && !sets_version && attempt < PATCH_ATTEMPTS => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    unreachable!("the last attempt returns")
+}
+
+/// A server-side apply error as Kubernetes answers it (409 for conflicts).
+fn apply_error(e: drover_api::patch::ApplyError) -> ApiError {
+    match e {
+        drover_api::patch::ApplyError::Conflict(_) => {
+            ApiError::new(StatusCode::CONFLICT, "Conflict", e.to_string())
+        }
+        other => ApiError::bad_request(other.to_string()),
+    }
 }
 
 // === cronjobs ===
@@ -1279,13 +1693,19 @@ async fn remove_job(
 async fn list_cronjobs(
     State(c): State<Coordinator>,
     _: Scope,
+    Negotiated(table): Negotiated,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Response> {
-    list_or_watch::<CronJob>(c, q).await
+    list_or_watch::<CronJob>(c, q, table, |_, _| Ok(())).await
 }
 
-async fn get_cronjob(State(c): State<Coordinator>, Named(name): Named) -> ApiResult<Json<CronJob>> {
-    c.store().get::<CronJob>(&name)?.map(Json).ok_or_else(|| ApiError::not_found("cronjobs.batch", &name))
+async fn get_cronjob(
+    State(c): State<Coordinator>,
+    Named(name): Named,
+    Negotiated(table): Negotiated,
+) -> ApiResult<Response> {
+    let obj = c.store().get::<CronJob>(&name)?.ok_or_else(|| ApiError::not_found("cronjobs.batch", &name))?;
+    Ok(one(obj, table))
 }
 
 async fn create_cronjob(
@@ -1377,9 +1797,13 @@ async fn remove_cronjob(
     State(c): State<Coordinator>,
     Named(name): Named,
     Query(q): Query<DeleteQuery>,
+    ApiBytes(body): ApiBytes,
 ) -> ApiResult<Json<CronJob>> {
-    let cascade = q.cascade()?;
-    crate::cronjobs::delete_cronjob(&c, &name, cascade)?
+    let deletion = Deletion::read(&q, &body)?;
+    if let Some(cj) = c.store().get::<CronJob>(&name)? {
+        deletion.check("cronjobs.batch", &cj.metadata)?;
+    }
+    crate::cronjobs::delete_cronjob(&c, &name, deletion.cascade)?
         .map(Json)
         .ok_or_else(|| ApiError::not_found("cronjobs.batch", &name))
 }
@@ -1389,13 +1813,19 @@ async fn remove_cronjob(
 async fn list_pods(
     State(c): State<Coordinator>,
     _: Scope,
+    Negotiated(table): Negotiated,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Response> {
-    list_or_watch::<Pod>(c, q).await
+    list_or_watch::<Pod>(c, q, table, |_, _| Ok(())).await
 }
 
-async fn get_pod(State(c): State<Coordinator>, Named(name): Named) -> ApiResult<Json<Pod>> {
-    c.store().get::<Pod>(&name)?.map(Json).ok_or_else(|| ApiError::not_found("pods", &name))
+async fn get_pod(
+    State(c): State<Coordinator>,
+    Named(name): Named,
+    Negotiated(table): Negotiated,
+) -> ApiResult<Response> {
+    let obj = c.store().get::<Pod>(&name)?.ok_or_else(|| ApiError::not_found("pods", &name))?;
+    Ok(one(obj, table))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -1412,7 +1842,7 @@ async fn read_log(
     let uid = pod.metadata.uid.clone();
     if !q.follow.unwrap_or(false) {
         let (bytes, _) = c.store().read(|t| t.read_log(&uid, 0))?;
-        return Ok(bytes.into_response());
+        return Ok(([(header::CONTENT_TYPE, "text/plain")], bytes).into_response());
     }
     let logs = c.log_notifications();
     let token = c.shutdown.clone();
@@ -1554,6 +1984,7 @@ const RECENT_EVENTS: usize = 1000;
 async fn list_events(
     State(c): State<Coordinator>,
     _: Scope,
+    Negotiated(table): Negotiated,
     Query(q): Query<EventQuery>,
     Query(lq): Query<ListQuery>,
 ) -> ApiResult<Response> {
@@ -1578,11 +2009,24 @@ async fn list_events(
     }
     let revision = events.last().map_or(0, |(id, _)| *id);
     // Ordered by name, as Kubernetes lists (an object's events then follow one another in time).
-    let mut items: Vec<Value> =
-        events.iter().map(|(id, e)| e.to_core_v1(*id)).filter(|v| fields.matches(v)).collect();
-    items.sort_by(|a, b| a["metadata"]["name"].as_str().cmp(&b["metadata"]["name"].as_str()));
+    let mut items: Vec<(Value, drover_api::Event)> = events
+        .into_iter()
+        .map(|(id, e)| (e.to_core_v1_with_id(id), e))
+        .filter(|(v, _)| fields.matches(v))
+        .collect();
+    items.sort_by(|a, b| a.0["metadata"]["name"].as_str().cmp(&b.0["metadata"]["name"].as_str()));
     let (page, revision, token, remaining) =
-        paginate(items, |v| v["metadata"]["name"].as_str().unwrap_or(""), &lq, revision)?;
+        paginate(items, |(v, _)| v["metadata"]["name"].as_str().unwrap_or(""), &lq, revision)?;
+    if let Some(options) = table {
+        let events: Vec<drover_api::Event> = page.into_iter().map(|(_, e)| e).collect();
+        let meta = drover_api::meta::ListMeta {
+            resource_version: revision.to_string(),
+            continue_: token,
+            remaining_item_count: (remaining > 0).then_some(remaining as i64),
+        };
+        return Ok(Json(drover_api::table::table_with(&events, now(), options, meta)).into_response());
+    }
+    let page: Vec<Value> = page.into_iter().map(|(v, _)| v).collect();
     if flag(&lq.watch) {
         // Events are not watched: the current ones are sent, then the stream stays open.
         let lines: Vec<String> =
@@ -1597,13 +2041,35 @@ async fn list_events(
 async fn list_workers(
     State(c): State<Coordinator>,
     _: Scope,
+    Negotiated(table): Negotiated,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Response> {
-    list_or_watch::<Worker>(c, q).await
+    list_or_watch::<Worker>(c, q, table, count_running).await
 }
 
-async fn get_worker(State(c): State<Coordinator>, Named(name): Named) -> ApiResult<Json<Worker>> {
-    c.store().get::<Worker>(&name)?.map(Json).ok_or_else(|| ApiError::not_found("workers", &name))
+async fn get_worker(
+    State(c): State<Coordinator>,
+    Named(name): Named,
+    Negotiated(table): Negotiated,
+) -> ApiResult<Response> {
+    let mut worker = c.store().get::<Worker>(&name)?.ok_or_else(|| ApiError::not_found("workers", &name))?;
+    if table.is_some() {
+        count_running(&c, std::slice::from_mut(&mut worker))?;
+    }
+    Ok(one(worker, table))
+}
+
+/// Fills each worker's `status.running` (for its Table row): its bound pods not yet finished.
+fn count_running(c: &Coordinator, workers: &mut [Worker]) -> ApiResult<()> {
+    let pods = c.store().list::<Pod>()?;
+    for w in workers {
+        let running = pods
+            .iter()
+            .filter(|p| p.spec.node_name.as_deref() == Some(w.metadata.name.as_str()) && !p.is_terminal())
+            .count();
+        w.status.running = i32::try_from(running).unwrap_or(i32::MAX);
+    }
+    Ok(())
 }
 
 async fn register_worker(

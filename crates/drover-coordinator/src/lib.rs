@@ -15,6 +15,8 @@
 //! - [`events`]: removes events older than [`Config::event_ttl`].
 //! - [`metrics`]: `GET /metrics` in Prometheus' text format.
 //! - [`api`]: the axum router. Only this module knows HTTP paths and status codes.
+//! - [`openapi`]: `/openapi/v2` and `/openapi/v3…`, the documents of `drover_api::openapi`
+//!   (`openapi::routes()`, merged into the router).
 //! - [`serve`]: the connection loop: a cap on open connections, a header-read timeout, graceful
 //!   shutdown, HTTPS.
 //! - [`tls`]: the certificate and key of HTTPS, and the self-signed pair of
@@ -28,6 +30,7 @@ pub mod cronjobs;
 pub mod discovery;
 pub mod events;
 pub mod metrics;
+pub mod openapi;
 pub mod scheduler;
 pub mod serve;
 pub mod state;
@@ -86,6 +89,9 @@ pub struct Config {
     pub max_connections: usize,
     /// Serve HTTPS only, with this certificate and key; `None` serves plain HTTP.
     pub tls: Option<tls::TlsConfig>,
+    /// How many recent changes are kept for watches that resume from a `resourceVersion`
+    /// ([`state::WATCH_HISTORY`] by default); an older one gets 410 Expired.
+    pub watch_history: usize,
 }
 
 /// [`Config::header_read_timeout`]'s default: 15 s (clients drop idle connections after 10 s,
@@ -113,6 +119,7 @@ impl Default for Config {
             token: None,
             insecure: false,
             stream_keepalive: drover_api::protocol::STREAM_KEEPALIVE,
+            watch_history: state::WATCH_HISTORY,
             public_hosts: Vec::new(),
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             body_read_timeout: DEFAULT_BODY_READ_TIMEOUT,

@@ -233,7 +233,7 @@ impl Coordinator {
                 object,
                 revision: change.revision,
             };
-            if history.events.len() >= WATCH_HISTORY
+            if history.events.len() >= self.config.watch_history.max(1)
                 && let Some(old) = history.events.pop_front()
             {
                 history.forgotten = history.forgotten.max(old.revision);

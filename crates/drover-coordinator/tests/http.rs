@@ -1,6 +1,7 @@
 //! The coordinator's HTTP surface through `drover_coordinator::run` on a real 127.0.0.1:0
 //! listener: the DNS-rebinding guard, slow and half-sent requests, the connection cap, bodies
-//! that are not JSON, log appends, the data directory's permissions, and HTTPS.
+//! that are not JSON, Kubernetes protobuf bodies, log appends, the data directory's
+//! permissions, and HTTPS.
 
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt as _;
@@ -259,6 +260,7 @@ async fn a_body_sent_too_slowly_is_refused_with_408_and_its_connection_closed() 
     let s = Served::start(Config { body_read_timeout: limit, ..Config::default() }).await;
     for (path, content_type) in [
         ("/apis/batch/v1/namespaces/default/jobs", "application/json"),
+        ("/apis/batch/v1/namespaces/default/jobs", "application/vnd.kubernetes.protobuf"),
         ("/api/v1/namespaces/default/pods/p/log?offset=0", "text/plain"),
     ] {
         let mut conn = TcpStream::connect(s.addr).await.unwrap();
@@ -313,6 +315,28 @@ async fn bodies_that_are_not_json_are_refused_with_a_status() {
     .await;
     assert_eq!(code, 400, "{answer}");
     assert!(answer.contains(r#""kind":"Status""#) && answer.contains(r#""reason":"BadRequest""#), "{answer}");
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_body_without_content_type_is_json_unless_a_browser_sent_it() {
+    let s = Served::start(Config::default()).await;
+    let post = |name: &str, origin: &str| {
+        let body = format!(
+            r#"{{"apiVersion":"batch/v1","kind":"Job","metadata":{{"name":"{name}"}},"spec":{{"template":{{"spec":{{"restartPolicy":"Never","containers":[{{"name":"c","image":"busybox","command":["true"]}}]}}}}}}}}"#
+        );
+        format!(
+            "POST /apis/batch/v1/namespaces/default/jobs HTTP/1.1\r\nHost: localhost\r\n{origin}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    // What the Python `kubernetes` client sends: no Content-Type, no Origin.
+    let (code, answer) = raw(s.addr, &post("no-type", "")).await;
+    assert_eq!(code, 201, "{answer}");
+    // A page in a browser can send a body without a Content-Type across sites, with no
+    // preflight; the browser adds its Origin, and the request is refused.
+    let (code, answer) = raw(s.addr, &post("from-a-page", "Origin: https://evil.example\r\n")).await;
+    assert_eq!(code, 415, "{answer}");
     s.stop().await;
 }
 
@@ -559,4 +583,40 @@ async fn a_stalled_tls_handshake_is_closed_after_the_header_read_timeout() {
     assert!(served_at >= timeout, "waited for a permit: {served_at:?}");
     s.stop().await;
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn kubernetes_protobuf_bodies_are_read_as_json() {
+    let s = Served::start(Config::default()).await;
+    let post = |path: &'static str, body: Vec<u8>| async move {
+        let mut request = format!(
+            "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/vnd.kubernetes.protobuf\r\nAccept: application/vnd.kubernetes.protobuf,application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        request.extend_from_slice(&body);
+        let mut conn = TcpStream::connect(s.addr).await.unwrap();
+        conn.write_all(&request).await.unwrap();
+        let answer = String::from_utf8(until_closed(conn).await).unwrap();
+        let code: u16 = answer.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        (code, answer)
+    };
+    // What kubectl 1.32 sent for `create job hi --image=busybox -- echo hi` and `create cronjob
+    // nightly --image=busybox --schedule="0 0 * * *" -- echo hi`.
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../drover-api/tests/data");
+    let job = std::fs::read(data.join("job-image.pb")).unwrap();
+    let (code, answer) = post("/apis/batch/v1/namespaces/default/jobs", job.clone()).await;
+    assert_eq!(code, 201, "{answer}");
+    assert!(answer.contains("application/json") && answer.contains(r#""command":["echo","hi"]"#), "{answer}");
+    let cronjob = std::fs::read(data.join("cronjob.pb")).unwrap();
+    let (code, answer) = post("/apis/batch/v1/namespaces/default/cronjobs", cronjob).await;
+    assert_eq!(code, 201, "{answer}");
+    assert!(answer.contains(r#""schedule":"0 0 * * *""#), "{answer}");
+    // A field Drover's table does not know is refused, not dropped.
+    let mut unknown = job;
+    unknown.extend_from_slice(&[0x48, 0x01]); // field 9, varint 1, in runtime.Unknown
+    let (code, answer) = post("/apis/batch/v1/namespaces/default/jobs", unknown).await;
+    assert_eq!(code, 400, "{answer}");
+    assert!(answer.contains("unknown field 9 in k8s.io.apimachinery.pkg.runtime.Unknown"), "{answer}");
+    s.stop().await;
 }

@@ -1121,6 +1121,7 @@ fn status(
             ready,
             restart_count: restarts,
             image: container.image.clone(),
+            image_id: String::new(),
         }],
     }
 }
