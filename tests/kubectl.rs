@@ -417,6 +417,9 @@ async fn kubectl_needs_the_coordinators_token() {
     // The harness's CLI (DROVER_CERTIFICATE_AUTHORITY) creates a Job kubectl then lists.
     c.create("j", &job_yaml("over-https", "", "Never", "true"));
     assert_eq!(k.ok(&["get", "jobs", "-o", "name"]).trim(), "job.batch/over-https");
+    // And kubectl writes through it.
+    k.ok(&["create", "job", "from-kubectl", "--image", "busybox", "--", "true"]);
+    c.client().get_job("from-kubectl").await.unwrap();
 }
 
 /// Whether Python's `kubernetes` client is installed; panics when it is missing and CI requires
