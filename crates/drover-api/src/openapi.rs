@@ -1507,16 +1507,9 @@ spec:
             ("apis/batch/v1", "/apis/batch/v1/cronjobs", "get", "listBatchV1CronJobForAllNamespaces", "list"),
             (
                 "apis/batch/v1",
-                "/apis/batch/v1/namespaces/{namespace}/cronjobs",
+                "/apis/batch/v1/namespaces/{namespace}/cronjobs/{name}",
                 "delete",
-                "deleteBatchV1CollectionNamespacedCronJob",
-                "deletecollection",
-            ),
-            (
-                "api/v1",
-                "/api/v1/namespaces/{namespace}/pods/{name}",
-                "delete",
-                "deleteCoreV1NamespacedPod",
+                "deleteBatchV1NamespacedCronJob",
                 "delete",
             ),
             ("api/v1", "/api/v1/namespaces/{namespace}/pods", "get", "listCoreV1NamespacedPod", "list"),
@@ -1547,6 +1540,14 @@ spec:
             let op = &document["paths"][path][method];
             assert_eq!(op["operationId"], id, "{method} {path}");
             assert_eq!(op["x-kubernetes-action"], action, "{method} {path}");
+        }
+        // Only the verbs the API serves are described (no deletecollection, no pod delete).
+        let absent = [
+            ("apis/batch/v1", "/apis/batch/v1/namespaces/{namespace}/cronjobs", "delete"),
+            ("api/v1", "/api/v1/namespaces/{namespace}/pods/{name}", "delete"),
+        ];
+        for (gv, path, method) in absent {
+            assert!(doc(gv)["paths"][path].get(method).is_none(), "{method} {path}");
         }
         let namespaced =
             &doc("apis/batch/v1")["paths"]["/apis/batch/v1/namespaces/{namespace}/jobs/{name}"]["parameters"];

@@ -36,8 +36,7 @@ pub struct ResourceInfo {
 }
 
 /// The verbs of a kind users create and change.
-const FULL_VERBS: &[&str] =
-    &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+const FULL_VERBS: &[&str] = &["create", "delete", "get", "list", "patch", "update", "watch"];
 
 /// batch/v1 Job.
 pub const JOBS: ResourceInfo = ResourceInfo {
@@ -76,7 +75,8 @@ pub const PODS: ResourceInfo = ResourceInfo {
     group: "",
     version: "v1",
     namespaced: true,
-    verbs: &["delete", "get", "list", "watch"],
+    // No delete yet: a pod ends with its Job (or its Job's suspension or deadline).
+    verbs: &["get", "list", "watch"],
     subresources: &[("log", &["get"]), ("status", &["get", "update"])],
     categories: &["all"],
 };
@@ -90,7 +90,7 @@ pub const EVENTS: ResourceInfo = ResourceInfo {
     group: "",
     version: "v1",
     namespaced: true,
-    verbs: &["get", "list"],
+    verbs: &["list"],
     subresources: &[],
     categories: &[],
 };

@@ -150,6 +150,16 @@ pub fn router(coordinator: Coordinator) -> Router {
         .route(&WORKERS.object_path("{name}/heartbeat"), post(heartbeat))
         .route(&WORKERS.object_path("{name}/assignments"), get(assignments))
         .merge(crate::openapi::routes())
+        .method_not_allowed_fallback(|method: axum::http::Method, uri: axum::http::Uri| async move {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "MethodNotAllowed",
+                format!(
+                    "the server does not allow this method on the requested resource ({method} {})",
+                    uri.path()
+                ),
+            )
+        })
         .fallback(|uri: axum::http::Uri| async move {
             ApiError::new(
                 StatusCode::NOT_FOUND,

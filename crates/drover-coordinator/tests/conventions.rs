@@ -113,6 +113,14 @@ async fn discovery_lists_the_kinds_and_only_the_default_namespace_exists() {
     assert_eq!(created["metadata"]["namespace"], "default", "a namespaced object says where it lives");
     let (code, ns) = s.get("/api/v1/namespaces").await;
     assert_eq!((code, names(&ns)), (200, vec!["default".to_string()]));
+    // A verb discovery does not list is refused with a Status.
+    let pods: Value = s.get("/api/v1").await.1;
+    let verbs = &pods["resources"].as_array().unwrap().iter().find(|r| r["name"] == "pods").unwrap()["verbs"];
+    assert!(!verbs.as_array().unwrap().contains(&json!("delete")), "{verbs}");
+    let resp = s.http.delete(s.url("/api/v1/namespaces/default/pods/p")).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 405);
+    let status: Value = resp.json().await.unwrap();
+    assert_eq!(status["reason"], "MethodNotAllowed");
 }
 
 #[tokio::test]
