@@ -20,22 +20,28 @@ struct Kubectl {
     dir: PathBuf,
 }
 
-/// Whether kubectl is installed; panics when it is missing and CI requires it.
-fn have_kubectl() -> bool {
-    let found = Command::new("kubectl")
-        .args(["version", "--client"])
+/// Whether `program args` runs successfully (a tool is installed). When it does not, panics if
+/// the environment variable `required` is set (CI), else says on stderr that `what` skipped.
+fn have(program: &str, args: &[&str], required: &str, what: &str) -> bool {
+    let found = Command::new(program)
+        .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
     if !found {
         assert!(
-            std::env::var("DROVER_REQUIRE_KUBECTL").is_err(),
-            "kubectl is required (DROVER_REQUIRE_KUBECTL is set) but not on PATH"
+            std::env::var(required).is_err(),
+            "{program} {args:?} failed, and {required} is set: {what} must run"
         );
-        eprintln!("SKIPPED: kubectl is not installed; the kubectl e2e tests did not run");
+        eprintln!("SKIPPED: {program} {args:?} failed; {what} did not run");
     }
     found
+}
+
+/// Whether kubectl is installed (required where `DROVER_REQUIRE_KUBECTL` is set).
+fn have_kubectl() -> bool {
+    have("kubectl", &["version", "--client"], "DROVER_REQUIRE_KUBECTL", "the kubectl e2e tests")
 }
 
 impl Kubectl {
@@ -422,23 +428,15 @@ async fn kubectl_needs_the_coordinators_token() {
     c.client().get_job("from-kubectl").await.unwrap();
 }
 
-/// Whether Python's `kubernetes` client is installed; panics when it is missing and CI requires
-/// it (`DROVER_REQUIRE_PYTHON_KUBERNETES=1`, set by `.ci/run`, which installs it).
+/// Whether Python's `kubernetes` client is installed (required where
+/// `DROVER_REQUIRE_PYTHON_KUBERNETES` is set: `.ci/run` installs it).
 fn have_python_client() -> bool {
-    let found = Command::new("python3")
-        .args(["-c", "import kubernetes"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        assert!(
-            std::env::var("DROVER_REQUIRE_PYTHON_KUBERNETES").is_err(),
-            "the Python kubernetes client is required (DROVER_REQUIRE_PYTHON_KUBERNETES is set) but not installed"
-        );
-        eprintln!("SKIPPED: the Python kubernetes client is not installed (pip install kubernetes)");
-    }
-    found
+    have(
+        "python3",
+        &["-c", "import kubernetes"],
+        "DROVER_REQUIRE_PYTHON_KUBERNETES",
+        "the Python client test (pip install kubernetes)",
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

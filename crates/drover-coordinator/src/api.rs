@@ -102,7 +102,7 @@ use crate::workers::ReportError;
 pub fn router(coordinator: Coordinator) -> Router {
     use drover_api::resource::{CRONJOBS, EVENTS, JOBS, NAMESPACES, PODS, WORKERS};
     let ns = |r: &drover_api::resource::ResourceInfo| r.collection_path(Some("{namespace}"));
-    let one = |r: &drover_api::resource::ResourceInfo| format!("{}/{{name}}", ns(r));
+    let object = |r: &drover_api::resource::ResourceInfo| format!("{}/{{name}}", ns(r));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
@@ -120,22 +120,22 @@ pub fn router(coordinator: Coordinator) -> Router {
                 discovered(crate::discovery::resource_list(&g, &v))
             }),
         )
-        .route(&JOBS.collection_path(None), get(list_jobs))
-        .route(&ns(&JOBS), get(list_jobs).post(create_job))
-        .route(&one(&JOBS), get(get_job).put(replace_job).patch(patch_job).delete(remove_job))
-        .route(&format!("{}/status", one(&JOBS)), get(get_job))
-        .route(&CRONJOBS.collection_path(None), get(list_cronjobs))
-        .route(&ns(&CRONJOBS), get(list_cronjobs).post(create_cronjob))
+        .route(&JOBS.collection_path(None), get(list::<Job>))
+        .route(&ns(&JOBS), get(list::<Job>).post(create_job))
+        .route(&object(&JOBS), get(get_one::<Job>).put(replace_job).patch(patch_job).delete(remove_job))
+        .route(&format!("{}/status", object(&JOBS)), get(get_one::<Job>))
+        .route(&CRONJOBS.collection_path(None), get(list::<CronJob>))
+        .route(&ns(&CRONJOBS), get(list::<CronJob>).post(create_cronjob))
         .route(
-            &one(&CRONJOBS),
-            get(get_cronjob).put(replace_cronjob).patch(patch_cronjob).delete(remove_cronjob),
+            &object(&CRONJOBS),
+            get(get_one::<CronJob>).put(replace_cronjob).patch(patch_cronjob).delete(remove_cronjob),
         )
-        .route(&format!("{}/status", one(&CRONJOBS)), get(get_cronjob))
-        .route(&PODS.collection_path(None), get(list_pods))
-        .route(&ns(&PODS), get(list_pods))
-        .route(&one(&PODS), get(get_pod))
-        .route(&format!("{}/log", one(&PODS)), get(read_log).post(append_log))
-        .route(&format!("{}/status", one(&PODS)), get(get_pod).put(report_status))
+        .route(&format!("{}/status", object(&CRONJOBS)), get(get_one::<CronJob>))
+        .route(&PODS.collection_path(None), get(list::<Pod>))
+        .route(&ns(&PODS), get(list::<Pod>))
+        .route(&object(&PODS), get(get_one::<Pod>))
+        .route(&format!("{}/log", object(&PODS)), get(read_log).post(append_log))
+        .route(&format!("{}/status", object(&PODS)), get(get_one::<Pod>).put(report_status))
         .route(&EVENTS.collection_path(None), get(list_events))
         .route(&ns(&EVENTS), get(list_events))
         .route(&NAMESPACES.collection_path(None), get(list_namespaces))
@@ -1112,25 +1112,35 @@ where
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
-// === jobs ===
+// === reads ===
 
-async fn list_jobs(
+/// Lists or watches a kind (`GET` on its collection).
+async fn list<T>(
     State(c): State<Coordinator>,
     _: Scope,
     Negotiated(table): Negotiated,
     Query(q): Query<ListQuery>,
-) -> ApiResult<Response> {
-    list_or_watch::<Job>(c, q, table, |_, _| Ok(())).await
+) -> ApiResult<Response>
+where
+    T: Object + drover_api::resource::Resource + drover_api::table::Printable + Send + 'static,
+{
+    list_or_watch::<T>(c, q, table, |_, _| Ok(())).await
 }
 
-async fn get_job(
+/// One object (`GET` on its path, or its `status`), or its Table row.
+async fn get_one<T>(
     State(c): State<Coordinator>,
     Named(name): Named,
     Negotiated(table): Negotiated,
-) -> ApiResult<Response> {
-    let obj = c.store().get::<Job>(&name)?.ok_or_else(|| ApiError::not_found("jobs.batch", &name))?;
+) -> ApiResult<Response>
+where
+    T: Object + drover_api::resource::Resource + drover_api::table::Printable,
+{
+    let obj = c.store().get::<T>(&name)?.ok_or_else(|| ApiError::not_found(&T::INFO.qualified(), &name))?;
     Ok(one(obj, table))
 }
+
+// === jobs ===
 
 /// The query of a write (POST, PUT, PATCH).
 #[derive(Debug, Default, Deserialize)]
@@ -1700,24 +1710,6 @@ fn apply_error(e: drover_api::patch::ApplyError) -> ApiError {
 
 // === cronjobs ===
 
-async fn list_cronjobs(
-    State(c): State<Coordinator>,
-    _: Scope,
-    Negotiated(table): Negotiated,
-    Query(q): Query<ListQuery>,
-) -> ApiResult<Response> {
-    list_or_watch::<CronJob>(c, q, table, |_, _| Ok(())).await
-}
-
-async fn get_cronjob(
-    State(c): State<Coordinator>,
-    Named(name): Named,
-    Negotiated(table): Negotiated,
-) -> ApiResult<Response> {
-    let obj = c.store().get::<CronJob>(&name)?.ok_or_else(|| ApiError::not_found("cronjobs.batch", &name))?;
-    Ok(one(obj, table))
-}
-
 async fn create_cronjob(
     State(c): State<Coordinator>,
     _: Scope,
@@ -1819,24 +1811,6 @@ async fn remove_cronjob(
 }
 
 // === pods ===
-
-async fn list_pods(
-    State(c): State<Coordinator>,
-    _: Scope,
-    Negotiated(table): Negotiated,
-    Query(q): Query<ListQuery>,
-) -> ApiResult<Response> {
-    list_or_watch::<Pod>(c, q, table, |_, _| Ok(())).await
-}
-
-async fn get_pod(
-    State(c): State<Coordinator>,
-    Named(name): Named,
-    Negotiated(table): Negotiated,
-) -> ApiResult<Response> {
-    let obj = c.store().get::<Pod>(&name)?.ok_or_else(|| ApiError::not_found("pods", &name))?;
-    Ok(one(obj, table))
-}
 
 #[derive(Debug, Default, Deserialize)]
 struct LogQuery {
