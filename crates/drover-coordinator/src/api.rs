@@ -1670,8 +1670,18 @@ fn patch<T: Object + serde::Serialize>(
             if !apply {
                 return Err(ApiError::not_found(how.resource, name));
             }
-            let created =
+            let mut created =
                 patch::server_side_apply(None, &patch_value, &manager, force, now()).map_err(apply_error)?;
+            // The object is the one the path names (its name may be left out of the body).
+            match created["metadata"]["name"].as_str() {
+                None | Some("") => created["metadata"]["name"] = json!(name),
+                Some(given) if given != name => {
+                    return Err(ApiError::bad_request(format!(
+                        "the name of the object ({given:?}) does not match the name on the URL ({name:?})"
+                    )));
+                }
+                Some(_) => {}
+            }
             let (obj, warnings) = (how.create)(c, created, validation)?;
             return Ok(with_warnings((StatusCode::CREATED, Json(obj)).into_response(), &warnings));
         };

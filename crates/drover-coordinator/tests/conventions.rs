@@ -395,6 +395,18 @@ async fn patches_in_four_forms_keep_immutable_fields_and_report_apply_conflicts(
     let (code, forced) = s.patch(&format!("{url}&force=true"), "application/apply-patch+yaml", &body).await;
     assert_eq!((code, forced["spec"]["parallelism"].as_i64()), (200, Some(2)), "{forced}");
 
+    // An apply that would create another object than the path names is refused.
+    let (code, err) = s
+        .patch(
+            &format!("{JOBS}/other?fieldManager=alice"),
+            "application/apply-patch+yaml",
+            &job("ssa-2").to_string(),
+        )
+        .await;
+    assert_eq!(code, 400, "{err}");
+    let (code, _) = s.get(&format!("{JOBS}/ssa-2")).await;
+    assert_eq!(code, 404);
+
     let (code, _) = s.patch(&path, "text/plain", "{}").await;
     assert_eq!(code, 415);
 }
