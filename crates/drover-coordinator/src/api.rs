@@ -1989,12 +1989,16 @@ async fn list_events(
     let kind = q.kind.clone().or_else(|| term("involvedObject.kind"));
     let name = q.name.clone().or_else(|| term("involvedObject.name"));
     let uid = q.uid.clone().or_else(|| term("involvedObject.uid"));
+    if q.kind.is_some() != q.name.is_some() {
+        return Err(ApiError::bad_request("kind and name go together"));
+    }
+    // An object's events are read by the index; any other selection is made (below) among the
+    // newest events of all objects.
     let events = match (&kind, &name) {
         (Some(kind), Some(name)) => {
             c.store().read(|t| t.events_with_ids(Some((kind, name, uid.as_deref())), usize::MAX))?
         }
-        (None, None) if q.kind.is_none() => c.store().read(|t| t.events_with_ids(None, RECENT_EVENTS))?,
-        _ => return Err(ApiError::bad_request("kind and name go together")),
+        _ => c.store().read(|t| t.events_with_ids(None, RECENT_EVENTS))?,
     };
     if q.kind.is_some() {
         // Drover's own shape, for its client.

@@ -176,6 +176,20 @@ async fn field_selectors_select_and_unsupported_fields_are_refused() {
     );
     let (code, _) = s.get("/api/v1/namespaces/default/pods?fieldSelector=status.phase%3DRunning").await;
     assert_eq!(code, 200, "pods select on status.phase");
+    // Events: by the involved object's name alone (`kubectl get events --field-selector
+    // involvedObject.name=two`), or with its kind.
+    let events = "/api/v1/namespaces/default/events?fieldSelector=";
+    for selector in ["involvedObject.name%3Dtwo", "involvedObject.kind%3DJob,involvedObject.name%3Dtwo"] {
+        let (code, list) = s.get(&format!("{events}{selector}")).await;
+        assert_eq!(code, 200, "{selector}: {list}");
+        let about: Vec<&str> = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["involvedObject"]["name"].as_str().unwrap())
+            .collect();
+        assert!(!about.is_empty() && about.iter().all(|n| *n == "two"), "{selector}: {about:?}");
+    }
 }
 
 /// Reads watch events until one satisfies `done` (included).
