@@ -123,9 +123,47 @@ impl Usage {
     }
 }
 
+/// The resident set size of process `pid` (`VmRSS` of `/proc/<pid>/status`), in KiB.
+pub(crate) fn rss_kib(pid: u32) -> Option<u64> {
+    parse_vm_rss(&std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?)
+}
+
+/// The `VmRSS:   1234 kB` line of a `/proc/<pid>/status` text, in KiB.
+fn parse_vm_rss(status: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let mut fields = line["VmRSS:".len()..].split_whitespace();
+    let value = fields.next()?.parse().ok()?;
+    (fields.next()? == "kB").then_some(value)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::proc_cpu;
+    use super::{parse_vm_rss, proc_cpu, rss_kib};
+
+    #[test]
+    fn vm_rss_lines() {
+        let cases: &[(&str, &str, Option<u64>)] = &[
+            (
+                "usual",
+                "Name:\tdrover\nVmPeak:\t  900 kB\nVmRSS:\t   12345 kB\nRssAnon:\t 1 kB\n",
+                Some(12345),
+            ),
+            ("first line", "VmRSS: 7 kB", Some(7)),
+            ("missing", "Name:\tdrover\nVmPeak:\t900 kB\n", None),
+            ("no unit", "VmRSS:\t12\n", None),
+            ("other unit", "VmRSS:\t12 MB\n", None),
+            ("not a number", "VmRSS:\tx kB\n", None),
+            ("similar key first", "VmRSSx: 5 kB\nVmRSS: 6 kB\n", Some(6)),
+        ];
+        for (name, text, want) in cases {
+            assert_eq!(parse_vm_rss(text), *want, "{name}");
+        }
+    }
+
+    #[test]
+    fn reads_own_rss() {
+        assert!(rss_kib(std::process::id()).is_some_and(|kib| kib > 0));
+    }
 
     #[test]
     fn reads_own_stat() {

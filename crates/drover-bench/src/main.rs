@@ -8,7 +8,12 @@
 //!    process) − `metadata.creationTimestamp` (the coordinator, when the controller created the
 //!    pod); and the same from the client's clock just before the Job `POST`.
 //!
-//! Both come with a per-phase breakdown read from the pods' and Jobs' own timestamps, so the
+//! 3. **Many Jobs** (`--many-jobs N1,N2,…`, off by default). For each N: N Jobs of M pods
+//!    created at once (bounded concurrency), timed until every one is `Complete` on a watch;
+//!    pods/s beside one Job of B pods measured in the same run, coordinator CPU per pod, its RSS
+//!    at the end, and `get job` latency.
+//!
+//! Throughput and latency come with a per-phase breakdown read from the pods' and Jobs' own timestamps, so the
 //! report says where the time goes, not only how much there is.
 //!
 //! It drives the real `drover` binary (a coordinator and one worker in a private temporary
@@ -19,6 +24,7 @@ mod cpu;
 mod report;
 mod stats;
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -28,8 +34,8 @@ use chrono::{DateTime, Utc};
 use clap::Parser;
 use drover_api::{Job, Pod};
 use drover_client::{Client, ClientError, WatchEvent};
-use futures::StreamExt;
 use futures::stream::LocalBoxStream;
+use futures::{StreamExt as _, TryStreamExt as _};
 use serde_json::{Value, json};
 
 use cluster::Cluster;
@@ -53,6 +59,28 @@ struct Args {
     /// Sequential single-pod Jobs for the latency part; 0 skips it.
     #[arg(long, default_value_t = 200)]
     latency_samples: u32,
+    /// Many-Jobs scenario: for each N of the list, N Jobs of `--pods-per-job` pods created at
+    /// once and timed until all are Complete. Empty (the default) skips it.
+    #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
+    many_jobs: Vec<u32>,
+    /// Pods (completions) of each Job of the many-Jobs scenario.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pods_per_job: u32,
+    /// Parallelism of each Job of the many-Jobs scenario.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+    job_parallelism: u32,
+    /// Pods of the one-Job baseline of the many-Jobs scenario, run first in the same run.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    baseline_pods: u32,
+    /// Parallelism of the one-Job baseline [default: --parallelism, the worker's slots].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    baseline_parallelism: Option<u32>,
+    /// Job creates in flight at once in the many-Jobs scenario.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    create_concurrency: u32,
+    /// `get job` requests timed, one after the other, at the end of each many-Jobs run.
+    #[arg(long, default_value_t = 100)]
+    get_samples: u32,
     /// The drover binary [default: <workspace>/target/release/drover].
     #[arg(long)]
     drover: Option<PathBuf>,
@@ -174,9 +202,40 @@ struct Sample {
     pod: PodTimes,
 }
 
+/// One run of the many-Jobs scenario (or its one-Job baseline): `jobs` Jobs of
+/// `pods_per_job` pods, all created at once.
+#[derive(Debug, Clone, Default)]
+struct ManyRun {
+    jobs: u32,
+    pods_per_job: u32,
+    parallelism: u32,
+    /// From the first `create` to the last Job's `Complete` on the watch.
+    wall: Duration,
+    /// CPU used over `wall`.
+    cpu: Option<Usage>,
+    /// The coordinator's VmRSS when all Jobs were Complete, in KiB.
+    rss_kib: Option<u64>,
+    /// `get job` round trips after the run, in milliseconds.
+    get_ms: Vec<f64>,
+}
+
+impl ManyRun {
+    /// All the pods of the run.
+    fn pods(&self) -> u64 {
+        u64::from(self.jobs) * u64::from(self.pods_per_job)
+    }
+}
+
+/// The many-Jobs scenario: the one-Job baseline, then one run per N.
+struct Many {
+    baseline: ManyRun,
+    runs: Vec<ManyRun>,
+}
+
 struct Raw {
     rounds: Vec<Round>,
     samples: Vec<Sample>,
+    many: Option<Many>,
 }
 
 async fn bench(args: &Args, cluster: &mut Cluster) -> anyhow::Result<Raw> {
@@ -214,7 +273,110 @@ async fn bench(args: &Args, cluster: &mut Cluster) -> anyhow::Result<Raw> {
             }
         }
     }
-    Ok(Raw { rounds, samples })
+
+    let many = if args.many_jobs.is_empty() { None } else { Some(many_jobs(&client, args, cluster).await?) };
+    Ok(Raw { rounds, samples, many })
+}
+
+/// The one-Job baseline, then one run per `--many-jobs` N.
+async fn many_jobs(client: &Client, args: &Args, cluster: &mut Cluster) -> anyhow::Result<Many> {
+    let spec = ManySpec {
+        prefix: "bench-many-base".into(),
+        jobs: 1,
+        pods_per_job: args.baseline_pods,
+        parallelism: args.baseline_parallelism.unwrap_or(args.parallelism),
+    };
+    let baseline = many_run(client, args, cluster, &spec).await?;
+    report_many_progress("baseline", &baseline);
+    let mut runs = Vec::new();
+    for &jobs in &args.many_jobs {
+        let spec = ManySpec {
+            prefix: format!("bench-many-{jobs}"),
+            jobs,
+            pods_per_job: args.pods_per_job,
+            parallelism: args.job_parallelism,
+        };
+        let run = many_run(client, args, cluster, &spec).await?;
+        report_many_progress(&format!("{jobs} Jobs"), &run);
+        runs.push(run);
+    }
+    Ok(Many { baseline, runs })
+}
+
+fn report_many_progress(what: &str, run: &ManyRun) {
+    eprintln!(
+        "drover-bench: many Jobs, {what}: {} pods in {:.3} s ({:.1} pods/s)",
+        run.pods(),
+        run.wall.as_secs_f64(),
+        run.pods() as f64 / run.wall.as_secs_f64()
+    );
+}
+
+/// What one many-Jobs run creates.
+struct ManySpec {
+    /// Jobs are named `<prefix>-1` … `<prefix>-<jobs>`.
+    prefix: String,
+    jobs: u32,
+    pods_per_job: u32,
+    parallelism: u32,
+}
+
+/// Creates `spec.jobs` Jobs at once (at most `--create-concurrency` requests in flight), waits
+/// on one watch until all are Complete, reads the coordinator's RSS, times `get job`, and
+/// deletes the Jobs.
+async fn many_run(
+    client: &Client,
+    args: &Args,
+    cluster: &mut Cluster,
+    spec: &ManySpec,
+) -> anyhow::Result<ManyRun> {
+    cluster.check_alive()?;
+    let (coordinator, worker) = cluster.pids();
+    let names: Vec<String> = (1..=spec.jobs).map(|i| format!("{}-{i}", spec.prefix)).collect();
+    let total = u64::from(spec.jobs) * u64::from(spec.pods_per_job);
+    // Generous: only a hang should hit it.
+    let timeout = Duration::from_secs(120) + Duration::from_millis(50 * total);
+    let mut watch = JobWatch::open(client, None).await?;
+    let before = cpu::snapshot(coordinator, worker);
+    let t0 = Instant::now();
+    let creates = futures::stream::iter(&names)
+        .map(|name| async move {
+            client
+                .create_job(&job_manifest(name, spec.pods_per_job, spec.parallelism))
+                .await
+                .with_context(|| format!("cannot create Job {name}"))
+        })
+        .buffer_unordered(args.create_concurrency as usize)
+        .try_for_each(|_| async { Ok(()) });
+    // Both at once: the watch is read while the creates are in flight.
+    let ((), t1) = tokio::try_join!(creates, watch.wait_all_finished(&names, timeout))?;
+    let wall = t1 - t0;
+    let after = cpu::snapshot(coordinator, worker);
+    drop(watch);
+    let cpu = before.zip(after).map(|(a, b)| Usage::between(&a, &b));
+    let rss_kib = coordinator.and_then(cpu::rss_kib);
+    let mut get_ms = Vec::with_capacity(args.get_samples as usize);
+    for name in names.iter().cycle().take(args.get_samples as usize) {
+        let t = Instant::now();
+        client.get_job(name).await.with_context(|| format!("cannot get Job {name}"))?;
+        get_ms.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    futures::stream::iter(&names)
+        .map(|name| async move {
+            client.delete_job(name, true).await.with_context(|| format!("cannot delete Job {name}"))
+        })
+        .buffer_unordered(args.create_concurrency as usize)
+        .try_for_each(|_| async { Ok(()) })
+        .await?;
+    Ok(ManyRun {
+        jobs: spec.jobs,
+        pods_per_job: spec.pods_per_job,
+        parallelism: spec.parallelism,
+        wall,
+        cpu,
+        rss_kib,
+        get_ms,
+    })
 }
 
 async fn wait_worker_ready(client: &Client, cluster: &mut Cluster) -> anyhow::Result<()> {
@@ -350,35 +512,67 @@ impl JobWatch {
         timeout: Duration,
     ) -> anyhow::Result<(Instant, DateTime<Utc>, Job)> {
         let deadline = tokio::time::Instant::now() + timeout;
+        let what = format!("Job {name}");
         loop {
-            let next = tokio::time::timeout_at(deadline, self.events.next())
-                .await
-                .map_err(|_| anyhow!("Job {name} did not finish within {} s", timeout.as_secs()))?;
-            match next {
-                Some(Ok(event)) => {
-                    if event.type_ == "DELETED" || event.object.metadata.name != name {
-                        continue;
-                    }
-                    if event.object.condition_true("Complete").is_some() {
-                        return Ok((Instant::now(), Utc::now(), event.object));
-                    }
-                    if let Some(c) = event.object.condition_true("Failed") {
-                        bail!("Job {name} failed: {}: {}", c.reason, c.message);
-                    }
+            let Some(job) = self.next_job(deadline, timeout, &what).await? else { continue };
+            if job.metadata.name != name {
+                continue;
+            }
+            if job.condition_true("Complete").is_some() {
+                return Ok((Instant::now(), Utc::now(), job));
+            }
+            if let Some(c) = job.condition_true("Failed") {
+                bail!("Job {name} failed: {}: {}", c.reason, c.message);
+            }
+        }
+    }
+
+    /// Waits until every Job of `names` has `Complete=True`; returns when the last one was seen.
+    /// `Failed=True` on any of them is an error.
+    async fn wait_all_finished(&mut self, names: &[String], timeout: Duration) -> anyhow::Result<Instant> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut pending: HashSet<&str> = names.iter().map(String::as_str).collect();
+        let what = format!("{} Jobs", names.len());
+        while !pending.is_empty() {
+            let Some(job) = self.next_job(deadline, timeout, &what).await? else { continue };
+            let name = job.metadata.name.as_str();
+            if !pending.contains(name) {
+                continue;
+            }
+            if job.condition_true("Complete").is_some() {
+                pending.remove(name);
+            } else if let Some(c) = job.condition_true("Failed") {
+                bail!("Job {name} failed: {}: {}", c.reason, c.message);
+            }
+        }
+        Ok(Instant::now())
+    }
+
+    /// The next Job of a non-DELETED event, or `None` after the stream ended and was opened
+    /// again (a new watch starts with the current objects, so nothing is missed).
+    async fn next_job(
+        &mut self,
+        deadline: tokio::time::Instant,
+        timeout: Duration,
+        what: &str,
+    ) -> anyhow::Result<Option<Job>> {
+        let next = tokio::time::timeout_at(deadline, self.events.next())
+            .await
+            .map_err(|_| anyhow!("{what} did not finish within {} s", timeout.as_secs()))?;
+        match next {
+            Some(Ok(event)) => Ok((event.type_ != "DELETED").then_some(event.object)),
+            other => {
+                if let Some(Err(err)) = other {
+                    eprintln!("drover-bench: watch interrupted ({err}); watching again");
                 }
-                other => {
-                    if let Some(Err(err)) = other {
-                        eprintln!("drover-bench: watch interrupted ({err}); watching again");
-                    }
-                    // A new watch starts with the current object, so nothing is missed.
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    self.events = self
-                        .client
-                        .watch::<Job>("jobs", "", self.name.as_deref())
-                        .await
-                        .context("cannot watch Jobs again")?
-                        .boxed_local();
-                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                self.events = self
+                    .client
+                    .watch::<Job>("jobs", "", self.name.as_deref())
+                    .await
+                    .context("cannot watch Jobs again")?
+                    .boxed_local();
+                Ok(None)
             }
         }
     }

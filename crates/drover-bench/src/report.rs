@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::cpu::Usage;
 use crate::stats::{Summary, median_min_max};
-use crate::{Args, Raw, Round};
+use crate::{Args, ManyRun, Raw, Round};
 
 /// Drover's wall time may be at most this multiple of xargs'.
 const THROUGHPUT_TARGET_RATIO: f64 = 1.25;
@@ -15,6 +15,85 @@ const THROUGHPUT_TARGET_RATIO: f64 = 1.25;
 const LATENCY_P50_TARGET_MS: f64 = 5.0;
 /// Pod created → process started, p99.
 const LATENCY_P99_TARGET_MS: f64 = 50.0;
+
+/// Many Jobs: pods/s at least this share of the one-Job baseline's, measured in the same run.
+const MANY_JOBS_TARGET_RATIO: f64 = 0.8;
+
+/// The figures of one many-Jobs run (or of its one-Job baseline).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct ManyFigures {
+    pods: u64,
+    wall_s: f64,
+    pods_per_s: f64,
+    /// `pods_per_s` ÷ the one-Job baseline's pods/s.
+    ratio: Option<f64>,
+    /// Coordinator CPU time per pod, ms.
+    coordinator_ms_per_pod: Option<f64>,
+    /// Coordinator CPU time ÷ wall time.
+    coordinator_cores: Option<f64>,
+    /// Coordinator VmRSS when all Jobs were Complete, MiB.
+    rss_mib: Option<f64>,
+    /// `get job` round trip, nearest-rank p50 and p99, ms.
+    get_p50_ms: Option<f64>,
+    get_p99_ms: Option<f64>,
+    /// CPU time of other processes on the machine meanwhile, s.
+    others_s: Option<f64>,
+}
+
+impl ManyFigures {
+    fn of(run: &ManyRun, baseline_pods_per_s: Option<f64>) -> ManyFigures {
+        let pods = run.pods();
+        let wall_s = run.wall.as_secs_f64();
+        let pods_per_s = pods as f64 / wall_s;
+        let get = Summary::of(&run.get_ms);
+        ManyFigures {
+            pods,
+            wall_s,
+            pods_per_s,
+            ratio: baseline_pods_per_s.filter(|b| b.is_finite() && *b > 0.0).map(|b| pods_per_s / b),
+            coordinator_ms_per_pod: run.cpu.filter(|_| pods > 0).map(|u| u.coordinator_ms / pods as f64),
+            coordinator_cores: run.cpu.filter(|_| wall_s > 0.0).map(|u| u.coordinator_ms / (wall_s * 1000.0)),
+            rss_mib: run.rss_kib.map(|kib| kib as f64 / 1024.0),
+            get_p50_ms: get.map(|s| s.p50),
+            get_p99_ms: get.map(|s| s.p99),
+            others_s: run.cpu.map(|u| u.others_ms() / 1000.0),
+        }
+    }
+
+    fn to_json(self, run: &ManyRun) -> Value {
+        json!({
+            "jobs": run.jobs, "pods_per_job": run.pods_per_job, "parallelism": run.parallelism,
+            "pods": self.pods, "wall_s": self.wall_s, "pods_per_s": self.pods_per_s,
+            "ratio_to_one_job": self.ratio,
+            "coordinator_cpu_ms_per_pod": self.coordinator_ms_per_pod,
+            "coordinator_cores": self.coordinator_cores,
+            "coordinator_rss_mib": self.rss_mib,
+            "get_job_ms": Summary::of(&run.get_ms).map(Summary::to_json),
+            "other_processes_cpu_s": self.others_s,
+        })
+    }
+
+    /// One row of the many-Jobs table.
+    fn markdown_row(&self, label: &str, run: &ManyRun) -> String {
+        let opt = |v: Option<f64>, digits: usize| v.map_or("?".into(), |v| format!("{v:.digits$}"));
+        format!(
+            "| {label} | {} × {} (parallelism {}) | {} | {:.3} | {:.1} | {} | {} | {} | {} | {} / {} | {} |\n",
+            run.jobs,
+            run.pods_per_job,
+            run.parallelism,
+            self.pods,
+            self.wall_s,
+            self.pods_per_s,
+            self.ratio.map_or("–".into(), |r| format!("{r:.2}×")),
+            opt(self.coordinator_ms_per_pod, 3),
+            opt(self.coordinator_cores, 2),
+            opt(self.rss_mib, 1),
+            opt(self.get_p50_ms, 2),
+            opt(self.get_p99_ms, 2),
+            opt(self.others_s, 2),
+        )
+    }
+}
 
 /// `to − from` in milliseconds.
 fn ms(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
@@ -274,8 +353,30 @@ impl Results<'_> {
         ]
     }
 
+    /// The baseline's figures, then each run's with its ratio to the baseline.
+    fn many(&self) -> Option<(ManyFigures, Vec<ManyFigures>)> {
+        let many = self.raw.many.as_ref()?;
+        let base = ManyFigures::of(&many.baseline, None);
+        let runs = many.runs.iter().map(|r| ManyFigures::of(r, Some(base.pods_per_s))).collect();
+        Some((base, runs))
+    }
+
     fn verdicts(&self) -> Vec<Verdict> {
         let mut out = Vec::new();
+        // The largest N is the one the target is about.
+        if let (Some((base, figures)), Some(many)) = (self.many(), self.raw.many.as_ref())
+            && let Some((run, f)) = many.runs.iter().zip(&figures).max_by_key(|(r, _)| r.jobs)
+            && let Some(ratio) = f.ratio
+        {
+            out.push(Verdict {
+                target: format!(
+                    "many Jobs: {} Jobs × {} pods ≥ {MANY_JOBS_TARGET_RATIO}× the pods/s of one {}-pod Job",
+                    run.jobs, run.pods_per_job, many.baseline.pods_per_job
+                ),
+                measured: format!("{ratio:.2}× ({:.1} vs {:.1} pods/s)", f.pods_per_s, base.pods_per_s),
+                met: ratio >= MANY_JOBS_TARGET_RATIO,
+            });
+        }
         if let Some(t) = self.throughput() {
             out.push(Verdict {
                 target: format!("throughput: Drover ≤ {THROUGHPUT_TARGET_RATIO}× xargs (median ratio)"),
@@ -359,6 +460,19 @@ impl Results<'_> {
             a.pods, a.parallelism, a.rounds
         );
         o += &format!("| latency | K = {} single-pod Jobs of `true`, sequential |\n", a.latency_samples);
+        if let Some(many) = &self.raw.many {
+            let ns: Vec<String> = many.runs.iter().map(|r| r.jobs.to_string()).collect();
+            o += &format!(
+                "| many Jobs | N ∈ {{{}}} Jobs of {} pods, parallelism {} each, created {} at a time; \
+                 baseline one Job of {} pods, parallelism {} |\n",
+                ns.join(", "),
+                a.pods_per_job,
+                a.job_parallelism,
+                a.create_concurrency,
+                many.baseline.pods_per_job,
+                many.baseline.parallelism
+            );
+        }
         if let Some(t) = self.throughput() {
             o += &format!("| xargs wall, median (min..max) | {} s |\n", mmm(t.xargs_s, 3));
             o += &format!("| Drover wall, median (min..max) | {} s |\n", mmm(t.drover_s, 3));
@@ -450,6 +564,18 @@ impl Results<'_> {
             }
         }
 
+        if let (Some(many), Some((base, figures))) = (&self.raw.many, self.many()) {
+            o += "\n### Many Jobs (all created at once, timed until every one is Complete)\n\n";
+            o += "| run | Jobs × pods | pods | wall (s) | pods/s | ÷ one Job's pods/s \
+                  | coordinator CPU per pod (ms) | coordinator cores | coordinator RSS at end (MiB) \
+                  | `get job` p50 / p99 (ms) | other processes' CPU (s) |\n";
+            o += "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+            o += &base.markdown_row("one Job (baseline)", &many.baseline);
+            for (run, f) in many.runs.iter().zip(&figures) {
+                o += &f.markdown_row(&format!("{} Jobs", run.jobs), run);
+            }
+        }
+
         if !self.raw.samples.is_empty() {
             o += "\n### Latency (ms)\n\n";
             o += &phase_table(&[pod, post]);
@@ -481,6 +607,10 @@ impl Results<'_> {
             "params": {
                 "pods": a.pods, "parallelism": a.parallelism, "rounds": a.rounds,
                 "latency_samples": a.latency_samples,
+                "many_jobs": a.many_jobs, "pods_per_job": a.pods_per_job,
+                "job_parallelism": a.job_parallelism, "baseline_pods": a.baseline_pods,
+                "baseline_parallelism": a.baseline_parallelism.unwrap_or(a.parallelism),
+                "create_concurrency": a.create_concurrency, "get_samples": a.get_samples,
             },
             "throughput": self.throughput().map(|t| json!({
                 "xargs_s": trip(t.xargs_s),
@@ -521,6 +651,13 @@ impl Results<'_> {
                 "job_post_to_process_started_ms": post.summary().map(Summary::to_json),
                 "phases": phases(&self.latency_phases()),
             })},
+            "many_jobs": match (&self.raw.many, self.many()) {
+                (Some(many), Some((base, figures))) => json!({
+                    "baseline": base.to_json(&many.baseline),
+                    "runs": many.runs.iter().zip(figures).map(|(r, f)| f.to_json(r)).collect::<Vec<_>>(),
+                }),
+                _ => Value::Null,
+            },
             "verdicts": self.verdicts().iter().map(|v| json!({
                 "target": v.target, "measured": v.measured, "met": v.met,
             })).collect::<Vec<_>>(),
@@ -541,4 +678,118 @@ fn phase_table(phases: &[Phase]) -> String {
         o += &format!("| {} | {} | {cells} |\n", p.name, p.source);
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::ManyFigures;
+    use crate::ManyRun;
+    use crate::cpu::Usage;
+
+    fn run(jobs: u32, pods_per_job: u32, wall_ms: u64) -> ManyRun {
+        ManyRun {
+            jobs,
+            pods_per_job,
+            parallelism: 4,
+            wall: Duration::from_millis(wall_ms),
+            ..ManyRun::default()
+        }
+    }
+
+    #[test]
+    fn many_figures() {
+        let cpu = Usage { coordinator_ms: 3000.0, machine_ms: 5000.0, worker_ms: 500.0, ..Usage::default() };
+        let full = ManyRun {
+            cpu: Some(cpu),
+            rss_kib: Some(51_200),
+            get_ms: (1..=100).map(f64::from).collect(),
+            ..run(10, 100, 2000)
+        };
+        // (case, run, baseline pods/s, expected)
+        let cases: Vec<(&str, ManyRun, Option<f64>, ManyFigures)> = vec![
+            (
+                "bare run, no baseline",
+                run(1, 1000, 4000),
+                None,
+                ManyFigures {
+                    pods: 1000,
+                    wall_s: 4.0,
+                    pods_per_s: 250.0,
+                    ratio: None,
+                    coordinator_ms_per_pod: None,
+                    coordinator_cores: None,
+                    rss_mib: None,
+                    get_p50_ms: None,
+                    get_p99_ms: None,
+                    others_s: None,
+                },
+            ),
+            (
+                "as fast as the baseline",
+                run(10, 100, 4000),
+                Some(250.0),
+                ManyFigures {
+                    pods: 1000,
+                    wall_s: 4.0,
+                    pods_per_s: 250.0,
+                    ratio: Some(1.0),
+                    coordinator_ms_per_pod: None,
+                    coordinator_cores: None,
+                    rss_mib: None,
+                    get_p50_ms: None,
+                    get_p99_ms: None,
+                    others_s: None,
+                },
+            ),
+            (
+                "everything measured",
+                full,
+                Some(1000.0),
+                ManyFigures {
+                    pods: 1000,
+                    wall_s: 2.0,
+                    pods_per_s: 500.0,
+                    ratio: Some(0.5),
+                    coordinator_ms_per_pod: Some(3.0),
+                    coordinator_cores: Some(1.5),
+                    rss_mib: Some(50.0),
+                    get_p50_ms: Some(50.0),
+                    get_p99_ms: Some(99.0),
+                    others_s: Some(1.5),
+                },
+            ),
+            (
+                "a zero baseline gives no ratio",
+                run(2, 50, 1000),
+                Some(0.0),
+                ManyFigures {
+                    pods: 100,
+                    wall_s: 1.0,
+                    pods_per_s: 100.0,
+                    ratio: None,
+                    coordinator_ms_per_pod: None,
+                    coordinator_cores: None,
+                    rss_mib: None,
+                    get_p50_ms: None,
+                    get_p99_ms: None,
+                    others_s: None,
+                },
+            ),
+        ];
+        for (name, run, baseline, want) in cases {
+            assert_eq!(ManyFigures::of(&run, baseline), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn many_row() {
+        let r = ManyRun { rss_kib: Some(2048), get_ms: vec![1.0, 3.0], ..run(1000, 100, 50_000) };
+        let row = ManyFigures::of(&r, Some(2500.0)).markdown_row("1000 Jobs", &r);
+        assert_eq!(
+            row,
+            "| 1000 Jobs | 1000 × 100 (parallelism 4) | 100000 | 50.000 | 2000.0 | 0.80× | ? | ? | 2.0 | 1.00 / 3.00 | ? |\n"
+        );
+    }
 }
