@@ -121,14 +121,20 @@ pub fn router(coordinator: Coordinator) -> Router {
             }),
         )
         .route(&JOBS.collection_path(None), get(list::<Job>))
-        .route(&ns(&JOBS), get(list::<Job>).post(create_job))
-        .route(&object(&JOBS), get(get_one::<Job>).put(replace_job).patch(patch_job).delete(remove_job))
+        .route(&ns(&JOBS), get(list::<Job>).post(create::<Job>))
+        .route(
+            &object(&JOBS),
+            get(get_one::<Job>).put(replace::<Job>).patch(patch_object::<Job>).delete(remove_job),
+        )
         .route(&format!("{}/status", object(&JOBS)), get(get_one::<Job>))
         .route(&CRONJOBS.collection_path(None), get(list::<CronJob>))
-        .route(&ns(&CRONJOBS), get(list::<CronJob>).post(create_cronjob))
+        .route(&ns(&CRONJOBS), get(list::<CronJob>).post(create::<CronJob>))
         .route(
             &object(&CRONJOBS),
-            get(get_one::<CronJob>).put(replace_cronjob).patch(patch_cronjob).delete(remove_cronjob),
+            get(get_one::<CronJob>)
+                .put(replace::<CronJob>)
+                .patch(patch_object::<CronJob>)
+                .delete(remove_cronjob),
         )
         .route(&format!("{}/status", object(&CRONJOBS)), get(get_one::<CronJob>))
         .route(&PODS.collection_path(None), get(list::<Pod>))
@@ -1283,67 +1289,15 @@ fn with_warnings(mut res: Response, warnings: &[String]) -> Response {
     res
 }
 
-/// [`admit`], for a Job.
-fn admit_job(body: Value, validation: FieldValidation) -> ApiResult<(Job, Vec<String>)> {
-    match admit(body, validation)? {
-        (Manifest::Job(job), warnings) => Ok((job, warnings)),
-        (other, _) => Err(ApiError::bad_request(format!("expected a Job, got a {}", other.kind()))),
-    }
-}
-
-/// [`admit`], for a CronJob.
-fn admit_cronjob(body: Value, validation: FieldValidation) -> ApiResult<(CronJob, Vec<String>)> {
-    match admit(body, validation)? {
-        (Manifest::CronJob(cj), warnings) => Ok((cj, warnings)),
-        (other, _) => Err(ApiError::bad_request(format!("expected a CronJob, got a {}", other.kind()))),
-    }
-}
-
-async fn create_job(
-    State(c): State<Coordinator>,
-    _: Scope,
-    Query(q): Query<WriteQuery>,
-    ApiJson(body): ApiJson<Value>,
-) -> ApiResult<Response> {
-    q.refuse_dry_run()?;
-    let (job, warnings) = admit_job(body, q.validation()?)?;
-    let created = create_admitted_job(&c, job)?;
-    Ok(with_warnings((StatusCode::CREATED, Json(created)).into_response(), &warnings))
-}
-
-fn create_admitted_job(c: &Coordinator, job: Job) -> ApiResult<Job> {
-    let now = now();
-    let created = c.commit(|t| crate::controller::create_job(t, job, now))?;
-    tracing::info!(job = %created.metadata.name, "Job created");
-    Ok(created)
-}
-
-/// `apply`: the mutable fields of the spec (VAL-22) take the submitted values; a change to an
-/// immutable field is refused.
-async fn replace_job(
-    State(c): State<Coordinator>,
-    Named(name): Named,
-    Query(q): Query<WriteQuery>,
-    ApiJson(body): ApiJson<Value>,
-) -> ApiResult<Response> {
-    q.refuse_dry_run()?;
-    let (updated, warnings) = replace_job_with(&c, &name, body, q.validation()?)?;
-    Ok(with_warnings(Json(updated).into_response(), &warnings))
-}
-
-/// Replaces the Job `name` by `body` (a PUT's, or a PATCH's result).
-fn replace_job_with(
-    c: &Coordinator,
-    name: &str,
-    body: Value,
-    validation: FieldValidation,
-) -> ApiResult<(Job, Vec<String>)> {
+/// Replaces the Job `name` by `body` (a PUT's, or a PATCH's result): the mutable fields of the
+/// spec (VAL-22) take the submitted values; a change to an immutable field is refused.
+fn replace_job_with(c: &Coordinator, name: &str, body: Value, validation: FieldValidation) -> Written<Job> {
     let name = name.to_string();
     let mut body = body;
     if let Some(stored) = c.store().get::<Job>(&name)? {
         drop_generated_selector(&mut body, &stored);
     }
-    let (mut submitted, warnings) = admit_job(body, validation)?;
+    let (mut submitted, warnings) = Job::admit(body, validation)?;
     submitted.apply_defaults();
     if submitted.metadata.name != name {
         return Err(ApiError::bad_request(format!(
@@ -1408,6 +1362,104 @@ fn replace_job_with(
         Ok(Ok(t.update(job)?))
     })??;
     Ok((updated, warnings))
+}
+
+/// A kind users write (Jobs, CronJobs): how a body is admitted as one, and how an admitted one
+/// is created or replaces the stored one. The handlers of POST, PUT and PATCH are generic over it.
+trait Writable: Object + drover_api::resource::Resource + serde::Serialize + Sized {
+    /// The kind's list rules for a strategic merge patch.
+    const PATCH_KIND: drover_api::patch::PatchKind;
+    /// [`admit`], for this kind.
+    fn admit(body: Value, validation: FieldValidation) -> Written<Self>;
+    /// Creates an admitted object.
+    fn create(c: &Coordinator, obj: Self) -> ApiResult<Self>;
+    /// Replaces the stored object `name` by `body`.
+    fn replace(c: &Coordinator, name: &str, body: Value, validation: FieldValidation) -> Written<Self>;
+}
+
+/// A written object and the warnings to send with it.
+type Written<T> = ApiResult<(T, Vec<String>)>;
+
+impl Writable for Job {
+    const PATCH_KIND: drover_api::patch::PatchKind = drover_api::patch::PatchKind::Job;
+
+    fn admit(body: Value, validation: FieldValidation) -> Written<Job> {
+        match admit(body, validation)? {
+            (Manifest::Job(job), warnings) => Ok((job, warnings)),
+            (other, _) => Err(ApiError::bad_request(format!("expected a Job, got a {}", other.kind()))),
+        }
+    }
+
+    fn create(c: &Coordinator, job: Job) -> ApiResult<Job> {
+        let now = now();
+        let created = c.commit(|t| crate::controller::create_job(t, job, now))?;
+        tracing::info!(job = %created.metadata.name, "Job created");
+        Ok(created)
+    }
+
+    fn replace(c: &Coordinator, name: &str, body: Value, validation: FieldValidation) -> Written<Job> {
+        replace_job_with(c, name, body, validation)
+    }
+}
+
+impl Writable for CronJob {
+    const PATCH_KIND: drover_api::patch::PatchKind = drover_api::patch::PatchKind::CronJob;
+
+    fn admit(body: Value, validation: FieldValidation) -> Written<CronJob> {
+        match admit(body, validation)? {
+            (Manifest::CronJob(cj), warnings) => Ok((cj, warnings)),
+            (other, _) => Err(ApiError::bad_request(format!("expected a CronJob, got a {}", other.kind()))),
+        }
+    }
+
+    fn create(c: &Coordinator, mut cj: CronJob) -> ApiResult<CronJob> {
+        cj.apply_defaults();
+        cj.status = Default::default();
+        let now = now();
+        let created = c.commit(|t| t.create(cj, now))?;
+        tracing::info!(cronjob = %created.metadata.name, schedule = %created.spec.schedule, "CronJob created");
+        Ok(created)
+    }
+
+    fn replace(c: &Coordinator, name: &str, body: Value, validation: FieldValidation) -> Written<CronJob> {
+        replace_cronjob_with(c, name, body, validation)
+    }
+}
+
+/// POST on a collection.
+async fn create<T: Writable>(
+    State(c): State<Coordinator>,
+    _: Scope,
+    Query(q): Query<WriteQuery>,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Response> {
+    q.refuse_dry_run()?;
+    let (obj, warnings) = T::admit(body, q.validation()?)?;
+    let created = T::create(&c, obj)?;
+    Ok(with_warnings((StatusCode::CREATED, Json(created)).into_response(), &warnings))
+}
+
+/// PUT (`apply`, `suspend`, `resume`, `get -o yaml`, edit, replace).
+async fn replace<T: Writable>(
+    State(c): State<Coordinator>,
+    Named(name): Named,
+    Query(q): Query<WriteQuery>,
+    ApiJson(body): ApiJson<Value>,
+) -> ApiResult<Response> {
+    q.refuse_dry_run()?;
+    let (updated, warnings) = T::replace(&c, &name, body, q.validation()?)?;
+    Ok(with_warnings(Json(updated).into_response(), &warnings))
+}
+
+/// PATCH ([`patch`]).
+async fn patch_object<T: Writable>(
+    State(c): State<Coordinator>,
+    Named(name): Named,
+    Query(q): Query<WriteQuery>,
+    headers: axum::http::HeaderMap,
+    ApiBytes(body): ApiBytes,
+) -> ApiResult<Response> {
+    patch::<T>(&c, &name, &q, &headers, &body)
 }
 
 /// A Job read back from the API carries the selector and the template labels generated from its
@@ -1568,68 +1620,17 @@ async fn remove_job(
 /// kube-apiserver retries a patch on a conflict it caused itself).
 const PATCH_ATTEMPTS: usize = 5;
 
-/// A written object and the warnings to send with it.
-type Written<T> = ApiResult<(T, Vec<String>)>;
-
-/// The kind-specific parts of a patch: the kind's patch rules, its resource name, and how an
-/// admitted body replaces or creates the object.
-struct Patchable<T> {
-    kind: drover_api::patch::PatchKind,
-    resource: &'static str,
-    replace: fn(&Coordinator, &str, Value, FieldValidation) -> Written<T>,
-    create: fn(&Coordinator, Value, FieldValidation) -> Written<T>,
-}
-
-async fn patch_job(
-    State(c): State<Coordinator>,
-    Named(name): Named,
-    Query(q): Query<WriteQuery>,
-    headers: axum::http::HeaderMap,
-    ApiBytes(body): ApiBytes,
-) -> ApiResult<Response> {
-    let how = Patchable {
-        kind: drover_api::patch::PatchKind::Job,
-        resource: "jobs.batch",
-        replace: replace_job_with,
-        create: |c, body, validation| {
-            let (job, warnings) = admit_job(body, validation)?;
-            Ok((create_admitted_job(c, job)?, warnings))
-        },
-    };
-    patch(&c, &name, &q, &headers, &body, how)
-}
-
-async fn patch_cronjob(
-    State(c): State<Coordinator>,
-    Named(name): Named,
-    Query(q): Query<WriteQuery>,
-    headers: axum::http::HeaderMap,
-    ApiBytes(body): ApiBytes,
-) -> ApiResult<Response> {
-    let how = Patchable {
-        kind: drover_api::patch::PatchKind::CronJob,
-        resource: "cronjobs.batch",
-        replace: replace_cronjob_with,
-        create: |c, body, validation| {
-            let (cj, warnings) = admit_cronjob(body, validation)?;
-            Ok((create_admitted_cronjob(c, cj)?, warnings))
-        },
-    };
-    patch(&c, &name, &q, &headers, &body, how)
-}
-
 /// PATCH in Kubernetes' four forms, chosen by `Content-Type`: JSON merge patch, strategic
 /// merge patch (kubectl's default and client-side `apply`), JSON patch, and server-side apply
 /// (`application/apply-patch+yaml`, which creates the object when it does not exist). The
 /// patched object then goes through the same checks as a replace: validation, immutable
 /// fields, and the `resourceVersion` precondition when the patch sets one.
-fn patch<T: Object + serde::Serialize>(
+fn patch<T: Writable>(
     c: &Coordinator,
     name: &str,
     q: &WriteQuery,
     headers: &axum::http::HeaderMap,
     body: &[u8],
-    how: Patchable<T>,
 ) -> ApiResult<Response> {
     use drover_api::patch;
     q.refuse_dry_run()?;
@@ -1668,7 +1669,7 @@ fn patch<T: Object + serde::Serialize>(
         let live = c.store().get::<T>(name)?;
         let Some(live) = live else {
             if !apply {
-                return Err(ApiError::not_found(how.resource, name));
+                return Err(ApiError::not_found(&T::INFO.qualified(), name));
             }
             let mut created =
                 patch::server_side_apply(None, &patch_value, &manager, force, now()).map_err(apply_error)?;
@@ -1682,14 +1683,15 @@ fn patch<T: Object + serde::Serialize>(
                 }
                 Some(_) => {}
             }
-            let (obj, warnings) = (how.create)(c, created, validation)?;
+            let (obj, warnings) = T::admit(created, validation)?;
+            let obj = T::create(c, obj)?;
             return Ok(with_warnings((StatusCode::CREATED, Json(obj)).into_response(), &warnings));
         };
         let mut target = serde_json::to_value(&live).map_err(|e| ApiError::bad_request(e.to_string()))?;
         match content_type.as_str() {
             "application/merge-patch+json" => patch::merge_patch(&mut target, &patch_value),
             "application/strategic-merge-patch+json" => {
-                patch::strategic_merge_patch(&mut target, &patch_value, how.kind).map_err(bad)?
+                patch::strategic_merge_patch(&mut target, &patch_value, T::PATCH_KIND).map_err(bad)?
             }
             "application/json-patch+json" => patch::json_patch(&mut target, &patch_value).map_err(bad)?,
             _ => {
@@ -1697,7 +1699,7 @@ fn patch<T: Object + serde::Serialize>(
                     .map_err(apply_error)?
             }
         }
-        match (how.replace)(c, name, target, validation) {
+        match T::replace(c, name, target, validation) {
             Ok((obj, warnings)) => return Ok(with_warnings(Json(obj).into_response(), &warnings)),
             // The object changed since it was read: patch the new version, unless the patch
             // itself asked for a version.
@@ -1720,49 +1722,16 @@ fn apply_error(e: drover_api::patch::ApplyError) -> ApiError {
 
 // === cronjobs ===
 
-async fn create_cronjob(
-    State(c): State<Coordinator>,
-    _: Scope,
-    Query(q): Query<WriteQuery>,
-    ApiJson(body): ApiJson<Value>,
-) -> ApiResult<Response> {
-    q.refuse_dry_run()?;
-    let (cj, warnings) = admit_cronjob(body, q.validation()?)?;
-    let created = create_admitted_cronjob(&c, cj)?;
-    Ok(with_warnings((StatusCode::CREATED, Json(created)).into_response(), &warnings))
-}
-
-fn create_admitted_cronjob(c: &Coordinator, mut cj: CronJob) -> ApiResult<CronJob> {
-    cj.apply_defaults();
-    cj.status = Default::default();
-    let now = now();
-    let created = c.commit(|t| t.create(cj, now))?;
-    tracing::info!(cronjob = %created.metadata.name, schedule = %created.spec.schedule, "CronJob created");
-    Ok(created)
-}
-
-/// `apply`, `suspend` and `resume`: every field of a CronJob's spec may change (CJ-S3: only
-/// future Jobs see a new template). The status is kept.
-async fn replace_cronjob(
-    State(c): State<Coordinator>,
-    Named(name): Named,
-    Query(q): Query<WriteQuery>,
-    ApiJson(body): ApiJson<Value>,
-) -> ApiResult<Response> {
-    q.refuse_dry_run()?;
-    let (updated, warnings) = replace_cronjob_with(&c, &name, body, q.validation()?)?;
-    Ok(with_warnings(Json(updated).into_response(), &warnings))
-}
-
-/// Replaces the CronJob `name` by `body` (a PUT's, or a PATCH's result).
+/// Replaces the CronJob `name` by `body` (a PUT's, or a PATCH's result): every field of its
+/// spec may change (CJ-S3: only future Jobs see a new template); the status is kept.
 fn replace_cronjob_with(
     c: &Coordinator,
     name: &str,
     body: Value,
     validation: FieldValidation,
-) -> ApiResult<(CronJob, Vec<String>)> {
+) -> Written<CronJob> {
     let name = name.to_string();
-    let (mut submitted, warnings) = admit_cronjob(body, validation)?;
+    let (mut submitted, warnings) = CronJob::admit(body, validation)?;
     submitted.apply_defaults();
     if submitted.metadata.name != name {
         return Err(ApiError::bad_request(format!(
