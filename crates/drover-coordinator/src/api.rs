@@ -770,6 +770,11 @@ impl FieldSelector {
         self.0.iter().find(|(f, eq, _)| f == "metadata.name" && *eq).map(|(_, _, v)| v.as_str())
     }
 
+    /// Whether nothing is selected on.
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Whether only `metadata.name` (or nothing) is selected on.
     fn by_name_only(&self) -> bool {
         self.0.iter().all(|(f, _, _)| f == "metadata.name")
@@ -867,18 +872,48 @@ fn list_body<T: serde::Serialize>(
     items: &[T],
     revision: i64,
     continue_: Option<String>,
-    remaining: usize,
+    remaining: Option<usize>,
 ) -> Value {
     let mut metadata = json!({"resourceVersion": revision.to_string()});
     if let Some(token) = continue_ {
         metadata["continue"] = json!(token);
-        metadata["remainingItemCount"] = json!(remaining);
+        if let Some(remaining) = remaining {
+            metadata["remainingItemCount"] = json!(remaining);
+        }
     }
     json!({"kind": format!("{}List", info.kind), "apiVersion": info.api_version(), "metadata": metadata, "items": items})
 }
 
 /// Prepares objects for their Table rows (a worker's running pods are counted).
 type Prepare<T> = fn(&Coordinator, &mut [T]) -> ApiResult<()>;
+
+/// Visits, in name order after `after`, the objects a list must look at, read through an index
+/// where the selectors allow: one object for a `metadata.name` field selector, the label index
+/// for an equality on a label (the first of `matchLabels`), else every object of the kind. The
+/// caller still applies the whole selector; this only spares it the objects that cannot match,
+/// so that `get pods -l job-name=x` costs that Job's pods, not every pod the store keeps, and a
+/// page costs its own objects.
+fn visit_candidates<T: Object>(
+    t: &drover_store::Txn<'_>,
+    selector: &LabelSelector,
+    fields: &FieldSelector,
+    after: Option<&str>,
+    mut visit: impl FnMut(T) -> bool,
+) -> Result<(), drover_store::StoreError> {
+    if let Some(name) = fields.name() {
+        if after.is_none_or(|a| name > a)
+            && let Some(o) = t.get::<T>(name)?
+        {
+            visit(o);
+        }
+        return Ok(());
+    }
+    let scan = match selector.match_labels.iter().next() {
+        Some((key, value)) => drover_store::Scan::Labelled(key, value),
+        None => drover_store::Scan::All,
+    };
+    t.visit_by_name::<T>(scan, after, visit)
+}
 
 async fn list_or_watch<T>(
     c: Coordinator,
@@ -902,16 +937,46 @@ where
         }
     };
     if !flag(&q.watch) {
-        let (items, revision) = c.store().read(|t| Ok((t.list::<T>()?, t.revision()?)))?;
-        let items: Vec<T> = items.into_iter().filter(|o| select(o)).collect();
-        let (mut page, revision, token, remaining) =
-            paginate(items, |o| o.meta().name.as_str(), &q, revision)?;
+        // A page is read in name order from where the last one stopped, and the read stops
+        // once it has one object more than the page holds.
+        let (token_revision, after) = match q.continue_.as_deref().filter(|t| !t.is_empty()) {
+            Some(token) => {
+                let (rev, after) = parse_continue(token)?;
+                (Some(rev), Some(after))
+            }
+            None => (None, None),
+        };
+        let limit = q.limit.filter(|l| *l > 0).map(|l| l as usize);
+        let unfiltered = selector == LabelSelector::default() && fields.is_empty();
+        let (mut page, more, remaining, revision) = c.store().read(|t| {
+            let mut page: Vec<T> = Vec::new();
+            let mut more = false;
+            visit_candidates::<T>(t, &selector, &fields, after.as_deref(), |o| {
+                if !select(&o) {
+                    return true;
+                }
+                if limit.is_some_and(|l| page.len() >= l) {
+                    more = true;
+                    return false;
+                }
+                page.push(o);
+                true
+            })?;
+            // Kubernetes counts what is left only for a list without selectors.
+            let remaining = match page.last() {
+                Some(last) if more && unfiltered => Some(t.count_after::<T>(&last.meta().name)?),
+                _ => None,
+            };
+            Ok((page, more, remaining, t.revision()?))
+        })?;
+        let revision = token_revision.unwrap_or(revision);
+        let token = page.last().filter(|_| more).map(|last| continue_token(revision, &last.meta().name));
         if let Some(options) = table {
             prepare(&c, &mut page)?;
             let meta = drover_api::meta::ListMeta {
                 resource_version: revision.to_string(),
                 continue_: token,
-                remaining_item_count: (remaining > 0).then_some(remaining as i64),
+                remaining_item_count: remaining.map(|n| n as i64),
             };
             return Ok(Json(drover_api::table::table_with(&page, now(), options, meta)).into_response());
         }
@@ -924,15 +989,19 @@ where
             // Subscribe before listing: a change is then either in the list or arrives after it
             // (the store publishes under the lock a read takes; see `Coordinator::commit`).
             let rx = c.watch();
-            let (items, revision) = c.store().read(|t| Ok((t.list::<T>()?, t.revision()?)))?;
-            let initial: Vec<String> = items
-                .into_iter()
-                .filter(|o| select(o))
-                .map(|o| {
-                    drover_api::meta::redact_urls(&json!({"type": "ADDED", "object": o}).to_string())
-                        .into_owned()
-                })
-                .collect();
+            let (initial, revision) = c.store().read(|t| {
+                let mut initial = Vec::new();
+                visit_candidates::<T>(t, &selector, &fields, None, |o| {
+                    if select(&o) {
+                        initial.push(
+                            drover_api::meta::redact_urls(&json!({"type": "ADDED", "object": o}).to_string())
+                                .into_owned(),
+                        );
+                    }
+                    true
+                })?;
+                Ok((initial, t.revision()?))
+            })?;
             (initial, revision, revision, rx)
         }
         Some(from) => match c.watch_from(from) {
@@ -2000,7 +2069,7 @@ async fn list_events(
             page.iter().map(|e| json!({"type": "ADDED", "object": e}).to_string()).collect();
         return Ok(watch_response(&c, stream::iter(lines).chain(stream::pending()), None, None));
     }
-    Ok(Json(list_body(&drover_api::resource::EVENTS, &page, revision, token, remaining)).into_response())
+    Ok(Json(list_body(&drover_api::resource::EVENTS, &page, revision, token, Some(remaining))).into_response())
 }
 
 // === workers ===
@@ -2027,15 +2096,17 @@ async fn get_worker(
 }
 
 /// Fills each worker's `status.running` (for its Table row): its bound pods not yet finished.
+/// Counted from the `(kind, node, phase)` index, so the cost is the workers' busy slots, not
+/// every pod the store keeps.
 fn count_running(c: &Coordinator, workers: &mut [Worker]) -> ApiResult<()> {
-    let pods = c.store().list::<Pod>()?;
-    for w in workers {
-        let running = pods
-            .iter()
-            .filter(|p| p.spec.node_name.as_deref() == Some(w.metadata.name.as_str()) && !p.is_terminal())
-            .count();
-        w.status.running = i32::try_from(running).unwrap_or(i32::MAX);
-    }
+    c.store().read(|t| {
+        for w in workers.iter_mut() {
+            let running =
+                t.count_on_node_in::<Pod>(&w.metadata.name, &[drover_api::pod::phase::PENDING, drover_api::pod::phase::RUNNING])?;
+            w.status.running = i32::try_from(running).unwrap_or(i32::MAX);
+        }
+        Ok(())
+    })?;
     Ok(())
 }
 

@@ -1,8 +1,9 @@
 //! The scheduler: binds pending pods to Ready workers with free slots.
 //!
 //! It wakes on every change that can matter (a pod waiting for a worker, a slot freed, a worker
-//! registered) and runs one pass: read the unbound pods and the workers' free slots from the
-//! store, ask `drover_core::schedule::place`, and write the bindings in one transaction. The
+//! registered) and runs one pass: read the workers' free slots and as many unbound pods as
+//! they can take (oldest first) from the store, ask `drover_core::schedule::place`, and write
+//! the bindings in one transaction. The
 //! bound pods reach their workers through the assignment streams.
 //!
 //! The Job controller binds a pod itself when it creates it, in the same transaction, if a
@@ -30,23 +31,36 @@ pub async fn run(coordinator: Coordinator, token: CancellationToken) {
 }
 
 /// One scheduling pass. Returns how many pods were bound.
+///
+/// Its cost is the pods it binds, not the pods that wait: the free slots are counted per
+/// worker from the `(kind, node, phase)` index, and the waiting pods are read oldest first from
+/// the same index, lazily, stopping as soon as every free slot has a pod
+/// ([`drover_store::Txn::visit_unbound_in`]). With 1,000 Jobs holding 4,000 pods for 8 slots, a
+/// pass decodes about as many pods as slots freed since the last one.
 pub fn schedule_once(coordinator: &Coordinator) -> Result<usize, StoreError> {
     let (pending, workers) = coordinator.store().read(|t| {
-        let pending: Vec<Pod> = t
-            .list_where::<Pod>(Some(drover_api::pod::phase::PENDING), Some(None))?
-            .into_iter()
-            .filter(|p| p.metadata.deletion_timestamp.is_none())
-            .collect();
-        if pending.is_empty() {
-            return Ok((pending, Vec::new()));
+        if !t.any_unbound_in::<Pod>(drover_api::pod::phase::PENDING)? {
+            return Ok((Vec::new(), Vec::new()));
         }
-        Ok((pending, free_slots(t)?))
+        let workers = free_slots(t)?;
+        let free: usize = workers.iter().map(|w| w.free).sum();
+        let mut pending = Vec::with_capacity(free);
+        if free > 0 {
+            t.visit_unbound_in::<Pod>(drover_api::pod::phase::PENDING, |p| {
+                // A pod being deleted is not placed (one that no worker took fails at once, so
+                // none should wait; skipped rather than trusted).
+                if p.metadata.deletion_timestamp.is_none() {
+                    pending.push(p.metadata.name);
+                }
+                pending.len() < free
+            })?;
+        }
+        Ok((pending, workers))
     })?;
     if pending.is_empty() || workers.is_empty() {
         return Ok(0);
     }
-    let names: Vec<String> = pending.iter().map(|p| p.metadata.name.clone()).collect();
-    let bindings = place(&names, &workers);
+    let bindings = place(&pending, &workers);
     if bindings.is_empty() {
         return Ok(0);
     }
@@ -88,7 +102,7 @@ pub(crate) fn free_slots(t: &Txn<'_>) -> Result<Vec<WorkerSlots>, StoreError> {
 /// and its commit per pod. `None` entries are left for the scheduler.
 pub(crate) fn place_new(t: &Txn<'_>, n: usize) -> Result<Vec<Option<String>>, StoreError> {
     let mut out = Vec::with_capacity(n);
-    if n > 0 && t.count_unbound_in::<Pod>(drover_api::pod::phase::PENDING)? == 0 {
+    if n > 0 && !t.any_unbound_in::<Pod>(drover_api::pod::phase::PENDING)? {
         // `place` binds pods in the order given and stops when the slots run out; the new pods
         // have no names yet, so the bindings are taken in order.
         let slots = free_slots(t)?;

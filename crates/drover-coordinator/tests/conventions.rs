@@ -129,28 +129,37 @@ async fn lists_page_in_name_order_with_limit_and_continue() {
     for name in ["e", "b", "d", "a", "c"] {
         s.job(name).await;
     }
-    let mut seen = Vec::new();
-    let mut path = format!("{JOBS}?limit=2");
-    let mut pages = 0;
-    loop {
-        let (code, page) = s.get(&path).await;
-        assert_eq!(code, 200, "{page}");
-        assert_eq!(page["kind"], "JobList");
-        assert!(page["metadata"]["resourceVersion"].as_str().is_some_and(|v| !v.is_empty()));
-        let items = names(&page);
-        assert!(items.len() <= 2);
-        seen.extend(items);
-        pages += 1;
-        match page["metadata"]["continue"].as_str() {
-            Some(token) => {
-                assert!(page["metadata"]["remainingItemCount"].as_i64().unwrap() > 0);
-                path = format!("{JOBS}?limit=2&continue={token}");
+    // One Job without the label the others carry, in the middle of the name order.
+    let mut other = job("bb");
+    other["metadata"]["labels"] = json!({"app": "other"});
+    let (code, body, _) = s.post(JOBS, &other).await;
+    assert_eq!(code, 201, "{body}");
+    // Without a selector, each page says how many objects are left; with one, it cannot know
+    // without reading them, and says nothing (as Kubernetes).
+    for (query, want, remaining) in [
+        ("", vec!["a", "b", "bb", "c", "d", "e"], vec![Some(4), Some(2), None]),
+        ("&labelSelector=app%3Ddemo", vec!["a", "b", "c", "d", "e"], vec![None, None, None]),
+    ] {
+        let mut seen = Vec::new();
+        let mut counts = Vec::new();
+        let mut path = format!("{JOBS}?limit=2{query}");
+        loop {
+            let (code, page) = s.get(&path).await;
+            assert_eq!(code, 200, "{page}");
+            assert_eq!(page["kind"], "JobList");
+            assert!(page["metadata"]["resourceVersion"].as_str().is_some_and(|v| !v.is_empty()));
+            let items = names(&page);
+            assert!(items.len() <= 2);
+            seen.extend(items);
+            counts.push(page["metadata"]["remainingItemCount"].as_u64());
+            match page["metadata"]["continue"].as_str() {
+                Some(token) => path = format!("{JOBS}?limit=2{query}&continue={token}"),
+                None => break,
             }
-            None => break,
         }
+        assert_eq!(seen, want, "{query}");
+        assert_eq!(counts, remaining, "{query}");
     }
-    assert_eq!(seen, ["a", "b", "c", "d", "e"]);
-    assert_eq!(pages, 3);
     let (code, err) = s.get(&format!("{JOBS}?limit=2&continue=garbage")).await;
     assert_eq!(code, 400, "{err}");
 }

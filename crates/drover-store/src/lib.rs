@@ -283,6 +283,18 @@ CREATE INDEX IF NOT EXISTS objects_owner ON objects (kind, owner_uid, live);
 DROP INDEX IF EXISTS objects_phase;
 DROP INDEX IF EXISTS objects_node;
 CREATE INDEX IF NOT EXISTS objects_node_phase ON objects (kind, node, phase);
+-- The label index: one row per label of every object, so that a list by label
+-- (`kubectl get pods -l job-name=x`, the drain rule's look at a Job's pods) reads the objects
+-- it returns, not every object of the kind. Kept by create, update (only when the labels
+-- changed) and delete; filled from the bodies at open when `meta.labels_indexed` is 0.
+CREATE TABLE IF NOT EXISTS labels (
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    name TEXT NOT NULL,
+    PRIMARY KEY (kind, key, value, name)
+) WITHOUT ROWID;
+INSERT OR IGNORE INTO meta (key, value) VALUES ('labels_indexed', 0);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY,
     involved_kind TEXT NOT NULL,
@@ -418,6 +430,16 @@ impl Store {
         conn.set_prepared_statement_cache_capacity(64);
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
+        // A database written before the label index existed: index every object's labels once.
+        conn.execute_batch(
+            "BEGIN IMMEDIATE;
+             INSERT OR IGNORE INTO labels (kind, key, value, name)
+                 SELECT o.kind, l.key, l.value, o.name
+                 FROM objects o, json_each(o.body, '$.metadata.labels') l
+                 WHERE (SELECT value FROM meta WHERE key = 'labels_indexed') = 0;
+             UPDATE meta SET value = 1 WHERE key = 'labels_indexed';
+             COMMIT;",
+        )?;
         let revision = conn.query_row(
             "SELECT max((SELECT value FROM meta WHERE key = 'revision'), \
              (SELECT ifnull(max(revision), 0) FROM objects))",
@@ -560,6 +582,15 @@ pub enum LedgerEntry {
     },
 }
 
+/// Which objects of a kind [`Txn::visit_by_name`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scan<'a> {
+    /// Every object of the kind.
+    All,
+    /// The objects with the label `key=value` (through the label index).
+    Labelled(&'a str, &'a str),
+}
+
 /// A transaction. Reads see the transaction's own writes.
 pub struct Txn<'c> {
     tx: rusqlite::Transaction<'c>,
@@ -617,6 +648,96 @@ impl Txn<'_> {
         by_name(rows.map(|b| Ok(serde_json::from_str(&b?)?)).collect())
     }
 
+    /// Every object of a kind with the label `key=value`, ordered by name, read through the
+    /// label index: the cost is the objects returned, not the objects of the kind.
+    pub fn list_labelled<T: Object>(&self, key: &str, value: &str) -> Result<Vec<T>, StoreError> {
+        let mut out = Vec::new();
+        self.visit_by_name::<T>(Scan::Labelled(key, value), None, |o| {
+            out.push(o);
+            true
+        })?;
+        Ok(out)
+    }
+
+    /// Visits the objects of a kind that `scan` names, in name order, starting after the name
+    /// `after`, until `visit` returns `false`. Rows are read lazily from an index in name order
+    /// (the primary key, or the label index), so a page of a list decodes that page (plus what
+    /// its selectors skip), not every object before or after it.
+    pub fn visit_by_name<T: Object>(
+        &self,
+        scan: Scan<'_>,
+        after: Option<&str>,
+        mut visit: impl FnMut(T) -> bool,
+    ) -> Result<(), StoreError> {
+        let after = after.unwrap_or("");
+        let mut stmt;
+        let mut rows = match scan {
+            Scan::All => {
+                stmt = self
+                    .tx
+                    .prepare_cached("SELECT body FROM objects WHERE kind = ?1 AND name > ?2 ORDER BY name")?;
+                stmt.query(params![T::KIND, after])?
+            }
+            Scan::Labelled(key, value) => {
+                stmt = self.tx.prepare_cached(
+                    "SELECT o.body FROM labels l JOIN objects o ON o.kind = l.kind AND o.name = l.name \
+                     WHERE l.kind = ?1 AND l.key = ?2 AND l.value = ?3 AND l.name > ?4 ORDER BY l.name",
+                )?;
+                stmt.query(params![T::KIND, key, value, after])?
+            }
+        };
+        while let Some(row) = rows.next()? {
+            let body: String = row.get(0)?;
+            if !visit(serde_json::from_str(&body)?) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// How many objects of a kind have a name after `after` (a list's `remainingItemCount`),
+    /// counted in the primary key without reading a body.
+    pub fn count_after<T: Object>(&self, after: &str) -> Result<usize, StoreError> {
+        let n: i64 = self
+            .tx
+            .prepare_cached("SELECT COUNT(*) FROM objects WHERE kind = ?1 AND name > ?2")?
+            .query_row(params![T::KIND, after], |r| r.get(0))?;
+        Ok(n as usize)
+    }
+
+    /// Writes `labels` of the object `(kind, name)` to the label index.
+    fn index_labels(
+        &self,
+        kind: &str,
+        name: &str,
+        labels: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), StoreError> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("INSERT OR IGNORE INTO labels (kind, key, value, name) VALUES (?1, ?2, ?3, ?4)")?;
+        for (k, v) in labels {
+            stmt.execute(params![kind, k, v, name])?;
+        }
+        Ok(())
+    }
+
+    /// Removes every label of the object `(kind, name)` from the label index (`labels` are the
+    /// ones it was indexed with).
+    fn unindex_labels<'a>(
+        &self,
+        kind: &str,
+        name: &str,
+        labels: impl IntoIterator<Item = (&'a String, &'a String)>,
+    ) -> Result<(), StoreError> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("DELETE FROM labels WHERE kind = ?1 AND key = ?2 AND value = ?3 AND name = ?4")?;
+        for (k, v) in labels {
+            stmt.execute(params![kind, k, v, name])?;
+        }
+        Ok(())
+    }
+
     /// How many objects of a kind on `node` are in one of `phases` (at most two), without
     /// reading them (the scheduler's busy-slot count). Each phase is one seek in the
     /// `(kind, node, phase)` index, so the cost does not grow with the node's finished pods.
@@ -669,13 +790,60 @@ impl Txn<'_> {
     }
 
     /// How many objects of a kind are in `phase` with no node, without reading them (pods
-    /// waiting for the scheduler). One range of the `(kind, node, phase)` index.
+    /// waiting for the scheduler). One range of the `(kind, node, phase)` index: its cost grows
+    /// with the objects counted, so the hot paths ask [`Txn::any_unbound_in`] instead.
     pub fn count_unbound_in<T: Object>(&self, phase: &str) -> Result<usize, StoreError> {
         let n: i64 = self
             .tx
             .prepare_cached("SELECT COUNT(*) FROM objects WHERE kind = ?1 AND phase = ?2 AND node IS NULL")?
             .query_row(params![T::KIND, phase], |r| r.get(0))?;
         Ok(n as usize)
+    }
+
+    /// Whether any object of a kind is in `phase` with no node: one seek in the
+    /// `(kind, node, phase)` index, however many wait (the controller asks it for every pod it
+    /// creates).
+    pub fn any_unbound_in<T: Object>(&self, phase: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .tx
+            .prepare_cached("SELECT 1 FROM objects WHERE kind = ?1 AND node IS NULL AND phase = ?2 LIMIT 1")?
+            .query_row(params![T::KIND, phase], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    /// Visits the objects of a kind in `phase` with no node, in the order they were created
+    /// (a rescheduled pod keeps its place), until `visit` returns `false`. The rows are read
+    /// lazily from the `(kind, node, phase)` index, whose entries are ordered by rowid within
+    /// one key, so no sort runs and a visit that stops after k objects decodes k bodies: the
+    /// scheduler's pass costs the pods it binds, not the pods that wait.
+    pub fn visit_unbound_in<T: Object>(
+        &self,
+        phase: &str,
+        mut visit: impl FnMut(T) -> bool,
+    ) -> Result<(), StoreError> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT body FROM objects WHERE kind = ?1 AND node IS NULL AND phase = ?2 ORDER BY rowid",
+        )?;
+        let mut rows = stmt.query(params![T::KIND, phase])?;
+        while let Some(row) = rows.next()? {
+            let body: String = row.get(0)?;
+            if !visit(serde_json::from_str(&body)?) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The query plan SQLite picks for [`Txn::visit_unbound_in`] (a test checks that it reads
+    /// the index in order, with no sort).
+    #[doc(hidden)]
+    pub fn explain_visit_unbound(&self) -> Result<Vec<String>, StoreError> {
+        let mut stmt = self.tx.prepare(
+            "EXPLAIN QUERY PLAN SELECT body FROM objects WHERE kind = ?1 AND node IS NULL AND phase = ?2 ORDER BY rowid",
+        )?;
+        let rows = stmt.query_map(params!["Pod", "Pending"], |r| r.get::<_, String>(3))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Objects of a kind filtered by the indexed phase and node, ordered by revision (oldest
@@ -754,6 +922,7 @@ impl Txn<'_> {
                 &*text
             ],
         )?;
+        self.index_labels(T::KIND, &obj.meta().name, &obj.meta().labels)?;
         self.changes.push(Change {
             kind: T::KIND,
             change: ChangeType::Added,
@@ -777,12 +946,17 @@ impl Txn<'_> {
     /// Returns the object with its new `resourceVersion`.
     pub fn update<T: Object>(&mut self, mut obj: T) -> Result<T, StoreError> {
         let name = obj.meta().name.clone();
-        let stored: Option<(i64, String)> = self
+        // The stored labels come as the JSON text SQLite extracts from the body (serde wrote
+        // it from a sorted map, so equal labels give equal text), to re-index only a change.
+        let stored: Option<(i64, String, Option<String>)> = self
             .tx
-            .prepare_cached("SELECT revision, uid FROM objects WHERE kind = ?1 AND name = ?2")?
-            .query_row(params![T::KIND, name], |r| Ok((r.get(0)?, r.get(1)?)))
+            .prepare_cached(
+                "SELECT revision, uid, json_extract(body, '$.metadata.labels') FROM objects \
+                 WHERE kind = ?1 AND name = ?2",
+            )?
+            .query_row(params![T::KIND, name], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .optional()?;
-        let Some((stored_rev, stored_uid)) = stored else {
+        let Some((stored_rev, stored_uid, stored_labels)) = stored else {
             return Err(StoreError::NotFound { kind: T::KIND, name });
         };
         if obj.meta().resource_version != stored_rev.to_string()
@@ -806,6 +980,17 @@ impl Txn<'_> {
                 obj.index_live()
             ],
         )?;
+        let labels = &obj.meta().labels;
+        let replaced: Option<std::collections::BTreeMap<String, String>> = match stored_labels {
+            Some(text) if text == serde_json::to_string(labels)? => None,
+            Some(text) => Some(serde_json::from_str(&text)?),
+            None if labels.is_empty() => None,
+            None => Some(Default::default()),
+        };
+        if let Some(old) = replaced {
+            self.unindex_labels(T::KIND, &name, old.iter().filter(|(k, v)| labels.get(*k) != Some(*v)))?;
+            self.index_labels(T::KIND, &name, labels)?;
+        }
         self.changes.push(Change {
             kind: T::KIND,
             change: ChangeType::Modified,
@@ -824,6 +1009,7 @@ impl Txn<'_> {
         self.tx
             .prepare_cached("DELETE FROM objects WHERE kind = ?1 AND name = ?2")?
             .execute(params![T::KIND, name])?;
+        self.unindex_labels(T::KIND, name, &obj.meta().labels)?;
         if T::KIND == "Pod" {
             self.tx
                 .prepare_cached("DELETE FROM logs WHERE pod_uid = ?1")?

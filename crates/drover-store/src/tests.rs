@@ -192,6 +192,55 @@ fn list_where_filters_on_phase_and_node() {
 }
 
 #[test]
+fn unbound_pods_are_visited_in_creation_order_lazily_and_from_the_index() {
+    let store = Store::open_in_memory().unwrap();
+    let mk = |name: &str, node: Option<&str>| {
+        let mut p =
+            Pod { metadata: ObjectMeta { name: name.into(), ..Default::default() }, ..Default::default() };
+        p.status.phase = "Pending".into();
+        p.spec.node_name = node.map(String::from);
+        p
+    };
+    assert!(!store.read(|t| t.any_unbound_in::<Pod>("Pending")).unwrap());
+    store
+        .write(|t| {
+            // Names out of alphabetical order: the order is creation, not name.
+            for name in ["z", "m", "a", "q"] {
+                t.create(mk(name, None), Utc::now())?;
+            }
+            t.create(mk("bound", Some("w1")), Utc::now())?;
+            Ok(())
+        })
+        .unwrap();
+    // A later write to a waiting pod does not move it to the back of the line.
+    store
+        .write(|t| {
+            let mut z = t.get::<Pod>("z")?.unwrap();
+            z.metadata.labels.insert("touched".into(), "yes".into());
+            t.update(z)
+        })
+        .unwrap();
+    assert!(store.read(|t| t.any_unbound_in::<Pod>("Pending")).unwrap());
+    assert!(!store.read(|t| t.any_unbound_in::<Pod>("Running")).unwrap());
+    let mut all = Vec::new();
+    store.read(|t| t.visit_unbound_in::<Pod>("Pending", |p| { all.push(p.metadata.name); true })).unwrap();
+    assert_eq!(all, ["z", "m", "a", "q"]);
+    let mut first_two = Vec::new();
+    store
+        .read(|t| {
+            t.visit_unbound_in::<Pod>("Pending", |p| {
+                first_two.push(p.metadata.name);
+                first_two.len() < 2
+            })
+        })
+        .unwrap();
+    assert_eq!(first_two, ["z", "m"], "the visit stops when asked");
+    let plan = store.read(|t| t.explain_visit_unbound()).unwrap().join("; ");
+    assert!(plan.contains("USING INDEX objects_node_phase"), "{plan}");
+    assert!(!plan.contains("TEMP B-TREE"), "the walk must not sort: {plan}");
+}
+
+#[test]
 fn live_owned_pods_and_node_counts_skip_counted_finished_pods() {
     let store = Store::open_in_memory().unwrap();
     let owner = OwnerReference {
@@ -551,4 +600,168 @@ fn an_in_memory_store_has_nothing_to_flush() {
     assert!(store.flush_stats().is_none());
     let ((), _, ticket) = store.write_deferred(|t| t.create(job("a"), Utc::now()).map(|_| ())).unwrap();
     store.wait_durable(ticket).unwrap();
+}
+
+fn labelled_pod(name: &str, labels: &[(&str, &str)]) -> Pod {
+    let mut p = Pod { metadata: ObjectMeta { name: name.into(), ..Default::default() }, ..Default::default() };
+    p.metadata.labels = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    p
+}
+
+fn names_labelled(store: &Store, key: &str, value: &str) -> Vec<String> {
+    store
+        .read(|t| t.list_labelled::<Pod>(key, value))
+        .unwrap()
+        .into_iter()
+        .map(|p| p.metadata.name)
+        .collect()
+}
+
+#[test]
+fn the_label_index_follows_creates_relabels_and_deletes() {
+    let store = Store::open_in_memory().unwrap();
+    store
+        .write(|t| {
+            t.create(labelled_pod("b", &[("job-name", "x"), ("tier", "web")]), Utc::now())?;
+            t.create(labelled_pod("a", &[("job-name", "x")]), Utc::now())?;
+            t.create(labelled_pod("c", &[("job-name", "y")]), Utc::now())?;
+            t.create(job("x"), Utc::now())?;
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(names_labelled(&store, "job-name", "x"), ["a", "b"], "by name");
+    assert_eq!(names_labelled(&store, "tier", "web"), ["b"]);
+    assert!(names_labelled(&store, "job-name", "z").is_empty());
+    // Another kind's labels are its own.
+    let jobs = store.read(|t| t.list_labelled::<Job>("job-name", "x")).unwrap();
+    assert!(jobs.is_empty());
+    // A status-only update keeps the index; a relabel moves it.
+    store
+        .write(|t| {
+            let mut b = t.get::<Pod>("b")?.unwrap();
+            b.status.phase = "Running".into();
+            let mut b = t.update(b)?;
+            b.metadata.labels.insert("job-name".into(), "y".into());
+            b.metadata.labels.remove("tier");
+            t.update(b)
+        })
+        .unwrap();
+    assert_eq!(names_labelled(&store, "job-name", "x"), ["a"]);
+    assert_eq!(names_labelled(&store, "job-name", "y"), ["b", "c"]);
+    assert!(names_labelled(&store, "tier", "web").is_empty());
+    store.write(|t| t.delete::<Pod>("c")).unwrap();
+    assert_eq!(names_labelled(&store, "job-name", "y"), ["b"]);
+    let rows: i64 = store.inner.lock().unwrap().conn.query_row("SELECT COUNT(*) FROM labels", [], |r| r.get(0)).unwrap();
+    assert_eq!(rows, 2, "one row per label of a live object, nothing left behind");
+}
+
+#[test]
+fn a_database_from_before_the_label_index_is_indexed_at_open() {
+    let dir = std::env::temp_dir().join(format!("drover-store-test-{}", uuid::Uuid::new_v4()));
+    {
+        let store = Store::open(&dir).unwrap();
+        store
+            .write(|t| {
+                t.create(labelled_pod("a", &[("job-name", "x")]), Utc::now())?;
+                t.create(labelled_pod("b", &[("job-name", "x"), ("k", "v")]), Utc::now())?;
+                Ok(())
+            })
+            .unwrap();
+        // As an older coordinator left it: objects, no index, no flag.
+        let inner = store.inner.lock().unwrap();
+        inner.conn.execute_batch("DELETE FROM labels; DELETE FROM meta WHERE key = 'labels_indexed';").unwrap();
+    }
+    let store = Store::open(&dir).unwrap();
+    assert_eq!(names_labelled(&store, "job-name", "x"), ["a", "b"]);
+    assert_eq!(names_labelled(&store, "k", "v"), ["b"]);
+    drop(store);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+mod label_index_props {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Create(u8, Vec<(u8, u8)>),
+        Relabel(u8, Vec<(u8, u8)>),
+        Touch(u8),
+        Delete(u8),
+    }
+
+    fn labels() -> impl Strategy<Value = Vec<(u8, u8)>> {
+        proptest::collection::vec((0u8..3, 0u8..3), 0..4)
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            (0u8..6, labels()).prop_map(|(n, l)| Op::Create(n, l)),
+            (0u8..6, labels()).prop_map(|(n, l)| Op::Relabel(n, l)),
+            (0u8..6).prop_map(Op::Touch),
+            (0u8..6).prop_map(Op::Delete),
+        ]
+    }
+
+    fn map(l: &[(u8, u8)]) -> std::collections::BTreeMap<String, String> {
+        l.iter().map(|(k, v)| (format!("k{k}"), format!("v{v}"))).collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        /// After every step of a random sequence of creates, relabels, status writes and
+        /// deletes, a list through the label index returns exactly the objects a full scan
+        /// finds with that label.
+        #[test]
+        fn label_lists_equal_a_scan_after_every_step(ops in proptest::collection::vec(op(), 1..30)) {
+            let store = Store::open_in_memory().unwrap();
+            for op in ops {
+                store.write(|t| {
+                    match &op {
+                        Op::Create(n, l) => {
+                            let mut p = labelled_pod(&format!("p{n}"), &[]);
+                            p.metadata.labels = map(l);
+                            match t.create(p, Utc::now()) {
+                                Ok(_) | Err(StoreError::AlreadyExists { .. }) => {}
+                                Err(e) => return Err(e),
+                            }
+                        }
+                        Op::Relabel(n, l) => {
+                            if let Some(mut p) = t.get::<Pod>(&format!("p{n}"))? {
+                                p.metadata.labels = map(l);
+                                t.update(p)?;
+                            }
+                        }
+                        Op::Touch(n) => {
+                            if let Some(mut p) = t.get::<Pod>(&format!("p{n}"))? {
+                                p.status.message = Some(format!("{}", p.metadata.resource_version));
+                                t.update(p)?;
+                            }
+                        }
+                        Op::Delete(n) => {
+                            t.delete::<Pod>(&format!("p{n}"))?;
+                        }
+                    }
+                    Ok(())
+                }).unwrap();
+                let all = store.read(|t| t.list::<Pod>()).unwrap();
+                for k in 0..3 {
+                    for v in 0..3 {
+                        let (key, value) = (format!("k{k}"), format!("v{v}"));
+                        let scanned: Vec<String> = all
+                            .iter()
+                            .filter(|p| p.metadata.labels.get(&key) == Some(&value))
+                            .map(|p| p.metadata.name.clone())
+                            .collect();
+                        prop_assert_eq!(names_labelled(&store, &key, &value), scanned, "{}={} after {:?}", key, value, op);
+                    }
+                }
+                let rows: i64 = store.inner.lock().unwrap().conn
+                    .query_row("SELECT COUNT(*) FROM labels", [], |r| r.get(0)).unwrap();
+                let expected: usize = all.iter().map(|p| p.metadata.labels.len()).sum();
+                prop_assert_eq!(rows as usize, expected, "no stale rows after {:?}", op);
+            }
+        }
+    }
 }
