@@ -2069,7 +2069,8 @@ async fn list_events(
             page.iter().map(|e| json!({"type": "ADDED", "object": e}).to_string()).collect();
         return Ok(watch_response(&c, stream::iter(lines).chain(stream::pending()), None, None));
     }
-    Ok(Json(list_body(&drover_api::resource::EVENTS, &page, revision, token, Some(remaining))).into_response())
+    Ok(Json(list_body(&drover_api::resource::EVENTS, &page, revision, token, Some(remaining)))
+        .into_response())
 }
 
 // === workers ===
@@ -2101,8 +2102,10 @@ async fn get_worker(
 fn count_running(c: &Coordinator, workers: &mut [Worker]) -> ApiResult<()> {
     c.store().read(|t| {
         for w in workers.iter_mut() {
-            let running =
-                t.count_on_node_in::<Pod>(&w.metadata.name, &[drover_api::pod::phase::PENDING, drover_api::pod::phase::RUNNING])?;
+            let running = t.count_on_node_in::<Pod>(
+                &w.metadata.name,
+                &[drover_api::pod::phase::PENDING, drover_api::pod::phase::RUNNING],
+            )?;
             w.status.running = i32::try_from(running).unwrap_or(i32::MAX);
         }
         Ok(())

@@ -38,45 +38,62 @@ pub async fn run(coordinator: Coordinator, token: CancellationToken) {
 /// ([`drover_store::Txn::visit_unbound_in`]). With 1,000 Jobs holding 4,000 pods for 8 slots, a
 /// pass decodes about as many pods as slots freed since the last one.
 pub fn schedule_once(coordinator: &Coordinator) -> Result<usize, StoreError> {
-    let (pending, workers) = coordinator.store().read(|t| {
-        if !t.any_unbound_in::<Pod>(drover_api::pod::phase::PENDING)? {
-            return Ok((Vec::new(), Vec::new()));
-        }
-        let workers = free_slots(t)?;
-        let free: usize = workers.iter().map(|w| w.free).sum();
-        let mut pending = Vec::with_capacity(free);
-        if free > 0 {
-            t.visit_unbound_in::<Pod>(drover_api::pod::phase::PENDING, |p| {
-                // A pod being deleted is not placed (one that no worker took fails at once, so
-                // none should wait; skipped rather than trusted).
-                if p.metadata.deletion_timestamp.is_none() {
-                    pending.push(p.metadata.name);
-                }
-                pending.len() < free
-            })?;
-        }
-        Ok((pending, workers))
-    })?;
-    if pending.is_empty() || workers.is_empty() {
-        return Ok(0);
-    }
-    let bindings = place(&pending, &workers);
+    let bindings = coordinator.store().read(plan)?;
     if bindings.is_empty() {
         return Ok(0);
     }
-    coordinator.commit(|t| {
-        let mut bound = 0;
-        for (pod_name, worker) in &bindings {
-            let Some(mut pod) = t.get::<Pod>(pod_name)? else { continue };
-            if pod.node_name().is_some() || pod.is_terminal() || pod.metadata.deletion_timestamp.is_some() {
-                continue;
-            }
-            pod.spec.node_name = Some(worker.clone());
-            t.update(pod)?;
-            bound += 1;
+    // Like the controller's own commits, a pass does not wait for the flush: it acknowledges
+    // nothing to a client, and a binding lost to an OS crash leaves its pod waiting, to be bound
+    // again by the restarted scheduler (a worker that started it meanwhile has its reports
+    // refused and stops it). Waiting would add a disk flush to every slot cycle of a pod that
+    // had to wait for its slot.
+    coordinator.commit_syncing(None, |t| bind(t, &bindings))
+}
+
+/// Hands the free slots to the pods that wait for one, oldest first, inside `t`. A commit that
+/// frees slots (a worker's reports of pods that ended) calls it, so a freed slot gets the next
+/// pod in line in the same transaction, rather than in a scheduling pass and a commit of its
+/// own after it. Returns how many pods were bound.
+pub(crate) fn bind_waiting(t: &mut Txn<'_>) -> Result<usize, StoreError> {
+    let bindings = plan(t)?;
+    bind(t, &bindings)
+}
+
+/// The bindings of a pass: the free slots, and as many waiting pods as they can take.
+fn plan(t: &Txn<'_>) -> Result<Vec<(String, String)>, StoreError> {
+    if !t.any_unbound_in::<Pod>(drover_api::pod::phase::PENDING)? {
+        return Ok(Vec::new());
+    }
+    let workers = free_slots(t)?;
+    let free: usize = workers.iter().map(|w| w.free).sum();
+    if free == 0 {
+        return Ok(Vec::new());
+    }
+    let mut pending = Vec::with_capacity(free);
+    t.visit_unbound_in::<Pod>(drover_api::pod::phase::PENDING, |p| {
+        // A pod being deleted is not placed (one that no worker took fails at once, so none
+        // should wait; skipped rather than trusted).
+        if p.metadata.deletion_timestamp.is_none() {
+            pending.push(p.metadata.name);
         }
-        Ok(bound)
-    })
+        pending.len() < free
+    })?;
+    Ok(place(&pending, &workers))
+}
+
+/// Writes `bindings`, re-checking each pod inside `t`.
+fn bind(t: &mut Txn<'_>, bindings: &[(String, String)]) -> Result<usize, StoreError> {
+    let mut bound = 0;
+    for (pod_name, worker) in bindings {
+        let Some(mut pod) = t.get::<Pod>(pod_name)? else { continue };
+        if pod.node_name().is_some() || pod.is_terminal() || pod.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        pod.spec.node_name = Some(worker.clone());
+        t.update(pod)?;
+        bound += 1;
+    }
+    Ok(bound)
 }
 
 /// The free slots of every schedulable worker (Ready and not cordoned), as the store sees them

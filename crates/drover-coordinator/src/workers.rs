@@ -255,21 +255,35 @@ impl Coordinator {
 
     /// Applies a worker's status report to a pod.
     pub fn report_status(&self, name: &str, report: StatusReport) -> Result<Pod, ReportError> {
-        let res = self.commit(|t| apply_report(t, name, report))?;
+        let res = self.commit(|t| {
+            let res = apply_report(t, name, report)?;
+            if res.as_ref().is_ok_and(Pod::is_terminal) {
+                crate::scheduler::bind_waiting(t)?;
+            }
+            Ok(res)
+        })?;
         res.map_err(ReportError::Stale)
     }
 
     /// Applies a batch of status reports in one transaction (a worker sends the reports that
     /// queued up while its previous batch was in flight). Each report is accepted or refused on
-    /// its own; a refusal is `Err(reason)` in its place.
+    /// its own; a refusal is `Err(reason)` in its place. The slots of the pods that ended go,
+    /// in the same transaction, to the pods waiting for one ([`crate::scheduler::bind_waiting`]).
     pub fn report_statuses(
         &self,
         reports: Vec<(String, StatusReport)>,
     ) -> Result<Vec<Result<(), String>>, StoreError> {
         self.commit(|t| {
             let mut out = Vec::with_capacity(reports.len());
+            let mut freed = false;
             for (name, report) in reports {
-                out.push(apply_report(t, &name, report)?.map(|_| ()));
+                let res = apply_report(t, &name, report)?;
+                freed |= res.as_ref().is_ok_and(Pod::is_terminal);
+                out.push(res.map(|_| ()));
+            }
+            // The slots these pods held go to the pods waiting for one, in this commit.
+            if freed {
+                crate::scheduler::bind_waiting(t)?;
             }
             Ok(out)
         })

@@ -103,3 +103,38 @@ fn cordoned_or_full_workers_get_no_pods_at_creation() {
     controller::sync_job(&c, "a").unwrap();
     assert_eq!(nodes(&pods_of(&c, "a")), (0, 2));
 }
+
+/// A worker's report of a pod that ended hands the freed slot to the oldest waiting pod in the
+/// same commit: the next pod is on its way to the worker before any scheduling pass runs.
+#[test]
+fn a_pod_that_ends_hands_its_slot_to_the_oldest_waiting_pod_in_the_reporting_commit() {
+    let c = coordinator();
+    add_worker(&c, "w1", 1);
+    add_job(&c, "first", 2, 2);
+    controller::sync_job(&c, "first").unwrap();
+    add_job(&c, "second", 1, 1);
+    controller::sync_job(&c, "second").unwrap();
+    let first = pods_of(&c, "first");
+    let running = first.iter().find(|p| p.node_name().is_some()).unwrap().clone();
+    let oldest_waiting = first.iter().find(|p| p.node_name().is_none()).unwrap().metadata.name.clone();
+    assert_eq!(nodes(&pods_of(&c, "second")), (0, 1));
+
+    let mut status = running.status.clone();
+    status.phase = drover_api::pod::phase::SUCCEEDED.into();
+    let report =
+        drover_api::protocol::StatusReport { uid: running.metadata.uid.clone(), worker: "w1".into(), status };
+    let results = c.report_statuses(vec![(running.metadata.name.clone(), report)]).unwrap();
+    assert_eq!(results, [Ok(())]);
+    let next = c.store().get::<Pod>(&oldest_waiting).unwrap().unwrap();
+    assert_eq!(next.node_name(), Some("w1"), "the slot went to the oldest waiting pod at once");
+    assert_eq!(nodes(&pods_of(&c, "second")), (0, 1), "the newer pod still waits");
+    assert_eq!(scheduler::schedule_once(&c).unwrap(), 0, "nothing left for a scheduling pass");
+
+    // A report that ends nothing (Running) binds nothing.
+    let mut status = next.status.clone();
+    status.phase = drover_api::pod::phase::RUNNING.into();
+    let report =
+        drover_api::protocol::StatusReport { uid: next.metadata.uid.clone(), worker: "w1".into(), status };
+    c.report_status(&next.metadata.name, report).unwrap();
+    assert_eq!(nodes(&pods_of(&c, "second")), (0, 1));
+}

@@ -712,9 +712,9 @@ impl Txn<'_> {
         name: &str,
         labels: &std::collections::BTreeMap<String, String>,
     ) -> Result<(), StoreError> {
-        let mut stmt = self
-            .tx
-            .prepare_cached("INSERT OR IGNORE INTO labels (kind, key, value, name) VALUES (?1, ?2, ?3, ?4)")?;
+        let mut stmt = self.tx.prepare_cached(
+            "INSERT OR IGNORE INTO labels (kind, key, value, name) VALUES (?1, ?2, ?3, ?4)",
+        )?;
         for (k, v) in labels {
             stmt.execute(params![kind, k, v, name])?;
         }

@@ -223,7 +223,14 @@ fn unbound_pods_are_visited_in_creation_order_lazily_and_from_the_index() {
     assert!(store.read(|t| t.any_unbound_in::<Pod>("Pending")).unwrap());
     assert!(!store.read(|t| t.any_unbound_in::<Pod>("Running")).unwrap());
     let mut all = Vec::new();
-    store.read(|t| t.visit_unbound_in::<Pod>("Pending", |p| { all.push(p.metadata.name); true })).unwrap();
+    store
+        .read(|t| {
+            t.visit_unbound_in::<Pod>("Pending", |p| {
+                all.push(p.metadata.name);
+                true
+            })
+        })
+        .unwrap();
     assert_eq!(all, ["z", "m", "a", "q"]);
     let mut first_two = Vec::new();
     store
@@ -603,18 +610,14 @@ fn an_in_memory_store_has_nothing_to_flush() {
 }
 
 fn labelled_pod(name: &str, labels: &[(&str, &str)]) -> Pod {
-    let mut p = Pod { metadata: ObjectMeta { name: name.into(), ..Default::default() }, ..Default::default() };
+    let mut p =
+        Pod { metadata: ObjectMeta { name: name.into(), ..Default::default() }, ..Default::default() };
     p.metadata.labels = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
     p
 }
 
 fn names_labelled(store: &Store, key: &str, value: &str) -> Vec<String> {
-    store
-        .read(|t| t.list_labelled::<Pod>(key, value))
-        .unwrap()
-        .into_iter()
-        .map(|p| p.metadata.name)
-        .collect()
+    store.read(|t| t.list_labelled::<Pod>(key, value)).unwrap().into_iter().map(|p| p.metadata.name).collect()
 }
 
 #[test]
@@ -651,7 +654,8 @@ fn the_label_index_follows_creates_relabels_and_deletes() {
     assert!(names_labelled(&store, "tier", "web").is_empty());
     store.write(|t| t.delete::<Pod>("c")).unwrap();
     assert_eq!(names_labelled(&store, "job-name", "y"), ["b"]);
-    let rows: i64 = store.inner.lock().unwrap().conn.query_row("SELECT COUNT(*) FROM labels", [], |r| r.get(0)).unwrap();
+    let rows: i64 =
+        store.inner.lock().unwrap().conn.query_row("SELECT COUNT(*) FROM labels", [], |r| r.get(0)).unwrap();
     assert_eq!(rows, 2, "one row per label of a live object, nothing left behind");
 }
 
@@ -669,7 +673,10 @@ fn a_database_from_before_the_label_index_is_indexed_at_open() {
             .unwrap();
         // As an older coordinator left it: objects, no index, no flag.
         let inner = store.inner.lock().unwrap();
-        inner.conn.execute_batch("DELETE FROM labels; DELETE FROM meta WHERE key = 'labels_indexed';").unwrap();
+        inner
+            .conn
+            .execute_batch("DELETE FROM labels; DELETE FROM meta WHERE key = 'labels_indexed';")
+            .unwrap();
     }
     let store = Store::open(&dir).unwrap();
     assert_eq!(names_labelled(&store, "job-name", "x"), ["a", "b"]);
