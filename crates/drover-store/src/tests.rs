@@ -742,7 +742,7 @@ mod label_index_props {
                         }
                         Op::Touch(n) => {
                             if let Some(mut p) = t.get::<Pod>(&format!("p{n}"))? {
-                                p.status.message = Some(format!("{}", p.metadata.resource_version));
+                                p.status.message = Some(p.metadata.resource_version.clone());
                                 t.update(p)?;
                             }
                         }
