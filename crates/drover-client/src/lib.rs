@@ -163,7 +163,19 @@ pub struct WatchEvent<T> {
 #[derive(Deserialize)]
 struct List<T> {
     items: Vec<T>,
+    #[serde(default)]
+    metadata: ListMeta,
 }
+
+#[derive(Default, Deserialize)]
+struct ListMeta {
+    #[serde(rename = "continue", default)]
+    continue_: Option<String>,
+}
+
+/// How many objects a list asks for per request (kubectl's `--chunk-size` default): a list of
+/// 100,000 pods is 200 requests of bounded size, not one reply that both sides hold whole.
+pub const LIST_CHUNK: usize = 500;
 
 /// The client. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -178,6 +190,8 @@ pub struct Client {
     timeout: Duration,
     /// The bound on a stream's silence ([`STREAM_IDLE_TIMEOUT`]).
     stream_idle: Duration,
+    /// Objects per list request ([`LIST_CHUNK`]).
+    list_chunk: usize,
     /// The worker credential [`Client::register_worker`] received, sent with every call (clones
     /// share it, so a re-registration updates them all).
     credential: Arc<std::sync::Mutex<Option<Secret>>>,
@@ -457,8 +471,17 @@ impl Client {
             batcher: None,
             timeout: DEFAULT_TIMEOUT,
             stream_idle: STREAM_IDLE_TIMEOUT,
+            list_chunk: LIST_CHUNK,
             credential: Arc::default(),
         }
+    }
+
+    /// The same client, listing `chunk` objects per request (at least 1) instead of
+    /// [`LIST_CHUNK`].
+    #[must_use]
+    pub fn with_list_chunk(mut self, chunk: usize) -> Client {
+        self.list_chunk = chunk.max(1);
+        self
     }
 
     /// The same client, with `timeout` as the bound on each ordinary request (from connecting
@@ -943,10 +966,25 @@ impl Client {
 
     // === generic ===
 
+    /// Lists in pages of `list_chunk` objects, following `continue` (as kubectl does), in name
+    /// order. The pages are not one snapshot: an object created or deleted meanwhile may be in
+    /// or out of the result, as with kubectl's chunked lists.
     async fn list<T: DeserializeOwned>(&self, path: &str, selector: &str) -> Result<Vec<T>, ClientError> {
-        let list: List<T> =
-            self.json(self.http.get(self.url(path)).query(&[("labelSelector", selector)])).await?;
-        Ok(list.items)
+        let mut items = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let mut query =
+                vec![("labelSelector", selector.to_string()), ("limit", self.list_chunk.to_string())];
+            if let Some(token) = token.take() {
+                query.push(("continue", token));
+            }
+            let page: List<T> = self.json(self.http.get(self.url(path)).query(&query)).await?;
+            items.extend(page.items);
+            match page.metadata.continue_ {
+                Some(next) if !next.is_empty() => token = Some(next),
+                _ => return Ok(items),
+            }
+        }
     }
 
     /// Watches a kind (`jobs`, `pods`, `workers`): the current objects as `ADDED`, then every

@@ -160,6 +160,16 @@ async fn lists_page_in_name_order_with_limit_and_continue() {
         assert_eq!(seen, want, "{query}");
         assert_eq!(counts, remaining, "{query}");
     }
+    // The client lists in pages too (kubectl's chunking) and returns every object once.
+    for chunk in [1, 2, 5, 500] {
+        let client = drover_client::Client::new(&format!("http://{}", s.addr)).with_list_chunk(chunk);
+        let all: Vec<String> =
+            client.list_jobs("").await.unwrap().into_iter().map(|j| j.metadata.name).collect();
+        assert_eq!(all, ["a", "b", "bb", "c", "d", "e"], "chunk {chunk}");
+        let demo: Vec<String> =
+            client.list_jobs("app=demo").await.unwrap().into_iter().map(|j| j.metadata.name).collect();
+        assert_eq!(demo, ["a", "b", "c", "d", "e"], "chunk {chunk}");
+    }
     let (code, err) = s.get(&format!("{JOBS}?limit=2&continue=garbage")).await;
     assert_eq!(code, 400, "{err}");
 }
