@@ -588,6 +588,17 @@ pub enum LedgerEntry {
     },
 }
 
+/// [`Txn::visit_unbound_in`]'s query: the `(kind, node, phase)` index, whose entries are in
+/// rowid (creation) order within one key.
+const VISIT_UNBOUND: &str =
+    "SELECT body FROM objects WHERE kind = ?1 AND node IS NULL AND phase = ?2 ORDER BY rowid";
+/// [`Txn::visit_by_name`]'s query for [`Scan::All`]: the primary key, in name order.
+const VISIT_ALL: &str = "SELECT body FROM objects WHERE kind = ?1 AND name > ?2 ORDER BY name";
+/// [`Txn::visit_by_name`]'s query for [`Scan::Labelled`]: the label index, in name order, then
+/// each object by its primary key.
+const VISIT_LABELLED: &str = "SELECT o.body FROM labels l JOIN objects o ON o.kind = l.kind AND o.name = l.name \
+     WHERE l.kind = ?1 AND l.key = ?2 AND l.value = ?3 AND l.name > ?4 ORDER BY l.name";
+
 /// Which objects of a kind [`Txn::visit_by_name`] reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scan<'a> {
@@ -679,16 +690,11 @@ impl Txn<'_> {
         let mut stmt;
         let mut rows = match scan {
             Scan::All => {
-                stmt = self
-                    .tx
-                    .prepare_cached("SELECT body FROM objects WHERE kind = ?1 AND name > ?2 ORDER BY name")?;
+                stmt = self.tx.prepare_cached(VISIT_ALL)?;
                 stmt.query(params![T::KIND, after])?
             }
             Scan::Labelled(key, value) => {
-                stmt = self.tx.prepare_cached(
-                    "SELECT o.body FROM labels l JOIN objects o ON o.kind = l.kind AND o.name = l.name \
-                     WHERE l.kind = ?1 AND l.key = ?2 AND l.value = ?3 AND l.name > ?4 ORDER BY l.name",
-                )?;
+                stmt = self.tx.prepare_cached(VISIT_LABELLED)?;
                 stmt.query(params![T::KIND, key, value, after])?
             }
         };
@@ -828,9 +834,7 @@ impl Txn<'_> {
         phase: &str,
         mut visit: impl FnMut(T) -> bool,
     ) -> Result<(), StoreError> {
-        let mut stmt = self.tx.prepare_cached(
-            "SELECT body FROM objects WHERE kind = ?1 AND node IS NULL AND phase = ?2 ORDER BY rowid",
-        )?;
+        let mut stmt = self.tx.prepare_cached(VISIT_UNBOUND)?;
         let mut rows = stmt.query(params![T::KIND, phase])?;
         while let Some(row) = rows.next()? {
             let body: String = row.get(0)?;
@@ -841,15 +845,14 @@ impl Txn<'_> {
         Ok(())
     }
 
-    /// The query plan SQLite picks for [`Txn::visit_unbound_in`] (a test checks that it reads
-    /// the index in order, with no sort).
-    #[doc(hidden)]
-    pub fn explain_visit_unbound(&self) -> Result<Vec<String>, StoreError> {
-        let mut stmt = self.tx.prepare(
-            "EXPLAIN QUERY PLAN SELECT body FROM objects WHERE kind = ?1 AND node IS NULL AND phase = ?2 ORDER BY rowid",
-        )?;
-        let rows = stmt.query_map(params!["Pod", "Pending"], |r| r.get::<_, String>(3))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+    /// The query plan SQLite picks for one of the ordered walks (tests check that each reads
+    /// an index in order, with no sort and no scan of the kind).
+    #[cfg(test)]
+    fn query_plan(&self, sql: &str) -> Result<String, StoreError> {
+        let mut stmt = self.tx.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+        let unbound = std::iter::repeat_n(rusqlite::types::Null, stmt.parameter_count());
+        let rows = stmt.query_map(rusqlite::params_from_iter(unbound), |r| r.get::<_, String>(3))?;
+        Ok(rows.collect::<Result<Vec<_>, _>>()?.join("; "))
     }
 
     /// Objects of a kind filtered by the indexed phase and node, ordered by revision (oldest
