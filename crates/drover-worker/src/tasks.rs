@@ -78,7 +78,7 @@
 //!   ledger before its ack, so `status.tasks.succeeded` counts distinct tasks, and a task run
 //!   twice is counted once (the second run shows in `status.tasks.duplicates`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -188,8 +188,13 @@ pub(crate) struct QueuePod {
     /// Handler runs so far.
     runs: u32,
     /// A draining pod's recorded successes: all are acked together with the next take (one
-    /// round trip on Redis), or when the pod ends.
+    /// round trip on Redis, one multiple ack on RabbitMQ), or when the pod ends.
     pending_acks: Vec<Handle>,
+    /// Tasks a batch take returned behind the one that runs (prefetched, leased, not started),
+    /// oldest first: the next tasks run from here before the pod takes again.
+    ahead: VecDeque<Handle>,
+    /// How many tasks the next take asks for ([`QueuePod::batch_size`]).
+    batch: usize,
     waiting_reported: bool,
     drained_reported: bool,
     last_report: Option<Instant>,
@@ -228,6 +233,8 @@ impl QueuePod {
             run_avg: Duration::ZERO,
             runs: 0,
             pending_acks: Vec::new(),
+            ahead: VecDeque::new(),
+            batch: 1,
             waiting_reported: false,
             drained_reported: false,
             last_report: None,
@@ -281,9 +288,10 @@ impl QueuePod {
                 return Some(q.clone());
             }
             // A draining pod may hold a few tasks whose records are on their way (RabbitMQ would
-            // deliver nothing more past its prefetch until they are acked).
+            // deliver nothing more past its prefetch until they are acked), and, once its tasks
+            // show tiny, a batch beside them.
             let prefetch = if self.spec.drain { DRAIN_PREFETCH } else { 1 };
-            let most = if self.spec.drain { MAX_RECORD_WINDOW as u16 } else { 1 };
+            let most = if self.spec.drain { 2 * MAX_RECORD_WINDOW as u16 } else { 1 };
             let url = match broker_url(&self.spec.spec) {
                 Ok(url) => url,
                 Err(why) => {
@@ -359,6 +367,8 @@ impl QueuePod {
         let mut wait = waits.next_delay();
         loop {
             if draining.is_cancelled() {
+                // Prefetched tasks go back at once, for the pods that go on.
+                self.hand_back_ahead(reporter).await;
                 return Next::Draining;
             }
             if let Some(deadline) = deadline {
@@ -375,12 +385,17 @@ impl QueuePod {
             while self.last_run_long && !self.recording.is_empty() {
                 self.collect_records(reporter, true).await;
             }
+            // The rest of the last batch runs before the pod takes again.
+            if let Some(task) = self.start_ahead(reporter).await {
+                return Next::Task(task);
+            }
             // A pod of tiny tasks may hold as many unacked deliveries as its record window
             // (RabbitMQ; not before a few runs have shown how long the tasks take). Rounded up
             // to a power of two, so that a run time that wobbles does not cost a `basic.qos`
             // round trip per take.
             if self.spec.drain && self.runs >= WINDOW_WARM_UP {
-                let want = self.record_window().max(usize::from(DRAIN_PREFETCH)).next_power_of_two();
+                // Room for a batch taken while the last batch's successes await their records.
+                let want = (2 * self.record_window()).max(usize::from(DRAIN_PREFETCH)).next_power_of_two();
                 if q.max_unacked().is_some_and(|now| now != want)
                     && let Err(err) = q.set_max_unacked(want).await
                 {
@@ -392,17 +407,19 @@ impl QueuePod {
             while q.max_unacked().is_some_and(|max| self.recording.len() >= max.max(1)) {
                 self.collect_records(reporter, true).await;
             }
-            // The recorded successes are acked with the next take (one round trip on Redis).
+            // The recorded successes are acked with the next take (one round trip on Redis),
+            // which takes a batch of tasks when they are tiny and the queue is deep.
+            let want = self.batch_size();
             let taken = if !self.pending_acks.is_empty() {
                 // Not cancellable: the acks must land or fail, never be dropped half-way.
                 let done = std::mem::take(&mut self.pending_acks);
                 let tasks: Vec<Task> = done.iter().map(|h| self.held[h].task.clone()).collect();
-                let (acked, taken) = q.ack_and_take(&tasks, self.lease, wait).await;
+                let (acked, taken) = q.ack_and_take_many(&tasks, want, self.lease, wait).await;
                 for (h, acked) in done.into_iter().zip(acked) {
                     self.acked(h, acked);
                 }
                 if stop.is_cancelled() {
-                    if let Ok(Some(task)) = &taken {
+                    for task in taken.iter().flatten() {
                         let _ = q.requeue(task).await;
                     }
                     return Next::Stopped;
@@ -411,17 +428,28 @@ impl QueuePod {
             } else {
                 tokio::select! {
                     _ = stop.cancelled() => return Next::Stopped,
-                    r = q.take(self.lease, wait) => r,
+                    r = q.ack_and_take_many(&[], want, self.lease, wait) => r.1,
                 }
             };
             match taken {
-                Ok(Some(task)) => {
+                Ok(tasks) if !tasks.is_empty() => {
                     if self.drained_reported {
                         self.drained_reported = false;
                         self.report_drained(reporter, false, stop).await;
                     }
-                    let h = self.hold(task.clone());
-                    for action in self.lc.step(Event::Taken(h)) {
+                    // A full batch asks for more next time (up to what the run time allows);
+                    // a short one for what the queue had.
+                    self.batch = if tasks.len() >= want { want.saturating_mul(2) } else { tasks.len() };
+                    let mut tasks = tasks.into_iter();
+                    let first = tasks.next().expect("a task");
+                    let h = self.hold(first.clone());
+                    let mut actions = self.lc.step(Event::Taken(h));
+                    for task in tasks {
+                        let x = self.hold(task);
+                        self.ahead.push_back(x);
+                        actions.extend(self.lc.step(Event::Prefetched(x)));
+                    }
+                    for action in actions {
                         if action == Action::Run(h) {
                             self.current = Some(h);
                         } else {
@@ -429,10 +457,10 @@ impl QueuePod {
                         }
                     }
                     if self.current == Some(h) {
-                        return Next::Task(task);
+                        return Next::Task(first);
                     }
                 }
-                Ok(None) if self.spec.drain => {
+                Ok(_) if self.spec.drain => {
                     if !self.recording.is_empty() || !self.pending_acks.is_empty() {
                         // This pod's own successes are still on their way: not drained.
                         self.collect_records(reporter, true).await;
@@ -443,7 +471,7 @@ impl QueuePod {
                     }
                     wait = waits.next_delay();
                 }
-                Ok(None) => {
+                Ok(_) => {
                     if !self.waiting_reported {
                         self.waiting_reported = true;
                         let msg = format!("queue {} is empty; waiting for a task", self.spec.spec.name);
@@ -459,6 +487,55 @@ impl QueuePod {
                     }
                 }
             }
+        }
+    }
+
+    /// How many tasks the next take asks for. One, unless the pod drains tiny tasks (its
+    /// last run shorter than [`PIPELINE_MAX_RUN`], after [`WINDOW_WARM_UP`] runs): then the
+    /// batch doubles while takes come back full (the queue is deep), up to the record window
+    /// (about [`PIPELINE_BUDGET`] of work), and shrinks to what the last take found. Long tasks
+    /// are taken one at a time, so a short queue of them stays shared between pods; the broker
+    /// shares the last tasks of a queue too (Redis hands out at most a quarter of what is
+    /// ready).
+    fn batch_size(&self) -> usize {
+        if !self.spec.drain || self.runs < WINDOW_WARM_UP || self.last_run_long {
+            return 1;
+        }
+        self.batch.clamp(1, self.record_window())
+    }
+
+    /// Starts the oldest prefetched task that is still held, if any (a lost lease forgets one).
+    async fn start_ahead(&mut self, reporter: &Reporter<'_>) -> Option<Task> {
+        while let Some(h) = self.ahead.pop_front() {
+            if !self.held.contains_key(&h) {
+                continue;
+            }
+            self.check_lease(h);
+            for action in self.lc.step(Event::Started(h)) {
+                if action == Action::Run(h) {
+                    self.current = Some(h);
+                } else {
+                    self.perform(action, reporter).await;
+                }
+            }
+            if self.current == Some(h) {
+                return Some(self.held[&h].task.clone());
+            }
+            if self.lc.state(h).is_none() {
+                self.release(h);
+            }
+        }
+        None
+    }
+
+    /// Hands back every prefetched task (the worker drains): requeued unstarted.
+    async fn hand_back_ahead(&mut self, reporter: &Reporter<'_>) {
+        if self.ahead.is_empty() {
+            return;
+        }
+        self.ahead.clear();
+        for action in self.lc.step(Event::Drain) {
+            self.perform(action, reporter).await;
         }
     }
 
@@ -768,7 +845,10 @@ impl QueuePod {
     /// Hands back a task that was taken but never started (the worker began draining in
     /// between): it is requeued at once, neither failed nor held any more.
     pub(crate) async fn give_back(&mut self, reporter: &Reporter<'_>) {
-        self.lc.step(Event::Drain);
+        self.ahead.clear();
+        for action in self.lc.step(Event::Drain) {
+            self.perform(action, reporter).await;
+        }
         if let Some(h) = self.current {
             for action in self.lc.step(Event::Exited(h, Outcome::Stopped)) {
                 self.perform(action, reporter).await;
@@ -788,6 +868,7 @@ impl QueuePod {
             None => Vec::new(),
         };
         actions.extend(self.lc.step(Event::Stop));
+        self.ahead.clear();
         // Successes still being recorded are waited for, then acked (or requeued if refused).
         while !self.recording.is_empty() {
             self.collect_records(reporter, true).await;
@@ -833,8 +914,9 @@ const PIPELINE_MAX_RUN: Duration = Duration::from_millis(10);
 /// A draining pod's RabbitMQ prefetch: the tasks it may hold unacked while their records are on
 /// their way. Small: a pod may hold up to this many tasks of a short queue that other pods
 /// could have run (with 16, one pod took all six tasks of a test while the other idled);
-/// `close` hands back what it never took. A pod whose tasks turn out tiny raises it to its
-/// record window (at most [`MAX_RECORD_WINDOW`]) once [`WINDOW_WARM_UP`] runs have shown it.
+/// `close` hands back what it never took. A pod whose tasks turn out tiny raises it to twice its
+/// record window (at most 2 × [`MAX_RECORD_WINDOW`]: a batch beside the successes awaiting
+/// their records) once [`WINDOW_WARM_UP`] runs have shown it.
 const DRAIN_PREFETCH: u16 = 4;
 
 /// Handler runs before the run time may raise a RabbitMQ pod's prefetch.
