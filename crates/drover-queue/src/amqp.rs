@@ -352,7 +352,9 @@ impl AmqpQueue {
     /// Takes one delivery (waiting up to `wait` for it), then up to `max - 1` more that have
     /// already arrived (RabbitMQ pushed them, within the prefetch), without waiting.
     async fn take_up_to(&self, max: usize, wait: Duration) -> Result<Vec<Task>, QueueError> {
-        let max = max.max(1);
+        if max == 0 {
+            return Ok(Vec::new());
+        }
         let deadline = deadline_after(wait);
         let Ok(mut slot) = timeout_at(deadline, self.consumer.lock()).await else {
             // Another take holds the consumer for at least as long as our wait.

@@ -157,9 +157,9 @@ pub trait Queue: Send + Sync {
     /// quarter of what is ready, so that the last tasks of a queue are shared, and RabbitMQ
     /// what has already arrived). Each task taken is a delivery of its own, held under the lease
     /// like one [`Queue::take`] returned, and settled on its own. Returns the acks' results, in
-    /// `done`'s order, and the tasks in the queue's order. Redis runs it all in one script;
-    /// RabbitMQ acks a run of deliveries with one `basic.ack` (`multiple`) where that acks
-    /// nothing else. The default acks one by one, then takes one.
+    /// `done`'s order, and the tasks in the queue's order. `max` 0 only acks. Redis runs it all
+    /// in one script; RabbitMQ acks a run of deliveries with one `basic.ack` (`multiple`) where
+    /// that acks nothing else. The default acks one by one, then takes one.
     fn ack_and_take_many<'a>(
         &'a self,
         done: &'a [Task],
@@ -167,8 +167,14 @@ pub trait Queue: Send + Sync {
         lease: Duration,
         wait: Duration,
     ) -> BoxFuture<'a, AckAndTakeMany> {
-        let _ = max;
         Box::pin(async move {
+            if max == 0 {
+                let mut acked = Vec::with_capacity(done.len());
+                for task in done {
+                    acked.push(self.ack(task).await);
+                }
+                return (acked, Ok(Vec::new()));
+            }
             let (acked, next) = self.ack_and_take(done, lease, wait).await;
             (acked, next.map(|task| task.into_iter().collect()))
         })

@@ -124,6 +124,9 @@ const PUBLISH_CHUNK: usize = 1_000;
 const MAX_LEASE_MS: u64 = 1 << 40;
 /// The most tasks one [`Queue::ack_and_take_many`] takes.
 pub const MAX_BATCH: usize = 256;
+/// The most acks one `ack_take.lua` carries (Lua's `unpack` has a limit); more are acked on their
+/// own.
+const MAX_ACKS: usize = 1_024;
 /// A batch take takes at most `1/SPREAD` of the ready list (rounded up, at least one task), so
 /// that the last tasks of a queue are shared between consumers.
 const SPREAD: u64 = 4;
@@ -346,14 +349,14 @@ impl RedisQueue {
         let mut own: Vec<(usize, u64)> = Vec::with_capacity(done.len());
         for (i, task) in done.iter().enumerate() {
             match parse_receipt(&task.receipt) {
-                Some((consumer, seq)) if consumer == self.consumer => {
+                Some((consumer, seq)) if consumer == self.consumer && own.len() < MAX_ACKS => {
                     acked.push(None);
                     own.push((i, seq));
                 }
                 _ => acked.push(Some(self.on_delivery(&SCRIPTS.ack, task, None).await)),
             }
         }
-        let max = max.clamp(1, MAX_BATCH);
+        let max = max.min(MAX_BATCH);
         // One sequence number per task the script may take.
         let first = self.next_seq.fetch_add(max as u64, Ordering::Relaxed);
         let mut invocation = SCRIPTS.ack_take.prepare_invoke();
@@ -524,7 +527,7 @@ impl Queue for RedisQueue {
 
     /// Acks and takes up to `max` tasks (at most [`MAX_BATCH`], and at most a quarter of the
     /// ready list, rounded up) in one round trip (`ack_take.lua`); when nothing is ready it goes
-    /// on polling the same script, without the acks, like [`Queue::take`].
+    /// on polling the same script, without the acks, like [`Queue::take`]. `max` 0 only acks.
     fn ack_and_take_many<'a>(
         &'a self,
         done: &'a [Task],
@@ -538,7 +541,7 @@ impl Queue for RedisQueue {
             let mut acked = Vec::with_capacity(done.len());
             let mut next = self.ack_then_try_take(done, max, lease_ms, &mut acked).await;
             let mut pauses = Backoff::new(POLL_MIN, POLL_MAX);
-            while matches!(&next, Ok(tasks) if tasks.is_empty()) {
+            while max > 0 && matches!(&next, Ok(tasks) if tasks.is_empty()) {
                 let now = Instant::now();
                 if now >= deadline {
                     break;

@@ -869,3 +869,34 @@ async fn a_batch_partly_handed_back_keeps_its_order_and_the_rest_is_acked() {
     assert_eq!(q.stats().await.unwrap(), stats(11, 1, 1));
     fx.cleanup().await;
 }
+
+#[tokio::test]
+async fn batch_acks_in_any_order_answer_for_each_delivery() {
+    let Some(fx) = Fixture::new().await else { return };
+    let q = fx.consumer().await;
+    let items: Vec<String> = (0..24).map(|i| format!("t{i}")).collect();
+    let refs: Vec<&str> = items.iter().map(String::as_str).collect();
+    q.publish(&bodies(&refs)).await.unwrap();
+    let t = batch(&q, 6, LONG).await;
+    let changed = drover_queue::Task { body: b"other".to_vec(), ..t[2].clone() };
+    q.ack(&t[3]).await.unwrap();
+    // Out of the take order, one changed, one acked already, one twice.
+    let done = [t[4].clone(), t[0].clone(), changed, t[3].clone(), t[5].clone(), t[5].clone()];
+    let (acked, next) = q.ack_and_take_many(&done, 1, LONG, NO_WAIT).await;
+    assert!(matches!(acked[0], Ok(())), "{acked:?}");
+    assert!(matches!(acked[1], Ok(())), "{acked:?}");
+    assert!(matches!(&acked[2], Err(QueueError::Broker(why)) if why.contains("differs")), "{acked:?}");
+    assert!(matches!(acked[3], Err(QueueError::LeaseLost(_))), "{acked:?}");
+    assert!(matches!(acked[4], Ok(())), "{acked:?}");
+    assert!(matches!(acked[5], Err(QueueError::LeaseLost(_))), "acked once: {acked:?}");
+    // What is left held is exactly the two not acked, then the task just taken.
+    assert_eq!(fx.processing(&q).await, ["t1", "t2", "t6"]);
+    assert_eq!(receipts(&fx, &q).await.len(), 3);
+    let next = next.unwrap();
+    let (acked, _) =
+        q.ack_and_take_many(&[t[2].clone(), next[0].clone(), t[1].clone()], 0, LONG, NO_WAIT).await;
+    assert!(acked.iter().all(Result::is_ok), "{acked:?}");
+    assert!(fx.processing(&q).await.is_empty());
+    assert_eq!(q.stats().await.unwrap(), stats(17, 0, 0));
+    fx.cleanup().await;
+}

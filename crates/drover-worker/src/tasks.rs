@@ -174,11 +174,17 @@ pub(crate) struct QueuePod {
     next_handle: Handle,
     /// The task the handler runs, or will run again after the back-off.
     current: Option<Handle>,
-    /// A draining pod's successes whose records are in flight (the pod goes on meanwhile; each
-    /// is acked once its record is answered). At most [`QueuePod::record_window`].
-    /// Polled by the pod itself (no task each: the batching task answers them, and the pod
-    /// picks the answers up between tasks, or waits for them).
-    recording: FuturesUnordered<BoxFuture<'static, (Handle, Option<bool>)>>,
+    /// A draining pod's successes whose records are in flight, a group per record call (the
+    /// pod goes on meanwhile; each is acked once its record is answered). Polled by the pod
+    /// itself (no task each: the batching task answers them, and the pod picks the answers up
+    /// between tasks, or waits for them).
+    recording: FuturesUnordered<BoxFuture<'static, (Vec<Handle>, Option<Vec<bool>>)>>,
+    /// The successes in `recording`.
+    in_record: usize,
+    /// A draining pod's successes not sent to the ledger yet: they leave together, at most
+    /// [`RECORD_GROUP`] at a time, and at the latest when the pod goes to the broker again.
+    /// With `in_record`, at most [`QueuePod::record_window`].
+    unsent: Vec<Handle>,
     /// The last handler run took at least [`PIPELINE_MAX_RUN`]: the pod then waits for its
     /// records before it takes another task, so that a killed worker re-runs at most the one
     /// task per slot it had in hand (pipelining pays only for tiny tasks).
@@ -229,6 +235,8 @@ impl QueuePod {
             next_handle: 0,
             current: None,
             recording: FuturesUnordered::new(),
+            in_record: 0,
+            unsent: Vec::new(),
             last_run_long: false,
             run_avg: Duration::ZERO,
             runs: 0,
@@ -361,10 +369,12 @@ impl QueuePod {
             self.current = None;
         }
         // A draining pod checks the drain rule soon after the queue looks empty (so the Job ends
-        // promptly), then less and less often while other pods are still busy.
-        let first = if self.spec.drain { Duration::from_millis(20) } else { Duration::from_millis(500) };
-        let mut waits = Backoff::new(first, Duration::from_millis(500));
-        let mut wait = waits.next_delay();
+        // promptly), then less and less often while other pods are still busy: on Redis at
+        // once (a take finds every ready task), on RabbitMQ after 20 ms (a delivery may be on
+        // its way, and the check cancels the consumer).
+        let mut waits = Backoff::new(Duration::from_millis(500), Duration::from_millis(500));
+        let mut wait = Duration::from_millis(500);
+        let mut first_take = true;
         loop {
             if draining.is_cancelled() {
                 // Prefetched tasks go back at once, for the pods that go on.
@@ -381,14 +391,29 @@ impl QueuePod {
             let Some(q) = self.connect(reporter, stop, draining).await else {
                 return if stop.is_cancelled() { Next::Stopped } else { Next::Draining };
             };
+            if first_take && self.spec.drain {
+                let pushed = q.max_unacked().is_some();
+                waits = Backoff::new(
+                    Duration::from_millis(if pushed { 20 } else { 5 }),
+                    Duration::from_millis(500),
+                );
+                wait = if pushed { waits.next_delay() } else { Duration::ZERO };
+            }
+            first_take = false;
+            if let Some(deadline) = deadline {
+                wait = wait.min(deadline.saturating_duration_since(Instant::now()));
+            }
             self.collect_records(reporter, false).await;
-            while self.last_run_long && !self.recording.is_empty() {
+            while self.last_run_long && self.awaiting_records() > 0 {
                 self.collect_records(reporter, true).await;
             }
             // The rest of the last batch runs before the pod takes again.
             if let Some(task) = self.start_ahead(reporter).await {
                 return Next::Task(task);
             }
+            // The pod goes to the broker: what succeeded meanwhile is recorded now, so that it
+            // can be acked with a take soon.
+            self.send_records(reporter);
             // A pod of tiny tasks may hold as many unacked deliveries as its record window
             // (RabbitMQ; not before a few runs have shown how long the tasks take). Rounded up
             // to a power of two, so that a run time that wobbles does not cost a `basic.qos`
@@ -404,7 +429,7 @@ impl QueuePod {
             }
             // The broker hands out nothing more while this consumer holds as many unacked tasks
             // as its prefetch: wait for records rather than for a take that cannot succeed.
-            while q.max_unacked().is_some_and(|max| self.recording.len() >= max.max(1)) {
+            while q.max_unacked().is_some_and(|max| self.awaiting_records() >= max.max(1)) {
                 self.collect_records(reporter, true).await;
             }
             // The recorded successes are acked with the next take (one round trip on Redis),
@@ -412,7 +437,10 @@ impl QueuePod {
             let want = self.batch_size();
             let taken = if !self.pending_acks.is_empty() {
                 // Not cancellable: the acks must land or fail, never be dropped half-way.
-                let done = std::mem::take(&mut self.pending_acks);
+                let mut done = std::mem::take(&mut self.pending_acks);
+                // In the order they were taken (Redis then trims them off the head of the
+                // consumer's list; RabbitMQ acks runs of them at once).
+                done.sort_unstable();
                 let tasks: Vec<Task> = done.iter().map(|h| self.held[h].task.clone()).collect();
                 let (acked, taken) = q.ack_and_take_many(&tasks, want, self.lease, wait).await;
                 for (h, acked) in done.into_iter().zip(acked) {
@@ -461,7 +489,7 @@ impl QueuePod {
                     }
                 }
                 Ok(_) if self.spec.drain => {
-                    if !self.recording.is_empty() || !self.pending_acks.is_empty() {
+                    if self.awaiting_records() > 0 || !self.pending_acks.is_empty() {
                         // This pod's own successes are still on their way: not drained.
                         self.collect_records(reporter, true).await;
                         continue;
@@ -502,6 +530,19 @@ impl QueuePod {
             return 1;
         }
         self.batch.clamp(1, self.record_window())
+    }
+
+    /// The first `n` prefetched tasks that run next, in their order (a `Stream` process gets
+    /// their lines ahead of their turn).
+    pub(crate) fn upcoming(&self, n: usize) -> Vec<&Task> {
+        self.ahead
+            .iter()
+            .take(n)
+            .filter(|h| self.lc.state(**h) == Some(TaskState::Prefetched))
+            .filter_map(|h| self.held.get(h))
+            .filter(|held| !held.lost.load(Ordering::Relaxed))
+            .map(|held| &held.task)
+            .collect()
     }
 
     /// Starts the oldest prefetched task that is still held, if any (a lost lease forgets one).
@@ -756,32 +797,51 @@ impl QueuePod {
 
     /// Records a success in the Job's task ledger and waits for the answer.
     async fn record(&mut self, h: Handle, reporter: &Reporter<'_>) -> Event {
-        match self.record_of(h, reporter, false).await {
-            Some(first) => Event::Recorded(h, first),
+        match self.record_of(&[h], reporter, false).await {
+            Some(first) => Event::Recorded(h, first.first().copied().unwrap_or(false)),
             None => Event::RecordRefused(h),
         }
     }
 
-    /// A draining pod's record: sent in the background (the client batches it with the other
-    /// pods'), so the next task runs meanwhile. At most [`QueuePod::record_window`] are in
-    /// flight; past that, [`QueuePod::next_task`] waits for answers before it takes more.
+    /// A draining pod's record: sent in the background with the pod's other successes
+    /// ([`QueuePod::send_records`]; the client batches them with the other pods'), so the next
+    /// tasks run meanwhile. At most [`QueuePod::record_window`] await their records; past that,
+    /// [`QueuePod::next_task`] waits for answers before it takes more.
     fn record_in_background(&mut self, h: Handle, reporter: &Reporter<'_>) {
-        let record = self.record_of(h, reporter, true);
-        self.recording.push(Box::pin(async move { (h, record.await) }));
+        self.unsent.push(h);
+        if self.unsent.len() >= RECORD_GROUP {
+            self.send_records(reporter);
+        }
     }
 
-    /// The record of task `h`'s success ([`record_success`]), owning what it needs.
+    /// Sends the records of the successes not sent yet, in one call.
+    fn send_records(&mut self, reporter: &Reporter<'_>) {
+        if self.unsent.is_empty() {
+            return;
+        }
+        let group = std::mem::take(&mut self.unsent);
+        let record = self.record_of(&group, reporter, true);
+        self.in_record += group.len();
+        self.recording.push(Box::pin(async move { (group, record.await) }));
+    }
+
+    /// Successes whose records are not answered yet (sent or not).
+    fn awaiting_records(&self) -> usize {
+        self.in_record + self.unsent.len()
+    }
+
+    /// The record of the successes of tasks `hs` ([`record_success`]), owning what it needs.
     fn record_of(
         &self,
-        h: Handle,
+        hs: &[Handle],
         reporter: &Reporter<'_>,
         lazy: bool,
-    ) -> impl Future<Output = Option<bool>> + Send + 'static {
+    ) -> impl Future<Output = Option<Vec<bool>>> + Send + 'static {
         record_success(
             reporter.client.clone(),
             reporter.name.to_string(),
             reporter.uid.to_string(),
-            self.held[&h].task.id.clone(),
+            hs.iter().map(|h| self.held[h].task.id.clone()).collect(),
             reporter.stop.clone(),
             lazy,
         )
@@ -789,11 +849,15 @@ impl QueuePod {
 
     /// Feeds the answered background records to the lifecycle: a recorded success waits for
     /// its ack, a refused one is requeued. With `wait`, waits for at least one answer first
-    /// (if any record is in flight); and it always waits while the window is full.
+    /// (if any record awaits one; what was not sent is sent first); and it always waits while
+    /// the window is full.
     async fn collect_records(&mut self, reporter: &Reporter<'_>, wait: bool) {
         let mut must_wait = wait;
         loop {
-            let answered = if must_wait || self.recording.len() >= self.record_window() {
+            let answered = if (must_wait && self.awaiting_records() > 0)
+                || self.awaiting_records() >= self.record_window()
+            {
+                self.send_records(reporter);
                 // Lazy records may be lingering for company: this pod waits for them now.
                 reporter.client.flush_task_records();
                 self.recording.next().await
@@ -801,22 +865,25 @@ impl QueuePod {
                 self.recording.next().now_or_never().flatten()
             };
             must_wait = false;
-            let Some((h, recorded)) = answered else { return };
-            let event = match recorded {
-                Some(first) => Event::Recorded(h, first),
-                None => Event::RecordRefused(h),
-            };
-            for action in self.lc.step(event) {
-                match action {
-                    Action::Ack(x) => self.pending_acks.push(x),
-                    Action::Requeue(_) => {
-                        self.perform(action, reporter).await;
+            let Some((hs, recorded)) = answered else { return };
+            self.in_record -= hs.len();
+            for (i, h) in hs.into_iter().enumerate() {
+                let event = match &recorded {
+                    Some(first) => Event::Recorded(h, first.get(i).copied().unwrap_or(false)),
+                    None => Event::RecordRefused(h),
+                };
+                for action in self.lc.step(event) {
+                    match action {
+                        Action::Ack(x) => self.pending_acks.push(x),
+                        Action::Requeue(_) => {
+                            self.perform(action, reporter).await;
+                        }
+                        _ => {}
                     }
-                    _ => {}
                 }
-            }
-            if self.lc.state(h).is_none() {
-                self.release(h);
+                if self.lc.state(h).is_none() {
+                    self.release(h);
+                }
             }
         }
     }
@@ -870,7 +937,7 @@ impl QueuePod {
         actions.extend(self.lc.step(Event::Stop));
         self.ahead.clear();
         // Successes still being recorded are waited for, then acked (or requeued if refused).
-        while !self.recording.is_empty() {
+        while self.awaiting_records() > 0 {
             self.collect_records(reporter, true).await;
         }
         actions.extend(self.pending_acks.drain(..).map(Action::Ack));
@@ -899,6 +966,10 @@ impl QueuePod {
 
 /// The most successes a draining pod may have awaiting their records at once.
 const MAX_RECORD_WINDOW: usize = 64;
+
+/// A draining pod sends the records of its successes this many at a time (or fewer, when it
+/// goes to the broker or waits for them).
+const RECORD_GROUP: usize = 16;
 
 /// The handler time a pod may run ahead of its records ([`QueuePod::record_window`]).
 const PIPELINE_BUDGET: Duration = Duration::from_millis(10);
@@ -932,23 +1003,26 @@ fn record_success(
     client: Client,
     pod: String,
     uid: String,
-    id: String,
+    ids: Vec<String>,
     stop: CancellationToken,
     lazy: bool,
-) -> impl Future<Output = Option<bool>> + Send + 'static {
-    let mut lazy_try = lazy.then(|| client.record_tasks_lazily(&pod, &uid, std::slice::from_ref(&id)));
+) -> impl Future<Output = Option<Vec<bool>>> + Send + 'static {
+    let mut lazy_try = lazy.then(|| client.record_tasks_lazily(&pod, &uid, &ids));
     async move {
         let mut delay = Backoff::new(Duration::from_millis(20), Duration::from_secs(2));
         let mut tries_after_stop = 0;
         loop {
             let answer = match lazy_try.take() {
                 Some(first_try) => first_try.await,
-                None => client.record_tasks(&pod, &uid, std::slice::from_ref(&id)).await,
+                None => client.record_tasks(&pod, &uid, &ids).await,
             };
             match answer {
-                Ok(first) => return Some(first.first().copied().unwrap_or(false)),
+                Ok(first) if first.len() == ids.len() => return Some(first),
+                Ok(first) => {
+                    tracing::warn!(%pod, "The coordinator answered {} task records for {}; retrying", first.len(), ids.len());
+                }
                 Err(err) if err.is_refused_pod() => {
-                    tracing::info!(%pod, task = %id, error = %err, "The coordinator refused the task's record; requeueing it and stopping the pod");
+                    tracing::info!(%pod, tasks = ids.len(), error = %err, "The coordinator refused the tasks' record; requeueing them and stopping the pod");
                     stop.cancel();
                     return None;
                 }
