@@ -152,6 +152,9 @@ struct Held {
     lost: Arc<AtomicBool>,
 }
 
+/// One record call of a group of successes: the tasks, and per task `first` (`None`: refused).
+type Recording = BoxFuture<'static, (Vec<Handle>, Option<Vec<bool>>)>;
+
 /// The tasks a pod holds, as its renewal task sees them.
 type Leases = Arc<std::sync::Mutex<HashMap<Handle, (Task, Arc<AtomicBool>)>>>;
 
@@ -178,7 +181,7 @@ pub(crate) struct QueuePod {
     /// pod goes on meanwhile; each is acked once its record is answered). Polled by the pod
     /// itself (no task each: the batching task answers them, and the pod picks the answers up
     /// between tasks, or waits for them).
-    recording: FuturesUnordered<BoxFuture<'static, (Vec<Handle>, Option<Vec<bool>>)>>,
+    recording: FuturesUnordered<Recording>,
     /// The successes in `recording`.
     in_record: usize,
     /// A draining pod's successes not sent to the ledger yet: they leave together, at most
