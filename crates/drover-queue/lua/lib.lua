@@ -86,6 +86,100 @@ local function drover_is_envelope(value)
   return string.find(string.sub(value, 9, nul - 1), '^[A-Za-z0-9%._:%-]+$') ~= nil
 end
 
+-- Moves up to `n` tasks from the head of the ready list to the tail of `processing`, as
+-- envelopes, exactly as `n` calls of drover_take_one would (one id drawn per plain body, in
+-- order), in a handful of commands whatever `n`. Returns the envelopes taken, in order.
+local function drover_take_many(ready, processing, ids, now, n)
+  if n <= 0 then
+    return {}
+  end
+  local values = redis.call('LRANGE', ready, 0, n - 1)
+  if #values == 0 then
+    return values
+  end
+  redis.call('LTRIM', ready, #values, -1)
+  local plain = 0
+  for i = 1, #values do
+    if not drover_is_envelope(values[i]) then
+      plain = plain + 1
+    end
+  end
+  local next_id = 0
+  if plain > 0 then
+    next_id = redis.call('INCRBY', ids, plain) - plain
+  end
+  for i = 1, #values do
+    if not drover_is_envelope(values[i]) then
+      next_id = next_id + 1
+      values[i] = DROVER_MARKER .. string.format('%d-%d', now, next_id) .. '\0' .. values[i]
+    end
+  end
+  redis.call('RPUSH', processing, unpack(values))
+  return values
+end
+
+-- Removes the deliveries `seqs` (sequence numbers) of envelopes `envelopes` from a consumer's
+-- processing list and receipts set, as ack.lua does for each, in a handful of commands however
+-- many there are. Returns one result per delivery, in order: 1 (removed), 0 (not held: acked
+-- already, or reaped) or -1 (held, but its envelope is not in the list: the caller changed the
+-- task's id or body; the delivery stays held).
+local function drover_remove_many(processing, receipts, seqs, envelopes)
+  local results = {}
+  if #seqs == 0 then
+    return results
+  end
+  local member = redis.call('SMISMEMBER', receipts, unpack(seqs))
+  -- How many times each envelope is in the list.
+  local list = redis.call('LRANGE', processing, 0, -1)
+  local count = {}
+  for _, value in ipairs(list) do
+    count[value] = (count[value] or 0) + 1
+  end
+  local remove = {}
+  local seen = {}
+  local gone = {}
+  for i = 1, #seqs do
+    if member[i] == 0 or seen[seqs[i]] then
+      results[i] = 0
+    elseif (count[envelopes[i]] or 0) == 0 then
+      results[i] = -1
+    else
+      seen[seqs[i]] = true
+      count[envelopes[i]] = count[envelopes[i]] - 1
+      remove[envelopes[i]] = (remove[envelopes[i]] or 0) + 1
+      gone[#gone + 1] = seqs[i]
+      results[i] = 1
+    end
+  end
+  if #gone == 0 then
+    return results
+  end
+  -- The longest head of the list made only of envelopes to remove goes in one LTRIM (acks
+  -- usually come in the order of the takes); the others one LREM each.
+  local head = 0
+  local left = {}
+  for k, v in pairs(remove) do
+    left[k] = v
+  end
+  for _, value in ipairs(list) do
+    if (left[value] or 0) == 0 then
+      break
+    end
+    left[value] = left[value] - 1
+    head = head + 1
+  end
+  if head > 0 then
+    redis.call('LTRIM', processing, head, -1)
+  end
+  for value, n in pairs(left) do
+    if n > 0 then
+      redis.call('LREM', processing, n, value)
+    end
+  end
+  redis.call('SREM', receipts, unpack(gone))
+  return results
+end
+
 -- Moves the head of the ready list to the tail of `processing` and returns it as an envelope
 -- (false when the ready list is empty). A plain body gets the id "<now>-<n>", n from INCR on
 -- `ids`, and is rewritten in place. The Redis time in front keeps ids unique even if `ids` is

@@ -75,7 +75,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{FutureExt as _, StreamExt};
 use lapin::message::Delivery;
 use lapin::options::{
     BasicAckOptions, BasicCancelOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
@@ -141,6 +141,13 @@ pub struct AmqpQueue {
     /// Deliveries a [`Queue::quiesce`] found in the stopped consumer, leased already: the next
     /// takes return them first.
     buffered: Mutex<std::collections::VecDeque<Task>>,
+    /// Held while a settlement is decided and sent, so that acks and rejects reach the broker in
+    /// the order they were decided in (a multiple ack must never overtake a reject it would
+    /// cover).
+    settling: tokio::sync::Mutex<()>,
+    /// Numbers the consuming channels, so that deliveries of one channel can be told apart
+    /// from another's (delivery tags are per channel).
+    channels: std::sync::atomic::AtomicU64,
 }
 
 impl AmqpQueue {
@@ -190,6 +197,8 @@ impl AmqpQueue {
             consumer: tokio::sync::Mutex::new(None),
             leases: Mutex::new(HashMap::new()),
             buffered: Mutex::new(std::collections::VecDeque::new()),
+            settling: tokio::sync::Mutex::new(()),
+            channels: std::sync::atomic::AtomicU64::new(0),
         };
         let session = match tokio::time::timeout(DEFAULT_RECONNECT_TIMEOUT, this.open_session()).await {
             Ok(session) => session?,
@@ -337,21 +346,34 @@ impl AmqpQueue {
     // === take ===
 
     async fn take_one(&self, wait: Duration) -> Result<Option<Task>, QueueError> {
+        Ok(self.take_up_to(1, wait).await?.into_iter().next())
+    }
+
+    /// Takes one delivery (waiting up to `wait` for it), then up to `max - 1` more that have
+    /// already arrived (RabbitMQ pushed them, within the prefetch), without waiting.
+    async fn take_up_to(&self, max: usize, wait: Duration) -> Result<Vec<Task>, QueueError> {
+        if max == 0 {
+            return Ok(Vec::new());
+        }
         let deadline = deadline_after(wait);
         let Ok(mut slot) = timeout_at(deadline, self.consumer.lock()).await else {
             // Another take holds the consumer for at least as long as our wait.
-            return Ok(None);
+            return Ok(Vec::new());
         };
         // What a quiesce kept, while its channel lives (else the broker requeued it).
-        loop {
+        let mut kept = Vec::new();
+        while kept.len() < max {
             let Some(task) = lock(&self.buffered).pop_front() else { break };
             if lock(&self.leases).get(&task.receipt).is_some_and(Lease::alive) {
-                return Ok(Some(task));
+                kept.push(task);
             }
+        }
+        if !kept.is_empty() {
+            return Ok(kept);
         }
         // A quiesced consumer consumes again, on the same channel (which holds its leases).
         if let Some(active) = slot.as_mut().filter(|a| a.cancelled && a.alive()) {
-            match self.consume_on(&active.session, active.channel.clone()).await {
+            match self.consume_on(&active.session, active.channel.clone(), active.channel_no).await {
                 Ok(fresh) => *active = fresh,
                 Err(_) => *slot = None,
             }
@@ -365,7 +387,7 @@ impl AmqpQueue {
                 if attempts > 0 {
                     let pause = backoff(attempts);
                     if Instant::now() + pause > deadline {
-                        return last_error.map_or(Ok(None), Err);
+                        return last_error.map_or(Ok(Vec::new()), Err);
                     }
                     sleep(pause).await;
                 }
@@ -383,8 +405,33 @@ impl AmqpQueue {
             }
             let Some(active) = slot.as_mut() else { continue };
             match timeout_at(deadline, active.consumer.next()).await {
-                Err(_) => return Ok(None),
-                Ok(Some(Ok(delivery))) => return Ok(Some(self.lease(active, delivery))),
+                Err(_) => return Ok(Vec::new()),
+                Ok(Some(Ok(delivery))) => {
+                    let mut tasks = vec![self.lease(active, delivery)];
+                    // What has arrived already; a consumer that failed or ended meanwhile is
+                    // restarted by the next take.
+                    let mut ended = false;
+                    while tasks.len() < max {
+                        match active.consumer.next().now_or_never() {
+                            Some(Some(Ok(delivery))) => tasks.push(self.lease(active, delivery)),
+                            Some(Some(Err(e))) => {
+                                tracing::warn!(queue = %self.name, error = %self.redactor.scrub(&e.to_string()),
+                                    "RabbitMQ consumer failed; restarting it");
+                                ended = true;
+                                break;
+                            }
+                            Some(None) => {
+                                ended = true;
+                                break;
+                            }
+                            None => break,
+                        }
+                    }
+                    if ended {
+                        *slot = None;
+                    }
+                    return Ok(tasks);
+                }
                 Ok(Some(Err(e))) => {
                     tracing::warn!(queue = %self.name, error = %self.redactor.scrub(&e.to_string()),
                         "RabbitMQ consumer failed; restarting it");
@@ -436,14 +483,17 @@ impl AmqpQueue {
                 .await
                 .map_err(|e| self.error("setting the channel's prefetch", &e))?;
         }
-        self.consume_on(session, channel).await
+        let channel_no = self.channels.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.consume_on(session, channel, channel_no).await
     }
 
-    /// A consumer on `channel` (its prefetch set already).
+    /// A consumer on `channel` (its prefetch set already), the consuming channel numbered
+    /// `channel_no`.
     async fn consume_on(
         &self,
         session: &Arc<Session>,
         channel: Channel,
+        channel_no: u64,
     ) -> Result<ActiveConsumer, QueueError> {
         let tag = format!("drover-{}", Uuid::new_v4().simple());
         let consumer = channel
@@ -455,7 +505,7 @@ impl AmqpQueue {
             )
             .await
             .map_err(|e| self.error(&format!("consuming from queue {}", self.name), &e))?;
-        Ok(ActiveConsumer { session: session.clone(), channel, consumer, tag, cancelled: false })
+        Ok(ActiveConsumer { session: session.clone(), channel, channel_no, consumer, tag, cancelled: false })
     }
 
     /// Records a delivery as leased and turns it into a [`Task`].
@@ -467,7 +517,12 @@ impl AmqpQueue {
             _ => content_id(&data),
         };
         let redeliveries = delivery_count(&properties).unwrap_or(0).max(u32::from(redelivered));
-        let lease = Lease { acker, channel: active.channel.status().clone() };
+        let lease = Lease {
+            acker,
+            channel: active.channel.status().clone(),
+            channel_no: active.channel_no,
+            tag: delivery_tag,
+        };
         lock(&self.leases).insert(receipt.clone(), lease);
         Task { id, body: data, redeliveries, receipt }
     }
@@ -480,6 +535,12 @@ impl AmqpQueue {
     // === ack, requeue, extend ===
 
     async fn settle(&self, task: &Task, requeue: bool) -> Result<(), QueueError> {
+        let _order = self.settling.lock().await;
+        self.settle_in_order(task, requeue).await
+    }
+
+    /// [`AmqpQueue::settle`], the caller holding `settling`.
+    async fn settle_in_order(&self, task: &Task, requeue: bool) -> Result<(), QueueError> {
         let lease = lock(&self.leases).remove(&task.receipt);
         let Some(lease) = lease.filter(Lease::alive) else {
             return Err(QueueError::LeaseLost(task.id.clone()));
@@ -489,6 +550,10 @@ impl AmqpQueue {
         } else {
             lease.acker.ack(BasicAckOptions::default()).await
         };
+        self.settled(task, result)
+    }
+
+    fn settled(&self, task: &Task, result: lapin::Result<bool>) -> Result<(), QueueError> {
         match result {
             Ok(true) => Ok(()),
             Ok(false) => Err(QueueError::LeaseLost(task.id.clone())),
@@ -498,6 +563,72 @@ impl AmqpQueue {
                 Err(QueueError::LeaseLost(task.id.clone()))
             }
         }
+    }
+
+    /// Acks every task of `done`; returns each ack's result in `done`'s order.
+    ///
+    /// Where it is safe, one `basic.ack` with `multiple` acks a run of them: on each channel, the
+    /// deliveries this instance holds there, in delivery-tag order, from the oldest up to the
+    /// first that is not in `done`. `multiple` acks every unacked delivery of the channel up to
+    /// its tag, and every delivery of a channel up to a tag this instance handed out has passed
+    /// through [`AmqpQueue::lease`] (a channel delivers in order, and a take returns deliveries
+    /// in that order), so the ones not held any more were settled already (acked or rejected
+    /// earlier, which `settling` keeps in order): the multiple ack acks exactly the run. Every
+    /// other delivery of `done` is acked on its own.
+    async fn ack_all(&self, done: &[Task]) -> Vec<Result<(), QueueError>> {
+        let _order = self.settling.lock().await;
+        let mut results: Vec<Option<Result<(), QueueError>>> = (0..done.len()).map(|_| None).collect();
+        let runs = {
+            let mut leases = lock(&self.leases);
+            let wanted: HashMap<&str, usize> =
+                done.iter().enumerate().map(|(i, task)| (task.receipt.as_str(), i)).collect();
+            // Per channel of a delivery in `done`: its live deliveries, by tag.
+            let mut channels: HashMap<u64, Vec<(u64, &str)>> = HashMap::new();
+            for task in done {
+                if let Some(lease) = leases.get(&task.receipt).filter(|l| l.alive()) {
+                    channels.entry(lease.channel_no).or_default();
+                }
+            }
+            for (receipt, lease) in leases.iter().filter(|(_, l)| l.alive()) {
+                if let Some(held) = channels.get_mut(&lease.channel_no) {
+                    held.push((lease.tag, receipt.as_str()));
+                }
+            }
+            let mut runs: Vec<(Acker, Vec<usize>)> = Vec::new();
+            for held in channels.values_mut() {
+                held.sort_unstable();
+                let run: Vec<usize> =
+                    held.iter().map_while(|(_, receipt)| wanted.get(receipt).copied()).collect();
+                if run.len() >= 2 {
+                    runs.push((Acker::clone(&leases[held[run.len() - 1].1].acker), run));
+                }
+            }
+            // The runs' deliveries are settled by their multiple acks.
+            for (_, run) in &runs {
+                for &i in run {
+                    leases.remove(&done[i].receipt);
+                }
+            }
+            runs
+        };
+        for (last, run) in runs {
+            let result = last.ack(BasicAckOptions { multiple: true }).await;
+            for &i in &run {
+                let each = match &result {
+                    Ok(acked) => Ok(*acked),
+                    Err(e) => Err(e.clone()),
+                };
+                results[i] = Some(self.settled(&done[i], each));
+            }
+        }
+        let mut out = Vec::with_capacity(done.len());
+        for (task, result) in done.iter().zip(results) {
+            out.push(match result {
+                Some(result) => result,
+                None => self.settle_in_order(task, false).await,
+            });
+        }
+        out
     }
 
     fn check_lease(&self, task: &Task) -> Result<(), QueueError> {
@@ -743,6 +874,29 @@ impl Queue for AmqpQueue {
         Box::pin(self.settle(task, false))
     }
 
+    /// Acks `done` (a run of deliveries with one multiple `basic.ack` where that acks nothing
+    /// else: see [`AmqpQueue::ack_all`]), then takes one delivery, waiting up to `wait`.
+    fn ack_and_take<'a>(
+        &'a self,
+        done: &'a [Task],
+        _lease: Duration,
+        wait: Duration,
+    ) -> BoxFuture<'a, crate::AckAndTake> {
+        Box::pin(async move { (self.ack_all(done).await, self.take_one(wait).await) })
+    }
+
+    /// Acks `done` as [`Queue::ack_and_take`] does, then takes one delivery (waiting up to
+    /// `wait`) and up to `max - 1` more that have already arrived (within the prefetch).
+    fn ack_and_take_many<'a>(
+        &'a self,
+        done: &'a [Task],
+        max: usize,
+        _lease: Duration,
+        wait: Duration,
+    ) -> BoxFuture<'a, crate::AckAndTakeMany> {
+        Box::pin(async move { (self.ack_all(done).await, self.take_up_to(max, wait).await) })
+    }
+
     fn requeue<'a>(&'a self, task: &'a Task) -> BoxFuture<'a, Result<(), QueueError>> {
         Box::pin(self.settle(task, true))
     }
@@ -780,6 +934,8 @@ impl Session {
 struct ActiveConsumer {
     session: Arc<Session>,
     channel: Channel,
+    /// Which consuming channel this is (a quiesce and a new consumer keep the channel).
+    channel_no: u64,
     consumer: Consumer,
     tag: String,
     /// Stopped by a quiesce; the channel (and its leases) lives on.
@@ -800,6 +956,10 @@ impl ActiveConsumer {
 struct Lease {
     acker: Acker,
     channel: ChannelStatus,
+    /// The consuming channel that delivered it ([`ActiveConsumer::channel_no`]).
+    channel_no: u64,
+    /// Its delivery tag on that channel.
+    tag: u64,
 }
 
 impl Lease {

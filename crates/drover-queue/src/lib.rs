@@ -11,6 +11,8 @@
 //!   messages with publisher confirms; Redis: the RPUSH replied).
 //! - [`Queue::take`] hands out one task under a lease. While the lease holder lives (and, for
 //!   Redis, renews the lease with [`Queue::extend`]), nobody else gets the task.
+//!   [`Queue::ack_and_take_many`] hands out several at once, each a delivery of its own (its own
+//!   receipt, acked, requeued, extended and lost on its own), all under the same rules.
 //! - A task leaves the broker only through [`Queue::ack`]. [`Queue::requeue`] puts it back. A
 //!   lease holder that dies (connection lost, process killed, lease expired) gets its tasks
 //!   returned to the ready queue: RabbitMQ does it when the connection closes; Redis does it
@@ -36,6 +38,10 @@ use std::time::Duration;
 /// What [`Queue::ack_and_take`] returns: each ack's result (in the order given), then the
 /// take's.
 pub type AckAndTake = (Vec<Result<(), QueueError>>, Result<Option<Task>, QueueError>);
+
+/// What [`Queue::ack_and_take_many`] returns: each ack's result (in the order given), then the
+/// tasks taken (none when the queue stayed empty for the wait).
+pub type AckAndTakeMany = (Vec<Result<(), QueueError>>, Result<Vec<Task>, QueueError>);
 
 /// A boxed future, so that [`Queue`] can be used as a trait object.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -144,6 +150,33 @@ pub trait Queue: Send + Sync {
             }
             let next = self.take(lease, wait).await;
             (acked, next)
+        })
+    }
+    /// Acks each task of `done`, then takes up to `max` tasks (at least one when any is ready,
+    /// waiting up to `wait` for the first; the broker may hand out fewer: Redis takes at most a
+    /// quarter of what is ready, so that the last tasks of a queue are shared, and RabbitMQ
+    /// what has already arrived). Each task taken is a delivery of its own, held under the lease
+    /// like one [`Queue::take`] returned, and settled on its own. Returns the acks' results, in
+    /// `done`'s order, and the tasks in the queue's order. `max` 0 only acks. Redis runs it all
+    /// in one script; RabbitMQ acks a run of deliveries with one `basic.ack` (`multiple`) where
+    /// that acks nothing else. The default acks one by one, then takes one.
+    fn ack_and_take_many<'a>(
+        &'a self,
+        done: &'a [Task],
+        max: usize,
+        lease: Duration,
+        wait: Duration,
+    ) -> BoxFuture<'a, AckAndTakeMany> {
+        Box::pin(async move {
+            if max == 0 {
+                let mut acked = Vec::with_capacity(done.len());
+                for task in done {
+                    acked.push(self.ack(task).await);
+                }
+                return (acked, Ok(Vec::new()));
+            }
+            let (acked, next) = self.ack_and_take(done, lease, wait).await;
+            (acked, next.map(|task| task.into_iter().collect()))
         })
     }
     /// How many tasks this consumer may hold unacked before the broker hands it another (the

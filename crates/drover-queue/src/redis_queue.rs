@@ -104,7 +104,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, Script};
 use tokio::time::Instant;
 
-use crate::{AckAndTake, BoxFuture, Queue, QueueError, Stats, Task, redact_url};
+use crate::{AckAndTake, AckAndTakeMany, BoxFuture, Queue, QueueError, Stats, Task, redact_url};
 
 /// How long one connection attempt may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -122,6 +122,14 @@ const POLL_MAX: Duration = Duration::from_millis(100);
 const PUBLISH_CHUNK: usize = 1_000;
 /// Longest lease, in ms (about 35 years): keeps `now + lease` exact in Lua's doubles.
 const MAX_LEASE_MS: u64 = 1 << 40;
+/// The most tasks one [`Queue::ack_and_take_many`] takes.
+pub const MAX_BATCH: usize = 256;
+/// The most acks one `ack_take.lua` carries (Lua's `unpack` has a limit); more are acked on their
+/// own.
+const MAX_ACKS: usize = 1_024;
+/// A batch take takes at most `1/SPREAD` of the ready list (rounded up, at least one task), so
+/// that the last tasks of a queue are shared between consumers.
+const SPREAD: u64 = 4;
 
 /// Prepends the helpers of `lib.lua` to a script of `lua/`.
 macro_rules! lua {
@@ -327,27 +335,30 @@ impl RedisQueue {
         Ok(Task { id, body, redeliveries: 0, receipt: format!("{}:{seq}", self.consumer) })
     }
 
-    /// `ack_take.lua`: acks this consumer's deliveries of `done` and takes the next task in one
-    /// script (another consumer's deliveries, from before a reconnection, are acked on their own
-    /// first). Each ack's result goes to `acked` (in `done`'s order); an error means that the
+    /// `ack_take.lua`: acks this consumer's deliveries of `done` and takes up to `max` tasks in
+    /// one script (another consumer's deliveries, from before a reconnection, are acked on their
+    /// own first). Each ack's result goes to `acked` (in `done`'s order); an error means that the
     /// script did not run or its answer was lost, and leaves `None` where the ack is unsettled.
     async fn ack_then_try_take(
         &self,
         done: &[Task],
+        max: usize,
         lease_ms: u64,
         acked: &mut Vec<Option<Result<(), QueueError>>>,
-    ) -> Result<Option<Task>, QueueError> {
+    ) -> Result<Vec<Task>, QueueError> {
         let mut own: Vec<(usize, u64)> = Vec::with_capacity(done.len());
         for (i, task) in done.iter().enumerate() {
             match parse_receipt(&task.receipt) {
-                Some((consumer, seq)) if consumer == self.consumer => {
+                Some((consumer, seq)) if consumer == self.consumer && own.len() < MAX_ACKS => {
                     acked.push(None);
                     own.push((i, seq));
                 }
                 _ => acked.push(Some(self.on_delivery(&SCRIPTS.ack, task, None).await)),
             }
         }
-        let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        let max = max.min(MAX_BATCH);
+        // One sequence number per task the script may take.
+        let first = self.next_seq.fetch_add(max as u64, Ordering::Relaxed);
         let mut invocation = SCRIPTS.ack_take.prepare_invoke();
         invocation
             .key(&self.keys.ready)
@@ -359,18 +370,21 @@ impl RedisQueue {
             .arg(&self.keys.receipts_prefix)
             .arg(&self.consumer)
             .arg(lease_ms)
-            .arg(seq);
+            .arg(first)
+            .arg(max)
+            .arg(SPREAD);
         for &(i, done_seq) in &own {
             invocation.arg(done_seq).arg(envelope_of(&done[i]));
         }
-        let (held, envelope): (Vec<i64>, Option<Vec<u8>>) =
+        let (held, envelopes, _ready): (Vec<i64>, Vec<Vec<u8>>, u64) =
             invocation.invoke_async(&mut self.conn.clone()).await.map_err(|err| self.error(err))?;
-        if held.len() != own.len() {
+        if held.len() != own.len() || envelopes.len() > max {
             return Err(QueueError::Broker(format!(
-                "queue {}: the ack script answered {} acks for {}",
+                "queue {}: the ack script answered {} acks for {} and {} tasks for at most {max}",
                 self.keys.ready,
                 held.len(),
-                own.len()
+                own.len(),
+                envelopes.len()
             )));
         }
         for (&(i, _), held) in own.iter().zip(held) {
@@ -383,7 +397,7 @@ impl RedisQueue {
                 ))),
             });
         }
-        envelope.map(|envelope| self.delivered(envelope, seq)).transpose()
+        envelopes.into_iter().zip(first..).map(|(envelope, seq)| self.delivered(envelope, seq)).collect()
     }
 
     /// Runs `ack.lua`, `requeue.lua` or `extend.lua` (which share their KEYS and first ARGV) for
@@ -506,14 +520,35 @@ impl Queue for RedisQueue {
         wait: Duration,
     ) -> BoxFuture<'a, AckAndTake> {
         Box::pin(async move {
+            let (acked, taken) = self.ack_and_take_many(done, 1, lease, wait).await;
+            (acked, taken.map(|tasks| tasks.into_iter().next()))
+        })
+    }
+
+    /// Acks and takes up to `max` tasks (at most [`MAX_BATCH`], and at most a quarter of the
+    /// ready list, rounded up) in one round trip (`ack_take.lua`); when nothing is ready it goes
+    /// on polling the same script, without the acks, like [`Queue::take`]. `max` 0 only acks.
+    fn ack_and_take_many<'a>(
+        &'a self,
+        done: &'a [Task],
+        max: usize,
+        lease: Duration,
+        wait: Duration,
+    ) -> BoxFuture<'a, AckAndTakeMany> {
+        Box::pin(async move {
             let lease_ms = u64::try_from(lease.as_millis()).unwrap_or(u64::MAX).clamp(1, MAX_LEASE_MS);
+            let deadline = Instant::now() + wait;
             let mut acked = Vec::with_capacity(done.len());
-            let next = match self.ack_then_try_take(done, lease_ms, &mut acked).await {
-                Err(e) => Err(e),
-                Ok(Some(task)) => Ok(Some(task)),
-                Ok(None) if wait.is_zero() => Ok(None),
-                Ok(None) => self.take(lease, wait).await,
-            };
+            let mut next = self.ack_then_try_take(done, max, lease_ms, &mut acked).await;
+            let mut pauses = Backoff::new(POLL_MIN, POLL_MAX);
+            while max > 0 && matches!(&next, Ok(tasks) if tasks.is_empty()) {
+                let now = Instant::now();
+                if now >= deadline {
+                    break;
+                }
+                tokio::time::sleep(pauses.next_delay().min(deadline - now)).await;
+                next = self.ack_then_try_take(&[], max, lease_ms, &mut Vec::new()).await;
+            }
             // Acks the script did not settle (it did not run, or its reply was lost) are settled
             // on their own.
             let mut results = Vec::with_capacity(done.len());

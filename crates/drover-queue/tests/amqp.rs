@@ -727,3 +727,92 @@ async fn errors_never_show_the_password() {
     assert!(shown.contains(":***@") && !shown.contains("guest:guest"), "{shown}");
     delete_queues(queue.name()).await;
 }
+
+/// Takes `n` tasks with batch takes (each returns what has arrived, at least one).
+async fn take_batches(queue: &AmqpQueue, n: usize) -> Vec<Task> {
+    let mut tasks = Vec::new();
+    while tasks.len() < n {
+        let (acked, taken) = queue.ack_and_take_many(&[], n - tasks.len(), LEASE, WAIT).await;
+        assert!(acked.is_empty());
+        let taken = taken.unwrap();
+        assert!(!taken.is_empty() && taken.len() <= n - tasks.len(), "{} taken", taken.len());
+        tasks.extend(taken);
+    }
+    tasks
+}
+
+/// A multiple ack acks a run of deliveries, and nothing else: not a delivery still held that
+/// a plain "up to the last tag" ack would have covered, while one rejected in between stays
+/// requeued.
+#[tokio::test]
+async fn a_multiple_ack_acks_exactly_the_run_of_deliveries_given() {
+    let name = unique_name();
+    let _cleanup = Cleanup(name.clone());
+    let queue = AmqpQueue::connect(&addr(), &name).await.unwrap().with_prefetch(10);
+    let items: Vec<String> = (0..8).map(|i| format!("item-{i}")).collect();
+    queue.publish(&bodies(&items)).await.unwrap();
+    let tasks = take_batches(&queue, 8).await;
+    let seen: Vec<String> = tasks.iter().map(text).collect();
+    assert_eq!(seen, items, "in publish order");
+    // 2 goes back; then 0, 1, 3 (a run once 2 is settled) and 5 are acked, 4, 6 and 7 are not.
+    queue.requeue(&tasks[2]).await.unwrap();
+    let done = [tasks[0].clone(), tasks[1].clone(), tasks[3].clone(), tasks[5].clone()];
+    let (acked, next) = queue.ack_and_take_many(&done, 1, LEASE, WAIT).await;
+    assert!(acked.iter().all(Result::is_ok), "{acked:?}");
+    // The requeued task comes back (redelivered) to this consumer.
+    let next = next.unwrap();
+    assert_eq!((next.len(), next[0].id.as_str(), next[0].redeliveries), (1, tasks[2].id.as_str(), 1));
+    // Settled: acking them again is refused locally, and does not close the channel.
+    let (again, _) = queue.ack_and_take_many(&done[..2], 1, LEASE, Duration::from_millis(100)).await;
+    assert!(again.iter().all(|a| matches!(a, Err(QueueError::LeaseLost(_)))), "{again:?}");
+    queue.extend(&tasks[4], LEASE).await.unwrap();
+    // Whatever was not acked goes back when the connection closes: exactly 2, 4, 6 and 7.
+    queue.close().await.unwrap();
+    let other = AmqpQueue::connect(&addr(), &name).await.unwrap().with_prefetch(10);
+    let back = take_batches(&other, 4).await;
+    let mut bodies_back: Vec<String> = back.iter().map(text).collect();
+    bodies_back.sort();
+    assert_eq!(bodies_back, ["item-2", "item-4", "item-6", "item-7"]);
+    assert!(back.iter().all(|t| t.redeliveries == 1));
+    let (acked, none) = other.ack_and_take_many(&back, 4, LEASE, Duration::from_millis(300)).await;
+    assert!(acked.iter().all(Result::is_ok), "{acked:?}");
+    assert!(none.unwrap().is_empty());
+    other.close().await.unwrap();
+    let checker = AmqpQueue::connect(&addr(), &name).await.unwrap();
+    assert_eq!(checker.stats().await.unwrap().ready, 0, "everything acked, nothing twice");
+    delete_queues(&name).await;
+}
+
+/// A batch take returns what has arrived, up to its limit, each delivery held and settled on
+/// its own (a batch partly handed back: the rest is acked).
+#[tokio::test]
+async fn a_batch_take_returns_deliveries_that_settle_one_by_one() {
+    let name = unique_name();
+    let _cleanup = Cleanup(name.clone());
+    let queue = AmqpQueue::connect(&addr(), &name).await.unwrap().with_prefetch(4);
+    let items: Vec<String> = (0..6).map(|i| format!("item-{i}")).collect();
+    queue.publish(&bodies(&items)).await.unwrap();
+    let tasks = take_batches(&queue, 4).await;
+    let receipts: HashSet<&str> = tasks.iter().map(|t| t.receipt.as_str()).collect();
+    assert_eq!(receipts.len(), 4);
+    // The prefetch (4) bounds what can arrive.
+    let (_, more) = queue.ack_and_take_many(&[], 4, LEASE, Duration::from_millis(300)).await;
+    assert!(more.unwrap().is_empty(), "the prefetch is 4");
+    // Two unstarted ones go back; the other two are acked with the next batch take.
+    queue.requeue(&tasks[3]).await.unwrap();
+    queue.requeue(&tasks[2]).await.unwrap();
+    let (acked, next) = queue.ack_and_take_many(&tasks[..2], 4, LEASE, WAIT).await;
+    assert!(acked.iter().all(Result::is_ok), "{acked:?}");
+    let mut all = next.unwrap();
+    let want = 4;
+    while all.len() < want {
+        all.extend(queue.ack_and_take_many(&[], want - all.len(), LEASE, WAIT).await.1.unwrap());
+    }
+    let mut seen: Vec<String> = all.iter().map(text).collect();
+    seen.sort();
+    assert_eq!(seen, ["item-2", "item-3", "item-4", "item-5"]);
+    let (acked, _) = queue.ack_and_take_many(&all, 1, LEASE, Duration::from_millis(100)).await;
+    assert!(acked.iter().all(Result::is_ok), "{acked:?}");
+    assert_eq!(queue.stats().await.unwrap().ready, 0);
+    delete_queues(&name).await;
+}

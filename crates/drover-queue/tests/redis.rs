@@ -742,3 +742,161 @@ async fn ids_do_not_repeat_when_the_counter_is_deleted() {
     q.ack(&again).await.unwrap();
     fx.cleanup().await;
 }
+
+/// Takes `max` tasks in one batch, with no acks and no wait.
+async fn batch(q: &RedisQueue, max: usize, lease: Duration) -> Vec<drover_queue::Task> {
+    let (acked, taken) = q.ack_and_take_many(&[], max, lease, NO_WAIT).await;
+    assert!(acked.is_empty());
+    taken.unwrap()
+}
+
+/// The delivery sequence numbers a consumer holds (its receipts set).
+async fn receipts(fx: &Fixture, q: &RedisQueue) -> HashSet<String> {
+    fx.plain.clone().smembers(format!("{}:receipts:{}", fx.name, q.consumer_id())).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_batch_take_hands_out_each_task_as_a_delivery_of_its_own() {
+    let Some(fx) = Fixture::new().await else { return };
+    let q = fx.consumer().await;
+    let other = fx.consumer().await;
+    let items: Vec<String> = (0..40).map(|i| format!("t{i}")).collect();
+    let refs: Vec<&str> = items.iter().map(String::as_str).collect();
+    q.publish(&bodies(&refs)).await.unwrap();
+    let tasks = batch(&q, 8, LONG).await;
+    let seen: Vec<&str> = tasks.iter().map(|t| text(&t.body)).collect();
+    assert_eq!(seen, refs[..8], "the head of the queue, in order");
+    // Each task is a delivery of its own: its own id and receipt, held in the consumer's lists.
+    let ids: HashSet<&str> = tasks.iter().map(|t| t.id.as_str()).collect();
+    let own: HashSet<String> =
+        tasks.iter().map(|t| t.receipt.rsplit_once(':').unwrap().1.to_string()).collect();
+    assert_eq!((ids.len(), own.len()), (8, 8));
+    tasks.iter().for_each(|t| assert_id_shape(&t.id));
+    assert_eq!(receipts(&fx, &q).await, own);
+    assert_eq!(fx.processing(&q).await, refs[..8]);
+    assert_eq!(q.stats().await.unwrap(), stats(32, 8, 1));
+    // Settled one by one: an ack, a requeue (back to the head with its id), an extend.
+    q.ack(&tasks[0]).await.unwrap();
+    q.requeue(&tasks[1]).await.unwrap();
+    q.extend(&tasks[2], LONG).await.unwrap();
+    assert!(matches!(q.ack(&tasks[1]).await, Err(QueueError::LeaseLost(_))), "requeued already");
+    let again = other.take(LONG, NO_WAIT).await.unwrap().unwrap();
+    assert_eq!((text(&again.body), again.id.as_str()), ("t1", tasks[1].id.as_str()));
+    assert_eq!(fx.processing(&q).await, refs[2..8]);
+    assert_eq!(q.stats().await.unwrap(), stats(32, 7, 2));
+    // The rest are acked with the next batch, which takes on from where the last one stopped.
+    let (acked, next) = q.ack_and_take_many(&tasks[2..], 4, LONG, NO_WAIT).await;
+    assert!(acked.iter().all(Result::is_ok), "{acked:?}");
+    let next: Vec<String> = next.unwrap().iter().map(|t| text(&t.body).to_string()).collect();
+    assert_eq!(next, ["t8", "t9", "t10", "t11"]);
+    assert_eq!(fx.processing(&q).await, next);
+    fx.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_batch_take_shares_the_last_tasks_of_a_queue() {
+    let Some(fx) = Fixture::new().await else { return };
+    let q = fx.consumer().await;
+    q.publish(&bodies(&["a", "b", "c", "d", "e", "f"])).await.unwrap();
+    // At most a quarter of what is ready (rounded up), however many are asked for.
+    let sizes =
+        [batch(&q, 64, LONG).await.len(), batch(&q, 64, LONG).await.len(), batch(&q, 64, LONG).await.len()];
+    assert_eq!(sizes, [2, 1, 1]);
+    assert_eq!(q.stats().await.unwrap(), stats(2, 4, 1));
+    // Asking for one takes one; an empty queue gives none.
+    assert_eq!(batch(&q, 1, LONG).await.len(), 1);
+    assert_eq!(batch(&q, 64, LONG).await.len(), 1);
+    assert!(batch(&q, 64, LONG).await.is_empty());
+    assert_eq!(q.stats().await.unwrap(), stats(0, 6, 1));
+    fx.cleanup().await;
+}
+
+#[tokio::test]
+async fn every_task_of_a_batch_is_reaped_when_its_lease_expires() {
+    let Some(fx) = Fixture::new().await else { return };
+    let survivor = fx.consumer().await;
+    let dead = fx.consumer().await;
+    let items: Vec<String> = (0..20).map(|i| format!("t{i}")).collect();
+    let refs: Vec<&str> = items.iter().map(String::as_str).collect();
+    dead.publish(&bodies(&refs)).await.unwrap();
+    let lease = Duration::from_millis(200);
+    let lost = batch(&dead, 5, lease).await;
+    let expired_by = Instant::now() + lease;
+    assert_eq!(lost.len(), 5);
+    // One of them is settled before the lease expires; the other four are not.
+    dead.ack(&lost[0]).await.unwrap();
+    tokio::time::sleep_until(expired_by + Duration::from_millis(20)).await;
+    // Each comes back to the head of the queue, in order, with its id.
+    assert_eq!(survivor.reap().await.unwrap(), 4);
+    assert_eq!(fx.bodies_in(&fx.name).await[..5], ["t1", "t2", "t3", "t4", "t5"]);
+    let back = batch(&survivor, 4, LONG).await;
+    let ids: Vec<&str> = back.iter().map(|t| t.id.as_str()).collect();
+    let lost_ids: Vec<&str> = lost[1..].iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(ids, lost_ids);
+    // Each late settlement of the dead consumer's deliveries fails on its own.
+    let (acked, next) = dead.ack_and_take_many(&lost[1..], 1, LONG, NO_WAIT).await;
+    assert_eq!(acked.len(), 4);
+    assert!(acked.iter().all(|a| matches!(a, Err(QueueError::LeaseLost(_)))), "{acked:?}");
+    let next = next.unwrap();
+    assert_eq!(text(&next[0].body), "t5");
+    for task in &lost[1..] {
+        assert!(matches!(dead.extend(task, LONG).await, Err(QueueError::LeaseLost(_))));
+        assert!(matches!(dead.requeue(task).await, Err(QueueError::LeaseLost(_))));
+    }
+    assert_eq!(survivor.stats().await.unwrap(), stats(14, 5, 2));
+    fx.cleanup().await;
+}
+
+#[tokio::test]
+async fn a_batch_partly_handed_back_keeps_its_order_and_the_rest_is_acked() {
+    let Some(fx) = Fixture::new().await else { return };
+    let q = fx.consumer().await;
+    let items: Vec<String> = (0..16).map(|i| format!("t{i}")).collect();
+    let refs: Vec<&str> = items.iter().map(String::as_str).collect();
+    q.publish(&bodies(&refs)).await.unwrap();
+    let tasks = batch(&q, 4, LONG).await;
+    // The first two ran; the last two go back unstarted, newest first (as a drain hands back).
+    q.requeue(&tasks[3]).await.unwrap();
+    q.requeue(&tasks[2]).await.unwrap();
+    assert_eq!(fx.bodies_in(&fx.name).await[..3], ["t2", "t3", "t4"]);
+    let (acked, next) = q.ack_and_take_many(&tasks[..2], 2, LONG, NO_WAIT).await;
+    assert!(matches!(acked[..], [Ok(()), Ok(())]), "{acked:?}");
+    let next = next.unwrap();
+    // The handed-back tasks come first, with the ids they had.
+    assert_eq!((next[0].id.as_str(), next[1].id.as_str()), (tasks[2].id.as_str(), tasks[3].id.as_str()));
+    let (acked, _) = q.ack_and_take_many(&next, 1, LONG, NO_WAIT).await;
+    assert!(acked.iter().all(Result::is_ok));
+    assert_eq!(q.stats().await.unwrap(), stats(11, 1, 1));
+    fx.cleanup().await;
+}
+
+#[tokio::test]
+async fn batch_acks_in_any_order_answer_for_each_delivery() {
+    let Some(fx) = Fixture::new().await else { return };
+    let q = fx.consumer().await;
+    let items: Vec<String> = (0..24).map(|i| format!("t{i}")).collect();
+    let refs: Vec<&str> = items.iter().map(String::as_str).collect();
+    q.publish(&bodies(&refs)).await.unwrap();
+    let t = batch(&q, 6, LONG).await;
+    let changed = drover_queue::Task { body: b"other".to_vec(), ..t[2].clone() };
+    q.ack(&t[3]).await.unwrap();
+    // Out of the take order, one changed, one acked already, one twice.
+    let done = [t[4].clone(), t[0].clone(), changed, t[3].clone(), t[5].clone(), t[5].clone()];
+    let (acked, next) = q.ack_and_take_many(&done, 1, LONG, NO_WAIT).await;
+    assert!(matches!(acked[0], Ok(())), "{acked:?}");
+    assert!(matches!(acked[1], Ok(())), "{acked:?}");
+    assert!(matches!(&acked[2], Err(QueueError::Broker(why)) if why.contains("differs")), "{acked:?}");
+    assert!(matches!(acked[3], Err(QueueError::LeaseLost(_))), "{acked:?}");
+    assert!(matches!(acked[4], Ok(())), "{acked:?}");
+    assert!(matches!(acked[5], Err(QueueError::LeaseLost(_))), "acked once: {acked:?}");
+    // What is left held is exactly the two not acked, then the task just taken.
+    assert_eq!(fx.processing(&q).await, ["t1", "t2", "t6"]);
+    assert_eq!(receipts(&fx, &q).await.len(), 3);
+    let next = next.unwrap();
+    let (acked, _) =
+        q.ack_and_take_many(&[t[2].clone(), next[0].clone(), t[1].clone()], 0, LONG, NO_WAIT).await;
+    assert!(acked.iter().all(Result::is_ok), "{acked:?}");
+    assert!(fx.processing(&q).await.is_empty());
+    assert_eq!(q.stats().await.unwrap(), stats(17, 0, 0));
+    fx.cleanup().await;
+}

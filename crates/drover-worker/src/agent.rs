@@ -672,7 +672,13 @@ impl PodRun<'_> {
             Action::RunStreamTask { deadline } => {
                 let s = self.stream.as_mut().expect("the Stream process");
                 let task = self.task.as_ref().expect("a task");
-                match run_stream_task(s, task, self.stop, deadline, self.grace).await {
+                // The tasks of the pod's batch that run next go ahead of their turn, a few at
+                // a time.
+                let next = match &self.queue {
+                    Some(q) if s.wants_ahead() => q.upcoming(crate::stream::AHEAD_CHUNK),
+                    _ => Vec::new(),
+                };
+                match run_stream_task(s, task, &next, self.stop, deadline, self.grace).await {
                     Ok((exit, why)) => Event::Exited(exit, why),
                     Err(Interrupted::Stopped) => Event::Interrupted,
                     Err(Interrupted::DeadlineExceeded) => Event::DeadlineReached,
@@ -965,6 +971,7 @@ fn grace_of(grace: &Mutex<Duration>) -> Duration {
 async fn run_stream_task(
     s: &mut StreamProcess,
     task: &Task,
+    next: &[&Task],
     stop: &CancellationToken,
     deadline: Option<Instant>,
     grace: &Mutex<Duration>,
@@ -983,7 +990,8 @@ async fn run_stream_task(
             task.id
         )));
     }
-    Ok(match until_stopped(s.run(&task.body), stop, deadline).await? {
+    let next: Vec<_> = next.iter().map(|task| stream_line(task)).collect();
+    Ok(match until_stopped(s.run_ahead(stream_line(task), &next), stop, deadline).await? {
         StreamResult::Ok => {
             let exit = Exit {
                 code: 0,
@@ -1009,6 +1017,11 @@ async fn run_stream_task(
             (exit, Some(why))
         }
     })
+}
+
+/// A task as the `Stream` process gets it: keyed by its delivery.
+fn stream_line(task: &Task) -> crate::stream::Line<'_> {
+    crate::stream::Line { key: &task.receipt, body: &task.body }
 }
 
 /// Ends the `Stream` process with its container: stopped with the grace period if the pod is

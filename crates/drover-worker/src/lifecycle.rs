@@ -27,9 +27,18 @@
 //!    success is on its way to the ledger, a lost lease changes nothing: the ledger decides which
 //!    success is the task's first, and the late ack fails harmlessly at the broker.
 //!
+//!
+//! A draining pod of tiny tasks takes them in batches: the first task of a batch is `Taken(h)`,
+//! the others `Prefetched(h)`: held (leased) and not started. `Take` then means "go on": the
+//! executor starts the oldest prefetched task (`Started(h)` gives `Run(h)`) before it takes from
+//! the broker again. A prefetched task never runs beside another, and goes back unstarted
+//! (`Requeue(h)`, not counted as requeued) when the handler fails or is stopped (the pod may end
+//! or restart its process: other pods run them meanwhile), when the pod drains or stops, or
+//! when it arrives after that; a lost lease forgets it.
+//!
 //! `Drain` (the worker drains) and `Stop` (the pod is stopped) end taking: no `Take`, no
-//! restart; a task waiting in back-off is requeued; a success in flight is still recorded and
-//! acked (its work was done).
+//! restart; a task waiting in back-off is requeued, prefetched tasks are handed back; a success
+//! in flight is still recorded and acked (its work was done).
 //!
 //! # Invariants
 //! Checked after every step of random event sequences by the property test below:
@@ -37,7 +46,8 @@
 //!   pod's own task, after its Succeeded report was acknowledged);
 //! - a refused record or report never leads to an ack;
 //! - every task taken and not settled is in [`Lifecycle::held`] (its lease is renewed), through
-//!   restart back-off, the record and the report;
+//!   restart back-off, the record and the report, and from a batch take until it starts;
+//! - at most one task runs at a time, and none starts once the pod drains or stops;
 //! - every task taken ends acked, requeued or lost once the executor answers its actions;
 //! - a success is recorded at most once per delivery, never after its lease was found lost, and a
 //!   fixed-completion pod reports success at most once, only for a task it recorded first.
@@ -71,6 +81,9 @@ pub(crate) enum Outcome {
 /// Where one held task is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TaskState {
+    /// Taken in a batch behind another task (a draining pod of tiny tasks): leased, not
+    /// started; it runs when the executor starts it (`Started`), or goes back unstarted.
+    Prefetched,
     /// Its handler runs.
     Running,
     /// Failed under `OnFailure`: waits for the restart back-off, still leased.
@@ -83,13 +96,20 @@ pub(crate) enum TaskState {
     Acking,
     /// Its requeue is due.
     Requeuing,
+    /// A prefetched task is handed back unstarted: its requeue is due (not counted as
+    /// requeued: it never ran here).
+    HandingBack,
 }
 
 /// What happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Event {
-    /// A take returned a task.
+    /// A take returned a task (the first of its batch): it is to run now.
     Taken(Handle),
+    /// A batch take returned this task behind the first: it is held, to run later.
+    Prefetched(Handle),
+    /// The executor starts a prefetched task (the previous one ended).
+    Started(Handle),
     /// The handler of a task ended.
     Exited(Handle, Outcome),
     /// The restart back-off of a task passed.
@@ -119,7 +139,8 @@ pub(crate) enum Event {
 /// What to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Action {
-    /// Take the next task.
+    /// Go on to the next task: start the next prefetched one if any (`Started`), else take
+    /// from the broker.
     Take,
     /// Run (or run again) the task's handler.
     Run(Handle),
@@ -187,13 +208,31 @@ impl Lifecycle {
 
     /// True when the pod may take a task now.
     pub(crate) fn may_take(&self) -> bool {
-        !self.closed
-            && !self.reported
-            && !self.refused
+        self.may_run()
             && match self.mode {
-                Mode::Drain => self.tasks.values().all(|s| *s != TaskState::Running),
+                Mode::Drain => {
+                    self.tasks.values().all(|s| !matches!(s, TaskState::Running | TaskState::Prefetched))
+                }
                 Mode::Fixed { .. } => self.tasks.is_empty(),
             }
+    }
+
+    /// True when the pod may still start tasks at all.
+    fn may_run(&self) -> bool {
+        !self.closed && !self.reported && !self.refused
+    }
+
+    /// The prefetched tasks, oldest first.
+    fn prefetched(&self) -> Vec<Handle> {
+        self.tasks.iter().filter(|(_, s)| **s == TaskState::Prefetched).map(|(h, _)| *h).collect()
+    }
+
+    /// Hands back every prefetched task, unstarted; newest first, so that a broker that puts a
+    /// requeued task at the head of its queue (Redis) keeps the batch in its order.
+    fn hand_back(&mut self, out: &mut Vec<Action>) {
+        for h in self.prefetched().into_iter().rev() {
+            self.set(h, TaskState::HandingBack, Action::Requeue(h), out);
+        }
     }
 
     /// Applies one event and returns the actions it calls for, in order.
@@ -213,6 +252,25 @@ impl Lifecycle {
                     self.tasks.insert(h, TaskState::Running);
                     out.push(Action::Run(h));
                 }
+            }
+            Event::Prefetched(h) => {
+                if self.tasks.contains_key(&h) {
+                    return out;
+                }
+                if self.mode == Mode::Drain && self.may_run() {
+                    self.tasks.insert(h, TaskState::Prefetched);
+                } else {
+                    // Fixed completions run one task; a closed pod starts none.
+                    self.set(h, TaskState::HandingBack, Action::Requeue(h), &mut out);
+                }
+            }
+            Event::Started(h) => {
+                if self.state(h) != Some(TaskState::Prefetched)
+                    || self.tasks.values().any(|s| *s == TaskState::Running)
+                {
+                    return out;
+                }
+                self.set(h, TaskState::Running, Action::Run(h), &mut out);
             }
             Event::Exited(h, outcome) => {
                 if self.state(h) != Some(TaskState::Running) {
@@ -237,6 +295,11 @@ impl Lifecycle {
                         }
                     }
                     Outcome::Stopped => self.set(h, TaskState::Requeuing, Action::Requeue(h), &mut out),
+                }
+                if outcome != Outcome::Succeeded {
+                    // The handler failed or was stopped: the pod may be about to end or restart
+                    // its process, so the rest of its batch goes back for other pods to run.
+                    self.hand_back(&mut out);
                 }
             }
             Event::BackOffElapsed(h) => {
@@ -271,6 +334,8 @@ impl Lifecycle {
                 }
                 self.refused = true;
                 self.set(h, TaskState::Requeuing, Action::Requeue(h), &mut out);
+                // The pod is not this worker's any more: it starts nothing else.
+                self.hand_back(&mut out);
             }
             Event::ReportAcked => {
                 if let Some(h) = self.find(TaskState::Reporting) {
@@ -283,6 +348,7 @@ impl Lifecycle {
                 if let Some(h) = self.find(TaskState::Reporting) {
                     self.set(h, TaskState::Requeuing, Action::Requeue(h), &mut out);
                 }
+                self.hand_back(&mut out);
             }
             Event::Acked(h) => {
                 if self.state(h) == Some(TaskState::Acking) {
@@ -295,25 +361,37 @@ impl Lifecycle {
                     self.counts.requeued += 1;
                 }
             }
-            Event::Requeued(h) => {
-                if self.state(h) == Some(TaskState::Requeuing) {
+            Event::Requeued(h) => match self.state(h) {
+                Some(TaskState::Requeuing) => {
                     self.tasks.remove(&h);
                     self.counts.requeued += 1;
                 }
-            }
+                Some(TaskState::HandingBack) => {
+                    self.tasks.remove(&h);
+                }
+                _ => {}
+            },
             Event::LeaseLost(h) => {
                 // The broker has the task back, and another consumer may hold it: a task that
                 // has not succeeded here is dropped (never run, recorded or requeued again).
                 // A success already on its way to the ledger goes on: the ledger decides whose
                 // success is the first, and a late ack or requeue fails harmlessly.
-                if let Some(TaskState::Running | TaskState::BackOff) = self.state(h) {
-                    self.tasks.remove(&h);
-                    self.counts.requeued += 1;
-                    lost_now = true;
+                match self.state(h) {
+                    Some(TaskState::Running | TaskState::BackOff) => {
+                        self.tasks.remove(&h);
+                        self.counts.requeued += 1;
+                        lost_now = true;
+                    }
+                    // Never started here: forgotten, and nothing else changes.
+                    Some(TaskState::Prefetched) => {
+                        self.tasks.remove(&h);
+                    }
+                    _ => {}
                 }
             }
             Event::Drain | Event::Stop => {
                 self.closed = true;
+                self.hand_back(&mut out);
                 let waiting: Vec<Handle> =
                     self.tasks.iter().filter(|(_, s)| **s == TaskState::BackOff).map(|(h, _)| *h).collect();
                 for h in waiting {
@@ -350,6 +428,8 @@ impl Lifecycle {
 fn handle_of(event: Event) -> Handle {
     match event {
         Event::Taken(h)
+        | Event::Prefetched(h)
+        | Event::Started(h)
         | Event::Exited(h, _)
         | Event::BackOffElapsed(h)
         | Event::Recorded(h, _)
@@ -473,6 +553,86 @@ mod tests {
                 vec![Taken(1), Exited(1, Outcome::Succeeded), Recorded(1, true), LeaseLost(1), AckFailed(1)],
                 vec![vec![Run(1)], vec![Record(1), Take], vec![Ack(1)], vec![], vec![]],
             ),
+            (
+                "drain, a batch: one task runs at a time, the next starts from the batch",
+                Mode::Drain,
+                vec![
+                    Taken(1),
+                    Prefetched(2),
+                    Prefetched(3),
+                    Exited(1, Outcome::Succeeded),
+                    Started(2),
+                    Exited(2, Outcome::Succeeded),
+                    Recorded(1, true),
+                    Started(3),
+                ],
+                vec![
+                    vec![Run(1)],
+                    vec![],
+                    vec![],
+                    vec![Record(1), Take],
+                    vec![Run(2)],
+                    vec![Record(2), Take],
+                    vec![Ack(1)],
+                    vec![Run(3)],
+                ],
+            ),
+            (
+                "drain, a batch: a failure hands the unstarted tasks back",
+                Mode::Drain,
+                vec![
+                    Taken(1),
+                    Prefetched(2),
+                    Prefetched(3),
+                    Exited(1, Outcome::Failed),
+                    Requeued(2),
+                    Started(3),
+                ],
+                vec![vec![Run(1)], vec![], vec![], vec![Requeue(1), Requeue(3), Requeue(2)], vec![], vec![]],
+            ),
+            (
+                "drain, a batch: a stopped handler hands the unstarted tasks back",
+                Mode::Drain,
+                vec![Taken(1), Prefetched(2), Exited(1, Outcome::Stopped)],
+                vec![vec![Run(1)], vec![], vec![Requeue(1), Requeue(2)]],
+            ),
+            (
+                "drain, a batch: the worker's drain hands back what has not started; the running task finishes",
+                Mode::Drain,
+                vec![
+                    Taken(1),
+                    Prefetched(2),
+                    Drain,
+                    Exited(1, Outcome::Succeeded),
+                    Recorded(1, true),
+                    Started(2),
+                ],
+                vec![vec![Run(1)], vec![], vec![Requeue(2)], vec![Record(1)], vec![Ack(1)], vec![]],
+            ),
+            (
+                "drain, a batch: a prefetched task whose lease was lost is forgotten, never started",
+                Mode::Drain,
+                vec![Taken(1), Prefetched(2), LeaseLost(2), Exited(1, Outcome::Succeeded), Started(2)],
+                vec![vec![Run(1)], vec![], vec![], vec![Record(1), Take], vec![]],
+            ),
+            (
+                "drain, a batch: a prefetched task never starts beside the running one",
+                Mode::Drain,
+                vec![Taken(1), Prefetched(2), Started(2), Taken(3)],
+                vec![vec![Run(1)], vec![], vec![], vec![Requeue(3)]],
+            ),
+            (
+                "a task prefetched after the pod stopped goes straight back",
+                Mode::Drain,
+                vec![Stop, Prefetched(1), Requeued(1)],
+                vec![vec![], vec![Requeue(1)], vec![]],
+            ),
+            (
+                "fixed completions hold no batch",
+                FIXED,
+                vec![Taken(1), Prefetched(2), Requeued(2)],
+                vec![vec![Run(1)], vec![Requeue(2)], vec![]],
+            ),
         ];
         for (name, mode, events, want) in cases {
             let (lc, got) = play(mode, &events);
@@ -505,6 +665,22 @@ mod tests {
             ],
         );
         assert_eq!(lc.counts(), TaskCounts { succeeded: 1, failed: 1, requeued: 2, duplicates: 1 });
+        assert!(lc.is_idle());
+        // Tasks of a batch handed back unstarted are not counted as requeued; the one that ran
+        // and failed is.
+        let (lc, _) = play(
+            Mode::Drain,
+            &[
+                Taken(1),
+                Prefetched(2),
+                Prefetched(3),
+                Exited(1, Outcome::Failed),
+                Requeued(1),
+                Requeued(2),
+                Requeued(3),
+            ],
+        );
+        assert_eq!(lc.counts(), TaskCounts { succeeded: 0, failed: 1, requeued: 1, duplicates: 0 });
         assert!(lc.is_idle());
     }
 
@@ -560,18 +736,35 @@ mod tests {
             report_acked: BTreeSet<Handle>,
             records_sent: BTreeMap<Handle, u32>,
             reports_sent: u32,
+            /// The pod drained or stopped.
+            closed: bool,
         }
 
         impl World {
-            fn answer(action: Action, pick: u8, world: &mut World) -> Option<Event> {
-                Some(match action {
+            /// The events that answer `action`: several for a batch take, none for a take
+            /// that found the queue empty.
+            fn answer(lc: &Lifecycle, action: Action, pick: u8, world: &mut World) -> Vec<Event> {
+                vec![match action {
                     Action::Take => {
+                        // The executor starts a prefetched task before it takes again.
+                        if let Some(&h) = lc.prefetched().first() {
+                            return vec![Event::Started(h)];
+                        }
                         if pick.is_multiple_of(4) {
                             // The queue was empty.
-                            return None;
+                            return Vec::new();
                         }
-                        world.next += 1;
-                        Event::Taken(world.next)
+                        // A batch of 1 to 4 tasks: the first runs, the others wait.
+                        let mut batch = Vec::new();
+                        for i in 0..1 + (pick / 4) % 4 {
+                            world.next += 1;
+                            batch.push(if i == 0 {
+                                Event::Taken(world.next)
+                            } else {
+                                Event::Prefetched(world.next)
+                            });
+                        }
+                        return batch;
                     }
                     Action::Run(h) => Event::Exited(
                         h,
@@ -602,15 +795,16 @@ mod tests {
                         }
                     }
                     Action::Requeue(h) => Event::Requeued(h),
-                })
+                }]
             }
 
             /// Notes what an event tells the world, before the machine sees it.
             fn observe_event(&mut self, lc: &Lifecycle, e: Event) {
                 match e {
-                    Event::Taken(h) => {
+                    Event::Taken(h) | Event::Prefetched(h) => {
                         self.taken.insert(h);
                     }
+                    Event::Drain | Event::Stop => self.closed = true,
                     Event::Recorded(h, first) if lc.state(h) == Some(TaskState::Recording) => {
                         self.recorded.insert(h, first);
                     }
@@ -666,7 +860,11 @@ mod tests {
                             self.reports_sent += 1;
                             prop_assert!(self.reports_sent == 1, "two successes reported");
                         }
-                        Action::Run(h) | Action::Requeue(h) | Action::RestartAfterBackOff(h) => {
+                        Action::Run(h) => {
+                            prop_assert!(!self.lost.contains(&h), "{a:?} after its lease was lost");
+                            prop_assert!(!self.closed, "{a:?} after the pod drained or stopped");
+                        }
+                        Action::Requeue(h) | Action::RestartAfterBackOff(h) => {
                             prop_assert!(!self.lost.contains(&h), "{a:?} after its lease was lost");
                         }
                         Action::Take => {}
@@ -678,16 +876,28 @@ mod tests {
 
             /// The machine holds exactly the tasks taken and not settled, so their leases are
             /// renewed, and each has an outstanding action that will move it on.
+            /// A prefetched task is moved on by a take (which starts it) or by the end of the
+            /// task that runs (a success goes on to take, a failure hands the batch back).
             fn check_held(&self, lc: &Lifecycle) -> Result<(), TestCaseError> {
                 let held: BTreeSet<Handle> = lc.held().collect();
                 prop_assert_eq!(&held, &self.taken, "held tasks");
                 for h in &held {
-                    let moving = self.outstanding.iter().any(|a| {
-                        matches!(a, Action::Run(x) | Action::RestartAfterBackOff(x) | Action::Record(x)
-                            | Action::ReportSucceeded(x) | Action::Ack(x) | Action::Requeue(x) if x == h)
-                    });
+                    let moving = if lc.state(*h) == Some(TaskState::Prefetched) {
+                        self.outstanding.iter().any(|a| match a {
+                            Action::Take => true,
+                            Action::Run(x) => lc.state(*x) == Some(TaskState::Running),
+                            _ => false,
+                        })
+                    } else {
+                        self.outstanding.iter().any(|a| {
+                            matches!(a, Action::Run(x) | Action::RestartAfterBackOff(x) | Action::Record(x)
+                                | Action::ReportSucceeded(x) | Action::Ack(x) | Action::Requeue(x) if x == h)
+                        })
+                    };
                     prop_assert!(moving, "task {} is stuck in {:?}", h, lc.state(*h));
                 }
+                let running = held.iter().filter(|h| lc.state(**h) == Some(TaskState::Running)).count();
+                prop_assert!(running <= 1, "{} tasks run at once", running);
                 Ok(())
             }
 
@@ -696,7 +906,9 @@ mod tests {
                     Event::Acked(h) | Event::AckFailed(h) if lc_state_before == Some(TaskState::Acking) => {
                         self.taken.remove(&h);
                     }
-                    Event::Requeued(h) if lc_state_before == Some(TaskState::Requeuing) => {
+                    Event::Requeued(h)
+                        if matches!(lc_state_before, Some(TaskState::Requeuing | TaskState::HandingBack)) =>
+                    {
                         self.taken.remove(&h);
                     }
                     Event::LeaseLost(h) if lost_here(lc_state_before) => {
@@ -740,10 +952,10 @@ mod tests {
                                 continue;
                             }
                             let action = world.outstanding.remove(i % world.outstanding.len());
-                            match World::answer(action, pick, &mut world) {
-                                Some(e) => e,
-                                None => continue,
+                            for e in World::answer(&lc, action, pick, &mut world) {
+                                apply(&mut lc, &mut world, mode, e)?;
                             }
+                            continue;
                         }
                         Step::LeaseLost(i) => {
                             let held: Vec<Handle> = lc.held().collect();
@@ -754,12 +966,13 @@ mod tests {
                         }
                         Step::Drain => Event::Drain,
                         Step::Stop => Event::Stop,
-                        Step::Stray(kind, h) => match kind % 6 {
+                        Step::Stray(kind, h) => match kind % 7 {
                             0 => Event::Recorded(h, kind % 2 == 0),
                             1 => Event::Acked(h),
                             2 => Event::Exited(h, Outcome::Succeeded),
                             3 => Event::BackOffElapsed(h),
                             4 => Event::ReportAcked,
+                            5 => Event::Started(h),
                             _ => Event::Requeued(h),
                         },
                     };
@@ -778,12 +991,11 @@ mod tests {
                 while let Some(action) = world.outstanding.pop() {
                     rounds += 1;
                     prop_assert!(rounds < 1_000, "the machine never settles");
-                    let event = match action {
-                        // Taking finds nothing more.
-                        Action::Take => continue,
-                        other => World::answer(other, 2, &mut world).expect("an answer"),
-                    };
-                    apply(&mut lc, &mut world, mode, event)?;
+                    // Taking finds nothing more in the queue (a prefetched task still starts).
+                    let pick = if action == Action::Take { 0 } else { 2 };
+                    for event in World::answer(&lc, action, pick, &mut world) {
+                        apply(&mut lc, &mut world, mode, event)?;
+                    }
                 }
                 prop_assert!(lc.is_idle(), "tasks left held: {:?}", lc.held().collect::<Vec<_>>());
                 prop_assert!(world.taken.is_empty());
@@ -792,12 +1004,15 @@ mod tests {
 
         /// Whether a lost lease drops a task in this state.
         fn lost_here(state: Option<TaskState>) -> bool {
-            matches!(state, Some(TaskState::Running | TaskState::BackOff))
+            matches!(state, Some(TaskState::Running | TaskState::BackOff | TaskState::Prefetched))
         }
 
         /// True when `event` would answer an action that is outstanding (then it is not stray).
         fn stray_is_real(lc: &Lifecycle, world: &World, event: Event) -> bool {
-            let _ = lc;
+            if let Event::Started(h) = event {
+                // Starting a prefetched task is the executor's answer to a take.
+                return lc.state(h) == Some(TaskState::Prefetched);
+            }
             world.outstanding.iter().any(|a| match (*a, event) {
                 (Action::Record(x), Event::Recorded(h, _)) => x == h,
                 (Action::Ack(x), Event::Acked(h)) => x == h,

@@ -78,7 +78,7 @@
 //!   ledger before its ack, so `status.tasks.succeeded` counts distinct tasks, and a task run
 //!   twice is counted once (the second run shows in `status.tasks.duplicates`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -152,6 +152,9 @@ struct Held {
     lost: Arc<AtomicBool>,
 }
 
+/// One record call of a group of successes: the tasks, and per task `first` (`None`: refused).
+type Recording = BoxFuture<'static, (Vec<Handle>, Option<Vec<bool>>)>;
+
 /// The tasks a pod holds, as its renewal task sees them.
 type Leases = Arc<std::sync::Mutex<HashMap<Handle, (Task, Arc<AtomicBool>)>>>;
 
@@ -174,11 +177,17 @@ pub(crate) struct QueuePod {
     next_handle: Handle,
     /// The task the handler runs, or will run again after the back-off.
     current: Option<Handle>,
-    /// A draining pod's successes whose records are in flight (the pod goes on meanwhile; each
-    /// is acked once its record is answered). At most [`QueuePod::record_window`].
-    /// Polled by the pod itself (no task each: the batching task answers them, and the pod
-    /// picks the answers up between tasks, or waits for them).
-    recording: FuturesUnordered<BoxFuture<'static, (Handle, Option<bool>)>>,
+    /// A draining pod's successes whose records are in flight, a group per record call (the
+    /// pod goes on meanwhile; each is acked once its record is answered). Polled by the pod
+    /// itself (no task each: the batching task answers them, and the pod picks the answers up
+    /// between tasks, or waits for them).
+    recording: FuturesUnordered<Recording>,
+    /// The successes in `recording`.
+    in_record: usize,
+    /// A draining pod's successes not sent to the ledger yet: they leave together, at most
+    /// [`RECORD_GROUP`] at a time, and at the latest when the pod goes to the broker again.
+    /// With `in_record`, at most [`QueuePod::record_window`].
+    unsent: Vec<Handle>,
     /// The last handler run took at least [`PIPELINE_MAX_RUN`]: the pod then waits for its
     /// records before it takes another task, so that a killed worker re-runs at most the one
     /// task per slot it had in hand (pipelining pays only for tiny tasks).
@@ -188,8 +197,13 @@ pub(crate) struct QueuePod {
     /// Handler runs so far.
     runs: u32,
     /// A draining pod's recorded successes: all are acked together with the next take (one
-    /// round trip on Redis), or when the pod ends.
+    /// round trip on Redis, one multiple ack on RabbitMQ), or when the pod ends.
     pending_acks: Vec<Handle>,
+    /// Tasks a batch take returned behind the one that runs (prefetched, leased, not started),
+    /// oldest first: the next tasks run from here before the pod takes again.
+    ahead: VecDeque<Handle>,
+    /// How many tasks the next take asks for ([`QueuePod::batch_size`]).
+    batch: usize,
     waiting_reported: bool,
     drained_reported: bool,
     last_report: Option<Instant>,
@@ -224,10 +238,14 @@ impl QueuePod {
             next_handle: 0,
             current: None,
             recording: FuturesUnordered::new(),
+            in_record: 0,
+            unsent: Vec::new(),
             last_run_long: false,
             run_avg: Duration::ZERO,
             runs: 0,
             pending_acks: Vec::new(),
+            ahead: VecDeque::new(),
+            batch: 1,
             waiting_reported: false,
             drained_reported: false,
             last_report: None,
@@ -281,9 +299,10 @@ impl QueuePod {
                 return Some(q.clone());
             }
             // A draining pod may hold a few tasks whose records are on their way (RabbitMQ would
-            // deliver nothing more past its prefetch until they are acked).
+            // deliver nothing more past its prefetch until they are acked), and, once its tasks
+            // show tiny, a batch beside them.
             let prefetch = if self.spec.drain { DRAIN_PREFETCH } else { 1 };
-            let most = if self.spec.drain { MAX_RECORD_WINDOW as u16 } else { 1 };
+            let most = if self.spec.drain { 2 * MAX_RECORD_WINDOW as u16 } else { 1 };
             let url = match broker_url(&self.spec.spec) {
                 Ok(url) => url,
                 Err(why) => {
@@ -353,12 +372,16 @@ impl QueuePod {
             self.current = None;
         }
         // A draining pod checks the drain rule soon after the queue looks empty (so the Job ends
-        // promptly), then less and less often while other pods are still busy.
-        let first = if self.spec.drain { Duration::from_millis(20) } else { Duration::from_millis(500) };
-        let mut waits = Backoff::new(first, Duration::from_millis(500));
-        let mut wait = waits.next_delay();
+        // promptly), then less and less often while other pods are still busy: on Redis at
+        // once (a take finds every ready task), on RabbitMQ after 20 ms (a delivery may be on
+        // its way, and the check cancels the consumer).
+        let mut waits = Backoff::new(Duration::from_millis(500), Duration::from_millis(500));
+        let mut wait = Duration::from_millis(500);
+        let mut first_take = true;
         loop {
             if draining.is_cancelled() {
+                // Prefetched tasks go back at once, for the pods that go on.
+                self.hand_back_ahead(reporter).await;
                 return Next::Draining;
             }
             if let Some(deadline) = deadline {
@@ -371,16 +394,36 @@ impl QueuePod {
             let Some(q) = self.connect(reporter, stop, draining).await else {
                 return if stop.is_cancelled() { Next::Stopped } else { Next::Draining };
             };
+            if first_take && self.spec.drain {
+                let pushed = q.max_unacked().is_some();
+                waits = Backoff::new(
+                    Duration::from_millis(if pushed { 20 } else { 5 }),
+                    Duration::from_millis(500),
+                );
+                wait = if pushed { waits.next_delay() } else { Duration::ZERO };
+            }
+            first_take = false;
+            if let Some(deadline) = deadline {
+                wait = wait.min(deadline.saturating_duration_since(Instant::now()));
+            }
             self.collect_records(reporter, false).await;
-            while self.last_run_long && !self.recording.is_empty() {
+            while self.last_run_long && self.awaiting_records() > 0 {
                 self.collect_records(reporter, true).await;
             }
+            // The rest of the last batch runs before the pod takes again.
+            if let Some(task) = self.start_ahead(reporter).await {
+                return Next::Task(task);
+            }
+            // The pod goes to the broker: what succeeded meanwhile is recorded now, so that it
+            // can be acked with a take soon.
+            self.send_records(reporter);
             // A pod of tiny tasks may hold as many unacked deliveries as its record window
             // (RabbitMQ; not before a few runs have shown how long the tasks take). Rounded up
             // to a power of two, so that a run time that wobbles does not cost a `basic.qos`
             // round trip per take.
             if self.spec.drain && self.runs >= WINDOW_WARM_UP {
-                let want = self.record_window().max(usize::from(DRAIN_PREFETCH)).next_power_of_two();
+                // Room for a batch taken while the last batch's successes await their records.
+                let want = (2 * self.record_window()).max(usize::from(DRAIN_PREFETCH)).next_power_of_two();
                 if q.max_unacked().is_some_and(|now| now != want)
                     && let Err(err) = q.set_max_unacked(want).await
                 {
@@ -389,20 +432,25 @@ impl QueuePod {
             }
             // The broker hands out nothing more while this consumer holds as many unacked tasks
             // as its prefetch: wait for records rather than for a take that cannot succeed.
-            while q.max_unacked().is_some_and(|max| self.recording.len() >= max.max(1)) {
+            while q.max_unacked().is_some_and(|max| self.awaiting_records() >= max.max(1)) {
                 self.collect_records(reporter, true).await;
             }
-            // The recorded successes are acked with the next take (one round trip on Redis).
+            // The recorded successes are acked with the next take (one round trip on Redis),
+            // which takes a batch of tasks when they are tiny and the queue is deep.
+            let want = self.batch_size();
             let taken = if !self.pending_acks.is_empty() {
                 // Not cancellable: the acks must land or fail, never be dropped half-way.
-                let done = std::mem::take(&mut self.pending_acks);
+                let mut done = std::mem::take(&mut self.pending_acks);
+                // In the order they were taken (Redis then trims them off the head of the
+                // consumer's list; RabbitMQ acks runs of them at once).
+                done.sort_unstable();
                 let tasks: Vec<Task> = done.iter().map(|h| self.held[h].task.clone()).collect();
-                let (acked, taken) = q.ack_and_take(&tasks, self.lease, wait).await;
+                let (acked, taken) = q.ack_and_take_many(&tasks, want, self.lease, wait).await;
                 for (h, acked) in done.into_iter().zip(acked) {
                     self.acked(h, acked);
                 }
                 if stop.is_cancelled() {
-                    if let Ok(Some(task)) = &taken {
+                    for task in taken.iter().flatten() {
                         let _ = q.requeue(task).await;
                     }
                     return Next::Stopped;
@@ -411,17 +459,28 @@ impl QueuePod {
             } else {
                 tokio::select! {
                     _ = stop.cancelled() => return Next::Stopped,
-                    r = q.take(self.lease, wait) => r,
+                    r = q.ack_and_take_many(&[], want, self.lease, wait) => r.1,
                 }
             };
             match taken {
-                Ok(Some(task)) => {
+                Ok(tasks) if !tasks.is_empty() => {
                     if self.drained_reported {
                         self.drained_reported = false;
                         self.report_drained(reporter, false, stop).await;
                     }
-                    let h = self.hold(task.clone());
-                    for action in self.lc.step(Event::Taken(h)) {
+                    // A full batch asks for more next time (up to what the run time allows);
+                    // a short one for what the queue had.
+                    self.batch = if tasks.len() >= want { want.saturating_mul(2) } else { tasks.len() };
+                    let mut tasks = tasks.into_iter();
+                    let first = tasks.next().expect("a task");
+                    let h = self.hold(first.clone());
+                    let mut actions = self.lc.step(Event::Taken(h));
+                    for task in tasks {
+                        let x = self.hold(task);
+                        self.ahead.push_back(x);
+                        actions.extend(self.lc.step(Event::Prefetched(x)));
+                    }
+                    for action in actions {
                         if action == Action::Run(h) {
                             self.current = Some(h);
                         } else {
@@ -429,11 +488,11 @@ impl QueuePod {
                         }
                     }
                     if self.current == Some(h) {
-                        return Next::Task(task);
+                        return Next::Task(first);
                     }
                 }
-                Ok(None) if self.spec.drain => {
-                    if !self.recording.is_empty() || !self.pending_acks.is_empty() {
+                Ok(_) if self.spec.drain => {
+                    if self.awaiting_records() > 0 || !self.pending_acks.is_empty() {
                         // This pod's own successes are still on their way: not drained.
                         self.collect_records(reporter, true).await;
                         continue;
@@ -443,7 +502,7 @@ impl QueuePod {
                     }
                     wait = waits.next_delay();
                 }
-                Ok(None) => {
+                Ok(_) => {
                     if !self.waiting_reported {
                         self.waiting_reported = true;
                         let msg = format!("queue {} is empty; waiting for a task", self.spec.spec.name);
@@ -459,6 +518,68 @@ impl QueuePod {
                     }
                 }
             }
+        }
+    }
+
+    /// How many tasks the next take asks for. One, unless the pod drains tiny tasks (its
+    /// last run shorter than [`PIPELINE_MAX_RUN`], after [`WINDOW_WARM_UP`] runs): then the
+    /// batch doubles while takes come back full (the queue is deep), up to the record window
+    /// (about [`PIPELINE_BUDGET`] of work), and shrinks to what the last take found. Long tasks
+    /// are taken one at a time, so a short queue of them stays shared between pods; the broker
+    /// shares the last tasks of a queue too (Redis hands out at most a quarter of what is
+    /// ready).
+    fn batch_size(&self) -> usize {
+        if !self.spec.drain || self.runs < WINDOW_WARM_UP || self.last_run_long {
+            return 1;
+        }
+        self.batch.clamp(1, self.record_window())
+    }
+
+    /// The first `n` prefetched tasks that run next, in their order (a `Stream` process gets
+    /// their lines ahead of their turn).
+    pub(crate) fn upcoming(&self, n: usize) -> Vec<&Task> {
+        self.ahead
+            .iter()
+            .take(n)
+            .filter(|h| self.lc.state(**h) == Some(TaskState::Prefetched))
+            .filter_map(|h| self.held.get(h))
+            .filter(|held| !held.lost.load(Ordering::Relaxed))
+            .map(|held| &held.task)
+            .collect()
+    }
+
+    /// Starts the oldest prefetched task that is still held, if any (a lost lease forgets one).
+    async fn start_ahead(&mut self, reporter: &Reporter<'_>) -> Option<Task> {
+        while let Some(h) = self.ahead.pop_front() {
+            if !self.held.contains_key(&h) {
+                continue;
+            }
+            self.check_lease(h);
+            for action in self.lc.step(Event::Started(h)) {
+                if action == Action::Run(h) {
+                    self.current = Some(h);
+                } else {
+                    self.perform(action, reporter).await;
+                }
+            }
+            if self.current == Some(h) {
+                return Some(self.held[&h].task.clone());
+            }
+            if self.lc.state(h).is_none() {
+                self.release(h);
+            }
+        }
+        None
+    }
+
+    /// Hands back every prefetched task (the worker drains): requeued unstarted.
+    async fn hand_back_ahead(&mut self, reporter: &Reporter<'_>) {
+        if self.ahead.is_empty() {
+            return;
+        }
+        self.ahead.clear();
+        for action in self.lc.step(Event::Drain) {
+            self.perform(action, reporter).await;
         }
     }
 
@@ -679,32 +800,51 @@ impl QueuePod {
 
     /// Records a success in the Job's task ledger and waits for the answer.
     async fn record(&mut self, h: Handle, reporter: &Reporter<'_>) -> Event {
-        match self.record_of(h, reporter, false).await {
-            Some(first) => Event::Recorded(h, first),
+        match self.record_of(&[h], reporter, false).await {
+            Some(first) => Event::Recorded(h, first.first().copied().unwrap_or(false)),
             None => Event::RecordRefused(h),
         }
     }
 
-    /// A draining pod's record: sent in the background (the client batches it with the other
-    /// pods'), so the next task runs meanwhile. At most [`QueuePod::record_window`] are in
-    /// flight; past that, [`QueuePod::next_task`] waits for answers before it takes more.
+    /// A draining pod's record: sent in the background with the pod's other successes
+    /// ([`QueuePod::send_records`]; the client batches them with the other pods'), so the next
+    /// tasks run meanwhile. At most [`QueuePod::record_window`] await their records; past that,
+    /// [`QueuePod::next_task`] waits for answers before it takes more.
     fn record_in_background(&mut self, h: Handle, reporter: &Reporter<'_>) {
-        let record = self.record_of(h, reporter, true);
-        self.recording.push(Box::pin(async move { (h, record.await) }));
+        self.unsent.push(h);
+        if self.unsent.len() >= RECORD_GROUP {
+            self.send_records(reporter);
+        }
     }
 
-    /// The record of task `h`'s success ([`record_success`]), owning what it needs.
+    /// Sends the records of the successes not sent yet, in one call.
+    fn send_records(&mut self, reporter: &Reporter<'_>) {
+        if self.unsent.is_empty() {
+            return;
+        }
+        let group = std::mem::take(&mut self.unsent);
+        let record = self.record_of(&group, reporter, true);
+        self.in_record += group.len();
+        self.recording.push(Box::pin(async move { (group, record.await) }));
+    }
+
+    /// Successes whose records are not answered yet (sent or not).
+    fn awaiting_records(&self) -> usize {
+        self.in_record + self.unsent.len()
+    }
+
+    /// The record of the successes of tasks `hs` ([`record_success`]), owning what it needs.
     fn record_of(
         &self,
-        h: Handle,
+        hs: &[Handle],
         reporter: &Reporter<'_>,
         lazy: bool,
-    ) -> impl Future<Output = Option<bool>> + Send + 'static {
+    ) -> impl Future<Output = Option<Vec<bool>>> + Send + 'static {
         record_success(
             reporter.client.clone(),
             reporter.name.to_string(),
             reporter.uid.to_string(),
-            self.held[&h].task.id.clone(),
+            hs.iter().map(|h| self.held[h].task.id.clone()).collect(),
             reporter.stop.clone(),
             lazy,
         )
@@ -712,11 +852,15 @@ impl QueuePod {
 
     /// Feeds the answered background records to the lifecycle: a recorded success waits for
     /// its ack, a refused one is requeued. With `wait`, waits for at least one answer first
-    /// (if any record is in flight); and it always waits while the window is full.
+    /// (if any record awaits one; what was not sent is sent first); and it always waits while
+    /// the window is full.
     async fn collect_records(&mut self, reporter: &Reporter<'_>, wait: bool) {
         let mut must_wait = wait;
         loop {
-            let answered = if must_wait || self.recording.len() >= self.record_window() {
+            let answered = if (must_wait && self.awaiting_records() > 0)
+                || self.awaiting_records() >= self.record_window()
+            {
+                self.send_records(reporter);
                 // Lazy records may be lingering for company: this pod waits for them now.
                 reporter.client.flush_task_records();
                 self.recording.next().await
@@ -724,22 +868,25 @@ impl QueuePod {
                 self.recording.next().now_or_never().flatten()
             };
             must_wait = false;
-            let Some((h, recorded)) = answered else { return };
-            let event = match recorded {
-                Some(first) => Event::Recorded(h, first),
-                None => Event::RecordRefused(h),
-            };
-            for action in self.lc.step(event) {
-                match action {
-                    Action::Ack(x) => self.pending_acks.push(x),
-                    Action::Requeue(_) => {
-                        self.perform(action, reporter).await;
+            let Some((hs, recorded)) = answered else { return };
+            self.in_record -= hs.len();
+            for (i, h) in hs.into_iter().enumerate() {
+                let event = match &recorded {
+                    Some(first) => Event::Recorded(h, first.get(i).copied().unwrap_or(false)),
+                    None => Event::RecordRefused(h),
+                };
+                for action in self.lc.step(event) {
+                    match action {
+                        Action::Ack(x) => self.pending_acks.push(x),
+                        Action::Requeue(_) => {
+                            self.perform(action, reporter).await;
+                        }
+                        _ => {}
                     }
-                    _ => {}
                 }
-            }
-            if self.lc.state(h).is_none() {
-                self.release(h);
+                if self.lc.state(h).is_none() {
+                    self.release(h);
+                }
             }
         }
     }
@@ -768,7 +915,10 @@ impl QueuePod {
     /// Hands back a task that was taken but never started (the worker began draining in
     /// between): it is requeued at once, neither failed nor held any more.
     pub(crate) async fn give_back(&mut self, reporter: &Reporter<'_>) {
-        self.lc.step(Event::Drain);
+        self.ahead.clear();
+        for action in self.lc.step(Event::Drain) {
+            self.perform(action, reporter).await;
+        }
         if let Some(h) = self.current {
             for action in self.lc.step(Event::Exited(h, Outcome::Stopped)) {
                 self.perform(action, reporter).await;
@@ -788,8 +938,9 @@ impl QueuePod {
             None => Vec::new(),
         };
         actions.extend(self.lc.step(Event::Stop));
+        self.ahead.clear();
         // Successes still being recorded are waited for, then acked (or requeued if refused).
-        while !self.recording.is_empty() {
+        while self.awaiting_records() > 0 {
             self.collect_records(reporter, true).await;
         }
         actions.extend(self.pending_acks.drain(..).map(Action::Ack));
@@ -819,6 +970,10 @@ impl QueuePod {
 /// The most successes a draining pod may have awaiting their records at once.
 const MAX_RECORD_WINDOW: usize = 64;
 
+/// A draining pod sends the records of its successes this many at a time (or fewer, when it
+/// goes to the broker or waits for them).
+const RECORD_GROUP: usize = 16;
+
 /// The handler time a pod may run ahead of its records ([`QueuePod::record_window`]).
 const PIPELINE_BUDGET: Duration = Duration::from_millis(10);
 
@@ -833,8 +988,9 @@ const PIPELINE_MAX_RUN: Duration = Duration::from_millis(10);
 /// A draining pod's RabbitMQ prefetch: the tasks it may hold unacked while their records are on
 /// their way. Small: a pod may hold up to this many tasks of a short queue that other pods
 /// could have run (with 16, one pod took all six tasks of a test while the other idled);
-/// `close` hands back what it never took. A pod whose tasks turn out tiny raises it to its
-/// record window (at most [`MAX_RECORD_WINDOW`]) once [`WINDOW_WARM_UP`] runs have shown it.
+/// `close` hands back what it never took. A pod whose tasks turn out tiny raises it to twice its
+/// record window (at most 2 × [`MAX_RECORD_WINDOW`]: a batch beside the successes awaiting
+/// their records) once [`WINDOW_WARM_UP`] runs have shown it.
 const DRAIN_PREFETCH: u16 = 4;
 
 /// Handler runs before the run time may raise a RabbitMQ pod's prefetch.
@@ -850,23 +1006,26 @@ fn record_success(
     client: Client,
     pod: String,
     uid: String,
-    id: String,
+    ids: Vec<String>,
     stop: CancellationToken,
     lazy: bool,
-) -> impl Future<Output = Option<bool>> + Send + 'static {
-    let mut lazy_try = lazy.then(|| client.record_tasks_lazily(&pod, &uid, std::slice::from_ref(&id)));
+) -> impl Future<Output = Option<Vec<bool>>> + Send + 'static {
+    let mut lazy_try = lazy.then(|| client.record_tasks_lazily(&pod, &uid, &ids));
     async move {
         let mut delay = Backoff::new(Duration::from_millis(20), Duration::from_secs(2));
         let mut tries_after_stop = 0;
         loop {
             let answer = match lazy_try.take() {
                 Some(first_try) => first_try.await,
-                None => client.record_tasks(&pod, &uid, std::slice::from_ref(&id)).await,
+                None => client.record_tasks(&pod, &uid, &ids).await,
             };
             match answer {
-                Ok(first) => return Some(first.first().copied().unwrap_or(false)),
+                Ok(first) if first.len() == ids.len() => return Some(first),
+                Ok(first) => {
+                    tracing::warn!(%pod, "The coordinator answered {} task records for {}; retrying", first.len(), ids.len());
+                }
                 Err(err) if err.is_refused_pod() => {
-                    tracing::info!(%pod, task = %id, error = %err, "The coordinator refused the task's record; requeueing it and stopping the pod");
+                    tracing::info!(%pod, tasks = ids.len(), error = %err, "The coordinator refused the tasks' record; requeueing them and stopping the pod");
                     stop.cancel();
                     return None;
                 }
