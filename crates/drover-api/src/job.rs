@@ -269,6 +269,13 @@ pub struct JobStatus {
     /// Pods whose termination was requested and which have not finished yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub terminating: Option<i32>,
+    /// Indexed Jobs: the completed indexes, in the interval form of [`crate::IndexSet`]
+    /// (`"1,3-5"`, semantics.md §3.8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completed_indexes: Option<String>,
+    /// Indexed Jobs with `backoffLimitPerIndex`: the failed indexes, in the same form.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_indexes: Option<String>,
     /// Drover extension: task counts over all the Job's pods (queue Jobs only); `succeeded` and
     /// `duplicates` from the Job's task ledger once a worker recorded a task in it.
     #[serde(default, skip_serializing_if = "Option::is_none")]

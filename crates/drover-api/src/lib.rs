@@ -3,8 +3,9 @@
 //! This crate owns the types that cross every boundary: batch/v1 `Job` and `CronJob`, the subset of core/v1
 //! `Pod` that a process runtime needs, Drover's own `Worker`, and core/v1 `Event`. It also owns
 //! validation on create (`validation`), manifest parsing (`manifest`), PATCH semantics (`patch`),
-//! Kubernetes protobuf request bodies read as JSON (`protobuf`), CronJob schedules (`cron`), the
-//! one Go-duration parser (`duration`), the server-side tables `kubectl get` prints (`table`),
+//! Kubernetes protobuf request bodies read as JSON (`protobuf`), CronJob schedules (`cron`), sets
+//! of completion indexes in their interval form (`indexes`), the one Go-duration parser
+//! (`duration`), the server-side tables `kubectl get` prints (`table`),
 //! each kind's names and paths (`resource`) and the OpenAPI documents derived from the types
 //! (`openapi`).
 //!
@@ -16,6 +17,7 @@
 pub mod cron;
 pub mod cronjob;
 pub mod duration;
+pub mod indexes;
 pub mod job;
 pub mod manifest;
 pub mod meta;
@@ -31,6 +33,7 @@ pub mod validation;
 pub mod worker;
 
 pub use cronjob::{CronJob, CronJobSpec, CronJobStatus, JobTemplateSpec, MissedSchedule, ObjectReference};
+pub use indexes::{IndexSet, IndexesError};
 pub use job::{
     Job, JobCondition, JobSpec, JobStatus, PodFailurePolicy, PodFailurePolicyOnExitCodes,
     PodFailurePolicyOnPodCondition, PodFailurePolicyRule, QueueSpec, TaskCounts,
@@ -51,4 +54,8 @@ pub mod labels {
     pub const JOB_NAME: &str = "batch.kubernetes.io/job-name";
     /// The finalizer that marks a pod whose outcome is not yet counted in its Job's status.
     pub const JOB_TRACKING_FINALIZER: &str = "batch.kubernetes.io/job-tracking";
+    /// The annotation and label that carry an Indexed Job's pod's completion index (JOB-M7).
+    pub const JOB_COMPLETION_INDEX: &str = "batch.kubernetes.io/job-completion-index";
+    /// The environment variable that carries an Indexed Job's pod's completion index (JOB-M7).
+    pub const JOB_COMPLETION_INDEX_ENV: &str = "JOB_COMPLETION_INDEX";
 }

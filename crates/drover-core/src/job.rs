@@ -5,13 +5,14 @@
 //! rule ids (JOB-M3, FAIL-2, …) are cited where they are applied.
 
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use drover_api::job::{condition, pod_failure_action, reason};
-use drover_api::labels::JOB_TRACKING_FINALIZER;
+use drover_api::labels::{JOB_COMPLETION_INDEX, JOB_COMPLETION_INDEX_ENV, JOB_TRACKING_FINALIZER};
 use drover_api::pod::phase;
 use drover_api::protocol::{DISRUPTION_REASONS, REASON_WORKER_DRAINED};
-use drover_api::{Job, JobCondition, JobStatus, Pod, Time};
+use drover_api::{EnvVar, IndexSet, Job, JobCondition, JobStatus, Pod, Time};
 
 use crate::backoff::BackoffRecord;
 
@@ -53,6 +54,10 @@ pub enum Outcome {
     /// for the back-off delay first, as in Kubernetes; a pod failed by the fleet
     /// (`WorkerLost`, `WorkerRestarted`) is replaced at once (§10.9).
     Ignored,
+    /// A finished pod of an Indexed Job with no valid completion index (none, or one ≥
+    /// `completions`): its finalizer is removed but it counts toward nothing, success, failure or
+    /// back-off (JOB-C5, upstream `getValidPodsWithFilter`).
+    Discarded,
 }
 
 /// A pod whose outcome this sync counts: the runtime removes its tracking finalizer in the same
@@ -90,6 +95,10 @@ pub struct JobPlan {
     pub count: Vec<CountedPod>,
     /// How many pods to create from the template (slow start is applied by the runtime).
     pub create: usize,
+    /// Indexed Jobs: the completion index of each pod to create, lowest first, as many as
+    /// `create` (JOB-M5). The runtime gives pod `i` the decoration of [`apply_completion_index`]
+    /// (JOB-M7). Empty for NonIndexed Jobs.
+    pub create_indexes: Vec<i32>,
     /// Pods whose termination is requested. Never non-empty together with `create > 0`
     /// (JOB-M3: deletion wins).
     pub delete: Vec<PodDeletion>,
@@ -192,6 +201,7 @@ fn decide_counts_and_pods(
         status: job.status.clone(),
         count: Vec::new(),
         create: 0,
+        create_indexes: Vec::new(),
         delete: Vec::new(),
         events: Vec::new(),
         backoff: backoff.clone(),
@@ -243,6 +253,10 @@ const MSG_DEADLINE: &str = "Job was active longer than specified deadline";
 const MSG_COMPLETIONS_REACHED: &str = "Reached expected number of succeeded pods";
 /// The deletion reason of scale-down victims (JOB-M3).
 const REASON_SCALED_DOWN: &str = "ScaledDown";
+/// The deletion reason of an Indexed Job's pod with no index or one ≥ `completions` (JOB-M3).
+const REASON_INVALID_INDEX: &str = "InvalidCompletionIndex";
+/// The deletion reason of an extra pod of an index another active pod holds (JOB-M3).
+const REASON_DUPLICATE_INDEX: &str = "DuplicateCompletionIndex";
 /// JOB-T5: the floor of a back-off requeue. Kubernetes floors it at 1 s because it batches pod
 /// events for 1 s anyway; Drover syncs on each event, so a 1 s floor would stretch a short
 /// back-off base (`--job-backoff-base 200ms`) and break the base·2^(n−1) sequence. 1 ms only
@@ -255,13 +269,17 @@ struct Tally<'a> {
     active: Vec<&'a Pod>,
     /// JOB-C2: deletionTimestamp set, not terminal.
     terminating: i32,
+    /// The terminating pods themselves (JOB-M5 keeps their indexes in "Failed" replacement mode).
+    terminating_pods: Vec<&'a Pod>,
 }
 
 impl<'a> Tally<'a> {
     fn of(pods: &'a [Pod]) -> Tally<'a> {
+        let terminating_pods: Vec<&Pod> = pods.iter().filter(|p| p.is_terminating()).collect();
         Tally {
             active: pods.iter().filter(|p| p.is_active()).collect(),
-            terminating: count(pods.iter().filter(|p| p.is_terminating())),
+            terminating: count(terminating_pods.iter()),
+            terminating_pods,
         }
     }
 
@@ -320,7 +338,15 @@ fn count_new_outcomes(
     plan: &mut JobPlan,
 ) -> NewOutcomes {
     let mut new = NewOutcomes::default();
+    let indexed = is_indexed(job);
     for pod in pods.iter().filter(|p| has_finalizer(p)) {
+        // JOB-C5: an Indexed Job's pod counts only with a valid index; one without is released
+        // (its finalizer removed) and counts toward nothing.
+        let finished = pod.status.phase == phase::SUCCEEDED || is_failed(pod, replace_only_failed);
+        if indexed && finished && valid_index(job, pod).is_none() {
+            record_outcome(pod, Outcome::Discarded, plan);
+            continue;
+        }
         let outcome = if pod.status.phase == phase::SUCCEEDED {
             Outcome::Succeeded
         } else if pod.status.phase == phase::FAILED
@@ -347,11 +373,84 @@ fn count_new_outcomes(
             Outcome::Failed | Outcome::Ignored if failed_by_fleet(pod) => {}
             // FAIL-15: an ignored failure of the command still delays the replacement.
             Outcome::Failed | Outcome::Ignored => new.failures.push(finished),
-            Outcome::Disrupted => {}
+            Outcome::Disrupted | Outcome::Discarded => {}
         }
         record_outcome(pod, outcome, plan);
     }
+    if indexed {
+        update_completed_indexes(job, pods, plan);
+    }
     new
+}
+
+/// Indexed Jobs (§2.3 step 5, §3.8): the indexes of this sync's successes join
+/// `completedIndexes`, and `succeeded` is the number of distinct completed indexes (JOB-5b), so a
+/// second success of an index adds nothing (S47).
+fn update_completed_indexes(job: &Job, pods: &[Pod], plan: &mut JobPlan) {
+    let mut completed = completed_indexes(job, &plan.status);
+    for counted in plan.count.iter().filter(|c| c.outcome == Outcome::Succeeded) {
+        let pod = pods.iter().find(|p| p.metadata.name == counted.name);
+        if let Some(index) = pod.and_then(|p| valid_index(job, p)) {
+            completed.insert(index);
+        }
+    }
+    plan.status.succeeded = to_i32(completed.count());
+    plan.status.completed_indexes = (!completed.is_empty()).then(|| completed.to_string());
+}
+
+/// `status.completedIndexes` as the controller reads it (upstream `parseIndexesFromString`:
+/// corrupt items skipped, cut below `completions`).
+fn completed_indexes(job: &Job, status: &JobStatus) -> IndexSet {
+    IndexSet::parse_lenient(status.completed_indexes.as_deref().unwrap_or(""), completions(job))
+}
+
+/// `completionMode: Indexed` (VAL-3).
+pub fn is_indexed(job: &Job) -> bool {
+    job.spec.completion_mode.as_deref() == Some("Indexed")
+}
+
+/// `spec.completions`; an Indexed Job always has it (VAL-3), 0 stands in for a missing one.
+fn completions(job: &Job) -> i32 {
+    job.spec.completions.unwrap_or(0)
+}
+
+/// JOB-M7: a pod's completion index, from the annotation `batch.kubernetes.io/job-completion-index`,
+/// else the label of the same name. `None` when neither is there or the value is not a
+/// non-negative integer (upstream `getCompletionIndex`).
+pub fn completion_index(pod: &Pod) -> Option<i32> {
+    let meta = &pod.metadata;
+    let value =
+        meta.annotations.get(JOB_COMPLETION_INDEX).or_else(|| meta.labels.get(JOB_COMPLETION_INDEX))?;
+    value.parse::<i32>().ok().filter(|i| *i >= 0)
+}
+
+/// JOB-C5: the pod's completion index when it is valid, that is present and below `completions`.
+fn valid_index(job: &Job, pod: &Pod) -> Option<i32> {
+    completion_index(pod).filter(|i| *i < completions(job))
+}
+
+/// JOB-M7: what makes a pod created from an Indexed Job's template the pod of `index`: the
+/// annotation and the label `batch.kubernetes.io/job-completion-index`, `JOB_COMPLETION_INDEX`
+/// in every container that does not define it, `spec.hostname` `<job>-<index>`, and
+/// `generateName` `<job>-<index>-`, its job name part cut so the prefix fits 58 characters
+/// (upstream `podGenerateNameWithIndex`), so the name is `<job>-<index>-<5 chars>`.
+pub fn apply_completion_index(job: &Job, pod: &mut Pod, index: i32) {
+    let name = &job.metadata.name;
+    let value = index.to_string();
+    pod.metadata.annotations.insert(JOB_COMPLETION_INDEX.to_string(), value.clone());
+    pod.metadata.labels.insert(JOB_COMPLETION_INDEX.to_string(), value.clone());
+    for container in &mut pod.spec.containers {
+        if !container.env.iter().any(|e| e.name == JOB_COMPLETION_INDEX_ENV) {
+            container.env.push(EnvVar { name: JOB_COMPLETION_INDEX_ENV.to_string(), value: value.clone() });
+        }
+    }
+    pod.spec.hostname = Some(format!("{name}-{index}"));
+    const MAX_GENERATED_NAME_LENGTH: usize = 58;
+    let suffix = format!("-{index}-");
+    let keep = name.len().min(MAX_GENERATED_NAME_LENGTH.saturating_sub(suffix.len()));
+    // Job names are DNS subdomains (VAL-9): ASCII, so any byte offset is a char boundary.
+    let prefix = name.get(..keep).unwrap_or(name);
+    pod.metadata.generate_name = Some(format!("{prefix}{suffix}"));
 }
 
 /// §10.9: the pod failed because of the fleet, not its command: its worker was lost
@@ -435,7 +534,7 @@ fn record_outcome(pod: &Pod, outcome: Outcome, plan: &mut JobPlan) {
     match outcome {
         Outcome::Succeeded => plan.status.succeeded += 1,
         Outcome::Failed => plan.status.failed += 1,
-        Outcome::Disrupted | Outcome::Ignored => {}
+        Outcome::Disrupted | Outcome::Ignored | Outcome::Discarded => {}
     }
     plan.count.push(CountedPod { name: pod.metadata.name.clone(), outcome });
 }
@@ -548,7 +647,13 @@ fn fail_job(
     // are skipped, so nothing is counted twice.
     for pod in pods.iter().filter(|p| has_finalizer(p) && !p.is_terminal()) {
         if !plan.count.iter().any(|c| c.name == pod.metadata.name) {
-            record_outcome(pod, Outcome::Failed, plan);
+            // JOB-C5: an Indexed Job's pod without a valid index is released, not counted.
+            let outcome = if is_indexed(job) && valid_index(job, pod).is_none() {
+                Outcome::Discarded
+            } else {
+                Outcome::Failed
+            };
+            record_outcome(pod, outcome, plan);
         }
     }
     tally.write_counts(plan);
@@ -645,11 +750,17 @@ fn manage_job(
     }
 
     // JOB-M2, JOB-M3: delete down to wantActive, victims per JOB-M4, uncounted. Deletion wins.
+    // For Indexed Jobs `succeeded` is already the number of distinct completed indexes (JOB-5b).
     let want = want_active(job, plan.status.succeeded, active);
     let excess = usize::try_from(active - want).unwrap_or(0);
-    if excess > 0 {
-        for pod in removal_order(&tally.active).into_iter().take(excess.min(config.max_changes_per_sync)) {
-            plan.delete.push(deletion(pod, true, REASON_SCALED_DOWN));
+    let victims = if is_indexed(job) {
+        indexed_victims(job, &tally.active, excess)
+    } else {
+        removal_order(&tally.active).into_iter().take(excess).map(|p| (p, REASON_SCALED_DOWN)).collect()
+    };
+    if !victims.is_empty() {
+        for (pod, reason) in victims.into_iter().take(config.max_changes_per_sync) {
+            plan.delete.push(deletion(pod, true, reason));
         }
         return;
     }
@@ -666,12 +777,73 @@ fn manage_job(
         requeue(plan, left.max(MIN_BACKOFF_REQUEUE));
         return;
     }
-    plan.create = diff.min(config.max_changes_per_sync);
+    let capped = diff.min(config.max_changes_per_sync);
+    if is_indexed(job) {
+        plan.create_indexes = pending_indexes(job, tally, replace_only_failed, &plan.status, capped);
+        plan.create = plan.create_indexes.len();
+    } else {
+        plan.create = capped;
+    }
     // JOB-M5 caps one sync's creations; the rest are the next sync's, at once. Nothing else need
     // happen before it: the runtime does not sync a Job again for its own creations.
-    if diff > config.max_changes_per_sync {
+    if diff > config.max_changes_per_sync && plan.create == config.max_changes_per_sync {
         requeue(plan, Duration::ZERO);
     }
+}
+
+/// JOB-M5 for Indexed Jobs (upstream `firstPendingIndexes`): the `n` lowest indexes below
+/// `completions` that are not completed, not held by an active pod, not failed (`failedIndexes`)
+/// and, in "Failed" replacement mode (REP-2), not held by a terminating pod.
+fn pending_indexes(
+    job: &Job,
+    tally: &Tally<'_>,
+    replace_only_failed: bool,
+    status: &JobStatus,
+    n: usize,
+) -> Vec<i32> {
+    let c = completions(job);
+    let mut taken = completed_indexes(job, status)
+        .union(&IndexSet::parse_lenient(status.failed_indexes.as_deref().unwrap_or(""), c));
+    let held = if replace_only_failed { &tally.terminating_pods[..] } else { &[] };
+    for pod in tally.active.iter().chain(held) {
+        if let Some(index) = valid_index(job, pod) {
+            taken.insert(index);
+        }
+    }
+    taken.first_missing(c, n)
+}
+
+/// JOB-M3 for Indexed Jobs (upstream `activePodsForRemoval`): these active pods always go, in
+/// this order: pods with no index, the extra pods of each duplicated index (the pod kept is
+/// the last in JOB-M4's victim order), pods whose index is ≥ `completions`. Then, if that is
+/// fewer than `excess`, the remaining pods in JOB-M4's order.
+fn indexed_victims<'a>(job: &Job, active: &[&'a Pod], excess: usize) -> Vec<(&'a Pod, &'static str)> {
+    let mut no_index = Vec::new();
+    let mut by_index: BTreeMap<i32, Vec<&'a Pod>> = BTreeMap::new();
+    for pod in active {
+        match completion_index(pod) {
+            None => no_index.push((*pod, REASON_INVALID_INDEX)),
+            Some(index) => by_index.entry(index).or_default().push(pod),
+        }
+    }
+    let mut victims = no_index;
+    let mut out_of_range = Vec::new();
+    let mut kept = Vec::new();
+    for (index, pods) in by_index {
+        if index >= completions(job) {
+            out_of_range.extend(pods.into_iter().map(|p| (p, REASON_INVALID_INDEX)));
+            continue;
+        }
+        let mut pods = removal_order(&pods);
+        kept.extend(pods.pop());
+        victims.extend(pods.into_iter().map(|p| (p, REASON_DUPLICATE_INDEX)));
+    }
+    victims.extend(out_of_range);
+    if victims.len() < excess {
+        let more = excess - victims.len();
+        victims.extend(removal_order(&kept).into_iter().take(more).map(|p| (p, REASON_SCALED_DOWN)));
+    }
+    victims
 }
 
 /// JOB-M2: the target number of active pods.

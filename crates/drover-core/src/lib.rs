@@ -13,4 +13,7 @@ pub mod schedule;
 
 pub use backoff::BackoffRecord;
 pub use cronjob::CronJobPlan;
-pub use job::{CountedPod, JobConfig, JobPlan, Outcome, PodDeletion, TaskLedger, decide, decide_with_ledger};
+pub use job::{
+    CountedPod, JobConfig, JobPlan, Outcome, PodDeletion, TaskLedger, apply_completion_index,
+    completion_index, decide, decide_with_ledger,
+};

@@ -11,8 +11,9 @@
 //!   does not call `decide` while changes it made are unobserved.
 //! - S59 (adoption and release) and S60 (cascading deletion): the runtime's and the store's;
 //!   `decide` gets the pods the Job already owns.
-//! - S44–S54, S57, S58 (Indexed, per-index back-off, success policy): not implemented; rejected
-//!   on create. The podFailurePolicy scenarios that apply to NonIndexed Jobs (S55, S56, and S57's
+//! - S44–S51 and S57 (Indexed Jobs): `tests/indexed.rs`. S52–S54, S58 (per-index back-off,
+//!   success policy): not implemented; Indexed Jobs are still rejected on create. The
+//!   podFailurePolicy scenarios that apply to NonIndexed Jobs (S55, S56, and S57's
 //!   DisruptionTarget rule) are in `pod_failure_policy`.
 
 mod common;

@@ -32,7 +32,7 @@ struct World {
     created: Vec<(String, Time)>,
     /// Every pod counted so far: each at most once (STAT-1).
     counted: BTreeSet<String>,
-    /// Those of them released without a counter (outcomes `Ignored` and `Disrupted`).
+    /// Those of them released without a counter (outcomes `Ignored`, `Disrupted`, `Discarded`).
     released: usize,
     /// The most pods active at once.
     max_active: usize,
@@ -80,7 +80,7 @@ impl World {
         self.backoff = plan.backoff.clone();
         for c in &plan.count {
             assert!(self.counted.insert(c.name.clone()), "{} counted twice", c.name);
-            if matches!(c.outcome, Outcome::Ignored | Outcome::Disrupted) {
+            if matches!(c.outcome, Outcome::Ignored | Outcome::Disrupted | Outcome::Discarded) {
                 self.released += 1;
             }
             let pod = self.pod_mut(&c.name);
@@ -100,9 +100,14 @@ impl World {
             pod.metadata.deletion_timestamp = Some(now);
             pod.metadata.deletion_grace_period_seconds = Some(30);
         }
-        for _ in 0..plan.create {
+        assert!(plan.create_indexes.is_empty() || plan.create_indexes.len() == plan.create);
+        for n in 0..plan.create {
             let name = format!("job-{}", self.created.len() + 1);
             let mut pod = Pod::default();
+            // JOB-M7: the pod of an index, as the runtime will decorate it.
+            if let Some(&index) = plan.create_indexes.get(n) {
+                drover_core::apply_completion_index(&self.job, &mut pod, index);
+            }
             pod.metadata.name = name.clone();
             pod.metadata.creation_timestamp = Some(self.now);
             pod.metadata.finalizers = vec![JOB_TRACKING_FINALIZER.to_string()];
@@ -587,4 +592,60 @@ fn job_m5_a_job_wider_than_the_cap_fills_up_without_another_event() {
     assert_eq!(w.job.status.active, 1_200);
     assert_eq!(w.requeue_at, None, "full: nothing more to do");
     w.assert_fixed_point();
+}
+
+/// S45 over several syncs (Indexed, JOB-M5, JOB-5b, §10.9): P=2, C=5; the first pod of index 1
+/// fails at once, the first pod of index 3 is cut off by a worker's drain, every other pod exits
+/// 0 after 3 s → each failed index runs again with its own index, 7 pods in all, never more than
+/// 2 at once, Complete with completedIndexes "0-4", succeeded 5, failed 1.
+#[test]
+fn s45_indexed_job_runs_every_index_to_completion() {
+    let mut w = World::new(job().fresh().indexed().parallelism(2).completions(5).build());
+    let mut first_of = std::collections::BTreeMap::new();
+    let mut behaviour = |pod: &mut Pod, now: Time| {
+        if !pod.is_active() {
+            return false;
+        }
+        let index = drover_core::completion_index(pod).expect("every created pod has an index");
+        let first = *first_of.entry(index).or_insert_with(|| pod.metadata.name.clone()) == pod.metadata.name;
+        if pod.status.phase == phase::PENDING {
+            pod.status.phase = phase::RUNNING.into();
+            return true;
+        }
+        if first && index == 1 {
+            exit(pod, 1, now);
+            return true;
+        }
+        if first && index == 3 {
+            pod.status.phase = phase::FAILED.into();
+            pod.status.reason = Some("WorkerDrained".into());
+            pod.status.conditions.push(PodCondition {
+                type_: "DisruptionTarget".into(),
+                status: "True".into(),
+                reason: None,
+                message: None,
+                last_transition_time: Some(now),
+            });
+            return true;
+        }
+        if age(pod, now) >= 3 {
+            exit(pod, 0, now);
+            return true;
+        }
+        false
+    };
+    w.run(&mut behaviour, 200);
+    let indexes: Vec<i32> = w.pods.iter().map(|p| drover_core::completion_index(p).unwrap()).collect();
+    // Lowest pending index first (JOB-M5): index 1 is retried before 2 is started.
+    assert_eq!(indexes, vec![0, 1, 1, 2, 3, 4, 3], "creation order of the indexes");
+    assert_eq!(w.max_active, 2);
+    assert_eq!(w.job.status.completed_indexes.as_deref(), Some("0-4"));
+    assert_eq!((w.job.status.succeeded, w.job.status.failed), (5, 1));
+    assert_eq!(
+        w.conditions(),
+        vec![
+            cond("SuccessCriteriaMet", "True", "CompletionsReached"),
+            cond("Complete", "True", "CompletionsReached"),
+        ]
+    );
 }

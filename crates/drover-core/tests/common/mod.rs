@@ -143,6 +143,17 @@ impl JobBuilder {
         self.0.spec.pod_replacement_policy = Some("Failed".into());
         self
     }
+    /// `completionMode: Indexed`.
+    pub(crate) fn indexed(mut self) -> Self {
+        self.0.spec.completion_mode = Some("Indexed".into());
+        self
+    }
+    /// `status.completedIndexes` from earlier syncs, with `succeeded` its size.
+    pub(crate) fn completed_indexes(mut self, indexes: &str, succeeded: i32) -> Self {
+        self.0.status.completed_indexes = Some(indexes.into());
+        self.0.status.succeeded = succeeded;
+        self
+    }
     /// Termination of the Job itself was requested (DEL-2).
     pub(crate) fn deleting(mut self) -> Self {
         self.0.metadata.deletion_timestamp = Some(ago(1));
@@ -237,6 +248,18 @@ pub(crate) fn pod_failed_with(code: i32) -> PodBuilder {
 }
 
 impl PodBuilder {
+    /// The completion index annotation (JOB-M7), as the controller sets it.
+    pub(crate) fn index(self, i: i32) -> Self {
+        self.annotation(drover_api::labels::JOB_COMPLETION_INDEX, &i.to_string())
+    }
+    pub(crate) fn annotation(mut self, key: &str, value: &str) -> Self {
+        self.0.metadata.annotations.insert(key.into(), value.into());
+        self
+    }
+    pub(crate) fn label(mut self, key: &str, value: &str) -> Self {
+        self.0.metadata.labels.insert(key.into(), value.into());
+        self
+    }
     pub(crate) fn named(mut self, name: &str) -> Self {
         self.0.metadata.name = name.into();
         self
