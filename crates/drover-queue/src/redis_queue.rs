@@ -63,6 +63,13 @@
 //! 2. [`Queue::take`] runs `take.lua`: reap expired leases, `LMOVE q q:processing:<c> LEFT
 //!    RIGHT` (wrapping a plain body in an envelope with a new id), `SADD q:receipts:<c> <seq>`,
 //!    `ZADD q:leases GT now+lease <c>`.
+//!    [`Queue::ack_and_take_many`] runs `ack_take.lua`: it acks the deliveries given, then takes
+//!    up to `max` tasks at once, at most a quarter of the ready list (rounded up, at least one):
+//!    `LRANGE` + `LTRIM` of the head, one `RPUSH` of their envelopes to the processing list, one
+//!    `SADD` of a sequence number per task (each task is a delivery of its own), the lease
+//!    extended once; its acks check every receipt with one `SMISMEMBER`, trim the ones at the
+//!    head of the processing list with one `LTRIM` (acks come in take order) and `LREM` the
+//!    others. A few commands per call, however many tasks.
 //! 3. The worker renews with [`Queue::extend`] (`extend.lua`) while it works.
 //! 4. [`Queue::ack`] (`ack.lua`) removes the task's envelope from the consumer's own processing
 //!    list and the delivery from its receipts; [`Queue::requeue`] (`requeue.lua`) does the same

@@ -26,9 +26,23 @@
 //!   a task, or for the other pods, stops waiting at once ([`Next::Draining`]);
 //! - a fixed-completion pod whose task runs finishes normally (success reported, then the ack);
 //!   one still waiting for its task stops waiting and ends `WorkerDrained`;
-//! - a task taken but not started yet (the take completed after the drain began) is handed back
-//!   ([`QueuePod::give_back`]). A take in progress is not cancelled by the drain (it returns
-//!   within its short wait), so nothing is left leased by a dropped request.
+//! - a task taken but not started yet (the take completed after the drain began, or the rest of
+//!   a batch) is handed back ([`QueuePod::give_back`]). A take in progress is not cancelled by
+//!   the drain (it returns within its short wait), so nothing is left leased by a dropped
+//!   request.
+//!
+//! # Batches
+//! A draining pod whose tasks are tiny (its last run under 10 ms, after a few runs) takes them
+//! in batches ([`QueuePod::batch_size`]): one take (on Redis one script call) returns up to K
+//! tasks, each a delivery of its own, leased from the take until settled. K doubles while takes
+//! come back full (the queue is deep), up to the record window (about 10 ms of work, at most
+//! 64), and shrinks to what the last take found; long tasks are taken one at a time, so that a
+//! short queue of them stays shared between pods, and Redis hands out at most a quarter of
+//! what is ready, so that the last tasks of a queue are shared too. The tasks of a batch run one
+//! after the other in the pod; those not started go back unstarted when the handler fails or is
+//! stopped, when the worker drains, or when the pod stops. Their successes are recorded in
+//! groups and acked together with the next take (RabbitMQ: a run of them with one multiple
+//! `basic.ack`).
 //!
 //! # Handlers (`spec.queue.handler`)
 //! - **`Exec`** (default): the container's command runs once per task, with the task body on
@@ -43,14 +57,21 @@
 //!
 //! # The `Stream` protocol
 //! The pod starts its command once (before its first task) with the pod's env, `POD_NAME`,
-//! `JOB_NAME` and `DROVER_HANDLER=Stream` (no `DROVER_TASK`: tasks arrive on stdin). Then, one
-//! task at a time:
+//! `JOB_NAME` and `DROVER_HANDLER=Stream` (no `DROVER_TASK`: tasks arrive on stdin). Then, task
+//! after task, in order:
 //! 1. The agent writes the task body followed by `\n` to the process's stdin. A body that
 //!    itself contains `\n` cannot be framed and is refused: the task fails (and is requeued)
 //!    without reaching the process, with `drover: task <id> refused: ...` in the pod log.
 //! 2. The process answers exactly one line on stdout. `ok` (case-insensitive, surrounding
 //!    whitespace ignored) is success: the task is acked. Any other line is a failure of that
 //!    task, written to the pod log as `drover: task <id> failed: <line>`.
+//!
+//! The lines of the next tasks of a batch may be written before the answer to the current one
+//! (at most a page of them, [`crate::stream::WRITE_AHEAD`]), so that the process reads task
+//! after task without waiting for the agent; answers are still one line per task, in order. A
+//! task whose line was written ahead and that is then handed back (the worker drains, the pod
+//! stops, an earlier task failed) may still be run by the process: it runs again elsewhere
+//! (at least once), and is counted once.
 //!
 //! stdout carries answers only (it is not in the pod log); the process logs on stderr, which is
 //! in the pod log as usual. There is no per-task timeout beyond the pod's
@@ -72,8 +93,9 @@
 //!   (Redis requeues when the lease expires), and the task runs again elsewhere: re-runs are
 //!   bounded by the tasks the dead worker held: one per slot for tasks of 10 ms or more; for
 //!   shorter, pipelined ones, about [`PIPELINE_BUDGET`] of work per slot (the record window,
-//!   [`QueuePod::record_window`]: at most [`MAX_RECORD_WINDOW`] tasks; a RabbitMQ pod's
-//!   prefetched deliveries beyond those never ran, and come back unrun).
+//!   [`QueuePod::record_window`]: at most [`MAX_RECORD_WINDOW`] tasks; the tasks of a batch
+//!   that had not started, and a RabbitMQ pod's prefetched deliveries, never ran, and come back
+//!   unrun; a `Stream` process may have read a page of lines ahead).
 //! - Task counts are exact: each success is recorded by the task's stable id in the Job's
 //!   ledger before its ack, so `status.tasks.succeeded` counts distinct tasks, and a task run
 //!   twice is counted once (the second run shows in `status.tasks.duplicates`).
