@@ -17,6 +17,14 @@
 //!   started). Raise it with [`AmqpQueue::with_prefetch`] when one process takes many tasks in a
 //!   row: deliveries then arrive while earlier ones are being processed, at the price of holding
 //!   up to `prefetch` tasks that other workers cannot take.
+//! - **Batches and multiple acks.** [`Queue::ack_and_take_many`] returns the delivery it waited
+//!   for and whatever else has already arrived (within the prefetch), each with its own
+//!   receipt. Its acks go as one `basic.ack` with `multiple` per run of deliveries of one
+//!   channel, from the oldest this instance holds there up to the first it was not asked to
+//!   ack: every delivery of the channel up to that tag has been handed out by a take (a channel
+//!   delivers in order) and is either in the run or settled already, so the multiple ack acks
+//!   exactly the run and nothing still held. A lock keeps every ack and reject in the order it
+//!   was decided, so a multiple ack never overtakes a reject it would otherwise cover.
 //! - **Leases.** RabbitMQ keeps a delivery ours while the channel that delivered it is open; there
 //!   is no per-message lease, so the `lease` arguments are ignored. [`Queue::extend`] only checks
 //!   that the channel is alive. A delivery is settled with `basic.ack` / `basic.reject` on the
@@ -875,7 +883,7 @@ impl Queue for AmqpQueue {
     }
 
     /// Acks `done` (a run of deliveries with one multiple `basic.ack` where that acks nothing
-    /// else: see [`AmqpQueue::ack_all`]), then takes one delivery, waiting up to `wait`.
+    /// else: see the module docs), then takes one delivery, waiting up to `wait`.
     fn ack_and_take<'a>(
         &'a self,
         done: &'a [Task],
