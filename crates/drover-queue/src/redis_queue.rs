@@ -268,12 +268,35 @@ impl RedisQueue {
             secrets: secrets.into_iter().chain([url.to_string()]).collect(),
             conn: conn.clone(),
         };
-        let mut load = redis::pipe();
-        for code in [TAKE_LUA, ACK_TAKE_LUA, ACK_LUA, REQUEUE_LUA, EXTEND_LUA, STATS_LUA, REAP_LUA, PURGE_LUA]
-        {
-            load.cmd("SCRIPT").arg("LOAD").arg(code).ignore();
+        // One short round trip when Redis knows the scripts already (the usual case: every pod
+        // of a Job connects), and the scripts' text only for those it does not.
+        let scripts = [
+            (&SCRIPTS.take, TAKE_LUA),
+            (&SCRIPTS.ack_take, ACK_TAKE_LUA),
+            (&SCRIPTS.ack, ACK_LUA),
+            (&SCRIPTS.requeue, REQUEUE_LUA),
+            (&SCRIPTS.extend, EXTEND_LUA),
+            (&SCRIPTS.stats, STATS_LUA),
+            (&SCRIPTS.reap, REAP_LUA),
+            (&SCRIPTS.purge, PURGE_LUA),
+        ];
+        let mut exists = redis::cmd("SCRIPT");
+        exists.arg("EXISTS");
+        for (script, _) in &scripts {
+            exists.arg(script.get_hash());
         }
-        load.query_async::<()>(&mut conn).await.map_err(|err| queue.error(err))?;
+        let known: Vec<bool> = exists.query_async(&mut conn).await.map_err(|err| queue.error(err))?;
+        let mut load = redis::pipe();
+        let mut missing = false;
+        for ((_, code), known) in scripts.iter().zip(known.iter().copied().chain(std::iter::repeat(false))) {
+            if !known {
+                load.cmd("SCRIPT").arg("LOAD").arg(*code).ignore();
+                missing = true;
+            }
+        }
+        if missing {
+            load.query_async::<()>(&mut conn).await.map_err(|err| queue.error(err))?;
+        }
         tracing::debug!(url = %queue.url, queue = name, consumer = %queue.consumer, "Connected to Redis");
         Ok(queue)
     }
