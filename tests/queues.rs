@@ -195,6 +195,44 @@ async fn drain_10000(broker: Broker) {
     assert_eq!(stats(&c, broker, &q).0, 0);
 }
 
+/// A drained pod that waits for a busy one does not poll its Job's pods: it reads them when it
+/// first finds the queue empty, then when the coordinator pushes that every bound pod drained
+/// (or, missing a push, every 5 s). One pod holds a 2 s task while the other drains at once. On
+/// RabbitMQ (which cannot tell how many tasks are held) the drained pod would have polled the
+/// pods all through the slow task; on Redis it sees the held task in the queue's figures and
+/// reads no pods before the end, so there the test checks only that the push ends the Job.
+async fn drained_pods_wait_for_a_push(broker: Broker) {
+    let mut c = Cluster::start("drainpush", &[]);
+    let log = c.add_worker_logging("w1", 2, &[], "info,drover_worker::tasks=debug").await;
+    let q = queue_name("drainpush");
+    publish(&c, broker, &q, &["slow", "fast-1", "fast-2", "fast-3"]);
+    let script = r#"case "$DROVER_TASK" in slow) sleep 2;; esac; echo "Processing $DROVER_TASK""#;
+    c.create("job", &queue_job("drainpush", broker, &q, "  parallelism: 2\n", "Never", script));
+    let job = c.wait_complete("drainpush", SECS(60)).await;
+    assert!(job.condition_true("Complete").is_some(), "{job:#?}\n{}", c.logs());
+    assert_eq!(job.status.tasks.unwrap().succeeded, 4);
+    let seen = processed(&c, "drainpush").await;
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let checks: Vec<&str> = text.lines().filter(|l| l.contains("Checking the drain rule")).collect();
+    let with = |trigger: &str| checks.iter().filter(|l| l.contains(&format!("trigger={trigger:?}"))).count();
+    // Polling would have read the pods every 500 ms or less for the 2 s the slow task ran.
+    assert_eq!(with("fallback"), 0, "{checks:#?}");
+    assert!(with("push") >= 1, "the Job ended on a push: {checks:#?}");
+    assert!(checks.len() <= 6, "{checks:#?}");
+    assert_eq!(with("first") + with("push"), checks.len(), "{checks:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drained_pods_wait_for_a_push_on_redis() {
+    drained_pods_wait_for_a_push(Broker::Redis).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drained_pods_wait_for_a_push_on_rabbitmq() {
+    drained_pods_wait_for_a_push(Broker::Rabbit).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drain_10000_tasks_on_rabbitmq() {
     drain_10000(Broker::Rabbit).await;

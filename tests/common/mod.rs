@@ -147,6 +147,17 @@ impl Cluster {
 
     /// Starts a worker and waits until the coordinator lists it Ready.
     pub async fn add_worker(&mut self, name: &str, slots: u32, extra: &[&str]) {
+        self.add_worker_logging(name, slots, extra, "info").await;
+    }
+
+    /// [`Cluster::add_worker`] with `DROVER_LOG=filter`; returns the worker's log file.
+    pub async fn add_worker_logging(
+        &mut self,
+        name: &str,
+        slots: u32,
+        extra: &[&str],
+        filter: &str,
+    ) -> PathBuf {
         let log = self.dir.0.join(format!("worker-{name}-{}.log", self.workers.len()));
         let child = Command::new(BIN)
             .args(["worker", "--coordinator", &self.url, "--name", name, "--slots", &slots.to_string()])
@@ -160,13 +171,13 @@ impl Cluster {
             .args(self.token.iter().flat_map(|t| ["--token".to_string(), t.clone()]))
             .args(extra)
             .envs(self.ca.iter().map(|ca| ("DROVER_CERTIFICATE_AUTHORITY", ca)))
-            .env("DROVER_LOG", "info")
+            .env("DROVER_LOG", filter)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .unwrap();
-        self.workers.push(Proc { child, log });
+        self.workers.push(Proc { child, log: log.clone() });
         let client = self.client();
         let name = name.to_string();
         within(Duration::from_secs(10), async move {
@@ -180,6 +191,7 @@ impl Cluster {
             panic!("watch ended before worker {name} was Ready");
         })
         .await;
+        log
     }
 
     pub fn client(&self) -> Client {

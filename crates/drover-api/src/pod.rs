@@ -299,6 +299,26 @@ pub struct StateTerminated {
     pub finished_at: Option<Time>,
 }
 
+/// The condition a pod of a draining Job reports once the queue looked empty to it (status
+/// `True`), and again (`False`) when it took a task after all.
+pub const QUEUE_DRAINED: &str = "QueueDrained";
+
+/// The pods that should check the drain rule now, as `(worker, uid)`: every active pod bound to
+/// a worker, when they all drain a queue and all report [`QUEUE_DRAINED`]. Empty otherwise (no
+/// such pod, or one still busy). Pods not bound yet hold no task and check the queue themselves
+/// when they start, so they do not count.
+pub fn drain_rechecks(pods: &[Pod]) -> Vec<(&str, &str)> {
+    let mut out = Vec::new();
+    for pod in pods.iter().filter(|p| p.is_active()) {
+        let Some(node) = pod.node_name() else { continue };
+        if !pod.spec.queue.as_ref().is_some_and(|q| q.drain) || !pod.condition_true(QUEUE_DRAINED) {
+            return Vec::new();
+        }
+        out.push((node, pod.metadata.uid.as_str()));
+    }
+    out
+}
+
 impl Pod {
     /// True when the phase is Succeeded or Failed.
     pub fn is_terminal(&self) -> bool {
@@ -356,5 +376,93 @@ impl Pod {
             return Some(d - chrono::Duration::seconds(grace));
         }
         self.metadata.creation_timestamp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A pod named `name` draining a queue, bound to `node` (if any), reporting QueueDrained
+    /// `drained`, in `phase`.
+    fn pod(name: &str, node: Option<&str>, drain: bool, drained: Option<&str>, phase_: &str) -> Pod {
+        let mut p = Pod::default();
+        p.metadata.name = name.into();
+        p.metadata.uid = format!("uid-{name}");
+        p.spec.node_name = node.map(Into::into);
+        p.spec.queue = Some(PodQueue { spec: Default::default(), drain });
+        p.status.phase = phase_.into();
+        if let Some(status) = drained {
+            p.status.conditions.push(PodCondition {
+                type_: QUEUE_DRAINED.into(),
+                status: status.into(),
+                reason: None,
+                message: None,
+                last_transition_time: None,
+            });
+        }
+        p
+    }
+
+    #[test]
+    fn drain_rechecks_only_when_every_active_bound_pod_drained() {
+        use phase::{FAILED, PENDING, RUNNING, SUCCEEDED};
+        let deleted = {
+            let mut p = pod("d", Some("w1"), true, Some("False"), RUNNING);
+            p.metadata.deletion_timestamp = Some(chrono::Utc::now());
+            p
+        };
+        type Case = (&'static str, Vec<Pod>, Vec<(&'static str, &'static str)>);
+        let cases: Vec<Case> = vec![
+            ("no pods", vec![], vec![]),
+            (
+                "all bound pods drained: each is told, on its worker",
+                vec![
+                    pod("a", Some("w1"), true, Some("True"), RUNNING),
+                    pod("b", Some("w2"), true, Some("True"), RUNNING),
+                ],
+                vec![("w1", "uid-a"), ("w2", "uid-b")],
+            ),
+            (
+                "one pod still busy (no condition yet)",
+                vec![
+                    pod("a", Some("w1"), true, Some("True"), RUNNING),
+                    pod("b", Some("w2"), true, None, RUNNING),
+                ],
+                vec![],
+            ),
+            (
+                "one pod took a task after all (False)",
+                vec![
+                    pod("a", Some("w1"), true, Some("True"), RUNNING),
+                    pod("b", Some("w2"), true, Some("False"), RUNNING),
+                ],
+                vec![],
+            ),
+            (
+                "finished and terminating pods do not count",
+                vec![
+                    pod("a", Some("w1"), true, Some("True"), RUNNING),
+                    pod("s", Some("w1"), true, None, SUCCEEDED),
+                    pod("f", Some("w2"), true, None, FAILED),
+                    deleted.clone(),
+                ],
+                vec![("w1", "uid-a")],
+            ),
+            (
+                "a pod not bound yet does not count",
+                vec![pod("a", Some("w1"), true, Some("True"), RUNNING), pod("p", None, true, None, PENDING)],
+                vec![("w1", "uid-a")],
+            ),
+            (
+                "a Job of fixed completions never drains",
+                vec![pod("a", Some("w1"), false, Some("True"), RUNNING)],
+                vec![],
+            ),
+            ("only a terminating pod", vec![deleted], vec![]),
+        ];
+        for (name, pods, want) in cases {
+            assert_eq!(drain_rechecks(&pods), want, "{name}");
+        }
     }
 }

@@ -50,6 +50,16 @@ pub enum Assignment {
         /// The pod.
         pod: Box<Pod>,
     },
+    /// Every active bound pod of a draining Job reports [`crate::pod::QUEUE_DRAINED`]: these
+    /// pods (uids, those on this worker) should check the drain rule now. Sent by the Job
+    /// controller instead of having each drained pod poll its Job's pods.
+    RecheckDrain {
+        /// The pods' uids.
+        pods: Vec<String>,
+    },
+    /// A message this worker does not know (sent by a newer coordinator): ignored.
+    #[serde(other)]
+    Unknown,
 }
 
 /// The coordinator's answer to a heartbeat.

@@ -91,7 +91,7 @@ use serde_json::{Value, json};
 use tokio_stream::wrappers::{BroadcastStream, UnboundedReceiverStream};
 
 use crate::controller::delete_job;
-use crate::state::{Coordinator, now};
+use crate::state::{Coordinator, SessionMessage, now};
 use crate::workers::ReportError;
 
 /// Builds the router. Tests drive it with `tower::ServiceExt::oneshot` or serve it on port 0.
@@ -2253,9 +2253,14 @@ async fn assignments(
     // The stream owns the session's guard: however it ends (replaced, ended by a deregistration
     // or a lost lease, the worker gone, the coordinator stopping), dropping it removes the
     // session.
-    let rest = UnboundedReceiverStream::new(rx).map(move |pod| {
+    let rest = UnboundedReceiverStream::new(rx).map(move |message| {
         let _session = &guard;
-        assignment_pod_line(&pod)
+        match message {
+            SessionMessage::Pod(pod) => assignment_pod_line(&pod),
+            SessionMessage::RecheckDrain(pods) => {
+                serde_json::to_string(&Assignment::RecheckDrain { pods }).unwrap_or_default()
+            }
+        }
     });
     Ok(ndjson(&c, first.chain(rest)))
 }
@@ -2408,6 +2413,62 @@ mod tests {
         assert!(c.leases().last_seen.lock().unwrap().is_empty());
         assert!(c.store().get::<Worker>("w").unwrap().is_none());
         c.shutdown.cancel();
+    }
+
+    #[tokio::test]
+    async fn a_draining_job_whose_bound_pods_all_report_drained_tells_their_worker_to_recheck() {
+        let (c, addr) = serve().await;
+        let mut stream = raw_get(addr, "/apis/drover.dev/v1/workers/w/assignments").await;
+        assert!(next_line(&mut stream).await.unwrap().starts_with(r#"{"type":"SYNC""#));
+        // A drain Job (completions unset) of two pods; `w` has one slot, so one pod is bound
+        // and the other waits (it holds no task, so it does not count).
+        let job: drover_api::Job = serde_json::from_value(serde_json::json!({
+            "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"},
+            "spec": {
+                "parallelism": 2,
+                "queue": {"url": "redis://127.0.0.1:6379", "name": "q"},
+                "template": {"spec": {"restartPolicy": "Never",
+                    "containers": [{"name": "c", "image": "busybox", "command": ["true"]}]}}
+            }
+        }))
+        .unwrap();
+        c.commit(|t| crate::controller::create_job(t, job, now())).unwrap();
+        crate::controller::sync_job(&c, "j").unwrap();
+        let bound = loop {
+            let line = next_line(&mut stream).await.expect("the bound pod");
+            if let Ok(Assignment::Pod { pod }) = serde_json::from_str(&line) {
+                break *pod;
+            }
+        };
+        assert!(bound.spec.queue.as_ref().is_some_and(|q| q.drain));
+        // It reports the queue drained; the Job's next sync tells its worker, naming the pod.
+        let mut drained = c.store().get::<Pod>(&bound.metadata.name).unwrap().unwrap();
+        drained.status.phase = drover_api::pod::phase::RUNNING.into();
+        drained.status.conditions.push(drover_api::pod::PodCondition {
+            type_: drover_api::pod::QUEUE_DRAINED.into(),
+            status: "True".into(),
+            reason: None,
+            message: None,
+            last_transition_time: Some(now()),
+        });
+        c.commit(|t| t.update(drained)).unwrap();
+        crate::controller::sync_job(&c, "j").unwrap();
+        let pods = loop {
+            let line = next_line(&mut stream).await.expect("a recheck");
+            match serde_json::from_str(&line) {
+                Ok(Assignment::RecheckDrain { pods }) => break pods,
+                Ok(Assignment::Pod { pod }) => assert_eq!(pod.metadata.uid, bound.metadata.uid, "{line}"),
+                _ => assert_eq!(line, "\n"),
+            }
+        };
+        assert_eq!(pods, vec![bound.metadata.uid.clone()]);
+        c.shutdown.cancel();
+    }
+
+    #[test]
+    fn a_worker_ignores_assignment_messages_it_does_not_know() {
+        let decoded: Assignment = serde_json::from_str(r#"{"type":"SOMETHING_NEW","x":1}"#).unwrap();
+        assert!(matches!(decoded, Assignment::Unknown), "{decoded:?}");
     }
 
     #[test]

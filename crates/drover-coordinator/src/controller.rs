@@ -189,6 +189,9 @@ pub fn sync_job(coordinator: &Coordinator, name: &str) -> Result<Option<Duration
         return Ok(None);
     };
     let plan = decide_with_ledger(&job, &pods, &backoff, ledger.as_ref(), &coordinator.config.job, now);
+    // A draining Job whose bound pods all report the queue drained: they check the drain rule
+    // now, told through their workers' sessions, instead of each polling the Job's pods.
+    coordinator.push_drain_rechecks(&drover_api::pod::drain_rechecks(&pods));
     let backoff_changed = plan.backoff != backoff;
     execute(coordinator, job, plan, backoff_changed, now)
 }

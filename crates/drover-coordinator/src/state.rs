@@ -108,7 +108,16 @@ impl View {
 }
 
 /// The sending end of a worker's assignment session.
-type Push = mpsc::UnboundedSender<Arc<str>>;
+type Push = mpsc::UnboundedSender<SessionMessage>;
+
+/// What goes down a worker's assignment session.
+#[derive(Debug, Clone)]
+pub(crate) enum SessionMessage {
+    /// A pod's JSON text, as the store wrote it (a newly bound pod or a termination request).
+    Pod(Arc<str>),
+    /// These pods (uids) should check the drain rule now (see [`drover_api::pod::drain_rechecks`]).
+    RecheckDrain(Vec<String>),
+}
 
 /// The shared coordinator. Cheap to clone.
 #[derive(Clone)]
@@ -301,7 +310,7 @@ impl Coordinator {
                 // Running reports need not echo back. The text goes as the store wrote it.
                 let news = phase == drover_api::pod::phase::PENDING || terminating;
                 if change.change != ChangeType::Deleted && !terminal && news {
-                    self.push_to_worker(node, change.object.clone());
+                    self.push_to_worker(node, SessionMessage::Pod(change.object.clone()));
                 }
             }
             None => {}
@@ -384,10 +393,24 @@ impl Coordinator {
         self.inner.sessions.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
-    fn push_to_worker(&self, worker: &str, pod: Arc<str>) {
+    fn push_to_worker(&self, worker: &str, message: SessionMessage) {
         let sessions = self.inner.sessions.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((_, tx)) = sessions.get(worker) {
-            let _ = tx.send(pod);
+            let _ = tx.send(message);
+        }
+    }
+
+    /// Tells the pods of a draining Job that every active bound pod reports the queue drained,
+    /// so that they check the drain rule now ([`drover_api::pod::drain_rechecks`]): one message
+    /// per worker, naming its pods. Workers without an open session miss it; their pods check
+    /// again on their own, later.
+    pub(crate) fn push_drain_rechecks(&self, rechecks: &[(&str, &str)]) {
+        let mut by_worker: HashMap<&str, Vec<String>> = HashMap::new();
+        for (worker, uid) in rechecks {
+            by_worker.entry(worker).or_default().push(uid.to_string());
+        }
+        for (worker, uids) in by_worker {
+            self.push_to_worker(worker, SessionMessage::RecheckDrain(uids));
         }
     }
 }
@@ -395,13 +418,13 @@ impl Coordinator {
 /// A worker's open assignment session: the pods pushed to it, until it is dropped.
 pub(crate) struct Session {
     /// The pods' JSON text, as the store wrote it. Ends when the session is replaced or ended.
-    pub(crate) rx: mpsc::UnboundedReceiver<Arc<str>>,
+    pub(crate) rx: mpsc::UnboundedReceiver<SessionMessage>,
     guard: SessionGuard,
 }
 
 impl Session {
     /// Splits the session into its receiver and the guard that removes it when dropped.
-    pub(crate) fn into_parts(self) -> (mpsc::UnboundedReceiver<Arc<str>>, SessionGuard) {
+    pub(crate) fn into_parts(self) -> (mpsc::UnboundedReceiver<SessionMessage>, SessionGuard) {
         (self.rx, self.guard)
     }
 }

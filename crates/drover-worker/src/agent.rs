@@ -144,9 +144,27 @@ struct LocalPod {
     stop: CancellationToken,
     /// Why termination was requested (shown when the coordinator did not say).
     grace: Arc<Mutex<Duration>>,
+    /// Notified when the coordinator says every pod of this pod's draining Job reports the
+    /// queue drained ([`Assignment::RecheckDrain`]): the pod checks the drain rule at once.
+    recheck: Arc<tokio::sync::Notify>,
 }
 
 type Pods = Arc<Mutex<HashMap<String, LocalPod>>>;
+
+/// What the agent's assignment stream tells a running pod: its termination request (`stop`,
+/// with the grace period), and pushes to check the drain rule (`recheck`); see [`LocalPod`].
+struct PodSignals {
+    stop: CancellationToken,
+    grace: Arc<Mutex<Duration>>,
+    recheck: Arc<tokio::sync::Notify>,
+}
+
+impl PodSignals {
+    #[cfg(test)]
+    fn new(stop: CancellationToken, grace: Arc<Mutex<Duration>>) -> PodSignals {
+        PodSignals { stop, grace, recheck: Default::default() }
+    }
+}
 
 /// Runs the agent until `shutdown` is cancelled, then stops every pod. A drain the coordinator
 /// asks for (`drover drain worker`) is still carried out; see [`run_with_drain`].
@@ -426,6 +444,17 @@ async fn serve_assignments(
             Some(Ok(Assignment::Pod { pod })) => {
                 accept(client, config, pods, tracker, state, supervisor, *pod)
             }
+            Some(Ok(Assignment::RecheckDrain { pods: uids })) => {
+                let map = pods.lock().unwrap_or_else(|p| p.into_inner());
+                for uid in uids {
+                    if let Some(local) = map.get(&uid) {
+                        local.recheck.notify_one();
+                    }
+                }
+            }
+            Some(Ok(Assignment::Unknown)) => {
+                tracing::debug!("Ignoring an assignment message of a newer coordinator");
+            }
         }
     }
 }
@@ -469,9 +498,15 @@ fn accept(
     if pod.metadata.deletion_timestamp.is_some() {
         stop.cancel();
     }
+    let recheck = Arc::new(tokio::sync::Notify::new());
     map.insert(
         uid.clone(),
-        LocalPod { name: pod.metadata.name.clone(), stop: stop.clone(), grace: grace.clone() },
+        LocalPod {
+            name: pod.metadata.name.clone(),
+            stop: stop.clone(),
+            grace: grace.clone(),
+            recheck: recheck.clone(),
+        },
     );
     let client = client.clone();
     let config = config.clone();
@@ -480,7 +515,7 @@ fn accept(
     let supervisor = supervisor.clone();
     // Spawned under the lock: the drain waits for every pod that passed the check above.
     tracker.spawn(async move {
-        run_pod(&client, &config, &pod, stop, grace, &state, &supervisor).await;
+        run_pod(&client, &config, &pod, PodSignals { stop, grace, recheck }, &state, &supervisor).await;
         pods.lock().unwrap_or_else(|p| p.into_inner()).remove(&uid);
     });
     drop(map);
@@ -504,18 +539,18 @@ async fn run_pod(
     client: &Client,
     config: &AgentConfig,
     pod: &Pod,
-    stop: CancellationToken,
-    grace: Arc<Mutex<Duration>>,
+    signals: PodSignals,
     drain: &Drain,
     supervisor: &Supervisor,
 ) {
+    let PodSignals { stop, grace, recheck } = signals;
     let name = &pod.metadata.name;
     let uid = &pod.metadata.uid;
     let container = pod.spec.containers.first().cloned().unwrap_or_default();
     let start_time = Utc::now();
     let log = Arc::new(LogBuffer::new(process::DEFAULT_LOG_CAPACITY));
     let shipper = tokio::spawn(ship_logs(client.clone(), name.clone(), uid.clone(), log.clone()));
-    let queue = pod.spec.queue.as_ref().map(|q| tasks::QueuePod::new(q.clone(), pod));
+    let queue = pod.spec.queue.as_ref().map(|q| tasks::QueuePod::new(q.clone(), pod, recheck));
     let spec = container::Spec {
         worker: config.name.clone(),
         on_failure: pod.spec.restart_policy.as_deref() == Some("OnFailure"),
@@ -1331,7 +1366,7 @@ mod tests {
         let stop = drain.cut.child_token();
         tokio::time::timeout(
             Duration::from_secs(10),
-            run_pod(client, config, pod, stop, grace, drain, &Supervisor::new()),
+            run_pod(client, config, pod, PodSignals::new(stop, grace), drain, &Supervisor::new()),
         )
         .await
         .expect("the pod ended");
@@ -1411,7 +1446,14 @@ mod tests {
         let pod = pod(&script, "OnFailure");
         let grace = Arc::new(Mutex::new(Duration::from_secs(1)));
         let supervisor = Supervisor::new();
-        let runner = run_pod(&client, &config, &pod, drain.cut.child_token(), grace, &drain, &supervisor);
+        let runner = run_pod(
+            &client,
+            &config,
+            &pod,
+            PodSignals::new(drain.cut.child_token(), grace),
+            &drain,
+            &supervisor,
+        );
         let mut reports = Vec::new();
         let drain_when_running = async {
             while let Some((method, path, body)) = requests.recv().await {

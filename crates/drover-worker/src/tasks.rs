@@ -120,8 +120,11 @@ use crate::agent::{Reporter, Sent};
 use crate::lifecycle::{Action, Event, Handle, Lifecycle, Mode, Outcome, TaskState};
 use crate::process::{Exit, ExitReason};
 
-/// The condition a draining pod reports once the queue looked empty to it.
-pub(crate) const QUEUE_DRAINED: &str = "QueueDrained";
+pub(crate) use drover_api::pod::QUEUE_DRAINED;
+
+/// How long a drained pod waits, at most, before it reads its Job's pods again without a push
+/// from the coordinator ([`drover_api::protocol::Assignment::RecheckDrain`]).
+const DRAIN_RECHECK_FALLBACK: Duration = Duration::from_secs(5);
 
 /// A queue pod's `spec.queue.handler`; see the module docs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -229,6 +232,12 @@ pub(crate) struct QueuePod {
     waiting_reported: bool,
     drained_reported: bool,
     last_report: Option<Instant>,
+    /// Notified by the agent when the coordinator says every active bound pod of the Job
+    /// reports the queue drained ([`drover_api::protocol::Assignment::RecheckDrain`]).
+    recheck: Arc<tokio::sync::Notify>,
+    /// When this pod last read its Job's pods for the drain rule (since it last reported
+    /// drained).
+    pods_checked: Option<Instant>,
 }
 
 impl Drop for QueuePod {
@@ -240,7 +249,7 @@ impl Drop for QueuePod {
 }
 
 impl QueuePod {
-    pub(crate) fn new(spec: PodQueue, pod: &Pod) -> QueuePod {
+    pub(crate) fn new(spec: PodQueue, pod: &Pod, recheck: Arc<tokio::sync::Notify>) -> QueuePod {
         let lease = Duration::from_secs(spec.spec.lease_seconds.unwrap_or(30).max(1) as u64);
         let mode = if spec.drain {
             Mode::Drain
@@ -271,6 +280,8 @@ impl QueuePod {
             waiting_reported: false,
             drained_reported: false,
             last_report: None,
+            recheck,
+            pods_checked: None,
         }
     }
 
@@ -633,8 +644,24 @@ impl QueuePod {
         }
         if !self.drained_reported {
             self.drained_reported = true;
+            self.pods_checked = None;
             self.report_drained(reporter, true, stop).await;
         }
+        // The Job's pods are read when this pod first finds the queue empty, then when the
+        // coordinator pushes that every bound pod reports it drained (its Job controller sees
+        // each report), and otherwise only every DRAIN_RECHECK_FALLBACK (a push missed while
+        // the worker's session was reconnecting): not at every empty take.
+        let pushed = self.recheck.notified().now_or_never().is_some();
+        let due = self.pods_checked.is_none_or(|at| at.elapsed() >= DRAIN_RECHECK_FALLBACK);
+        if !pushed && !due {
+            return false;
+        }
+        tracing::debug!(
+            pod = %self.pod_name,
+            trigger = if pushed { "push" } else if self.pods_checked.is_none() { "first" } else { "fallback" },
+            "Checking the drain rule against the Job's pods"
+        );
+        self.pods_checked = Some(Instant::now());
         let selector = format!("batch.kubernetes.io/job-name={}", self.job);
         let Ok(pods) = reporter.client.list_pods(&selector).await else { return false };
         let others: Vec<_> = pods
