@@ -211,6 +211,25 @@ impl IndexSet {
         result
     }
 
+    /// How many indexes the two sets share, from their intervals (a successPolicy rule's
+    /// `succeededIndexes` against `completedIndexes`, FAIL-30).
+    pub fn count_common(&self, other: &IndexSet) -> usize {
+        let (mut a, mut b) = (self.intervals.iter().peekable(), other.intervals.iter().peekable());
+        let mut common = 0usize;
+        while let (Some(&&(f1, l1)), Some(&&(f2, l2))) = (a.peek(), b.peek()) {
+            let (first, last) = (f1.max(f2), l1.min(l2));
+            if first <= last {
+                common += usize::try_from(i64::from(last) - i64::from(first) + 1).unwrap_or(0);
+            }
+            if l1 < l2 {
+                a.next();
+            } else {
+                b.next();
+            }
+        }
+        common
+    }
+
     /// The union of two sets.
     pub fn union(&self, other: &IndexSet) -> IndexSet {
         let mut set = self.clone();
@@ -367,6 +386,13 @@ mod tests {
             let other: IndexSet = probes.iter().copied().collect();
             let union: BTreeSet<i32> = expected.iter().chain(probes.iter()).copied().collect();
             prop_assert_eq!(set.union(&other).iter().collect::<Vec<_>>(), union.into_iter().collect::<Vec<_>>());
+            let mut wide = other.clone();
+            for &(f, len) in &ranges {
+                wide.insert_range(f, f + 3 * len);
+            }
+            let common = expected.iter().filter(|i| wide.contains(**i)).count();
+            prop_assert_eq!(set.count_common(&wide), common);
+            prop_assert_eq!(wide.count_common(&set), common);
         }
     }
 }

@@ -66,9 +66,22 @@ pub struct JobSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_replacement_policy: Option<String>,
     /// What a failed pod means for the Job, by its exit code or its conditions (FAIL-13..16):
-    /// fail the Job at once, ignore the failure, or count it. Implies `restartPolicy: Never`.
+    /// fail the Job at once, ignore the failure, count it, or (Indexed, with
+    /// `backoffLimitPerIndex`) fail its index. Implies `restartPolicy: Never`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pod_failure_policy: Option<PodFailurePolicy>,
+    /// Indexed Jobs: retries per index (FAIL-20). An index fails once this many of its pods
+    /// failed after its first; the other indexes go on. `backoffLimit` then defaults to
+    /// 2147483647.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backoff_limit_per_index: Option<i32>,
+    /// Indexed Jobs with `backoffLimitPerIndex`: the Job fails (`MaxFailedIndexesExceeded`) once
+    /// more indexes than this failed (FAIL-21).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_failed_indexes: Option<i32>,
+    /// Indexed Jobs: when the Job succeeds before every index did (FAIL-30, FAIL-31).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub success_policy: Option<SuccessPolicy>,
     /// The selector over the Job's pods; generated unless `manualSelector` is true.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selector: Option<LabelSelector>,
@@ -142,6 +155,32 @@ pub struct PodFailurePolicyOnPodCondition {
     pub status: Option<String>,
 }
 
+/// `spec.successPolicy`: rules tried in order; the first one met makes the Job succeed
+/// (`SuccessCriteriaMet`, reason `SuccessPolicy`) and its remaining pods are terminated.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(rename = "io.k8s.api.batch.v1.SuccessPolicy")]
+pub struct SuccessPolicy {
+    /// 1 to 20 rules.
+    #[serde(default)]
+    #[schemars(extend("x-kubernetes-list-type" = "atomic"))]
+    pub rules: Vec<SuccessPolicyRule>,
+}
+
+/// One success rule: at least one of `succeededIndexes` and `succeededCount`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(rename = "io.k8s.api.batch.v1.SuccessPolicyRule")]
+pub struct SuccessPolicyRule {
+    /// Indexes in the interval form (`"0,2-4"`): alone, met when all of them succeeded; with
+    /// `succeededCount`, when that many of them did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub succeeded_indexes: Option<String>,
+    /// Alone, met when this many indexes succeeded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub succeeded_count: Option<i32>,
+}
+
 /// The actions of a [`PodFailurePolicyRule`].
 pub mod pod_failure_action {
     /// The Job fails at once (reason `PodFailurePolicy`).
@@ -150,7 +189,8 @@ pub mod pod_failure_action {
     pub const IGNORE: &str = "Ignore";
     /// The default handling.
     pub const COUNT: &str = "Count";
-    /// Indexed Jobs only; refused.
+    /// Indexed Jobs with `backoffLimitPerIndex`: the pod's index fails at once, with no more
+    /// retries.
     pub const FAIL_INDEX: &str = "FailIndex";
 }
 
@@ -343,6 +383,12 @@ pub mod reason {
     pub const JOB_SUSPENDED: &str = "JobSuspended";
     /// The Job was resumed.
     pub const JOB_RESUMED: &str = "JobResumed";
+    /// Indexed: more indexes failed than `maxFailedIndexes`.
+    pub const MAX_FAILED_INDEXES_EXCEEDED: &str = "MaxFailedIndexesExceeded";
+    /// Indexed: every index ended, and some failed.
+    pub const FAILED_INDEXES: &str = "FailedIndexes";
+    /// A rule of `successPolicy` was met.
+    pub const SUCCESS_POLICY: &str = "SuccessPolicy";
 }
 
 impl Job {
@@ -351,9 +397,13 @@ impl Job {
         self.spec.parallelism.unwrap_or(1)
     }
 
-    /// `spec.backoffLimit` with its default.
+    /// `spec.backoffLimit` with its default: 6, or 2147483647 with `backoffLimitPerIndex`.
     pub fn backoff_limit(&self) -> i32 {
-        self.spec.backoff_limit.unwrap_or(6)
+        self.spec.backoff_limit.unwrap_or(if self.spec.backoff_limit_per_index.is_some() {
+            i32::MAX
+        } else {
+            6
+        })
     }
 
     /// True when `spec.suspend` is set.
@@ -391,7 +441,7 @@ impl Job {
             spec.parallelism = Some(1);
         }
         spec.parallelism.get_or_insert(1);
-        spec.backoff_limit.get_or_insert(6);
+        spec.backoff_limit.get_or_insert(if spec.backoff_limit_per_index.is_some() { i32::MAX } else { 6 });
         spec.suspend.get_or_insert(false);
         spec.completion_mode.get_or_insert_with(|| "NonIndexed".to_string());
         // REP-2: with a podFailurePolicy only failed pods are replaced.

@@ -36,7 +36,8 @@ pub use cronjob::{CronJob, CronJobSpec, CronJobStatus, JobTemplateSpec, MissedSc
 pub use indexes::{IndexSet, IndexesError};
 pub use job::{
     Job, JobCondition, JobSpec, JobStatus, PodFailurePolicy, PodFailurePolicyOnExitCodes,
-    PodFailurePolicyOnPodCondition, PodFailurePolicyRule, QueueSpec, TaskCounts,
+    PodFailurePolicyOnPodCondition, PodFailurePolicyRule, QueueSpec, SuccessPolicy, SuccessPolicyRule,
+    TaskCounts,
 };
 pub use meta::{Event, LabelSelector, ListMeta, ObjectMeta, OwnerReference, Time};
 pub use pod::{Container, ContainerStatus, EnvVar, Pod, PodQueue, PodSpec, PodStatus, PodTemplateSpec};
@@ -58,4 +59,10 @@ pub mod labels {
     pub const JOB_COMPLETION_INDEX: &str = "batch.kubernetes.io/job-completion-index";
     /// The environment variable that carries an Indexed Job's pod's completion index (JOB-M7).
     pub const JOB_COMPLETION_INDEX_ENV: &str = "JOB_COMPLETION_INDEX";
+    /// With `backoffLimitPerIndex`: the counted failures of the pod's index before this pod
+    /// (FAIL-20).
+    pub const JOB_INDEX_FAILURE_COUNT: &str = "batch.kubernetes.io/job-index-failure-count";
+    /// With `backoffLimitPerIndex`: the ignored failures of the pod's index before this pod, when
+    /// there were any (FAIL-20).
+    pub const JOB_INDEX_IGNORED_FAILURE_COUNT: &str = "batch.kubernetes.io/job-index-ignored-failure-count";
 }

@@ -19,7 +19,7 @@ use serde::Serialize;
 use crate::cronjob::{self, CronJob};
 use crate::job::{
     self, Job, JobSpec, PodFailurePolicy, PodFailurePolicyOnExitCodes, PodFailurePolicyOnPodCondition,
-    PodFailurePolicyRule,
+    PodFailurePolicyRule, SuccessPolicy,
 };
 use crate::labels;
 use crate::meta::{LabelSelector, ObjectMeta};
@@ -356,9 +356,15 @@ fn validate_job_spec(job: &Job) -> Vec<FieldError> {
         )),
         Some(other) => errs.push(FieldError::not_supported("spec.completionMode", other, &["NonIndexed"])),
     }
+    // VAL-1, VAL-3, VAL-4: backoffLimitPerIndex and maxFailedIndexes.
+    errs.extend(validate_per_index(spec));
     // VAL-5.
     if let Some(policy) = &spec.pod_failure_policy {
         errs.extend(validate_pod_failure_policy(spec, policy, "spec.podFailurePolicy"));
+    }
+    // VAL-6.
+    if let Some(policy) = &spec.success_policy {
+        errs.extend(validate_success_policy(spec, policy, "spec.successPolicy"));
     }
     // VAL-7: with a podFailurePolicy only failed pods may be replaced.
     if let Some(policy) = spec.pod_replacement_policy.as_deref() {
@@ -395,6 +401,151 @@ fn validate_job_spec(job: &Job) -> Vec<FieldError> {
     errs
 }
 
+/// The most failed indexes an Indexed Job may tolerate, and the soft limit on completions above
+/// which `backoffLimitPerIndex` needs `maxFailedIndexes` (VAL-3), as upstream.
+const MAX_FAILED_INDEXES: i32 = 100_000;
+const COMPLETIONS_SOFT_LIMIT: i32 = 100_000;
+/// Above [`COMPLETIONS_SOFT_LIMIT`] with `backoffLimitPerIndex` (VAL-3).
+const HIGH_COMPLETIONS_LIMIT: i32 = 10_000;
+/// VAL-6: at most 20 success rules, and `succeededIndexes` of at most 64 KiB.
+const SUCCESS_POLICY_MAX_RULES: usize = 20;
+const SUCCEEDED_INDEXES_MAX_BYTES: usize = 64 * 1024;
+
+/// VAL-1, VAL-3, VAL-4: `backoffLimitPerIndex` and `maxFailedIndexes`, with upstream's messages.
+fn validate_per_index(spec: &JobSpec) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let per_index = spec.backoff_limit_per_index;
+    let max_failed = spec.max_failed_indexes;
+    non_negative(&mut errs, "spec.backoffLimitPerIndex", per_index.map(i64::from));
+    if let Some(max) = max_failed {
+        non_negative(&mut errs, "spec.maxFailedIndexes", Some(i64::from(max)));
+        if per_index.is_none() {
+            errs.push(FieldError::required(
+                "spec.backoffLimitPerIndex",
+                "when maxFailedIndexes is specified",
+            ));
+        }
+    }
+    if spec.completion_mode.as_deref() == Some("Indexed") {
+        if let (Some(c), Some(max)) = (spec.completions, max_failed)
+            && max > c
+        {
+            errs.push(FieldError::invalid(
+                "spec.maxFailedIndexes",
+                &max,
+                "must be less than or equal to completions",
+            ));
+        }
+        if let Some(max) = max_failed.filter(|m| *m > MAX_FAILED_INDEXES) {
+            errs.push(FieldError::invalid(
+                "spec.maxFailedIndexes",
+                &max,
+                format!("must be less than or equal to {MAX_FAILED_INDEXES}"),
+            ));
+        }
+        if spec.completions.is_some_and(|c| c > COMPLETIONS_SOFT_LIMIT) && per_index.is_some() {
+            let high = format!(
+                "must be less than or equal to {HIGH_COMPLETIONS_LIMIT} when completions are above \
+                 {COMPLETIONS_SOFT_LIMIT} and used with backoff limit per index"
+            );
+            if max_failed.is_none() {
+                errs.push(FieldError::required(
+                    "spec.maxFailedIndexes",
+                    format!("must be specified when completions is above {COMPLETIONS_SOFT_LIMIT}"),
+                ));
+            }
+            if let Some(p) = spec.parallelism.filter(|p| *p > HIGH_COMPLETIONS_LIMIT) {
+                errs.push(FieldError::invalid("spec.parallelism", &p, high.clone()));
+            }
+            if let Some(max) = max_failed.filter(|m| *m > HIGH_COMPLETIONS_LIMIT) {
+                errs.push(FieldError::invalid("spec.maxFailedIndexes", &max, high));
+            }
+        }
+    } else {
+        if let Some(n) = per_index {
+            errs.push(FieldError::invalid(
+                "spec.backoffLimitPerIndex",
+                &n,
+                "requires indexed completion mode",
+            ));
+        }
+        if let Some(n) = max_failed {
+            errs.push(FieldError::invalid("spec.maxFailedIndexes", &n, "requires indexed completion mode"));
+        }
+    }
+    errs
+}
+
+/// VAL-6. `spec.successPolicy`: Indexed only, 1 to 20 rules, each with `succeededIndexes` (the
+/// strict interval form below `completions`) and/or `succeededCount` (at most `completions`,
+/// and at most the indexes listed).
+fn validate_success_policy(spec: &JobSpec, policy: &SuccessPolicy, path: &str) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    if spec.completion_mode.as_deref() != Some("Indexed") {
+        errs.push(FieldError::invalid(path, policy, "requires indexed completion mode"));
+        return errs;
+    }
+    let completions = spec.completions.unwrap_or(0);
+    let rules_path = format!("{path}.rules");
+    if policy.rules.is_empty() {
+        errs.push(FieldError::required(
+            &rules_path,
+            "at least one rules must be specified when the successPolicy is specified",
+        ));
+    }
+    if policy.rules.len() > SUCCESS_POLICY_MAX_RULES {
+        errs.push(FieldError::too_many(&rules_path, policy.rules.len(), SUCCESS_POLICY_MAX_RULES, ""));
+    }
+    for (i, rule) in policy.rules.iter().enumerate() {
+        let rule_path = format!("{rules_path}[{i}]");
+        if rule.succeeded_count.is_none() && rule.succeeded_indexes.is_none() {
+            errs.push(FieldError::required(
+                &rule_path,
+                "at least one of succeededCount or succeededIndexes must be specified",
+            ));
+        }
+        let mut listed = 0usize;
+        if let Some(indexes) = &rule.succeeded_indexes {
+            let indexes_path = format!("{rule_path}.succeededIndexes");
+            if indexes.len() > SUCCEEDED_INDEXES_MAX_BYTES {
+                errs.push(FieldError::too_long(&indexes_path, SUCCEEDED_INDEXES_MAX_BYTES));
+            }
+            match crate::IndexSet::parse(indexes, completions) {
+                Ok(set) => listed = set.count(),
+                Err(e) => errs.push(FieldError::invalid(
+                    &indexes_path,
+                    indexes.as_str(),
+                    format!("error parsing succeededIndexes: {e}"),
+                )),
+            }
+        }
+        if let Some(count) = rule.succeeded_count {
+            let count_path = format!("{rule_path}.succeededCount");
+            non_negative(&mut errs, &count_path, Some(i64::from(count)));
+            if count > completions {
+                errs.push(FieldError::invalid(
+                    &count_path,
+                    &count,
+                    format!(
+                        "must be less than or equal to {completions} (the number of specified completions)"
+                    ),
+                ));
+            }
+            if rule.succeeded_indexes.is_some() && usize::try_from(count).is_ok_and(|c| c > listed) {
+                errs.push(FieldError::invalid(
+                    &count_path,
+                    &count,
+                    format!(
+                        "must be less than or equal to {listed} (the number of indexes in the specified \
+                         succeededIndexes field)"
+                    ),
+                ));
+            }
+        }
+    }
+    errs
+}
+
 /// VAL-5. `spec.podFailurePolicy`: at most 20 rules, each checked on its own.
 fn validate_pod_failure_policy(spec: &JobSpec, policy: &PodFailurePolicy, path: &str) -> Vec<FieldError> {
     let mut errs = Vec::new();
@@ -405,32 +556,38 @@ fn validate_pod_failure_policy(spec: &JobSpec, policy: &PodFailurePolicy, path: 
     // Drover pods have no init containers.
     let containers: Vec<&str> = spec.template.spec.containers.iter().map(|c| c.name.as_str()).collect();
     for (i, rule) in policy.rules.iter().enumerate() {
-        errs.extend(validate_pod_failure_policy_rule(rule, &format!("{rules_path}[{i}]"), &containers));
+        errs.extend(validate_pod_failure_policy_rule(
+            rule,
+            &format!("{rules_path}[{i}]"),
+            &containers,
+            spec.backoff_limit_per_index.is_some(),
+        ));
     }
     errs
 }
 
 /// One podFailurePolicy rule: a known action, and exactly one of `onExitCodes` and
-/// `onPodConditions` (an empty `onPodConditions` counts as absent). `FailIndex` is refused: it
-/// needs `backoffLimitPerIndex`, which exists only for Indexed Jobs.
+/// `onPodConditions` (an empty `onPodConditions` counts as absent). `FailIndex` needs
+/// `backoffLimitPerIndex` (`per_index`).
 fn validate_pod_failure_policy_rule(
     rule: &PodFailurePolicyRule,
     path: &str,
     containers: &[&str],
+    per_index: bool,
 ) -> Vec<FieldError> {
     use crate::job::pod_failure_action::{COUNT, FAIL_INDEX, FAIL_JOB, IGNORE};
-    // In Kubernetes' order (sorted), without `FailIndex`.
-    const ACTIONS: [&str; 3] = [COUNT, FAIL_JOB, IGNORE];
+    // In Kubernetes' order (sorted).
+    const ACTIONS: [&str; 4] = [COUNT, FAIL_INDEX, FAIL_JOB, IGNORE];
     let mut errs = Vec::new();
     let action_path = format!("{path}.action");
     match rule.action.as_str() {
         "" => {
             errs.push(FieldError::required(&action_path, format!("valid values: {}", quote_list(&ACTIONS))))
         }
-        FAIL_INDEX => errs.push(FieldError::invalid(
+        FAIL_INDEX if !per_index => errs.push(FieldError::invalid(
             &action_path,
             FAIL_INDEX,
-            "valid only with backoffLimitPerIndex (Indexed Jobs), which Drover does not implement",
+            "requires the backoffLimitPerIndex to be set",
         )),
         action if ACTIONS.contains(&action) => {}
         other => errs.push(FieldError::not_supported(&action_path, other, &ACTIONS)),

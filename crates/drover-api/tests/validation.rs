@@ -556,23 +556,22 @@ fn pod_failure_policy_refuses() {
         (
             "missing action",
             |job| rules(job)[0].action = String::new(),
-            format!("{R0}.action: Required value: valid values: \"Count\", \"FailJob\", \"Ignore\""),
+            format!(
+                "{R0}.action: Required value: valid values: \"Count\", \"FailIndex\", \"FailJob\", \"Ignore\""
+            ),
         ),
         (
             "unknown action",
             |job| rules(job)[0].action = "Retry".into(),
             format!(
-                "{R0}.action: Unsupported value: \"Retry\": supported values: \"Count\", \"FailJob\", \
-                 \"Ignore\""
+                "{R0}.action: Unsupported value: \"Retry\": supported values: \"Count\", \"FailIndex\", \
+                 \"FailJob\", \"Ignore\""
             ),
         ),
         (
             "FailIndex",
             |job| rules(job)[0].action = pod_failure_action::FAIL_INDEX.into(),
-            format!(
-                "{R0}.action: Invalid value: \"FailIndex\": valid only with backoffLimitPerIndex \
-                 (Indexed Jobs), which Drover does not implement"
-            ),
+            format!("{R0}.action: Invalid value: \"FailIndex\": requires the backoffLimitPerIndex to be set"),
         ),
         (
             "missing operator",
@@ -698,7 +697,7 @@ fn every_pod_failure_policy_error_is_reported() {
         errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
         [
             "spec.podFailurePolicy.rules[0].action: Unsupported value: \"Retry\": supported values: \
-             \"Count\", \"FailJob\", \"Ignore\""
+             \"Count\", \"FailIndex\", \"FailJob\", \"Ignore\""
                 .to_string(),
             "spec.podFailurePolicy.rules[0].onExitCodes.containerName: Invalid value: \"sidecar\": \
              must be one of the container names in the pod template"
@@ -717,8 +716,8 @@ fn every_pod_failure_policy_error_is_reported() {
             "spec.podFailurePolicy.rules[1].onPodConditions[1].status: Unsupported value: \"Maybe\": \
              supported values: \"False\", \"True\", \"Unknown\""
                 .to_string(),
-            "spec.podFailurePolicy.rules[2].action: Invalid value: \"FailIndex\": valid only with \
-             backoffLimitPerIndex (Indexed Jobs), which Drover does not implement"
+            "spec.podFailurePolicy.rules[2].action: Invalid value: \"FailIndex\": requires the \
+             backoffLimitPerIndex to be set"
                 .to_string(),
             "spec.podFailurePolicy.rules[2]: Invalid value: specifying one of OnExitCodes and \
              OnPodConditions is required"
@@ -845,4 +844,195 @@ fn queue_password_from_names_one_source_and_keeps_the_url_free_of_a_password() {
     ] {
         assert_eq!(got, want, "{name}");
     }
+}
+
+/// An Indexed pi Job of `completions` with `backoffLimitPerIndex: 1`.
+fn per_index(completions: i32) -> Job {
+    let mut job = pi();
+    job.spec.completion_mode = Some("Indexed".into());
+    job.spec.completions = Some(completions);
+    job.spec.parallelism = Some(2);
+    job.spec.backoff_limit = None;
+    job.spec.backoff_limit_per_index = Some(1);
+    job
+}
+
+/// The messages about the per-index fields and the success policy (VAL-1, VAL-3, VAL-4, VAL-6),
+/// leaving out what other rules say about the same Job.
+fn per_index_messages(job: &Job) -> Vec<String> {
+    const PATHS: [&str; 4] =
+        ["spec.backoffLimitPerIndex", "spec.maxFailedIndexes", "spec.successPolicy", "spec.parallelism"];
+    messages(job).into_iter().filter(|m| PATHS.iter().any(|p| m.starts_with(p))).collect()
+}
+
+#[test]
+fn per_index_fields_and_success_policy_refuse_with_upstreams_messages() {
+    use drover_api::{SuccessPolicy, SuccessPolicyRule};
+    let rule = |indexes: Option<&str>, count: Option<i32>| SuccessPolicyRule {
+        succeeded_indexes: indexes.map(String::from),
+        succeeded_count: count,
+    };
+    let cases: Vec<(&str, Job, Vec<&str>)> = vec![
+        ("an Indexed Job with per-index fields is valid", per_index(4), vec![]),
+        (
+            "VAL-1: negative",
+            {
+                let mut j = per_index(4);
+                j.spec.backoff_limit_per_index = Some(-1);
+                j.spec.max_failed_indexes = Some(-2);
+                j
+            },
+            vec![
+                "spec.backoffLimitPerIndex: Invalid value: -1: must be greater than or equal to 0",
+                "spec.maxFailedIndexes: Invalid value: -2: must be greater than or equal to 0",
+            ],
+        ),
+        (
+            "VAL-4: NonIndexed",
+            {
+                let mut j = pi();
+                j.spec.backoff_limit_per_index = Some(1);
+                j.spec.max_failed_indexes = Some(1);
+                j
+            },
+            vec![
+                "spec.backoffLimitPerIndex: Invalid value: 1: requires indexed completion mode",
+                "spec.maxFailedIndexes: Invalid value: 1: requires indexed completion mode",
+            ],
+        ),
+        (
+            "VAL-4: maxFailedIndexes alone",
+            {
+                let mut j = per_index(4);
+                j.spec.backoff_limit_per_index = None;
+                j.spec.max_failed_indexes = Some(1);
+                j
+            },
+            vec!["spec.backoffLimitPerIndex: Required value: when maxFailedIndexes is specified"],
+        ),
+        (
+            "VAL-3: maxFailedIndexes above completions",
+            {
+                let mut j = per_index(4);
+                j.spec.max_failed_indexes = Some(5);
+                j
+            },
+            vec!["spec.maxFailedIndexes: Invalid value: 5: must be less than or equal to completions"],
+        ),
+        (
+            "VAL-3: above 100000 completions",
+            {
+                let mut j = per_index(100_001);
+                j.spec.parallelism = Some(10_001);
+                j
+            },
+            vec![
+                "spec.maxFailedIndexes: Required value: must be specified when completions is above 100000",
+                "spec.parallelism: Invalid value: 10001: must be less than or equal to 10000 when completions \
+                 are above 100000 and used with backoff limit per index",
+            ],
+        ),
+        (
+            "VAL-6: NonIndexed",
+            {
+                let mut j = pi();
+                j.spec.success_policy = Some(SuccessPolicy { rules: vec![rule(None, Some(1))] });
+                j
+            },
+            vec![
+                "spec.successPolicy: Invalid value: {\"rules\":[{\"succeededCount\":1}]}: requires indexed \
+                 completion mode",
+            ],
+        ),
+        (
+            "VAL-6: no rules",
+            {
+                let mut j = per_index(4);
+                j.spec.success_policy = Some(SuccessPolicy { rules: vec![] });
+                j
+            },
+            vec![
+                "spec.successPolicy.rules: Required value: at least one rules must be specified when the \
+                 successPolicy is specified",
+            ],
+        ),
+        (
+            "VAL-6: 21 rules",
+            {
+                let mut j = per_index(4);
+                j.spec.success_policy = Some(SuccessPolicy { rules: vec![rule(None, Some(1)); 21] });
+                j
+            },
+            vec!["spec.successPolicy.rules: Too many: 21: must have at most 20 items"],
+        ),
+        (
+            "VAL-6: a rule with neither field",
+            {
+                let mut j = per_index(4);
+                j.spec.success_policy = Some(SuccessPolicy { rules: vec![rule(None, None)] });
+                j
+            },
+            vec![
+                "spec.successPolicy.rules[0]: Required value: at least one of succeededCount or \
+                 succeededIndexes must be specified",
+            ],
+        ),
+        (
+            "VAL-6: counts above completions and above the listed indexes",
+            {
+                let mut j = per_index(5);
+                j.spec.success_policy =
+                    Some(SuccessPolicy { rules: vec![rule(None, Some(6)), rule(Some("0-2"), Some(4))] });
+                j
+            },
+            vec![
+                "spec.successPolicy.rules[0].succeededCount: Invalid value: 6: must be less than or equal \
+                 to 5 (the number of specified completions)",
+                "spec.successPolicy.rules[1].succeededCount: Invalid value: 4: must be less than or equal \
+                 to 3 (the number of indexes in the specified succeededIndexes field)",
+            ],
+        ),
+        (
+            "VAL-6: indexes out of range",
+            {
+                let mut j = per_index(5);
+                j.spec.success_policy = Some(SuccessPolicy { rules: vec![rule(Some("0,5"), None)] });
+                j
+            },
+            vec![
+                "spec.successPolicy.rules[0].succeededIndexes: Invalid value: \"0,5\": error parsing \
+                 succeededIndexes: too large index: \"5\"",
+            ],
+        ),
+        (
+            "VAL-6: a valid policy",
+            {
+                let mut j = per_index(5);
+                j.spec.success_policy =
+                    Some(SuccessPolicy { rules: vec![rule(Some("0"), None), rule(Some("1-4"), Some(2))] });
+                j
+            },
+            vec![],
+        ),
+    ];
+    for (name, job, want) in cases {
+        assert_eq!(per_index_messages(&job), want, "{name}");
+    }
+    // VAL-5: FailIndex is accepted once backoffLimitPerIndex is set.
+    let mut job = per_index(4);
+    job.spec.pod_failure_policy = Some(PodFailurePolicy {
+        rules: vec![PodFailurePolicyRule {
+            action: pod_failure_action::FAIL_INDEX.into(),
+            on_exit_codes: Some(PodFailurePolicyOnExitCodes {
+                container_name: None,
+                operator: "In".into(),
+                values: vec![1],
+            }),
+            on_pod_conditions: vec![],
+        }],
+    });
+    assert!(messages(&job).iter().all(|m| !m.contains("podFailurePolicy")), "{:?}", messages(&job));
+    // backoffLimit defaults to MaxInt32 with backoffLimitPerIndex.
+    job.apply_defaults();
+    assert_eq!(job.spec.backoff_limit, Some(i32::MAX));
 }

@@ -9,7 +9,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use drover_api::job::{condition, pod_failure_action, reason};
-use drover_api::labels::{JOB_COMPLETION_INDEX, JOB_COMPLETION_INDEX_ENV, JOB_TRACKING_FINALIZER};
+use drover_api::labels::{
+    JOB_COMPLETION_INDEX, JOB_COMPLETION_INDEX_ENV, JOB_INDEX_FAILURE_COUNT, JOB_INDEX_IGNORED_FAILURE_COUNT,
+    JOB_TRACKING_FINALIZER,
+};
 use drover_api::pod::phase;
 use drover_api::protocol::{DISRUPTION_REASONS, REASON_WORKER_DRAINED};
 use drover_api::{EnvVar, IndexSet, Job, JobCondition, JobStatus, Pod, Time};
@@ -99,6 +102,9 @@ pub struct JobPlan {
     /// `create` (JOB-M5). The runtime gives pod `i` the decoration of [`apply_completion_index`]
     /// (JOB-M7). Empty for NonIndexed Jobs.
     pub create_indexes: Vec<i32>,
+    /// With `backoffLimitPerIndex`: the failures so far of each index in `create_indexes`, which
+    /// its new pod carries ([`apply_index_failures`], FAIL-20). Empty otherwise.
+    pub index_failures: BTreeMap<i32, IndexFailures>,
     /// Pods whose termination is requested. Never non-empty together with `create > 0`
     /// (JOB-M3: deletion wins).
     pub delete: Vec<PodDeletion>,
@@ -202,6 +208,7 @@ fn decide_counts_and_pods(
         count: Vec::new(),
         create: 0,
         create_indexes: Vec::new(),
+        index_failures: BTreeMap::new(),
         delete: Vec::new(),
         events: Vec::new(),
         backoff: backoff.clone(),
@@ -221,7 +228,10 @@ fn decide_counts_and_pods(
     }
 
     // Step 2: classify (JOB-C1..C3) and count new outcomes (JOB-C4, JOB-C5).
-    let tally = Tally::of(pods);
+    let mut tally = Tally::of(pods);
+    if per_index(job) {
+        tally.histories = index_histories(job, pods, replace_only_failed);
+    }
     let new = count_new_outcomes(job, pods, replace_only_failed, now, &mut plan);
     plan.backoff = backoff.update(&new.successes, &new.failures); // FAIL-10
 
@@ -240,6 +250,15 @@ fn decide_counts_and_pods(
             fail_job(job, pods, &tally, &reason, &message, now, &mut plan);
         }
         Some(Criterion::Success { reason, message }) => {
+            // A successPolicy rule met in this sync (FAIL-31); kept as it is when already there.
+            ensure_condition(
+                &mut plan.status,
+                condition::SUCCESS_CRITERIA_MET,
+                "True",
+                &reason,
+                &message,
+                now,
+            );
             succeed_job(job, &tally, &reason, &message, now, &mut plan);
         }
         // Step 7: manageJob, then completion, then the Suspended condition.
@@ -251,6 +270,8 @@ fn decide_counts_and_pods(
 const MSG_BACKOFF_LIMIT: &str = "Job has reached the specified backoff limit";
 const MSG_DEADLINE: &str = "Job was active longer than specified deadline";
 const MSG_COMPLETIONS_REACHED: &str = "Reached expected number of succeeded pods";
+const MSG_MAX_FAILED_INDEXES: &str = "Job has exceeded the specified maximal number of failed indexes";
+const MSG_FAILED_INDEXES: &str = "Job has failed indexes";
 /// The deletion reason of scale-down victims (JOB-M3).
 const REASON_SCALED_DOWN: &str = "ScaledDown";
 /// The deletion reason of an Indexed Job's pod with no index or one ≥ `completions` (JOB-M3).
@@ -271,6 +292,9 @@ struct Tally<'a> {
     terminating: i32,
     /// The terminating pods themselves (JOB-M5 keeps their indexes in "Failed" replacement mode).
     terminating_pods: Vec<&'a Pod>,
+    /// With `backoffLimitPerIndex`: each index's failures so far and its back-off (FAIL-20,
+    /// FAIL-22). Empty otherwise.
+    histories: BTreeMap<i32, IndexHistory>,
 }
 
 impl<'a> Tally<'a> {
@@ -280,6 +304,7 @@ impl<'a> Tally<'a> {
             active: pods.iter().filter(|p| p.is_active()).collect(),
             terminating: count(terminating_pods.iter()),
             terminating_pods,
+            histories: BTreeMap::new(),
         }
     }
 
@@ -379,8 +404,126 @@ fn count_new_outcomes(
     }
     if indexed {
         update_completed_indexes(job, pods, plan);
+        if per_index(job) {
+            update_failed_indexes(job, pods, plan);
+        }
     }
     new
+}
+
+/// FAIL-20, FAIL-21: with `backoffLimitPerIndex`, the index of a failure counted in this sync
+/// fails when its pod had already `backoffLimitPerIndex` counted failures of the index behind
+/// it (its `job-index-failure-count`), or matched a `FailIndex` rule; an index that completed
+/// never fails (INV-9: the two lists never overlap). `failedIndexes` is present (maybe empty)
+/// from the first sync on.
+fn update_failed_indexes(job: &Job, pods: &[Pod], plan: &mut JobPlan) {
+    let c = completions(job);
+    let limit = job.spec.backoff_limit_per_index.unwrap_or(0);
+    let completed = completed_indexes(job, &plan.status);
+    let mut failed = IndexSet::parse_lenient(plan.status.failed_indexes.as_deref().unwrap_or(""), c);
+    for counted in plan.count.iter().filter(|c| c.outcome == Outcome::Failed) {
+        let Some(pod) = pods.iter().find(|p| p.metadata.name == counted.name) else { continue };
+        let Some(index) = valid_index(job, pod) else { continue };
+        if completed.contains(index) {
+            continue;
+        }
+        let fail_index =
+            pod_failure_policy_match(job, pod).is_some_and(|m| m.action == pod_failure_action::FAIL_INDEX);
+        if fail_index || index_failures_of(pod).failed >= limit {
+            failed.insert(index);
+        }
+    }
+    plan.status.failed_indexes = Some(failed.to_string());
+}
+
+/// `backoffLimitPerIndex` on an Indexed Job (FAIL-20).
+fn per_index(job: &Job) -> bool {
+    is_indexed(job) && job.spec.backoff_limit_per_index.is_some()
+}
+
+/// With `backoffLimitPerIndex`: the failures of one index before a pod, carried by the pod as
+/// the annotations `batch.kubernetes.io/job-index-failure-count` and
+/// `…job-index-ignored-failure-count` (FAIL-20).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IndexFailures {
+    /// Counted failures.
+    pub failed: i32,
+    /// Failures a podFailurePolicy `Ignore` rule matched.
+    pub ignored: i32,
+}
+
+/// FAIL-20 (JOB-M7): the annotations that carry an index's failures on its new pod; the ignored
+/// count only when there were some.
+pub fn apply_index_failures(pod: &mut Pod, failures: IndexFailures) {
+    let annotations = &mut pod.metadata.annotations;
+    annotations.insert(JOB_INDEX_FAILURE_COUNT.to_string(), failures.failed.to_string());
+    if failures.ignored > 0 {
+        annotations.insert(JOB_INDEX_IGNORED_FAILURE_COUNT.to_string(), failures.ignored.to_string());
+    }
+}
+
+/// The failures a pod carries (0 when an annotation is missing or unreadable).
+fn index_failures_of(pod: &Pod) -> IndexFailures {
+    let read = |key: &str| {
+        pod.metadata.annotations.get(key).and_then(|v| v.parse::<i32>().ok()).filter(|n| *n >= 0).unwrap_or(0)
+    };
+    IndexFailures { failed: read(JOB_INDEX_FAILURE_COUNT), ignored: read(JOB_INDEX_IGNORED_FAILURE_COUNT) }
+}
+
+/// One index's past, from its last failed pod (FAIL-20, FAIL-22).
+#[derive(Debug, Clone, Copy)]
+struct IndexHistory {
+    /// What the index's next pod carries.
+    next: IndexFailures,
+    /// When the last failure ended and its exponent `m` (the failures it carried): the next pod
+    /// waits `base · 2^m` (capped) from then. `None` when no delay applies (a disruption, or a
+    /// failure the fleet caused, §10.9).
+    backoff: Option<(Time, u32)>,
+}
+
+impl IndexHistory {
+    /// The back-off still to run at `now` (FAIL-22).
+    fn remaining(&self, config: &JobConfig, now: Time) -> Duration {
+        let Some((finished, m)) = self.backoff else { return Duration::ZERO };
+        let delay =
+            config.backoff_base.saturating_mul(2u32.saturating_pow(m.min(31))).min(config.backoff_max);
+        let elapsed = (now - finished).to_std().unwrap_or(Duration::ZERO);
+        delay.saturating_sub(elapsed)
+    }
+}
+
+/// FAIL-20, FAIL-22: each index's history from its last failed pod (the latest to finish): the
+/// counts it carried plus its own failure, counted or ignored (a disruption adds nothing).
+fn index_histories(job: &Job, pods: &[Pod], replace_only_failed: bool) -> BTreeMap<i32, IndexHistory> {
+    let mut last: BTreeMap<i32, (&Pod, Time)> = BTreeMap::new();
+    for pod in pods.iter().filter(|p| is_failed(p, replace_only_failed)) {
+        let (Some(index), Some(finished)) = (valid_index(job, pod), pod.finish_time()) else { continue };
+        match last.get(&index) {
+            Some((_, t)) if *t >= finished => {}
+            _ => {
+                last.insert(index, (pod, finished));
+            }
+        }
+    }
+    last.into_iter()
+        .map(|(index, (pod, finished))| {
+            let carried = index_failures_of(pod);
+            let m = u32::try_from(carried.failed.saturating_add(carried.ignored)).unwrap_or(0);
+            let disrupted = pod.status.phase == phase::FAILED
+                && pod.status.reason.as_deref() == Some(REASON_WORKER_DRAINED);
+            let ignored =
+                pod_failure_policy_match(job, pod).is_some_and(|m| m.action == pod_failure_action::IGNORE);
+            let next = if disrupted {
+                carried
+            } else if ignored {
+                IndexFailures { ignored: carried.ignored + 1, ..carried }
+            } else {
+                IndexFailures { failed: carried.failed + 1, ..carried }
+            };
+            let backoff = (!disrupted && !failed_by_fleet(pod)).then_some((finished, m));
+            (index, IndexHistory { next, backoff })
+        })
+        .collect()
 }
 
 /// Indexed Jobs (§2.3 step 5, §3.8): the indexes of this sync's successes join
@@ -596,7 +739,54 @@ fn termination_criterion(
             message: MSG_DEADLINE.to_string(),
         });
     }
+    // Step 5 (FAIL-21): failed indexes.
+    if per_index(job) {
+        let failed =
+            IndexSet::parse_lenient(status.failed_indexes.as_deref().unwrap_or(""), completions(job));
+        let failed = i64::try_from(failed.count()).unwrap_or(i64::MAX);
+        if job.spec.max_failed_indexes.is_some_and(|max| failed > i64::from(max)) {
+            return Some(Criterion::Failure {
+                reason: reason::MAX_FAILED_INDEXES_EXCEEDED.to_string(),
+                message: MSG_MAX_FAILED_INDEXES.to_string(),
+            });
+        }
+        if failed > 0 && failed + i64::from(status.succeeded) >= i64::from(completions(job)) {
+            return Some(Criterion::Failure {
+                reason: reason::FAILED_INDEXES.to_string(),
+                message: MSG_FAILED_INDEXES.to_string(),
+            });
+        }
+    }
+    // Step 5 (FAIL-30, FAIL-31): the success policy, once no failure criterion holds.
+    if let Some(rule) = success_policy_match(job, status) {
+        return Some(Criterion::Success {
+            reason: reason::SUCCESS_POLICY.to_string(),
+            message: format!("Matched rules at index {rule}"),
+        });
+    }
     None
+}
+
+/// FAIL-30: the first `successPolicy` rule the completed indexes meet, by its position. Only
+/// `succeededIndexes`: every listed index succeeded. Only `succeededCount`: that many indexes
+/// succeeded. Both: that many of the listed ones did. A rule with neither (refused on create)
+/// never matches.
+fn success_policy_match(job: &Job, status: &JobStatus) -> Option<usize> {
+    if !is_indexed(job) {
+        return None;
+    }
+    let policy = job.spec.success_policy.as_ref()?;
+    let completed = completed_indexes(job, status);
+    policy.rules.iter().position(|rule| {
+        let listed = rule.succeeded_indexes.as_deref().map(|s| IndexSet::parse_lenient(s, completions(job)));
+        let count = rule.succeeded_count.map(|n| usize::try_from(n.max(0)).unwrap_or(0));
+        match (listed, count) {
+            (Some(listed), None) => completed.count_common(&listed) == listed.count(),
+            (None, Some(n)) => completed.count() >= n,
+            (Some(listed), Some(n)) => completed.count_common(&listed) >= n,
+            (None, None) => false,
+        }
+    })
 }
 
 /// FAIL-3: under `restartPolicy: OnFailure`, in-place restarts of pods still Pending or Running
@@ -771,15 +961,27 @@ fn manage_job(
     if diff == 0 {
         return;
     }
-    // FAIL-10, FAIL-11, JOB-T5: hold creations back while the back-off runs.
+    // FAIL-10, FAIL-11, JOB-T5: hold creations back while the back-off runs. With
+    // `backoffLimitPerIndex` each index has its own (FAIL-22, in `pending_indexes`).
     let left = plan.backoff.remaining(config.backoff_base, config.backoff_max, now);
-    if left > Duration::ZERO {
+    if left > Duration::ZERO && !per_index(job) {
         requeue(plan, left.max(MIN_BACKOFF_REQUEUE));
         return;
     }
     let capped = diff.min(config.max_changes_per_sync);
     if is_indexed(job) {
-        plan.create_indexes = pending_indexes(job, tally, replace_only_failed, &plan.status, capped);
+        let (indexes, wait) =
+            pending_indexes(job, tally, replace_only_failed, &plan.status, capped, config, now);
+        if let Some(wait) = wait {
+            requeue(plan, wait.max(MIN_BACKOFF_REQUEUE));
+        }
+        if per_index(job) {
+            plan.index_failures = indexes
+                .iter()
+                .map(|i| (*i, tally.histories.get(i).map(|h| h.next).unwrap_or_default()))
+                .collect();
+        }
+        plan.create_indexes = indexes;
         plan.create = plan.create_indexes.len();
     } else {
         plan.create = capped;
@@ -792,15 +994,19 @@ fn manage_job(
 }
 
 /// JOB-M5 for Indexed Jobs (upstream `firstPendingIndexes`): the `n` lowest indexes below
-/// `completions` that are not completed, not held by an active pod, not failed (`failedIndexes`)
-/// and, in "Failed" replacement mode (REP-2), not held by a terminating pod.
+/// `completions` that are not completed, not held by an active pod, not failed (`failedIndexes`),
+/// in "Failed" replacement mode (REP-2) not held by a terminating pod, and with
+/// `backoffLimitPerIndex` not in their back-off (FAIL-22: the others are created meanwhile; the
+/// shortest back-off left is returned, for a requeue).
 fn pending_indexes(
     job: &Job,
     tally: &Tally<'_>,
     replace_only_failed: bool,
     status: &JobStatus,
     n: usize,
-) -> Vec<i32> {
+    config: &JobConfig,
+    now: Time,
+) -> (Vec<i32>, Option<Duration>) {
     let c = completions(job);
     let mut taken = completed_indexes(job, status)
         .union(&IndexSet::parse_lenient(status.failed_indexes.as_deref().unwrap_or(""), c));
@@ -810,7 +1016,18 @@ fn pending_indexes(
             taken.insert(index);
         }
     }
-    taken.first_missing(c, n)
+    let mut wait: Option<Duration> = None;
+    for (index, history) in &tally.histories {
+        if taken.contains(*index) {
+            continue;
+        }
+        let left = history.remaining(config, now);
+        if left > Duration::ZERO {
+            taken.insert(*index);
+            wait = Some(wait.map_or(left, |w| w.min(left)));
+        }
+    }
+    (taken.first_missing(c, n), wait)
 }
 
 /// JOB-M3 for Indexed Jobs (upstream `activePodsForRemoval`): these active pods always go, in

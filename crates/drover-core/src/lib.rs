@@ -14,6 +14,6 @@ pub mod schedule;
 pub use backoff::BackoffRecord;
 pub use cronjob::CronJobPlan;
 pub use job::{
-    CountedPod, JobConfig, JobPlan, Outcome, PodDeletion, TaskLedger, apply_completion_index,
-    completion_index, decide, decide_with_ledger,
+    CountedPod, IndexFailures, JobConfig, JobPlan, Outcome, PodDeletion, TaskLedger, apply_completion_index,
+    apply_index_failures, completion_index, decide, decide_with_ledger,
 };
