@@ -3,9 +3,8 @@
 //! its scenario id, driven by `check`, which compares everything observable about the plan and
 //! then checks the guarantees every Indexed plan keeps (INV-9 among them).
 //!
-//! Not covered here (later steps of issue 14): S52–S54 (backoffLimitPerIndex, maxFailedIndexes,
-//! FailIndex), S58 (successPolicy), and the runtime's side of S44 (naming and decorating the
-//! created pods: `apply_completion_index` is tested below, the controller does not call it yet).
+//! The per-index family has its own table: S52–S54 (backoffLimitPerIndex, maxFailedIndexes,
+//! FailIndex, FAIL-20..22) and S58 (successPolicy, FAIL-30, FAIL-31), in `per_index_rules`.
 
 mod common;
 
@@ -47,6 +46,9 @@ struct Want {
     failed: i32,
     terminating: i32,
     completed_indexes: Option<String>,
+    failed_indexes: Option<String>,
+    /// `(index, failed, ignored)`: the failures each created pod carries (FAIL-20).
+    index_failures: Vec<(i32, i32, i32)>,
     /// `(type, status, reason)` in list order.
     conditions: Vec<(String, String, String)>,
     requeue: Option<Duration>,
@@ -134,6 +136,15 @@ impl Want {
         self.requeue = Some(Duration::from_secs(secs));
         self
     }
+    fn failed_indexes(mut self, indexes: &str) -> Self {
+        self.failed_indexes = Some(indexes.into());
+        self
+    }
+    /// The failures `(index, failed, ignored)` each created pod carries, in index order.
+    fn carries(mut self, failures: &[(i32, i32, i32)]) -> Self {
+        self.index_failures = failures.to_vec();
+        self
+    }
 }
 
 fn observe(plan: &JobPlan) -> Want {
@@ -147,6 +158,8 @@ fn observe(plan: &JobPlan) -> Want {
         failed: s.failed,
         terminating: s.terminating.unwrap_or(0),
         completed_indexes: s.completed_indexes.clone(),
+        failed_indexes: s.failed_indexes.clone(),
+        index_failures: plan.index_failures.iter().map(|(i, f)| (*i, f.failed, f.ignored)).collect(),
         conditions: s
             .conditions
             .iter()
@@ -539,6 +552,266 @@ fn rules() -> Vec<Case> {
                 .cond("Suspended", "True", "JobSuspended"),
         ),
     ]
+}
+
+const FAILED_INDEXES: &str = "FailedIndexes";
+const MAX_FAILED: &str = "MaxFailedIndexesExceeded";
+const SUCCESS_POLICY: &str = "SuccessPolicy";
+
+/// The per-index family: backoffLimitPerIndex, maxFailedIndexes and FailIndex (FAIL-20..22,
+/// S52–S54), successPolicy (FAIL-30, FAIL-31, S58).
+fn per_index_rules() -> Vec<Case> {
+    let fail_index_on_1 = || vec![on_exit_codes("FailIndex", None, "In", &[1])];
+    let ignore_1 = || vec![on_exit_codes("Ignore", None, "In", &[1])];
+    vec![
+        case(
+            "FAIL-22 S52 an index's first failure: retried after its own back-off, others created",
+            indexed_job(2, 4).per_index(1),
+            vec![at(0, pod_running().failures(0, 0)), at(1, pod_failed().failures(0, 0))],
+        )
+        .want(
+            want()
+                .create(&[2])
+                .carries(&[(2, 0, 0)])
+                .active(1)
+                .count("i1", Outcome::Failed)
+                .failed(1)
+                .failed_indexes("")
+                .requeue(10),
+        ),
+        case(
+            "FAIL-20 S52 the retry carries the index's failure count",
+            indexed_job(2, 4).per_index(1).counted(0, 1).failed_indexes(""),
+            vec![at(0, pod_running()), at(1, pod_failed_at(ago(100)).failures(0, 0).counted())],
+        )
+        .want(want().create(&[1]).carries(&[(1, 1, 0)]).active(1).failed(1).failed_indexes("")),
+        case(
+            "FAIL-20 S52 the retry's failure (count 1 = backoffLimitPerIndex) fails the index; others go on",
+            indexed_job(2, 4).per_index(1).counted(0, 1).failed_indexes(""),
+            vec![
+                at(0, pod_succeeded().failures(0, 0)),
+                pod_failed_at(ago(100)).index(1).failures(0, 0).counted().named("i1a"),
+                at(1, pod_failed().failures(1, 0)),
+            ],
+        )
+        .want(
+            want()
+                .create(&[2, 3])
+                .carries(&[(2, 0, 0), (3, 0, 0)])
+                .count("i0", Outcome::Succeeded)
+                .count("i1", Outcome::Failed)
+                .succeeded(1, "0")
+                .failed(2)
+                .failed_indexes("1"),
+        ),
+        case(
+            "FAIL-21 S52 every index ended and some failed: FailedIndexes",
+            indexed_job(2, 4).per_index(1).completed_indexes("0,2", 2).counted(2, 3).failed_indexes("1"),
+            vec![
+                at(0, pod_succeeded().counted()),
+                at(2, pod_succeeded().counted()),
+                at(3, pod_failed().failures(1, 0)),
+            ],
+        )
+        .want(
+            want()
+                .count("i3", Outcome::Failed)
+                .succeeded(2, "0,2")
+                .failed(4)
+                .failed_indexes("1,3")
+                .cond("FailureTarget", "True", FAILED_INDEXES)
+                .cond("Failed", "True", FAILED_INDEXES),
+        ),
+        case(
+            "FAIL-21 S53 more failed indexes than maxFailedIndexes: no other index runs",
+            indexed_job(1, 4).per_index(0).max_failed_indexes(0),
+            vec![at(0, pod_failed().failures(0, 0))],
+        )
+        .want(
+            want()
+                .count("i0", Outcome::Failed)
+                .failed(1)
+                .failed_indexes("0")
+                .cond("FailureTarget", "True", MAX_FAILED)
+                .cond("Failed", "True", MAX_FAILED),
+        ),
+        case(
+            "FAIL-21 S53 within maxFailedIndexes the Job goes on",
+            indexed_job(1, 4).per_index(0).max_failed_indexes(1),
+            vec![at(0, pod_failed().failures(0, 0))],
+        )
+        .want(
+            want()
+                .create(&[1])
+                .carries(&[(1, 0, 0)])
+                .count("i0", Outcome::Failed)
+                .failed(1)
+                .failed_indexes("0"),
+        ),
+        case(
+            "FAIL-15 S54 FailIndex: the index fails at its first failure, no retry",
+            indexed_job(2, 2).per_index(1).pod_failure_policy(fail_index_on_1()),
+            vec![at(0, pod_succeeded().failures(0, 0)), at(1, pod_failed().failures(0, 0))],
+        )
+        .want(
+            want()
+                .count("i0", Outcome::Succeeded)
+                .count("i1", Outcome::Failed)
+                .succeeded(1, "0")
+                .failed(1)
+                .failed_indexes("1")
+                .cond("FailureTarget", "True", FAILED_INDEXES)
+                .cond("Failed", "True", FAILED_INDEXES),
+        ),
+        case(
+            "FAIL-20 an ignored failure is not counted; the retry carries the ignored count",
+            indexed_job(1, 2).per_index(1).pod_failure_policy(ignore_1()),
+            vec![at(0, pod_failed_at(ago(100)).failures(0, 0))],
+        )
+        .want(want().create(&[0]).carries(&[(0, 0, 1)]).count("i0", Outcome::Ignored).failed_indexes("")),
+        case(
+            "FAIL-22 the back-off doubles with the index's failures (m = 1: 20 s); other indexes start",
+            indexed_job(1, 2).per_index(3).counted(0, 1).failed_indexes(""),
+            vec![at(0, pod_failed_at(ago(15)).failures(1, 0))],
+        )
+        .want(
+            want()
+                .create(&[1])
+                .carries(&[(1, 0, 0)])
+                .count("i0", Outcome::Failed)
+                .failed(2)
+                .failed_indexes("")
+                .requeue(5),
+        ),
+        case(
+            "FAIL-22 §10.9 a failure the fleet caused counts but adds no back-off",
+            indexed_job(1, 1).per_index(1),
+            vec![at(0, pod_failed().failures(0, 0).lost())],
+        )
+        .want(
+            want()
+                .create(&[0])
+                .carries(&[(0, 1, 0)])
+                .count("i0", Outcome::Failed)
+                .failed(1)
+                .failed_indexes(""),
+        ),
+        case(
+            "FAIL-31 S58 a success rule met: SuccessCriteriaMet, the other indexes deleted uncounted",
+            indexed_job(5, 5).success_policy(&[(Some("0"), Some(1))]),
+            vec![
+                at(0, pod_succeeded()),
+                at(1, pod_running()),
+                at(2, pod_running()),
+                at(3, pod_running()),
+                at(4, pod_running()),
+            ],
+        )
+        .want(
+            want()
+                .delete("i1", true, SUCCESS_POLICY)
+                .delete("i2", true, SUCCESS_POLICY)
+                .delete("i3", true, SUCCESS_POLICY)
+                .delete("i4", true, SUCCESS_POLICY)
+                .count("i0", Outcome::Succeeded)
+                .succeeded(1, "0")
+                .terminating(4)
+                .cond("SuccessCriteriaMet", "True", SUCCESS_POLICY),
+        ),
+        case(
+            "FAIL-31 S58 sync 2: the deleted pods are gone, Complete with reason SuccessPolicy",
+            indexed_job(5, 5).success_policy(&[(Some("0"), Some(1))]).completed_indexes("0", 1).condition(
+                "SuccessCriteriaMet",
+                "True",
+                SUCCESS_POLICY,
+                "Matched rules at index 0",
+                ago(1),
+            ),
+            vec![
+                at(0, pod_succeeded().counted()),
+                at(1, pod_failed().counted()),
+                at(2, pod_failed().counted()),
+                at(3, pod_failed().counted()),
+                at(4, pod_failed().counted()),
+            ],
+        )
+        .want(want().succeeded(1, "0").cond("SuccessCriteriaMet", "True", SUCCESS_POLICY).cond(
+            "Complete",
+            "True",
+            SUCCESS_POLICY,
+        )),
+        case(
+            "FAIL-30 rules in order, first met wins: succeededCount alone (rule 1)",
+            indexed_job(4, 4)
+                .success_policy(&[(Some("0-2"), None), (None, Some(3))])
+                .completed_indexes("0,1", 2),
+            vec![
+                at(0, pod_succeeded().counted()),
+                at(1, pod_succeeded().counted()),
+                at(2, pod_running()),
+                at(3, pod_succeeded()),
+            ],
+        )
+        .want(
+            want()
+                .delete("i2", true, SUCCESS_POLICY)
+                .count("i3", Outcome::Succeeded)
+                .succeeded(3, "0,1,3")
+                .terminating(1)
+                .cond("SuccessCriteriaMet", "True", SUCCESS_POLICY),
+        ),
+        case(
+            "FAIL-30 a rule not met yet changes nothing",
+            indexed_job(2, 4).success_policy(&[(Some("0-2"), Some(3))]),
+            vec![at(0, pod_succeeded()), at(1, pod_running())],
+        )
+        .want(want().create(&[2]).active(1).count("i0", Outcome::Succeeded).succeeded(1, "0")),
+        case(
+            "FAIL-31 a failure criterion met in the same sync wins over the success policy",
+            indexed_job(2, 2).per_index(0).success_policy(&[(None, Some(1))]),
+            vec![at(0, pod_succeeded().failures(0, 0)), at(1, pod_failed().failures(0, 0))],
+        )
+        .want(
+            want()
+                .count("i0", Outcome::Succeeded)
+                .count("i1", Outcome::Failed)
+                .succeeded(1, "0")
+                .failed(1)
+                .failed_indexes("1")
+                .cond("FailureTarget", "True", FAILED_INDEXES)
+                .cond("Failed", "True", FAILED_INDEXES),
+        ),
+    ]
+}
+
+#[test]
+fn s52_s54_s58_per_index_rules() {
+    for case in per_index_rules() {
+        let plan = check(&case);
+        // INV-9: completed and failed indexes never overlap; failedIndexes only with
+        // backoffLimitPerIndex.
+        let c = case.job.spec.completions.unwrap();
+        let completed = IndexSet::parse(plan.status.completed_indexes.as_deref().unwrap_or(""), c).unwrap();
+        match plan.status.failed_indexes.as_deref() {
+            Some(failed) => {
+                assert!(case.job.spec.backoff_limit_per_index.is_some(), "{}", case.name);
+                let failed = IndexSet::parse(failed, c).unwrap();
+                assert_eq!(failed.count_common(&completed), 0, "{}: overlap", case.name);
+                // No failed index is ever created again.
+                assert!(plan.create_indexes.iter().all(|i| !failed.contains(*i)), "{}", case.name);
+            }
+            None => assert!(case.job.spec.backoff_limit_per_index.is_none(), "{}", case.name),
+        }
+        // Every created pod of a per-index Job carries its index's failures, and only those.
+        if case.job.spec.backoff_limit_per_index.is_some() {
+            assert_eq!(
+                plan.index_failures.keys().copied().collect::<Vec<_>>(),
+                plan.create_indexes,
+                "{}",
+                case.name
+            );
+        }
+    }
 }
 
 #[test]

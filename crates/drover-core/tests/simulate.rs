@@ -107,6 +107,10 @@ impl World {
             // JOB-M7: the pod of an index, as the runtime will decorate it.
             if let Some(&index) = plan.create_indexes.get(n) {
                 drover_core::apply_completion_index(&self.job, &mut pod, index);
+                // FAIL-20: with backoffLimitPerIndex, the index's failures so far.
+                if let Some(failures) = plan.index_failures.get(&index) {
+                    drover_core::apply_index_failures(&mut pod, *failures);
+                }
             }
             pod.metadata.name = name.clone();
             pod.metadata.creation_timestamp = Some(self.now);
@@ -648,4 +652,81 @@ fn s45_indexed_job_runs_every_index_to_completion() {
             cond("Complete", "True", "CompletionsReached"),
         ]
     );
+}
+
+/// S52 over many syncs: C=4, P=2, backoffLimitPerIndex=1, the odd indexes always fail. Each odd
+/// index runs twice (one retry, after its own back-off) and fails; the even ones succeed; the
+/// Job fails with FailedIndexes once every index ended, and never creates a pod of a failed
+/// index.
+#[test]
+fn s52_backoff_limit_per_index_runs_every_index_despite_failures() {
+    let mut w = World::new(job().fresh().indexed().parallelism(2).completions(4).per_index(1).build());
+    let mut behaviour = |pod: &mut Pod, now: Time| {
+        if !pod.is_active() {
+            return false;
+        }
+        if pod.status.phase == phase::PENDING {
+            pod.status.phase = phase::RUNNING.into();
+            return true;
+        }
+        let index = drover_core::completion_index(pod).expect("an index");
+        if age(pod, now) >= 2 {
+            exit(pod, if index % 2 == 1 { 1 } else { 0 }, now);
+            return true;
+        }
+        false
+    };
+    w.run(&mut behaviour, 600);
+    let runs = |i: i32| w.pods.iter().filter(|p| drover_core::completion_index(p) == Some(i)).count();
+    assert_eq!((runs(0), runs(1), runs(2), runs(3)), (1, 2, 1, 2), "one retry per failing index");
+    let s = &w.job.status;
+    assert_eq!(s.completed_indexes.as_deref(), Some("0,2"));
+    assert_eq!(s.failed_indexes.as_deref(), Some("1,3"));
+    assert_eq!((s.succeeded, s.failed), (2, 4));
+    assert_eq!(
+        w.conditions(),
+        vec![cond("FailureTarget", "True", "FailedIndexes"), cond("Failed", "True", "FailedIndexes")]
+    );
+    // The retry of an index waited for its back-off (10 s from the failure) and carried the count.
+    for i in [1, 3] {
+        let pods: Vec<&Pod> = w.pods.iter().filter(|p| drover_core::completion_index(p) == Some(i)).collect();
+        let failed_at = pods[0].finish_time().unwrap();
+        assert!(pods[1].metadata.creation_timestamp.unwrap() >= failed_at + chrono::Duration::seconds(10));
+        let count =
+            |p: &Pod| p.metadata.annotations.get(drover_api::labels::JOB_INDEX_FAILURE_COUNT).cloned();
+        assert_eq!((count(pods[0]), count(pods[1])), (Some("0".into()), Some("1".into())));
+    }
+}
+
+/// S58 over many syncs: C=5, successPolicy `[{succeededIndexes: "0", succeededCount: 1}]`.
+/// Index 0 succeeds while the others run: the Job gets SuccessCriteriaMet, the other pods are
+/// terminated and not counted, and it completes with reason SuccessPolicy.
+#[test]
+fn s58_success_policy_ends_the_job_when_index_0_succeeds() {
+    let job = job().fresh().indexed().parallelism(5).completions(5).success_policy(&[(Some("0"), Some(1))]);
+    let mut w = World::new(job.build());
+    let mut behaviour = |pod: &mut Pod, now: Time| {
+        if !pod.is_active() {
+            return false;
+        }
+        if pod.status.phase == phase::PENDING {
+            pod.status.phase = phase::RUNNING.into();
+            return true;
+        }
+        if drover_core::completion_index(pod) == Some(0) && age(pod, now) >= 3 {
+            exit(pod, 0, now);
+            return true;
+        }
+        false
+    };
+    w.run(&mut behaviour, 200);
+    let s = &w.job.status;
+    assert_eq!(w.pods.len(), 5, "no pod was created after the rule was met");
+    assert_eq!(s.completed_indexes.as_deref(), Some("0"));
+    assert_eq!((s.succeeded, s.failed), (1, 0), "the terminated pods are not counted as failed");
+    assert_eq!(
+        w.conditions(),
+        vec![cond("SuccessCriteriaMet", "True", "SuccessPolicy"), cond("Complete", "True", "SuccessPolicy")]
+    );
+    assert_eq!(w.job.status.conditions[0].message, "Matched rules at index 0");
 }

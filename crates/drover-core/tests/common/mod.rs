@@ -154,6 +154,34 @@ impl JobBuilder {
         self.0.status.succeeded = succeeded;
         self
     }
+    /// `backoffLimitPerIndex: n`, with `backoffLimit` at the default it then takes (MaxInt32).
+    pub(crate) fn per_index(mut self, n: i32) -> Self {
+        self.0.spec.backoff_limit_per_index = Some(n);
+        self.0.spec.backoff_limit = Some(i32::MAX);
+        self
+    }
+    /// `maxFailedIndexes: n`.
+    pub(crate) fn max_failed_indexes(mut self, n: i32) -> Self {
+        self.0.spec.max_failed_indexes = Some(n);
+        self
+    }
+    /// `status.failedIndexes` from earlier syncs.
+    pub(crate) fn failed_indexes(mut self, indexes: &str) -> Self {
+        self.0.status.failed_indexes = Some(indexes.into());
+        self
+    }
+    /// `successPolicy` of these rules: `(succeededIndexes, succeededCount)`.
+    pub(crate) fn success_policy(mut self, rules: &[(Option<&str>, Option<i32>)]) -> Self {
+        let rules = rules
+            .iter()
+            .map(|(indexes, count)| drover_api::SuccessPolicyRule {
+                succeeded_indexes: indexes.map(String::from),
+                succeeded_count: *count,
+            })
+            .collect();
+        self.0.spec.success_policy = Some(drover_api::SuccessPolicy { rules });
+        self
+    }
     /// Termination of the Job itself was requested (DEL-2).
     pub(crate) fn deleting(mut self) -> Self {
         self.0.metadata.deletion_timestamp = Some(ago(1));
@@ -316,6 +344,15 @@ impl PodBuilder {
         self.failed_by_fleet("WorkerDrained")
     }
     /// Failed by the coordinator because its worker stopped heartbeating.
+    /// With `backoffLimitPerIndex`: the failures of its index before it (FAIL-20).
+    pub(crate) fn failures(self, failed: i32, ignored: i32) -> Self {
+        let b = self.annotation(drover_api::labels::JOB_INDEX_FAILURE_COUNT, &failed.to_string());
+        if ignored > 0 {
+            b.annotation(drover_api::labels::JOB_INDEX_IGNORED_FAILURE_COUNT, &ignored.to_string())
+        } else {
+            b
+        }
+    }
     pub(crate) fn lost(self) -> Self {
         self.failed_by_fleet("WorkerLost")
     }
