@@ -730,3 +730,230 @@ fn s58_success_policy_ends_the_job_when_index_0_succeeds() {
     );
     assert_eq!(w.job.status.conditions[0].message, "Matched rules at index 0");
 }
+
+/// What a pod does once it runs, drawn at random for each pod in creation order (the pods
+/// after the drawn ones succeed, so that every Job ends).
+#[derive(Debug, Clone, Copy)]
+enum Fate {
+    /// Exits with this code after this many seconds (0 succeeds).
+    Exit { code: i32, after: i64 },
+    /// Its worker is lost after this many seconds (§10.9: `WorkerLost`, DisruptionTarget).
+    Lost { after: i64 },
+    /// Its worker drains after this many seconds (`WorkerDrained`: released, not counted).
+    Drained { after: i64 },
+}
+
+fn fate_strategy() -> impl proptest::strategy::Strategy<Value = Fate> {
+    use proptest::prelude::*;
+    prop_oneof![
+        4 => (0..5i64).prop_map(|after| Fate::Exit { code: 0, after }),
+        3 => (prop::sample::select(vec![1, 2, 3, 4]), 0..5i64).prop_map(|(code, after)| Fate::Exit { code, after }),
+        1 => (0..5i64).prop_map(|after| Fate::Lost { after }),
+        1 => (0..5i64).prop_map(|after| Fate::Drained { after }),
+    ]
+}
+
+/// A random Job: NonIndexed (fixed completions or a work queue) or Indexed, with or without
+/// backoffLimitPerIndex, maxFailedIndexes, a podFailurePolicy (Ignore on 2, FailJob on 3, and
+/// FailIndex on 4 when per-index) and a successPolicy.
+#[derive(Debug, Clone)]
+struct RandomJob {
+    indexed: bool,
+    completions: Option<i32>,
+    parallelism: i32,
+    backoff_limit: i32,
+    per_index: Option<i32>,
+    max_failed: Option<i32>,
+    policy: bool,
+    success_count: Option<i32>,
+}
+
+fn job_strategy() -> impl proptest::strategy::Strategy<Value = RandomJob> {
+    use proptest::prelude::*;
+    (
+        any::<bool>(),
+        1..6i32,
+        any::<bool>(),
+        1..4i32,
+        0..4i32,
+        proptest::option::of(0..3i32),
+        proptest::option::of(0..3i32),
+        any::<bool>(),
+        proptest::option::of(1..4i32),
+    )
+        .prop_map(|(indexed, c, queue, p, limit, per_index, max_failed, policy, success)| {
+            let indexed_job = indexed;
+            RandomJob {
+                indexed: indexed_job,
+                completions: if !indexed_job && queue { None } else { Some(c) },
+                parallelism: p,
+                backoff_limit: limit,
+                per_index: per_index.filter(|_| indexed_job),
+                max_failed: max_failed.filter(|m| indexed_job && per_index.is_some() && *m <= c),
+                policy,
+                success_count: success.filter(|n| indexed_job && *n <= c),
+            }
+        })
+}
+
+impl RandomJob {
+    fn build(&self) -> Job {
+        let mut b = job().fresh().parallelism(self.parallelism).backoff_limit(self.backoff_limit);
+        b = match self.completions {
+            Some(c) => b.completions(c),
+            None => b.work_queue(),
+        };
+        if self.indexed {
+            b = b.indexed();
+        }
+        if let Some(n) = self.per_index {
+            b = b.per_index(n);
+        }
+        if let Some(n) = self.max_failed {
+            b = b.max_failed_indexes(n);
+        }
+        if self.policy {
+            let mut rules =
+                vec![on_exit_codes("Ignore", None, "In", &[2]), on_exit_codes("FailJob", None, "In", &[3])];
+            if self.per_index.is_some() {
+                rules.push(on_exit_codes("FailIndex", None, "In", &[4]));
+            }
+            b = b.pod_failure_policy(rules);
+        }
+        if let Some(n) = self.success_count {
+            b = b.success_policy(&[(None, Some(n))]);
+        }
+        b.build()
+    }
+}
+
+/// The status invariants of semantics.md §1.5 (INV-1..INV-9) between two consecutive statuses.
+fn check_status(job: &Job, before: &drover_api::JobStatus, after: &drover_api::JobStatus) {
+    let has =
+        |s: &drover_api::JobStatus, t: &str| s.conditions.iter().any(|c| c.type_ == t && c.status == "True");
+    // INV-1.
+    assert!(after.active >= 0 && after.succeeded >= 0 && after.failed >= 0, "INV-1: {after:?}");
+    assert!(after.ready.unwrap_or(0) <= after.active, "INV-1 ready ≤ active: {after:?}");
+    // INV-2.
+    assert!(
+        after.succeeded >= before.succeeded && after.failed >= before.failed,
+        "INV-2: {before:?} → {after:?}"
+    );
+    // INV-3.
+    for t in ["Complete", "Failed", "FailureTarget", "SuccessCriteriaMet"] {
+        assert!(!has(before, t) || has(after, t), "INV-3: {t} removed");
+    }
+    // INV-4, INV-5.
+    assert!(!(has(after, "Complete") && has(after, "Failed")), "INV-4: {after:?}");
+    assert!(!(has(after, "Complete") && has(after, "FailureTarget")), "INV-4: {after:?}");
+    assert!(
+        !(has(after, "SuccessCriteriaMet") && (has(after, "Failed") || has(after, "FailureTarget"))),
+        "INV-4: {after:?}"
+    );
+    assert!(!has(after, "Failed") || has(after, "FailureTarget"), "INV-5: {after:?}");
+    assert!(!has(after, "Complete") || has(after, "SuccessCriteriaMet"), "INV-5: {after:?}");
+    // INV-6.
+    assert_eq!(after.completion_time.is_some(), has(after, "Complete"), "INV-6: {after:?}");
+    // INV-7.
+    if has(after, "Complete") || has(after, "Failed") {
+        assert_eq!((after.active, after.terminating.unwrap_or(0)), (0, 0), "INV-7: {after:?}");
+        assert!(after.start_time.is_some(), "INV-7: {after:?}");
+    }
+    // INV-9.
+    let c = job.spec.completions.unwrap_or(0);
+    let indexed = job.spec.completion_mode.as_deref() == Some("Indexed");
+    let completed = drover_api::IndexSet::parse(after.completed_indexes.as_deref().unwrap_or(""), c)
+        .unwrap_or_else(|e| panic!("INV-9 completedIndexes {:?}: {e}", after.completed_indexes));
+    assert!(indexed || completed.is_empty(), "INV-9: completedIndexes on a NonIndexed Job");
+    match after.failed_indexes.as_deref() {
+        Some(failed) => {
+            assert!(
+                job.spec.backoff_limit_per_index.is_some(),
+                "INV-9: failedIndexes without backoffLimitPerIndex"
+            );
+            let failed =
+                drover_api::IndexSet::parse(failed, c).unwrap_or_else(|e| panic!("INV-9 failedIndexes: {e}"));
+            assert_eq!(failed.count_common(&completed), 0, "INV-9: overlap {after:?}");
+        }
+        None => assert!(job.spec.backoff_limit_per_index.is_none() || before.failed_indexes.is_none()),
+    }
+    if indexed {
+        assert_eq!(usize::try_from(after.succeeded).unwrap(), completed.count(), "JOB-5b");
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: 1000, ..Default::default() })]
+
+    /// Random Jobs against random pod fates, synced like the coordinator does: after every sync
+    /// the status invariants hold (§1.5), nothing is counted twice or without its finalizer, no
+    /// plan both creates and deletes, no pod is created after a terminal condition, a plan that
+    /// deletes nothing is a fixed point, at most `parallelism` pods stay active, an Indexed Job
+    /// never runs an index twice at once nor one that completed or failed, and every Job ends.
+    #[test]
+    fn random_jobs_keep_every_invariant(spec in job_strategy(), fates in proptest::collection::vec(fate_strategy(), 1..12)) {
+        let job = spec.build();
+        let mut w = World::new(job.clone());
+        w.config = JobConfig { backoff_base: Duration::from_secs(1), backoff_max: Duration::from_secs(4), ..JobConfig::default() };
+        let mut started: std::collections::BTreeMap<String, Time> = std::collections::BTreeMap::new();
+        let mut dirty = true;
+        let mut finished_for = 0;
+        for _ in 0..400 {
+            let now = w.now;
+            let order: Vec<String> = w.created.iter().map(|(n, _)| n.clone()).collect();
+            for pod in &mut w.pods {
+                if sigterm_exits(pod, now) {
+                    dirty = true;
+                    continue;
+                }
+                if !pod.is_active() {
+                    continue;
+                }
+                if pod.status.phase == phase::PENDING {
+                    pod.status.phase = phase::RUNNING.into();
+                    started.insert(pod.metadata.name.clone(), now);
+                    dirty = true;
+                    continue;
+                }
+                let k = order.iter().position(|n| *n == pod.metadata.name).unwrap();
+                let ran = (now - started[&pod.metadata.name]).num_seconds();
+                match fates.get(k).copied().unwrap_or(Fate::Exit { code: 0, after: 1 }) {
+                    Fate::Exit { code, after } if ran >= after => exit(pod, code, now),
+                    Fate::Lost { after } if ran >= after => fail_by_fleet(pod, "WorkerLost", now),
+                    Fate::Drained { after } if ran >= after => fail_by_fleet(pod, "WorkerDrained", now),
+                    _ => continue,
+                }
+                dirty = true;
+            }
+            let due = w.requeue_at.is_some_and(|t| t <= now);
+            if dirty || due {
+                let before = w.job.status.clone();
+                let created_before = w.pods.len();
+                dirty = w.sync();
+                check_status(&job, &before, &w.job.status);
+                let active: Vec<&Pod> = w.pods.iter().filter(|p| p.is_active()).collect();
+                proptest::prop_assert!(active.len() <= usize::try_from(job.parallelism().max(0)).unwrap(), "more active pods than parallelism");
+                if spec.indexed {
+                    let indexes: BTreeSet<i32> = active.iter().filter_map(|p| drover_core::completion_index(p)).collect();
+                    proptest::prop_assert_eq!(indexes.len(), active.len(), "an index held twice");
+                    let c = job.spec.completions.unwrap();
+                    let done = drover_api::IndexSet::parse(before.completed_indexes.as_deref().unwrap_or(""), c).unwrap()
+                        .union(&drover_api::IndexSet::parse(before.failed_indexes.as_deref().unwrap_or(""), c).unwrap());
+                    for p in &w.pods[created_before..] {
+                        let i = drover_core::completion_index(p).unwrap();
+                        proptest::prop_assert!(!done.contains(i), "index {} created again after it ended", i);
+                    }
+                }
+            }
+            if w.job.is_finished() && !dirty {
+                finished_for += 1;
+                if finished_for == 3 {
+                    w.assert_ledger_settled();
+                    return Ok(());
+                }
+            }
+            w.now += chrono::Duration::seconds(1);
+        }
+        proptest::prop_assert!(false, "the Job did not finish within 400 s: {:?}", w.job.status);
+    }
+}
