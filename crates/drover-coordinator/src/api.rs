@@ -1383,9 +1383,25 @@ fn replace_job_with(c: &Coordinator, name: &str, body: Value, validation: FieldV
         }
         let mut errors = Vec::new();
         let (old, new) = (&job.spec, &submitted.spec);
+        // Elastic Indexed Jobs (Kubernetes 1.27+): an Indexed Job's completions change only
+        // together with parallelism, to the same value; they are immutable otherwise.
+        let indexed = new.completion_mode.as_deref() == Some("Indexed");
         if old.completions != new.completions {
             let value = new.completions.map_or("null".to_string(), |n| n.to_string());
-            errors.push(format!("spec.completions: Invalid value: {value}: field is immutable"));
+            if !indexed {
+                errors.push(format!("spec.completions: Invalid value: {value}: field is immutable"));
+            } else if new.completions.is_some() && new.completions != new.parallelism {
+                errors.push(format!(
+                    "spec.completions: Invalid value: {value}: can only be modified in tandem with spec.parallelism"
+                ));
+            }
+        }
+        if old.backoff_limit_per_index != new.backoff_limit_per_index {
+            let value = new.backoff_limit_per_index.map_or("null".to_string(), |n| n.to_string());
+            errors.push(format!("spec.backoffLimitPerIndex: Invalid value: {value}: field is immutable"));
+        }
+        if old.success_policy != new.success_policy {
+            errors.push("spec.successPolicy: Invalid value: field is immutable".to_string());
         }
         let mut old_template = old.template.clone();
         let mut new_template = new.template.clone();
@@ -1411,12 +1427,16 @@ fn replace_job_with(c: &Coordinator, name: &str, body: Value, validation: FieldV
             return Ok(Err(err.about("Job", &name)));
         }
         let spec_changed = job.spec.parallelism != new.parallelism
+            || job.spec.completions != new.completions
+            || job.spec.max_failed_indexes != new.max_failed_indexes
             || job.spec.suspend != new.suspend
             || job.spec.active_deadline_seconds != new.active_deadline_seconds
             || job.spec.backoff_limit != new.backoff_limit
             || job.spec.ttl_seconds_after_finished != new.ttl_seconds_after_finished
             || job.spec.pod_replacement_policy != new.pod_replacement_policy;
         job.spec.parallelism = new.parallelism;
+        job.spec.completions = new.completions;
+        job.spec.max_failed_indexes = new.max_failed_indexes;
         job.spec.suspend = new.suspend;
         job.spec.active_deadline_seconds = new.active_deadline_seconds;
         job.spec.backoff_limit = new.backoff_limit;
