@@ -30,7 +30,7 @@ use std::time::Duration;
 
 use drover_api::pod::phase;
 use drover_api::{CronJob, Event, Job, LabelSelector, ObjectMeta, OwnerReference, Pod, Time, labels};
-use drover_core::{BackoffRecord, JobPlan, TaskLedger, decide_with_ledger};
+use drover_core::{BackoffRecord, IndexRecord, JobPlan, TaskLedger, decide_with_ledger};
 use drover_store::{StoreError, Txn};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -177,11 +177,27 @@ pub fn sync_job(coordinator: &Coordinator, name: &str) -> Result<Option<Duration
         let Some(job) = t.get::<Job>(name)? else { return Ok(None) };
         let pods = t.list_owned_live::<Pod>(&job.metadata.uid)?;
         let (failures, last) = t.backoff(&job.metadata.uid)?;
+        let indexes = if job.spec.backoff_limit_per_index.is_some() {
+            t.index_backoff(&job.metadata.uid)?
+                .into_iter()
+                .map(|r| {
+                    let record = IndexRecord {
+                        failed: r.failed,
+                        ignored: r.ignored,
+                        last_failure_time: r.last_failure,
+                        exponent: r.exponent,
+                    };
+                    (r.index, record)
+                })
+                .collect()
+        } else {
+            Default::default()
+        };
         let ledger = t.task_tally(&job.metadata.uid)?;
         Ok(Some((
             job,
             pods,
-            BackoffRecord { failures_after_last_success: failures, last_failure_time: last },
+            BackoffRecord { failures_after_last_success: failures, last_failure_time: last, indexes },
             ledger.map(|(succeeded, duplicates)| TaskLedger { succeeded, duplicates }),
         )))
     })?
@@ -193,16 +209,18 @@ pub fn sync_job(coordinator: &Coordinator, name: &str) -> Result<Option<Duration
     // now, told through their workers' sessions, instead of each polling the Job's pods.
     coordinator.push_drain_rechecks(&drover_api::pod::drain_rechecks(&pods));
     let backoff_changed = plan.backoff != backoff;
-    execute(coordinator, job, plan, backoff_changed, now)
+    execute(coordinator, job, plan, backoff_changed.then_some(&backoff), now)
 }
 
+/// Runs a plan. `old_backoff` is the record the plan started from, when the plan changed it.
 fn execute(
     coordinator: &Coordinator,
     job: Job,
     plan: JobPlan,
-    backoff_changed: bool,
+    old_backoff: Option<&BackoffRecord>,
     now: Time,
 ) -> Result<Option<Duration>, StoreError> {
+    let backoff_changed = old_backoff.is_some();
     let job_name = job.metadata.name.clone();
     let job_uid = job.metadata.uid.clone();
 
@@ -241,12 +259,28 @@ fn execute(
                 updated.status = plan.status.clone();
                 t.update(updated)?;
             }
-            if backoff_changed {
+            if let Some(old) = old_backoff {
                 t.set_backoff(
                     &job_uid,
                     plan.backoff.failures_after_last_success,
                     plan.backoff.last_failure_time,
                 )?;
+                // The per-index records: only those this sync changed, or none once finished.
+                if plan.backoff.indexes.is_empty() && !old.indexes.is_empty() {
+                    t.clear_index_backoff(&job_uid)?;
+                }
+                for (index, record) in &plan.backoff.indexes {
+                    if old.indexes.get(index) != Some(record) {
+                        let row = drover_store::IndexBackoff {
+                            index: *index,
+                            failed: record.failed,
+                            ignored: record.ignored,
+                            last_failure: record.last_failure_time,
+                            exponent: record.exponent,
+                        };
+                        t.set_index_backoff(&job_uid, &row)?;
+                    }
+                }
             }
             for (type_, reason, message) in &plan.events {
                 let event = if type_ == "Warning" {

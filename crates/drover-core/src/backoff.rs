@@ -5,6 +5,7 @@
 //! `decide` feeds it only the failures of a pod's command: pods the fleet failed (`WorkerLost`,
 //! `WorkerRestarted`, `WorkerDrained`) add nothing (§10.9).
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use drover_api::Time;
@@ -16,6 +17,34 @@ pub struct BackoffRecord {
     pub failures_after_last_success: u32,
     /// The finish time of the newest of those failures.
     pub last_failure_time: Option<Time>,
+    /// With `backoffLimitPerIndex`: each index that failed so far (FAIL-20, FAIL-22), kept by
+    /// the coordinator rather than read back from old pods, so a sync never needs a counted pod
+    /// again and the state of an index does not grow with its retries.
+    pub indexes: BTreeMap<i32, IndexRecord>,
+}
+
+/// One index's failures so far, from its last counted or ignored failure (FAIL-20, FAIL-22).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IndexRecord {
+    /// Counted failures of the index: its next pod's `job-index-failure-count`.
+    pub failed: i32,
+    /// Ignored failures of the index: its next pod's `job-index-ignored-failure-count`.
+    pub ignored: i32,
+    /// When the last failure ended, if it delays the next pod (not one the fleet caused, §10.9).
+    pub last_failure_time: Option<Time>,
+    /// The delay's exponent `m`: the failures the failed pod itself carried. The next pod waits
+    /// `base · 2^m` (capped) from `last_failure_time`.
+    pub exponent: u32,
+}
+
+impl IndexRecord {
+    /// The back-off still to run at `now` before the index's next pod (FAIL-22).
+    pub fn remaining(&self, base: Duration, max: Duration, now: Time) -> Duration {
+        let Some(last) = self.last_failure_time else { return Duration::ZERO };
+        let delay = base.saturating_mul(2u32.saturating_pow(self.exponent.min(31))).min(max);
+        let elapsed = (now - last).to_std().unwrap_or(Duration::ZERO);
+        delay.saturating_sub(elapsed)
+    }
 }
 
 impl BackoffRecord {
@@ -36,6 +65,7 @@ impl BackoffRecord {
                         .failures_after_last_success
                         .saturating_add(u32::try_from(new_failures.len()).unwrap_or(u32::MAX)),
                     last_failure_time: Some(newest),
+                    indexes: self.indexes.clone(),
                 },
             },
             Some(last_success) => {
@@ -43,6 +73,7 @@ impl BackoffRecord {
                 BackoffRecord {
                     failures_after_last_success: u32::try_from(after.len()).unwrap_or(u32::MAX),
                     last_failure_time: after.into_iter().max(),
+                    indexes: self.indexes.clone(),
                 }
             }
         }
@@ -87,7 +118,7 @@ mod tests {
     }
 
     fn record(n: u32, last: Option<Time>) -> BackoffRecord {
-        BackoffRecord { failures_after_last_success: n, last_failure_time: last }
+        BackoffRecord { failures_after_last_success: n, last_failure_time: last, ..Default::default() }
     }
 
     /// S25 (BU TestGetRemainingBackoffTime): base 5 s, cap 700 s.

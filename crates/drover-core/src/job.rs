@@ -17,7 +17,7 @@ use drover_api::pod::phase;
 use drover_api::protocol::{DISRUPTION_REASONS, REASON_WORKER_DRAINED};
 use drover_api::{EnvVar, IndexSet, Job, JobCondition, JobStatus, Pod, Time};
 
-use crate::backoff::BackoffRecord;
+use crate::backoff::{BackoffRecord, IndexRecord};
 
 /// Tunables of the Job controller. Built once from the coordinator's flags.
 #[derive(Debug, Clone, PartialEq)]
@@ -228,12 +228,13 @@ fn decide_counts_and_pods(
     }
 
     // Step 2: classify (JOB-C1..C3) and count new outcomes (JOB-C4, JOB-C5).
-    let mut tally = Tally::of(pods);
-    if per_index(job) {
-        tally.histories = index_histories(job, pods, replace_only_failed);
-    }
+    let tally = Tally::of(pods);
     let new = count_new_outcomes(job, pods, replace_only_failed, now, &mut plan);
     plan.backoff = backoff.update(&new.successes, &new.failures); // FAIL-10
+    // FAIL-20, FAIL-22: each index's failures, recorded once, when its failed pod is counted.
+    for (index, record) in new.indexes {
+        plan.backoff.indexes.insert(index, record);
+    }
 
     // DEL-2: a Job being deleted creates and deletes nothing; the cascade removes its pods.
     if job.metadata.deletion_timestamp.is_some() {
@@ -292,9 +293,6 @@ struct Tally<'a> {
     terminating: i32,
     /// The terminating pods themselves (JOB-M5 keeps their indexes in "Failed" replacement mode).
     terminating_pods: Vec<&'a Pod>,
-    /// With `backoffLimitPerIndex`: each index's failures so far and its back-off (FAIL-20,
-    /// FAIL-22). Empty otherwise.
-    histories: BTreeMap<i32, IndexHistory>,
 }
 
 impl<'a> Tally<'a> {
@@ -304,7 +302,6 @@ impl<'a> Tally<'a> {
             active: pods.iter().filter(|p| p.is_active()).collect(),
             terminating: count(terminating_pods.iter()),
             terminating_pods,
-            histories: BTreeMap::new(),
         }
     }
 
@@ -392,6 +389,20 @@ fn count_new_outcomes(
             continue;
         };
         let finished = pod.finish_time().unwrap_or(now);
+        if per_index(job)
+            && matches!(outcome, Outcome::Failed | Outcome::Ignored)
+            && let Some(index) = valid_index(job, pod)
+        {
+            let record = index_record(pod, outcome, finished);
+            // Two failed pods of one index counted together (duplicates): the later one counts.
+            let newer = new
+                .indexes
+                .get(&index)
+                .is_none_or(|r| r.failed + r.ignored <= record.failed + record.ignored);
+            if newer {
+                new.indexes.insert(index, record);
+            }
+        }
         match outcome {
             Outcome::Succeeded => new.successes.push(finished),
             // §10.9: a pod the fleet failed adds nothing to the back-off, counted or ignored.
@@ -470,60 +481,21 @@ fn index_failures_of(pod: &Pod) -> IndexFailures {
     IndexFailures { failed: read(JOB_INDEX_FAILURE_COUNT), ignored: read(JOB_INDEX_IGNORED_FAILURE_COUNT) }
 }
 
-/// One index's past, from its last failed pod (FAIL-20, FAIL-22).
-#[derive(Debug, Clone, Copy)]
-struct IndexHistory {
-    /// What the index's next pod carries.
-    next: IndexFailures,
-    /// When the last failure ended and its exponent `m` (the failures it carried): the next pod
-    /// waits `base · 2^m` (capped) from then. `None` when no delay applies (a disruption, or a
-    /// failure the fleet caused, §10.9).
-    backoff: Option<(Time, u32)>,
-}
-
-impl IndexHistory {
-    /// The back-off still to run at `now` (FAIL-22).
-    fn remaining(&self, config: &JobConfig, now: Time) -> Duration {
-        let Some((finished, m)) = self.backoff else { return Duration::ZERO };
-        let delay =
-            config.backoff_base.saturating_mul(2u32.saturating_pow(m.min(31))).min(config.backoff_max);
-        let elapsed = (now - finished).to_std().unwrap_or(Duration::ZERO);
-        delay.saturating_sub(elapsed)
+/// FAIL-20, FAIL-22: an index's record after its failed pod is counted: the counts the pod
+/// carried plus its own failure, counted or ignored, and its back-off (none for a failure the
+/// fleet caused, §10.9).
+fn index_record(pod: &Pod, outcome: Outcome, finished: Time) -> IndexRecord {
+    let carried = index_failures_of(pod);
+    let (failed, ignored) = match outcome {
+        Outcome::Ignored => (carried.failed, carried.ignored.saturating_add(1)),
+        _ => (carried.failed.saturating_add(1), carried.ignored),
+    };
+    IndexRecord {
+        failed,
+        ignored,
+        last_failure_time: (!failed_by_fleet(pod)).then_some(finished),
+        exponent: u32::try_from(carried.failed.saturating_add(carried.ignored)).unwrap_or(0),
     }
-}
-
-/// FAIL-20, FAIL-22: each index's history from its last failed pod (the latest to finish): the
-/// counts it carried plus its own failure, counted or ignored (a disruption adds nothing).
-fn index_histories(job: &Job, pods: &[Pod], replace_only_failed: bool) -> BTreeMap<i32, IndexHistory> {
-    let mut last: BTreeMap<i32, (&Pod, Time)> = BTreeMap::new();
-    for pod in pods.iter().filter(|p| is_failed(p, replace_only_failed)) {
-        let (Some(index), Some(finished)) = (valid_index(job, pod), pod.finish_time()) else { continue };
-        match last.get(&index) {
-            Some((_, t)) if *t >= finished => {}
-            _ => {
-                last.insert(index, (pod, finished));
-            }
-        }
-    }
-    last.into_iter()
-        .map(|(index, (pod, finished))| {
-            let carried = index_failures_of(pod);
-            let m = u32::try_from(carried.failed.saturating_add(carried.ignored)).unwrap_or(0);
-            let disrupted = pod.status.phase == phase::FAILED
-                && pod.status.reason.as_deref() == Some(REASON_WORKER_DRAINED);
-            let ignored =
-                pod_failure_policy_match(job, pod).is_some_and(|m| m.action == pod_failure_action::IGNORE);
-            let next = if disrupted {
-                carried
-            } else if ignored {
-                IndexFailures { ignored: carried.ignored + 1, ..carried }
-            } else {
-                IndexFailures { failed: carried.failed + 1, ..carried }
-            };
-            let backoff = (!disrupted && !failed_by_fleet(pod)).then_some((finished, m));
-            (index, IndexHistory { next, backoff })
-        })
-        .collect()
 }
 
 /// Indexed Jobs (§2.3 step 5, §3.8): the indexes of this sync's successes join
@@ -614,6 +586,8 @@ struct NewOutcomes {
     failures: Vec<Time>,
     /// The message of the first new failure that matched a `FailJob` rule.
     fail_job: Option<String>,
+    /// With `backoffLimitPerIndex`: the record of each index with a new failure (FAIL-20).
+    indexes: BTreeMap<i32, IndexRecord>,
 }
 
 /// The first podFailurePolicy rule a failed pod matches (FAIL-14).
@@ -970,16 +944,27 @@ fn manage_job(
     }
     let capped = diff.min(config.max_changes_per_sync);
     if is_indexed(job) {
-        let (indexes, wait) =
-            pending_indexes(job, tally, replace_only_failed, &plan.status, capped, config, now);
+        let (indexes, wait) = pending_indexes(
+            job,
+            tally,
+            replace_only_failed,
+            &plan.status,
+            &plan.backoff,
+            capped,
+            config,
+            now,
+        );
         if let Some(wait) = wait {
             requeue(plan, wait.max(MIN_BACKOFF_REQUEUE));
         }
         if per_index(job) {
-            plan.index_failures = indexes
-                .iter()
-                .map(|i| (*i, tally.histories.get(i).map(|h| h.next).unwrap_or_default()))
-                .collect();
+            let carried = |i: &i32| {
+                plan.backoff.indexes.get(i).map_or_else(IndexFailures::default, |r| IndexFailures {
+                    failed: r.failed,
+                    ignored: r.ignored,
+                })
+            };
+            plan.index_failures = indexes.iter().map(|i| (*i, carried(i))).collect();
         }
         plan.create_indexes = indexes;
         plan.create = plan.create_indexes.len();
@@ -1003,6 +988,7 @@ fn pending_indexes(
     tally: &Tally<'_>,
     replace_only_failed: bool,
     status: &JobStatus,
+    backoff: &BackoffRecord,
     n: usize,
     config: &JobConfig,
     now: Time,
@@ -1017,11 +1003,11 @@ fn pending_indexes(
         }
     }
     let mut wait: Option<Duration> = None;
-    for (index, history) in &tally.histories {
+    for (index, record) in &backoff.indexes {
         if taken.contains(*index) {
             continue;
         }
-        let left = history.remaining(config, now);
+        let left = record.remaining(config.backoff_base, config.backoff_max, now);
         if left > Duration::ZERO {
             taken.insert(*index);
             wait = Some(wait.map_or(left, |w| w.min(left)));

@@ -11,7 +11,7 @@ pub mod cronjob;
 pub mod job;
 pub mod schedule;
 
-pub use backoff::BackoffRecord;
+pub use backoff::{BackoffRecord, IndexRecord};
 pub use cronjob::CronJobPlan;
 pub use job::{
     CountedPod, IndexFailures, JobConfig, JobPlan, Outcome, PodDeletion, TaskLedger, apply_completion_index,

@@ -97,7 +97,11 @@ fn case(name: &'static str, job: JobBuilder, pods: Vec<PodBuilder>) -> Case {
 
 impl Case {
     fn backoff(mut self, n: u32, last: Time) -> Self {
-        self.backoff = BackoffRecord { failures_after_last_success: n, last_failure_time: Some(last) };
+        self.backoff = BackoffRecord {
+            failures_after_last_success: n,
+            last_failure_time: Some(last),
+            ..Default::default()
+        };
         self
     }
     fn max_changes(mut self, n: usize) -> Self {
@@ -117,7 +121,11 @@ impl Case {
         self
     }
     fn backoff_after(mut self, n: u32, last: Option<Time>) -> Self {
-        self.want_backoff = Some(BackoffRecord { failures_after_last_success: n, last_failure_time: last });
+        self.want_backoff = Some(BackoffRecord {
+            failures_after_last_success: n,
+            last_failure_time: last,
+            ..Default::default()
+        });
         self
     }
 }

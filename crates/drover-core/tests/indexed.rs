@@ -87,6 +87,13 @@ impl Case {
         self.want = w;
         self
     }
+    /// The coordinator's record of index `i` (FAIL-20): `failed`/`ignored` failures so far, the
+    /// last one finished at `at` with exponent `m`.
+    fn index_record(mut self, i: i32, failed: i32, ignored: i32, at: Time, m: u32) -> Self {
+        let record = drover_core::IndexRecord { failed, ignored, last_failure_time: Some(at), exponent: m };
+        self.backoff.indexes.insert(i, record);
+        self
+    }
     fn max_changes(mut self, n: usize) -> Self {
         self.config.max_changes_per_sync = n;
         self
@@ -580,11 +587,19 @@ fn per_index_rules() -> Vec<Case> {
                 .requeue(10),
         ),
         case(
-            "FAIL-20 S52 the retry carries the index's failure count",
+            "FAIL-20 S52 the retry carries the index's failure count, from the coordinator's record",
             indexed_job(2, 4).per_index(1).counted(0, 1).failed_indexes(""),
             vec![at(0, pod_running()), at(1, pod_failed_at(ago(100)).failures(0, 0).counted())],
         )
+        .index_record(1, 1, 0, ago(100), 0)
         .want(want().create(&[1]).carries(&[(1, 1, 0)]).active(1).failed(1).failed_indexes("")),
+        case(
+            "FAIL-22 the record alone holds an index back: its failed pod need not be read again",
+            indexed_job(2, 4).per_index(2).counted(0, 1).failed_indexes(""),
+            vec![at(0, pod_running())],
+        )
+        .index_record(1, 1, 0, ago(5), 0)
+        .want(want().create(&[2]).carries(&[(2, 0, 0)]).active(1).failed(1).failed_indexes("").requeue(5)),
         case(
             "FAIL-20 S52 the retry's failure (count 1 = backoffLimitPerIndex) fails the index; others go on",
             indexed_job(2, 4).per_index(1).counted(0, 1).failed_indexes(""),

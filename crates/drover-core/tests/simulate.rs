@@ -67,7 +67,9 @@ impl World {
     /// One sync: decide, then apply the plan. Returns true when the plan changed anything.
     fn sync(&mut self) -> bool {
         let was_terminal = self.terminal_condition();
-        let plan = decide(&self.job, &self.pods, &self.backoff, &self.config, self.now);
+        // As the runtime reads them (`list_owned_live`): counted, finished pods are never read again.
+        let live = self.live_pods();
+        let plan = decide(&self.job, &live, &self.backoff, &self.config, self.now);
         assert!(plan.create == 0 || plan.delete.is_empty(), "creates and deletes at {}", self.now);
         if was_terminal {
             self.creations_after_terminal += plan.create;
@@ -136,8 +138,17 @@ impl World {
     /// the Job at a fixed point: deciding again at once, with nothing else changed, must do
     /// nothing. A plan that asks to be synced again at once (creations capped by JOB-M5) is
     /// exempt: the requeue is its next sync.
+    /// The pods a sync reads: not terminal, or not counted yet (the store's `live` column).
+    fn live_pods(&self) -> Vec<Pod> {
+        self.pods
+            .iter()
+            .filter(|p| !p.is_terminal() || p.metadata.has_finalizer(JOB_TRACKING_FINALIZER))
+            .cloned()
+            .collect()
+    }
+
     fn assert_fixed_point(&self) {
-        let again = decide(&self.job, &self.pods, &self.backoff, &self.config, self.now);
+        let again = decide(&self.job, &self.live_pods(), &self.backoff, &self.config, self.now);
         assert!(
             again.status == self.job.status
                 && again.count.is_empty()

@@ -107,6 +107,21 @@ impl Object for Pod {
     }
 }
 
+/// One index's back-off record (a row of `index_backoff`): see drover-core's `IndexRecord`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexBackoff {
+    /// The completion index.
+    pub index: i32,
+    /// Counted failures so far.
+    pub failed: i32,
+    /// Ignored failures so far.
+    pub ignored: i32,
+    /// When the last failure ended, if it delays the next pod.
+    pub last_failure: Option<Time>,
+    /// The delay's exponent.
+    pub exponent: u32,
+}
+
 /// Puts a namespaced kind's object in the one namespace.
 fn set_namespace<T: Object>(meta: &mut ObjectMeta) {
     if T::NAMESPACED {
@@ -308,6 +323,17 @@ CREATE TABLE IF NOT EXISTS backoff (
     failures INTEGER NOT NULL,
     last_failure TEXT
 );
+-- Indexed Jobs with backoffLimitPerIndex: each index that failed, its failures so far and its
+-- back-off (semantics.md FAIL-20, FAIL-22), so that no sync reads a counted pod again.
+CREATE TABLE IF NOT EXISTS index_backoff (
+    job_uid TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    failed INTEGER NOT NULL,
+    ignored INTEGER NOT NULL,
+    last_failure TEXT,
+    exponent INTEGER NOT NULL,
+    PRIMARY KEY (job_uid, idx)
+) WITHOUT ROWID;
 -- The task ledger (semantics.md §10.10): each task that succeeded, once per Job, by its stable
 -- id, with the pod that owns that success; and per Job, the distinct successes and the
 -- duplicates, kept in the same transactions so that reading them is one row.
@@ -1027,6 +1053,7 @@ impl Txn<'_> {
         if T::KIND == "Job" {
             let uid = &obj.meta().uid;
             self.tx.prepare_cached("DELETE FROM backoff WHERE job_uid = ?1")?.execute(params![uid])?;
+            self.tx.prepare_cached("DELETE FROM index_backoff WHERE job_uid = ?1")?.execute(params![uid])?;
             self.tx.prepare_cached("DELETE FROM task_ledger WHERE job_uid = ?1")?.execute(params![uid])?;
             self.tx.prepare_cached("DELETE FROM task_tally WHERE job_uid = ?1")?.execute(params![uid])?;
         }
@@ -1244,6 +1271,51 @@ impl Txn<'_> {
                     .map(|t| t.with_timezone(&chrono::Utc)),
             ),
         })
+    }
+
+    /// The per-index back-off records of a Job (backoffLimitPerIndex), by index.
+    pub fn index_backoff(&self, job_uid: &str) -> Result<Vec<IndexBackoff>, StoreError> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT idx, failed, ignored, last_failure, exponent FROM index_backoff WHERE job_uid = ?1 ORDER BY idx",
+        )?;
+        let rows = stmt.query_map(params![job_uid], |r| {
+            Ok(IndexBackoff {
+                index: r.get(0)?,
+                failed: r.get(1)?,
+                ignored: r.get(2)?,
+                last_failure: r
+                    .get::<_, Option<String>>(3)?
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(&t).ok())
+                    .map(|t| t.with_timezone(&chrono::Utc)),
+                exponent: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Writes one index's back-off record (replacing the old one).
+    pub fn set_index_backoff(&mut self, job_uid: &str, record: &IndexBackoff) -> Result<(), StoreError> {
+        self.tx
+            .prepare_cached(
+                "INSERT INTO index_backoff (job_uid, idx, failed, ignored, last_failure, exponent)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (job_uid, idx) DO UPDATE SET failed = ?3, ignored = ?4, last_failure = ?5, exponent = ?6",
+            )?
+            .execute(params![
+                job_uid,
+                record.index,
+                record.failed,
+                record.ignored,
+                record.last_failure.map(|t| t.to_rfc3339()),
+                record.exponent
+            ])?;
+        Ok(())
+    }
+
+    /// Deletes every per-index back-off record of a Job (it finished).
+    pub fn clear_index_backoff(&mut self, job_uid: &str) -> Result<(), StoreError> {
+        self.tx.prepare_cached("DELETE FROM index_backoff WHERE job_uid = ?1")?.execute(params![job_uid])?;
+        Ok(())
     }
 
     /// Persists the back-off record of a Job; a zero record deletes it.

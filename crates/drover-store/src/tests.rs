@@ -786,3 +786,41 @@ mod label_index_props {
         }
     }
 }
+
+#[test]
+fn index_backoff_records_are_kept_per_index_and_go_with_their_job() {
+    let dir = std::env::temp_dir().join(format!("drover-store-test-{}", uuid::Uuid::new_v4()));
+    let now = Utc::now();
+    let record =
+        |index, failed, at| crate::IndexBackoff { index, failed, ignored: 1, last_failure: at, exponent: 3 };
+    let uid = {
+        let store = Store::open(&dir).unwrap();
+        let (j, _) = store.write(|t| t.create(job("idx"), now)).unwrap();
+        store
+            .write(|t| {
+                t.set_index_backoff(&j.metadata.uid, &record(7, 1, Some(now)))?;
+                t.set_index_backoff(&j.metadata.uid, &record(2, 1, None))?;
+                // A newer record of an index replaces the old one.
+                t.set_index_backoff(&j.metadata.uid, &record(7, 2, Some(now)))?;
+                t.set_index_backoff("other-job", &record(0, 5, None))
+            })
+            .unwrap();
+        j.metadata.uid
+    };
+    // Durable, by index order, only this Job's.
+    let store = Store::open(&dir).unwrap();
+    let rows = store.read(|t| t.index_backoff(&uid)).unwrap();
+    let micros = |r: &crate::IndexBackoff| r.last_failure.map(|t| t.timestamp_micros());
+    assert_eq!(
+        rows.iter().map(|r| (r.index, r.failed, r.ignored, r.exponent)).collect::<Vec<_>>(),
+        vec![(2, 1, 1, 3), (7, 2, 1, 3)]
+    );
+    assert_eq!((micros(&rows[0]), micros(&rows[1])), (None, Some(now.timestamp_micros())));
+    // Deleting the Job deletes its records; another Job's stay.
+    store.write(|t| t.delete::<Job>("idx").map(|_| ())).unwrap();
+    assert!(store.read(|t| t.index_backoff(&uid)).unwrap().is_empty());
+    assert_eq!(store.read(|t| t.index_backoff("other-job")).unwrap().len(), 1);
+    store.write(|t| t.clear_index_backoff("other-job")).unwrap();
+    assert!(store.read(|t| t.index_backoff("other-job")).unwrap().is_empty());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
