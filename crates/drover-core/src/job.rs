@@ -987,12 +987,12 @@ fn pending_indexes(
     job: &Job,
     tally: &Tally<'_>,
     replace_only_failed: bool,
-    status: &JobStatus,
-    backoff: &BackoffRecord,
+    plan: &JobPlan,
     n: usize,
     config: &JobConfig,
     now: Time,
 ) -> (Vec<i32>, Option<Duration>) {
+    let (status, backoff) = (&plan.status, &plan.backoff);
     let c = completions(job);
     let mut taken = completed_indexes(job, status)
         .union(&IndexSet::parse_lenient(status.failed_indexes.as_deref().unwrap_or(""), c));
