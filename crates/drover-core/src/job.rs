@@ -944,16 +944,7 @@ fn manage_job(
     }
     let capped = diff.min(config.max_changes_per_sync);
     if is_indexed(job) {
-        let (indexes, wait) = pending_indexes(
-            job,
-            tally,
-            replace_only_failed,
-            &plan.status,
-            &plan.backoff,
-            capped,
-            config,
-            now,
-        );
+        let (indexes, wait) = pending_indexes(job, tally, replace_only_failed, plan, capped, config, now);
         if let Some(wait) = wait {
             requeue(plan, wait.max(MIN_BACKOFF_REQUEUE));
         }
