@@ -250,7 +250,8 @@ pub fn access(method: &Method, path: &str, headers: &HeaderMap, token: Option<&s
 
 // === pages ===
 
-/// Headers of every page and asset: nothing from another origin, no framing, no referrer.
+/// Headers of every page and asset: nothing from another origin, no framing, no referrer to
+/// other sites (`same-origin`: with `no-referrer`, a form posts `Origin: null`).
 fn page_headers(res: &mut Response, content_type: &'static str) {
     let h = res.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -262,7 +263,7 @@ fn page_headers(res: &mut Response, content_type: &'static str) {
         ),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
