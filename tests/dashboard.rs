@@ -196,6 +196,12 @@ impl Browser {
         }
     }
 
+    /// Sets the window's size (a taller window for a long page's screenshot).
+    async fn resize(&self, width: u32, height: u32) {
+        self.cmd(reqwest::Method::POST, "/window/rect", Some(json!({"width": width, "height": height})))
+            .await;
+    }
+
     async fn screenshot(&self, path: &Path) {
         let b64 = self.cmd(reqwest::Method::GET, "/screenshot", None).await;
         let png = base64::engine::general_purpose::STANDARD.decode(b64.as_str().unwrap()).unwrap();
@@ -391,7 +397,6 @@ async fn the_dashboard_in_a_headless_browser() {
             Duration::from_secs(10),
         )
         .await;
-    browser.screenshot(&docs.join("dashboard-job.png")).await;
 
     // Suspend a CronJob from the page; the CLI reports it suspended.
     browser.goto(&format!("{origin}/#/cronjobs")).await;
@@ -448,7 +453,56 @@ async fn the_dashboard_in_a_headless_browser() {
     assert!(!a.spec.unschedulable, "worker-a was not cordoned by the cookie alone");
     browser.screenshot(&docs.join("dashboard-workers.png")).await;
 
-    // The overview, once the sparklines have a few samples.
+    // A Job with more pods than free slots (worker-b is cordoned, worker-a has two): its page
+    // shows which pods wait for a slot, and where they are in line, never as Running.
+    cluster.create(
+        "slow",
+        &job_yaml(
+            "slow",
+            "  completions: 4\n  parallelism: 4\n",
+            "Never",
+            "echo \"started at $(date +%T)\"; sleep 5",
+        ),
+    );
+    browser.goto(&format!("{origin}/#/jobs/slow")).await;
+    let states = browser
+        .wait_js(
+            "two pods running and two waiting in line",
+            r#"const s = [...document.querySelectorAll('[data-pod] .status')].map(e => e.textContent);
+               return s.filter(t => t === 'Running').length === 2 && s.filter(t => t.startsWith('Waiting for a slot (#')).length === 2 ? s : null"#,
+            Duration::from_secs(20),
+        )
+        .await;
+    let mut waiting: Vec<&str> = states
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str())
+        .filter(|t| t.starts_with("Waiting"))
+        .collect();
+    waiting.sort();
+    assert_eq!(waiting, ["Waiting for a slot (#1 in line)", "Waiting for a slot (#2 in line)"]);
+    let unbound = browser
+        .js(r#"return [...document.querySelectorAll('[data-pod]')].filter(r => r.querySelector('.status').textContent.startsWith('Waiting for a slot')).map(r => r.querySelector('.muted').textContent)"#)
+        .await;
+    assert_eq!(unbound, json!(["no worker yet", "no worker yet"]), "a waiting pod is on no worker");
+    let running = browser
+        .js(r#"return [...document.querySelectorAll('[data-pod]')].find(r => r.querySelector('.status').textContent === 'Running').dataset.pod"#)
+        .await;
+    browser.click(&format!("[data-pod=\"{}\"] button", running.as_str().unwrap())).await;
+    browser
+        .wait_js(
+            "the running pod's log",
+            "return document.querySelector('#log').textContent.includes('started at')",
+            Duration::from_secs(10),
+        )
+        .await;
+    browser.resize(1366, 1500).await;
+    browser.js("window.scrollTo(0, 0)").await;
+    browser.screenshot(&docs.join("dashboard-job.png")).await;
+    browser.resize(1366, 900).await;
+
+    // The overview, while that Job runs.
     browser.goto(&format!("{origin}/#/overview")).await;
     browser
         .wait_js(
