@@ -145,21 +145,40 @@ impl Browser {
         v[ELEMENT].as_str().unwrap().to_string()
     }
 
-    /// Clicks the element `css` selects. The page re-renders its data live, so an element found
-    /// may be replaced before the click lands: then it is found again.
+    /// Clicks the element `css` selects, waiting up to 10 s for it to appear. The page
+    /// re-renders its data live, so an element found may be replaced before the click lands:
+    /// then it is found again.
     async fn click(&self, css: &str) {
-        for _ in 0..20 {
-            let id = self.find(css).await;
-            let url = format!("{}/session/{}/element/{id}/click", self.base, self.session);
-            let res: Value =
-                self.http.post(&url).json(&json!({})).send().await.unwrap().json().await.unwrap();
-            match res["value"]["error"].as_str() {
-                None => return,
-                Some("stale element reference") => continue,
-                Some(err) => panic!("WebDriver click {css}: {err}: {}", res["value"]["message"]),
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut last = Value::Null;
+        while Instant::now() < deadline {
+            let url = format!("{}/session/{}/element", self.base, self.session);
+            let found: Value = self
+                .http
+                .post(&url)
+                .json(&json!({"using": "css selector", "value": css}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if let Some(id) = found["value"][ELEMENT].as_str() {
+                let url = format!("{}/session/{}/element/{id}/click", self.base, self.session);
+                let res: Value =
+                    self.http.post(&url).json(&json!({})).send().await.unwrap().json().await.unwrap();
+                match res["value"]["error"].as_str() {
+                    None => return,
+                    Some("stale element reference") => {}
+                    Some(err) => panic!("WebDriver click {css}: {err}: {}", res["value"]["message"]),
+                }
+                last = res;
+            } else {
+                last = found;
             }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("{css} kept being replaced before it could be clicked");
+        panic!("could not click {css}: {last}");
     }
 
     async fn type_into(&self, css: &str, text: &str) {
@@ -330,7 +349,7 @@ async fn the_dashboard_in_a_headless_browser() {
     assert_eq!(cookies, "", "the session cookie is HttpOnly");
 
     // A Job created through the CLI climbs to 4/4 on the Jobs page, without a reload.
-    browser.goto(&format!("{origin}/#/jobs")).await;
+    browser.click(r#"nav a[data-page="jobs"]"#).await;
     browser
         .wait_js(
             "the Jobs page",
@@ -370,7 +389,7 @@ async fn the_dashboard_in_a_headless_browser() {
     browser.screenshot(&docs.join("dashboard-jobs.png")).await;
 
     // The Job's page: its pods on their workers, and a pod's log.
-    browser.goto(&format!("{origin}/#/jobs/pi4")).await;
+    browser.click(r#"a[data-key="job:pi4"]"#).await;
     browser
         .wait_js(
             "the pods",
@@ -399,7 +418,7 @@ async fn the_dashboard_in_a_headless_browser() {
         .await;
 
     // Suspend a CronJob from the page; the CLI reports it suspended.
-    browser.goto(&format!("{origin}/#/cronjobs")).await;
+    browser.click(r#"nav a[data-page="cronjobs"]"#).await;
     browser
         .wait_js(
             "the CronJob",
@@ -427,7 +446,7 @@ async fn the_dashboard_in_a_headless_browser() {
     browser.screenshot(&docs.join("dashboard-cronjobs.png")).await;
 
     // Cordon a worker from the page; `drover get workers` shows it cordoned.
-    browser.goto(&format!("{origin}/#/workers")).await;
+    browser.click(r#"nav a[data-page="workers"]"#).await;
     browser
         .wait_js(
             "the workers",
@@ -464,7 +483,8 @@ async fn the_dashboard_in_a_headless_browser() {
             "echo \"started at $(date +%T)\"; sleep 5",
         ),
     );
-    browser.goto(&format!("{origin}/#/jobs/slow")).await;
+    browser.click(r#"nav a[data-page="jobs"]"#).await;
+    browser.click(r#"a[data-key="job:slow"]"#).await;
     let states = browser
         .wait_js(
             "two pods running and two waiting in line",
@@ -503,7 +523,7 @@ async fn the_dashboard_in_a_headless_browser() {
     browser.resize(1366, 900).await;
 
     // The overview, while that Job runs.
-    browser.goto(&format!("{origin}/#/overview")).await;
+    browser.click(r#"nav a[data-page="overview"]"#).await;
     browser
         .wait_js(
             "the overview",
@@ -516,6 +536,18 @@ async fn the_dashboard_in_a_headless_browser() {
     for want in ["Jobs by state", "Workers by state", "Waiting for a slot", "Pods finished per second"] {
         assert!(cards.contains(want), "{want} in {cards}");
     }
+    browser
+        .wait_js(
+            "both sparklines drawn over ten seconds",
+            "const p = document.querySelector('.spark polyline'); return p && p.getAttribute('points').split(' ').length >= 10",
+            Duration::from_secs(20),
+        )
+        .await;
+    assert_eq!(
+        browser.js("return window.__marker").await,
+        "same page",
+        "every page since the Jobs page was reached by its links, in one page load, live"
+    );
     browser.screenshot(&docs.join("dashboard-overview.png")).await;
 
     // Nothing left 127.0.0.1: the DevTools network log of every page, and this page's own

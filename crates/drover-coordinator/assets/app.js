@@ -133,6 +133,12 @@
   }
 
   // ---- workers ----
+  // The worker's pods holding a slot (Pending or Running), as the coordinator counts them.
+  function busy(w) {
+    const counts = state.stats && state.stats.workerPods;
+    if (counts && w.metadata.name in counts) return counts[w.metadata.name];
+    return (w.status && w.status.running) || 0;
+  }
   function workerStatus(w) {
     const ph = (w.status && w.status.phase) || 'Unknown';
     const cls = { Ready: 's-ok', Cordoned: 's-pause', Draining: 's-wait', Lost: 's-bad' }[ph] || 's-off';
@@ -157,6 +163,8 @@
     state.pods = new Map(d.pods.map((o) => [o.metadata.name, o]));
     state.stats = d.stats;
     state.skew = ts(d.now) - Date.now();
+    // A snapshot may jump the counters (a first load, a reconnection): no rate across it.
+    sample(true);
     scheduleRender();
   }
   function onBatch(d) {
@@ -329,15 +337,16 @@
     const out = [];
     for (let i = 1; i < s.length; i++) {
       const dt = (s[i].t - s[i - 1].t) / 1000;
-      out.push(dt > 0 ? Math.max(0, s[i][key] - s[i - 1][key]) / dt : 0);
+      out.push(dt > 0 && !s[i].reset ? Math.max(0, s[i][key] - s[i - 1][key]) / dt : 0);
     }
     return out;
   }
-  function sample() {
+  function sample(reset) {
+    if (!state.connected) return;
     let finished = 0;
     for (const j of state.jobs.values()) finished += ((j.status && j.status.succeeded) || 0) + ((j.status && j.status.failed) || 0);
     const tasksDone = (state.stats && state.stats.tasksRecorded) || 0;
-    state.samples.push({ t: Date.now(), finished, tasks: tasksDone });
+    state.samples.push({ t: Date.now(), finished, tasks: tasksDone, reset: !!reset });
     if (state.samples.length > HISTORY + 1) state.samples.shift();
   }
 
@@ -352,7 +361,7 @@
     for (const w of state.workers.values()) {
       const ph = (w.status && w.status.phase) || 'Lost';
       wByState[ph] = (wByState[ph] || 0) + 1;
-      if (ph !== 'Lost') { slots += w.spec.slots || 0; used += (w.status && w.status.running) || 0; }
+      if (ph !== 'Lost') { slots += w.spec.slots || 0; used += busy(w); }
     }
     const st = state.stats || { pods: {}, waitingForSlot: 0 };
     const pods = st.pods || {};
@@ -607,7 +616,7 @@
       list.map((w) => {
         const n = w.metadata.name;
         const [s, cls] = workerStatus(w);
-        const running = (w.status && w.status.running) || 0;
+        const running = busy(w);
         const slots = (w.spec && w.spec.slots) || 0;
         const fill = el('span');
         fill.style.width = (slots ? Math.min(100, (100 * running) / slots) : 0) + '%';
@@ -667,6 +676,6 @@
   $('#logout').hidden = !loginMode;
   window.addEventListener('hashchange', () => { notice('', true); route(); });
   // Ages, heartbeats and the rate samples move with the clock (no request is made).
-  setInterval(() => { sample(); scheduleRender(); }, 1000);
+  setInterval(() => { sample(false); scheduleRender(); }, 1000);
   route();
 })();

@@ -606,13 +606,20 @@ fn snapshot(c: &Coordinator, job: Option<&str>) -> Result<(String, i64), StoreEr
     Ok((text, rev))
 }
 
-/// Pods by phase, the pods waiting for a slot, the task ledger's counter, and with `job` the
-/// position of each of its waiting pods in the line (1 is next).
+/// Pods by phase, the pods waiting for a slot, the task ledger's counter, each worker's pods that
+/// hold a slot, and with `job` the position of each of its waiting pods in the line (1 is next).
 fn stats(c: &Coordinator, job: Option<&str>) -> Result<Value, StoreError> {
     let pending = drover_api::pod::phase::PENDING;
-    let (phases, waiting, positions) = c.store().read(|t| {
+    let (phases, waiting, positions, busy) = c.store().read(|t| {
         let phases = t.count_by_phase::<Pod>()?;
         let waiting = t.count_unbound_in::<Pod>(pending)?;
+        // Each worker's pods that hold a slot (Pending or Running), as the scheduler counts them.
+        let mut busy = serde_json::Map::new();
+        for w in t.list::<Worker>()? {
+            let n =
+                t.count_on_node_in::<Pod>(&w.metadata.name, &[pending, drover_api::pod::phase::RUNNING])?;
+            busy.insert(w.metadata.name, json!(n));
+        }
         let mut positions = serde_json::Map::new();
         if let Some(job) = job {
             let mine = t
@@ -635,11 +642,17 @@ fn stats(c: &Coordinator, job: Option<&str>) -> Result<Value, StoreError> {
                 })?;
             }
         }
-        Ok((phases, waiting, positions))
+        Ok((phases, waiting, positions, busy))
     })?;
     let phases: serde_json::Map<String, Value> = phases.into_iter().map(|(p, n)| (p, json!(n))).collect();
     let tasks = c.ledger_stats().tasks.load(std::sync::atomic::Ordering::Relaxed);
-    Ok(json!({"pods": phases, "waitingForSlot": waiting, "tasksRecorded": tasks, "positions": positions}))
+    Ok(json!({
+        "pods": phases,
+        "waitingForSlot": waiting,
+        "tasksRecorded": tasks,
+        "positions": positions,
+        "workerPods": busy,
+    }))
 }
 
 async fn events(State(c): State<Coordinator>, Query(q): Query<EventsQuery>) -> Response {
