@@ -550,6 +550,16 @@ async fn the_dashboard_in_a_headless_browser() {
     );
     browser.screenshot(&docs.join("dashboard-overview.png")).await;
 
+    // The keyboard: Tab moves the focus to the next control, which shows a visible ring.
+    let tab = json!({"actions": [{"type": "key", "id": "keyboard", "actions": [
+        {"type": "keyDown", "value": "\u{E004}"}, {"type": "keyUp", "value": "\u{E004}"}]}]});
+    browser.cmd(reqwest::Method::POST, "/actions", Some(tab)).await;
+    let focus = browser
+        .js("const e = document.activeElement; const s = getComputedStyle(e); return [e.tagName, e.textContent.trim(), s.outlineStyle, s.outlineWidth]")
+        .await;
+    assert!(["A", "BUTTON"].contains(&focus[0].as_str().unwrap()), "a control has the focus: {focus}");
+    assert_eq!((&focus[2], &focus[3]), (&json!("solid"), &json!("3px")), "a visible focus ring: {focus}");
+
     // Nothing left 127.0.0.1: the DevTools network log of every page, and this page's own
     // resource timings.
     let urls = browser.network_log().await;

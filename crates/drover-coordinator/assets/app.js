@@ -230,7 +230,13 @@
     });
   }
   async function act(title, text, okLabel, fn, done) {
-    if (!(await confirmAction(title, text, okLabel))) return;
+    // The button may be re-rendered while the dialog is open: give the focus back to its
+    // successor (same data-key) when the dialog closes.
+    const key = document.activeElement && document.activeElement.getAttribute('data-key');
+    const ok = await confirmAction(title, text, okLabel);
+    const back = key && document.querySelector('[data-key="' + CSS.escape(key) + '"]');
+    if (back) back.focus();
+    if (!ok) return;
     try {
       await fn();
       notice(done, true);

@@ -14,6 +14,10 @@
 //!   the last one, at most one every [`BATCH_INTERVAL`] and each object once (its latest state).
 //!   It is fed by the same change stream as the API's watches ([`Coordinator::watch`]). A
 //!   stream that falls behind the change stream gets a new snapshot.
+//!   Each CronJob comes with its schedule in words and its next five fire times in its zone
+//!   ([`schedule_info`]; also `GET /ui/cronjobs/{name}/schedule`), and the stream's `stats`
+//!   carry pods by phase, the pods waiting for a slot (and, for `?job=`, each one's place in
+//!   line), each worker's pods holding a slot, and the task ledger's counter.
 //! - Everything else the dashboard does goes through the API itself (suspend, resume, delete,
 //!   cordon, uncordon, drain, run now, events, logs).
 //!
