@@ -560,6 +560,57 @@ async fn the_dashboard_in_a_headless_browser() {
     assert!(["A", "BUTTON"].contains(&focus[0].as_str().unwrap()), "a control has the focus: {focus}");
     assert_eq!((&focus[2], &focus[3]), (&json!("solid"), &json!("3px")), "a visible focus ring: {focus}");
 
+    // 1,000 more Jobs: the Jobs page takes them live, pages through them and filters them.
+    let client = cluster.client();
+    let manifest = |i: usize| {
+        json!({"apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": format!("batch-{i:04}"), "labels": {"team": if i.is_multiple_of(2) { "even" } else { "odd" }}},
+            "spec": {"suspend": true, "template": {"spec": {"restartPolicy": "Never",
+                "containers": [{"name": "c", "image": "busybox", "command": ["true"]}]}}}})
+    };
+    browser.click(r#"nav a[data-page="jobs"]"#).await;
+    let indexes: Vec<usize> = (0..1000).collect();
+    for chunk in indexes.chunks(50) {
+        futures::future::join_all(chunk.iter().map(|&i| {
+            let (client, job) = (&client, manifest(i));
+            async move { client.create_job(&job).await.unwrap() }
+        }))
+        .await;
+    }
+    let pager_is = |want: &'static str| {
+        format!(
+            "const p = document.querySelector('.pager span'); return p && p.textContent === {want:?} ? p.textContent : null"
+        )
+    };
+    browser
+        .wait_js(
+            "1,002 Jobs in pages",
+            &pager_is("Jobs 1–50 of 1,002 (page 1 of 21)"),
+            Duration::from_secs(30),
+        )
+        .await;
+    assert_eq!(browser.js("return document.querySelectorAll('tr[data-job]').length").await, 50);
+    browser.click(r#"button[data-key="next"]"#).await;
+    browser
+        .wait_js("the second page", &pager_is("Jobs 51–100 of 1,002 (page 2 of 21)"), Duration::from_secs(10))
+        .await;
+    browser.type_into("#f-labels", "team=odd").await;
+    browser
+        .wait_js("a label filter", &pager_is("Jobs 1–50 of 500 (page 1 of 10)"), Duration::from_secs(10))
+        .await;
+    browser.click(r#"#f-status option[value="Suspended"]"#).await;
+    browser
+        .wait_js(
+            "a label and status filter",
+            &pager_is("Jobs 1–50 of 500 (page 1 of 10)"),
+            Duration::from_secs(10),
+        )
+        .await;
+    browser.click(r#"#f-status option[value="Complete"]"#).await;
+    browser
+        .wait_js("no Complete Job of team odd", &pager_is("No Job matches."), Duration::from_secs(10))
+        .await;
+
     // Nothing left 127.0.0.1: the DevTools network log of every page, and this page's own
     // resource timings.
     let urls = browser.network_log().await;
