@@ -952,6 +952,17 @@ mod tests {
     }
 
     #[test]
+    fn the_cookie_is_http_only_strict_and_secure_under_https() {
+        let plain = session_cookie("v", false, 60);
+        assert_eq!(
+            plain.to_str().unwrap(),
+            "drover_session=v; Path=/; HttpOnly; SameSite=Strict; Max-Age=60"
+        );
+        let tls = session_cookie("v", true, 60);
+        assert!(tls.to_str().unwrap().ends_with("; Max-Age=60; Secure"), "{tls:?}");
+    }
+
+    #[test]
     fn form_tokens_are_decoded() {
         assert_eq!(form_token(b"token=a%2Bb+c%3D").as_deref(), Some("a+b c="));
         assert_eq!(form_token(b"x=1&token=abc").as_deref(), Some("abc"));
