@@ -480,7 +480,7 @@ async fn the_dashboard_in_a_headless_browser() {
             "slow",
             "  completions: 4\n  parallelism: 4\n",
             "Never",
-            "echo \"started at $(date +%T)\"; sleep 5",
+            "echo \"started at $(date +%T)\"; sleep 8",
         ),
     );
     browser.click(r#"nav a[data-page="jobs"]"#).await;
