@@ -57,6 +57,8 @@
   }
   const age = (o) => human(now() - ts(o.metadata && o.metadata.creationTimestamp));
   const fmt = (n) => Number(n || 0).toLocaleString('en-US');
+  // A timestamp to the second, in UTC (the API's own form, without the fraction).
+  const isoSec = (t) => (t ? String(t).replace(/\.\d+Z$/, 'Z').replace('T', ' ') : '');
   const cond = (o, type) => ((o.status && o.status.conditions) || []).find((c) => c.type === type && c.status === 'True');
   function status(text, cls) { return el('span', { class: 'status ' + cls, text }); }
 
@@ -487,7 +489,7 @@
       ['Tasks', tasks(j) || 'not a queue Job'],
       ['Queue', sp.queue ? (sp.queue.name + ' at ' + sp.queue.url + ' (' + (sp.queue.handler || 'Exec') + ')') : 'none'],
       ['Labels', Object.entries(j.metadata.labels || {}).map(([k, v]) => k + '=' + v).join(', ')],
-      ['Started', j.status && j.status.startTime ? j.status.startTime + ' (duration ' + duration(j) + ')' : 'not yet'],
+      ['Started', j.status && j.status.startTime ? isoSec(j.status.startTime) + ' (duration ' + duration(j) + ')' : 'not yet'],
     ];
     const pods = [...state.pods.values()].sort((a, b) => ts(a.metadata.creationTimestamp) - ts(b.metadata.creationTimestamp) || a.metadata.name.localeCompare(b.metadata.name));
     const t0 = Math.min(ts(j.status && j.status.startTime) || Infinity, ...pods.map((p) => podTimes(p).start).filter(Number.isFinite));
@@ -519,7 +521,7 @@
       el('dl', { class: 'kv' }, specPairs.map(([k, v]) => [el('dt', { text: k }), el('dd', {}, v)])),
       el('h2', { text: 'Conditions' }),
       table('', ['Type', 'Status', 'Reason', 'Message', 'Last transition'],
-        ((j.status && j.status.conditions) || []).map((x) => el('tr', {}, el('td', { text: x.type }), el('td', { text: x.status }), el('td', { text: x.reason || '' }), el('td', { text: x.message || '' }), el('td', { text: x.lastTransitionTime || '' }))),
+        ((j.status && j.status.conditions) || []).map((x) => el('tr', {}, el('td', { text: x.type }), el('td', { text: x.status }), el('td', { text: x.reason || '' }), el('td', { text: x.message || '' }), el('td', { text: isoSec(x.lastTransitionTime) }))),
         'No condition yet.'),
       el('h2', { text: 'Pods (' + pods.length + ')' }),
       pods.length ? [el('div', { class: 'tl-axis', 'aria-hidden': 'true' }, el('span', { text: Number.isFinite(t0) ? new Date(t0).toLocaleTimeString() : '' }), el('span', { text: human(span) })), timeline]
@@ -606,7 +608,7 @@
             el('div', { class: 'muted', text: (st.active || []).length + ' running' }),
             el('div', { class: 'muted', text: st.lastScheduleTime ? 'last scheduled ' + human(now() - ts(st.lastScheduleTime)) + ' ago' : 'never scheduled' })),
           el('td', {}, runsOf(cj).length ? el('ul', {}, runsOf(cj).map((j) => { const [s, c] = jobStatus(j); return el('li', {}, el('a', { href: '#/jobs/' + encodeURIComponent(j.metadata.name), text: j.metadata.name }), ' ', status(s, c)); })) : el('span', { class: 'muted', text: 'none kept' })),
-          el('td', {}, missed.length ? missed.slice(-3).reverse().map((m) => el('div', { class: 'missed', text: (m.count > 1 ? m.count + '× ' : '') + m.scheduledTime + ': ' + m.reason })) : el('span', { class: 'muted', text: 'none' })),
+          el('td', {}, missed.length ? missed.slice(-3).reverse().map((m) => el('div', { class: 'missed', text: (m.count > 1 ? m.count + '× ' : '') + isoSec(m.scheduledTime) + ': ' + m.reason })) : el('span', { class: 'muted', text: 'none' })),
           el('td', {}, el('div', { class: 'actions' },
             el('button', { type: 'button', 'data-key': 'cj-suspend:' + n, 'data-action': sus ? 'resume' : 'suspend', onclick: () => suspendCron(n, !sus) }, sus ? 'Resume' : 'Suspend'),
             el('button', { type: 'button', 'data-key': 'cj-run:' + n, 'data-action': 'run', onclick: () => runNow(n) }, 'Run now'))));
