@@ -433,8 +433,9 @@ pub(crate) async fn up(args: UpArgs, target: &crate::Target) -> anyhow::Result<E
         _ if https => format!(" --server {url}"),
         _ => String::new(),
     };
+    let login = if target.token().is_some() { " (log in with the API token)" } else { "" };
     eprintln!(
-        "Drover is up: coordinator at {url}, {} worker(s) with {slots} slot(s) each, data in {}.\nTry: drover{client_flags} create -f examples/pi-job.yaml && drover{client_flags} get jobs -w\nPress Ctrl-C to stop.",
+        "Drover is up: coordinator at {url}, {} worker(s) with {slots} slot(s) each, data in {}.\nDashboard: {url}/{login}\nTry: drover{client_flags} create -f examples/pi-job.yaml && drover{client_flags} get jobs -w\nPress Ctrl-C to stop.",
         args.workers,
         args.coordinator.data.display()
     );

@@ -7,6 +7,7 @@
 //! | path | verbs |
 //! |---|---|
 //! | `/healthz`, `/metrics` | GET (the metrics in Prometheus text format) |
+//! | `/`, `/login`, `/logout`, `/ui/…` | the web dashboard ([`crate::dashboard`]) |
 //! | `/version`, `/api`, `/api/v1`, `/apis`, `/apis/{group}`, `/apis/{group}/{version}` | GET: discovery ([`crate::discovery`]) |
 //! | `/openapi/v2`, `/openapi/v3[/{path}]` | GET: the kinds' OpenAPI documents |
 //! | `/apis/batch/v1/namespaces/{ns}/jobs` (and `/apis/batch/v1/jobs`: every namespace) | GET (list, watch), POST |
@@ -42,8 +43,12 @@
 //! strategic merge patch, a JSON patch or a server-side apply (`fieldManager`, `force`)
 //! ([`drover_api::patch`]).
 //!
-//! With a token configured (`Config::token`), every path but `/healthz` needs
-//! `Authorization: Bearer <token>`; otherwise the answer is 401 `Unauthorized`.
+//! With a token configured (`Config::token`), every path but `/healthz` (and the dashboard's
+//! login form and assets) needs `Authorization: Bearer <token>`, or the dashboard's session
+//! cookie, which a request that changes state must back with the CSRF header of its page
+//! ([`crate::dashboard`]); otherwise the answer is 401 `Unauthorized` (403 `Forbidden` for the
+//! cookie without its CSRF guard). Without a token, a request that changes state and whose
+//! `Origin` names another site is refused with 403.
 //!
 //! Without a token, the API answers only requests addressed to this machine: their `Host` must
 //! be a loopback name (`localhost`, `127.0.0.1`, `[::1]`, …), the address the connection came in
@@ -156,6 +161,7 @@ pub fn router(coordinator: Coordinator) -> Router {
         .route(&WORKERS.object_path("{name}/heartbeat"), post(heartbeat))
         .route(&WORKERS.object_path("{name}/assignments"), get(assignments))
         .merge(crate::openapi::routes())
+        .merge(crate::dashboard::routes())
         .method_not_allowed_fallback(|method: axum::http::Method, uri: axum::http::Uri| async move {
             ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -316,34 +322,30 @@ async fn metrics(State(c): State<Coordinator>) -> ApiResult<Response> {
     Ok(([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], text).into_response())
 }
 
-/// With a token configured, every call but `/healthz` must carry it as `Authorization: Bearer`.
-/// The comparison takes the same time wherever the tokens differ.
+/// With a token configured, every call but `/healthz` and the login form must carry it as
+/// `Authorization: Bearer`, or the dashboard's session cookie (with its CSRF guard for anything
+/// but GET and HEAD): [`crate::dashboard::access`] decides. The comparison takes the same time
+/// wherever the tokens differ.
 async fn authenticate(
     State(c): State<Coordinator>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let Some(expected) = c.config.token.as_ref().map(drover_api::meta::Secret::expose) else {
-        return next.run(req).await;
-    };
-    if req.uri().path() == "/healthz" {
-        return next.run(req).await;
+    let token = c.config.token.as_ref().map(drover_api::meta::Secret::expose);
+    let access =
+        crate::dashboard::access(req.method(), req.uri().path(), req.headers(), token, now().timestamp());
+    match access {
+        crate::dashboard::Access::Allow => next.run(req).await,
+        crate::dashboard::Access::Unauthorized(message) => {
+            ApiError::new(StatusCode::UNAUTHORIZED, "Unauthorized", message).into_response()
+        }
+        crate::dashboard::Access::Forbidden(message) => {
+            ApiError::new(StatusCode::FORBIDDEN, "Forbidden", message).into_response()
+        }
+        crate::dashboard::Access::Login => {
+            (StatusCode::SEE_OTHER, [(header::LOCATION, "/login")]).into_response()
+        }
     }
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
-        return next.run(req).await;
-    }
-    let message = if presented.is_empty() {
-        "Unauthorized: this coordinator requires a bearer token; pass --token or set DROVER_TOKEN"
-    } else {
-        "Unauthorized: the token is not valid"
-    };
-    ApiError::new(StatusCode::UNAUTHORIZED, "Unauthorized", message).into_response()
 }
 
 /// The most of a JSON reply [`redact_passwords`] reads (a list of every object, at worst).
@@ -478,11 +480,11 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(code: StatusCode, reason: &'static str, message: impl Into<String>) -> ApiError {
+    pub(crate) fn new(code: StatusCode, reason: &'static str, message: impl Into<String>) -> ApiError {
         ApiError { code, reason, message: message.into(), causes: Vec::new(), about: None }
     }
 
-    fn not_found(kind: &str, name: &str) -> ApiError {
+    pub(crate) fn not_found(kind: &str, name: &str) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "NotFound", format!("{kind} {name:?} not found"))
     }
 

@@ -15,6 +15,8 @@
 //! - [`events`]: removes events older than [`Config::event_ttl`].
 //! - [`metrics`]: `GET /metrics` in Prometheus' text format.
 //! - [`api`]: the axum router. Only this module knows HTTP paths and status codes.
+//! - [`dashboard`]: the web dashboard at `/` (embedded HTML, CSS and JS), its login, session
+//!   cookie and CSRF rules, and its server-sent event stream of batched changes.
 //! - [`openapi`]: `/openapi/v2` and `/openapi/v3…`, the documents of `drover_api::openapi`
 //!   (`openapi::routes()`, merged into the router).
 //! - [`serve`]: the connection loop: a cap on open connections, a header-read timeout, graceful
@@ -27,6 +29,7 @@
 pub mod api;
 pub mod controller;
 pub mod cronjobs;
+pub mod dashboard;
 pub mod discovery;
 pub mod events;
 pub mod metrics;

@@ -1,7 +1,7 @@
 //! The coordinator's HTTP surface through `drover_coordinator::run` on a real 127.0.0.1:0
 //! listener: the DNS-rebinding guard, slow and half-sent requests, the connection cap, bodies
 //! that are not JSON, Kubernetes protobuf bodies, log appends, the data directory's
-//! permissions, and HTTPS.
+//! permissions, HTTPS, and the dashboard's login, session cookie, CSRF guard and event stream.
 
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt as _;
@@ -334,8 +334,11 @@ async fn a_body_without_content_type_is_json_unless_a_browser_sent_it() {
     let (code, answer) = raw(s.addr, &post("no-type", "")).await;
     assert_eq!(code, 201, "{answer}");
     // A page in a browser can send a body without a Content-Type across sites, with no
-    // preflight; the browser adds its Origin, and the request is refused.
+    // preflight; the browser adds its Origin, and the request is refused: 403 as a request
+    // from another site that changes state, and 415 from this site's own pages.
     let (code, answer) = raw(s.addr, &post("from-a-page", "Origin: https://evil.example\r\n")).await;
+    assert_eq!(code, 403, "{answer}");
+    let (code, answer) = raw(s.addr, &post("from-a-page", "Origin: http://localhost\r\n")).await;
     assert_eq!(code, 415, "{answer}");
     s.stop().await;
 }
@@ -618,5 +621,265 @@ async fn kubernetes_protobuf_bodies_are_read_as_json() {
     let (code, answer) = post("/apis/batch/v1/namespaces/default/jobs", unknown).await;
     assert_eq!(code, 400, "{answer}");
     assert!(answer.contains("unknown field 9 in k8s.io.apimachinery.pkg.runtime.Unknown"), "{answer}");
+    s.stop().await;
+}
+
+// === the dashboard ===
+
+const DASH_TOKEN: &str = "dash-T0ken-never-shown";
+
+/// A reqwest client that follows no redirect.
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+/// Logs in with `token` and returns the session cookie (`name=value`) and the page's CSRF value.
+async fn log_in(s: &Served, token: &str) -> (String, String) {
+    let http = browser();
+    let res = http
+        .post(format!("{}/login", s.url()))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("origin", s.url())
+        .body(format!("token={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 303);
+    assert_eq!(res.headers()["location"], "/");
+    let set = res.headers()["set-cookie"].to_str().unwrap().to_string();
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=43200"] {
+        assert!(set.contains(attr), "{attr} in {set}");
+    }
+    assert!(!set.contains("Secure"), "plain HTTP: no Secure flag: {set}");
+    assert!(!set.contains(token), "the token is not in the cookie: {set}");
+    let cookie = set.split(';').next().unwrap().to_string();
+    let page = http.get(format!("{}/", s.url())).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_string();
+    assert!(csp.contains("default-src 'self'") && csp.contains("connect-src 'self'"), "{csp}");
+    let html = page.text().await.unwrap();
+    assert!(!html.contains(token), "the token is not in the page");
+    let csrf = html
+        .split(r#"name="drover-csrf" content=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the page carries its CSRF value")
+        .to_string();
+    assert_eq!(csrf.len(), 64, "{csrf}");
+    (cookie, csrf)
+}
+
+#[tokio::test]
+async fn the_dashboard_needs_a_login_and_the_wrong_token_gets_the_form_and_no_data() {
+    let s =
+        Served::start(Config { token: drover_api::meta::Secret::new(DASH_TOKEN), ..Config::default() }).await;
+    let http = browser();
+    // Without a session: the dashboard redirects to the form, the data and the stream are 401.
+    let res = http.get(format!("{}/", s.url())).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 303);
+    assert_eq!(res.headers()["location"], "/login");
+    for path in ["/ui/events", "/apis/batch/v1/jobs", "/ui/cronjobs/x/schedule"] {
+        let res = http.get(format!("{}{path}", s.url())).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 401, "{path}");
+    }
+    // The form and the assets are public, and hold no data.
+    let form = http.get(format!("{}/login", s.url())).send().await.unwrap();
+    assert_eq!(form.status().as_u16(), 200);
+    let form = form.text().await.unwrap();
+    assert!(form.contains(r#"<form method="post" action="/login""#), "{form}");
+    for asset in ["/ui/app.js", "/ui/app.css"] {
+        let res = http.get(format!("{}{asset}", s.url())).send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 200, "{asset}");
+    }
+    // A wrong token: 401, the form again, saying so, without repeating what was typed.
+    let res = http
+        .post(format!("{}/login", s.url()))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("token=guessed-wrong")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 401);
+    assert!(res.headers().get("set-cookie").is_none(), "no session");
+    let page = res.text().await.unwrap();
+    assert!(page.contains("The token is not valid."), "{page}");
+    assert!(!page.contains("guessed-wrong") && !page.contains(DASH_TOKEN), "{page}");
+    // A login posted by another site is refused even with the right token.
+    let res = http
+        .post(format!("{}/login", s.url()))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("origin", "https://evil.example")
+        .body(format!("token={DASH_TOKEN}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 403);
+    assert!(res.headers().get("set-cookie").is_none());
+    // A forged or foreign cookie is no session.
+    let res = http
+        .get(format!("{}/apis/batch/v1/jobs", s.url()))
+        .header("cookie", "drover_session=1700000000.00000000000000000000000000000000.abcd")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 401);
+    s.stop().await;
+}
+
+async fn worker(client: &Client, name: &str) -> drover_api::Worker {
+    client.list_workers("").await.unwrap().into_iter().find(|w| w.metadata.name == name).unwrap()
+}
+
+#[tokio::test]
+async fn the_session_cookie_changes_state_only_with_the_csrf_header_of_its_page() {
+    let s =
+        Served::start(Config { token: drover_api::meta::Secret::new(DASH_TOKEN), ..Config::default() }).await;
+    let bearer = Client::new(&s.url()).with_token(Some(DASH_TOKEN));
+    let registration = Registration {
+        name: "w1".into(),
+        slots: 1,
+        version: "test".into(),
+        incarnation: "i-w1".into(),
+        hostname: None,
+    };
+    bearer.register_worker(&registration).await.unwrap();
+
+    let (cookie, csrf) = log_in(&s, DASH_TOKEN).await;
+    let http = browser();
+    let cordon = format!("{}/apis/drover.dev/v1/workers/w1/cordon", s.url());
+    // Reads with the cookie alone.
+    let res = http
+        .get(format!("{}/apis/drover.dev/v1/workers", s.url()))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    // A state change with the cookie alone (what a forged cross-site form would send): 403.
+    for (what, headers) in [
+        ("no CSRF header", vec![("origin", s.url())]),
+        ("a wrong CSRF header", vec![("x-drover-csrf", "0".repeat(64)), ("origin", s.url())]),
+        (
+            "another site's Origin",
+            vec![("x-drover-csrf", csrf.clone()), ("origin", "https://evil.example".into())],
+        ),
+        (
+            "a cross-site fetch",
+            vec![("x-drover-csrf", csrf.clone()), ("sec-fetch-site", "cross-site".into())],
+        ),
+    ] {
+        let mut req = http.post(&cordon).header("cookie", &cookie);
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status().as_u16(), 403, "{what}");
+        let body = res.text().await.unwrap();
+        assert!(body.contains(r#""kind":"Status""#) && !body.contains(DASH_TOKEN), "{what}: {body}");
+    }
+    assert!(!worker(&bearer, "w1").await.spec.unschedulable, "nothing was cordoned");
+    // With the page's CSRF value from its own origin: done.
+    let res = http
+        .post(&cordon)
+        .header("cookie", &cookie)
+        .header("x-drover-csrf", &csrf)
+        .header("origin", s.url())
+        .header("sec-fetch-site", "same-origin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200, "{}", res.text().await.unwrap());
+    assert!(worker(&bearer, "w1").await.spec.unschedulable);
+    // Another session's CSRF value does not fit this one.
+    let (other_cookie, _) = log_in(&s, DASH_TOKEN).await;
+    let res = http
+        .post(format!("{}/apis/drover.dev/v1/workers/w1/uncordon", s.url()))
+        .header("cookie", &other_cookie)
+        .header("x-drover-csrf", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 403);
+    // Logging out clears the cookie.
+    let res = http.post(format!("{}/logout", s.url())).header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 303);
+    assert!(res.headers()["set-cookie"].to_str().unwrap().contains("Max-Age=0"));
+    s.stop().await;
+}
+
+/// Reads server-sent events from `res` until `until` is past; returns (event, data) pairs.
+async fn read_events(res: reqwest::Response, until: Instant) -> Vec<(String, serde_json::Value)> {
+    use futures::StreamExt as _;
+    let mut body = res.bytes_stream();
+    let mut text = String::new();
+    let mut out = Vec::new();
+    while let Ok(Some(Ok(chunk))) = tokio::time::timeout_at(until.into(), body.next()).await {
+        text.push_str(std::str::from_utf8(&chunk).unwrap());
+        while let Some(end) = text.find("\n\n") {
+            let block: String = text.drain(..end + 2).collect();
+            let mut event = String::new();
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(e) = line.strip_prefix("event: ") {
+                    event = e.to_string();
+                } else if let Some(d) = line.strip_prefix("data: ") {
+                    data.push_str(d);
+                }
+            }
+            if !event.is_empty() {
+                out.push((event, serde_json::from_str(&data).unwrap()));
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_stream_sends_a_snapshot_then_batches_of_the_latest_changes() {
+    let s = Served::start(Config::default()).await;
+    let client = Client::new(&s.url());
+    let job = |name: &str| {
+        serde_json::json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
+            "spec": {"suspend": true, "template": {"spec": {"restartPolicy": "Never",
+            "containers": [{"name": "c", "image": "busybox", "command": ["true"]}]}}}})
+    };
+    client.create_job(&job("before")).await.unwrap();
+    let res = browser().get(format!("{}/ui/events", s.url())).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(res.headers()["content-type"], "text/event-stream");
+    // 200 Jobs created one after another, as fast as the API takes them.
+    let started = Instant::now();
+    for i in 0..200 {
+        client.create_job(&job(&format!("j{i:03}"))).await.unwrap();
+    }
+    let writing = started.elapsed();
+    let events = read_events(res, Instant::now() + Duration::from_millis(1500)).await;
+    let (first, snapshot) = &events[0];
+    assert_eq!(first, "snapshot");
+    let names: Vec<&str> = snapshot["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"before"), "{names:?}");
+    // Each Job is in the snapshot (made before the stream subscribed) or in a batch.
+    let mut seen: std::collections::BTreeSet<String> = names.iter().map(|n| n.to_string()).collect();
+    let batches: Vec<_> = events.iter().skip(1).filter(|(e, _)| e == "batch").collect();
+    for (_, batch) in &batches {
+        for change in batch["changes"].as_array().unwrap() {
+            if change["k"] == "Job" {
+                seen.insert(change["n"].as_str().unwrap().to_string());
+            }
+        }
+    }
+    for i in 0..200 {
+        assert!(seen.contains(&format!("j{i:03}")), "j{i:03} reached the stream");
+    }
+    eprintln!("{} batches for 200 Jobs written in {writing:?}", batches.len());
+    // Batched: at most one batch per 250 ms of writing, plus the ones after it.
+    let most = (writing.as_millis() / 250) as usize + 8;
+    assert!(batches.len() <= most, "{} batches for {writing:?} of writes", batches.len());
+    assert!(batches.len() < 100, "not one event per change: {}", batches.len());
     s.stop().await;
 }
