@@ -4,8 +4,10 @@
 //! then checks the guarantees every Indexed plan keeps (INV-9 among them).
 //!
 //! Not covered here (later steps of issue 14): S52–S54 (backoffLimitPerIndex, maxFailedIndexes,
-//! FailIndex), S58 (successPolicy), and the runtime's side of S44 (naming and decorating the
-//! created pods: `apply_completion_index` is tested below, the controller does not call it yet).
+//! FailIndex) and S58 (successPolicy). The runtime's side of S44 (the coordinator's controller
+//! names and decorates each created pod with `apply_completion_index`, tested below) is tested
+//! in drover-coordinator's `tests/controller.rs` and end to end in the top-level
+//! `tests/indexed.rs`.
 
 mod common;
 
