@@ -158,7 +158,7 @@ async fn a_coordinator_killed_mid_job_keeps_completed_indexes_exact() {
     let mut c = Cluster::start("indexed-crash", &[]);
     c.add_worker("w1", 4, &[]).await;
     let runs = c.dir.0.join("runs");
-    let script = format!("sleep 0.3; echo $JOB_COMPLETION_INDEX >> {}", runs.display());
+    let script = format!("sleep 0.5; echo $JOB_COMPLETION_INDEX >> {}", runs.display());
     c.create(
         "crash",
         &job_yaml(
@@ -174,6 +174,7 @@ async fn a_coordinator_killed_mid_job_keeps_completed_indexes_exact() {
     // Two kills: one after a few indexes, one past the middle.
     for threshold in [3, 9] {
         let before = c.wait_job("crash", SECS(60), |j| j.status.succeeded >= threshold).await;
+        assert!(!before.is_finished(), "the kill must come mid-Job: {before:#?}");
         let before = completed(&before);
         c.restart_coordinator_hard();
         let after = c.client().get_job("crash").await;
@@ -202,5 +203,6 @@ async fn a_coordinator_killed_mid_job_keeps_completed_indexes_exact() {
     let pods = c.pods_of("crash").await;
     let succeeded = pods.iter().filter(|p| p.status.phase == "Succeeded").count();
     assert_eq!(succeeded, COMPLETIONS as usize, "one succeeded pod per index");
+    assert_eq!(pods.len(), COMPLETIONS as usize, "no pod created for an index that had succeeded");
     assert!(max_overlap(&pods) <= 3, "never more than parallelism");
 }
