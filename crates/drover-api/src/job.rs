@@ -57,8 +57,9 @@ pub struct JobSpec {
     /// True stops the Job's pods and creates none until it is false again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suspend: Option<bool>,
-    /// `NonIndexed` (the default) or `Indexed`. Indexed mode is not implemented yet and is
-    /// rejected on create.
+    /// `NonIndexed` (the default) or `Indexed`: each pod then has a completion index, from 0 to
+    /// `completions - 1`, in its `JOB_COMPLETION_INDEX` variable, and the Job is complete when
+    /// every index has succeeded (`status.completedIndexes`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completion_mode: Option<String>,
     /// `TerminatingOrFailed` (the default) or `Failed` (the default, and the only value, with a

@@ -71,7 +71,8 @@ pub struct PodSpec {
     /// The worker the pod is bound to. Empty while unscheduled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_name: Option<String>,
-    /// The hostname the pod would have. Accepted for compatibility; not applied.
+    /// The pod's host name: its process gets it in `HOSTNAME` (unless its `env` sets that), but
+    /// runs under its worker's own host name. An Indexed Job's pods have `<job>-<index>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
     /// Drover extension, set by the Job controller from the Job's `spec.queue`: where the pod

@@ -37,6 +37,13 @@ pub const LABEL_VALUE_MAX_LEN: usize = 63;
 pub const JOB_NAME_MAX_LEN: usize = LABEL_VALUE_MAX_LEN;
 /// The largest total size of an object's annotations, keys and values together, in bytes.
 pub const ANNOTATIONS_MAX_BYTES: usize = 256 * 1024;
+/// `spec.completionMode` of a Job whose pods are interchangeable (the default).
+pub const COMPLETION_MODE_NON_INDEXED: &str = "NonIndexed";
+/// `spec.completionMode` of a Job whose pods each have a completion index (VAL-3).
+pub const COMPLETION_MODE_INDEXED: &str = "Indexed";
+/// The largest `parallelism` of an Indexed Job (Kubernetes' `maxParallelismForIndexedJob`),
+/// which caps the length of `status.completedIndexes`.
+pub const INDEXED_JOB_MAX_PARALLELISM: i32 = 100_000;
 /// The most rules a `podFailurePolicy` may have (VAL-5).
 pub const POD_FAILURE_POLICY_MAX_RULES: usize = 20;
 /// The most exit codes an `onExitCodes` requirement may list (VAL-5).
@@ -321,10 +328,12 @@ pub fn invalid_message<E: fmt::Display>(kind: &str, name: &str, errors: &[E]) ->
 /// Validates a Job on create, as the user submitted it (before defaults are applied), and
 /// reports every error found.
 ///
-/// Covers semantics.md VAL-1 (non-negative counts), VAL-2 (restartPolicy), VAL-3 (completionMode;
-/// `Indexed` is not implemented yet and is refused), VAL-5 (podFailurePolicy; `FailIndex` needs
-/// Indexed Jobs and is refused), VAL-7 (podReplacementPolicy), VAL-8 (selector), VAL-9 (names, at
-/// most 63 characters), VAL-10 (label syntax), plus the pod-template rules Drover relies on:
+/// Covers semantics.md VAL-1 (non-negative counts), VAL-2 (restartPolicy), VAL-3 (completionMode:
+/// `Indexed` needs `completions` and at most 100000 `parallelism`), VAL-5 (podFailurePolicy;
+/// `FailIndex` needs `backoffLimitPerIndex`, which Drover does not implement yet, and is
+/// refused), VAL-7 (podReplacementPolicy), VAL-8 (selector), VAL-9 (names, at most 63
+/// characters; an Indexed Job's `<name>-<completions-1>` a DNS label), VAL-10 (label syntax),
+/// plus the pod-template rules Drover relies on:
 /// exactly one container, with a name and something to run.
 ///
 /// # Errors
@@ -335,7 +344,26 @@ pub fn validate_job(job: &Job) -> Result<(), ValidationErrors> {
     errs.extend(validate_type_meta(&job.api_version, &job.kind, job::API_VERSION, job::KIND));
     errs.extend(validate_object_meta(&job.metadata, "metadata", JOB_NAME_MAX_LEN));
     errs.extend(validate_job_spec(job));
+    errs.extend(validate_indexed_host_names(job));
     ValidationErrors(errs).into_result()
+}
+
+/// VAL-9 for Indexed Jobs (Kubernetes' `ValidateJob`): the pod of the highest index gets the
+/// hostname `<name>-<completions-1>`, which must be a DNS-1123 label, or no pod could be created.
+fn validate_indexed_host_names(job: &Job) -> Option<FieldError> {
+    if job.spec.completion_mode.as_deref() != Some(COMPLETION_MODE_INDEXED) {
+        return None;
+    }
+    let completions = job.spec.completions.filter(|c| *c > 0)?;
+    let host = format!("{}-{}", job.metadata.name, completions - 1);
+    if check_dns1123_label(&host).is_empty() {
+        return None;
+    }
+    Some(FieldError::invalid(
+        "metadata.name",
+        job.metadata.name.as_str(),
+        format!("will not able to create pod with invalid DNS label: {host}"),
+    ))
 }
 
 fn validate_job_spec(job: &Job) -> Vec<FieldError> {
@@ -347,14 +375,26 @@ fn validate_job_spec(job: &Job) -> Vec<FieldError> {
     non_negative(&mut errs, "spec.activeDeadlineSeconds", spec.active_deadline_seconds);
     non_negative(&mut errs, "spec.backoffLimit", spec.backoff_limit.map(i64::from));
     non_negative(&mut errs, "spec.ttlSecondsAfterFinished", spec.ttl_seconds_after_finished.map(i64::from));
-    // VAL-3.
+    // VAL-3, in Kubernetes' words (validateJobSpec).
     match spec.completion_mode.as_deref() {
-        None | Some("NonIndexed") => {}
-        Some("Indexed") => errs.push(FieldError::forbidden(
+        None | Some(COMPLETION_MODE_NON_INDEXED) => {}
+        Some(COMPLETION_MODE_INDEXED) => {
+            if spec.completions.is_none() {
+                errs.push(FieldError::required("spec.completions", "when completion mode is Indexed"));
+            }
+            if let Some(p) = spec.parallelism.filter(|p| *p > INDEXED_JOB_MAX_PARALLELISM) {
+                errs.push(FieldError::invalid(
+                    "spec.parallelism",
+                    &p,
+                    format!("must be less than or equal to {INDEXED_JOB_MAX_PARALLELISM} when completion mode is Indexed"),
+                ));
+            }
+        }
+        Some(other) => errs.push(FieldError::not_supported(
             "spec.completionMode",
-            "Indexed completion mode is not supported yet; use \"NonIndexed\"",
+            other,
+            &[COMPLETION_MODE_NON_INDEXED, COMPLETION_MODE_INDEXED],
         )),
-        Some(other) => errs.push(FieldError::not_supported("spec.completionMode", other, &["NonIndexed"])),
     }
     // VAL-1, VAL-3, VAL-4: backoffLimitPerIndex and maxFailedIndexes.
     errs.extend(validate_per_index(spec));

@@ -372,7 +372,7 @@ spec:
   backoffLimit: -3
   activeDeadlineSeconds: -4
   ttlSecondsAfterFinished: -5
-  completionMode: Indexed
+  completionMode: Sparse
   podReplacementPolicy: Sometimes
   template:
     spec:
@@ -394,8 +394,8 @@ spec:
             "spec.activeDeadlineSeconds: Invalid value: -4: must be greater than or equal to 0",
             "spec.backoffLimit: Invalid value: -3: must be greater than or equal to 0",
             "spec.ttlSecondsAfterFinished: Invalid value: -5: must be greater than or equal to 0",
-            "spec.completionMode: Forbidden: Indexed completion mode is not supported yet; use \
-             \"NonIndexed\"",
+            "spec.completionMode: Unsupported value: \"Sparse\": supported values: \"NonIndexed\", \
+             \"Indexed\"",
             "spec.podReplacementPolicy: Unsupported value: \"Sometimes\": supported values: \
              \"TerminatingOrFailed\", \"Failed\"",
             "spec.template.spec.restartPolicy: Required value: valid values: \"OnFailure\", \"Never\"",

@@ -112,19 +112,115 @@ fn completion_mode() {
     let mut job = pi();
     job.spec.completion_mode = Some("NonIndexed".into());
     assert!(validate_job(&job).is_ok());
-    job.spec.completion_mode = Some("Indexed".into());
-    let errors = validate_job(&job).unwrap_err();
-    assert_eq!(errors.0[0].kind, FieldErrorKind::Forbidden);
-    assert_eq!(
-        errors.to_string(),
-        "spec.completionMode: Forbidden: Indexed completion mode is not supported yet; use \
-         \"NonIndexed\""
-    );
     job.spec.completion_mode = Some("Sparse".into());
     assert_eq!(
         messages(&job),
-        ["spec.completionMode: Unsupported value: \"Sparse\": supported values: \"NonIndexed\""]
+        ["spec.completionMode: Unsupported value: \"Sparse\": supported values: \"NonIndexed\", \
+          \"Indexed\""]
     );
+}
+
+/// The docs' "Indexed Job for Parallel Processing with Static Work Assignment" shape: pi with
+/// `completionMode: Indexed`, `completions: 5`, `parallelism: 3`.
+fn indexed() -> Job {
+    let mut job = pi();
+    job.metadata.name = "indexed-job".into();
+    job.spec.completion_mode = Some("Indexed".into());
+    job.spec.completions = Some(5);
+    job.spec.parallelism = Some(3);
+    job
+}
+
+/// VAL-3 and VAL-9 for Indexed Jobs, with Kubernetes' messages (`validateJobSpec` and
+/// `ValidateJob` in pkg/apis/batch/validation).
+#[test]
+fn indexed_completion_mode() {
+    type Edit = fn(&mut Job);
+    let cases: &[(&str, Edit, &[&str])] = &[
+        ("the docs' shape", |_| {}, &[]),
+        ("valid after defaults", |job| job.apply_defaults(), &[]),
+        ("completions 0", |job| job.spec.completions = Some(0), &[]),
+        ("parallelism unset", |job| job.spec.parallelism = None, &[]),
+        ("parallelism 0", |job| job.spec.parallelism = Some(0), &[]),
+        ("parallelism at the limit", |job| job.spec.parallelism = Some(100_000), &[]),
+        (
+            // Kubernetes does not bound completions for Indexed Jobs (only, with
+            // backoffLimitPerIndex, the parallelism of Jobs above 100000 completions).
+            "completions above 100000",
+            |job| job.spec.completions = Some(1_000_000),
+            &[],
+        ),
+        (
+            "completions missing",
+            |job| job.spec.completions = None,
+            &["spec.completions: Required value: when completion mode is Indexed"],
+        ),
+        (
+            "parallelism over the limit",
+            |job| job.spec.parallelism = Some(100_001),
+            &["spec.parallelism: Invalid value: 100001: must be less than or equal to 100000 when \
+               completion mode is Indexed"],
+        ),
+        (
+            "negative completions",
+            |job| job.spec.completions = Some(-1),
+            &["spec.completions: Invalid value: -1: must be greater than or equal to 0"],
+        ),
+        (
+            "the last pod's hostname is not a DNS label",
+            |job| job.metadata.name = "a".repeat(62),
+            &[
+                "metadata.name: Invalid value: \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\": \
+               will not able to create pod with invalid DNS label: \
+               aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-4",
+            ],
+        ),
+        (
+            "a name that fits with index 4 but not with index 10",
+            |job| {
+                job.metadata.name = "b".repeat(61);
+                job.spec.completions = Some(11);
+            },
+            &[
+                "metadata.name: Invalid value: \"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\": \
+               will not able to create pod with invalid DNS label: \
+               bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-10",
+            ],
+        ),
+        (
+            "the same name fits with 10 completions (index 9)",
+            |job| {
+                job.metadata.name = "b".repeat(61);
+                job.spec.completions = Some(10);
+            },
+            &[],
+        ),
+        (
+            // A dot is allowed in a Job name (a DNS subdomain) but not in a hostname.
+            "a dotted name",
+            |job| job.metadata.name = "indexed.job".into(),
+            &["metadata.name: Invalid value: \"indexed.job\": will not able to create pod with \
+               invalid DNS label: indexed.job-4"],
+        ),
+        (
+            "a dotted name with no completions creates no pod",
+            |job| {
+                job.metadata.name = "indexed.job".into();
+                job.spec.completions = Some(0);
+            },
+            &[],
+        ),
+    ];
+    for (name, edit, want) in cases {
+        let mut job = indexed();
+        edit(&mut job);
+        assert_eq!(messages(&job), *want, "{name}");
+    }
+    // A NonIndexed Job's name is not checked as a hostname.
+    let mut job = indexed();
+    job.spec.completion_mode = None;
+    job.metadata.name = "indexed.job".into();
+    assert_eq!(messages(&job), Vec::<String>::new());
 }
 
 #[test]

@@ -567,7 +567,12 @@ fn kind(resource: &str) -> anyhow::Result<(Kind, Option<String>)> {
 
 #[derive(Debug, Clone, Copy)]
 enum Output {
-    Table { wide: bool, tasks: bool },
+    /// `extra`: show the kind's optional column without `-o wide` (TASKS for Jobs, INDEX for
+    /// pods).
+    Table {
+        wide: bool,
+        extra: bool,
+    },
     Json,
     Yaml,
     Name,
@@ -575,8 +580,8 @@ enum Output {
 
 fn output(o: &Option<String>) -> anyhow::Result<Output> {
     Ok(match o.as_deref() {
-        None => Output::Table { wide: false, tasks: false },
-        Some("wide") => Output::Table { wide: true, tasks: false },
+        None => Output::Table { wide: false, extra: false },
+        Some("wide") => Output::Table { wide: true, extra: false },
         Some("json") => Output::Json,
         Some("yaml") => Output::Yaml,
         Some("name") => Output::Name,
@@ -656,11 +661,13 @@ trait Printable: Serialize + serde::de::DeserializeOwned + Clone + 'static {
     /// The resource as `Error from server (NotFound)` names it.
     const RESOURCE: &'static str;
     fn name(&self) -> &str;
-    /// `tasks`: the Jobs listed include queue Jobs, so TASKS is shown without `-o wide`.
-    fn headers(wide: bool, tasks: bool) -> Vec<&'static str>;
-    fn row(&self, wide: bool, tasks: bool, pods: &[Pod]) -> Vec<String>;
-    /// True when the default table should show task counts for these items.
-    fn has_tasks(_items: &[Self]) -> bool {
+    /// `extra`: the kind's optional column is shown without `-o wide` (see
+    /// [`Printable::wants_extra`]).
+    fn headers(wide: bool, extra: bool) -> Vec<&'static str>;
+    fn row(&self, wide: bool, extra: bool, pods: &[Pod]) -> Vec<String>;
+    /// True when the default table should show the kind's optional column for these items:
+    /// TASKS when queue Jobs are listed, INDEX when pods of an Indexed Job are.
+    fn wants_extra(_items: &[Self]) -> bool {
         false
     }
 }
@@ -677,7 +684,7 @@ impl Printable for Job {
     fn row(&self, wide: bool, tasks: bool, _: &[Pod]) -> Vec<String> {
         print::job_row(self, wide, tasks)
     }
-    fn has_tasks(items: &[Self]) -> bool {
+    fn wants_extra(items: &[Self]) -> bool {
         items.iter().any(|j| j.spec.queue.is_some())
     }
 }
@@ -702,11 +709,14 @@ impl Printable for Pod {
     fn name(&self) -> &str {
         &self.metadata.name
     }
-    fn headers(wide: bool, _tasks: bool) -> Vec<&'static str> {
-        print::pod_headers(wide)
+    fn headers(wide: bool, index: bool) -> Vec<&'static str> {
+        print::pod_headers(wide, index)
     }
-    fn row(&self, wide: bool, _tasks: bool, _: &[Pod]) -> Vec<String> {
-        print::pod_row(self, wide)
+    fn row(&self, wide: bool, index: bool, _: &[Pod]) -> Vec<String> {
+        print::pod_row(self, wide, index)
+    }
+    fn wants_extra(items: &[Self]) -> bool {
+        print::any_pod_index(items)
     }
 }
 
@@ -772,7 +782,7 @@ async fn get_kind<T: Printable>(
     // columns are fixed before the Jobs it will show exist.
     let out = &match *out {
         Output::Table { wide: false, .. } if resource == "jobs" && args.watch => {
-            Output::Table { wide: false, tasks: true }
+            Output::Table { wide: false, extra: true }
         }
         other => other,
     };
@@ -806,7 +816,7 @@ async fn get_kind<T: Printable>(
     }
     let single = names.len() == 1 && items.len() == 1;
     let out = &match *out {
-        Output::Table { wide: false, .. } => Output::Table { wide: false, tasks: T::has_tasks(&items) },
+        Output::Table { wide: false, .. } => Output::Table { wide: false, extra: T::wants_extra(&items) },
         other => other,
     };
     let structured = matches!(out, Output::Json | Output::Yaml);
@@ -829,10 +839,10 @@ fn render<T: Printable>(
     single: bool,
 ) -> anyhow::Result<String> {
     Ok(match out {
-        Output::Table { wide, tasks } => {
-            let mut t = Table::new(T::headers(*wide, *tasks));
+        Output::Table { wide, extra } => {
+            let mut t = Table::new(T::headers(*wide, *extra));
             for i in items {
-                t.push(i.row(*wide, *tasks, pods));
+                t.push(i.row(*wide, *extra, pods));
             }
             t.render(headers)
         }

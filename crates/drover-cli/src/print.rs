@@ -52,12 +52,12 @@ fn age(t: Option<drover_api::Time>) -> String {
     table::age(t, Utc::now())
 }
 
-/// kubectl's Job columns; `-o wide` adds TASKS, CONTAINERS, IMAGES and SELECTOR, and `tasks`
-/// (queue Jobs listed) adds TASKS to the default ones.
+/// kubectl's Job columns; `-o wide` adds TASKS, COMPLETED INDEXES, CONTAINERS, IMAGES and
+/// SELECTOR, and `tasks` (queue Jobs listed) adds TASKS to the default ones.
 pub(crate) fn job_headers(wide: bool, tasks: bool) -> Vec<&'static str> {
     let mut h = vec!["NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"];
     if wide {
-        h.extend(["TASKS", "CONTAINERS", "IMAGES", "SELECTOR"]);
+        h.extend(["TASKS", "COMPLETED INDEXES", "CONTAINERS", "IMAGES", "SELECTOR"]);
     } else if tasks {
         h.push("TASKS");
     }
@@ -77,11 +77,41 @@ pub(crate) fn tasks(job: &Job) -> String {
     }
 }
 
-/// kube-apiserver's Job cells (the server's Table has the same), with Drover's TASKS after AGE.
+/// The longest list of indexes `describe job` and `get jobs -o wide` print before they cut it
+/// (at the next comma, then `...`), as kubectl's `describe` does.
+const INDEXES_SOFT_LIMIT: usize = 50;
+
+/// kubectl's `capIndexesListOrNone`: `<none>` when empty, else the list cut after the first
+/// comma at or past `soft_limit` characters, with `...`.
+pub(crate) fn cap_indexes(indexes: Option<&str>, soft_limit: usize) -> String {
+    let indexes = indexes.unwrap_or("");
+    if indexes.is_empty() {
+        return "<none>".into();
+    }
+    // The interval form is ASCII, so byte offsets are character boundaries.
+    match indexes.bytes().skip(soft_limit).position(|b| b == b',') {
+        Some(at) => format!("{}...", &indexes[..=soft_limit + at]),
+        None => indexes.to_string(),
+    }
+}
+
+/// The COMPLETED INDEXES column of `get jobs -o wide`: an Indexed Job's `completedIndexes`
+/// (`<none>` before the first), or `-` for a NonIndexed Job.
+pub(crate) fn completed_indexes(job: &Job) -> String {
+    if job.spec.completion_mode.as_deref() == Some("Indexed") {
+        cap_indexes(job.status.completed_indexes.as_deref(), INDEXES_SOFT_LIMIT)
+    } else {
+        "-".into()
+    }
+}
+
+/// kube-apiserver's Job cells (the server's Table has the same), with Drover's TASKS (and, with
+/// `-o wide`, COMPLETED INDEXES) after AGE.
 pub(crate) fn job_row(job: &Job, wide: bool, with_tasks: bool) -> Vec<String> {
     let mut row = row_text(job, Utc::now(), wide);
     if wide {
         row.insert(5, tasks(job));
+        row.insert(6, completed_indexes(job));
     } else if with_tasks {
         row.push(tasks(job));
     }
@@ -93,17 +123,39 @@ pub(crate) fn selector(job: &Job) -> String {
     table::label_selector_string(job.spec.selector.as_ref()).unwrap_or_else(|_| "<error>".into())
 }
 
-pub(crate) fn pod_headers(wide: bool) -> Vec<&'static str> {
+/// kubectl's Pod columns; `index` (a pod of an Indexed Job listed, or `-o wide`) adds INDEX,
+/// and `-o wide` adds WORKER and IMAGE.
+pub(crate) fn pod_headers(wide: bool, index: bool) -> Vec<&'static str> {
     let mut h = vec!["NAME", "READY", "STATUS", "RESTARTS", "AGE"];
+    if index || wide {
+        h.push("INDEX");
+    }
     if wide {
         h.extend(["WORKER", "IMAGE"]);
     }
     h
 }
 
-/// kube-apiserver's default Pod cells; `-o wide` adds Drover's WORKER and IMAGE.
-pub(crate) fn pod_row(pod: &Pod, wide: bool) -> Vec<String> {
+/// The INDEX column of `get pods`: the pod's completion index (the
+/// `batch.kubernetes.io/job-completion-index` annotation), or `-`.
+pub(crate) fn pod_index(pod: &Pod) -> String {
+    let key = drover_api::labels::JOB_COMPLETION_INDEX;
+    let meta = &pod.metadata;
+    meta.annotations.get(key).or_else(|| meta.labels.get(key)).cloned().unwrap_or_else(|| "-".into())
+}
+
+/// Whether `get pods` shows INDEX without `-o wide`: some pod listed belongs to an Indexed Job.
+pub(crate) fn any_pod_index(pods: &[Pod]) -> bool {
+    pods.iter().any(|p| pod_index(p) != "-")
+}
+
+/// kube-apiserver's default Pod cells; INDEX (see [`pod_headers`]); `-o wide` adds Drover's
+/// WORKER and IMAGE.
+pub(crate) fn pod_row(pod: &Pod, wide: bool, index: bool) -> Vec<String> {
     let mut row = row_text(pod, Utc::now(), false);
+    if index || wide {
+        row.push(pod_index(pod));
+    }
     if wide {
         row.push(pod.node_name().unwrap_or("<none>").to_string());
         row.push(
@@ -240,12 +292,51 @@ fn pod_template_section(t: &PodTemplateSpec) -> String {
 }
 
 /// `describe job`.
+/// `describe job` with backoffLimitPerIndex: the failed pods of each index that had some, lowest
+/// index first (`1: 2 failed, 3: 1 failed (1 ignored)`), at most 20 indexes, else `<none>`. A
+/// pod's failure is ignored when its index's next pod carries a higher ignored count.
+fn index_failures(pods: &[Pod]) -> String {
+    use std::collections::BTreeMap;
+    let index =
+        |p: &Pod| p.metadata.annotations.get(drover_api::labels::JOB_COMPLETION_INDEX)?.parse::<i32>().ok();
+    let count =
+        |p: &Pod, key: &str| p.metadata.annotations.get(key).and_then(|v| v.parse::<i32>().ok()).unwrap_or(0);
+    // Per index: failed pods, and the highest counts a pod of it carries (counted, ignored).
+    let mut per: BTreeMap<i32, (usize, i32, i32)> = BTreeMap::new();
+    for pod in pods {
+        let Some(i) = index(pod) else { continue };
+        let e = per.entry(i).or_default();
+        if pod.status.phase == drover_api::pod::phase::FAILED {
+            e.0 += 1;
+        }
+        e.1 = e.1.max(count(pod, drover_api::labels::JOB_INDEX_FAILURE_COUNT));
+        e.2 = e.2.max(count(pod, drover_api::labels::JOB_INDEX_IGNORED_FAILURE_COUNT));
+    }
+    let items: Vec<String> = per
+        .into_iter()
+        .filter(|(_, (failed, _, _))| *failed > 0)
+        .map(|(i, (failed, _, ignored))| {
+            if ignored > 0 {
+                format!("{i}: {failed} failed ({ignored} ignored)")
+            } else {
+                format!("{i}: {failed} failed")
+            }
+        })
+        .collect();
+    match items.len() {
+        0 => "<none>".into(),
+        n if n > 20 => format!("{}, … ({n} indexes)", items[..20].join(", ")),
+        _ => items.join(", "),
+    }
+}
+
 pub(crate) fn describe_job(job: &Job, pods: &[Pod], events: &[Event]) -> String {
     let s = &job.spec;
     let active = pods.iter().filter(|p| p.is_active()).count();
     let ready = job.status.ready.unwrap_or(0);
     let mut out = String::new();
-    let mut kv = |k: &str, v: String| out.push_str(&format!("{:<18}{}\n", format!("{k}:"), v));
+    // Values line up at column 18; a longer key keeps one space before its value.
+    let mut kv = |k: &str, v: String| out.push_str(&format!("{:<17} {}\n", format!("{k}:"), v));
     kv("Name", job.metadata.name.clone());
     kv("Namespace", "default".into());
     kv("Selector", selector(job));
@@ -256,6 +347,12 @@ pub(crate) fn describe_job(job: &Job, pods: &[Pod], events: &[Event]) -> String 
     kv("Completion Mode", s.completion_mode.clone().unwrap_or_else(|| "NonIndexed".into()));
     kv("Suspend", job.suspended().to_string());
     kv("Backoff Limit", job.backoff_limit().to_string());
+    if let Some(n) = s.backoff_limit_per_index {
+        kv("Backoff Limit Per Index", n.to_string());
+    }
+    if let Some(n) = s.max_failed_indexes {
+        kv("Max Failed Indexes", n.to_string());
+    }
     if let Some(ads) = s.active_deadline_seconds {
         kv("Active Deadline Seconds", format!("{ads}s"));
     }
@@ -283,6 +380,13 @@ pub(crate) fn describe_job(job: &Job, pods: &[Pod], events: &[Event]) -> String 
             job.status.succeeded, job.status.failed
         ),
     );
+    if s.completion_mode.as_deref() == Some("Indexed") {
+        kv("Completed Indexes", cap_indexes(job.status.completed_indexes.as_deref(), INDEXES_SOFT_LIMIT));
+        if s.backoff_limit_per_index.is_some() {
+            kv("Failed Indexes", cap_indexes(job.status.failed_indexes.as_deref(), INDEXES_SOFT_LIMIT));
+            kv("Index Failures", index_failures(pods));
+        }
+    }
     out.push_str(&pod_template_section(&s.template));
     if !job.status.conditions.is_empty() {
         let mut t = Table::new(vec!["Type", "Status", "Reason", "Message"]);
@@ -441,9 +545,11 @@ mod tests {
         assert_eq!(job_headers(false, false), headers::<Job>(false));
         let mut wide = headers::<Job>(true);
         wide.insert(5, "TASKS".into());
+        wide.insert(6, "COMPLETED INDEXES".into());
         assert_eq!(job_headers(true, false), wide);
-        assert_eq!(pod_headers(false), headers::<Pod>(false));
-        assert_eq!(pod_headers(true)[5..], ["WORKER", "IMAGE"]);
+        assert_eq!(pod_headers(false, false), headers::<Pod>(false));
+        assert_eq!(pod_headers(false, true)[5..], ["INDEX"]);
+        assert_eq!(pod_headers(true, false)[5..], ["INDEX", "WORKER", "IMAGE"]);
         assert_eq!(cronjob_headers(false), headers::<CronJob>(false));
         assert_eq!(cronjob_headers(true), headers::<CronJob>(true));
         assert_eq!(worker_headers(false), headers::<Worker>(false));
@@ -462,8 +568,8 @@ mod tests {
         assert_eq!(job_row(&job, false, false), ["q", "Running", "1/1 of 3", "", "<unknown>"]);
         assert_eq!(job_row(&job, false, true)[5], "0 ok, 0 failed, 0 requeued");
         let wide = job_row(&job, true, false);
-        assert_eq!(wide.len(), 9);
-        assert_eq!(wide[5..], ["0 ok, 0 failed, 0 requeued", "", "", "<none>"]);
+        assert_eq!(wide.len(), 10);
+        assert_eq!(wide[5..], ["0 ok, 0 failed, 0 requeued", "-", "", "", "<none>"]);
     }
 
     #[test]
@@ -608,5 +714,68 @@ mod tests {
         let events = &text[text.find("Events:\n").expect("an events table")..];
         assert!(events.contains("cronjob-controller"), "{events}");
         assert!(events.contains("Created job hello-101"), "{events}");
+    }
+
+    /// kubectl's `capIndexesListOrNone` (describe.go), with its soft limit of 50.
+    #[test]
+    fn long_index_lists_are_cut_after_a_comma_as_kubectl_does() {
+        let cases: &[(Option<&str>, usize, &str)] = &[
+            (None, 50, "<none>"),
+            (Some(""), 50, "<none>"),
+            (Some("0-4"), 50, "0-4"),
+            (Some("1,3,5,7"), 3, "1,3,..."),
+            (Some("1,3,5,7"), 2, "1,3,..."),
+            (Some("1,3,5,7"), 5, "1,3,5,..."),
+            (Some("1,3,5,7"), 6, "1,3,5,7"),
+            (Some("10-20,30"), 2, "10-20,..."),
+        ];
+        for (indexes, limit, want) in cases {
+            assert_eq!(cap_indexes(*indexes, *limit), *want, "{indexes:?} at {limit}");
+        }
+    }
+
+    #[test]
+    fn indexed_jobs_show_completed_indexes_and_their_pods_an_index() {
+        let mut job = Job::default();
+        job.metadata.name = "indexed-job".into();
+        job.spec.completions = Some(5);
+        job.spec.completion_mode = Some("Indexed".into());
+        assert_eq!(job_row(&job, true, false)[6], "<none>");
+        job.status.completed_indexes = Some("0,2-4".into());
+        job.status.succeeded = 4;
+        assert_eq!(job_row(&job, true, false)[6], "0,2-4");
+        let text = describe_job(&job, &[], &[]);
+        assert!(text.contains("Completion Mode:  Indexed\n"), "{text}");
+        assert!(text.contains("Completed Indexes: 0,2-4\n"), "{text}");
+        job.spec.completion_mode = None;
+        assert_eq!(job_row(&job, true, false)[6], "-");
+        assert!(!describe_job(&job, &[], &[]).contains("Completed Indexes"));
+
+        // backoffLimitPerIndex: the failed indexes and each index's failed pods.
+        job.spec.completion_mode = Some("Indexed".into());
+        job.spec.backoff_limit_per_index = Some(1);
+        job.status.failed_indexes = Some("1".into());
+        let failed_pod = |i: &str, count: &str| {
+            let mut p = Pod::default();
+            p.metadata.annotations.insert(drover_api::labels::JOB_COMPLETION_INDEX.into(), i.into());
+            p.metadata.annotations.insert(drover_api::labels::JOB_INDEX_FAILURE_COUNT.into(), count.into());
+            p.status.phase = "Failed".into();
+            p
+        };
+        let pods = [failed_pod("1", "0"), failed_pod("1", "1"), failed_pod("3", "0")];
+        let text = describe_job(&job, &pods, &[]);
+        assert!(text.contains("Backoff Limit Per Index: 1\n"), "{text}");
+        assert!(text.contains("Failed Indexes:   1\n"), "{text}");
+        assert!(text.contains("Index Failures:   1: 2 failed, 3: 1 failed\n"), "{text}");
+
+        let mut pod = Pod::default();
+        pod.metadata.name = "indexed-job-3-abcde".into();
+        assert!(!any_pod_index(std::slice::from_ref(&pod)));
+        assert_eq!(pod_row(&pod, false, false).len(), 5);
+        assert_eq!(pod_row(&pod, true, false)[5], "-");
+        pod.metadata.annotations.insert(drover_api::labels::JOB_COMPLETION_INDEX.into(), "3".into());
+        assert!(any_pod_index(std::slice::from_ref(&pod)));
+        assert_eq!(pod_row(&pod, false, true)[5..], ["3"]);
+        assert_eq!(pod_row(&pod, true, false)[5..6], ["3"]);
     }
 }

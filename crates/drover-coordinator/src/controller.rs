@@ -17,6 +17,8 @@
 //! 4. It then requests terminations, or creates pods in slow-start batches (doubling), each
 //!    batch its own transaction, and records events. The first batch goes in step 3's commit:
 //!    one pod, or one per pod this sync counted (a finished pod is replaced as it is counted).
+//!    An Indexed Job's batches take the plan's `create_indexes` in order, each pod decorated for
+//!    its index (JOB-M7).
 //!
 //! # Guarantees
 //! - A pod outcome is counted exactly once: counting and finalizer removal commit together.
@@ -239,9 +241,13 @@ fn execute(
     // again. Terminations do: a pod no worker had taken ends at once, with no report to follow.
     let quiet = plan.delete.is_empty().then_some(job_name.as_str());
     let status_changed = plan.status != job.status;
+    // What each creation is: for an Indexed Job, the completion index of each pod (JOB-M5,
+    // JOB-M7), lowest first; else `plan.create` interchangeable pods.
+    let mut creations = Creations::of(&plan);
     let mut remaining = plan.create;
     let first = if plan.delete.is_empty() { remaining.min(plan.count.len().max(1)) } else { 0 };
     let mut batch = first.max(1);
+    let first_batch = creations.take(first);
     if status_changed || !plan.count.is_empty() || backoff_changed || !plan.events.is_empty() || first > 0 {
         coordinator.commit_syncing(quiet, |t| {
             for counted in &plan.count {
@@ -290,7 +296,7 @@ fn execute(
                 };
                 t.record_event(&event)?;
             }
-            create_pods(t, &job, first, now)
+            create_pods(t, &job, first_batch, &plan.index_failures, now)
         })?;
         remaining -= first;
         batch *= 2;
@@ -327,20 +333,70 @@ fn execute(
     // Step 4b: the remaining creations, in slow-start batches (JOB-M6).
     while remaining > 0 {
         let n = batch.min(remaining);
-        coordinator.commit_syncing(quiet, |t| create_pods(t, &job, n, now))?;
+        let next = creations.take(n);
+        coordinator.commit_syncing(quiet, |t| create_pods(t, &job, next, &plan.index_failures, now))?;
         remaining -= n;
         batch *= 2;
     }
     Ok(plan.requeue_after)
 }
 
-/// Creates `n` pods of `job`, each with its `SuccessfulCreate` event.
+/// The pods a plan creates, handed out batch by batch.
+struct Creations<'a> {
+    /// The completion indexes still to create (Indexed Jobs).
+    indexes: &'a [i32],
+    indexed: bool,
+}
+
+/// One batch of creations: `n` pods, or the pods of these completion indexes.
+#[derive(Debug)]
+enum Batch<'a> {
+    Pods(usize),
+    Indexes(&'a [i32]),
+}
+
+impl<'a> Creations<'a> {
+    fn of(plan: &'a JobPlan) -> Creations<'a> {
+        Creations { indexes: &plan.create_indexes, indexed: !plan.create_indexes.is_empty() }
+    }
+
+    /// The next `n` creations.
+    fn take(&mut self, n: usize) -> Batch<'a> {
+        if !self.indexed {
+            return Batch::Pods(n);
+        }
+        let (now, later) = self.indexes.split_at(n.min(self.indexes.len()));
+        self.indexes = later;
+        Batch::Indexes(now)
+    }
+}
+
+/// Creates a batch of `job`'s pods, each with its `SuccessfulCreate` event. The pod of a
+/// completion index gets the decoration of [`drover_core::apply_completion_index`] (JOB-M7)
+/// and, with backoffLimitPerIndex, its index's failures so far (`failures`,
+/// [`drover_core::apply_index_failures`], FAIL-20).
 ///
 /// A pod goes straight to a worker with a free slot when none is waiting for one
 /// ([`crate::scheduler::place_new`]); otherwise the scheduler binds it.
-fn create_pods(t: &mut Txn<'_>, job: &Job, n: usize, now: Time) -> Result<(), StoreError> {
-    for node in crate::scheduler::place_new(t, n)? {
+fn create_pods(
+    t: &mut Txn<'_>,
+    job: &Job,
+    batch: Batch<'_>,
+    failures: &std::collections::BTreeMap<i32, drover_core::IndexFailures>,
+    now: Time,
+) -> Result<(), StoreError> {
+    let (n, indexes) = match batch {
+        Batch::Pods(n) => (n, &[][..]),
+        Batch::Indexes(indexes) => (indexes.len(), indexes),
+    };
+    for (i, node) in crate::scheduler::place_new(t, n)?.into_iter().enumerate() {
         let mut pod = new_pod(job);
+        if let Some(index) = indexes.get(i) {
+            drover_core::apply_completion_index(job, &mut pod, *index);
+            if let Some(f) = failures.get(index) {
+                drover_core::apply_index_failures(&mut pod, *f);
+            }
+        }
         pod.spec.node_name = node;
         let pod = t.create(pod, now)?;
         t.record_event(&Event::normal(
@@ -373,7 +429,8 @@ pub(crate) fn request_termination(pod: &mut Pod, reason: &str, now: Time) {
 }
 
 /// The pod for one execution of `job`'s template (JOB-M7): template plus labels, owner
-/// reference and the tracking finalizer, named `<job>-<5 random chars>` by the store.
+/// reference and the tracking finalizer, named `<job>-<5 random chars>` by the store. The pod of
+/// an Indexed Job's index is this pod decorated by [`drover_core::apply_completion_index`].
 pub fn new_pod(job: &Job) -> Pod {
     let template = &job.spec.template;
     let mut metadata = ObjectMeta {

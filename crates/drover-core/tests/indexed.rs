@@ -4,7 +4,10 @@
 //! then checks the guarantees every Indexed plan keeps (INV-9 among them).
 //!
 //! The per-index family has its own table: S52–S54 (backoffLimitPerIndex, maxFailedIndexes,
-//! FailIndex, FAIL-20..22) and S58 (successPolicy, FAIL-30, FAIL-31), in `per_index_rules`.
+//! FailIndex, FAIL-20..22) and S58 (successPolicy, FAIL-30, FAIL-31), in `per_index_rules`. The
+//! runtime's side of S44 (the coordinator's controller names and decorates each created pod with
+//! `apply_completion_index`, tested below) is tested in drover-coordinator's `tests/controller.rs`
+//! and end to end in the top-level `tests/indexed.rs`.
 
 mod common;
 

@@ -1097,6 +1097,14 @@ fn process_spec(
     if let Some(job) = pod.metadata.controller_ref() {
         env.push(("JOB_NAME".into(), job.name.clone()));
     }
+    // A container's `HOSTNAME` is its pod's `spec.hostname` (an Indexed Job's pod has
+    // `<job>-<index>`), unless the container's `env` sets it. Only the variable: the process
+    // shares its worker's host name (`uname -n`), as it shares its network.
+    if let Some(host) = pod.spec.hostname.as_deref().filter(|h| !h.is_empty())
+        && !env.iter().any(|(name, _)| name == "HOSTNAME")
+    {
+        env.push(("HOSTNAME".into(), host.to_owned()));
+    }
     // A queue pod's task reaches the command on stdin, and in DROVER_TASK if it fits there,
     // else in the file named by DROVER_TASK_FILE (see `crate::pod_env`).
     let mut stdin_file_env = None;
@@ -1485,5 +1493,27 @@ mod tests {
         let terminated = last.container_statuses[0].state.terminated.as_ref().expect("terminated");
         assert_eq!(terminated.exit_code, 3, "the container's own exit is kept");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_pod_with_a_hostname_gets_it_in_hostname_unless_its_env_sets_it() {
+        let container = drover_api::Container { name: "c".into(), ..Default::default() };
+        let mut pod = Pod::default();
+        pod.metadata.name = "indexed-job-3-x1y2z".into();
+        let env_of = |pod: &Pod, container: &drover_api::Container| process_spec(pod, container, None).env;
+        assert!(!env_of(&pod, &container).iter().any(|(k, _)| k == "HOSTNAME"), "no hostname, no HOSTNAME");
+        pod.spec.hostname = Some("indexed-job-3".into());
+        let env = env_of(&pod, &container);
+        assert_eq!(
+            env.iter().filter(|(k, _)| k == "HOSTNAME").collect::<Vec<_>>(),
+            [&("HOSTNAME".to_string(), "indexed-job-3".to_string())]
+        );
+        let mut own = container.clone();
+        own.env.push(drover_api::EnvVar { name: "HOSTNAME".into(), value: "mine".into() });
+        let env = env_of(&pod, &own);
+        assert_eq!(
+            env.iter().filter(|(k, _)| k == "HOSTNAME").map(|(_, v)| v.as_str()).collect::<Vec<_>>(),
+            ["mine"]
+        );
     }
 }

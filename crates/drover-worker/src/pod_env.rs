@@ -12,7 +12,8 @@
 //! from the agent's values of a short allow-list, [`INHERITED`] (and every `LC_*`): the search
 //! path, the user's identity and home, the locale, the time zone and the temp directory. Anything
 //! else a pod needs goes in its container's `env` (which wins over an inherited value), as on
-//! Kubernetes; the agent adds `POD_NAME`, `JOB_NAME` and, for queue pods, `DROVER_TASK`,
+//! Kubernetes; the agent adds `POD_NAME`, `JOB_NAME`, `HOSTNAME` (the pod's `spec.hostname`, when
+//! it has one: an Indexed Job's pods have `<job>-<index>`) and, for queue pods, `DROVER_TASK`,
 //! `DROVER_TASK_FILE`, `DROVER_TASK_ID` and `DROVER_HANDLER` on purpose.
 //!
 //! # The task body
