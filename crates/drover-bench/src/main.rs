@@ -229,6 +229,8 @@ struct ManyRun {
     cpu: Option<Usage>,
     /// The coordinator's VmRSS when all Jobs were Complete, in KiB.
     rss_kib: Option<u64>,
+    /// The worker's memory when all Jobs were Complete.
+    worker_memory: Option<memory::Reading>,
     /// `get job` round trips after the run, in milliseconds.
     get_ms: Vec<f64>,
 }
@@ -325,7 +327,7 @@ async fn bench(args: &Args, cluster: &mut Cluster) -> anyhow::Result<Raw> {
             parallelism: args.parallelism,
         };
         let run = many_run(&client, args, cluster, &spec).await?;
-        m.after = cluster.pids().1.and_then(memory::Reading::of);
+        m.after = run.worker_memory;
         report_many_progress("worker memory", &run);
         m.run = Some(run);
         m.settled = worker_memory_settled(cluster, settle).await?;
@@ -426,6 +428,7 @@ async fn many_run(
     drop(watch);
     let cpu = before.zip(after).map(|(a, b)| Usage::between(&a, &b));
     let rss_kib = coordinator.and_then(cpu::rss_kib);
+    let worker_memory = worker.and_then(memory::Reading::of);
     let mut get_ms = Vec::with_capacity(args.get_samples as usize);
     for name in names.iter().cycle().take(args.get_samples as usize) {
         let t = Instant::now();
@@ -446,6 +449,7 @@ async fn many_run(
         wall,
         cpu,
         rss_kib,
+        worker_memory,
         get_ms,
     })
 }
