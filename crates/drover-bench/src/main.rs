@@ -13,6 +13,11 @@
 //!    pods/s beside one Job of B pods measured in the same run, coordinator CPU per pod, its RSS
 //!    at the end, and `get job` latency.
 //!
+//! 4. **Worker memory.** The worker's `VmRSS`, `RssAnon`, `RssFile` and threads from
+//!    `/proc/<pid>/status`: idle (`--worker-settle` seconds after it was Ready), and with
+//!    `--memory-pods N`, right after N `true` pods (Jobs of up to 1,000, run last) and settled
+//!    (`--worker-settle` seconds later, once it gave memory back).
+//!
 //! Throughput and latency come with a per-phase breakdown read from the pods' and Jobs' own timestamps, so the
 //! report says where the time goes, not only how much there is.
 //!
@@ -21,6 +26,7 @@
 
 mod cluster;
 mod cpu;
+mod memory;
 mod report;
 mod stats;
 
@@ -93,6 +99,14 @@ struct Args {
     /// Keep the temporary directory (store, coordinator.log, worker.log) and print its path.
     #[arg(long)]
     keep_tmp: bool,
+    /// Seconds the worker is left idle before its memory is read: after it is Ready, and after
+    /// the memory pods. 0 skips the worker-memory readings.
+    #[arg(long, default_value_t = 5)]
+    worker_settle: u64,
+    /// `true` pods to run, last, in Jobs of up to 1,000 at --parallelism, for the worker's
+    /// memory right after them and settled. 0 reads only the idle worker.
+    #[arg(long, default_value_t = 0)]
+    memory_pods: u32,
 }
 
 fn main() -> ExitCode {
@@ -215,6 +229,8 @@ struct ManyRun {
     cpu: Option<Usage>,
     /// The coordinator's VmRSS when all Jobs were Complete, in KiB.
     rss_kib: Option<u64>,
+    /// The worker's memory when all Jobs were Complete.
+    worker_memory: Option<memory::Reading>,
     /// `get job` round trips after the run, in milliseconds.
     get_ms: Vec<f64>,
 }
@@ -232,15 +248,39 @@ struct Many {
     runs: Vec<ManyRun>,
 }
 
+/// The worker's memory readings.
+#[derive(Debug, Clone, Default)]
+struct WorkerMemory {
+    /// How long the worker was left idle before the idle and settled readings.
+    settle: Duration,
+    /// `--worker-settle` after it was Ready.
+    idle: Option<memory::Reading>,
+    /// The run of `--memory-pods`, if any: its pods and wall time.
+    run: Option<ManyRun>,
+    /// When the last of those Jobs was Complete.
+    after: Option<memory::Reading>,
+    /// `--worker-settle` later.
+    settled: Option<memory::Reading>,
+}
+
 struct Raw {
     rounds: Vec<Round>,
     samples: Vec<Sample>,
     many: Option<Many>,
+    memory: Option<WorkerMemory>,
 }
 
 async fn bench(args: &Args, cluster: &mut Cluster) -> anyhow::Result<Raw> {
     let client = Client::new(&cluster.url);
     wait_worker_ready(&client, cluster).await?;
+    let settle = Duration::from_secs(args.worker_settle);
+    let mut memory = (!settle.is_zero()).then(|| WorkerMemory { settle, ..WorkerMemory::default() });
+    if let Some(m) = &mut memory {
+        m.idle = worker_memory_settled(cluster, settle).await?;
+        if let Some(r) = m.idle {
+            eprintln!("drover-bench: idle worker: VmRSS {} KiB", r.rss_kib);
+        }
+    }
 
     let mut rounds = Vec::new();
     for r in 1..=args.rounds {
@@ -275,7 +315,40 @@ async fn bench(args: &Args, cluster: &mut Cluster) -> anyhow::Result<Raw> {
     }
 
     let many = if args.many_jobs.is_empty() { None } else { Some(many_jobs(&client, args, cluster).await?) };
-    Ok(Raw { rounds, samples, many })
+
+    if let Some(m) = &mut memory
+        && args.memory_pods > 0
+    {
+        let pods_per_job = args.memory_pods.min(1000);
+        let spec = ManySpec {
+            prefix: "bench-memory".into(),
+            jobs: args.memory_pods.div_ceil(pods_per_job),
+            pods_per_job,
+            parallelism: args.parallelism,
+        };
+        let run = many_run(&client, args, cluster, &spec).await?;
+        m.after = run.worker_memory;
+        report_many_progress("worker memory", &run);
+        m.run = Some(run);
+        m.settled = worker_memory_settled(cluster, settle).await?;
+        if let (Some(a), Some(s)) = (m.after, m.settled) {
+            eprintln!(
+                "drover-bench: worker VmRSS after the pods {} KiB, settled {} KiB",
+                a.rss_kib, s.rss_kib
+            );
+        }
+    }
+    Ok(Raw { rounds, samples, many, memory })
+}
+
+/// The worker's memory once it has been left idle for `settle`.
+async fn worker_memory_settled(
+    cluster: &mut Cluster,
+    settle: Duration,
+) -> anyhow::Result<Option<memory::Reading>> {
+    tokio::time::sleep(settle).await;
+    cluster.check_alive()?;
+    Ok(cluster.pids().1.and_then(memory::Reading::of))
 }
 
 /// The one-Job baseline, then one run per `--many-jobs` N.
@@ -355,6 +428,7 @@ async fn many_run(
     drop(watch);
     let cpu = before.zip(after).map(|(a, b)| Usage::between(&a, &b));
     let rss_kib = coordinator.and_then(cpu::rss_kib);
+    let worker_memory = worker.and_then(memory::Reading::of);
     let mut get_ms = Vec::with_capacity(args.get_samples as usize);
     for name in names.iter().cycle().take(args.get_samples as usize) {
         let t = Instant::now();
@@ -375,6 +449,7 @@ async fn many_run(
         wall,
         cpu,
         rss_kib,
+        worker_memory,
         get_ms,
     })
 }

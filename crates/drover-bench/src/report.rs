@@ -19,6 +19,42 @@ const LATENCY_P99_TARGET_MS: f64 = 50.0;
 /// Many Jobs: pods/s at least this share of the one-Job baseline's, measured in the same run.
 const MANY_JOBS_TARGET_RATIO: f64 = 0.8;
 
+/// The idle worker's VmRSS, MiB.
+const WORKER_IDLE_RSS_TARGET_MIB: f64 = 12.0;
+/// The worker's VmRSS settled after the memory pods, MiB (the target is set at 100,000 pods).
+const WORKER_AFTER_PODS_RSS_TARGET_MIB: f64 = 15.0;
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+/// A worker-memory reading as JSON.
+fn reading_json(r: Option<crate::memory::Reading>) -> Value {
+    r.map_or(Value::Null, |r| {
+        json!({
+            "rss_mib": mib(r.rss_kib),
+            "rss_anon_mib": r.anon_kib.map(mib),
+            "rss_file_mib": r.file_kib.map(mib),
+            "threads": r.threads,
+        })
+    })
+}
+
+/// A row of the worker-memory table.
+fn reading_row(when: &str, r: Option<crate::memory::Reading>) -> String {
+    let opt = |v: Option<u64>| v.map_or("?".into(), |k| format!("{:.1}", mib(k)));
+    match r {
+        Some(r) => format!(
+            "| {when} | {:.1} | {} | {} | {} |\n",
+            mib(r.rss_kib),
+            opt(r.anon_kib),
+            opt(r.file_kib),
+            r.threads.map_or("?".into(), |t| t.to_string())
+        ),
+        None => format!("| {when} | ? | ? | ? | ? |\n"),
+    }
+}
+
 /// The figures of one many-Jobs run (or of its one-Job baseline).
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct ManyFigures {
@@ -363,6 +399,26 @@ impl Results<'_> {
 
     fn verdicts(&self) -> Vec<Verdict> {
         let mut out = Vec::new();
+        if let Some(m) = &self.raw.memory {
+            if let Some(idle) = m.idle {
+                out.push(Verdict {
+                    target: format!("worker: idle VmRSS ≤ {WORKER_IDLE_RSS_TARGET_MIB} MiB"),
+                    measured: format!("{:.1} MiB", mib(idle.rss_kib)),
+                    met: mib(idle.rss_kib) <= WORKER_IDLE_RSS_TARGET_MIB,
+                });
+            }
+            if let (Some(run), Some(settled)) = (&m.run, m.settled) {
+                out.push(Verdict {
+                    target: format!(
+                        "worker: VmRSS settled after {} pods ≤ {WORKER_AFTER_PODS_RSS_TARGET_MIB} MiB \
+                         (the target is set at 100,000 pods)",
+                        run.pods()
+                    ),
+                    measured: format!("{:.1} MiB", mib(settled.rss_kib)),
+                    met: mib(settled.rss_kib) <= WORKER_AFTER_PODS_RSS_TARGET_MIB,
+                });
+            }
+        }
         // The largest N is the one the target is about.
         if let (Some((base, figures)), Some(many)) = (self.many(), self.raw.many.as_ref())
             && let Some((run, f)) = many.runs.iter().zip(&figures).max_by_key(|(r, _)| r.jobs)
@@ -576,6 +632,27 @@ impl Results<'_> {
             }
         }
 
+        if let Some(m) = &self.raw.memory {
+            let settle = m.settle.as_secs_f64();
+            o += "\n### Worker memory (`/proc/<pid>/status`)\n\n";
+            o += "| when | VmRSS (MiB) | RssAnon (MiB) | RssFile (MiB) | threads |\n";
+            o += "|---|---:|---:|---:|---:|\n";
+            o += &reading_row(&format!("idle, {settle:.0} s after it was Ready"), m.idle);
+            if let Some(run) = &m.run {
+                o += &reading_row(
+                    &format!(
+                        "right after {} pods ({} Jobs × {}, {:.1} pods/s)",
+                        run.pods(),
+                        run.jobs,
+                        run.pods_per_job,
+                        run.pods() as f64 / run.wall.as_secs_f64()
+                    ),
+                    m.after,
+                );
+                o += &reading_row(&format!("settled, {settle:.0} s later"), m.settled);
+            }
+        }
+
         if !self.raw.samples.is_empty() {
             o += "\n### Latency (ms)\n\n";
             o += &phase_table(&[pod, post]);
@@ -611,6 +688,7 @@ impl Results<'_> {
                 "job_parallelism": a.job_parallelism, "baseline_pods": a.baseline_pods,
                 "baseline_parallelism": a.baseline_parallelism.unwrap_or(a.parallelism),
                 "create_concurrency": a.create_concurrency, "get_samples": a.get_samples,
+                "worker_settle_s": a.worker_settle, "memory_pods": a.memory_pods,
             },
             "throughput": self.throughput().map(|t| json!({
                 "xargs_s": trip(t.xargs_s),
@@ -658,6 +736,14 @@ impl Results<'_> {
                 }),
                 _ => Value::Null,
             },
+            "worker_memory": self.raw.memory.as_ref().map(|m| json!({
+                "settle_s": m.settle.as_secs_f64(),
+                "idle": reading_json(m.idle),
+                "pods": m.run.as_ref().map(ManyRun::pods),
+                "pods_per_s": m.run.as_ref().map(|r| r.pods() as f64 / r.wall.as_secs_f64()),
+                "after_pods": reading_json(m.after),
+                "settled": reading_json(m.settled),
+            })),
             "verdicts": self.verdicts().iter().map(|v| json!({
                 "target": v.target, "measured": v.measured, "met": v.met,
             })).collect::<Vec<_>>(),
@@ -791,5 +877,25 @@ mod tests {
             row,
             "| 1000 Jobs | 1000 × 100 (parallelism 4) | 100000 | 50.000 | 2000.0 | 0.80× | ? | ? | 2.0 | 1.00 / 3.00 | ? |\n"
         );
+    }
+
+    #[test]
+    fn worker_memory_rows_and_json() {
+        use crate::memory::Reading;
+        let full = Reading {
+            rss_kib: 11 * 1024 + 512,
+            anon_kib: Some(1536),
+            file_kib: Some(10 * 1024),
+            threads: Some(7),
+        };
+        let bare = Reading { rss_kib: 2048, anon_kib: None, file_kib: None, threads: None };
+        assert_eq!(super::reading_row("idle", Some(full)), "| idle | 11.5 | 1.5 | 10.0 | 7 |\n");
+        assert_eq!(super::reading_row("idle", Some(bare)), "| idle | 2.0 | ? | ? | ? |\n");
+        assert_eq!(super::reading_row("settled", None), "| settled | ? | ? | ? | ? |\n");
+        assert_eq!(
+            super::reading_json(Some(full)),
+            serde_json::json!({"rss_mib": 11.5, "rss_anon_mib": 1.5, "rss_file_mib": 10.0, "threads": 7})
+        );
+        assert_eq!(super::reading_json(None), serde_json::Value::Null);
     }
 }

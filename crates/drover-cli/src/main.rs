@@ -23,8 +23,31 @@ use clap::{Args, Parser, Subcommand};
 /// mimalloc instead of glibc's malloc: the coordinator and the agent allocate and free many
 /// small objects per pod on several threads, where glibc kept growing and trimming its
 /// per-thread arenas (`mprotect` and `sysmalloc` were about 8 % of the coordinator's CPU).
+/// Built without transparent huge pages (`no_thp`): with them, an idle worker's few hundred KiB
+/// of heap, spread over mimalloc's arena, were resident as whole 2 MiB pages.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// The runtime threads of `drover worker`, whatever the number of cores. The agent's own work
+/// per pod is small (its processes are started by the supervisor's spawner threads, its reports
+/// are batched), while each runtime thread costs its stack and its allocator heap: two keep one
+/// ready while the other is busy.
+const WORKER_RUNTIME_THREADS: usize = 2;
+
+/// The multi-thread runtime of every verb; for `drover worker`, a lean one: two runtime threads,
+/// and a small blocking pool (used only for host name lookups) whose threads exit after 1 s idle,
+/// so that an idle worker keeps no thread it does not need.
+fn runtime(command: &Command) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
+    if matches!(command, Command::Worker(_)) {
+        builder
+            .worker_threads(WORKER_RUNTIME_THREADS)
+            .max_blocking_threads(4)
+            .thread_keep_alive(std::time::Duration::from_secs(1));
+    }
+    builder.build()
+}
 
 /// Kubernetes Jobs for a fleet of worker processes.
 #[derive(Debug, Parser)]
@@ -198,7 +221,7 @@ fn main() -> ExitCode {
         }
     };
     let cli = Cli::parse_from(args);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match runtime(&cli.command) {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("error: cannot start the runtime: {err}");

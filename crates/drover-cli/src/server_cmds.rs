@@ -243,6 +243,7 @@ impl WorkerFlags {
             token: token.cloned(),
             ca_pem: ca_pem.map(<[u8]>::to_vec),
             drain_timeout: self.drain_timeout,
+            idle_memory_release: None,
         }
     }
 }
@@ -256,6 +257,11 @@ pub(crate) struct WorkerArgs {
     /// The worker's name (default: the host name).
     #[arg(long, env = "DROVER_WORKER_NAME")]
     name: Option<String>,
+    /// Once no pod has run for this long (after the start and after every burst of pods), give
+    /// memory back: the allocator's free pages, and the clean pages of the binary's code and
+    /// read-only data. 0 never does.
+    #[arg(long, env = "DROVER_IDLE_MEMORY_RELEASE", default_value = "2s", value_parser = duration::parse)]
+    idle_memory_release: Duration,
     #[command(flatten)]
     flags: WorkerFlags,
 }
@@ -388,7 +394,9 @@ pub(crate) async fn worker(args: WorkerArgs, target: &crate::Target) -> anyhow::
         .unwrap_or_else(|| "worker".into());
     let coordinator = args.coordinator.unwrap_or_else(|| target.server().to_string());
     let (drain, shutdown) = drain_on_signal();
-    let config = args.flags.config(&coordinator, name, target.token(), target.ca().map(|(_, pem)| pem));
+    let mut config = args.flags.config(&coordinator, name, target.token(), target.ca().map(|(_, pem)| pem));
+    // This process is just the agent: it may give back the whole process's idle memory.
+    config.idle_memory_release = Some(args.idle_memory_release).filter(|d| !d.is_zero());
     drover_worker::run_with_drain(config, drain, shutdown).await?;
     Ok(ExitCode::SUCCESS)
 }

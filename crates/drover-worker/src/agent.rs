@@ -57,7 +57,7 @@
 //!   is requeued.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -105,6 +105,10 @@ pub struct AgentConfig {
     /// How long a drain lets running pods finish before stopping them (they then get their
     /// termination grace period).
     pub drain_timeout: Duration,
+    /// Give memory back once no pod has run for this long, after the start and after every
+    /// burst of pods (see the `memory` module); `None`: never. It acts on the whole process: only
+    /// for a process that is just this agent (`drover worker`).
+    pub idle_memory_release: Option<Duration>,
 }
 
 /// How long the agent waits for its pods once they were told to stop, before it kills every
@@ -149,7 +153,20 @@ struct LocalPod {
     recheck: Arc<tokio::sync::Notify>,
 }
 
-type Pods = Arc<Mutex<HashMap<String, LocalPod>>>;
+/// The pods this agent runs, by uid.
+struct PodTable {
+    map: Mutex<HashMap<String, LocalPod>>,
+    /// How many: sent again at every start and end of a pod, for the idle memory release.
+    live: tokio::sync::watch::Sender<usize>,
+}
+
+impl PodTable {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, LocalPod>> {
+        self.map.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+type Pods = Arc<PodTable>;
 
 /// What the agent's assignment stream tells a running pod: its termination request (`stop`,
 /// with the grace period), and pushes to check the drain rule (`recheck`); see [`LocalPod`].
@@ -188,7 +205,8 @@ pub async fn run_with_drain(
         .with_report_batching(&config.name)
         .with_token(config.token.as_ref().map(drover_api::meta::Secret::expose));
     let incarnation = uuid_like();
-    let pods: Pods = Arc::new(Mutex::new(HashMap::new()));
+    let pods: Pods =
+        Arc::new(PodTable { map: Mutex::new(HashMap::new()), live: tokio::sync::watch::Sender::new(0) });
     let tracker = TaskTracker::new();
     let config = Arc::new(config);
     let state = Arc::new(Drain::new());
@@ -196,6 +214,14 @@ pub async fn run_with_drain(
     let supervisor = Supervisor::new();
     // Ends the sessions for good: on shutdown, or when the drain is complete.
     let leave = shutdown.child_token();
+    if let Some(after) = config.idle_memory_release {
+        tokio::spawn(crate::memory::release_when_idle(
+            pods.live.subscribe(),
+            after,
+            leave.clone(),
+            crate::memory::release,
+        ));
+    }
     let drainer = tokio::spawn(drain_agent(
         client.clone(),
         config.clone(),
@@ -303,11 +329,11 @@ async fn drain_agent(
     }
     let timeout = config.drain_timeout;
     let deadline = tokio::time::Instant::now() + timeout;
-    let running = pods.lock().unwrap_or_else(|p| p.into_inner()).len();
+    let running = pods.lock().len();
     tracing::info!(worker = %config.name, pods = running, timeout = ?timeout, "Draining: no new pods; the running ones may finish");
     // `accept` starts a pod under the lock after checking the drain: past this point every pod
     // this agent will ever run is in the tracker.
-    drop(pods.lock().unwrap_or_else(|p| p.into_inner()));
+    drop(pods.lock());
     tracker.close();
     // Pods bound here that have not started go back to the scheduler.
     tokio::select! {
@@ -316,7 +342,7 @@ async fn drain_agent(
     }
     let overdue = async {
         tokio::time::sleep_until(deadline).await;
-        let left = pods.lock().unwrap_or_else(|p| p.into_inner()).len();
+        let left = pods.lock().len();
         tracing::warn!(worker = %config.name, pods = left, "Drain timeout passed; stopping the pods still running");
         state.cut(format!(
             "the pod did not finish within worker {}'s drain timeout ({}s)",
@@ -431,7 +457,7 @@ async fn serve_assignments(
             Some(Ok(Assignment::Sync { pods: wanted })) => {
                 let keep: std::collections::HashSet<&str> =
                     wanted.iter().map(|p| p.metadata.uid.as_str()).collect();
-                for (uid, local) in pods.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+                for (uid, local) in pods.lock().iter() {
                     if !keep.contains(uid.as_str()) {
                         tracing::warn!(pod = %local.name, "Pod no longer assigned here; stopping it");
                         local.stop.cancel();
@@ -445,7 +471,7 @@ async fn serve_assignments(
                 accept(client, config, pods, tracker, state, supervisor, *pod)
             }
             Some(Ok(Assignment::RecheckDrain { pods: uids })) => {
-                let map = pods.lock().unwrap_or_else(|p| p.into_inner());
+                let map = pods.lock();
                 for uid in uids {
                     if let Some(local) = map.get(&uid) {
                         local.recheck.notify_one();
@@ -478,7 +504,7 @@ fn accept(
             .unwrap_or(30)
             .max(0) as u64,
     );
-    let mut map = pods.lock().unwrap_or_else(|p| p.into_inner());
+    let mut map = pods.lock();
     if let Some(local) = map.get(&uid) {
         if pod.metadata.deletion_timestamp.is_some() {
             *local.grace.lock().unwrap_or_else(|p| p.into_inner()) = grace;
@@ -508,6 +534,7 @@ fn accept(
             recheck: recheck.clone(),
         },
     );
+    pods.live.send_replace(map.len());
     let client = client.clone();
     let config = config.clone();
     let pods = pods.clone();
@@ -516,7 +543,9 @@ fn accept(
     // Spawned under the lock: the drain waits for every pod that passed the check above.
     tracker.spawn(async move {
         run_pod(&client, &config, &pod, PodSignals { stop, grace, recheck }, &state, &supervisor).await;
-        pods.lock().unwrap_or_else(|p| p.into_inner()).remove(&uid);
+        let mut map = pods.lock();
+        map.remove(&uid);
+        pods.live.send_replace(map.len());
     });
     drop(map);
 }
@@ -1346,6 +1375,7 @@ mod tests {
             token: None,
             ca_pem: None,
             drain_timeout: Duration::from_secs(30),
+            idle_memory_release: None,
         }
     }
 

@@ -16,12 +16,15 @@
 //!   `clone(CLONE_VM | CLONE_VFORK | CLONE_PIDFD)` instead of `fork()`, and reaping it through
 //!   its pidfd.
 //! - `stream`: the `Stream` handler's long-lived process, one task per line.
+//! - `memory`: giving memory back while the agent is idle (the allocator's free pages, and the
+//!   clean pages of read-only file mappings: never a writable or anonymous one).
 //! - `pod_env`: what a pod inherits of the agent's environment (an allow-list: never its
 //!   `DROVER_*` settings), and the task body in `DROVER_TASK` or, too large or binary, in a file
 //!   named by `DROVER_TASK_FILE`.
 pub mod agent;
 mod container;
 mod lifecycle;
+mod memory;
 mod pod_env;
 pub mod process;
 mod spawn;
