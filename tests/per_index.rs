@@ -102,3 +102,34 @@ async fn success_policy_completes_on_index_0_and_terminates_the_others() {
         assert!(pod.is_terminal(), "{} still runs: {:?}", pod.metadata.name, pod.status.phase);
     }
 }
+
+/// Elastic Indexed Jobs (Kubernetes 1.27+): completions change together with parallelism, to
+/// the same value, and the Job runs the new indexes; completions alone are refused with
+/// upstream's message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_indexed_job_scales_its_completions_with_its_parallelism() {
+    let mut c = Cluster::start("elastic", &[]);
+    c.add_worker("w1", 4, &[]).await;
+    let yaml = indexed_job("elx", 2, 2, "  suspend: true\n", r#"echo "index $JOB_COMPLETION_INDEX""#);
+    c.create("job", &yaml);
+    let client = c.client();
+    let mut job = serde_json::to_value(client.get_job("elx").await.unwrap()).unwrap();
+    // Completions alone: refused, nothing changes.
+    job["spec"]["completions"] = 5.into();
+    let err = client.replace_job("elx", &job).await.unwrap_err().to_string();
+    assert!(
+        err.contains(
+            "spec.completions: Invalid value: 5: can only be modified in tandem with spec.parallelism"
+        ),
+        "{err}"
+    );
+    // Together, to the same value, and resumed: four indexes run.
+    job["spec"]["completions"] = 4.into();
+    job["spec"]["parallelism"] = 4.into();
+    job["spec"]["suspend"] = false.into();
+    let replaced = client.replace_job("elx", &job).await.unwrap();
+    assert_eq!((replaced.spec.completions, replaced.spec.parallelism), (Some(4), Some(4)));
+    let done = c.wait_job("elx", SECS(60), |j| j.is_finished()).await;
+    assert_eq!(reason(&done, "Complete").as_deref(), Some("CompletionsReached"), "{done:#?}");
+    assert_eq!(done.status.completed_indexes.as_deref(), Some("0-3"));
+}
