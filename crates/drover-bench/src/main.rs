@@ -69,6 +69,11 @@ struct Args {
     /// once and timed until all are Complete. Empty (the default) skips it.
     #[arg(long, value_delimiter = ',', value_parser = clap::value_parser!(u32).range(1..))]
     many_jobs: Vec<u32>,
+    /// Indexed Job scenario (issue 14): one `completionMode: Indexed` Job of this many
+    /// completions at --parallelism, beside one NonIndexed Job of as many pods in the same run.
+    /// 0 (the default) skips it.
+    #[arg(long, default_value_t = 0)]
+    indexed: u32,
     /// Pods (completions) of each Job of the many-Jobs scenario.
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     pods_per_job: u32,
@@ -267,6 +272,8 @@ struct Raw {
     rounds: Vec<Round>,
     samples: Vec<Sample>,
     many: Option<Many>,
+    /// `--indexed`: the NonIndexed Job (as `baseline`) and the Indexed one (`runs[0]`).
+    indexed: Option<Many>,
     memory: Option<WorkerMemory>,
 }
 
@@ -316,6 +323,23 @@ async fn bench(args: &Args, cluster: &mut Cluster) -> anyhow::Result<Raw> {
 
     let many = if args.many_jobs.is_empty() { None } else { Some(many_jobs(&client, args, cluster).await?) };
 
+    let indexed = if args.indexed == 0 {
+        None
+    } else {
+        let spec = |prefix: &str, indexed| ManySpec {
+            prefix: prefix.into(),
+            jobs: 1,
+            pods_per_job: args.indexed,
+            parallelism: args.parallelism,
+            indexed,
+        };
+        let baseline = many_run(&client, args, cluster, &spec("bench-nonindexed", false)).await?;
+        report_many_progress("NonIndexed", &baseline);
+        let run = many_run(&client, args, cluster, &spec("bench-indexed", true)).await?;
+        report_many_progress("Indexed", &run);
+        Some(Many { baseline, runs: vec![run] })
+    };
+
     if let Some(m) = &mut memory
         && args.memory_pods > 0
     {
@@ -325,6 +349,7 @@ async fn bench(args: &Args, cluster: &mut Cluster) -> anyhow::Result<Raw> {
             jobs: args.memory_pods.div_ceil(pods_per_job),
             pods_per_job,
             parallelism: args.parallelism,
+            indexed: false,
         };
         let run = many_run(&client, args, cluster, &spec).await?;
         m.after = run.worker_memory;
@@ -338,7 +363,7 @@ async fn bench(args: &Args, cluster: &mut Cluster) -> anyhow::Result<Raw> {
             );
         }
     }
-    Ok(Raw { rounds, samples, many, memory })
+    Ok(Raw { rounds, samples, many, indexed, memory })
 }
 
 /// The worker's memory once it has been left idle for `settle`.
@@ -358,6 +383,7 @@ async fn many_jobs(client: &Client, args: &Args, cluster: &mut Cluster) -> anyho
         jobs: 1,
         pods_per_job: args.baseline_pods,
         parallelism: args.baseline_parallelism.unwrap_or(args.parallelism),
+        indexed: false,
     };
     let baseline = many_run(client, args, cluster, &spec).await?;
     report_many_progress("baseline", &baseline);
@@ -368,6 +394,7 @@ async fn many_jobs(client: &Client, args: &Args, cluster: &mut Cluster) -> anyho
             jobs,
             pods_per_job: args.pods_per_job,
             parallelism: args.job_parallelism,
+            indexed: false,
         };
         let run = many_run(client, args, cluster, &spec).await?;
         report_many_progress(&format!("{jobs} Jobs"), &run);
@@ -392,6 +419,8 @@ struct ManySpec {
     jobs: u32,
     pods_per_job: u32,
     parallelism: u32,
+    /// `completionMode: Indexed`.
+    indexed: bool,
 }
 
 /// Creates `spec.jobs` Jobs at once (at most `--create-concurrency` requests in flight), waits
@@ -415,7 +444,7 @@ async fn many_run(
     let creates = futures::stream::iter(&names)
         .map(|name| async move {
             client
-                .create_job(&job_manifest(name, spec.pods_per_job, spec.parallelism))
+                .create_job(&job_manifest(name, spec.pods_per_job, spec.parallelism, spec.indexed))
                 .await
                 .with_context(|| format!("cannot create Job {name}"))
         })
@@ -492,7 +521,7 @@ async fn run_xargs(
     Ok((wall, before.zip(after).map(|(a, b)| Usage::between(&a, &b))))
 }
 
-fn job_manifest(name: &str, completions: u32, parallelism: u32) -> Value {
+fn job_manifest(name: &str, completions: u32, parallelism: u32, indexed: bool) -> Value {
     json!({
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -500,6 +529,7 @@ fn job_manifest(name: &str, completions: u32, parallelism: u32) -> Value {
         "spec": {
             "completions": completions,
             "parallelism": parallelism,
+            "completionMode": if indexed { "Indexed" } else { "NonIndexed" },
             "backoffLimit": 0,
             "template": {"spec": {
                 "containers": [{"name": "c", "image": "none", "command": ["true"]}],
@@ -517,7 +547,7 @@ async fn drover_round(
     (coordinator, worker): (Option<u32>, Option<u32>),
 ) -> anyhow::Result<Round> {
     let name = format!("bench-{}-r{round}", args.pods);
-    let manifest = job_manifest(&name, args.pods, args.parallelism);
+    let manifest = job_manifest(&name, args.pods, args.parallelism, false);
     // Generous: only a hang should hit it.
     let timeout = Duration::from_secs(120) + Duration::from_millis(50) * args.pods;
     let mut watch = JobWatch::open(client, Some(&name)).await?;
@@ -536,7 +566,7 @@ async fn drover_round(
 
 async fn latency_sample(client: &Client, watch: &mut JobWatch, i: u32) -> anyhow::Result<Sample> {
     let name = format!("bench-lat-{i}");
-    let manifest = job_manifest(&name, 1, 1);
+    let manifest = job_manifest(&name, 1, 1, false);
     let posted = Utc::now();
     client.create_job(&manifest).await.with_context(|| format!("cannot create Job {name}"))?;
     let (_, seen, job) = watch.wait_finished(&name, Duration::from_secs(60)).await?;

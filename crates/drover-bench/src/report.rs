@@ -632,6 +632,19 @@ impl Results<'_> {
             }
         }
 
+        if let Some(ix) = &self.raw.indexed {
+            let base = ManyFigures::of(&ix.baseline, None);
+            o += "\n### Indexed Job (one Job, timed from its create to its Complete)\n\n";
+            o += "| run | Jobs × pods | pods | wall (s) | pods/s | ÷ NonIndexed pods/s \
+                  | coordinator CPU per pod (ms) | coordinator cores | coordinator RSS at end (MiB) \
+                  | `get job` p50 / p99 (ms) | other processes' CPU (s) |\n";
+            o += "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+            o += &base.markdown_row("NonIndexed Job", &ix.baseline);
+            for run in &ix.runs {
+                o += &ManyFigures::of(run, Some(base.pods_per_s)).markdown_row("Indexed Job", run);
+            }
+        }
+
         if let Some(m) = &self.raw.memory {
             let settle = m.settle.as_secs_f64();
             o += "\n### Worker memory (`/proc/<pid>/status`)\n\n";
@@ -736,6 +749,13 @@ impl Results<'_> {
                 }),
                 _ => Value::Null,
             },
+            "indexed": self.raw.indexed.as_ref().map(|ix| {
+                let base = ManyFigures::of(&ix.baseline, None);
+                json!({
+                    "nonindexed": base.to_json(&ix.baseline),
+                    "indexed": ix.runs.iter().map(|r| ManyFigures::of(r, Some(base.pods_per_s)).to_json(r)).collect::<Vec<_>>(),
+                })
+            }),
             "worker_memory": self.raw.memory.as_ref().map(|m| json!({
                 "settle_s": m.settle.as_secs_f64(),
                 "idle": reading_json(m.idle),
