@@ -1011,3 +1011,58 @@ async fn the_queues_page_shows_each_brokers_figures_never_a_password_and_answers
     cleanup.close().await;
     s.stop().await;
 }
+
+#[tokio::test]
+async fn a_broker_that_never_answers_costs_the_queues_page_its_timeout_once_per_cache_period() {
+    // A "broker" that accepts connections and never says a word.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let held = tokio::spawn(async move {
+        let mut conns = Vec::new();
+        while let Ok((conn, _)) = silent.accept().await {
+            conns.push(conn);
+        }
+    });
+    let s =
+        Served::start(Config { token: drover_api::meta::Secret::new(DASH_TOKEN), ..Config::default() }).await;
+    let bearer = Client::new(&s.url()).with_token(Some(DASH_TOKEN));
+    suspended_queue_job(&bearer, "mute-redis", &format!("redis://:s3cr3t-pw@127.0.0.1:{port}"), "mute-r")
+        .await;
+    suspended_queue_job(
+        &bearer,
+        "mute-rabbit",
+        &format!("amqp://u:s3cr3t-pw@127.0.0.1:{port}/%2f"),
+        "mute-a",
+    )
+    .await;
+    let (cookie, _) = log_in(&s, DASH_TOKEN).await;
+
+    let started = Instant::now();
+    // Meanwhile the coordinator goes on serving: the brokers are not asked under the store lock.
+    let api_meanwhile = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let t = Instant::now();
+        bearer.list_jobs("").await.unwrap();
+        t.elapsed()
+    };
+    let ((text, rows), api_took) = tokio::join!(queues_page(&s, &cookie), api_meanwhile);
+    let first = started.elapsed();
+    assert!(
+        api_took < Duration::from_millis(500),
+        "the API answered while the brokers were asked: {api_took:?}"
+    );
+    // Both brokers are asked at once, each within its 2 s.
+    assert!(first >= Duration::from_millis(1900) && first < Duration::from_secs(4), "{first:?}");
+    assert!(!text.contains("s3cr3t-pw"), "{text}");
+    for q in ["mute-r", "mute-a"] {
+        assert_eq!(rows[q]["state"], "unreachable", "{}", rows[q]);
+        assert!(rows[q]["error"].as_str().unwrap().contains("timed out"), "{}", rows[q]);
+    }
+    // The failure is remembered for 2 s: an immediate refresh does not wait again.
+    let started = Instant::now();
+    let (_, rows) = queues_page(&s, &cookie).await;
+    assert!(started.elapsed() < Duration::from_millis(500), "{:?}", started.elapsed());
+    assert_eq!(rows["mute-r"]["state"], "unreachable");
+    s.stop().await;
+    held.abort();
+}
