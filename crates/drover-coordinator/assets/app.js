@@ -392,7 +392,7 @@
         card('Pods finished per second', [['Now', last(podsRate).toFixed(1)], ['Peak (last 5 min)', Math.max(0, ...podsRate).toFixed(1)]], sparkline('Pods finished per second', podsRate)),
         card('Tasks per second', [['Now', last(tasksRate).toFixed(1)], ['Peak (last 5 min)', Math.max(0, ...tasksRate).toFixed(1)], ['Recorded since start', fmt(st.tasksRecorded)]], sparkline('Tasks per second', tasksRate))),
       el('h2', { text: 'Work queues of unfinished Jobs' }),
-      table('Tasks as the Jobs count them (the broker\'s own depth: drover queue stats).', ['Job', 'Queue', 'Broker', 'Tasks ok ', 'Failed ', 'Requeued '],
+      table('Tasks as the Jobs count them; what the brokers hold is on the Queues page.', ['Job', 'Queue', 'Broker', 'Tasks ok ', 'Failed ', 'Requeued '],
         queues.map((j) => {
           const t = (j.status && j.status.tasks) || {};
           const url = j.spec.queue.url || '';
