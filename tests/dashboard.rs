@@ -1,7 +1,8 @@
 //! The web dashboard in a real browser: Debian's headless `chromium`, driven over the WebDriver
 //! protocol through `chromedriver` (plain HTTP with reqwest), against a coordinator and two
 //! workers. It logs in, watches a Job climb to 4/4 without a reload, suspends a CronJob and
-//! cordons a worker from the page (and the CLI sees both), checks that a wrong token gets the
+//! cordons a worker from the page (and the CLI sees both), runs the CronJob now and drains a
+//! worker from the page, reads a queue's figures on the Queues page, checks that a wrong token gets the
 //! login form and no data and that the session cookie alone changes nothing, reads the browser's
 //! network log (nothing left 127.0.0.1), and saves a screenshot of each page into `docs/`.
 //!
@@ -445,6 +446,26 @@ async fn the_dashboard_in_a_headless_browser() {
         .await;
     browser.screenshot(&docs.join("dashboard-cronjobs.png")).await;
 
+    // Run the CronJob now from the page: a Job owned by it appears (and runs on a worker).
+    browser.click(r#"tr[data-cronjob="nightly-report"] button[data-action="run"]"#).await;
+    browser.click("#confirm-ok").await;
+    let client = cluster.client();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let manual = loop {
+        let jobs = client.list_jobs("").await.unwrap();
+        if let Some(j) = jobs.into_iter().find(|j| j.metadata.name.starts_with("nightly-report-manual-")) {
+            break j;
+        }
+        assert!(Instant::now() < deadline, "Run now created no Job");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        manual.metadata.owner_references.iter().any(|r| r.kind == "CronJob" && r.name == "nightly-report"),
+        "{:?}",
+        manual.metadata.owner_references
+    );
+    cluster.wait_complete(&manual.metadata.name, Duration::from_secs(30)).await;
+
     // Cordon a worker from the page; `drover get workers` shows it cordoned.
     browser.click(r#"nav a[data-page="workers"]"#).await;
     browser
@@ -550,6 +571,46 @@ async fn the_dashboard_in_a_headless_browser() {
     );
     browser.screenshot(&docs.join("dashboard-overview.png")).await;
 
+    // The Queues page: a queue a suspended Job names, with the tasks published to it, asked of
+    // the broker (this page polls /ui/queues while it is open).
+    let queue = format!("dash-e2e-{}", std::process::id());
+    let broker = drover_queue::connect("redis://127.0.0.1:6379", &queue).await.unwrap();
+    broker.purge().await.unwrap();
+    broker.publish(&(0..6).map(|i| format!("task {i}").into_bytes()).collect::<Vec<_>>()).await.unwrap();
+    cluster
+        .client()
+        .create_job(&json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "queued-work"},
+            "spec": {"suspend": true, "parallelism": 2,
+                "queue": {"url": "redis://127.0.0.1:6379", "name": queue},
+                "template": {"spec": {"restartPolicy": "Never",
+                    "containers": [{"name": "c", "image": "busybox", "command": ["true"]}]}}}}))
+        .await
+        .unwrap();
+    browser.click(r#"nav a[data-page="queues"]"#).await;
+    let ready = browser
+        .wait_js(
+            "the queue's figures",
+            &format!(r#"const e = document.querySelector('tr[data-queue="{queue}"] td[data-col="ready"]'); return e && e.textContent"#),
+            Duration::from_secs(15),
+        )
+        .await;
+    assert_eq!(ready, "6", "the published count");
+    // One more task shows without a reload (the page polls).
+    broker.publish(&[b"task 6".to_vec()]).await.unwrap();
+    browser
+        .wait_js(
+            "the new count",
+            &format!(r#"const e = document.querySelector('tr[data-queue="{queue}"] td[data-col="ready"]'); return e && e.textContent === '7'"#),
+            Duration::from_secs(15),
+        )
+        .await;
+    let row =
+        browser.js(&format!(r#"return document.querySelector('tr[data-queue="{queue}"]').innerText"#)).await;
+    assert!(row.as_str().unwrap().contains("queued-work"), "the Job using it: {row}");
+    assert_eq!(browser.js("return window.__marker").await, "same page", "no reload");
+    browser.screenshot(&docs.join("dashboard-queues.png")).await;
+    broker.purge().await.unwrap();
+
     // The keyboard: Tab moves the focus to the next control, which shows a visible ring.
     let tab = json!({"actions": [{"type": "key", "id": "keyboard", "actions": [
         {"type": "keyDown", "value": "\u{E004}"}, {"type": "keyUp", "value": "\u{E004}"}]}]});
@@ -584,15 +645,15 @@ async fn the_dashboard_in_a_headless_browser() {
     };
     browser
         .wait_js(
-            "1,002 Jobs in pages",
-            &pager_is("Jobs 1–50 of 1,002 (page 1 of 21)"),
+            "1,004 Jobs in pages (pi4, the slow Job, the manual run, queued-work and 1,000)",
+            &pager_is("Jobs 1–50 of 1,004 (page 1 of 21)"),
             Duration::from_secs(30),
         )
         .await;
     assert_eq!(browser.js("return document.querySelectorAll('tr[data-job]').length").await, 50);
     browser.click(r#"button[data-key="next"]"#).await;
     browser
-        .wait_js("the second page", &pager_is("Jobs 51–100 of 1,002 (page 2 of 21)"), Duration::from_secs(10))
+        .wait_js("the second page", &pager_is("Jobs 51–100 of 1,004 (page 2 of 21)"), Duration::from_secs(10))
         .await;
     browser.type_into("#f-labels", "team=odd").await;
     browser
@@ -610,6 +671,35 @@ async fn the_dashboard_in_a_headless_browser() {
     browser
         .wait_js("no Complete Job of team odd", &pager_is("No Job matches."), Duration::from_secs(10))
         .await;
+
+    // Drain the cordoned worker from the page: it drains (it has no pods) and leaves.
+    browser.click(r#"nav a[data-page="workers"]"#).await;
+    browser
+        .wait_js(
+            "the workers",
+            r#"return document.querySelector('tr[data-worker="worker-b"] button[data-action="drain"]') !== null"#,
+            Duration::from_secs(10),
+        )
+        .await;
+    browser.click(r#"tr[data-worker="worker-b"] button[data-action="drain"]"#).await;
+    browser.click("#confirm-ok").await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let w = cluster
+            .client()
+            .list_workers("")
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|w| w.metadata.name == "worker-b");
+        let phase = w.as_ref().map(|w| w.status.phase.clone());
+        // Draining, then gone once it left (or Lost, if its lease ran out first).
+        if phase.as_deref().is_none_or(|p| p == "Draining" || p == "Lost") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "worker-b did not drain: {phase:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // Nothing left 127.0.0.1: the DevTools network log of every page, and this page's own
     // resource timings.

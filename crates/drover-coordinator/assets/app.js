@@ -1,6 +1,8 @@
 // Drover's dashboard: plain JavaScript, no library, no build step. The state comes from one
 // server-sent event stream (/ui/events): a snapshot, then batches of changed objects at most
-// every 250 ms. Actions go to the coordinator's API with the page's CSRF value.
+// every 250 ms. Actions go to the coordinator's API with the page's CSRF value. The Queues page
+// is the one exception to "no polling": brokers push nothing, so while it is open it reads
+// /ui/queues every QUEUES_POLL ms (the coordinator caches the brokers' answers for 2 s).
 'use strict';
 (() => {
   const csrf = document.querySelector('meta[name="drover-csrf"]').content;
@@ -10,6 +12,7 @@
   const JOB_NAME = 'batch.kubernetes.io/job-name';
   const PAGE_SIZE = 50;
   const HISTORY = 300; // seconds of rate samples
+  const QUEUES_POLL = 3000;
 
   const state = {
     jobs: new Map(), cronjobs: new Map(), workers: new Map(), pods: new Map(),
@@ -22,6 +25,9 @@
   let logAbort = null;
   let eventsTimer = null;
   let lastEventsFetch = 0;
+  let queuesTimer = null;
+  let queuesData = null; // the last answer of /ui/queues
+  let queuesError = '';
 
   // ---- helpers ----
   const $ = (sel, root = document) => root.querySelector(sel);
@@ -386,7 +392,7 @@
         card('Pods finished per second', [['Now', last(podsRate).toFixed(1)], ['Peak (last 5 min)', Math.max(0, ...podsRate).toFixed(1)]], sparkline('Pods finished per second', podsRate)),
         card('Tasks per second', [['Now', last(tasksRate).toFixed(1)], ['Peak (last 5 min)', Math.max(0, ...tasksRate).toFixed(1)], ['Recorded since start', fmt(st.tasksRecorded)]], sparkline('Tasks per second', tasksRate))),
       el('h2', { text: 'Work queues of unfinished Jobs' }),
-      table('Tasks as the Jobs count them (the broker\'s own depth: drover queue stats).', ['Job', 'Queue', 'Broker', 'Tasks ok ', 'Failed ', 'Requeued '],
+      table('Tasks as the Jobs count them; what the brokers hold is on the Queues page.', ['Job', 'Queue', 'Broker', 'Tasks ok ', 'Failed ', 'Requeued '],
         queues.map((j) => {
           const t = (j.status && j.status.tasks) || {};
           const url = j.spec.queue.url || '';
@@ -644,27 +650,74 @@
       }), 'No worker has joined.'));
   }
 
+  async function pollQueues() {
+    if (view.page !== 'queues') return;
+    try {
+      queuesData = await api('GET', '/ui/queues');
+      queuesError = '';
+    } catch (e) {
+      queuesError = String(e.message || e);
+    }
+    if (view.page !== 'queues') return;
+    scheduleRender();
+    clearTimeout(queuesTimer);
+    queuesTimer = setTimeout(pollQueues, QUEUES_POLL);
+  }
+  function queues() {
+    const root = $('#data');
+    if (!root) return;
+    if (!queuesData) { replace(root, el('p', { class: 'muted', text: queuesError || 'Asking the brokers…' })); return; }
+    const opt = (v) => (v === null || v === undefined ? 'unknown' : fmt(v));
+    const rows = queuesData.queues.map((q) => {
+      const ok = q.state === 'ok';
+      const stateCell = ok ? null
+        : q.state === 'absent' ? status('No such queue yet', 's-pause')
+        : status(q.state === 'unreachable' ? 'Unreachable' : 'Error', 's-bad');
+      const jobs = q.jobs.map((n, i) => [i ? ', ' : '', el('a', { href: '#/jobs/' + encodeURIComponent(n), text: n })]);
+      const more = q.jobCount > q.jobs.length ? ' and ' + fmt(q.jobCount - q.jobs.length) + ' more' : '';
+      return el('tr', { 'data-queue': q.queue, 'data-state': q.state },
+        el('td', { class: 'mono', text: q.queue }),
+        el('td', {}, el('div', { text: q.url.startsWith('redis') ? 'Redis' : q.url.startsWith('amqp') ? 'RabbitMQ' : q.url.split(':')[0] }), el('div', { class: 'muted mono', text: q.url })),
+        el('td', {}, jobs, more, el('div', { class: 'muted', text: fmt(q.unfinishedJobs) + ' unfinished' })),
+        ok ? el('td', { class: 'num', 'data-col': 'ready', text: fmt(q.ready) }) : el('td', { colspan: 4 }, stateCell, q.error ? el('div', { class: 'muted', text: q.error }) : null),
+        ok ? el('td', { class: 'num', 'data-col': 'inflight', text: q.inFlight === null ? 'unknown (RabbitMQ)' : fmt(q.inFlight) }) : null,
+        ok ? el('td', { class: 'num', 'data-col': 'consumers', text: opt(q.consumers) }) : null,
+        ok ? el('td', { class: 'num', 'data-col': 'dead', text: fmt(q.deadLettered) }) : null);
+    });
+    replace(root, el('div', {},
+      table('What each broker holds, asked every ' + QUEUES_POLL / 1000 + ' s while this page is open (answers cached ' + queuesData.cacheSeconds + ' s, ' + queuesData.timeoutSeconds + ' s timeout per broker). RabbitMQ does not report tasks in flight without its management API.',
+        ['Queue', 'Broker', 'Jobs using it', 'Ready ', 'In flight ', 'Consumers ', 'Dead-lettered '], rows, 'No Job names a queue.'),
+      queuesData.truncated ? el('p', { class: 'muted', text: 'Only the first ' + queuesData.maxQueues + ' queues are shown (those of unfinished Jobs first).' }) : null,
+      queuesError ? el('p', { class: 'muted', text: 'Last refresh failed: ' + queuesError }) : null));
+  }
+
   // ---- pages ----
   function route() {
     const h = location.hash.replace(/^#\/?/, '');
     const [page, ...rest] = h.split('/');
     const arg = rest.length ? decodeURIComponent(rest.join('/')) : null;
     if (page === 'jobs' && arg) { view.page = 'job'; view.arg = arg; }
-    else if (['overview', 'jobs', 'cronjobs', 'workers'].includes(page)) { view.page = page; view.arg = null; }
+    else if (['overview', 'jobs', 'cronjobs', 'workers', 'queues'].includes(page)) { view.page = page; view.arg = null; }
     else { view.page = 'overview'; view.arg = null; }
     if (logAbort && view.page !== 'job') { logAbort.abort(); logAbort = null; }
     view.logPod = null;
+    clearTimeout(queuesTimer);
+    queuesTimer = null;
     for (const a of document.querySelectorAll('nav a[data-page]')) {
       const current = a.dataset.page === view.page || (view.page === 'job' && a.dataset.page === 'jobs');
       if (current) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
     }
     const main = $('#main');
-    const titles = { overview: 'Overview', jobs: 'Jobs', job: 'Job ' + view.arg, cronjobs: 'CronJobs', workers: 'Workers' };
+    const titles = { overview: 'Overview', jobs: 'Jobs', job: 'Job ' + view.arg, cronjobs: 'CronJobs', workers: 'Workers', queues: 'Queues' };
     document.title = titles[view.page] + ' · Drover';
     if (view.page === 'overview') main.replaceChildren(el('h1', { text: 'Overview' }), el('div', { id: 'data' }));
     else if (view.page === 'jobs') jobsShell(main);
     else if (view.page === 'job') jobShell(main);
     else if (view.page === 'cronjobs') main.replaceChildren(el('h1', { text: 'CronJobs' }), el('div', { id: 'data' }));
+    else if (view.page === 'queues') {
+      main.replaceChildren(el('h1', { text: 'Queues' }), el('div', { id: 'data' }));
+      pollQueues();
+    }
     else main.replaceChildren(el('h1', { text: 'Workers' }), el('div', { id: 'data' }));
     main.setAttribute('data-page', view.page);
     connect();
@@ -678,6 +731,7 @@
     else if (view.page === 'job') job();
     else if (view.page === 'cronjobs') cronjobs();
     else if (view.page === 'workers') workers();
+    else if (view.page === 'queues') queues();
     $('#main').setAttribute('data-ready', state.connected ? 'true' : 'false');
   }
 

@@ -2,7 +2,7 @@
 //!
 //! # What is served
 //! - `/` — the dashboard (one page; its views are chosen by the URL's fragment: `#/overview`,
-//!   `#/jobs`, `#/jobs/NAME`, `#/workers`, `#/cronjobs`). `/ui/app.js` and `/ui/app.css` are its
+//!   `#/jobs`, `#/jobs/NAME`, `#/workers`, `#/cronjobs`, `#/queues`). `/ui/app.js` and `/ui/app.css` are its
 //!   script and style sheet. All three are plain HTML, CSS and JavaScript written by hand,
 //!   embedded in the binary with `include_str!` (no build step, no Node.js, no library, nothing
 //!   loaded from another origin: the pages' `Content-Security-Policy` allows `'self'` only).
@@ -18,6 +18,9 @@
 //!   ([`schedule_info`]; also `GET /ui/cronjobs/{name}/schedule`), and the stream's `stats`
 //!   carry pods by phase, the pods waiting for a slot (and, for `?job=`, each one's place in
 //!   line), each worker's pods holding a slot, and the task ledger's counter.
+//! - `/ui/queues` — the figures of each queue the Jobs name, asked of the brokers over
+//!   read-only connections with a timeout and a short cache (see [`crate::queues`]). The Queues
+//!   page polls it every few seconds: the one view that polls, since brokers push nothing.
 //! - Everything else the dashboard does goes through the API itself (suspend, resume, delete,
 //!   cordon, uncordon, drain, run now, events, logs).
 //!
@@ -90,6 +93,7 @@ pub(crate) fn routes() -> Router<Coordinator> {
         .route("/ui/app.css", get(|| async { asset("text/css; charset=utf-8", APP_CSS) }))
         .route("/ui/events", get(events))
         .route("/ui/cronjobs/{name}/schedule", get(cron_schedule))
+        .route("/ui/queues", get(crate::queues::queues))
 }
 
 /// Paths answered without a token: the login form and the assets, which hold no data.

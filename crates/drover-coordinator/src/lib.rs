@@ -34,6 +34,7 @@ pub mod discovery;
 pub mod events;
 pub mod metrics;
 pub mod openapi;
+pub mod queues;
 pub mod scheduler;
 pub mod serve;
 pub mod state;

@@ -145,6 +145,8 @@ struct Inner {
     ledger: crate::workers::LedgerStats,
     logs: tokio::sync::watch::Sender<u64>,
     history: Mutex<History>,
+    /// The dashboard's read-only broker connections ([`crate::queues`]).
+    brokers: crate::queues::Brokers,
 }
 
 impl Coordinator {
@@ -168,6 +170,7 @@ impl Coordinator {
                 ledger: crate::workers::LedgerStats::default(),
                 logs: tokio::sync::watch::channel(0).0,
                 history: Mutex::new(History { events: Default::default(), forgotten }),
+                brokers: crate::queues::Brokers::default(),
             }),
             config: Arc::new(config),
             shutdown,
@@ -177,6 +180,11 @@ impl Coordinator {
     /// The store, for reads.
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// The dashboard's read-only broker connections.
+    pub(crate) fn brokers(&self) -> &crate::queues::Brokers {
+        &self.inner.brokers
     }
 
     /// When this coordinator process started.

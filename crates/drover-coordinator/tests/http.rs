@@ -883,3 +883,186 @@ async fn the_event_stream_sends_a_snapshot_then_batches_of_the_latest_changes() 
     assert!(batches.len() < 100, "not one event per change: {}", batches.len());
     s.stop().await;
 }
+
+// === the dashboard's Queues page ===
+
+/// A suspended Job (nothing consumes) taking its work from `queue` on the broker at `url`.
+async fn suspended_queue_job(client: &Client, name: &str, url: &str, queue: &str) {
+    let job = serde_json::json!({
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name},
+        "spec": {
+            "suspend": true,
+            "parallelism": 2,
+            "queue": {"url": url, "name": queue},
+            "template": {"spec": {
+                "restartPolicy": "Never",
+                "containers": [{"name": "c", "image": "busybox", "command": ["true"]}]
+            }}
+        }
+    });
+    client.create_job(&job).await.unwrap();
+}
+
+/// `GET /ui/queues` with the session cookie: the answer's text and its rows by queue name.
+async fn queues_page(
+    s: &Served,
+    cookie: &str,
+) -> (String, std::collections::HashMap<String, serde_json::Value>) {
+    let res = browser().get(format!("{}/ui/queues", s.url())).header("cookie", cookie).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    let text = res.text().await.unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let rows = v["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| (q["queue"].as_str().unwrap().to_string(), q.clone()))
+        .collect();
+    (text, rows)
+}
+
+#[tokio::test]
+async fn the_queues_page_shows_each_brokers_figures_never_a_password_and_answers_when_a_broker_is_down() {
+    let s =
+        Served::start(Config { token: drover_api::meta::Secret::new(DASH_TOKEN), ..Config::default() }).await;
+    let bearer = Client::new(&s.url()).with_token(Some(DASH_TOKEN));
+    let tag = uuid::Uuid::new_v4().simple().to_string();
+    // Real queues with tasks nobody takes: 7 on Redis, 5 on RabbitMQ.
+    let redis_q = format!("dash-queues-{tag}");
+    let amqp_q = format!("dash-queues-amqp-{tag}");
+    let redis = drover_queue::connect("redis://127.0.0.1:6379", &redis_q).await.unwrap();
+    redis.publish(&(0..7).map(|i| format!("t{i}").into_bytes()).collect::<Vec<_>>()).await.unwrap();
+    let amqp = drover_queue::connect("amqp://guest:guest@127.0.0.1:5672/%2f", &amqp_q).await.unwrap();
+    amqp.publish(&(0..5).map(|i| format!("t{i}").into_bytes()).collect::<Vec<_>>()).await.unwrap();
+    amqp.close().await;
+    suspended_queue_job(&bearer, "on-redis", "redis://127.0.0.1:6379", &redis_q).await;
+    suspended_queue_job(&bearer, "on-redis-too", "redis://127.0.0.1:6379", &redis_q).await;
+    suspended_queue_job(&bearer, "on-rabbit", "amqp://guest:guest@127.0.0.1:5672/%2f", &amqp_q).await;
+    // A password the broker refuses, and a broker that is not there.
+    let secret = format!("pw-{tag}");
+    suspended_queue_job(
+        &bearer,
+        "wrong-password",
+        &format!("redis://:{secret}@127.0.0.1:6379"),
+        "dash-nowhere",
+    )
+    .await;
+    suspended_queue_job(&bearer, "no-broker", "redis://127.0.0.1:1", "dash-nowhere-2").await;
+    let missing_q = format!("dash-queues-missing-{tag}");
+    suspended_queue_job(&bearer, "absent", "amqp://guest:guest@127.0.0.1:5672/%2f", &missing_q).await;
+
+    let (cookie, _) = log_in(&s, DASH_TOKEN).await;
+    // Without the cookie: no data.
+    let res = browser().get(format!("{}/ui/queues", s.url())).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 401);
+
+    let started = Instant::now();
+    let (text, rows) = queues_page(&s, &cookie).await;
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(4), "answered within the brokers' timeout: {took:?}");
+    assert!(!text.contains(&secret), "no password in {text}");
+    assert!(!text.contains("guest:guest"), "no password in {text}");
+
+    let r = &rows[&redis_q];
+    assert_eq!(r["state"], "ok", "{r}");
+    assert_eq!(r["ready"], 7, "{r}");
+    assert_eq!(r["inFlight"], 0, "{r}");
+    assert_eq!(r["consumers"], 0, "{r}");
+    assert_eq!(r["deadLettered"], 0, "{r}");
+    assert_eq!(r["jobCount"], 2, "{r}");
+    assert_eq!(r["url"], "redis://127.0.0.1:6379");
+    let a = &rows[&amqp_q];
+    assert_eq!((a["state"].as_str(), a["ready"].as_u64()), (Some("ok"), Some(5)), "{a}");
+    assert_eq!(a["url"], "amqp://guest:***@127.0.0.1:5672/%2f");
+    assert!(a["inFlight"].is_null(), "RabbitMQ cannot tell: {a}");
+    assert_eq!(rows[&missing_q]["state"], "absent", "a passive look: {}", rows[&missing_q]);
+    let w = &rows["dash-nowhere"];
+    assert!(["unreachable", "error"].contains(&w["state"].as_str().unwrap()), "{w}");
+    assert_eq!(w["url"], "redis://:***@127.0.0.1:6379");
+    let down = &rows["dash-nowhere-2"];
+    assert_eq!(down["state"], "unreachable", "{down}");
+    assert!(down["error"].as_str().unwrap().contains("127.0.0.1:1"), "{down}");
+
+    // The look changed nothing: no queue was declared, no task taken.
+    let amqp =
+        drover_queue::Inspector::connect("amqp://guest:guest@127.0.0.1:5672/%2f", Duration::from_secs(2))
+            .await
+            .unwrap();
+    assert_eq!(amqp.stats(&missing_q, Duration::from_secs(2)).await.unwrap(), None, "not declared");
+    amqp.close().await;
+
+    // Within the cache's life the answer is the cached one; a new task shows after it.
+    redis.publish(&[b"one more".to_vec()]).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, rows) = queues_page(&s, &cookie).await;
+        if rows[&redis_q]["ready"] == 8 {
+            break;
+        }
+        assert_eq!(rows[&redis_q]["ready"], 7);
+        assert!(Instant::now() < deadline, "the new task shows once the cache expired");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    redis.purge().await.unwrap();
+    let cleanup = drover_queue::connect("amqp://guest:guest@127.0.0.1:5672/%2f", &amqp_q).await.unwrap();
+    cleanup.purge().await.unwrap();
+    cleanup.close().await;
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn a_broker_that_never_answers_costs_the_queues_page_its_timeout_once_per_cache_period() {
+    // A "broker" that accepts connections and never says a word.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let held = tokio::spawn(async move {
+        let mut conns = Vec::new();
+        while let Ok((conn, _)) = silent.accept().await {
+            conns.push(conn);
+        }
+    });
+    let s =
+        Served::start(Config { token: drover_api::meta::Secret::new(DASH_TOKEN), ..Config::default() }).await;
+    let bearer = Client::new(&s.url()).with_token(Some(DASH_TOKEN));
+    suspended_queue_job(&bearer, "mute-redis", &format!("redis://:s3cr3t-pw@127.0.0.1:{port}"), "mute-r")
+        .await;
+    suspended_queue_job(
+        &bearer,
+        "mute-rabbit",
+        &format!("amqp://u:s3cr3t-pw@127.0.0.1:{port}/%2f"),
+        "mute-a",
+    )
+    .await;
+    let (cookie, _) = log_in(&s, DASH_TOKEN).await;
+
+    let started = Instant::now();
+    // Meanwhile the coordinator goes on serving: the brokers are not asked under the store lock.
+    let api_meanwhile = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let t = Instant::now();
+        bearer.list_jobs("").await.unwrap();
+        t.elapsed()
+    };
+    let ((text, rows), api_took) = tokio::join!(queues_page(&s, &cookie), api_meanwhile);
+    let first = started.elapsed();
+    assert!(
+        api_took < Duration::from_millis(500),
+        "the API answered while the brokers were asked: {api_took:?}"
+    );
+    // Both brokers are asked at once, each within its 2 s.
+    assert!(first >= Duration::from_millis(1900) && first < Duration::from_secs(4), "{first:?}");
+    assert!(!text.contains("s3cr3t-pw"), "{text}");
+    for q in ["mute-r", "mute-a"] {
+        assert_eq!(rows[q]["state"], "unreachable", "{}", rows[q]);
+        assert!(rows[q]["error"].as_str().unwrap().contains("timed out"), "{}", rows[q]);
+    }
+    // The failure is remembered for 2 s: an immediate refresh does not wait again.
+    let started = Instant::now();
+    let (_, rows) = queues_page(&s, &cookie).await;
+    assert!(started.elapsed() < Duration::from_millis(500), "{:?}", started.elapsed());
+    assert_eq!(rows["mute-r"]["state"], "unreachable");
+    s.stop().await;
+    held.abort();
+}

@@ -1035,7 +1035,7 @@ fn backoff(attempt: u32) -> Duration {
     Backoff::nth_delay(BACKOFF_MIN, BACKOFF_MAX, attempt.saturating_sub(1))
 }
 
-fn amqp_code(e: &lapin::Error) -> Option<u16> {
+pub(crate) fn amqp_code(e: &lapin::Error) -> Option<u16> {
     match e.kind() {
         ErrorKind::ProtocolError(amqp) => Some(amqp.get_id()),
         _ => None,

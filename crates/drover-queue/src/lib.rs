@@ -29,6 +29,7 @@
 //! - Credentials in URLs never appear in errors or logs ([`redact_url`]).
 
 pub mod amqp;
+pub mod inspect;
 pub mod redis_queue;
 
 use std::future::Future;
@@ -239,6 +240,7 @@ pub async fn connect_with_prefetch(
 }
 
 pub use drover_api::meta::redact_url;
+pub use inspect::Inspector;
 
 #[cfg(test)]
 mod tests {

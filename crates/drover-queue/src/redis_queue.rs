@@ -720,7 +720,7 @@ fn parse_receipt(receipt: &str) -> Option<(&str, u64)> {
 
 /// The forms in which the URL's password (or lone credential) could leak into an error text:
 /// as written and percent-decoded.
-fn url_secrets(url: &str) -> Vec<String> {
+pub(crate) fn url_secrets(url: &str) -> Vec<String> {
     let Some((_, rest)) = url.split_once("://") else {
         return Vec::new();
     };
@@ -737,7 +737,7 @@ fn url_secrets(url: &str) -> Vec<String> {
 }
 
 /// Replaces the whole URL with its redacted form, then every secret with `***`.
-fn scrub(text: &str, url: &str, redacted: &str, secrets: &[String]) -> String {
+pub(crate) fn scrub(text: &str, url: &str, redacted: &str, secrets: &[String]) -> String {
     let mut text = if url.is_empty() { text.to_string() } else { text.replace(url, redacted) };
     for secret in secrets {
         if secret.contains("://") {

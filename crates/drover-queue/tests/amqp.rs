@@ -816,3 +816,40 @@ async fn a_batch_take_returns_deliveries_that_settle_one_by_one() {
     assert_eq!(queue.stats().await.unwrap().ready, 0);
     delete_queues(&name).await;
 }
+
+/// The read-only [`drover_queue::Inspector`]: a passive look that creates no queue, and the
+/// figures of one that exists (its consumers, its `.dead` companion).
+#[tokio::test]
+async fn the_inspector_declares_nothing_and_reads_the_figures() {
+    let name = unique_name();
+    let _cleanup = Cleanup(name.clone());
+    let inspector = drover_queue::Inspector::connect(&addr(), Duration::from_secs(2)).await.unwrap();
+    assert_eq!(inspector.stats(&name, Duration::from_secs(2)).await.unwrap(), None, "absent");
+    // Still absent: the look did not declare it (a passive declare of our own says 404).
+    let conn = raw_connection().await;
+    let channel = conn.create_channel().await.unwrap();
+    let passive = lapin::options::QueueDeclareOptions { passive: true, ..Default::default() };
+    let declared =
+        channel.queue_declare(name.as_str().into(), passive, lapin::types::FieldTable::default()).await;
+    assert!(declared.is_err(), "the inspector created the queue");
+    let _ = conn.close(200, "OK".into()).await;
+
+    let queue = AmqpQueue::connect(&addr(), &name).await.unwrap();
+    queue.publish(&bodies(&["a", "b", "c"])).await.unwrap();
+    let dead = AmqpQueue::connect(&addr(), &format!("{name}.dead")).await.unwrap();
+    dead.publish(&bodies(&["x"])).await.unwrap();
+    let task = take(&queue).await;
+    let stats = inspector.stats(&name, Duration::from_secs(2)).await.unwrap().unwrap();
+    assert_eq!(
+        stats,
+        drover_queue::Stats { ready: 2, in_flight: None, consumers: Some(1), dead_lettered: 1 }
+    );
+    // The connection is reused across calls.
+    assert!(inspector.alive());
+    assert_eq!(inspector.stats(&name, Duration::from_secs(2)).await.unwrap().unwrap().ready, 2);
+    queue.ack(&task).await.unwrap();
+    inspector.close().await;
+    queue.close().await.unwrap();
+    dead.close().await.unwrap();
+    delete_queues(&name).await;
+}

@@ -900,3 +900,32 @@ async fn batch_acks_in_any_order_answer_for_each_delivery() {
     assert_eq!(q.stats().await.unwrap(), stats(17, 0, 0));
     fx.cleanup().await;
 }
+
+/// The read-only [`drover_queue::Inspector`] counts what a consumer holds and changes nothing:
+/// an expired lease's tasks stay where they are until a consumer reaps them.
+#[tokio::test]
+async fn the_inspector_counts_without_reaping() {
+    let Some(fx) = Fixture::new().await else { return };
+    let producer = fx.consumer().await;
+    producer.publish(&[b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]).await.unwrap();
+    let holder = fx.consumer().await;
+    let lease = Duration::from_millis(300);
+    let taken = holder.take(lease, NO_WAIT).await.unwrap().expect("a task");
+    let expires = Instant::now() + lease;
+    let inspector = drover_queue::Inspector::connect(&fx.url, Duration::from_secs(2)).await.unwrap();
+    let live = inspector.stats(&fx.name, Duration::from_secs(2)).await.unwrap().unwrap();
+    assert_eq!(live, Stats { ready: 2, in_flight: Some(1), consumers: Some(1), dead_lettered: 0 });
+    tokio::time::sleep_until(expires + Duration::from_millis(50)).await;
+    let expired = inspector.stats(&fx.name, Duration::from_secs(2)).await.unwrap().unwrap();
+    assert_eq!(
+        expired,
+        Stats { ready: 2, in_flight: Some(1), consumers: Some(0), dead_lettered: 0 },
+        "still out, no longer a live consumer, not reaped"
+    );
+    assert_eq!(fx.processing(&holder).await, vec![text(&taken.body).to_string()], "left where it was");
+    // A consumer's stats reaps it.
+    assert_eq!(producer.stats().await.unwrap().ready, 3);
+    let after = inspector.stats(&fx.name, Duration::from_secs(2)).await.unwrap().unwrap();
+    assert_eq!(after, Stats { ready: 3, in_flight: Some(0), consumers: Some(0), dead_lettered: 0 });
+    fx.cleanup().await;
+}
