@@ -392,6 +392,13 @@ pub mod reason {
     pub const SUCCESS_POLICY: &str = "SuccessPolicy";
 }
 
+impl JobSpec {
+    /// `completionMode: Indexed`.
+    pub fn is_indexed(&self) -> bool {
+        self.completion_mode.as_deref() == Some("Indexed")
+    }
+}
+
 impl Job {
     /// `spec.parallelism` with its default.
     pub fn parallelism(&self) -> i32 {

@@ -329,9 +329,9 @@ pub fn invalid_message<E: fmt::Display>(kind: &str, name: &str, errors: &[E]) ->
 /// reports every error found.
 ///
 /// Covers semantics.md VAL-1 (non-negative counts), VAL-2 (restartPolicy), VAL-3 (completionMode:
-/// `Indexed` needs `completions` and at most 100000 `parallelism`), VAL-5 (podFailurePolicy;
-/// `FailIndex` needs `backoffLimitPerIndex`, which Drover does not implement yet, and is
-/// refused), VAL-7 (podReplacementPolicy), VAL-8 (selector), VAL-9 (names, at most 63
+/// `Indexed` needs `completions` and at most 100000 `parallelism`; VAL-4 backoffLimitPerIndex
+/// and maxFailedIndexes), VAL-5 (podFailurePolicy; `FailIndex` needs `backoffLimitPerIndex`),
+/// VAL-6 (successPolicy), VAL-7 (podReplacementPolicy), VAL-8 (selector), VAL-9 (names, at most 63
 /// characters; an Indexed Job's `<name>-<completions-1>` a DNS label), VAL-10 (label syntax),
 /// plus the pod-template rules Drover relies on:
 /// exactly one container, with a name and something to run.
@@ -466,7 +466,7 @@ fn validate_per_index(spec: &JobSpec) -> Vec<FieldError> {
             ));
         }
     }
-    if spec.completion_mode.as_deref() == Some("Indexed") {
+    if spec.is_indexed() {
         if let (Some(c), Some(max)) = (spec.completions, max_failed)
             && max > c
         {
@@ -521,7 +521,7 @@ fn validate_per_index(spec: &JobSpec) -> Vec<FieldError> {
 /// and at most the indexes listed).
 fn validate_success_policy(spec: &JobSpec, policy: &SuccessPolicy, path: &str) -> Vec<FieldError> {
     let mut errs = Vec::new();
-    if spec.completion_mode.as_deref() != Some("Indexed") {
+    if !spec.is_indexed() {
         errs.push(FieldError::invalid(path, policy, "requires indexed completion mode"));
         return errs;
     }

@@ -98,7 +98,7 @@ pub(crate) fn cap_indexes(indexes: Option<&str>, soft_limit: usize) -> String {
 /// The COMPLETED INDEXES column of `get jobs -o wide`: an Indexed Job's `completedIndexes`
 /// (`<none>` before the first), or `-` for a NonIndexed Job.
 pub(crate) fn completed_indexes(job: &Job) -> String {
-    if job.spec.completion_mode.as_deref() == Some("Indexed") {
+    if job.spec.is_indexed() {
         cap_indexes(job.status.completed_indexes.as_deref(), INDEXES_SOFT_LIMIT)
     } else {
         "-".into()
@@ -380,7 +380,7 @@ pub(crate) fn describe_job(job: &Job, pods: &[Pod], events: &[Event]) -> String 
             job.status.succeeded, job.status.failed
         ),
     );
-    if s.completion_mode.as_deref() == Some("Indexed") {
+    if s.is_indexed() {
         kv("Completed Indexes", cap_indexes(job.status.completed_indexes.as_deref(), INDEXES_SOFT_LIMIT));
         if s.backoff_limit_per_index.is_some() {
             kv("Failed Indexes", cap_indexes(job.status.failed_indexes.as_deref(), INDEXES_SOFT_LIMIT));

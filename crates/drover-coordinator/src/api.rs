@@ -1387,7 +1387,7 @@ fn replace_job_with(c: &Coordinator, name: &str, body: Value, validation: FieldV
         let (old, new) = (&job.spec, &submitted.spec);
         // Elastic Indexed Jobs (Kubernetes 1.27+): an Indexed Job's completions change only
         // together with parallelism, to the same value; they are immutable otherwise.
-        let indexed = new.completion_mode.as_deref() == Some("Indexed");
+        let indexed = new.is_indexed();
         if old.completions != new.completions {
             let value = new.completions.map_or("null".to_string(), |n| n.to_string());
             if !indexed {

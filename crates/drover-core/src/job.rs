@@ -521,7 +521,7 @@ fn completed_indexes(job: &Job, status: &JobStatus) -> IndexSet {
 
 /// `completionMode: Indexed` (VAL-3).
 pub fn is_indexed(job: &Job) -> bool {
-    job.spec.completion_mode.as_deref() == Some("Indexed")
+    job.spec.is_indexed()
 }
 
 /// `spec.completions`; an Indexed Job always has it (VAL-3), 0 stands in for a missing one.
