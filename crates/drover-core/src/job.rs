@@ -362,6 +362,7 @@ fn count_new_outcomes(
     let mut new = NewOutcomes::default();
     let indexed = is_indexed(job);
     for pod in pods.iter().filter(|p| has_finalizer(p)) {
+        let mut fail_index = false;
         // JOB-C5: an Indexed Job's pod counts only with a valid index; one without is released
         // (its finalizer removed) and counts toward nothing.
         let finished = pod.status.phase == phase::SUCCEEDED || is_failed(pod, replace_only_failed);
@@ -383,6 +384,10 @@ fn count_new_outcomes(
                     Outcome::Failed
                 }
                 Some(PolicyMatch { action, .. }) if action == pod_failure_action::IGNORE => Outcome::Ignored,
+                Some(PolicyMatch { action, .. }) if action == pod_failure_action::FAIL_INDEX => {
+                    fail_index = true;
+                    Outcome::Failed
+                }
                 _ => Outcome::Failed,
             }
         } else {
@@ -393,7 +398,14 @@ fn count_new_outcomes(
             && matches!(outcome, Outcome::Failed | Outcome::Ignored)
             && let Some(index) = valid_index(job, pod)
         {
-            let record = index_record(pod, outcome, finished);
+            let carried = index_failures_of(pod);
+            // FAIL-20: the index fails when this pod already carried `backoffLimitPerIndex`
+            // counted failures of it, or on a FailIndex rule.
+            let limit = job.spec.backoff_limit_per_index.unwrap_or(0);
+            if outcome == Outcome::Failed && (fail_index || carried.failed >= limit) {
+                new.failed_indexes.push(index);
+            }
+            let record = index_record(carried, outcome, failed_by_fleet(pod), finished);
             // Two failed pods of one index counted together (duplicates): the later one counts.
             let newer = new
                 .indexes
@@ -416,31 +428,22 @@ fn count_new_outcomes(
     if indexed {
         update_completed_indexes(job, pods, plan);
         if per_index(job) {
-            update_failed_indexes(job, pods, plan);
+            update_failed_indexes(job, &new.failed_indexes, plan);
         }
     }
     new
 }
 
-/// FAIL-20, FAIL-21: with `backoffLimitPerIndex`, the index of a failure counted in this sync
-/// fails when its pod had already `backoffLimitPerIndex` counted failures of the index behind
-/// it (its `job-index-failure-count`), or matched a `FailIndex` rule; an index that completed
-/// never fails (INV-9: the two lists never overlap). `failedIndexes` is present (maybe empty)
-/// from the first sync on.
-fn update_failed_indexes(job: &Job, pods: &[Pod], plan: &mut JobPlan) {
+/// FAIL-20, FAIL-21: with `backoffLimitPerIndex`, the indexes whose failure in this sync fails
+/// them (`newly_failed`, found while counting) join `failedIndexes`, except an index that
+/// completed (INV-9: the two lists never overlap, a success counted in the same sync wins).
+/// `failedIndexes` is present (maybe empty) from the first sync on.
+fn update_failed_indexes(job: &Job, newly_failed: &[i32], plan: &mut JobPlan) {
     let c = completions(job);
-    let limit = job.spec.backoff_limit_per_index.unwrap_or(0);
     let completed = completed_indexes(job, &plan.status);
     let mut failed = IndexSet::parse_lenient(plan.status.failed_indexes.as_deref().unwrap_or(""), c);
-    for counted in plan.count.iter().filter(|c| c.outcome == Outcome::Failed) {
-        let Some(pod) = pods.iter().find(|p| p.metadata.name == counted.name) else { continue };
-        let Some(index) = valid_index(job, pod) else { continue };
-        if completed.contains(index) {
-            continue;
-        }
-        let fail_index =
-            pod_failure_policy_match(job, pod).is_some_and(|m| m.action == pod_failure_action::FAIL_INDEX);
-        if fail_index || index_failures_of(pod).failed >= limit {
+    for &index in newly_failed {
+        if !completed.contains(index) {
             failed.insert(index);
         }
     }
@@ -484,8 +487,7 @@ fn index_failures_of(pod: &Pod) -> IndexFailures {
 /// FAIL-20, FAIL-22: an index's record after its failed pod is counted: the counts the pod
 /// carried plus its own failure, counted or ignored, and its back-off (none for a failure the
 /// fleet caused, §10.9).
-fn index_record(pod: &Pod, outcome: Outcome, finished: Time) -> IndexRecord {
-    let carried = index_failures_of(pod);
+fn index_record(carried: IndexFailures, outcome: Outcome, by_fleet: bool, finished: Time) -> IndexRecord {
     let (failed, ignored) = match outcome {
         Outcome::Ignored => (carried.failed, carried.ignored.saturating_add(1)),
         _ => (carried.failed.saturating_add(1), carried.ignored),
@@ -493,7 +495,7 @@ fn index_record(pod: &Pod, outcome: Outcome, finished: Time) -> IndexRecord {
     IndexRecord {
         failed,
         ignored,
-        last_failure_time: (!failed_by_fleet(pod)).then_some(finished),
+        last_failure_time: (!by_fleet).then_some(finished),
         exponent: u32::try_from(carried.failed.saturating_add(carried.ignored)).unwrap_or(0),
     }
 }
@@ -588,6 +590,8 @@ struct NewOutcomes {
     fail_job: Option<String>,
     /// With `backoffLimitPerIndex`: the record of each index with a new failure (FAIL-20).
     indexes: BTreeMap<i32, IndexRecord>,
+    /// With `backoffLimitPerIndex`: the indexes a new failure fails (FAIL-20).
+    failed_indexes: Vec<i32>,
 }
 
 /// The first podFailurePolicy rule a failed pod matches (FAIL-14).
