@@ -57,7 +57,7 @@ use drover_store::StoreError;
 use futures::StreamExt as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sha2::{Digest as _, Sha256};
+use sha2::Sha256;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::state::{Coordinator, WatchEvent, now};
@@ -103,24 +103,13 @@ pub(crate) fn is_public(path: &str) -> bool {
 
 // === sessions ===
 
-/// HMAC-SHA256 (RFC 2104).
+/// HMAC-SHA256 (RFC 2104), by the RustCrypto `hmac` crate.
 fn hmac(key: &[u8], msg: &[u8]) -> [u8; 32] {
-    let mut k = [0u8; 64];
-    if key.len() > 64 {
-        k[..32].copy_from_slice(&Sha256::digest(key));
-    } else {
-        k[..key.len()].copy_from_slice(key);
-    }
-    let mut ipad = [0x36u8; 64];
-    let mut opad = [0x5cu8; 64];
-    for i in 0..64 {
-        ipad[i] ^= k[i];
-        opad[i] ^= k[i];
-    }
-    let inner = Sha256::new().chain_update(ipad).chain_update(msg).finalize();
-    let mut out = [0u8; 32];
-    out.copy_from_slice(&Sha256::new().chain_update(opad).chain_update(inner).finalize());
-    out
+    use hmac::Mac as _;
+    // HMAC takes a key of any length: `new_from_slice` cannot fail for it.
+    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts any key length");
+    mac.update(msg);
+    mac.finalize().into_bytes().into()
 }
 
 fn hex(bytes: &[u8]) -> String {
