@@ -297,10 +297,11 @@ async fn ttl_after_finished_deletes_the_job_and_its_pods() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replace_with_a_stale_resource_version_is_refused() {
     let c = Cluster::start("stale-rv", &[]);
-    // Suspended, so nothing but our writes changes it.
+    // Suspended, so once the controller has written its Suspended condition nothing but our
+    // writes changes it.
     c.create("rv", &job_yaml("rv", "  suspend: true\n  parallelism: 1\n", "Never", "true"));
+    let read = c.wait_job("rv", Duration::from_secs(30), |j| j.condition_true("Suspended").is_some()).await;
     let client = c.client();
-    let read = client.get_job("rv").await.unwrap();
 
     let mut first = serde_json::to_value(&read).unwrap();
     first["spec"]["parallelism"] = 2.into();

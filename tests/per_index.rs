@@ -112,8 +112,11 @@ async fn an_indexed_job_scales_its_completions_with_its_parallelism() {
     c.add_worker("w1", 4, &[]).await;
     let yaml = indexed_job("elx", 2, 2, "  suspend: true\n", r#"echo "index $JOB_COMPLETION_INDEX""#);
     c.create("job", &yaml);
+    // The controller writes the Suspended condition once, which changes the resourceVersion:
+    // read the Job after it, so the replaces below start from the settled object.
+    let settled = c.wait_job("elx", SECS(30), |j| j.condition_true("Suspended").is_some()).await;
     let client = c.client();
-    let mut job = serde_json::to_value(client.get_job("elx").await.unwrap()).unwrap();
+    let mut job = serde_json::to_value(&settled).unwrap();
     // Completions alone: refused, nothing changes.
     job["spec"]["completions"] = 5.into();
     let err = client.replace_job("elx", &job).await.unwrap_err().to_string();
