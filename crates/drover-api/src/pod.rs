@@ -54,6 +54,12 @@ pub struct PodTemplateSpec {
 #[serde(rename_all = "camelCase")]
 #[schemars(rename = "io.k8s.api.core.v1.PodSpec")]
 pub struct PodSpec {
+    /// Run one after the other before `containers`, each to a successful exit (under
+    /// `restartPolicy: OnFailure` a failed one is restarted after a back-off; under `Never` its
+    /// failure fails the pod).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"], "x-kubernetes-patch-merge-key" = "name", "x-kubernetes-patch-strategy" = "merge"))]
+    pub init_containers: Vec<Container>,
     /// The processes to run. Drover runs the first container's command; more than one container
     /// is rejected on create.
     #[serde(default)]
@@ -75,6 +81,11 @@ pub struct PodSpec {
     /// runs under its worker's own host name. An Indexed Job's pods have `<job>-<index>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
+    /// Volumes the containers can mount. Drover has `emptyDir`: a directory of the worker's,
+    /// made for the pod and removed with it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"], "x-kubernetes-patch-merge-key" = "name", "x-kubernetes-patch-strategy" = "merge,retainKeys"))]
+    pub volumes: Vec<Volume>,
     /// Drover extension, set by the Job controller from the Job's `spec.queue`: where the pod
     /// takes its tasks, and whether it drains the queue or takes exactly one task.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -128,6 +139,59 @@ pub struct Container {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("x-kubernetes-preserve-unknown-fields" = true))]
     pub resources: Option<serde_json::Value>,
+    /// The pod's volumes this container sees, each at its `mountPath`. The process then runs in
+    /// a mount namespace of its own, whose root holds the worker's top-level directories and the
+    /// mounts (see the worker's `mounts` module).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["mountPath"], "x-kubernetes-patch-merge-key" = "mountPath", "x-kubernetes-patch-strategy" = "merge"))]
+    pub volume_mounts: Vec<VolumeMount>,
+}
+
+/// Kubernetes' `Volume`, the sources Drover has.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(rename = "io.k8s.api.core.v1.Volume")]
+pub struct Volume {
+    /// The name the containers' `volumeMounts` use.
+    #[serde(default)]
+    pub name: String,
+    /// A directory made empty for the pod, shared by its containers, removed with the pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub empty_dir: Option<EmptyDirVolumeSource>,
+}
+
+/// Kubernetes' `EmptyDirVolumeSource`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(rename = "io.k8s.api.core.v1.EmptyDirVolumeSource")]
+pub struct EmptyDirVolumeSource {
+    /// `""` (the worker's disk, under its state directory) or `Memory` (the worker's
+    /// `/dev/shm`, a tmpfs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub medium: Option<String>,
+    /// A quantity (`1Gi`): accepted and kept, not enforced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-kubernetes-int-or-string" = true))]
+    pub size_limit: Option<serde_json::Value>,
+}
+
+/// Kubernetes' `VolumeMount`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+#[schemars(rename = "io.k8s.api.core.v1.VolumeMount")]
+pub struct VolumeMount {
+    /// The volume's name in the pod's `volumes`.
+    #[serde(default)]
+    pub name: String,
+    /// Where the container sees it: an absolute path.
+    #[serde(default)]
+    pub mount_path: String,
+    /// Mounted read-only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub read_only: bool,
+    /// A path inside the volume to mount instead of its root (created if missing).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sub_path: Option<String>,
 }
 
 /// One environment variable.
@@ -163,6 +227,10 @@ pub struct PodStatus {
     /// When the worker accepted the pod.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_time: Option<Time>,
+    /// The init containers' statuses, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "atomic"))]
+    pub init_container_statuses: Vec<ContainerStatus>,
     /// The process's status.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "atomic"))]

@@ -18,7 +18,7 @@
 //! # Guarantees
 //!
 //! - Only batch/v1 `Job` and `CronJob` are read, with everything they contain, except pod
-//!   `volumes` and `ephemeralContainers` (refused by name: Drover runs processes, not volumes).
+//!   `ephemeralContainers` and the volume sources other than `emptyDir` (refused by name).
 //! - The JSON is what Go's `encoding/json` writes for the decoded object: Kubernetes' JSON names;
 //!   embedded structs (`json:",inline"`) flattened; pointer fields present exactly when they are on
 //!   the wire, whatever their value; value fields with `omitempty` left out when `""`, `0` or
@@ -921,7 +921,7 @@ message!(POD_TEMPLATE_SPEC = "k8s.io.api.core.v1.PodTemplateSpec" {
 });
 
 message!(POD_SPEC = "k8s.io.api.core.v1.PodSpec" {
-    (1, "volumes", Repeated, Unsupported("volumes")),
+    (1, "volumes", Repeated, Msg(&VOLUME)),
     (20, "initContainers", Repeated, Msg(&CONTAINER)),
     (2, "containers", Repeated, Msg(&CONTAINER)),
     (34, "ephemeralContainers", Repeated, Unsupported("ephemeral containers")),
@@ -1068,6 +1068,26 @@ message!(RESOURCE_CLAIM = "k8s.io.api.core.v1.ResourceClaim" {
 message!(CONTAINER_RESIZE_POLICY = "k8s.io.api.core.v1.ContainerResizePolicy" {
     (1, "resourceName", Required, Str),
     (2, "restartPolicy", Required, Str),
+});
+
+message!(VOLUME = "k8s.io.api.core.v1.Volume" {
+    (1, "name", Required, Str),
+    (2, "volumeSource", Inline, Msg(&VOLUME_SOURCE)),
+});
+
+message!(VOLUME_SOURCE = "k8s.io.api.core.v1.VolumeSource" {
+    (1, "hostPath", Optional, Unsupported("hostPath volumes")),
+    (2, "emptyDir", Optional, Msg(&EMPTY_DIR_VOLUME_SOURCE)),
+    (6, "secret", Optional, Unsupported("secret volumes")),
+    (19, "configMap", Optional, Unsupported("configMap volumes")),
+    (10, "persistentVolumeClaim", Optional, Unsupported("persistentVolumeClaim volumes")),
+    (26, "projected", Optional, Unsupported("projected volumes")),
+    (29, "ephemeral", Optional, Unsupported("ephemeral volumes")),
+});
+
+message!(EMPTY_DIR_VOLUME_SOURCE = "k8s.io.api.core.v1.EmptyDirVolumeSource" {
+    (1, "medium", OmitEmpty, Str),
+    (2, "sizeLimit", Optional, Quantity),
 });
 
 message!(VOLUME_MOUNT = "k8s.io.api.core.v1.VolumeMount" {

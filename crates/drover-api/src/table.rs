@@ -650,8 +650,34 @@ fn pod_facts(pod: &Pod) -> PodFacts {
         reason = "SchedulingGated".into();
     }
     let (mut ready, mut restarts, mut last_restart, mut has_running) = (0, 0i64, None::<Time>, false);
-    // Drover pods have no init containers: kube-apiserver's container loop, last container first.
-    for c in status.container_statuses.iter().rev() {
+    // kubectl's init container loop: the first init container not done names the status
+    // (`Init:Error`, `Init:CrashLoopBackOff`, `Init:0/2`).
+    let mut initializing = false;
+    for (i, c) in status.init_container_statuses.iter().enumerate() {
+        restarts += i64::from(c.restart_count);
+        if let Some(finished) =
+            c.last_state.as_ref().and_then(|s| s.terminated.as_ref()).and_then(|t| t.finished_at)
+        {
+            last_restart = Some(last_restart.map_or(finished, |t| t.max(finished)));
+        }
+        let waiting = c.state.waiting.as_ref().filter(|w| !w.reason.is_empty() && w.reason != "PodInitializing");
+        match (&c.state.terminated, waiting) {
+            (Some(t), _) if t.exit_code == 0 => continue,
+            (Some(t), _) => {
+                reason = match (t.reason.is_empty(), t.signal.filter(|s| *s != 0)) {
+                    (false, _) => format!("Init:{}", t.reason),
+                    (true, Some(signal)) => format!("Init:Signal:{signal}"),
+                    (true, None) => format!("Init:ExitCode:{}", t.exit_code),
+                };
+            }
+            (None, Some(w)) => reason = format!("Init:{}", w.reason),
+            (None, None) => reason = format!("Init:{i}/{}", pod.spec.init_containers.len()),
+        }
+        initializing = true;
+        break;
+    }
+    // kube-apiserver's container loop, last container first.
+    for c in status.container_statuses.iter().rev().filter(|_| !initializing) {
         restarts += i64::from(c.restart_count);
         if let Some(finished) =
             c.last_state.as_ref().and_then(|s| s.terminated.as_ref()).and_then(|t| t.finished_at)
@@ -1198,6 +1224,36 @@ mod tests {
                 "scheduling gated",
                 json!({"status": {"conditions": [{"type": "PodScheduled", "status": "False", "reason": "SchedulingGated"}]}}),
                 ["0/1", "SchedulingGated", "0"],
+            ),
+            (
+                "the first init container runs",
+                json!({"spec": {"initContainers": [{"name": "input"}]}, "status": {"phase": "Pending", "initContainerStatuses": [container(running.clone(), false, 0, Value::Null)], "containerStatuses": [container(json!({"waiting": {"reason": "PodInitializing"}}), false, 0, Value::Null)]}}),
+                ["0/1", "Init:0/1", "0"],
+            ),
+            (
+                "an init container failed",
+                json!({"spec": {"initContainers": [{"name": "input"}]}, "status": {"phase": "Failed", "initContainerStatuses": [container(exited(1, "Error"), false, 0, Value::Null)], "containerStatuses": [container(json!({"waiting": {"reason": "PodInitializing"}}), false, 0, Value::Null)]}}),
+                ["0/1", "Init:Error", "0"],
+            ),
+            (
+                "an init container in its restart back-off",
+                json!({"spec": {"initContainers": [{"name": "input"}]}, "status": {"phase": "Pending", "initContainerStatuses": [container(json!({"waiting": {"reason": "CrashLoopBackOff"}}), false, 2, last_exit.clone())]}}),
+                ["0/1", "Init:CrashLoopBackOff", "2 (5m ago)"],
+            ),
+            (
+                "the second of two init containers runs",
+                json!({"spec": {"initContainers": [{"name": "a"}, {"name": "b"}]}, "status": {"phase": "Pending", "initContainerStatuses": [container(exited(0, "Completed"), false, 0, Value::Null), container(running.clone(), false, 0, Value::Null)]}}),
+                ["0/1", "Init:1/2", "0"],
+            ),
+            (
+                "init containers done, the container starts",
+                json!({"spec": {"initContainers": [{"name": "input"}]}, "status": {"phase": "Pending", "initContainerStatuses": [container(exited(0, "Completed"), false, 0, Value::Null)], "containerStatuses": [container(json!({"waiting": {"reason": "PodInitializing"}}), false, 0, Value::Null)]}}),
+                ["0/1", "PodInitializing", "0"],
+            ),
+            (
+                "init containers done, the container runs",
+                json!({"spec": {"initContainers": [{"name": "input"}]}, "status": {"phase": "Running", "initContainerStatuses": [container(exited(0, "Completed"), false, 0, Value::Null)], "containerStatuses": [container(running.clone(), true, 0, Value::Null)]}}),
+                ["1/1", "Running", "0"],
             ),
             (
                 "Drover's own waiting reason",

@@ -23,7 +23,7 @@ use crate::job::{
 };
 use crate::labels;
 use crate::meta::{LabelSelector, ObjectMeta};
-use crate::pod::{Container, PodSpec, PodTemplateSpec};
+use crate::pod::{Container, PodSpec, PodTemplateSpec, Volume, VolumeMount};
 
 /// The only namespace Drover has.
 pub const DEFAULT_NAMESPACE: &str = "default";
@@ -83,6 +83,8 @@ pub enum FieldErrorKind {
     TooLong,
     /// The list has more items than allowed (`Too many`).
     TooMany,
+    /// The value names something that does not exist (`Not found`).
+    NotFound,
     /// The manifest has a field that the kind does not have. Displayed the way the API server's
     /// strict decoding reports it: `unknown field "spec.foo"`.
     UnknownField,
@@ -99,6 +101,7 @@ impl FieldErrorKind {
             FieldErrorKind::Duplicate => "Duplicate value",
             FieldErrorKind::TooLong => "Too long",
             FieldErrorKind::TooMany => "Too many",
+            FieldErrorKind::NotFound => "Not found",
             FieldErrorKind::UnknownField => "Unknown field",
         }
     }
@@ -169,6 +172,16 @@ impl FieldError {
         FieldError {
             path: path.into(),
             kind: FieldErrorKind::Duplicate,
+            value: Some(render_value(value)),
+            detail: String::new(),
+        }
+    }
+
+    /// A `Not found` error showing `value`.
+    pub fn not_found<V: Serialize + ?Sized>(path: impl Into<String>, value: &V) -> FieldError {
+        FieldError {
+            path: path.into(),
+            kind: FieldErrorKind::NotFound,
             value: Some(render_value(value)),
             detail: String::new(),
         }
@@ -593,8 +606,9 @@ fn validate_pod_failure_policy(spec: &JobSpec, policy: &PodFailurePolicy, path: 
     if policy.rules.len() > POD_FAILURE_POLICY_MAX_RULES {
         errs.push(FieldError::too_many(&rules_path, policy.rules.len(), POD_FAILURE_POLICY_MAX_RULES, ""));
     }
-    // Drover pods have no init containers.
-    let containers: Vec<&str> = spec.template.spec.containers.iter().map(|c| c.name.as_str()).collect();
+    let pod = &spec.template.spec;
+    let containers: Vec<&str> =
+        pod.init_containers.iter().chain(&pod.containers).map(|c| c.name.as_str()).collect();
     for (i, rule) in policy.rules.iter().enumerate() {
         errs.extend(validate_pod_failure_policy_rule(
             rule,
@@ -875,10 +889,19 @@ fn validate_job_pod_spec(spec: &PodSpec, path: &str) -> Vec<FieldError> {
         1 => {}
         n => errs.push(FieldError::too_many(&containers_path, n, 1, "Drover runs one process per pod")),
     }
+    let volumes = validate_volumes(&spec.volumes, &format!("{path}.volumes"), &mut errs);
+    // Names are unique across the init containers and the containers, as in Kubernetes.
     let mut seen: Vec<&str> = Vec::new();
-    for (i, container) in spec.containers.iter().enumerate() {
-        let container_path = format!("{containers_path}[{i}]");
+    let init_path = format!("{path}.initContainers");
+    let all = spec
+        .init_containers
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (format!("{init_path}[{i}]"), c))
+        .chain(spec.containers.iter().enumerate().map(|(i, c)| (format!("{containers_path}[{i}]"), c)));
+    for (container_path, container) in all {
         errs.extend(validate_container(container, &container_path));
+        errs.extend(validate_volume_mounts(&container.volume_mounts, &volumes, &container_path));
         if !container.name.is_empty() {
             if seen.contains(&container.name.as_str()) {
                 errs.push(FieldError::duplicate(format!("{container_path}.name"), &container.name));
@@ -918,6 +941,88 @@ fn validate_job_pod_spec(spec: &PodSpec, path: &str) -> Vec<FieldError> {
     if let Some(host) = spec.hostname.as_deref().filter(|h| !h.is_empty()) {
         for msg in check_dns1123_label(host) {
             errs.push(FieldError::invalid(format!("{path}.hostname"), host, msg));
+        }
+    }
+    errs
+}
+
+/// The pod's volumes: each named (a DNS label, unique) with exactly one source Drover has
+/// (`emptyDir`; another source is an unknown field at decoding). Returns the valid names.
+fn validate_volumes<'a>(volumes: &'a [Volume], path: &str, errs: &mut Vec<FieldError>) -> Vec<&'a str> {
+    let mut names: Vec<&str> = Vec::new();
+    for (i, volume) in volumes.iter().enumerate() {
+        let volume_path = format!("{path}[{i}]");
+        let name_path = format!("{volume_path}.name");
+        if volume.name.is_empty() {
+            errs.push(FieldError::required(&name_path, ""));
+        } else if names.contains(&volume.name.as_str()) {
+            errs.push(FieldError::duplicate(&name_path, &volume.name));
+        } else {
+            let shape = check_dns1123_label(&volume.name);
+            for msg in &shape {
+                errs.push(FieldError::invalid(&name_path, &volume.name, msg));
+            }
+            if shape.is_empty() {
+                names.push(&volume.name);
+            }
+        }
+        match &volume.empty_dir {
+            None => errs.push(FieldError::required(&volume_path, "must specify a volume type")),
+            Some(dir) => {
+                const MEDIA: [&str; 2] = ["", "Memory"];
+                if let Some(medium) = dir.medium.as_deref().filter(|m| !MEDIA.contains(m)) {
+                    errs.push(FieldError::not_supported(format!("{volume_path}.emptyDir.medium"), medium, &MEDIA));
+                }
+                if let Some(limit) = &dir.size_limit
+                    && !(limit.is_string() || limit.is_u64())
+                {
+                    errs.push(FieldError::invalid(
+                        format!("{volume_path}.emptyDir.sizeLimit"),
+                        limit,
+                        "must be a quantity such as 1Gi",
+                    ));
+                }
+            }
+        }
+    }
+    names
+}
+
+/// A container's volume mounts: each names a volume of the pod, at an absolute path other than
+/// `/` with no `..` (Drover builds the process's root from these paths), unique in the container;
+/// a `subPath` is relative, without `..`.
+fn validate_volume_mounts(mounts: &[VolumeMount], volumes: &[&str], path: &str) -> Vec<FieldError> {
+    let mut errs = Vec::new();
+    let mut paths: Vec<&str> = Vec::new();
+    for (i, mount) in mounts.iter().enumerate() {
+        let mount_path = format!("{path}.volumeMounts[{i}]");
+        if mount.name.is_empty() {
+            errs.push(FieldError::required(format!("{mount_path}.name"), ""));
+        } else if !volumes.contains(&mount.name.as_str()) {
+            errs.push(FieldError::not_found(format!("{mount_path}.name"), &mount.name));
+        }
+        let target = mount.mount_path.as_str();
+        let target_path = format!("{mount_path}.mountPath");
+        if target.is_empty() {
+            errs.push(FieldError::required(&target_path, ""));
+        } else if !target.starts_with('/') {
+            errs.push(FieldError::invalid(&target_path, target, "must be an absolute path"));
+        } else if target.split('/').any(|part| part == "..") {
+            errs.push(FieldError::invalid(&target_path, target, "must not contain '..'"));
+        } else if target.trim_end_matches('/').is_empty() {
+            errs.push(FieldError::invalid(&target_path, target, "must not be the root directory"));
+        } else if paths.contains(&target.trim_end_matches('/')) {
+            errs.push(FieldError::invalid(&target_path, target, "must be unique"));
+        } else {
+            paths.push(target.trim_end_matches('/'));
+        }
+        if let Some(sub) = mount.sub_path.as_deref().filter(|s| !s.is_empty()) {
+            let sub_path = format!("{mount_path}.subPath");
+            if sub.starts_with('/') {
+                errs.push(FieldError::invalid(&sub_path, sub, "must be a relative path"));
+            } else if sub.split('/').any(|part| part == "..") {
+                errs.push(FieldError::invalid(&sub_path, sub, "must not contain '..'"));
+            }
         }
     }
     errs

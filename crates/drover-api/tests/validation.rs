@@ -1132,3 +1132,121 @@ fn per_index_fields_and_success_policy_refuse_with_upstreams_messages() {
     job.apply_defaults();
     assert_eq!(job.spec.backoff_limit, Some(i32::MAX));
 }
+
+/// Init containers, volumes and volume mounts: a table of named cases, each with the exact
+/// messages (none for a valid pod).
+#[test]
+fn init_containers_volumes_and_mounts() {
+    use drover_api::pod::{EmptyDirVolumeSource, Volume, VolumeMount};
+    let empty_dir = |name: &str| Volume {
+        name: name.into(),
+        empty_dir: Some(EmptyDirVolumeSource::default()),
+    };
+    let mount = |name: &str, at: &str| VolumeMount { name: name.into(), mount_path: at.into(), ..VolumeMount::default() };
+    let init = |name: &str| Container { name: name.into(), command: vec!["true".into()], ..Container::default() };
+    type Edit = fn(&mut drover_api::PodSpec, &dyn Fn(&str) -> Container, &dyn Fn(&str, &str) -> VolumeMount, &dyn Fn(&str) -> Volume);
+    let cases: Vec<(&str, Edit, Vec<&str>)> = vec![
+        (
+            "the docs' indexed-job shape: an init container and the container share an emptyDir",
+            |s, init, mount, vol| {
+                s.volumes = vec![vol("input")];
+                s.init_containers = vec![init("input")];
+                s.init_containers[0].volume_mounts = vec![mount("input", "/input")];
+                s.containers[0].volume_mounts = vec![mount("input", "/input")];
+            },
+            vec![],
+        ),
+        (
+            "an init container named like the container",
+            |s, init, _, _| s.init_containers = vec![init("pi")],
+            vec![r#"spec.template.spec.containers[0].name: Duplicate value: "pi""#],
+        ),
+        (
+            "an init container is validated as a container",
+            |s, init, _, _| s.init_containers = vec![Container { command: vec![], ..init("input") }],
+            vec!["spec.template.spec.initContainers[0].command: Required value: Drover runs the command on the worker's host and does not run the image's entrypoint"],
+        ),
+        (
+            "a mount of a volume the pod does not have",
+            |s, _, mount, _| s.containers[0].volume_mounts = vec![mount("data", "/data")],
+            vec![r#"spec.template.spec.containers[0].volumeMounts[0].name: Not found: "data""#],
+        ),
+        (
+            "a volume without a source",
+            |s, _, _, _| s.volumes = vec![Volume { name: "data".into(), empty_dir: None }],
+            vec!["spec.template.spec.volumes[0]: Required value: must specify a volume type"],
+        ),
+        (
+            "two volumes of one name, and a name that is not a DNS label",
+            |s, _, _, vol| s.volumes = vec![vol("data"), vol("data"), vol("Data_1")],
+            vec![
+                r#"spec.template.spec.volumes[1].name: Duplicate value: "data""#,
+                r#"spec.template.spec.volumes[2].name: Invalid value: "Data_1": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character"#,
+            ],
+        ),
+        (
+            "an unknown medium",
+            |s, _, _, _| {
+                s.volumes = vec![Volume {
+                    name: "data".into(),
+                    empty_dir: Some(EmptyDirVolumeSource { medium: Some("Disk".into()), size_limit: None }),
+                }]
+            },
+            vec![r#"spec.template.spec.volumes[0].emptyDir.medium: Unsupported value: "Disk": supported values: "", "Memory""#],
+        ),
+        (
+            "mount paths: relative, with '..', the root, twice",
+            |s, _, mount, vol| {
+                s.volumes = vec![vol("data")];
+                s.containers[0].volume_mounts =
+                    vec![mount("data", "data"), mount("data", "/a/../b"), mount("data", "/"), mount("data", "/x"), mount("data", "/x/")];
+            },
+            vec![
+                r#"spec.template.spec.containers[0].volumeMounts[0].mountPath: Invalid value: "data": must be an absolute path"#,
+                r#"spec.template.spec.containers[0].volumeMounts[1].mountPath: Invalid value: "/a/../b": must not contain '..'"#,
+                r#"spec.template.spec.containers[0].volumeMounts[2].mountPath: Invalid value: "/": must not be the root directory"#,
+                r#"spec.template.spec.containers[0].volumeMounts[4].mountPath: Invalid value: "/x/": must be unique"#,
+            ],
+        ),
+        (
+            "sub paths: absolute, with '..'",
+            |s, _, mount, vol| {
+                s.volumes = vec![vol("data")];
+                s.containers[0].volume_mounts = vec![
+                    VolumeMount { sub_path: Some("/abs".into()), ..mount("data", "/a") },
+                    VolumeMount { sub_path: Some("x/../..".into()), ..mount("data", "/b") },
+                    VolumeMount { sub_path: Some("x/y".into()), ..mount("data", "/c") },
+                ];
+            },
+            vec![
+                r#"spec.template.spec.containers[0].volumeMounts[0].subPath: Invalid value: "/abs": must be a relative path"#,
+                r#"spec.template.spec.containers[0].volumeMounts[1].subPath: Invalid value: "x/../..": must not contain '..'"#,
+            ],
+        ),
+    ];
+    for (name, edit, want) in cases {
+        let mut job = pi();
+        edit(&mut job.spec.template.spec, &init, &mount, &empty_dir);
+        assert_eq!(messages(&job), want, "{name}");
+    }
+}
+
+/// podFailurePolicy's `containerName` may name an init container.
+#[test]
+fn on_exit_codes_may_name_an_init_container() {
+    let mut job = pi();
+    job.spec.template.spec.init_containers =
+        vec![Container { name: "input".into(), command: vec!["true".into()], ..Container::default() }];
+    job.spec.pod_failure_policy = Some(PodFailurePolicy {
+        rules: vec![PodFailurePolicyRule {
+            action: pod_failure_action::FAIL_JOB.into(),
+            on_exit_codes: Some(PodFailurePolicyOnExitCodes {
+                container_name: Some("input".into()),
+                operator: "In".into(),
+                values: vec![3],
+            }),
+            on_pod_conditions: vec![],
+        }],
+    });
+    assert_eq!(messages(&job), Vec::<String>::new());
+}

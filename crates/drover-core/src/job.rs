@@ -601,14 +601,16 @@ struct PolicyMatch<'a> {
     message: String,
 }
 
-/// FAIL-14: rules in order, first match wins. `onExitCodes` looks at containers that ended with
-/// a non-zero exit code (only the named one with `containerName`); `onPodConditions` at the
+/// FAIL-14: rules in order, first match wins. `onExitCodes` looks at containers, then init
+/// containers, that ended with a non-zero exit code (only the named one with `containerName`); `onPodConditions` at the
 /// pod's conditions (`status` defaults to True).
 fn pod_failure_policy_match<'a>(job: &'a Job, pod: &Pod) -> Option<PolicyMatch<'a>> {
     let policy = job.spec.pod_failure_policy.as_ref()?;
     for (index, rule) in policy.rules.iter().enumerate() {
         if let Some(codes) = &rule.on_exit_codes {
-            let failed = pod.status.container_statuses.iter().find_map(|c| {
+            // The containers first, then the init containers, as upstream's matchOnExitCodes.
+            let statuses = pod.status.container_statuses.iter().chain(&pod.status.init_container_statuses);
+            let failed = statuses.into_iter().find_map(|c| {
                 let code = c.state.terminated.as_ref()?.exit_code;
                 let named = codes.container_name.as_deref().is_none_or(|n| n == c.name);
                 let listed = codes.values.contains(&code);
