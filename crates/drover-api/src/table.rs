@@ -660,7 +660,8 @@ fn pod_facts(pod: &Pod) -> PodFacts {
         {
             last_restart = Some(last_restart.map_or(finished, |t| t.max(finished)));
         }
-        let waiting = c.state.waiting.as_ref().filter(|w| !w.reason.is_empty() && w.reason != "PodInitializing");
+        let waiting =
+            c.state.waiting.as_ref().filter(|w| !w.reason.is_empty() && w.reason != "PodInitializing");
         match (&c.state.terminated, waiting) {
             (Some(t), _) if t.exit_code == 0 => continue,
             (Some(t), _) => {

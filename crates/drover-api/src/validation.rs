@@ -971,7 +971,11 @@ fn validate_volumes<'a>(volumes: &'a [Volume], path: &str, errs: &mut Vec<FieldE
             Some(dir) => {
                 const MEDIA: [&str; 2] = ["", "Memory"];
                 if let Some(medium) = dir.medium.as_deref().filter(|m| !MEDIA.contains(m)) {
-                    errs.push(FieldError::not_supported(format!("{volume_path}.emptyDir.medium"), medium, &MEDIA));
+                    errs.push(FieldError::not_supported(
+                        format!("{volume_path}.emptyDir.medium"),
+                        medium,
+                        &MEDIA,
+                    ));
                 }
                 if let Some(limit) = &dir.size_limit
                     && !(limit.is_string() || limit.is_u64())

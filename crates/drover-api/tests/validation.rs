@@ -1138,13 +1138,21 @@ fn per_index_fields_and_success_policy_refuse_with_upstreams_messages() {
 #[test]
 fn init_containers_volumes_and_mounts() {
     use drover_api::pod::{EmptyDirVolumeSource, Volume, VolumeMount};
-    let empty_dir = |name: &str| Volume {
+    let empty_dir =
+        |name: &str| Volume { name: name.into(), empty_dir: Some(EmptyDirVolumeSource::default()) };
+    let mount = |name: &str, at: &str| VolumeMount {
         name: name.into(),
-        empty_dir: Some(EmptyDirVolumeSource::default()),
+        mount_path: at.into(),
+        ..VolumeMount::default()
     };
-    let mount = |name: &str, at: &str| VolumeMount { name: name.into(), mount_path: at.into(), ..VolumeMount::default() };
-    let init = |name: &str| Container { name: name.into(), command: vec!["true".into()], ..Container::default() };
-    type Edit = fn(&mut drover_api::PodSpec, &dyn Fn(&str) -> Container, &dyn Fn(&str, &str) -> VolumeMount, &dyn Fn(&str) -> Volume);
+    let init =
+        |name: &str| Container { name: name.into(), command: vec!["true".into()], ..Container::default() };
+    type Edit = fn(
+        &mut drover_api::PodSpec,
+        &dyn Fn(&str) -> Container,
+        &dyn Fn(&str, &str) -> VolumeMount,
+        &dyn Fn(&str) -> Volume,
+    );
     let cases: Vec<(&str, Edit, Vec<&str>)> = vec![
         (
             "the docs' indexed-job shape: an init container and the container share an emptyDir",
@@ -1164,7 +1172,9 @@ fn init_containers_volumes_and_mounts() {
         (
             "an init container is validated as a container",
             |s, init, _, _| s.init_containers = vec![Container { command: vec![], ..init("input") }],
-            vec!["spec.template.spec.initContainers[0].command: Required value: Drover runs the command on the worker's host and does not run the image's entrypoint"],
+            vec![
+                "spec.template.spec.initContainers[0].command: Required value: Drover runs the command on the worker's host and does not run the image's entrypoint",
+            ],
         ),
         (
             "a mount of a volume the pod does not have",
@@ -1192,14 +1202,21 @@ fn init_containers_volumes_and_mounts() {
                     empty_dir: Some(EmptyDirVolumeSource { medium: Some("Disk".into()), size_limit: None }),
                 }]
             },
-            vec![r#"spec.template.spec.volumes[0].emptyDir.medium: Unsupported value: "Disk": supported values: "", "Memory""#],
+            vec![
+                r#"spec.template.spec.volumes[0].emptyDir.medium: Unsupported value: "Disk": supported values: "", "Memory""#,
+            ],
         ),
         (
             "mount paths: relative, with '..', the root, twice",
             |s, _, mount, vol| {
                 s.volumes = vec![vol("data")];
-                s.containers[0].volume_mounts =
-                    vec![mount("data", "data"), mount("data", "/a/../b"), mount("data", "/"), mount("data", "/x"), mount("data", "/x/")];
+                s.containers[0].volume_mounts = vec![
+                    mount("data", "data"),
+                    mount("data", "/a/../b"),
+                    mount("data", "/"),
+                    mount("data", "/x"),
+                    mount("data", "/x/"),
+                ];
             },
             vec![
                 r#"spec.template.spec.containers[0].volumeMounts[0].mountPath: Invalid value: "data": must be an absolute path"#,

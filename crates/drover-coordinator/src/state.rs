@@ -93,6 +93,10 @@ struct SpecView {
 #[serde(default)]
 struct StatusView {
     phase: Option<String>,
+    /// Set by the worker's first report: a Pending pod that has one is the worker's own
+    /// report (its init containers run), not news for it.
+    #[serde(rename = "startTime")]
+    start_time: Option<serde::de::IgnoredAny>,
 }
 
 impl View {
@@ -316,7 +320,8 @@ impl Coordinator {
                 }
                 // The worker needs a newly bound pod and a termination request; its own
                 // Running reports need not echo back. The text goes as the store wrote it.
-                let news = phase == drover_api::pod::phase::PENDING || terminating;
+                let news = (phase == drover_api::pod::phase::PENDING && view.status.start_time.is_none())
+                    || terminating;
                 if change.change != ChangeType::Deleted && !terminal && news {
                     self.push_to_worker(node, SessionMessage::Pod(change.object.clone()));
                 }

@@ -548,7 +548,7 @@ fn valid_index(job: &Job, pod: &Pod) -> Option<i32> {
 
 /// JOB-M7: what makes a pod created from an Indexed Job's template the pod of `index`: the
 /// annotation and the label `batch.kubernetes.io/job-completion-index`, `JOB_COMPLETION_INDEX`
-/// in every container that does not define it, `spec.hostname` `<job>-<index>`, and
+/// in every container and init container that does not define it, `spec.hostname` `<job>-<index>`, and
 /// `generateName` `<job>-<index>-`, its job name part cut so the prefix fits 58 characters
 /// (upstream `podGenerateNameWithIndex`), so the name is `<job>-<index>-<5 chars>`.
 pub fn apply_completion_index(job: &Job, pod: &mut Pod, index: i32) {
@@ -556,7 +556,7 @@ pub fn apply_completion_index(job: &Job, pod: &mut Pod, index: i32) {
     let value = index.to_string();
     pod.metadata.annotations.insert(JOB_COMPLETION_INDEX.to_string(), value.clone());
     pod.metadata.labels.insert(JOB_COMPLETION_INDEX.to_string(), value.clone());
-    for container in &mut pod.spec.containers {
+    for container in pod.spec.init_containers.iter_mut().chain(&mut pod.spec.containers) {
         if !container.env.iter().any(|e| e.name == JOB_COMPLETION_INDEX_ENV) {
             container.env.push(EnvVar { name: JOB_COMPLETION_INDEX_ENV.to_string(), value: value.clone() });
         }

@@ -859,8 +859,14 @@ fn s44_pods_carry_their_index() {
             ..Default::default()
         },
     ];
+    pod.spec.init_containers = vec![Container { name: "input".into(), ..Default::default() }];
     apply_completion_index(&job, &mut pod, 1);
     assert_eq!(pod.metadata.annotations.get(JOB_COMPLETION_INDEX).map(String::as_str), Some("1"));
+    // Init containers get it too (the docs' indexed-job.yaml picks its item in one).
+    assert_eq!(
+        pod.spec.init_containers[0].env,
+        [EnvVar { name: JOB_COMPLETION_INDEX_ENV.into(), value: "1".into() }]
+    );
     assert_eq!(pod.metadata.labels.get(JOB_COMPLETION_INDEX).map(String::as_str), Some("1"));
     assert_eq!(
         pod.spec.containers[0].env,

@@ -593,9 +593,54 @@ async fn run_pod(
         backoff_base: config.restart_backoff_base,
         backoff_max: config.restart_backoff_max,
     };
+    let on_failure = spec.on_failure;
     let mut machine = container::Machine::new(spec, Instant::now());
+    let volumes =
+        crate::mounts::PodVolumes::create(pod).map_err(|e| format!("making the pod's volumes: {e}"));
+    let mut reporter = Reporter {
+        client,
+        config,
+        name,
+        uid,
+        start_time,
+        container: &container,
+        stop: &stop,
+        init: crate::init::initial_statuses(&pod.spec.init_containers),
+    };
+    if !pod.spec.init_containers.is_empty() {
+        let specs = pod
+            .spec
+            .init_containers
+            .iter()
+            .map(|c| ProcessSpec { root: crate::init::root_of(&volumes, c), ..process_spec(pod, c, None) })
+            .collect();
+        let run = crate::init::InitRun {
+            supervisor,
+            log: log.clone(),
+            stop: &stop,
+            drain_started: &drain.started,
+            grace: &grace,
+            deadline: machine.deadline(),
+            on_failure,
+            backoff_base: config.restart_backoff_base,
+            backoff_max: config.restart_backoff_max,
+        };
+        let end = crate::init::run(&run, &pod.spec.init_containers, specs, &mut reporter).await;
+        if end == crate::init::InitEnd::Failed {
+            // The pod fails before its container starts (kubectl: Init:Error).
+            log.close();
+            let _ = shipper.await;
+            let status = crate::init::failed_status(&reporter);
+            report_until_acked(client, config, name, uid, status, &CancellationToken::new()).await;
+            if let Ok(Some(v)) = volumes {
+                v.remove();
+            }
+            return;
+        }
+    }
+    let root = crate::init::root_of(&volumes, &container);
     let mut pod_run = PodRun {
-        reporter: Reporter { client, config, name, uid, start_time, container: &container, stop: &stop },
+        reporter,
         pod,
         stop: &stop,
         grace: &grace,
@@ -608,6 +653,7 @@ async fn run_pod(
         running: None,
         stream: None,
         seen: Seen::default(),
+        root,
     };
     let mut event = container::Event::Start;
     loop {
@@ -626,6 +672,9 @@ async fn run_pod(
             Some(answer) => event = answer,
             None => break,
         }
+    }
+    if let Ok(Some(v)) = volumes {
+        v.remove();
     }
 }
 
@@ -655,6 +704,8 @@ struct PodRun<'a> {
     /// The `Stream` handler's process: started before the first task, ended with the container.
     stream: Option<StreamProcess>,
     seen: Seen,
+    /// The container's own root, when it mounts volumes.
+    root: Option<Result<Arc<Vec<crate::mounts::MountOp>>, String>>,
 }
 
 impl PodRun<'_> {
@@ -711,7 +762,8 @@ impl PodRun<'_> {
                 Event::Settled(q.settle(&exit, &self.reporter).await)
             }
             Action::Spawn => {
-                let spec = process_spec(pod, container, self.task.as_ref());
+                let mut spec = process_spec(pod, container, self.task.as_ref());
+                spec.root = self.root.clone();
                 match self.supervisor.spawn_async(&spec, self.log.clone()).await {
                     Ok(p) => {
                         let started_at = p.started_at();
@@ -722,9 +774,9 @@ impl PodRun<'_> {
                 }
             }
             Action::StartStream => {
-                match StreamProcess::start(self.supervisor, &stream_spec(pod, container), self.log.clone())
-                    .await
-                {
+                let mut spec = stream_spec(pod, container);
+                spec.root = self.root.clone();
+                match StreamProcess::start(self.supervisor, &spec, self.log.clone()).await {
                     Ok(s) => {
                         let started_at = s.process().started_at();
                         self.stream = Some(s);
@@ -913,7 +965,7 @@ impl PodRun<'_> {
     }
 }
 
-fn terminated_state(exit: &Exit) -> ContainerState {
+pub(crate) fn terminated_state(exit: &Exit) -> ContainerState {
     ContainerState { terminated: Some(terminated(exit)), ..Default::default() }
 }
 
@@ -927,6 +979,8 @@ pub(crate) struct Reporter<'a> {
     container: &'a drover_api::Container,
     /// The pod's stop token, cancelled when the coordinator refuses a report.
     pub(crate) stop: &'a CancellationToken,
+    /// The init containers' statuses, sent with every report (see [`crate::init`]).
+    pub(crate) init: Vec<ContainerStatus>,
 }
 
 impl Reporter<'_> {
@@ -941,6 +995,7 @@ impl Reporter<'_> {
     ) -> PodStatus {
         let mut s = status(phase, self.start_time, self.container, state, last_state, restarts, ready);
         s.tasks = tasks;
+        s.init_container_statuses = self.init.clone();
         s
     }
 
@@ -995,7 +1050,7 @@ async fn report_running(
 }
 
 /// Why a handler was interrupted.
-enum Interrupted {
+pub(crate) enum Interrupted {
     /// The pod is being stopped (deleted, or the agent shuts down).
     Stopped,
     /// The pod's `activeDeadlineSeconds` passed.
@@ -1016,7 +1071,7 @@ async fn until_stopped<T>(
 }
 
 /// Stops `process` (SIGTERM, then SIGKILL after the grace period) because of `why`.
-async fn interrupt(process: &RunningProcess, grace: &Mutex<Duration>, why: Interrupted) -> Exit {
+pub(crate) async fn interrupt(process: &RunningProcess, grace: &Mutex<Duration>, why: Interrupted) -> Exit {
     let mut exit = process.terminate_with_grace(grace_of(grace)).await;
     if let Interrupted::DeadlineExceeded = why {
         exit.reason = ExitReason::DeadlineExceeded;
@@ -1154,6 +1209,7 @@ fn process_spec(
         // One log for the pod's whole life: restarts and tasks append to it.
         keep_log_open: true,
         interactive: false,
+        root: None,
     }
 }
 
@@ -1199,6 +1255,7 @@ fn status(
         message: None,
         start_time: Some(start_time),
         tasks: None,
+        init_container_statuses: Vec::new(),
         container_statuses: vec![ContainerStatus {
             name: container.name.clone(),
             state,
@@ -1278,7 +1335,7 @@ async fn ship_logs(client: Client, name: String, uid: String, log: Arc<LogBuffer
     }
 }
 
-async fn sleep_until_opt(at: Option<Instant>) {
+pub(crate) async fn sleep_until_opt(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,

@@ -23,8 +23,10 @@
 //!   named by `DROVER_TASK_FILE`.
 pub mod agent;
 mod container;
+mod init;
 mod lifecycle;
 mod memory;
+mod mounts;
 mod pod_env;
 pub mod process;
 mod spawn;

@@ -211,6 +211,9 @@ pub struct ProcessSpec {
     /// log rules are the same as for any other process. Closing stdin (dropping it) is how the
     /// caller asks a well-behaved process to finish.
     pub interactive: bool,
+    /// The process's own root, for a container with volume mounts (see [`crate::mounts`]): the
+    /// steps that build it, or why it cannot be built (the spawn then fails with that).
+    pub(crate) root: Option<Result<Arc<Vec<crate::mounts::MountOp>>, String>>,
 }
 
 impl ProcessSpec {
@@ -300,6 +303,14 @@ pub enum SpawnError {
     Io { program: String, source: io::Error },
     #[error("Supervisor::spawn must be called from within a tokio runtime")]
     NoRuntime,
+    #[error(
+        "the container's volumeMounts need a mount namespace of its own, and the kernel refused one ({source}): run the worker as root, or with CAP_SYS_ADMIN"
+    )]
+    Namespace { source: io::Error },
+    #[error("volumeMounts: {what}: {source}")]
+    Mount { what: String, source: io::Error },
+    #[error("volumeMounts: {0}")]
+    Volumes(String),
 }
 
 impl SpawnError {
@@ -844,7 +855,13 @@ impl Supervisor {
 
         // Checked here so that a bad directory is reported as such, with the cause of the
         // failure (the child reports a failed chdir too, but only as an errno).
-        if let Some(dir) = &spec.working_dir {
+        let root = match &spec.root {
+            Some(Err(why)) => return Err(SpawnError::Volumes(why.clone())),
+            Some(Ok(ops)) => Some(ops.clone()),
+            None => None,
+        };
+        // (With mounts, the directory is looked up in the process's own root, by the child.)
+        if let Some(dir) = spec.working_dir.as_ref().filter(|_| root.is_none()) {
             let err = match std::fs::metadata(dir) {
                 Ok(meta) if meta.is_dir() => None,
                 Ok(_) => Some(io::Error::from(io::ErrorKind::NotADirectory)),
@@ -870,8 +887,11 @@ impl Supervisor {
             env.to_mut().push((var.clone(), file.path().to_string_lossy().into_owned()));
             body_file = Some(file);
         }
-        let cmd = Command::new(&spec.program, &spec.args, &env, spec.working_dir.as_deref(), stdin)
+        let mut cmd = Command::new(&spec.program, &spec.args, &env, spec.working_dir.as_deref(), stdin)
             .map_err(|e| SpawnError::from_io(&spec.program, e))?;
+        if let Some(ops) = root {
+            cmd = cmd.with_mounts(ops).map_err(|e| SpawnError::from_io(&spec.program, e))?;
+        }
 
         // Start the watchdog before the spawn, so the new group can be registered
         // with it as soon as `spawn` returns.
@@ -989,6 +1009,8 @@ fn spawn_error(spec: &ProcessSpec, failure: SpawnFailure) -> SpawnError {
             SpawnError::WorkingDir { path: spec.working_dir.clone().unwrap_or_default(), source }
         }
         SpawnFailure::Other(err) => SpawnError::from_io(&spec.program, err),
+        SpawnFailure::Namespace(source) => SpawnError::Namespace { source },
+        SpawnFailure::Mount(what, source) => SpawnError::Mount { what, source },
     }
 }
 

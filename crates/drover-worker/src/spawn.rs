@@ -65,6 +65,8 @@ use std::ptr;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use crate::mounts::MountOp;
+
 use libc::{c_char, c_int, c_void, pid_t};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
@@ -97,6 +99,11 @@ pub(crate) enum Stdin {
 pub(crate) enum SpawnFailure {
     /// The child could not `chdir` to the working directory.
     WorkingDir(io::Error),
+    /// The process needs a mount namespace (it mounts volumes) and the kernel refused one:
+    /// the agent is not root (no `CAP_SYS_ADMIN`).
+    Namespace(io::Error),
+    /// A step of building the process's root failed: what it did, and why.
+    Mount(String, io::Error),
     /// Anything else: the program was not found or could not be executed, a pipe could not be
     /// created, the agent died during the spawn (`ESRCH`), ...
     Other(io::Error),
@@ -124,6 +131,9 @@ pub(crate) struct Command {
     stdin: Stdin,
     /// The agent's pid, for the child's `getppid` check.
     parent: pid_t,
+    /// With volume mounts: the steps that build the process's root, run by the child in a new
+    /// mount namespace (see [`crate::mounts`]).
+    mounts: Option<Arc<Vec<MountOp>>>,
 }
 
 fn cstring(bytes: &[u8]) -> io::Result<CString> {
@@ -177,7 +187,20 @@ impl Command {
             cwd,
             stdin,
             parent: pid_t::try_from(std::process::id()).unwrap_or(pid_t::MAX),
+            mounts: None,
         })
+    }
+
+    /// Runs the process in a mount namespace of its own whose root `ops` build. Without a
+    /// working directory, it starts in the agent's (the same path in the new root).
+    pub(crate) fn with_mounts(mut self, ops: Arc<Vec<MountOp>>) -> io::Result<Self> {
+        if self.cwd.is_none() {
+            let here = std::env::current_dir()?;
+            let c = cstring(here.as_os_str().as_bytes())?;
+            self.cwd = Some((here, c));
+        }
+        self.mounts = Some(ops);
+        Ok(self)
     }
 
     /// The path to `execve`: the program itself if it contains a `/`, else the first file of
@@ -310,6 +333,8 @@ const STEP_PARENT_GONE: i32 = 4;
 const STEP_STDIO: i32 = 5;
 const STEP_CHDIR: i32 = 6;
 const STEP_EXEC: i32 = 7;
+/// Step `STEP_MOUNT_BASE + i`: the mount step `i` failed.
+const STEP_MOUNT_BASE: i32 = 100;
 
 /// The kernel's `struct sigaction` for `SIG_DFL`: all zero (handler `SIG_DFL`, no flags, no
 /// restorer, empty mask), whatever the architecture's field order; 32 bytes cover every layout.
@@ -341,6 +366,9 @@ struct ChildArgs {
     /// Sources of fds 0, 1 and 2; all ≥ 3 and close-on-exec.
     stdio: [c_int; 3],
     parent: pid_t,
+    /// The root-building steps (`mounts_len` of them; none when null).
+    mounts: *const MountOp,
+    mounts_len: usize,
     error: *const ChildError,
 }
 
@@ -465,8 +493,11 @@ pub(crate) fn spawn(
         cwd: cmd.cwd.as_ref().map_or(ptr::null(), |(_, dir)| dir.as_ptr()),
         stdio: [child_stdio[0].as_raw_fd(), child_stdio[1].as_raw_fd(), child_stdio[2].as_raw_fd()],
         parent: cmd.parent,
+        mounts: cmd.mounts.as_ref().map_or(ptr::null(), |ops| ops.as_ptr()),
+        mounts_len: cmd.mounts.as_ref().map_or(0, |ops| ops.len()),
         error: &error,
     };
+    let flags = if cmd.mounts.is_some() { CLONE_FLAGS | libc::CLONE_NEWNS } else { CLONE_FLAGS };
     let mut pidfd: c_int = -1;
     let (pid, clone_error) = {
         // No agent signal handler may run in the child before it reset them.
@@ -484,7 +515,7 @@ pub(crate) fn spawn(
             libc::clone(
                 child_main,
                 top,
-                CLONE_FLAGS,
+                flags,
                 ptr::from_ref(&args).cast_mut().cast::<c_void>(),
                 ptr::from_mut(&mut pidfd),
                 ptr::null_mut::<c_void>(),
@@ -495,6 +526,9 @@ pub(crate) fn spawn(
     };
     drop(child_stdio);
     if pid == -1 {
+        if cmd.mounts.is_some() && clone_error.raw_os_error() == Some(libc::EPERM) {
+            return Err(SpawnFailure::Namespace(clone_error));
+        }
         return Err(clone_error.into());
     }
     // SAFETY: clone succeeded, so CLONE_PIDFD stored a new fd that nothing else owns.
@@ -507,10 +541,11 @@ pub(crate) fn spawn(
             orphans.reap_or_defer(pidfd);
         }
         let err = io::Error::from_raw_os_error(error.errno.load(Ordering::SeqCst));
-        return Err(if step == STEP_CHDIR {
-            SpawnFailure::WorkingDir(err)
-        } else {
-            SpawnFailure::Other(err)
+        let mount = usize::try_from(step - STEP_MOUNT_BASE).ok();
+        return Err(match mount.and_then(|i| cmd.mounts.as_ref()?.get(i)) {
+            Some(op) => SpawnFailure::Mount(op.describe(), err),
+            None if step == STEP_CHDIR => SpawnFailure::WorkingDir(err),
+            None => SpawnFailure::Other(err),
         });
     }
     Ok(Spawned { pid, pidfd, stdin, stdout, stderr })
@@ -578,6 +613,14 @@ unsafe fn child_exec(args: &ChildArgs) -> ! {
             child_fail(args, STEP_PARENT_GONE, libc::ESRCH);
         }
 
+        // The process's root (with volume mounts; the namespace is the clone's).
+        for i in 0..args.mounts_len {
+            let op = &*args.mounts.add(i);
+            if !run_mount_op(op) {
+                child_fail(args, STEP_MOUNT_BASE + i as i32, errno());
+            }
+        }
+
         for (target, &source) in (0..).zip(args.stdio.iter()) {
             let ok = if source == target {
                 // dup2 would be a no-op that leaves close-on-exec set.
@@ -608,6 +651,53 @@ unsafe fn child_exec(args: &ChildArgs) -> ! {
             libc::execve(SHELL.as_ptr(), args.argv.cast_const(), args.envp);
         }
         child_fail(args, STEP_EXEC, errno())
+    }
+}
+
+/// Runs one step of building the process's root; false (errno set) if it failed.
+///
+/// # Safety
+///
+/// Only in the child (see `child_exec`): raw syscalls on C strings of the parent's `Command`.
+unsafe fn run_mount_op(op: &MountOp) -> bool {
+    let none = ptr::null::<c_char>();
+    // SAFETY: every pointer is a NUL-terminated string owned by the suspended parent's
+    // `Command` (or a literal), or null where the syscall allows it.
+    unsafe {
+        match op {
+            MountOp::PrivateRoot => {
+                libc::mount(none, c"/".as_ptr(), none, libc::MS_REC | libc::MS_PRIVATE, ptr::null()) == 0
+            }
+            MountOp::Tmpfs { target } => {
+                libc::mount(
+                    c"tmpfs".as_ptr(),
+                    target.as_ptr(),
+                    c"tmpfs".as_ptr(),
+                    libc::MS_NOSUID | libc::MS_NODEV,
+                    c"mode=0755,size=1m".as_ptr().cast(),
+                ) == 0
+            }
+            MountOp::Mkdir { path } => libc::mkdir(path.as_ptr(), 0o755) == 0 || errno() == libc::EEXIST,
+            MountOp::Symlink { target, path } => libc::symlink(target.as_ptr(), path.as_ptr()) == 0,
+            MountOp::Touch { path } => {
+                let fd = libc::open(path.as_ptr(), libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC, 0o644);
+                fd >= 0 && libc::close(fd) == 0
+            }
+            MountOp::Bind { source, target, recursive } => {
+                let rec = if *recursive { libc::MS_REC } else { 0 };
+                libc::mount(source.as_ptr(), target.as_ptr(), none, libc::MS_BIND | rec, ptr::null()) == 0
+            }
+            MountOp::ReadOnly { target } => {
+                let flags = libc::MS_BIND | libc::MS_REMOUNT | libc::MS_RDONLY;
+                libc::mount(none, target.as_ptr(), none, flags, ptr::null()) == 0
+            }
+            MountOp::PivotRoot { new_root } => {
+                libc::chdir(new_root.as_ptr()) == 0
+                    && libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) == 0
+                    && libc::umount2(c".".as_ptr(), libc::MNT_DETACH) == 0
+                    && libc::chdir(c"/".as_ptr()) == 0
+            }
+        }
     }
 }
 
