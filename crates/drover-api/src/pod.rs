@@ -84,7 +84,7 @@ pub struct PodSpec {
     /// Volumes the containers can mount. Drover has `emptyDir`: a directory of the worker's,
     /// made for the pod and removed with it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"], "x-kubernetes-patch-merge-key" = "name", "x-kubernetes-patch-strategy" = "merge,retainKeys"))]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"], "x-kubernetes-patch-merge-key" = "name", "x-kubernetes-patch-strategy" = "merge"))]
     pub volumes: Vec<Volume>,
     /// Drover extension, set by the Job controller from the Job's `spec.queue`: where the pod
     /// takes its tasks, and whether it drains the queue or takes exactly one task.

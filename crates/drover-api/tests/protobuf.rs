@@ -451,10 +451,17 @@ fn the_wire_decoder() {
             ),
         ),
         (
-            "volumes are refused by name",
-            pod_spec(&ld(1, &s(1, "data"))),
+            "an emptyDir volume: its source inlined, as in JSON",
+            pod_spec(&ld(1, &[s(1, "input"), ld(2, &ld(2, &s(1, "Memory")))].concat())),
+            Ok(job_json(
+                json!({"template": {"spec": {"volumes": [{"name": "input", "emptyDir": {"medium": "Memory"}}]}}}),
+            )),
+        ),
+        (
+            "a volume source Drover does not have is refused by name",
+            pod_spec(&ld(1, &[s(1, "data"), ld(2, &ld(1, &s(1, "/srv")))].concat())),
             Err(
-                "field 1 (volumes) of k8s.io.api.core.v1.PodSpec: volumes are not supported by Drover (at spec.template.spec.volumes)",
+                "field 1 (hostPath) of k8s.io.api.core.v1.VolumeSource: hostPath volumes are not supported by Drover (at spec.template.spec.volumes[0].hostPath)",
             ),
         ),
         (

@@ -705,7 +705,7 @@ struct PodRun<'a> {
     stream: Option<StreamProcess>,
     seen: Seen,
     /// The container's own root, when it mounts volumes.
-    root: Option<Result<Arc<Vec<crate::mounts::MountOp>>, String>>,
+    root: Option<process::ProcessRoot>,
 }
 
 impl PodRun<'_> {

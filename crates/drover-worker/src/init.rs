@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 use crate::agent::Reporter;
 use crate::container::restart_delay;
 use crate::mounts::MountOp;
-use crate::process::{Exit, LogBuffer, ProcessSpec, Supervisor};
+use crate::process::{Exit, LogBuffer, ProcessRoot, ProcessSpec, Supervisor};
 
 /// The waiting reason of a container whose pod's init containers have not all succeeded.
 pub(crate) const POD_INITIALIZING: &str = "PodInitializing";
@@ -227,21 +227,21 @@ pub(crate) fn failed_status(reporter: &Reporter<'_>) -> drover_api::PodStatus {
 pub(crate) fn root_of(
     volumes: &Result<Option<crate::mounts::PodVolumes>, String>,
     container: &drover_api::Container,
-) -> Option<Result<Arc<Vec<MountOp>>, String>> {
+) -> Option<ProcessRoot> {
     if container.volume_mounts.is_empty() {
         return None;
     }
     let volumes = match volumes {
         Ok(Some(v)) => v,
-        Ok(None) => return Some(Err("the pod has no volumes".into())),
-        Err(e) => return Some(Err(e.clone())),
+        Ok(None) => return Some(ProcessRoot(Err("the pod has no volumes".into()))),
+        Err(e) => return Some(ProcessRoot(Err(e.clone()))),
     };
     let build = || -> Result<Vec<MountOp>, String> {
         let mounts = volumes.mounts(container).map_err(|e| format!("preparing the volumes: {e}"))?;
         let host = crate::mounts::host_root().map_err(|e| format!("reading the worker's /: {e}"))?;
         crate::mounts::plan(&volumes.root(), &host, &mounts, |p| p.exists()).map_err(|e| e.to_string())
     };
-    Some(build().map(Arc::new))
+    Some(ProcessRoot(build().map(Arc::new)))
 }
 
 #[cfg(test)]

@@ -211,10 +211,15 @@ pub struct ProcessSpec {
     /// log rules are the same as for any other process. Closing stdin (dropping it) is how the
     /// caller asks a well-behaved process to finish.
     pub interactive: bool,
-    /// The process's own root, for a container with volume mounts (see [`crate::mounts`]): the
-    /// steps that build it, or why it cannot be built (the spawn then fails with that).
-    pub(crate) root: Option<Result<Arc<Vec<crate::mounts::MountOp>>, String>>,
+    /// The process's own root, for a container with volume mounts (see the `mounts` module);
+    /// `None`: the agent's.
+    pub root: Option<ProcessRoot>,
 }
+
+/// The steps that build a process's own root (see the `mounts` module), or why it cannot be
+/// built (the spawn then fails with that).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessRoot(pub(crate) Result<Arc<Vec<crate::mounts::MountOp>>, String>);
 
 impl ProcessSpec {
     /// A spec running `program` with `args`, no extra env, inherited working
@@ -856,8 +861,8 @@ impl Supervisor {
         // Checked here so that a bad directory is reported as such, with the cause of the
         // failure (the child reports a failed chdir too, but only as an errno).
         let root = match &spec.root {
-            Some(Err(why)) => return Err(SpawnError::Volumes(why.clone())),
-            Some(Ok(ops)) => Some(ops.clone()),
+            Some(ProcessRoot(Err(why))) => return Err(SpawnError::Volumes(why.clone())),
+            Some(ProcessRoot(Ok(ops))) => Some(ops.clone()),
             None => None,
         };
         // (With mounts, the directory is looked up in the process's own root, by the child.)

@@ -1,0 +1,216 @@
+//! Init containers and emptyDir volumes end to end, with the real binary (issue 14's last item:
+//! the docs' Indexed Job manifest runs as published). The worker runs as root here, so each
+//! container with `volumeMounts` gets a root of its own (see the worker's `mounts` module).
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use drover_api::{Job, Pod};
+use futures::StreamExt as _;
+
+const SECS: fn(u64) -> Duration = Duration::from_secs;
+
+/// A Job whose pods have one init container `input` and a container `main`, both `sh -c`, and
+/// the volumes and mounts given as YAML lines (indented for the pod spec / each container).
+fn job(
+    name: &str,
+    spec_extra: &str,
+    restart: &str,
+    init: &str,
+    main: &str,
+    mounts: &str,
+    volumes: &str,
+) -> String {
+    format!(
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {name}\nspec:\n{spec_extra}  template:\n    spec:\n      restartPolicy: {restart}\n      initContainers:\n      - name: input\n        image: bash\n        command: [\"sh\", \"-c\", {init:?}]\n{mounts}      containers:\n      - name: main\n        image: busybox\n        command: [\"sh\", \"-c\", {main:?}]\n{mounts}{volumes}"
+    )
+}
+
+fn pod_of(pods: &[Pod]) -> &Pod {
+    assert_eq!(pods.len(), 1, "{pods:#?}");
+    &pods[0]
+}
+
+fn reason(job: &Job, type_: &str) -> Option<String> {
+    job.condition_true(type_).map(|c| c.reason.clone())
+}
+
+fn volumes_dir(pod: &Pod) -> std::path::PathBuf {
+    std::env::temp_dir().join("drover-pods").join(&pod.metadata.uid)
+}
+
+/// Under `restartPolicy: Never` a failed init container fails the pod before its container
+/// starts: phase Failed, the init container's exit in `initContainerStatuses`, the container
+/// waiting `PodInitializing`, kubectl's `Init:Error`; the Job counts the failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_init_container_fails_the_pod_under_never() {
+    let mut c = Cluster::start("init-never", &[]);
+    c.add_worker("w1", 2, &[]).await;
+    let yaml =
+        job("initfail", "  backoffLimit: 0\n", "Never", "echo preparing; exit 3", "echo main ran", "", "");
+    c.create("initfail", &yaml);
+    let done = c.wait_job("initfail", SECS(30), |j| j.is_finished()).await;
+    assert_eq!(reason(&done, "Failed").as_deref(), Some("BackoffLimitExceeded"), "{done:#?}");
+    assert_eq!((done.status.succeeded, done.status.failed), (0, 1));
+    let pods = c.pods_of("initfail").await;
+    let pod = pod_of(&pods);
+    assert_eq!(pod.status.phase, "Failed");
+    let init = &pod.status.init_container_statuses;
+    assert_eq!(init.len(), 1, "{pod:#?}");
+    let t = init[0].state.terminated.as_ref().expect("the init container's exit");
+    assert_eq!((t.exit_code, t.reason.as_str()), (3, "Error"));
+    let main = &pod.status.container_statuses[0];
+    assert_eq!(main.state.waiting.as_ref().map(|w| w.reason.as_str()), Some("PodInitializing"), "{pod:#?}");
+    let table = c.ok(&["get", "pods", &pod.metadata.name]);
+    assert!(table.lines().nth(1).unwrap().split_whitespace().any(|w| w == "Init:Error"), "{table}");
+    let log = c.ok(&["logs", &pod.metadata.name]);
+    assert!(log.contains("preparing") && !log.contains("main ran"), "{log}");
+}
+
+/// podFailurePolicy's `onExitCodes` sees an init container's exit code, by its name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_exit_codes_matches_an_init_container() {
+    let mut c = Cluster::start("init-policy", &[]);
+    c.add_worker("w1", 2, &[]).await;
+    let policy = "  backoffLimit: 6\n  podFailurePolicy:\n    rules:\n    - action: FailJob\n      onExitCodes:\n        containerName: input\n        operator: In\n        values: [42]\n";
+    c.create("initpolicy", &job("initpolicy", policy, "Never", "exit 42", "true", "", ""));
+    let done = c.wait_job("initpolicy", SECS(30), |j| j.is_finished()).await;
+    let failed = done.condition_true("Failed").expect("failed");
+    assert_eq!(failed.reason, "PodFailurePolicy", "{done:#?}");
+    assert!(
+        failed.message.contains("Container input for pod") && failed.message.contains("exit code 42"),
+        "{}",
+        failed.message
+    );
+    assert_eq!(done.status.failed, 1, "failed at the first pod, without retries");
+}
+
+/// Under `OnFailure` a failed init container runs again after the back-off, in the same pod,
+/// its restarts counted; what it left in the pod's emptyDir is still there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_init_container_restarts_in_place_under_on_failure() {
+    let mut c = Cluster::start("init-onfailure", &[]);
+    c.add_worker("w1", 2, &[]).await;
+    let mounts = "        volumeMounts:\n        - name: scratch\n          mountPath: /scratch\n";
+    let volumes = "      volumes:\n      - name: scratch\n        emptyDir: {}\n";
+    let init = "if [ -e /scratch/tried ]; then echo second try; else touch /scratch/tried; exit 1; fi";
+    c.create("again", &job("again", "", "OnFailure", init, "ls /scratch", mounts, volumes));
+    let done = c.wait_complete("again", SECS(30)).await;
+    assert!(done.condition_true("Complete").is_some(), "{done:#?}");
+    let pods = c.pods_of("again").await;
+    let pod = pod_of(&pods);
+    let init = &pod.status.init_container_statuses[0];
+    assert_eq!(init.restart_count, 1, "{pod:#?}");
+    let last = init.last_state.as_ref().and_then(|s| s.terminated.as_ref()).expect("the failed run");
+    assert_eq!(last.exit_code, 1);
+    assert_eq!(init.state.terminated.as_ref().map(|t| t.exit_code), Some(0));
+    assert_eq!(c.ok(&["logs", &pod.metadata.name]), "second try\ntried\n");
+}
+
+/// What a volume mount gives a container: the init container's files (an emptyDir is the
+/// pod's), a `subPath`, a read-only mount, `medium: Memory` on a tmpfs, a new top-level path
+/// beside the worker's own directories; nothing of it on the worker, and the pod's directories
+/// removed when it ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn volume_mounts_share_files_in_a_root_of_the_pods_own() {
+    let mut c = Cluster::start("volumes", &[]);
+    c.add_worker("w1", 2, &[]).await;
+    let mounts = "        volumeMounts:\n        - name: data\n          mountPath: /drover-test-data\n        - name: data\n          mountPath: /drover-test-ro\n          readOnly: true\n        - name: data\n          mountPath: /drover-test-sub\n          subPath: part\n        - name: mem\n          mountPath: /drover-test-mem\n";
+    let volumes = "      volumes:\n      - name: data\n        emptyDir: {}\n      - name: mem\n        emptyDir:\n          medium: Memory\n";
+    let init = "echo from-init > /drover-test-data/file; echo in-part > /drover-test-sub/p";
+    let main = r#"cat /drover-test-data/file /drover-test-data/part/p
+if touch /drover-test-ro/x 2>/dev/null; then echo ro:writable; else echo ro:read-only; fi
+echo mem:$(stat -f -c %T /drover-test-mem)
+test -d /usr/bin && echo host:usr
+test -e "$HOME" && echo host:home"#;
+    c.create("vols", &job("vols", "", "Never", init, main, mounts, volumes));
+    let done = c.wait_complete("vols", SECS(30)).await;
+    let pods = c.pods_of("vols").await;
+    let pod = pod_of(&pods);
+    assert!(done.condition_true("Complete").is_some(), "{done:#?}\n{pod:#?}");
+    let log = c.ok(&["logs", &pod.metadata.name]);
+    assert_eq!(log, "from-init\nin-part\nro:read-only\nmem:tmpfs\nhost:usr\nhost:home\n");
+    for path in ["/drover-test-data", "/drover-test-ro", "/drover-test-sub", "/drover-test-mem"] {
+        assert!(!std::path::Path::new(path).exists(), "{path} reached the worker");
+    }
+    assert!(!volumes_dir(pod).exists(), "{} is left behind", volumes_dir(pod).display());
+    let shm = std::path::Path::new("/dev/shm/drover-pods").join(&pod.metadata.uid);
+    assert!(!shm.exists(), "{} is left behind", shm.display());
+}
+
+/// A mount point inside one of the worker's directories that does not exist there is not made
+/// (that would change the worker's disk): the pod fails to start, with a message naming it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mount_point_missing_in_a_worker_directory_fails_the_pod_with_its_name() {
+    let mut c = Cluster::start("volumes-missing", &[]);
+    c.add_worker("w1", 2, &[]).await;
+    let mounts =
+        "        volumeMounts:\n        - name: data\n          mountPath: /usr/drover-no-such-dir\n";
+    let volumes = "      volumes:\n      - name: data\n        emptyDir: {}\n";
+    c.create("missing", &job("missing", "  backoffLimit: 0\n", "Never", "true", "true", mounts, volumes));
+    let done = c.wait_job("missing", SECS(30), |j| j.is_finished()).await;
+    assert_eq!(reason(&done, "Failed").as_deref(), Some("BackoffLimitExceeded"), "{done:#?}");
+    let pods = c.pods_of("missing").await;
+    let pod = pod_of(&pods);
+    let t = pod.status.init_container_statuses[0].state.terminated.as_ref().expect("not started");
+    assert_eq!(t.reason, "StartError", "{pod:#?}");
+    let message = t.message.as_deref().unwrap_or_default();
+    assert!(
+        message.contains("mountPath /usr/drover-no-such-dir: /usr is one of the worker's directories"),
+        "{message}"
+    );
+    assert!(!std::path::Path::new("/usr/drover-no-such-dir").exists());
+}
+
+/// Deleting the Job while an init container runs stops it at once (no waiting for its sleep),
+/// and the pod's volumes go with the pod.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_stops_a_running_init_container() {
+    let mut c = Cluster::start("init-delete", &[]);
+    c.add_worker("w1", 2, &[]).await;
+    let mounts = "        volumeMounts:\n        - name: data\n          mountPath: /drover-test-data\n";
+    let volumes = "      volumes:\n      - name: data\n        emptyDir: {}\n";
+    let init = "touch /drover-test-data/started; exec sleep 317";
+    c.create("slow", &job("slow", "", "Never", init, "true", mounts, volumes));
+    let client = c.client();
+    let selector = "batch.kubernetes.io/job-name=slow";
+    let mut pods = Box::pin(client.watch::<Pod>("pods", selector, None).await.unwrap());
+    // Running: the pod reports Pending with its init container running.
+    let pod = within(SECS(30), async {
+        loop {
+            let ev = pods.next().await.expect("the watch").unwrap();
+            let init = ev.object.status.init_container_statuses.first();
+            if init.is_some_and(|s| s.state.running.is_some()) {
+                return ev.object;
+            }
+        }
+    })
+    .await;
+    assert_eq!(pod.status.phase, "Pending", "{pod:#?}");
+    let table = c.ok(&["get", "pods", &pod.metadata.name]);
+    assert!(table.lines().nth(1).unwrap().split_whitespace().any(|w| w == "Init:0/1"), "{table}");
+    assert!(volumes_dir(&pod).join("volumes/data/started").exists(), "the volume is the pod's directory");
+    c.ok(&["delete", "job", "slow"]);
+    // Gone well before the init container's sleep would end.
+    let last = within(SECS(20), async {
+        loop {
+            let ev = pods.next().await.expect("the watch").unwrap();
+            if ev.type_ == "DELETED" {
+                return ev.object;
+            }
+        }
+    })
+    .await;
+    assert_eq!(last.metadata.uid, pod.metadata.uid);
+    // The init container's process is stopped, and the worker then removes the pod's
+    // directories (the pod may leave the store first: the worker's last report is refused).
+    let dir = volumes_dir(&pod);
+    within(SECS(20), async {
+        while !processes_with("sleep 317").is_empty() || dir.exists() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+}
