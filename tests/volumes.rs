@@ -214,3 +214,47 @@ async fn a_delete_stops_a_running_init_container() {
     })
     .await;
 }
+
+/// A worker that may not make mount namespaces (not root, or root without CAP_SYS_ADMIN, as in
+/// a default container) fails a pod with volume mounts with a message saying what it needs;
+/// pods without mounts run as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_without_cap_sys_admin_says_what_mounts_need() {
+    let mut c = Cluster::start("volumes-nocap", &[]);
+    let is_root = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"));
+    // Root here: drop CAP_SYS_ADMIN from the bounding set, so the worker runs without it.
+    let mut cmd = if is_root {
+        let mut cmd = std::process::Command::new("setpriv");
+        cmd.args(["--bounding-set", "-sys_admin", "--inh-caps", "-sys_admin", "--", BIN]);
+        cmd
+    } else {
+        std::process::Command::new(BIN)
+    };
+    cmd.args(["worker", "--coordinator", &c.url, "--name", "nocap", "--slots", "2"])
+        .args(["--heartbeat-interval", "200ms"]);
+    c.adopt_worker(cmd);
+    c.wait_for::<drover_api::Worker>("workers", "nocap", SECS(10), |w| w.status.phase == "Ready").await;
+
+    let mounts = "        volumeMounts:\n        - name: data\n          mountPath: /drover-test-data\n";
+    let volumes = "      volumes:\n      - name: data\n        emptyDir: {}\n";
+    c.create("needs", &job("needs", "  backoffLimit: 0\n", "Never", "true", "true", mounts, volumes));
+    let done = c.wait_job("needs", SECS(30), |j| j.is_finished()).await;
+    assert_eq!(reason(&done, "Failed").as_deref(), Some("BackoffLimitExceeded"), "{done:#?}");
+    let pods = c.pods_of("needs").await;
+    let t = pod_of(&pods).status.init_container_statuses[0].state.terminated.clone().expect("not started");
+    let message = t.message.unwrap_or_default();
+    assert!(
+        message.contains("volumeMounts need a mount namespace of its own, and the kernel refused one")
+            && message.contains("run the worker as root, or with CAP_SYS_ADMIN"),
+        "{message}"
+    );
+    // Without mounts, the same pod shape runs.
+    c.create("plain", &job("plain", "", "Never", "echo init", "echo main", "", ""));
+    let done = c.wait_complete("plain", SECS(30)).await;
+    assert!(done.condition_true("Complete").is_some(), "{done:#?}");
+    let pods = c.pods_of("plain").await;
+    assert_eq!(c.ok(&["logs", &pod_of(&pods).metadata.name]), "init\nmain\n");
+}
