@@ -317,7 +317,7 @@ async fn fault_run(broker: Broker, tasks: usize) -> FaultRun {
         }
     }
     let faults_ended = std::time::Instant::now();
-    let job = c.wait_complete("faults", SECS(180)).await;
+    let job = wait_complete_or_explain(&c, broker, &q, SECS(180)).await;
     let completed_after_faults = faults_ended.elapsed();
     let total = started.elapsed();
     assert!(job.condition_true("Complete").is_some(), "{job:#?}\n{}", c.logs());
@@ -350,6 +350,49 @@ async fn fault_run(broker: Broker, tasks: usize) -> FaultRun {
         completed_after_faults,
         total,
     }
+}
+
+/// Waits for the Job `faults` to finish; past `timeout`, panics with what explains a stall: each
+/// pod's phase, node and conditions (which drained, which did not), the queue as the broker
+/// sees it (ready, unacked, consumers, and on RabbitMQ each consumer's connection), and the logs.
+async fn wait_complete_or_explain(
+    c: &Cluster,
+    broker: Broker,
+    q: &str,
+    timeout: Duration,
+) -> drover_api::Job {
+    let watched = tokio::time::timeout(timeout, c.wait_job("faults", timeout + SECS(5), |j| j.is_finished()));
+    if let Ok(job) = watched.await {
+        return job;
+    }
+    let mut report = String::new();
+    for pod in c.pods_of("faults").await.iter().filter(|p| !p.is_terminal()) {
+        let conditions: Vec<String> =
+            pod.status.conditions.iter().map(|k| format!("{}={}", k.type_, k.status)).collect();
+        report.push_str(&format!(
+            "pod {} on {:?}: {} {:?} tasks {:?}\n",
+            pod.metadata.name,
+            pod.node_name(),
+            pod.status.phase,
+            conditions,
+            pod.status.tasks
+        ));
+    }
+    if let Broker::Rabbit = broker {
+        for args in [
+            vec!["list_queues", "name", "messages_ready", "messages_unacknowledged", "consumers"],
+            vec!["list_consumers", "queue_name", "channel_pid", "consumer_tag", "prefetch_count"],
+            vec!["list_connections", "name", "state", "channels"],
+        ] {
+            if let Ok(out) = std::process::Command::new("rabbitmqctl").args(["-q"]).args(&args).output() {
+                let text = String::from_utf8_lossy(&out.stdout);
+                let lines: Vec<&str> =
+                    text.lines().filter(|l| args[0] == "list_connections" || l.contains(q)).collect();
+                report.push_str(&format!("rabbitmqctl {}:\n{}\n", args[0], lines.join("\n")));
+            }
+        }
+    }
+    panic!("the Job did not finish within {timeout:?}; what was left:\n{report}\n{}", c.logs());
 }
 
 /// Prints a run's figures (docs/faults.md quotes them) and checks the Job finished promptly.

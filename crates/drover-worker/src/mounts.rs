@@ -210,6 +210,8 @@ pub(crate) fn plan(
                     file: file.to_string_lossy().into_owned(),
                 });
             }
+            // One of the worker's top-level entries itself: mounted over.
+            Some(_) if target.len() == 1 => {}
             Some(_) => {
                 if !exists(&Path::new("/").join(&rel)) {
                     let parent = Path::new("/").join(rel.parent().unwrap_or(Path::new("")));
