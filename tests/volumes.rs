@@ -37,8 +37,14 @@ fn reason(job: &Job, type_: &str) -> Option<String> {
     job.condition_true(type_).map(|c| c.reason.clone())
 }
 
-fn volumes_dir(pod: &Pod) -> std::path::PathBuf {
-    std::env::temp_dir().join("drover-pods").join(&pod.metadata.uid)
+/// The pod's directory, `$TMPDIR/drover-pods/<agent run>/<uid>`, if it exists.
+fn volumes_dir(pod: &Pod) -> Option<std::path::PathBuf> {
+    pod_dir_under(&std::env::temp_dir().join("drover-pods"), &pod.metadata.uid)
+}
+
+fn pod_dir_under(base: &std::path::Path, uid: &str) -> Option<std::path::PathBuf> {
+    let agents = std::fs::read_dir(base).ok()?;
+    agents.flatten().map(|agent| agent.path().join(uid)).find(|dir| dir.exists())
 }
 
 /// Under `restartPolicy: Never` a failed init container fails the pod before its container
@@ -135,9 +141,9 @@ test -e "$HOME" && echo host:home"#;
     for path in ["/drover-test-data", "/drover-test-ro", "/drover-test-sub", "/drover-test-mem"] {
         assert!(!std::path::Path::new(path).exists(), "{path} reached the worker");
     }
-    assert!(!volumes_dir(pod).exists(), "{} is left behind", volumes_dir(pod).display());
-    let shm = std::path::Path::new("/dev/shm/drover-pods").join(&pod.metadata.uid);
-    assert!(!shm.exists(), "{} is left behind", shm.display());
+    assert_eq!(volumes_dir(pod), None, "left behind");
+    let shm = pod_dir_under(std::path::Path::new("/dev/shm/drover-pods"), &pod.metadata.uid);
+    assert_eq!(shm, None, "left behind");
 }
 
 /// A mount point inside one of the worker's directories that does not exist there is not made
@@ -191,7 +197,8 @@ async fn a_delete_stops_a_running_init_container() {
     assert_eq!(pod.status.phase, "Pending", "{pod:#?}");
     let table = c.ok(&["get", "pods", &pod.metadata.name]);
     assert!(table.lines().nth(1).unwrap().split_whitespace().any(|w| w == "Init:0/1"), "{table}");
-    assert!(volumes_dir(&pod).join("volumes/data/started").exists(), "the volume is the pod's directory");
+    let dir = volumes_dir(&pod).expect("the pod's directory");
+    assert!(dir.join("volumes/data/started").exists(), "the volume is the pod's directory");
     c.ok(&["delete", "job", "slow"]);
     // Gone well before the init container's sleep would end.
     let last = within(SECS(20), async {
@@ -206,7 +213,6 @@ async fn a_delete_stops_a_running_init_container() {
     assert_eq!(last.metadata.uid, pod.metadata.uid);
     // The init container's process is stopped, and the worker then removes the pod's
     // directories (the pod may leave the store first: the worker's last report is refused).
-    let dir = volumes_dir(&pod);
     within(SECS(20), async {
         while !processes_with("sleep 317").is_empty() || dir.exists() {
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -257,4 +263,29 @@ async fn a_worker_without_cap_sys_admin_says_what_mounts_need() {
     assert!(done.condition_true("Complete").is_some(), "{done:#?}");
     let pods = c.pods_of("plain").await;
     assert_eq!(c.ok(&["logs", &pod_of(&pods).metadata.name]), "init\nmain\n");
+}
+
+/// What an agent killed mid-pod left of its pods' volumes is removed when an agent starts on
+/// the same host; a live agent's directories are not touched (each agent run holds a lock).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_starting_agent_removes_what_stopped_agents_left() {
+    let mut c = Cluster::start("volumes-sweep", &[]);
+    let base = std::env::temp_dir().join("drover-pods");
+    std::fs::create_dir_all(&base).unwrap();
+    let id = std::process::id();
+    let (dead, live) = (format!("test-dead-{id}"), format!("test-live-{id}"));
+    for agent in [&dead, &live] {
+        std::fs::create_dir_all(base.join(agent).join("stale-uid/volumes/data")).unwrap();
+        std::fs::write(base.join(agent).join("stale-uid/volumes/data/file"), "x").unwrap();
+    }
+    std::fs::write(base.join(format!("{dead}.lock")), "").unwrap();
+    let held = std::fs::File::create(base.join(format!("{live}.lock"))).unwrap();
+    held.try_lock().unwrap();
+    c.add_worker("w-sweep", 1, &[]).await;
+    assert!(!base.join(&dead).exists(), "the dead agent's directories are left");
+    assert!(!base.join(format!("{dead}.lock")).exists());
+    assert!(base.join(&live).join("stale-uid/volumes/data/file").exists(), "a live agent's were removed");
+    drop(held);
+    std::fs::remove_dir_all(base.join(&live)).unwrap();
+    std::fs::remove_file(base.join(format!("{live}.lock"))).unwrap();
 }

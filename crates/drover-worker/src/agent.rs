@@ -158,6 +158,8 @@ struct PodTable {
     map: Mutex<HashMap<String, LocalPod>>,
     /// How many: sent again at every start and end of a pod, for the idle memory release.
     live: tokio::sync::watch::Sender<usize>,
+    /// Where the pods' volumes go (`None`: that could not be set up).
+    dirs: Option<Arc<crate::mounts::AgentDirs>>,
 }
 
 impl PodTable {
@@ -205,8 +207,20 @@ pub async fn run_with_drain(
         .with_report_batching(&config.name)
         .with_token(config.token.as_ref().map(drover_api::meta::Secret::expose));
     let incarnation = uuid_like();
-    let pods: Pods =
-        Arc::new(PodTable { map: Mutex::new(HashMap::new()), live: tokio::sync::watch::Sender::new(0) });
+    // The directories of this run's pods (and, before any pod runs, the removal of what
+    // stopped agents left).
+    let dirs = match crate::mounts::AgentDirs::open(&incarnation) {
+        Ok(dirs) => Some(Arc::new(dirs)),
+        Err(e) => {
+            tracing::warn!(error = %e, "Cannot set up the pods' directories: pods with volumes will fail to start");
+            None
+        }
+    };
+    let pods: Pods = Arc::new(PodTable {
+        map: Mutex::new(HashMap::new()),
+        live: tokio::sync::watch::Sender::new(0),
+        dirs,
+    });
     let tracker = TaskTracker::new();
     let config = Arc::new(config);
     let state = Arc::new(Drain::new());
@@ -542,7 +556,8 @@ fn accept(
     let supervisor = supervisor.clone();
     // Spawned under the lock: the drain waits for every pod that passed the check above.
     tracker.spawn(async move {
-        run_pod(&client, &config, &pod, PodSignals { stop, grace, recheck }, &state, &supervisor).await;
+        let signals = PodSignals { stop, grace, recheck };
+        run_pod(&client, &config, &pod, signals, &state, &supervisor, pods.dirs.as_deref()).await;
         let mut map = pods.lock();
         map.remove(&uid);
         pods.live.send_replace(map.len());
@@ -571,6 +586,7 @@ async fn run_pod(
     signals: PodSignals,
     drain: &Drain,
     supervisor: &Supervisor,
+    dirs: Option<&crate::mounts::AgentDirs>,
 ) {
     let PodSignals { stop, grace, recheck } = signals;
     let name = &pod.metadata.name;
@@ -596,7 +612,7 @@ async fn run_pod(
     let on_failure = spec.on_failure;
     let mut machine = container::Machine::new(spec, Instant::now());
     let volumes =
-        crate::mounts::PodVolumes::create(pod).map_err(|e| format!("making the pod's volumes: {e}"));
+        crate::mounts::PodVolumes::create(dirs, pod).map_err(|e| format!("making the pod's volumes: {e}"));
     let mut reporter = Reporter {
         client,
         config,
@@ -1461,7 +1477,7 @@ mod tests {
         let stop = drain.cut.child_token();
         tokio::time::timeout(
             Duration::from_secs(10),
-            run_pod(client, config, pod, PodSignals::new(stop, grace), drain, &Supervisor::new()),
+            run_pod(client, config, pod, PodSignals::new(stop, grace), drain, &Supervisor::new(), None),
         )
         .await
         .expect("the pod ended");
@@ -1548,6 +1564,7 @@ mod tests {
             PodSignals::new(drain.cut.child_token(), grace),
             &drain,
             &supervisor,
+            None,
         );
         let mut reports = Vec::new();
         let drain_when_running = async {

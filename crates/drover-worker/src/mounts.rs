@@ -3,9 +3,13 @@
 //! # Volumes
 //!
 //! Drover has `emptyDir`: [`PodVolumes::create`] makes one directory per volume when the pod
-//! starts, under `$TMPDIR/drover-pods/<pod uid>/volumes/<name>` (or `/dev/shm/drover-pods/…` for
-//! `medium: Memory`), shared by the pod's init containers and container, and
-//! [`PodVolumes::remove`] deletes them when the pod ends, as the kubelet does.
+//! starts, under `$TMPDIR/drover-pods/<agent>/<pod uid>/volumes/<name>` (or
+//! `/dev/shm/drover-pods/…` for `medium: Memory`), shared by the pod's init containers and
+//! container, and [`PodVolumes::remove`] deletes them when the pod ends, as the kubelet does.
+//! `<agent>` is the agent's run ([`AgentDirs`]): it holds a lock on `<agent>.lock` for its life,
+//! and an agent that starts removes the directories of every run whose lock is free (the run
+//! died, killed before its pods ended; its pods were killed with it and the coordinator fails
+//! them). Several agents may share the temp directory, under any names.
 //!
 //! # Mounts
 //!
@@ -235,12 +239,83 @@ pub(crate) fn plan(
 /// The directories of one pod: its volumes, and the mount point of its processes' root.
 #[derive(Debug)]
 pub(crate) struct PodVolumes {
-    /// `$TMPDIR/drover-pods/<uid>`: the new root's mount point and the disk volumes.
+    /// `$TMPDIR/drover-pods/<agent>/<uid>`: the new root's mount point and the disk volumes.
     dir: PathBuf,
-    /// `/dev/shm/drover-pods/<uid>`, when a volume has `medium: Memory`.
+    /// `/dev/shm/drover-pods/<agent>/<uid>`, when a volume has `medium: Memory`.
     memory_dir: Option<PathBuf>,
     /// Each volume's name and directory.
     volumes: Vec<(String, PathBuf)>,
+}
+
+/// A name usable as one path component: not empty, no `/`, not starting with `.`.
+fn plain_name(name: &str) -> bool {
+    !name.is_empty() && !name.contains('/') && !name.starts_with('.') && !name.contains('\0')
+}
+
+/// The directories of one agent run's pods, `$TMPDIR/drover-pods/<agent>` (and under
+/// `/dev/shm`), claimed by a lock on `<agent>.lock` held while this value lives; dropping it
+/// removes them.
+#[derive(Debug)]
+pub(crate) struct AgentDirs {
+    dir: PathBuf,
+    shm: PathBuf,
+    lock_path: PathBuf,
+    _lock: std::fs::File,
+}
+
+impl AgentDirs {
+    /// Removes what dead runs left, then claims the directories of run `agent` (a plain name).
+    pub(crate) fn open(agent: &str) -> io::Result<AgentDirs> {
+        if !plain_name(agent) {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("agent {agent:?}")));
+        }
+        let base = pods_dir(&std::env::temp_dir())?;
+        let lock_path = base.join(format!("{agent}.lock"));
+        let lock = std::fs::File::options().create(true).truncate(false).write(true).open(&lock_path)?;
+        lock.try_lock().map_err(io::Error::from)?;
+        sweep(&base);
+        let dir = base.join(agent);
+        std::fs::create_dir_all(&dir)?;
+        let shm = Path::new("/dev/shm/drover-pods").join(agent);
+        Ok(AgentDirs { dir, shm, lock_path, _lock: lock })
+    }
+}
+
+impl Drop for AgentDirs {
+    fn drop(&mut self) {
+        for dir in [&self.dir, &self.shm] {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        let _ = std::fs::remove_file(&self.lock_path);
+    }
+}
+
+/// Removes the directories of every run under `base` whose lock is free: that agent is gone.
+fn sweep(base: &Path) {
+    let Ok(entries) = std::fs::read_dir(base) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Some(agent) = path.file_name().and_then(OsStr::to_str).and_then(|n| n.strip_suffix(".lock"))
+        else {
+            continue;
+        };
+        let Ok(lock) = std::fs::File::options().write(true).open(&path) else { continue };
+        if lock.try_lock().is_err() {
+            continue; // A live agent's.
+        }
+        for dir in [base.join(agent), Path::new("/dev/shm/drover-pods").join(agent)] {
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => {
+                    tracing::info!(dir = %dir.display(), "Removed the pod directories a stopped agent left")
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    tracing::warn!(dir = %dir.display(), error = %e, "Could not remove a stopped agent's pod directories")
+                }
+            }
+        }
+        let _ = std::fs::remove_file(&path);
+    }
 }
 
 /// `base/drover-pods`, made if missing (mode 0711) and checked to be a directory of this user
@@ -274,17 +349,23 @@ fn euid() -> u32 {
 impl PodVolumes {
     /// Makes the pod's directories: one empty directory per volume, and the root's mount point
     /// when a container mounts something. `None` when the pod has neither.
-    pub(crate) fn create(pod: &Pod) -> io::Result<Option<PodVolumes>> {
+    pub(crate) fn create(agent: Option<&AgentDirs>, pod: &Pod) -> io::Result<Option<PodVolumes>> {
         let spec = &pod.spec;
         let mounts = spec.init_containers.iter().chain(&spec.containers).any(|c| !c.volume_mounts.is_empty());
         if spec.volumes.is_empty() && !mounts {
             return Ok(None);
         }
         let uid = &pod.metadata.uid;
-        if uid.is_empty() || uid.contains('/') || uid.starts_with('.') {
+        if !plain_name(uid) {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("pod uid {uid:?}")));
         }
-        let dir = pods_dir(&std::env::temp_dir())?.join(uid);
+        let Some(agent) = agent else {
+            return Err(io::Error::other(format!(
+                "{}/drover-pods could not be set up",
+                std::env::temp_dir().display()
+            )));
+        };
+        let dir = agent.dir.join(uid);
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("root"))?;
         let mut memory_dir = None;
@@ -292,7 +373,8 @@ impl PodVolumes {
         for volume in &spec.volumes {
             let memory = volume.empty_dir.as_ref().and_then(|d| d.medium.as_deref()) == Some("Memory");
             let parent = if memory {
-                let shm = pods_dir(Path::new("/dev/shm"))?.join(uid);
+                pods_dir(Path::new("/dev/shm"))?;
+                let shm = agent.shm.join(uid);
                 memory_dir = Some(shm.clone());
                 shm
             } else {
