@@ -138,6 +138,16 @@ test -e "$HOME" && echo host:home"#;
     assert!(done.condition_true("Complete").is_some(), "{done:#?}\n{pod:#?}");
     let log = c.ok(&["logs", &pod.metadata.name]);
     assert_eq!(log, "from-init\nin-part\nro:read-only\nmem:tmpfs\nhost:usr\nhost:home\n");
+    let describe = c.ok(&["describe", "pod", &pod.metadata.name]);
+    for want in [
+        "Init Container input:\n  State:      Terminated\n    Reason:     Completed\n",
+        "Container main:\n",
+        "  Mounts:\n    /drover-test-data from data (rw)\n    /drover-test-ro from data (ro)\n    /drover-test-sub from data (rw,path=\"part\")\n    /drover-test-mem from mem (rw)\n",
+        "Volumes:\n  data:\n    Type:    EmptyDir",
+        "  mem:\n    Type:    EmptyDir (a temporary directory that shares a pod's lifetime)\n    Medium:  Memory\n",
+    ] {
+        assert!(describe.contains(want), "{want:?} not in:\n{describe}");
+    }
     for path in ["/drover-test-data", "/drover-test-ro", "/drover-test-sub", "/drover-test-mem"] {
         assert!(!std::path::Path::new(path).exists(), "{path} reached the worker");
     }

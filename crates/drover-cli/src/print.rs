@@ -495,19 +495,42 @@ pub(crate) fn describe_pod(pod: &Pod, events: &[Event]) -> String {
     if let Some(owner) = pod.metadata.controller_ref() {
         kv("Controlled By", format!("{}/{}", owner.kind, owner.name));
     }
-    for cs in &pod.status.container_statuses {
-        out.push_str(&format!("Container {}:\n", cs.name));
+    let init =
+        pod.status.init_container_statuses.iter().map(|cs| ("Init Container", cs, &pod.spec.init_containers));
+    let main = pod.status.container_statuses.iter().map(|cs| ("Container", cs, &pod.spec.containers));
+    for (what, cs, specs) in init.chain(main) {
+        out.push_str(&format!("{what} {}:\n", cs.name));
         if let Some(t) = &cs.state.terminated {
             out.push_str(&format!(
                 "  State:      Terminated\n    Reason:     {}\n    Exit Code:  {}\n",
                 t.reason, t.exit_code
             ));
+            if let Some(m) = &t.message {
+                out.push_str(&format!("    Message:    {m}\n"));
+            }
         } else if cs.state.running.is_some() {
             out.push_str("  State:      Running\n");
         } else if let Some(w) = &cs.state.waiting {
             out.push_str(&format!("  State:      Waiting\n    Reason:     {}\n", w.reason));
         }
         out.push_str(&format!("  Restart Count:  {}\n", cs.restart_count));
+        let mounts =
+            specs.iter().find(|c| c.name == cs.name).map(|c| c.volume_mounts.as_slice()).unwrap_or_default();
+        if !mounts.is_empty() {
+            out.push_str("  Mounts:\n");
+            for m in mounts {
+                let sub = m.sub_path.as_deref().map(|p| format!(",path=\"{p}\"")).unwrap_or_default();
+                let mode = if m.read_only { "ro" } else { "rw" };
+                out.push_str(&format!("    {} from {} ({mode}{sub})\n", m.mount_path, m.name));
+            }
+        }
+    }
+    if !pod.spec.volumes.is_empty() {
+        out.push_str("Volumes:\n");
+        for v in &pod.spec.volumes {
+            let medium = v.empty_dir.as_ref().and_then(|d| d.medium.clone()).unwrap_or_default();
+            out.push_str(&format!("  {}:\n    Type:    EmptyDir (a temporary directory that shares a pod's lifetime)\n    Medium:  {medium}\n", v.name));
+        }
     }
     out.push_str(&events_section(events));
     out
