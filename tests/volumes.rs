@@ -71,8 +71,16 @@ async fn a_failed_init_container_fails_the_pod_under_never() {
     assert_eq!(main.state.waiting.as_ref().map(|w| w.reason.as_str()), Some("PodInitializing"), "{pod:#?}");
     let table = c.ok(&["get", "pods", &pod.metadata.name]);
     assert!(table.lines().nth(1).unwrap().split_whitespace().any(|w| w == "Init:Error"), "{table}");
-    let log = c.ok(&["logs", &pod.metadata.name]);
-    assert!(log.contains("preparing") && !log.contains("main ran"), "{log}");
+    // Each container has its log: the init container's is asked for by name (kubectl's -c).
+    assert_eq!(c.ok(&["logs", &pod.metadata.name]), "", "the container never ran");
+    assert_eq!(c.ok(&["logs", &pod.metadata.name, "-c", "input"]), "preparing\n");
+    let out = c.drover(&["logs", &pod.metadata.name, "-c", "nope"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success()
+            && err.contains(&format!("container nope is not valid for pod {}", pod.metadata.name)),
+        "{err}"
+    );
 }
 
 /// podFailurePolicy's `onExitCodes` sees an init container's exit code, by its name.
@@ -112,7 +120,8 @@ async fn an_init_container_restarts_in_place_under_on_failure() {
     let last = init.last_state.as_ref().and_then(|s| s.terminated.as_ref()).expect("the failed run");
     assert_eq!(last.exit_code, 1);
     assert_eq!(init.state.terminated.as_ref().map(|t| t.exit_code), Some(0));
-    assert_eq!(c.ok(&["logs", &pod.metadata.name]), "second try\ntried\n");
+    assert_eq!(c.ok(&["logs", &pod.metadata.name]), "tried\n");
+    assert_eq!(c.ok(&["logs", &pod.metadata.name, "-c", "input"]), "second try\n");
 }
 
 /// What a volume mount gives a container: the init container's files (an emptyDir is the
@@ -272,7 +281,10 @@ async fn a_worker_without_cap_sys_admin_says_what_mounts_need() {
     let done = c.wait_complete("plain", SECS(30)).await;
     assert!(done.condition_true("Complete").is_some(), "{done:#?}");
     let pods = c.pods_of("plain").await;
-    assert_eq!(c.ok(&["logs", &pod_of(&pods).metadata.name]), "init\nmain\n");
+    let name = &pod_of(&pods).metadata.name;
+    assert_eq!(c.ok(&["logs", name]), "main\n");
+    assert_eq!(c.ok(&["logs", name, "-c", "input"]), "init\n");
+    assert_eq!(c.ok(&["logs", name, "-c", "main"]), "main\n", "the container by its name");
 }
 
 /// What an agent killed mid-pod left of its pods' volumes is removed when an agent starts on

@@ -921,6 +921,10 @@ pub(crate) struct LogsArgs {
     /// Stream the log until the pod ends.
     #[arg(short = 'f', long = "follow")]
     follow: bool,
+    /// The log of this container: an init container's name (the default is the pod's
+    /// container).
+    #[arg(short = 'c', long = "container")]
+    container: Option<String>,
 }
 
 pub(crate) async fn logs(args: LogsArgs, server: &crate::Target) -> anyhow::Result<ExitCode> {
@@ -941,14 +945,15 @@ pub(crate) async fn logs(args: LogsArgs, server: &crate::Target) -> anyhow::Resu
         None => args.pod.strip_prefix("pod/").unwrap_or(&args.pod).to_string(),
     };
     let mut stdout = std::io::stdout().lock();
+    let container = args.container.as_deref();
     if args.follow {
-        let mut stream = Box::pin(client.follow_pod_log(&pod).await.map_err(api_error)?);
+        let mut stream = Box::pin(client.follow_container_log(&pod, container).await.map_err(api_error)?);
         while let Some(chunk) = stream.next().await {
             stdout.write_all(&chunk.map_err(api_error)?)?;
             stdout.flush()?;
         }
     } else {
-        stdout.write_all(&client.pod_log(&pod).await.map_err(api_error)?)?;
+        stdout.write_all(&client.container_log(&pod, container).await.map_err(api_error)?)?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -712,7 +712,15 @@ impl Client {
 
     /// A pod's log so far.
     pub async fn pod_log(&self, name: &str) -> Result<Vec<u8>, ClientError> {
-        let resp = self.send(self.http.get(self.url(&format!("{}/log", PODS.object_path(name))))).await?;
+        self.container_log(name, None).await
+    }
+
+    /// The log so far of a pod's `container` (an init container's, or the pod's own).
+    pub async fn container_log(&self, name: &str, container: Option<&str>) -> Result<Vec<u8>, ClientError> {
+        let query: Vec<(&str, &str)> = container.map(|c| ("container", c)).into_iter().collect();
+        let resp = self
+            .send(self.http.get(self.url(&format!("{}/log", PODS.object_path(name)))).query(&query))
+            .await?;
         Ok(resp.bytes().await.map_err(|e| self.body_error(e))?.to_vec())
     }
 
@@ -721,12 +729,20 @@ impl Client {
         &self,
         name: &str,
     ) -> Result<impl Stream<Item = Result<Vec<u8>, ClientError>> + use<>, ClientError> {
+        self.follow_container_log(name, None).await
+    }
+
+    /// The log of a pod's `container`, followed until it ends (an init container's: until it
+    /// succeeded or the pod ended).
+    pub async fn follow_container_log(
+        &self,
+        name: &str,
+        container: Option<&str>,
+    ) -> Result<impl Stream<Item = Result<Vec<u8>, ClientError>> + use<>, ClientError> {
+        let mut query = vec![("follow", "true")];
+        query.extend(container.map(|c| ("container", c)));
         let resp = self
-            .send_stream(
-                self.http
-                    .get(self.url(&format!("{}/log", PODS.object_path(name))))
-                    .query(&[("follow", "true")]),
-            )
+            .send_stream(self.http.get(self.url(&format!("{}/log", PODS.object_path(name)))).query(&query))
             .await?;
         Ok(resp.bytes_stream().map(|r| r.map(|b| b.to_vec()).map_err(|e| ClientError::Decode(e.to_string()))))
     }
@@ -953,7 +969,22 @@ impl Client {
         offset: u64,
         data: Vec<u8>,
     ) -> Result<(), ClientError> {
+        self.append_container_log(pod, uid, None, offset, data).await
+    }
+
+    /// [`Client::append_log`] to the log of the pod's init container `container`.
+    pub async fn append_container_log(
+        &self,
+        pod: &str,
+        uid: &str,
+        container: Option<&str>,
+        offset: u64,
+        data: Vec<u8>,
+    ) -> Result<(), ClientError> {
         let mut query = vec![("offset", offset.to_string()), ("uid", uid.to_string())];
+        if let Some(container) = container {
+            query.push(("container", container.to_string()));
+        }
         if let Some(batcher) = &self.batcher {
             query.push(("worker", batcher.worker.clone()));
         }

@@ -1885,6 +1885,25 @@ async fn remove_cronjob(
 #[derive(Debug, Default, Deserialize)]
 struct LogQuery {
     follow: Option<bool>,
+    container: Option<String>,
+}
+
+/// Where the log of `container` of `pod` is kept: the pod's uid for its container (the default),
+/// `<uid>/<name>` for an init container; any other name is refused as Kubernetes refuses it.
+fn log_key(pod: &Pod, container: Option<&str>) -> ApiResult<String> {
+    let uid = &pod.metadata.uid;
+    match container.filter(|c| !c.is_empty()) {
+        None => Ok(uid.clone()),
+        Some(c) if pod.spec.containers.iter().any(|x| x.name == c) => Ok(uid.clone()),
+        Some(c) if pod.spec.init_containers.iter().any(|x| x.name == c) => {
+            Ok(drover_store::container_log_key(uid, c))
+        }
+        Some(c) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            format!("container {c} is not valid for pod {}", pod.metadata.name),
+        )),
+    }
 }
 
 async fn read_log(
@@ -1894,14 +1913,19 @@ async fn read_log(
 ) -> ApiResult<Response> {
     let pod = c.store().get::<Pod>(&name)?.ok_or_else(|| ApiError::not_found("pods", &name))?;
     let uid = pod.metadata.uid.clone();
+    let key = log_key(&pod, q.container.as_deref())?;
+    // An init container's log ends with its success (or the pod's end).
+    let init = (key != uid).then(|| q.container.clone().unwrap_or_default());
     if !q.follow.unwrap_or(false) {
-        let (bytes, _) = c.store().read(|t| t.read_log(&uid, 0))?;
+        let (bytes, _) = c.store().read(|t| t.read_log(&key, 0))?;
         return Ok(([(header::CONTENT_TYPE, "text/plain")], bytes).into_response());
     }
     let logs = c.log_notifications();
     let token = c.shutdown.clone();
     let body = stream::unfold((c, 0i64, false), move |(c, offset, done)| {
         let uid = uid.clone();
+        let key = key.clone();
+        let init = init.clone();
         let name = name.clone();
         let mut logs = logs.clone();
         let token = token.clone();
@@ -1911,16 +1935,18 @@ async fn read_log(
             }
             loop {
                 logs.borrow_and_update();
-                let (bytes, next) = c.store().read(|t| t.read_log(&uid, offset)).ok()?;
+                let (bytes, next) = c.store().read(|t| t.read_log(&key, offset)).ok()?;
                 if !bytes.is_empty() {
                     return Some((Ok::<_, Infallible>(Bytes::from(bytes)), (c, next, false)));
                 }
-                let finished = c
-                    .store()
-                    .get::<Pod>(&name)
-                    .ok()
-                    .flatten()
-                    .is_none_or(|p| p.metadata.uid != uid || p.is_terminal());
+                let finished = c.store().get::<Pod>(&name).ok().flatten().is_none_or(|p| {
+                    let init_done = init.as_deref().is_some_and(|n| {
+                        p.status.init_container_statuses.iter().any(|s| {
+                            s.name == n && s.state.terminated.as_ref().is_some_and(|t| t.exit_code == 0)
+                        })
+                    });
+                    p.metadata.uid != uid || p.is_terminal() || init_done
+                });
                 if finished {
                     return None;
                 }
@@ -1942,6 +1968,8 @@ struct AppendQuery {
     offset: Option<String>,
     uid: Option<String>,
     worker: Option<String>,
+    /// An init container's name: the chunk is of its log.
+    container: Option<String>,
 }
 
 /// A worker appends a chunk of a pod's output at `offset`. The pod must exist, its uid must be
@@ -1972,7 +2000,7 @@ async fn append_log(
         })?,
     };
     let pod = c.store().get::<Pod>(&name)?.ok_or_else(|| ApiError::not_found("pods", &name))?;
-    let uid = pod.metadata.uid;
+    let uid = pod.metadata.uid.clone();
     if let Some(given) = q.uid.filter(|given| *given != uid) {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -2003,7 +2031,8 @@ async fn append_log(
             ),
         ));
     }
-    c.store().write(|t| t.append_log(&uid, offset, &body))?;
+    let key = log_key(&pod, q.container.as_deref())?;
+    c.store().write(|t| t.append_log(&key, offset, &body))?;
     c.notify_logs();
     Ok(StatusCode::NO_CONTENT)
 }

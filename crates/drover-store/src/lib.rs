@@ -1046,9 +1046,11 @@ impl Txn<'_> {
             .execute(params![T::KIND, name])?;
         self.unindex_labels(T::KIND, name, &obj.meta().labels)?;
         if T::KIND == "Pod" {
+            // The pod's log and its init containers' (`<uid>/<name>`, see `container_log_key`).
+            let uid = &obj.meta().uid;
             self.tx
-                .prepare_cached("DELETE FROM logs WHERE pod_uid = ?1")?
-                .execute(params![obj.meta().uid])?;
+                .prepare_cached("DELETE FROM logs WHERE pod_uid = ?1 OR (pod_uid > ?2 AND pod_uid < ?3)")?
+                .execute(params![uid, format!("{uid}/"), format!("{uid}0")])?;
         }
         if T::KIND == "Job" {
             let uid = &obj.meta().uid;
@@ -1387,6 +1389,12 @@ impl Txn<'_> {
         }
         Ok((out, next))
     }
+}
+
+/// The log key of a pod's init container `container` (the pod's own log is keyed by its uid):
+/// `<uid>/<container>`, deleted with the pod.
+pub fn container_log_key(pod_uid: &str, container: &str) -> String {
+    format!("{pod_uid}/{container}")
 }
 
 fn random_suffix() -> String {

@@ -824,3 +824,46 @@ fn index_backoff_records_are_kept_per_index_and_go_with_their_job() {
     assert!(store.read(|t| t.index_backoff("other-job")).unwrap().is_empty());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A pod's log and its init containers' logs go with it; another pod's (whose uid shares a
+/// prefix) stay.
+#[test]
+fn a_pods_logs_and_its_init_containers_go_with_it() {
+    let store = Store::open_in_memory().unwrap();
+    let pod = |name: &str| Pod {
+        metadata: ObjectMeta { name: name.into(), ..Default::default() },
+        ..Default::default()
+    };
+    let ((a, b), _) = store
+        .write(|t| {
+            let a = t.create(pod("a"), Utc::now())?;
+            let b = t.create(pod("b"), Utc::now())?;
+            Ok((a.metadata.uid, b.metadata.uid))
+        })
+        .unwrap();
+    let keys =
+        |uid: &str| vec![uid.to_string(), container_log_key(uid, "input"), container_log_key(uid, "z")];
+    let all: Vec<String> = keys(&a).into_iter().chain(keys(&b)).collect();
+    store
+        .write(|t| {
+            for key in &all {
+                t.append_log(key, 0, b"x\n")?;
+            }
+            // A key that sorts right after a's range but is not a's.
+            t.append_log(&format!("{a}0"), 0, b"y\n")
+        })
+        .unwrap();
+    store.write(|t| t.delete::<Pod>("a")).unwrap();
+    store
+        .read(|t| {
+            for key in keys(&a) {
+                assert_eq!(t.read_log(&key, 0)?.0, b"", "{key}");
+            }
+            for key in keys(&b) {
+                assert_eq!(t.read_log(&key, 0)?.0, b"x\n", "{key}");
+            }
+            assert_eq!(t.read_log(&format!("{a}0"), 0)?.0, b"y\n");
+            Ok(())
+        })
+        .unwrap();
+}

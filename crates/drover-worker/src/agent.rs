@@ -632,7 +632,9 @@ async fn run_pod(
             .collect();
         let run = crate::init::InitRun {
             supervisor,
-            log: log.clone(),
+            client,
+            pod: name,
+            uid,
             stop: &stop,
             drain_started: &drain.started,
             grace: &grace,
@@ -1325,7 +1327,18 @@ async fn report_until_acked(
 }
 
 /// Ships a pod's log to the coordinator as it grows, until the log is closed and flushed.
-async fn ship_logs(client: Client, name: String, uid: String, log: Arc<LogBuffer>) {
+pub(crate) async fn ship_logs(client: Client, name: String, uid: String, log: Arc<LogBuffer>) {
+    ship_container_logs(client, name, uid, None, log).await;
+}
+
+/// Ships `log` to the log of the pod's init container `container` (`None`: the pod's own).
+pub(crate) async fn ship_container_logs(
+    client: Client,
+    name: String,
+    uid: String,
+    container: Option<String>,
+    log: Arc<LogBuffer>,
+) {
     let mut offset = 0u64;
     loop {
         let (bytes, next) = log.read_from(offset);
@@ -1333,7 +1346,10 @@ async fn ship_logs(client: Client, name: String, uid: String, log: Arc<LogBuffer
             let start = next - bytes.len() as u64;
             let mut delay = Backoff::new(Duration::from_millis(50), Duration::from_secs(2));
             for _ in 0..20 {
-                match client.append_log(&name, &uid, start, bytes.clone()).await {
+                match client
+                    .append_container_log(&name, &uid, container.as_deref(), start, bytes.clone())
+                    .await
+                {
                     Ok(()) => break,
                     Err(ClientError::Api { .. }) => break,
                     Err(_) => {

@@ -2,7 +2,8 @@
 //! them.
 //!
 //! - Each runs to its exit, with the pod's environment (`JOB_COMPLETION_INDEX`, `HOSTNAME`, its
-//!   own `env`), its own `volumeMounts`, and its output in the pod's log.
+//!   own `env`), its own `volumeMounts`, and its output in a log of its own (`drover logs POD
+//!   -c NAME`, kubectl's `-c`), kept with the pod's.
 //! - A success starts the next one; after the last, the pod's container machine
 //!   ([`crate::container`]) takes over.
 //! - A failure under `restartPolicy: OnFailure` restarts the same init container after the
@@ -74,7 +75,10 @@ pub(crate) enum InitEnd {
 /// What [`run`] needs of the pod and its worker.
 pub(crate) struct InitRun<'a> {
     pub(crate) supervisor: &'a Supervisor,
-    pub(crate) log: Arc<LogBuffer>,
+    pub(crate) client: &'a drover_client::Client,
+    /// The pod's name and uid, for the init containers' logs.
+    pub(crate) pod: &'a str,
+    pub(crate) uid: &'a str,
     pub(crate) stop: &'a CancellationToken,
     pub(crate) drain_started: &'a CancellationToken,
     pub(crate) grace: &'a Mutex<Duration>,
@@ -125,82 +129,108 @@ pub(crate) async fn run(
     reporter: &mut Reporter<'_>,
 ) -> InitEnd {
     for (i, (container, spec)) in containers.iter().zip(specs).enumerate() {
-        let mut restarts = 0;
-        let mut last_state = None;
-        loop {
-            if r.stop.is_cancelled()
-                || r.drain_started.is_cancelled()
-                || r.deadline.is_some_and(|d| Instant::now() >= d)
-            {
-                return InitEnd::Interrupted;
+        // Its own log (`drover logs POD -c NAME`), shipped until it ends, restarts included.
+        let log = Arc::new(LogBuffer::new(crate::process::DEFAULT_LOG_CAPACITY));
+        let shipper = tokio::spawn(crate::agent::ship_container_logs(
+            r.client.clone(),
+            r.pod.to_owned(),
+            r.uid.to_owned(),
+            Some(container.name.clone()),
+            log.clone(),
+        ));
+        let end = run_one(r, i, container, &spec, &log, reporter).await;
+        log.close();
+        let _ = shipper.await;
+        if let Some(end) = end {
+            return end;
+        }
+    }
+    InitEnd::Done
+}
+
+/// Runs init container `i` until it succeeded (`None`), failed under Never or was interrupted.
+async fn run_one(
+    r: &InitRun<'_>,
+    i: usize,
+    container: &drover_api::Container,
+    spec: &ProcessSpec,
+    log: &Arc<LogBuffer>,
+    reporter: &mut Reporter<'_>,
+) -> Option<InitEnd> {
+    let mut restarts = 0;
+    let mut last_state = None;
+    loop {
+        if r.stop.is_cancelled()
+            || r.drain_started.is_cancelled()
+            || r.deadline.is_some_and(|d| Instant::now() >= d)
+        {
+            return Some(InitEnd::Interrupted);
+        }
+        let exit = match r.supervisor.spawn_async(spec, log.clone()).await {
+            Ok(process) => {
+                let running = ContainerState {
+                    running: Some(StateRunning { started_at: Some(process.started_at()) }),
+                    ..Default::default()
+                };
+                reporter.init[i] = container_status(container, running, last_state.clone(), restarts);
+                report_pending(reporter).await;
+                let outcome = tokio::select! {
+                    exit = process.wait() => Outcome::Exited(exit),
+                    _ = r.stop.cancelled() => Outcome::Interrupted(crate::agent::Interrupted::Stopped),
+                    _ = r.drain_started.cancelled() => Outcome::Interrupted(crate::agent::Interrupted::Stopped),
+                    _ = crate::agent::sleep_until_opt(r.deadline) => {
+                        Outcome::Interrupted(crate::agent::Interrupted::DeadlineExceeded)
+                    }
+                };
+                match outcome {
+                    Outcome::Exited(exit) => exit,
+                    Outcome::Interrupted(why) => {
+                        let exit = crate::agent::interrupt(&process, r.grace, why).await;
+                        reporter.init[i] = container_status(
+                            container,
+                            crate::agent::terminated_state(&exit),
+                            last_state,
+                            restarts,
+                        );
+                        return Some(InitEnd::Interrupted);
+                    }
+                }
             }
-            let exit = match r.supervisor.spawn_async(&spec, r.log.clone()).await {
-                Ok(process) => {
-                    let running = ContainerState {
-                        running: Some(StateRunning { started_at: Some(process.started_at()) }),
-                        ..Default::default()
-                    };
-                    reporter.init[i] = container_status(container, running, last_state.clone(), restarts);
-                    report_pending(reporter).await;
-                    let outcome = tokio::select! {
-                        exit = process.wait() => Outcome::Exited(exit),
-                        _ = r.stop.cancelled() => Outcome::Interrupted(crate::agent::Interrupted::Stopped),
-                        _ = r.drain_started.cancelled() => Outcome::Interrupted(crate::agent::Interrupted::Stopped),
-                        _ = crate::agent::sleep_until_opt(r.deadline) => {
-                            Outcome::Interrupted(crate::agent::Interrupted::DeadlineExceeded)
-                        }
-                    };
-                    match outcome {
-                        Outcome::Exited(exit) => exit,
-                        Outcome::Interrupted(why) => {
-                            let exit = crate::agent::interrupt(&process, r.grace, why).await;
-                            reporter.init[i] = container_status(
-                                container,
-                                crate::agent::terminated_state(&exit),
-                                last_state,
-                                restarts,
-                            );
-                            return InitEnd::Interrupted;
-                        }
-                    }
-                }
-                Err(err) => {
-                    r.log.append(format!("drover: init container {}: {err}\n", container.name).as_bytes());
-                    Exit::start_error(&err)
-                }
-            };
-            let ended = crate::agent::terminated_state(&exit);
-            match after_exit(exit.success(), r.on_failure, restarts, r.backoff_base, r.backoff_max) {
-                Next::Continue => {
-                    reporter.init[i] = container_status(container, ended, last_state, restarts);
-                    break;
-                }
-                Next::FailPod => {
-                    reporter.init[i] = container_status(container, ended, last_state, restarts);
-                    return InitEnd::Failed;
-                }
-                Next::Restart(delay) => {
-                    restarts += 1;
-                    last_state = Some(ended);
-                    let message = format!("back-off {}s restarting failed container", delay.as_secs_f64());
-                    reporter.init[i] = container_status(
-                        container,
-                        waiting("CrashLoopBackOff", Some(message)),
-                        last_state.clone(),
-                        restarts,
-                    );
-                    report_pending(reporter).await;
-                    tokio::select! {
-                        _ = tokio::time::sleep(delay) => {}
-                        _ = r.stop.cancelled() => return InitEnd::Interrupted,
-                        _ = r.drain_started.cancelled() => return InitEnd::Interrupted,
-                        _ = crate::agent::sleep_until_opt(r.deadline) => return InitEnd::Interrupted,
-                    }
+            Err(err) => {
+                log.append(format!("drover: {err}\n").as_bytes());
+                Exit::start_error(&err)
+            }
+        };
+        let ended = crate::agent::terminated_state(&exit);
+        match after_exit(exit.success(), r.on_failure, restarts, r.backoff_base, r.backoff_max) {
+            Next::Continue => {
+                reporter.init[i] = container_status(container, ended, last_state, restarts);
+                return None;
+            }
+            Next::FailPod => {
+                reporter.init[i] = container_status(container, ended, last_state, restarts);
+                return Some(InitEnd::Failed);
+            }
+            Next::Restart(delay) => {
+                restarts += 1;
+                last_state = Some(ended);
+                let message = format!("back-off {}s restarting failed container", delay.as_secs_f64());
+                reporter.init[i] = container_status(
+                    container,
+                    waiting("CrashLoopBackOff", Some(message)),
+                    last_state.clone(),
+                    restarts,
+                );
+                report_pending(reporter).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = r.stop.cancelled() => return Some(InitEnd::Interrupted),
+                    _ = r.drain_started.cancelled() => return Some(InitEnd::Interrupted),
+                    _ = crate::agent::sleep_until_opt(r.deadline) => return Some(InitEnd::Interrupted),
                 }
             }
         }
     }
-    InitEnd::Done
 }
 
 /// Reports the pod `Pending`, its container waiting `PodInitializing`, with the init
