@@ -344,6 +344,47 @@ async fn kubectl_runs_the_expansions_pattern() {
     }
 }
 
+/// The docs' Indexed Job manifest as published (an init container and an emptyDir), through
+/// kubectl: `apply` (kubectl validates it against Drover's OpenAPI), `wait`, `logs` (the
+/// container's), `logs -c input` (the init container's, empty: it writes a file), an unknown
+/// container refused as Kubernetes refuses it, and `describe pod` with Init Containers, Mounts
+/// and Volumes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_runs_the_docs_indexed_job_with_its_init_container() {
+    if !have_kubectl() {
+        return;
+    }
+    let mut c = Cluster::start("kubectl-indexed", &[]);
+    c.add_worker("w1", 3, &[]).await;
+    let k = Kubectl::for_cluster(&c);
+    assert_eq!(k.ok(&["apply", "-f", &example("indexed-job.yaml")]).trim(), "job.batch/indexed-job created");
+    k.ok(&["wait", "--for=condition=Complete", "job/indexed-job", "--timeout=60s"]);
+    assert_eq!(k.ok(&["get", "job", "indexed-job", "-o", "jsonpath={.status.completedIndexes}"]), "0-4");
+    let pod = k.ok(&[
+        "get",
+        "pods",
+        "-l",
+        "batch.kubernetes.io/job-completion-index=1",
+        "-o",
+        "jsonpath={.items[0].metadata.name}",
+    ]);
+    assert_eq!(k.ok(&["logs", &pod]), "rab\n");
+    assert_eq!(k.ok(&["logs", &pod, "-c", "worker"]), "rab\n");
+    assert_eq!(k.ok(&["logs", &pod, "-c", "input"]), "", "the init container writes a file, not its output");
+    let err = k.fails(&["logs", &pod, "-c", "nope"]);
+    assert!(err.contains(&format!("container nope is not valid for pod {pod}")), "{err}");
+    let describe = k.ok(&["describe", "pod", &pod]);
+    for want in [
+        "Init Containers:\n  input:",
+        "Containers:\n  worker:",
+        "/input from input (rw)",
+        "Volumes:\n  input:",
+        "EmptyDir",
+    ] {
+        assert!(describe.contains(want), "{want:?} not in:\n{describe}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_needs_the_coordinators_token() {
     if !have_kubectl() {
