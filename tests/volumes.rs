@@ -311,3 +311,70 @@ async fn a_starting_agent_removes_what_stopped_agents_left() {
     std::fs::remove_dir_all(base.join(&live)).unwrap();
     std::fs::remove_file(base.join(format!("{live}.lock"))).unwrap();
 }
+
+/// The pod's `activeDeadlineSeconds` counts from its start, init containers included: a pod
+/// whose init container outlives it fails `DeadlineExceeded`, its container never started.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pods_deadline_stops_a_running_init_container() {
+    let mut c = Cluster::start("init-deadline", &[]);
+    c.add_worker("w1", 2, &[]).await;
+    let yaml = job("late", "  backoffLimit: 0\n", "Never", "exec sleep 318", "echo main ran", "", "")
+        .replace(
+            "    spec:\n      restartPolicy: Never\n",
+            "    spec:\n      restartPolicy: Never\n      activeDeadlineSeconds: 1\n",
+        );
+    assert!(yaml.contains("activeDeadlineSeconds: 1"), "{yaml}");
+    c.create("late", &yaml);
+    let done = c.wait_job("late", SECS(30), |j| j.is_finished()).await;
+    assert_eq!(reason(&done, "Failed").as_deref(), Some("BackoffLimitExceeded"), "{done:#?}");
+    let pods = c.pods_of("late").await;
+    let pod = pod_of(&pods);
+    assert_eq!(
+        (pod.status.phase.as_str(), pod.status.reason.as_deref()),
+        ("Failed", Some("DeadlineExceeded")),
+        "{pod:#?}"
+    );
+    let init = pod.status.init_container_statuses[0].state.terminated.as_ref().expect("stopped");
+    assert_eq!(init.reason, "DeadlineExceeded", "{pod:#?}");
+    assert_eq!(c.ok(&["logs", &pod.metadata.name]), "", "the container never ran");
+    assert!(processes_with("sleep 318").is_empty(), "the init container's process is gone");
+}
+
+/// A drain stops a running init container at once (its work would not complete the pod): the
+/// pod ends `WorkerDrained`, a disruption the Job does not count, and its replacement runs the
+/// init container again on another worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_stops_an_init_container_and_the_pod_is_replaced_uncounted() {
+    let mut c = Cluster::start("init-drain", &[]);
+    c.add_worker("w1", 1, &[]).await;
+    let marker = c.dir.0.join("first-try");
+    let init =
+        format!("if [ -e {m} ]; then echo again; else touch {m}; exec sleep 319; fi", m = marker.display());
+    c.create("moved", &job("moved", "  backoffLimit: 0\n", "Never", &init, "echo main", "", ""));
+    let client = c.client();
+    let mut pods =
+        Box::pin(client.watch::<Pod>("pods", "batch.kubernetes.io/job-name=moved", None).await.unwrap());
+    within(SECS(30), async {
+        loop {
+            let ev = pods.next().await.expect("the watch").unwrap();
+            let init = ev.object.status.init_container_statuses.first();
+            if init.is_some_and(|s| s.state.running.is_some()) && marker.exists() {
+                return;
+            }
+        }
+    })
+    .await;
+    c.add_worker("w2", 1, &[]).await;
+    let out = c.ok(&["drain", "worker", "w1", "--timeout", "30s"]);
+    assert!(out.contains("worker/w1 drained"), "{out}");
+    let done = c.wait_complete("moved", SECS(30)).await;
+    assert!(done.condition_true("Complete").is_some(), "{done:#?}");
+    assert_eq!((done.status.succeeded, done.status.failed), (1, 0), "the drained pod is not counted");
+    let pods = c.pods_of("moved").await;
+    let drained = pods.iter().find(|p| p.node_name() == Some("w1")).expect("the pod on w1");
+    assert_eq!(drained.status.reason.as_deref(), Some("WorkerDrained"), "{drained:#?}");
+    assert!(drained.condition_true("DisruptionTarget"), "{drained:#?}");
+    let replacement = pods.iter().find(|p| p.node_name() == Some("w2")).expect("the replacement on w2");
+    assert_eq!(c.ok(&["logs", &replacement.metadata.name, "-c", "input"]), "again\n");
+    assert!(processes_with("sleep 319").is_empty());
+}
