@@ -701,6 +701,30 @@ async fn the_dashboard_in_a_headless_browser() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 
+    // Init containers on a Job's page: one running ("Initializing (0/1) on worker-a"), one
+    // failed under Never ("Failed (Init:Error)").
+    let with_init = |name: &str, init: &str| {
+        json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
+            "spec": {"backoffLimit": 0, "template": {"spec": {"restartPolicy": "Never",
+                "initContainers": [{"name": "prep", "image": "busybox", "command": ["sh", "-c", init]}],
+                "containers": [{"name": "c", "image": "busybox", "command": ["true"]}]}}}})
+    };
+    for (name, init, want) in [
+        ("init-slow", "exec sleep 320", "Initializing (0/1) on worker-a"),
+        ("init-fails", "exit 3", "Failed (Init:Error)"),
+    ] {
+        cluster.client().create_job(&with_init(name, init)).await.unwrap();
+        browser.js(&format!("location.hash = '#/jobs/{name}'")).await;
+        browser
+            .wait_js(
+                want,
+                &format!(r#"const e = document.querySelector('[data-pod] .status'); return e && e.textContent === {want:?}"#),
+                Duration::from_secs(20),
+            )
+            .await;
+    }
+    cluster.ok(&["delete", "job", "init-slow"]);
+
     // Nothing left 127.0.0.1: the DevTools network log of every page, and this page's own
     // resource timings.
     let urls = browser.network_log().await;

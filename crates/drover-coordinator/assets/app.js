@@ -115,12 +115,25 @@
     const cs = (st.containerStatuses || [])[0];
     const waiting = cs && cs.state && cs.state.waiting;
     const term = cs && cs.state && cs.state.terminated;
+    // Init containers, as kubectl reads them: the first one not done names the state.
+    const inits = st.initContainerStatuses || [];
+    const done = (s) => s.state && s.state.terminated && s.state.terminated.exitCode === 0;
+    const initAt = inits.findIndex((s) => !done(s));
+    const init = initAt >= 0 ? inits[initAt].state || {} : null;
+    const initFailed = init && init.terminated;
     if (p.metadata.deletionTimestamp && st.phase !== 'Succeeded' && st.phase !== 'Failed') return ['Terminating', 's-off', 'run'];
     if (st.phase === 'Succeeded') return ['Succeeded', 's-ok', 'ok'];
-    if (st.phase === 'Failed') return ['Failed' + (st.reason ? ' (' + st.reason + ')' : term && term.reason ? ' (' + term.reason + ')' : ''), 's-bad', 'bad'];
+    if (st.phase === 'Failed') {
+      const why = st.reason || (initFailed ? 'Init:' + (initFailed.reason || 'Error') : term && term.reason);
+      return ['Failed' + (why ? ' (' + why + ')' : ''), 's-bad', 'bad'];
+    }
     if (!p.spec.nodeName) {
       const pos = state.stats && state.stats.positions && state.stats.positions[p.metadata.name];
       return ['Waiting for a slot' + (pos ? ' (#' + pos + ' in line)' : ''), 's-wait', 'wait'];
+    }
+    if (st.phase === 'Pending' && init && (init.running || (init.waiting && init.waiting.reason !== 'PodInitializing'))) {
+      const what = init.running ? 'Initializing (' + initAt + '/' + inits.length + ')' : 'Init:' + init.waiting.reason;
+      return [what + ' on ' + p.spec.nodeName, 's-wait', 'wait'];
     }
     if (st.phase === 'Pending') return ['Starting on ' + p.spec.nodeName, 's-wait', 'wait'];
     if (waiting && waiting.reason === 'WaitingForTask') return ['Waiting for a task', 's-wait', 'wait'];
