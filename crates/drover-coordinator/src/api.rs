@@ -16,7 +16,7 @@
 //! | `…/cronjobs…` | as for jobs |
 //! | `/api/v1/namespaces/{ns}/pods` (and `/api/v1/pods`) | GET (list, watch) |
 //! | `/api/v1/namespaces/{ns}/pods/{name}` | GET |
-//! | `/api/v1/namespaces/{ns}/pods/{name}/log` | GET (`follow`); POST (worker: `offset`) |
+//! | `/api/v1/namespaces/{ns}/pods/{name}/log` | GET (`follow`, `container`); POST (worker: `offset`, `container` for an init container) |
 //! | `/api/v1/namespaces/{ns}/pods/{name}/status` | GET; PUT (worker) |
 //! | `/api/v1/namespaces/{ns}/events` (and `/api/v1/events`) | GET (core/v1 Events; the newest 1,000, or an object's by `involvedObject.*` field selectors) |
 //! | `/api/v1/namespaces[/{ns}]` | GET |

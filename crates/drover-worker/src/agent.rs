@@ -628,7 +628,7 @@ async fn run_pod(
             .spec
             .init_containers
             .iter()
-            .map(|c| ProcessSpec { root: crate::init::root_of(&volumes, c), ..process_spec(pod, c, None) })
+            .map(|c| ProcessSpec { root: crate::mounts::root_of(&volumes, c), ..process_spec(pod, c, None) })
             .collect();
         let run = crate::init::InitRun {
             supervisor,
@@ -656,7 +656,7 @@ async fn run_pod(
             return;
         }
     }
-    let root = crate::init::root_of(&volumes, &container);
+    let root = crate::mounts::root_of(&volumes, &container);
     let mut pod_run = PodRun {
         reporter,
         pod,
@@ -867,16 +867,7 @@ impl PodRun<'_> {
                 return None;
             }
             Action::ReportWaiting { delay } => {
-                let waiting = ContainerState {
-                    waiting: Some(StateWaiting {
-                        reason: "CrashLoopBackOff".into(),
-                        message: Some(format!(
-                            "back-off {}s restarting failed container",
-                            delay.as_secs_f64()
-                        )),
-                    }),
-                    ..Default::default()
-                };
+                let waiting = crash_loop_back_off(delay);
                 let last_state = machine.last_state().map(terminated_state);
                 let counts = self.queue.as_ref().map(|q| q.counts());
                 let status = self.reporter.status(
@@ -980,6 +971,15 @@ impl PodRun<'_> {
             });
         }
         status
+    }
+}
+
+/// A container (or init container) waiting `delay` to restart after a failure.
+pub(crate) fn crash_loop_back_off(delay: Duration) -> ContainerState {
+    let message = format!("back-off {}s restarting failed container", delay.as_secs_f64());
+    ContainerState {
+        waiting: Some(StateWaiting { reason: "CrashLoopBackOff".into(), message: Some(message) }),
+        ..Default::default()
     }
 }
 
@@ -1327,7 +1327,7 @@ async fn report_until_acked(
 }
 
 /// Ships a pod's log to the coordinator as it grows, until the log is closed and flushed.
-pub(crate) async fn ship_logs(client: Client, name: String, uid: String, log: Arc<LogBuffer>) {
+async fn ship_logs(client: Client, name: String, uid: String, log: Arc<LogBuffer>) {
     ship_container_logs(client, name, uid, None, log).await;
 }
 

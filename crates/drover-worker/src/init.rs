@@ -29,8 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::agent::Reporter;
 use crate::container::restart_delay;
-use crate::mounts::MountOp;
-use crate::process::{Exit, LogBuffer, ProcessRoot, ProcessSpec, Supervisor};
+use crate::process::{Exit, LogBuffer, ProcessSpec, Supervisor};
 
 /// The waiting reason of a container whose pod's init containers have not all succeeded.
 pub(crate) const POD_INITIALIZING: &str = "PodInitializing";
@@ -214,10 +213,9 @@ async fn run_one(
             Next::Restart(delay) => {
                 restarts += 1;
                 last_state = Some(ended);
-                let message = format!("back-off {}s restarting failed container", delay.as_secs_f64());
                 reporter.init[i] = container_status(
                     container,
-                    waiting("CrashLoopBackOff", Some(message)),
+                    crate::agent::crash_loop_back_off(delay),
                     last_state.clone(),
                     restarts,
                 );
@@ -250,28 +248,6 @@ pub(crate) fn failed_status(reporter: &Reporter<'_>) -> drover_api::PodStatus {
         status.message = Some(format!("Init container {} failed with exit code {code}", failed.name));
     }
     status
-}
-
-/// The steps of the root of a container with volume mounts (see [`crate::mounts`]), or why it
-/// cannot be built; `None` without mounts.
-pub(crate) fn root_of(
-    volumes: &Result<Option<crate::mounts::PodVolumes>, String>,
-    container: &drover_api::Container,
-) -> Option<ProcessRoot> {
-    if container.volume_mounts.is_empty() {
-        return None;
-    }
-    let volumes = match volumes {
-        Ok(Some(v)) => v,
-        Ok(None) => return Some(ProcessRoot(Err("the pod has no volumes".into()))),
-        Err(e) => return Some(ProcessRoot(Err(e.clone()))),
-    };
-    let build = || -> Result<Vec<MountOp>, String> {
-        let mounts = volumes.mounts(container).map_err(|e| format!("preparing the volumes: {e}"))?;
-        let host = crate::mounts::host_root().map_err(|e| format!("reading the worker's /: {e}"))?;
-        crate::mounts::plan(&volumes.root(), &host, &mounts, |p| p.exists()).map_err(|e| e.to_string())
-    };
-    Some(ProcessRoot(build().map(Arc::new)))
 }
 
 #[cfg(test)]

@@ -236,6 +236,24 @@ pub(crate) fn plan(
     Ok(ops)
 }
 
+/// The root of a container with volume mounts: the steps that build it from the pod's volumes
+/// (`volumes`, as [`PodVolumes::create`] made them, or why it could not), or why it cannot be
+/// built; `None` for a container without mounts (it runs in the worker's root).
+pub(crate) fn root_of(
+    volumes: &Result<Option<PodVolumes>, String>,
+    container: &drover_api::Container,
+) -> Option<crate::process::ProcessRoot> {
+    if container.volume_mounts.is_empty() {
+        return None;
+    }
+    let plan = match volumes {
+        Ok(Some(v)) => v.root_for(container),
+        Ok(None) => Err("the pod has no volumes".into()),
+        Err(e) => Err(e.clone()),
+    };
+    Some(crate::process::ProcessRoot(plan.map(std::sync::Arc::new)))
+}
+
 /// The directories of one pod: its volumes, and the mount point of its processes' root.
 #[derive(Debug)]
 pub(crate) struct PodVolumes {
@@ -245,6 +263,9 @@ pub(crate) struct PodVolumes {
     memory_dir: Option<PathBuf>,
     /// Each volume's name and directory.
     volumes: Vec<(String, PathBuf)>,
+    /// The worker's top-level entries, read once for the pod's containers' roots (when one has
+    /// mounts).
+    host: Option<Vec<RootEntry>>,
 }
 
 /// A name usable as one path component: not empty, no `/`, not starting with `.`.
@@ -385,7 +406,8 @@ impl PodVolumes {
             std::fs::create_dir_all(&path)?;
             volumes.push((volume.name.clone(), path));
         }
-        Ok(Some(PodVolumes { dir, memory_dir, volumes }))
+        let host = if mounts { Some(host_root()?) } else { None };
+        Ok(Some(PodVolumes { dir, memory_dir, volumes, host }))
     }
 
     /// The mount point of the processes' root.
@@ -411,6 +433,13 @@ impl PodVolumes {
             out.push(Mount { source, target: m.mount_path.clone(), read_only: m.read_only });
         }
         Ok(out)
+    }
+
+    /// The steps that build `container`'s root (see [`plan`]).
+    fn root_for(&self, container: &drover_api::Container) -> Result<Vec<MountOp>, String> {
+        let mounts = self.mounts(container).map_err(|e| format!("preparing the volumes: {e}"))?;
+        let host = self.host.as_deref().unwrap_or_default();
+        plan(&self.root(), host, &mounts, |p| p.exists()).map_err(|e| e.to_string())
     }
 
     /// Deletes the pod's directories and what its volumes hold.
