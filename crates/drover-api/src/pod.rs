@@ -409,9 +409,11 @@ impl Pod {
         self.status.conditions.iter().any(|c| c.type_ == type_ && c.status == "True")
     }
 
-    /// Sum of restart counts over the containers.
+    /// Sum of restart counts over the init containers and the containers (upstream
+    /// `countPodRestarts`: both count against an OnFailure Job's backoffLimit).
     pub fn restart_count(&self) -> i32 {
-        self.status.container_statuses.iter().map(|c| c.restart_count).sum()
+        let init = self.status.init_container_statuses.iter();
+        init.chain(&self.status.container_statuses).map(|c| c.restart_count).sum()
     }
 
     /// The worker this pod is bound to, if any.

@@ -650,6 +650,16 @@ fn failures() -> Vec<Case> {
             BACKOFF,
         )),
         case(
+            "S27 OnFailure restarts of an init container count too (upstream countPodRestarts)",
+            job().on_failure().backoff_limit(2),
+            vec![pod_running().init_restarts(1).restarts(1)],
+        )
+        .want(want().delete(&["pod-0"], false, BACKOFF).counted(0, 1).failed(1).terminating(1).cond(
+            "FailureTarget",
+            "True",
+            BACKOFF,
+        )),
+        case(
             "S27 OnFailure restarts below backoffLimit",
             job().on_failure().backoff_limit(2),
             vec![pod_running().restarts(1)],

@@ -379,6 +379,14 @@ impl PodBuilder {
         self.0.status.container_statuses[0].restart_count = n;
         self
     }
+    /// `n` in-place restarts of an init container (the pod's container not started yet).
+    pub(crate) fn init_restarts(mut self, n: i32) -> Self {
+        let mut init = self.0.status.container_statuses[0].clone();
+        init.name = "init".into();
+        init.restart_count = n;
+        self.0.status.init_container_statuses = vec![init];
+        self
+    }
     pub(crate) fn created(mut self, at: Time) -> Self {
         self.0.metadata.creation_timestamp = Some(at);
         self
